@@ -1,0 +1,44 @@
+// Hardhat 3 configuration of the district ledger.
+// The compiler is the official npm `solc` (wasm): nothing is downloaded at build time.
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const SOLC_VERSION = "0.8.28";
+
+// Chain id 69003 (the postal code) and a zero base fee, as a permissioned QBFT network
+// with zero gas price: residents never need ether.
+const district = {
+  type: "edr-simulated",
+  chainType: "l1",
+  chainId: 69003,
+  initialBaseFeePerGas: 0,
+  hardfork: "cancun",
+  // Interval mining (about 2 s blocks) when DISTRICT_BLOCK_MS is set, automine otherwise.
+  mining: process.env.DISTRICT_BLOCK_MS
+    ? { auto: false, interval: Number(process.env.DISTRICT_BLOCK_MS) }
+    : { auto: true, interval: 0 },
+};
+
+export default {
+  solidity: {
+    version: SOLC_VERSION,
+    path: require.resolve("solc/soljson.js"),
+    settings: {
+      optimizer: { enabled: true, runs: 10000 },
+      evmVersion: "cancun",
+    },
+  },
+  paths: {
+    sources: "contracts",
+    tests: { solidity: "contracts/test" },
+  },
+  networks: {
+    district,
+  },
+  test: {
+    solidity: {
+      fuzz: { runs: 256 },
+      invariant: { runs: 64, depth: 64 },
+    },
+  },
+};
