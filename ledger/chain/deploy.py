@@ -1,0 +1,110 @@
+"""Deploying the district contracts with web3 and writing the deployment manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger.chain.client import ChainClient, SentTx, connect
+from ledger.chain.manifest import DeployedContract, Manifest
+from ledger.chain.revert import ErrorDecoder
+from ledger.chain.solc import Compilation, compile_contracts
+from ledger.errors import ConfigError
+
+TOKEN_NAME = "Monnaie du 3e"
+TOKEN_SYMBOL = "M3E"
+
+
+@dataclass(frozen=True)
+class DeployParams:
+    admin_delay_seconds: int = 0
+    redemption_fee_bps: int = 300
+    commons_fund: str | None = None
+    name: str = TOKEN_NAME
+    symbol: str = TOKEN_SYMBOL
+
+
+def decoder_for(compilation: Compilation) -> ErrorDecoder:
+    return ErrorDecoder(
+        [c.abi for c in compilation.contracts.values()],
+        [c.userdoc for c in compilation.contracts.values()],
+    )
+
+
+def decoder_for_manifest(manifest: Manifest) -> ErrorDecoder:
+    return ErrorDecoder([c.abi for c in manifest.contracts.values()], [])
+
+
+def deploy_district(
+    w3: Web3,
+    account: LocalAccount,
+    params: DeployParams | None = None,
+    compilation: Compilation | None = None,
+) -> Manifest:
+    """Deploy DistrictToken, ServicePayments (and EnergySettlement when present), wire them."""
+    params = params or DeployParams()
+    compilation = compilation or compile_contracts()
+    client = ChainClient(w3, account, decoder_for(compilation))
+    admin = client.address
+    fund = Web3.to_checksum_address(params.commons_fund) if params.commons_fund else admin
+    if not 0 <= params.redemption_fee_bps <= 1000:
+        raise ConfigError("the conversion fee must be between 0 and 1000 basis points")
+    deployed: dict[str, DeployedContract] = {}
+
+    def put(name: str, *args: Any) -> tuple[str, SentTx]:
+        compiled = compilation.contracts[name]
+        sent = client.deploy(compiled.abi, compiled.bytecode, *args)
+        address = str(sent.receipt["contractAddress"])
+        deployed[name] = DeployedContract(
+            address=address,
+            deploy_block=sent.block_number,
+            deploy_tx=sent.tx_hash,
+            abi=compiled.abi,
+            constructor_args=[a if isinstance(a, str | int) else str(a) for a in args],
+        )
+        return address, sent
+
+    delay = params.admin_delay_seconds
+    token_address, _ = put(
+        "DistrictToken", params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps
+    )
+    payments_address, _ = put("ServicePayments", token_address, admin, delay)
+    token = client.contract(token_address, compilation.contracts["DistrictToken"].abi)
+    payments = client.contract(payments_address, compilation.contracts["ServicePayments"].abi)
+    client.transact(token.functions.setMerchantDirectory(payments_address))
+    for contract, roles in ((token, ("TREASURER_ROLE", "PAUSER_ROLE")), (payments, ("REGISTRAR_ROLE", "PAUSER_ROLE"))):
+        for role_name in roles:
+            role = client.call(getattr(contract.functions, role_name)())
+            if not client.call(contract.functions.hasRole(role, admin)):
+                client.transact(contract.functions.grantRole(role, admin))
+    if "EnergySettlement" in compilation.contracts:
+        put("EnergySettlement", token_address, payments_address, admin, delay)
+    genesis = w3.eth.get_block(0)["hash"]
+    return Manifest(
+        chain_id=client.chain_id,
+        compiler=compilation.compiler_version,
+        source_hash=compilation.source_hash,
+        contracts=deployed,
+        deployer=admin,
+        genesis_hash=genesis.to_0x_hex() if genesis is not None else "",
+    )
+
+
+def manifest_is_live(w3: Web3, manifest: Manifest) -> bool:
+    """True when the manifest describes this chain: same genesis, code at every address."""
+    if int(w3.eth.chain_id) != manifest.chain_id:
+        return False
+    genesis = w3.eth.get_block(0)["hash"]
+    if manifest.genesis_hash and genesis is not None and genesis.to_0x_hex() != manifest.genesis_hash:
+        return False
+    return all(
+        len(w3.eth.get_code(Web3.to_checksum_address(c.address))) > 0
+        for c in manifest.contracts.values()
+    )
+
+
+def deploy_from_url(rpc_url: str, account: LocalAccount, params: DeployParams | None = None) -> Manifest:
+    return deploy_district(connect(rpc_url), account, params)

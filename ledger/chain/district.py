@@ -1,0 +1,260 @@
+"""District operations over the deployed contracts: deposits, merchants, payments, bookings.
+
+One object per signer. Amounts are integers in micro-M3E (1 M3E = 1_000_000); references are
+short texts stored as bytes32 on chain.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.logs import DISCARD
+
+from ledger.chain.client import ChainClient, SentTx
+from ledger.chain.deploy import decoder_for_manifest
+from ledger.chain.manifest import Manifest
+from ledger.errors import InputError
+
+MAX_UINT256 = 2**256 - 1
+INTENT_TYPES = {
+    "PaymentIntent": [
+        {"name": "payer", "type": "address"},
+        {"name": "merchantId", "type": "uint256"},
+        {"name": "amount", "type": "uint256"},
+        {"name": "ref", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+PERMIT_TYPES = {
+    "Permit": [
+        {"name": "owner", "type": "address"},
+        {"name": "spender", "type": "address"},
+        {"name": "value", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+class Category(IntEnum):
+    """Same order as IServicePayments.Category."""
+
+    CO_WORKING = 0
+    CAR_SHARING = 1
+    PARKING = 2
+    CONCIERGE = 3
+    FOOD = 4
+    RETAIL = 5
+    OTHER = 6
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+def ref32(text: str) -> bytes:
+    """A payment or bank reference as bytes32: up to 32 bytes of UTF-8, zero padded."""
+    raw = text.encode("utf-8")
+    if not raw or len(raw) > 32:
+        raise InputError(f"a reference must be 1 to 32 bytes of text, got {len(raw)}: {text!r}")
+    return raw.ljust(32, b"\0")
+
+
+def ref_text(value: bytes) -> str:
+    raw = bytes(value).rstrip(b"\0")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + bytes(value).hex()
+
+
+@dataclass(frozen=True)
+class SignedPayment:
+    """A payment signed offline: permit + intent, for a merchant's terminal to submit."""
+
+    chain_id: int
+    payments: str
+    payer: str
+    merchant_id: int
+    amount: int
+    ref: str
+    nonce: int
+    deadline: int
+    permit_v: int
+    permit_r: str
+    permit_s: str
+    intent_signature: str
+
+
+def intent_typed_data(chain_id: int, payments: str, payer: str, merchant_id: int, amount: int,
+                      ref: bytes, nonce: int, deadline: int) -> dict[str, Any]:
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, **INTENT_TYPES},
+        "primaryType": "PaymentIntent",
+        "domain": {"name": "District ServicePayments", "version": "1", "chainId": chain_id,
+                   "verifyingContract": Web3.to_checksum_address(payments)},
+        "message": {"payer": Web3.to_checksum_address(payer), "merchantId": merchant_id,
+                    "amount": amount, "ref": ref, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def permit_typed_data(chain_id: int, token: str, token_name: str, owner: str, spender: str,
+                      value: int, nonce: int, deadline: int) -> dict[str, Any]:
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, **PERMIT_TYPES},
+        "primaryType": "Permit",
+        "domain": {"name": token_name, "version": "1", "chainId": chain_id,
+                   "verifyingContract": Web3.to_checksum_address(token)},
+        "message": {"owner": Web3.to_checksum_address(owner), "spender": Web3.to_checksum_address(spender),
+                    "value": value, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def sign_payment_offline(account: LocalAccount, *, chain_id: int, token: str, token_name: str,
+                         payments: str, merchant_id: int, amount: int, ref: str, nonce: int,
+                         deadline: int) -> SignedPayment:
+    """Sign permit + intent without touching the network (the nonce is the payer's permit nonce)."""
+    permit = Account.sign_typed_data(account.key, full_message=permit_typed_data(
+        chain_id, token, token_name, account.address, payments, amount, nonce, deadline))
+    intent = Account.sign_typed_data(account.key, full_message=intent_typed_data(
+        chain_id, payments, account.address, merchant_id, amount, ref32(ref), nonce, deadline))
+    return SignedPayment(
+        chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
+        amount=amount, ref=ref, nonce=nonce, deadline=deadline, permit_v=permit.v,
+        permit_r="0x" + permit.r.to_bytes(32, "big").hex(), permit_s="0x" + permit.s.to_bytes(32, "big").hex(),
+        intent_signature="0x" + bytes(intent.signature).hex(),
+    )
+
+
+class District:
+    """The district contracts seen from one signer."""
+
+    def __init__(self, w3: Web3, account: LocalAccount, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.client = ChainClient(w3, account, decoder_for_manifest(manifest))
+        token = manifest.contract("DistrictToken")
+        payments = manifest.contract("ServicePayments")
+        self.token = self.client.contract(token.address, token.abi)
+        self.payments = self.client.contract(payments.address, payments.abi)
+
+    @property
+    def address(self) -> str:
+        return self.client.address
+
+    def as_(self, account: LocalAccount) -> District:
+        return District(self.client.w3, account, self.manifest)
+
+    # --- reads -------------------------------------------------------------------------------
+    def balance_of(self, owner: str, block: int | str = "latest") -> int:
+        return int(self.client.call(self.token.functions.balanceOf(Web3.to_checksum_address(owner)), block))
+
+    def total_supply(self, block: int | str = "latest") -> int:
+        return int(self.client.call(self.token.functions.totalSupply(), block))
+
+    def reserve(self, block: int | str = "latest") -> int:
+        return int(self.client.call(self.token.functions.reserve(), block))
+
+    def merchant_count(self) -> int:
+        return int(self.client.call(self.payments.functions.merchantCount()))
+
+    def merchants(self) -> list[dict[str, Any]]:
+        out = []
+        for merchant_id in range(1, self.merchant_count() + 1):
+            payout, category, active = self.client.call(self.payments.functions.merchant(merchant_id))
+            name = self.client.call(self.payments.functions.merchantName(merchant_id))
+            out.append({"id": merchant_id, "name": name, "category": Category(category).label,
+                        "payout": payout, "active": active})
+        return out
+
+    def net_paid(self, merchant_id: int, payer: str) -> int:
+        return int(self.client.call(self.payments.functions.netPaid(merchant_id, Web3.to_checksum_address(payer))))
+
+    def booking(self, booking_id: int) -> dict[str, Any]:
+        payer, expires_at, is_open, merchant_id, deposit = self.client.call(self.payments.functions.booking(booking_id))
+        return {"payer": payer, "expires_at": expires_at, "open": is_open,
+                "merchant_id": merchant_id, "deposit": deposit}
+
+    # --- operator ----------------------------------------------------------------------------
+    def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> SentTx:
+        return self.client.transact(self.token.functions.recordDeposit(
+            ref32(bank_ref), Web3.to_checksum_address(beneficiary), amount))
+
+    def register_merchant(self, name: str, category: Category, payout: str) -> tuple[int, SentTx]:
+        sent = self.client.transact(self.payments.functions.registerMerchant(
+            name, int(category), Web3.to_checksum_address(payout)))
+        logs = self.payments.events.MerchantRegistered().process_receipt(sent.receipt, errors=DISCARD)
+        return int(logs[0]["args"]["merchantId"]), sent
+
+    def set_merchant_active(self, merchant_id: int, active: bool) -> SentTx:
+        return self.client.transact(self.payments.functions.setMerchantActive(merchant_id, active))
+
+    # --- residents and merchants -------------------------------------------------------------
+    def transfer(self, to: str, amount: int) -> SentTx:
+        return self.client.transact(self.token.functions.transfer(Web3.to_checksum_address(to), amount))
+
+    def approve_payments(self, amount: int = MAX_UINT256) -> SentTx:
+        return self.client.transact(self.token.functions.approve(self.payments.address, amount))
+
+    def ensure_allowance(self, amount: int) -> None:
+        allowance = int(self.client.call(self.token.functions.allowance(self.address, self.payments.address)))
+        if allowance < amount:
+            self.approve_payments()
+
+    def pay(self, merchant_id: int, amount: int, ref: str) -> SentTx:
+        self.ensure_allowance(amount)
+        return self.client.transact(self.payments.functions.pay(merchant_id, amount, ref32(ref)))
+
+    def permit_nonce(self, owner: str) -> int:
+        return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
+
+    def sign_payment(self, merchant_id: int, amount: int, ref: str, valid_seconds: int = 3600) -> SignedPayment:
+        account = self.client.account
+        return sign_payment_offline(
+            account, chain_id=self.client.chain_id, token=self.token.address,
+            token_name=str(self.client.call(self.token.functions.name())),
+            payments=self.payments.address, merchant_id=merchant_id, amount=amount, ref=ref,
+            nonce=self.permit_nonce(account.address), deadline=int(time.time()) + valid_seconds,
+        )
+
+    def submit_signed_payment(self, signed: SignedPayment) -> SentTx:
+        if signed.chain_id != self.client.chain_id:
+            raise InputError(f"the payment was signed for chain {signed.chain_id}, this is {self.client.chain_id}")
+        return self.client.transact(self.payments.functions.payWithPermit(
+            Web3.to_checksum_address(signed.payer), signed.merchant_id, signed.amount, ref32(signed.ref),
+            signed.deadline, signed.permit_v, bytes.fromhex(signed.permit_r[2:]),
+            bytes.fromhex(signed.permit_s[2:]), bytes.fromhex(signed.intent_signature[2:])))
+
+    def refund(self, merchant_id: int, payer: str, amount: int, ref: str) -> SentTx:
+        self.ensure_allowance(amount)
+        return self.client.transact(self.payments.functions.refund(
+            merchant_id, Web3.to_checksum_address(payer), amount, ref32(ref)))
+
+    def open_booking(self, merchant_id: int, deposit: int, expires_at: int, ref: str) -> tuple[int, SentTx]:
+        self.ensure_allowance(deposit)
+        sent = self.client.transact(self.payments.functions.openBooking(merchant_id, deposit, expires_at, ref32(ref)))
+        logs = self.payments.events.BookingOpened().process_receipt(sent.receipt, errors=DISCARD)
+        return int(logs[0]["args"]["bookingId"]), sent
+
+    def close_booking(self, booking_id: int, charge: int) -> SentTx:
+        return self.client.transact(self.payments.functions.closeBooking(booking_id, charge))
+
+    def reclaim_booking(self, booking_id: int) -> SentTx:
+        return self.client.transact(self.payments.functions.reclaimBooking(booking_id))
+
+    def redeem(self, amount: int, payout_ref: str) -> tuple[int, SentTx]:
+        sent = self.client.transact(self.token.functions.redeem(amount, ref32(payout_ref)))
+        logs = self.token.events.Redeemed().process_receipt(sent.receipt, errors=DISCARD)
+        return int(logs[0]["args"]["redemptionId"]), sent

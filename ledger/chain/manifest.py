@@ -1,0 +1,80 @@
+"""The deployment manifest: where the district contracts live and what built them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import ManifestError
+
+
+@dataclass(frozen=True)
+class DeployedContract:
+    address: str
+    deploy_block: int
+    deploy_tx: str
+    abi: list[dict[str, Any]]
+    constructor_args: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    chain_id: int
+    compiler: str
+    source_hash: str
+    contracts: dict[str, DeployedContract]
+    deployer: str = ""
+    genesis_hash: str = ""
+
+    def contract(self, name: str) -> DeployedContract:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise ManifestError(
+                f"the manifest has no {name}; run `ledger deploy` again with this version"
+            ) from None
+
+    @property
+    def first_block(self) -> int:
+        return min(c.deploy_block for c in self.contracts.values())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash never leaves half a manifest."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Manifest:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ManifestError(
+                f"no deployment manifest at {path}: run `ledger deploy` (or `ledger demo`) first"
+            ) from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ManifestError(f"the deployment manifest {path} is unreadable: {exc}") from exc
+        try:
+            contracts = {name: DeployedContract(**c) for name, c in raw["contracts"].items()}
+            return cls(
+                chain_id=int(raw["chain_id"]),
+                compiler=raw["compiler"],
+                source_hash=raw["source_hash"],
+                contracts=contracts,
+                deployer=raw.get("deployer", ""),
+                genesis_hash=raw.get("genesis_hash", ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"the deployment manifest {path} is malformed: {exc}") from exc

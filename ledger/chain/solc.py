@@ -1,0 +1,191 @@
+"""Finding a Solidity compiler offline and compiling the district contracts with py-solc-x.
+
+Resolution order: an explicit path (argument or LEDGER_SOLC), a native `solc` on PATH of the
+pinned version, else the npm `solc` (wasm) through `solc_npm.cjs`, a small solc-compatible
+wrapper. Sources are handed to solc with their content (imports resolved here), so the same
+input compiles byte-for-byte alike on any of the three.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import CompilerError
+
+SOLC_VERSION = "0.8.28"
+CONTRACT_NAMES = ("DistrictToken", "ServicePayments", "EnergySettlement")
+# Must match hardhat.config.js so that Hardhat and Python build the same bytecode.
+COMPILER_SETTINGS: dict[str, Any] = {
+    "optimizer": {"enabled": True, "runs": 10000},
+    "evmVersion": "cancun",
+    "metadata": {"bytecodeHash": "ipfs"},
+    "outputSelection": {
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.immutableReferences",
+                "userdoc",
+                "devdoc",
+            ]
+        }
+    },
+}
+_IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*\s+from\s+)?["\']([^"\']+)["\']\s*;', re.MULTILINE)
+
+
+def project_root() -> Path:
+    """The repository root (the ledger package is installed from it in editable mode)."""
+    env = os.environ.get("LEDGER_PROJECT_ROOT")
+    return Path(env) if env else Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CompiledContract:
+    name: str
+    source: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    runtime_bytecode: str
+    immutable_references: dict[str, list[dict[str, int]]]
+    userdoc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Compilation:
+    compiler_version: str
+    source_hash: str
+    contracts: dict[str, CompiledContract]
+
+
+def find_solc(explicit: str | None = None, root: Path | None = None) -> Path:
+    """Return a solc-compatible executable, without touching the network."""
+    root = root or project_root()
+    candidate = explicit or os.environ.get("LEDGER_SOLC")
+    if candidate:
+        path = Path(candidate)
+        if not path.exists():
+            raise CompilerError(f"solc not found at {candidate} (LEDGER_SOLC or --solc)")
+        return path
+    native = shutil.which("solc")
+    if native and _version_of(Path(native)).startswith(SOLC_VERSION):
+        return Path(native)
+    return _npm_wrapper(root)
+
+
+def _version_of(binary: Path) -> str:
+    try:
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    match = re.search(r"Version: (\d+\.\d+\.\d+)", out)
+    return match.group(1) if match else ""
+
+
+def _npm_wrapper(root: Path) -> Path:
+    modules = root / "node_modules"
+    if not (modules / "solc" / "soljson.js").exists():
+        raise CompilerError(
+            "no Solidity compiler found: run `npm install` at the project root "
+            "(it brings the official npm solc), or set LEDGER_SOLC to a solc binary"
+        )
+    node = modules / ".bin" / "node"
+    node_cmd = str(node) if node.exists() else (shutil.which("node") or "node")
+    cache = root / ".state" / "solc"
+    cache.mkdir(parents=True, exist_ok=True)
+    launcher = cache / "solc"
+    script = (
+        "#!/bin/sh\n"
+        f'LEDGER_NODE_MODULES="{modules}" exec "{node_cmd}" '
+        f'"{Path(__file__).with_name("solc_npm.cjs")}" "$@"\n'
+    )
+    if not launcher.exists() or launcher.read_text() != script:
+        tmp = launcher.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+        os.replace(tmp, launcher)
+    return launcher
+
+
+def collect_sources(root: Path, entry_points: list[str]) -> dict[str, str]:
+    """Read the entry sources and, transitively, everything they import."""
+    sources: dict[str, str] = {}
+    pending = list(entry_points)
+    while pending:
+        key = pending.pop()
+        if key in sources:
+            continue
+        path = root / key if not key.startswith("@") else root / "node_modules" / key
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CompilerError(f"cannot read Solidity source {key}: {exc}") from exc
+        sources[key] = text
+        for target in _IMPORT.findall(text):
+            if target.startswith("."):
+                resolved = os.path.normpath(os.path.join(os.path.dirname(key), target))
+                pending.append(resolved)
+            else:
+                pending.append(target)
+    return sources
+
+
+def source_hash(sources: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(sources):
+        digest.update(key.encode() + b"\0" + sources[key].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def compile_contracts(solc: str | None = None, root: Path | None = None) -> Compilation:
+    """Compile the district contracts (those present in contracts/) with py-solc-x."""
+    import solcx
+    import solcx.exceptions
+    import solcx.wrapper
+
+    root = root or project_root()
+    entries = [
+        f"contracts/{name}.sol" for name in CONTRACT_NAMES if (root / "contracts" / f"{name}.sol").exists()
+    ]
+    if not entries:
+        raise CompilerError(f"no contracts found under {root / 'contracts'}")
+    sources = collect_sources(root, entries)
+    binary = find_solc(solc, root)
+    standard_input = {
+        "language": "Solidity",
+        "sources": {key: {"content": text} for key, text in sorted(sources.items())},
+        "settings": COMPILER_SETTINGS,
+    }
+    try:
+        output = solcx.compile_standard(standard_input, solc_binary=binary)
+        version = str(solcx.wrapper.get_solc_version(binary, with_commit_hash=True))
+    except solcx.exceptions.SolcError as exc:
+        raise CompilerError(f"solc failed: {exc}") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CompilerError(f"solc at {binary} could not run: {exc}") from exc
+    contracts: dict[str, CompiledContract] = {}
+    for entry in entries:
+        name = Path(entry).stem
+        out = output["contracts"][entry][name]
+        contracts[name] = CompiledContract(
+            name=name,
+            source=entry,
+            abi=out["abi"],
+            bytecode=out["evm"]["bytecode"]["object"],
+            runtime_bytecode=out["evm"]["deployedBytecode"]["object"],
+            immutable_references=out["evm"]["deployedBytecode"].get("immutableReferences", {}),
+            userdoc=out.get("userdoc", {}),
+        )
+    return Compilation(compiler_version=version, source_hash=source_hash(sources), contracts=contracts)

@@ -1,0 +1,178 @@
+"""`ledger demo`: a small district on a local chain, with nothing to configure.
+
+Starts (or reuses) a local Hardhat node, deploys (or reuses) the contracts, seeds a demo
+district once, then runs the services that exist (indexer, API) until Ctrl-C. Accounts come
+from Hardhat's public development mnemonic: they are for this local chain only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ledger.chain.client import connect
+from ledger.chain.deploy import DeployParams, deploy_district, manifest_is_live
+from ledger.chain.devnode import DevNode, rpc_answers
+from ledger.chain.district import Category, District
+from ledger.chain.manifest import Manifest
+from ledger.chain.revert import format_micro
+from ledger.settings import LedgerSettings
+
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+M3E = 1_000_000
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    label: str
+    index: int
+    account: LocalAccount
+
+
+def dev_account(index: int) -> LocalAccount:
+    Account.enable_unaudited_hdwallet_features()
+    account: LocalAccount = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account
+
+
+MERCHANTS = [
+    ("Boulangerie du Lac", Category.FOOD, 1),
+    ("La Ruche Part-Dieu", Category.CO_WORKING, 2),
+    ("Autopartage Moncey", Category.CAR_SHARING, 3),
+]
+RESIDENTS = [("Alice", 4), ("Bruno (prosumer)", 5), ("Chloé", 6), ("Driss (prosumer)", 7), ("Élise", 8)]
+COMMONS_FUND_INDEX = 9
+
+
+def seed_district(operator: District) -> dict[str, object]:
+    """Merchants, deposits, payments, a refund, bookings, a signed payment and a redemption."""
+    merchant_ids: dict[str, int] = {}
+    merchant_view: dict[str, District] = {}
+    for name, category, index in MERCHANTS:
+        merchant_ids[name], _ = operator.register_merchant(name, category, dev_account(index).address)
+        merchant_view[name] = operator.as_(dev_account(index))
+    residents = {label: operator.as_(dev_account(index)) for label, index in RESIDENTS}
+    for number, (_label, view) in enumerate(residents.items(), start=1):
+        operator.record_deposit(f"DEMO-DEP-{number:04d}", view.address, 200 * M3E)
+    bakery, coworking, cars = (merchant_ids[m[0]] for m in MERCHANTS)
+    alice, bruno, chloe, driss, elise = residents.values()
+    alice.pay(bakery, 4_200_000, "BAGUETTE-0001")
+    chloe.pay(coworking, 25 * M3E, "DESK-2026-11-CHLOE")
+    bruno.pay(cars, 12_500_000, "TRIP-0042")
+    elise.pay(bakery, 8_900_000, "CROISSANTS-0007")
+    driss.pay(coworking, 25 * M3E, "DESK-2026-11-DRISS")
+    merchant_view["Boulangerie du Lac"].refund(bakery, alice.address, 1_200_000, "BAGUETTE-0001")
+    day_after = int(time.time()) + 86_400
+    booking_id, _ = elise.open_booking(cars, 50 * M3E, day_after, "BOOK-ELISE-1")
+    merchant_view["Autopartage Moncey"].close_booking(booking_id, 18 * M3E)
+    alice.open_booking(coworking, 15 * M3E, day_after, "ROOM-ALICE-1")
+    signed = chloe.sign_payment(bakery, 3_100_000, "TERMINAL-0001")
+    merchant_view["Boulangerie du Lac"].submit_signed_payment(signed)
+    merchant_view["La Ruche Part-Dieu"].redeem(20 * M3E, "PAYOUT-RUCHE-2026-11")
+    return {"merchants": merchant_ids}
+
+
+def _start_service(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    handle = open(log, "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen([sys.executable, "-m", "ledger", *args], stdout=handle,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None:
+    settings = LedgerSettings(rpc_url=f"http://127.0.0.1:{port}")
+    state = settings.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    node: DevNode | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if rpc_answers(settings.rpc_url):
+            print(f"Reusing the chain already running at {settings.rpc_url}")
+        else:
+            print(f"Starting a local chain (chain id 69003, zero gas price) at {settings.rpc_url} ...")
+            node = DevNode(port, log_path=state / "chain.log").start()
+        w3 = connect(settings.rpc_url)
+        operator_account = dev_account(0)
+        path = settings.manifest_path
+        manifest = Manifest.load(path) if path.exists() else None
+        if manifest is not None and manifest_is_live(w3, manifest):
+            print(f"Reusing the contracts of {path}")
+        else:
+            if manifest is not None:
+                # The old manifest and index belong to a chain that is gone (a dev node keeps
+                # no state across restarts): start both afresh.
+                for stale in state.glob("ledger.db*"):
+                    stale.unlink()
+            print("Compiling and deploying the contracts ...")
+            manifest = deploy_district(w3, operator_account, DeployParams(
+                commons_fund=dev_account(COMMONS_FUND_INDEX).address))
+            manifest.save(path)
+        operator = District(w3, operator_account, manifest)
+        if operator.merchant_count() == 0:
+            print("Seeding the demo district (3 merchants, 5 residents, payments, bookings) ...")
+            seed_district(operator)
+        else:
+            print("Demo district already seeded")
+        if block_ms and not once:
+            # Blocks every ~2 s from now on, like a permissioned QBFT network.
+            w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_setIntervalMining", [block_ms])  # type: ignore[arg-type]
+        env = {**os.environ, "LEDGER_RPC_URL": settings.rpc_url,
+               "LEDGER_MANIFEST": str(path.resolve()), "LEDGER_STATE_DIR": str(state.resolve())}
+        if not once:
+            if importlib.util.find_spec("ledger.cli_indexer"):
+                children.append(_start_service(["index"], state / "indexer.log", env))
+            if importlib.util.find_spec("ledger.cli_serve"):
+                children.append(_start_service(["serve"], state / "api.log", env))
+        _print_summary(operator, manifest, settings)
+        if once:
+            return
+        print("\nRunning. Logs in .state/*.log. Press Ctrl-C to stop everything this command started.")
+        while True:
+            time.sleep(1)
+            for child in children:
+                if child.poll() is not None:
+                    print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
+                    children.remove(child)
+    except KeyboardInterrupt:
+        print("\nStopping ...")
+    finally:
+        for child in reversed(children):
+            with contextlib.suppress(ProcessLookupError):
+                child.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+        if node is not None:
+            node.stop()
+
+
+def _print_summary(operator: District, manifest: Manifest, settings: LedgerSettings) -> None:
+    supply, reserve = operator.total_supply(), operator.reserve()
+    print("\nThe district is up:")
+    print(f"  chain            {settings.rpc_url} (chain id {manifest.chain_id})")
+    for name, contract in manifest.contracts.items():
+        print(f"  {name:<16} {contract.address}")
+    print(f"  supply           {format_micro(supply)} against a reserve of {format_micro(reserve)}")
+    for merchant in operator.merchants():
+        print(f"  merchant #{merchant['id']}      {merchant['name']} ({merchant['category']}) "
+              f"holds {format_micro(operator.balance_of(str(merchant['payout'])))}")
+    for label, index in RESIDENTS:
+        address = dev_account(index).address
+        print(f"  resident         {label:<17} {address} holds {format_micro(operator.balance_of(address))}")
+    print("\nTry next (another terminal):")
+    print("  ledger verify                 # the deployed code is the published source")
+    if shutil.which("wallet"):
+        print("  wallet import --mnemonic --index 4   # Alice's wallet (paste the dev mnemonic)")
+    with contextlib.suppress(httpx.HTTPError):
+        if httpx.get(f"http://{settings.api_host}:{settings.api_port}/v1/health", timeout=0.5).status_code == 200:
+            print(f"  open http://{settings.api_host}:{settings.api_port}/")
