@@ -150,7 +150,9 @@ _register_areas()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # click returns the code of typer.Exit instead of raising it when not standalone
+        sys.exit(code if isinstance(code, int) else 0)
     except (ConfigError, InputError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

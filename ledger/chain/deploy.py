@@ -10,7 +10,7 @@ from web3 import Web3
 
 from ledger.chain.client import ChainClient, SentTx, connect
 from ledger.chain.manifest import DeployedContract, Manifest
-from ledger.chain.revert import ErrorDecoder
+from ledger.chain.revert import ErrorDecoder, notices_from_userdocs
 from ledger.chain.solc import Compilation, compile_contracts
 from ledger.errors import ConfigError
 
@@ -28,14 +28,15 @@ class DeployParams:
 
 
 def decoder_for(compilation: Compilation) -> ErrorDecoder:
-    return ErrorDecoder(
-        [c.abi for c in compilation.contracts.values()],
-        [c.userdoc for c in compilation.contracts.values()],
-    )
+    return ErrorDecoder([c.abi for c in compilation.contracts.values()], _notices(compilation))
+
+
+def _notices(compilation: Compilation) -> dict[str, str]:
+    return notices_from_userdocs([c.userdoc for c in compilation.contracts.values()])
 
 
 def decoder_for_manifest(manifest: Manifest) -> ErrorDecoder:
-    return ErrorDecoder([c.abi for c in manifest.contracts.values()], [])
+    return ErrorDecoder([c.abi for c in manifest.contracts.values()], manifest.error_notices)
 
 
 def deploy_district(
@@ -90,6 +91,7 @@ def deploy_district(
         contracts=deployed,
         deployer=admin,
         genesis_hash=genesis.to_0x_hex() if genesis is not None else "",
+        error_notices=_notices(compilation),
     )
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -39,6 +40,7 @@ class DevNode:
         self.block_ms = block_ms
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
 
     @property
     def url(self) -> str:
@@ -54,7 +56,8 @@ class DevNode:
         env.pop("DISTRICT_BLOCK_MS", None)
         if self.block_ms:
             env["DISTRICT_BLOCK_MS"] = str(self.block_ms)
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        log: BinaryIO | int = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [str(hardhat), "node", "--network", "district", "--hostname", "127.0.0.1", "--port", str(self.port)],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -70,6 +73,14 @@ class DevNode:
         raise ChainUnavailable(f"the local chain did not answer on port {self.port} within {timeout:.0f} s")
 
     def stop(self) -> None:
+        try:
+            self._terminate()
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def _terminate(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):

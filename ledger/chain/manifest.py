@@ -29,6 +29,9 @@ class Manifest:
     contracts: dict[str, DeployedContract]
     deployer: str = ""
     genesis_hash: str = ""
+    # The sentence of each custom error (`Name(types)` -> NatSpec @notice), so that clients
+    # without a compiler explain a refusal in words.
+    error_notices: dict[str, str] = field(default_factory=dict)
 
     def contract(self, name: str) -> DeployedContract:
         try:
@@ -75,6 +78,7 @@ class Manifest:
                 contracts=contracts,
                 deployer=raw.get("deployer", ""),
                 genesis_hash=raw.get("genesis_hash", ""),
+                error_notices=dict(raw.get("error_notices", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"the deployment manifest {path} is malformed: {exc}") from exc

@@ -57,6 +57,16 @@ def _type_of(item: dict[str, Any]) -> str:
     return str(item["type"])
 
 
+def notices_from_userdocs(userdocs: list[dict[str, Any]]) -> dict[str, str]:
+    """`Name(types)` -> the @notice of each custom error, from solc's userdoc output."""
+    notices: dict[str, str] = {}
+    for doc in userdocs:
+        for sig, entries in doc.get("errors", {}).items():
+            if entries and "notice" in entries[0]:
+                notices[sig] = " ".join(entries[0]["notice"].split())
+    return notices
+
+
 def format_micro(amount: int, symbol: str = "M3E") -> str:
     """12.5 M3E is 12_500_000 micro; shown with two decimals unless cents do not say it all."""
     sign = "-" if amount < 0 else ""
@@ -69,12 +79,7 @@ def format_micro(amount: int, symbol: str = "M3E") -> str:
 class ErrorDecoder:
     """Maps 4-byte selectors of every known error to a readable sentence."""
 
-    def __init__(self, abis: list[list[dict[str, Any]]], userdocs: list[dict[str, Any]]) -> None:
-        notices: dict[str, str] = {}
-        for doc in userdocs:
-            for sig, entries in doc.get("errors", {}).items():
-                if entries and "notice" in entries[0]:
-                    notices[sig] = entries[0]["notice"].strip()
+    def __init__(self, abis: list[list[dict[str, Any]]], notices: dict[str, str]) -> None:
         self._specs: dict[bytes, _ErrorSpec] = {}
         for abi in abis:
             for item in abi:

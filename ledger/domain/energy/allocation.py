@@ -323,8 +323,21 @@ def split_pairs(
         per_value[a] = (floors, order, short)
         column_floor = [c + count * f for c, f in zip(column_floor, floors, strict=True)]
     slack = [p - c for p, c in zip(p_k, column_floor, strict=True)]
-    floors_of: dict[str, tuple[int, ...]] = {}
-    bumps_of: dict[str, tuple[int, ...]] = {}
+    # Fast path: when no producer is asked for more than it has left by the largest remainders
+    # of all consumers together, nobody is skipped and each consumer's extra Wh go to the first
+    # `short` producers of its order (the same result the sequential pass below would give).
+    demand = [0] * n
+    for a, count in counts.items():
+        _, order, short = per_value[a]
+        for k in order[:short]:
+            demand[k] += count
+    if all(d <= s for d, s in zip(demand, slack, strict=True)):
+        tops = {a: tuple(order[:short]) for a, (_, order, short) in per_value.items() if short}
+        floors_of = {i: per_value[allocated[i]][0] for i in consumers}
+        bumps_of = {i: tops[allocated[i]] for i in consumers if allocated[i] in tops}
+        return producers, floors_of, bumps_of
+    floors_of = {}
+    bumps_of = {}
     for i in consumers:
         floors, order, short = per_value[allocated[i]]
         floors_of[i] = floors

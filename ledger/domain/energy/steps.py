@@ -107,3 +107,30 @@ def to_resolution(
     if have == StepLength.MIN15 and want == StepLength.MIN30:
         return aggregate_to_30(series)
     raise ResolutionError("30-minute data cannot be split into 15-minute steps")
+
+
+def curve_resolution(starts: Iterable[datetime]) -> StepLength:
+    """15 when any start is at :15 or :45 past a half-hour, else 30 (a half-hourly curve)."""
+    for start in starts:
+        if start.astimezone(UTC).minute % 30 == 15:
+            return StepLength.MIN15
+    return StepLength.MIN30
+
+
+def aggregate_curve_to_30(curve: Mapping[datetime, Reading]) -> dict[datetime, Reading]:
+    """Sum a quarter-hour curve into half-hours (UTC starts); MISSING if either half is absent.
+
+    Europe/Paris offsets are whole hours, so UTC half-hours are local half-hours.
+    """
+    halves: dict[datetime, list[Reading]] = {}
+    for start, value in curve.items():
+        utc = start.astimezone(UTC)
+        if utc.minute % 15 or utc.second or utc.microsecond:
+            raise StepError(f"{start.isoformat()} is not the start of a quarter-hour")
+        half = utc.replace(minute=utc.minute - utc.minute % 30)
+        halves.setdefault(half, []).append(value)
+    result: dict[datetime, Reading] = {}
+    for half, values in sorted(halves.items()):
+        whole = [v for v in values if not isinstance(v, Missing)]
+        result[half] = sum(whole) if len(whole) == 2 else MISSING
+    return result

@@ -1,0 +1,27 @@
+"""Errors of the database adapter.
+
+DatabaseError (ledger.errors.LedgerError)
+├── DatabaseConfigError    the URL is not one we support
+├── DatabaseUnavailable    the database went away or refused a write (nothing half-written)
+└── WriterBusy             another indexer holds the single-writer lock
+"""
+
+from __future__ import annotations
+
+from ledger.errors import LedgerError
+
+
+class DatabaseError(LedgerError):
+    """Root of the database adapter's errors."""
+
+
+class DatabaseConfigError(DatabaseError):
+    """The database URL is not supported."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database went away or refused the write; the transaction was rolled back."""
+
+
+class WriterBusy(DatabaseError):
+    """Another indexer is writing to this database."""

@@ -1,0 +1,217 @@
+"""The indexer's tables (SQLAlchemy 2 declarative models).
+
+Every row carries `chain_id`. Decoded event tables are keyed like the raw logs, by
+(chain_id, block_number, log_index), so undoing a reorg is `DELETE ... WHERE block_number > n`.
+Projections (balances, balance_history, merchant_takings_daily, supply_history, merchants,
+bookings) are derived from the decoded rows and rolled back with them. The `indexer_cursor` row
+is written in the same transaction as the data it covers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ledger.db.types import U256
+
+Hash = String(66)
+Address = String(42)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Block(Base):
+    """Block headers the indexer relied on: every block holding our logs, every block above
+    finality it walked, and each cursor block."""
+
+    __tablename__ = "blocks"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(Hash)
+    parent_hash: Mapped[str] = mapped_column(Hash)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class RawLog(Base):
+    __tablename__ = "raw_logs"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_hash: Mapped[str] = mapped_column(Hash)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    tx_index: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(Address)
+    topic0: Mapped[str | None] = mapped_column(Hash)
+    topic1: Mapped[str | None] = mapped_column(Hash)
+    topic2: Mapped[str | None] = mapped_column(Hash)
+    topic3: Mapped[str | None] = mapped_column(Hash)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class Transfer(Base):
+    __tablename__ = "transfers"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    from_address: Mapped[str] = mapped_column(Address, index=True)
+    to_address: Mapped[str] = mapped_column(Address, index=True)
+    value: Mapped[int] = mapped_column(U256)
+
+
+class Deposit(Base):
+    __tablename__ = "deposits"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    bank_ref: Mapped[str] = mapped_column(Hash, index=True)
+    beneficiary: Mapped[str] = mapped_column(Address, index=True)
+    amount: Mapped[int] = mapped_column(U256)
+    reserve_after: Mapped[int] = mapped_column(U256)
+
+
+class Redemption(Base):
+    __tablename__ = "redemptions"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    redemption_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    merchant: Mapped[str] = mapped_column(Address, index=True)
+    amount: Mapped[int] = mapped_column(U256)
+    fee: Mapped[int] = mapped_column(U256)
+    euros: Mapped[int] = mapped_column(U256)
+    payout_ref: Mapped[str] = mapped_column(Hash)
+    reserve_after: Mapped[int] = mapped_column(U256)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    payer: Mapped[str] = mapped_column(Address, index=True)
+    ref: Mapped[str] = mapped_column(Hash)
+    amount: Mapped[int] = mapped_column(U256)
+    day: Mapped[str] = mapped_column(String(10))
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    payer: Mapped[str] = mapped_column(Address, index=True)
+    ref: Mapped[str] = mapped_column(Hash)
+    amount: Mapped[int] = mapped_column(U256)
+    day: Mapped[str] = mapped_column(String(10))
+
+
+class Booking(Base):
+    """One row per booking; `state` is open, closed or reclaimed."""
+
+    __tablename__ = "bookings"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    payer: Mapped[str] = mapped_column(Address, index=True)
+    deposit: Mapped[int] = mapped_column(U256)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    ref: Mapped[str] = mapped_column(Hash)
+    state: Mapped[str] = mapped_column(String(10))
+    charged: Mapped[int | None] = mapped_column(U256, nullable=True)
+    returned: Mapped[int | None] = mapped_column(U256, nullable=True)
+    opened_block: Mapped[int] = mapped_column(BigInteger, index=True)
+    opened_log_index: Mapped[int] = mapped_column(Integer)
+    opened_tx: Mapped[str] = mapped_column(Hash)
+    ended_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    ended_log_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ended_tx: Mapped[str | None] = mapped_column(Hash, nullable=True)
+
+
+class MerchantEvent(Base):
+    """Registry changes, in order: the `merchants` projection is their fold."""
+
+    __tablename__ = "merchant_events"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payout: Mapped[str | None] = mapped_column(Address, nullable=True)
+    category: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    payout: Mapped[str] = mapped_column(Address, index=True)
+    category: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean)
+    registered_block: Mapped[int] = mapped_column(BigInteger)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class Balance(Base):
+    __tablename__ = "balances"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    balance: Mapped[int] = mapped_column(U256)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class BalanceHistory(Base):
+    """The balance of an account after each block that changed it (undo log and history)."""
+
+    __tablename__ = "balance_history"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    balance: Mapped[int] = mapped_column(U256)
+
+    __table_args__ = (Index("ix_balance_history_block", "chain_id", "block_number"),)
+
+
+class MerchantTakingsDaily(Base):
+    """Payments and refunds per merchant and local (Europe/Paris) day."""
+
+    __tablename__ = "merchant_takings_daily"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    paid: Mapped[int] = mapped_column(U256)
+    refunded: Mapped[int] = mapped_column(U256)
+    payments: Mapped[int] = mapped_column(Integer)
+    refunds: Mapped[int] = mapped_column(Integer)
+
+
+class SupplyHistory(Base):
+    """Total supply and euro reserve after each block that changed either."""
+
+    __tablename__ = "supply_history"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    total_supply: Mapped[int] = mapped_column(U256)
+    reserve: Mapped[int] = mapped_column(U256)
+
+
+class IndexerCursor(Base):
+    """The last block fully indexed, written in the same transaction as its data."""
+
+    __tablename__ = "indexer_cursor"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(Hash)

@@ -1,0 +1,138 @@
+"""Plain rows the indexer hands to the store (no SQLAlchemy here).
+
+Each decoded row starts with (block_number, log_index, tx_hash). Amounts are Python ints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class BlockRow(NamedTuple):
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+
+class LogRow(NamedTuple):
+    block_number: int
+    log_index: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    address: str
+    topic0: str | None
+    topic1: str | None
+    topic2: str | None
+    topic3: str | None
+    data: str
+
+
+class TransferRow(NamedTuple):
+    block_number: int
+    log_index: int
+    tx_hash: str
+    from_address: str
+    to_address: str
+    value: int
+
+
+class DepositRow(NamedTuple):
+    block_number: int
+    log_index: int
+    tx_hash: str
+    bank_ref: str
+    beneficiary: str
+    amount: int
+    reserve_after: int
+
+
+class RedemptionRow(NamedTuple):
+    block_number: int
+    log_index: int
+    tx_hash: str
+    redemption_id: int
+    merchant: str
+    amount: int
+    fee: int
+    euros: int
+    payout_ref: str
+    reserve_after: int
+
+
+class PaymentRow(NamedTuple):
+    """A payment (PaymentMade) or a refund (PaymentRefunded); `day` is the local date."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    merchant_id: int
+    payer: str
+    ref: str
+    amount: int
+    day: str
+
+
+class BookingOpenRow(NamedTuple):
+    block_number: int
+    log_index: int
+    tx_hash: str
+    booking_id: int
+    merchant_id: int
+    payer: str
+    deposit: int
+    expires_at: int
+    ref: str
+
+
+class BookingEndRow(NamedTuple):
+    """BookingClosed (kind "closed") or BookingReclaimed (kind "reclaimed", charged 0)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    booking_id: int
+    kind: str
+    charged: int
+    returned: int
+
+
+class MerchantEventRow(NamedTuple):
+    """kind: registered (payout, category, name), payout (payout), status (active)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    merchant_id: int
+    kind: str
+    payout: str | None
+    category: int | None
+    name: str | None
+    active: bool | None
+
+
+class Cursor(NamedTuple):
+    block_number: int
+    block_hash: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything found in blocks [first_block, cursor.block_number], applied atomically."""
+
+    chain_id: int
+    first_block: int
+    cursor: Cursor
+    block_times: dict[int, int] = field(default_factory=dict)
+    blocks: list[BlockRow] = field(default_factory=list)
+    logs: list[LogRow] = field(default_factory=list)
+    transfers: list[TransferRow] = field(default_factory=list)
+    deposits: list[DepositRow] = field(default_factory=list)
+    redemptions: list[RedemptionRow] = field(default_factory=list)
+    payments: list[PaymentRow] = field(default_factory=list)
+    refunds: list[PaymentRow] = field(default_factory=list)
+    booking_opens: list[BookingOpenRow] = field(default_factory=list)
+    booking_ends: list[BookingEndRow] = field(default_factory=list)
+    merchant_events: list[MerchantEventRow] = field(default_factory=list)

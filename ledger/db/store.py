@@ -1,0 +1,584 @@
+"""The indexer's transactional store.
+
+`apply(batch)` writes a batch of blocks, raw logs, decoded events and the projections they move,
+with the cursor, in ONE transaction; `rollback_to(n)` undoes everything above block n, also in one
+transaction. Bulk inserts go straight to the driver (executemany on SQLite, COPY on PostgreSQL);
+balances are read, folded in Python with exact ints, and written back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from ledger.db.errors import DatabaseError, DatabaseUnavailable
+from ledger.db.records import Batch, BlockRow, Cursor, MerchantEventRow, PaymentRow
+from ledger.db.types import u256_to_blob
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+_CHUNK = 500
+
+
+class InconsistentData(DatabaseError):
+    """The batch does not follow the stored state (a balance would go negative, a gap...)."""
+
+
+# (table, columns) for bulk inserts; the first column is always chain_id.
+_BULK: dict[str, tuple[str, ...]] = {
+    "blocks": ("chain_id", "number", "hash", "parent_hash", "timestamp"),
+    "raw_logs": (
+        "chain_id", "block_number", "log_index", "block_hash", "tx_hash", "tx_index", "address",
+        "topic0", "topic1", "topic2", "topic3", "data",
+    ),
+    "transfers": (
+        "chain_id", "block_number", "log_index", "tx_hash", "from_address", "to_address", "value",
+    ),
+    "deposits": (
+        "chain_id", "block_number", "log_index", "tx_hash", "bank_ref", "beneficiary", "amount",
+        "reserve_after",
+    ),
+    "redemptions": (
+        "chain_id", "block_number", "log_index", "tx_hash", "redemption_id", "merchant", "amount",
+        "fee", "euros", "payout_ref", "reserve_after",
+    ),
+    "payments": (
+        "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "payer", "ref",
+        "amount", "day",
+    ),
+    "refunds": (
+        "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "payer", "ref",
+        "amount", "day",
+    ),
+    "merchant_events": (
+        "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "kind", "payout",
+        "category", "name", "active",
+    ),
+    "bookings": (
+        "chain_id", "booking_id", "merchant_id", "payer", "deposit", "expires_at", "ref", "state",
+        "opened_block", "opened_log_index", "opened_tx",
+    ),
+    "balances": ("chain_id", "account", "balance", "updated_block"),
+    "balance_history": ("chain_id", "account", "block_number", "balance"),
+    "supply_history": ("chain_id", "block_number", "block_time", "total_supply", "reserve"),
+    "merchant_takings_daily": (
+        "chain_id", "merchant_id", "day", "paid", "refunded", "payments", "refunds",
+    ),
+}
+
+# Tables whose rows are keyed by block_number: a rollback deletes above the ancestor.
+_BY_BLOCK = (
+    "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
+    "balance_history", "supply_history", "blocks",
+)
+
+# Every table, with its order for the digest.
+DIGEST_TABLES: dict[str, str] = {
+    "blocks": "number",
+    "raw_logs": "block_number, log_index",
+    "transfers": "block_number, log_index",
+    "deposits": "block_number, log_index",
+    "redemptions": "block_number, log_index",
+    "payments": "block_number, log_index",
+    "refunds": "block_number, log_index",
+    "merchant_events": "block_number, log_index",
+    "bookings": "booking_id",
+    "merchants": "merchant_id",
+    "balances": "account",
+    "balance_history": "account, block_number",
+    "supply_history": "block_number",
+    "merchant_takings_daily": "merchant_id, day",
+    "indexer_cursor": "chain_id",
+}
+
+
+class Store:
+    """Reads and atomic writes of the indexed data of one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._u: Callable[[int], Any] = (lambda v: v) if self.postgres else u256_to_blob
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One transaction; driver errors become DatabaseUnavailable after the rollback."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise DatabaseUnavailable(
+                f"the database refused the write or went away ({exc.orig!r}); "
+                "nothing of this batch was kept"
+            ) from exc
+        except sa_exc.DBAPIError as exc:
+            if self.postgres and _is_connection_error(exc):
+                raise DatabaseUnavailable(
+                    f"the database connection was lost ({exc.orig!r}); nothing of this batch "
+                    "was kept"
+                ) from exc
+            raise
+
+    @staticmethod
+    def _int(value: Any) -> int:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return int.from_bytes(bytes(value), "big")
+        if isinstance(value, Decimal):
+            return int(value)
+        return int(value)
+
+    def _bulk(self, conn: Connection, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        columns = _BULK[table]
+        if self.postgres:
+            raw = conn.connection.driver_connection
+            if raw is None:  # pragma: no cover - the pool always has one
+                raise DatabaseUnavailable("no database connection")
+            with raw.cursor() as cur, cur.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(columns))
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            list(rows),  # type: ignore[arg-type]
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def cursor(self, chain_id: int) -> Cursor | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT block_number, block_hash FROM indexer_cursor WHERE chain_id = :c"),
+                {"c": chain_id},
+            ).first()
+        return Cursor(int(row[0]), str(row[1])) if row else None
+
+    def stored_blocks_desc(self, chain_id: int, at_most: int, limit: int) -> list[tuple[int, str]]:
+        """Stored block (number, hash) at or below `at_most`, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT number, hash FROM blocks WHERE chain_id = :c AND number <= :n "
+                    "ORDER BY number DESC LIMIT :l"
+                ),
+                {"c": chain_id, "n": at_most, "l": limit},
+            ).all()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def balances(self, chain_id: int, block: int | None = None) -> dict[str, int]:
+        """Balances now, or after block `block` (from the balance history)."""
+        with self.engine.connect() as conn:
+            if block is None:
+                rows = conn.execute(
+                    text("SELECT account, balance FROM balances WHERE chain_id = :c"),
+                    {"c": chain_id},
+                ).all()
+            else:
+                rows = conn.execute(
+                    text(
+                        "SELECT h.account, h.balance FROM balance_history h JOIN ("
+                        " SELECT account, MAX(block_number) AS b FROM balance_history"
+                        " WHERE chain_id = :c AND block_number <= :n GROUP BY account) last"
+                        " ON h.account = last.account AND h.block_number = last.b"
+                        " WHERE h.chain_id = :c"
+                    ),
+                    {"c": chain_id, "n": block},
+                ).all()
+        return {str(r[0]): self._int(r[1]) for r in rows}
+
+    def supply(self, chain_id: int, block: int | None = None) -> tuple[int, int]:
+        """(total supply, reserve) after `block` (latest when None); (0, 0) before any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT total_supply, reserve FROM supply_history WHERE chain_id = :c "
+                    "AND block_number <= :n ORDER BY block_number DESC LIMIT 1"
+                ),
+                {"c": chain_id, "n": block if block is not None else 2**62},
+            ).first()
+        return (self._int(row[0]), self._int(row[1])) if row else (0, 0)
+
+    def count(self, table: str, chain_id: int) -> int:
+        if table not in DIGEST_TABLES:
+            raise ValueError(table)
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                text(f"SELECT COUNT(*) FROM {table} WHERE chain_id = :c"), {"c": chain_id}
+            ).scalar_one()
+        return int(value)
+
+    def digest(self, chain_id: int, tables: Iterable[str] | None = None) -> str:
+        """SHA-256 over every row of every table, in key order (amounts as ints)."""
+        h = hashlib.sha256()
+        with self.engine.connect() as conn:
+            for table in tables or DIGEST_TABLES:
+                order = DIGEST_TABLES[table]
+                h.update(f"#{table}\n".encode())
+                result = conn.execute(
+                    text(f"SELECT * FROM {table} WHERE chain_id = :c ORDER BY {order}"),
+                    {"c": chain_id},
+                )
+                keys = list(result.keys())
+                for row in result:
+                    h.update(repr([self._norm(k, v) for k, v in zip(keys, row, strict=True)]).encode())
+                    h.update(b"\n")
+        return h.hexdigest()
+
+    @staticmethod
+    def _norm(_key: str, value: Any) -> Any:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return int.from_bytes(bytes(value), "big")
+        if isinstance(value, Decimal):
+            return int(value)
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply(self, batch: Batch) -> None:
+        """Write the batch and move the cursor, atomically."""
+        c = batch.chain_id
+        u = self._u
+        with self._tx() as conn:
+            row = conn.execute(
+                text("SELECT block_number FROM indexer_cursor WHERE chain_id = :c"), {"c": c}
+            ).first()
+            if row is not None and int(row[0]) != batch.first_block - 1:
+                raise InconsistentData(
+                    f"batch starts at block {batch.first_block} but the cursor is at {row[0]}"
+                )
+            self._bulk(conn, "blocks", [(c, *b) for b in batch.blocks])
+            self._bulk(conn, "raw_logs", [(c, *lg) for lg in batch.logs])
+            self._bulk(
+                conn,
+                "transfers",
+                [(c, t[0], t[1], t[2], t[3], t[4], u(t[5])) for t in batch.transfers],
+            )
+            self._bulk(
+                conn,
+                "deposits",
+                [(c, d[0], d[1], d[2], d[3], d[4], u(d[5]), u(d[6])) for d in batch.deposits],
+            )
+            self._bulk(
+                conn,
+                "redemptions",
+                [
+                    (c, r[0], r[1], r[2], r[3], r[4], u(r[5]), u(r[6]), u(r[7]), r[8], u(r[9]))
+                    for r in batch.redemptions
+                ],
+            )
+            for table, prow in (("payments", batch.payments), ("refunds", batch.refunds)):
+                self._bulk(
+                    conn, table, [(c, *p[:6], u(p[6]), p[7]) for p in prow]
+                )
+            self._bulk(conn, "merchant_events", [(c, *m) for m in batch.merchant_events])
+            self._apply_balances_and_supply(conn, batch)
+            self._apply_takings(conn, c, batch.payments, batch.refunds)
+            self._apply_bookings(conn, batch)
+            self._apply_merchants(conn, c, batch.merchant_events)
+            self._set_cursor(conn, c, batch.cursor)
+
+    def _set_cursor(self, conn: Connection, chain_id: int, cursor: Cursor) -> None:
+        updated = conn.execute(
+            text("UPDATE indexer_cursor SET block_number = :n, block_hash = :h WHERE chain_id = :c"),
+            {"c": chain_id, "n": cursor.block_number, "h": cursor.block_hash},
+        ).rowcount
+        if not updated:
+            conn.execute(
+                text("INSERT INTO indexer_cursor (chain_id, block_number, block_hash) "
+                     "VALUES (:c, :n, :h)"),
+                {"c": chain_id, "n": cursor.block_number, "h": cursor.block_hash},
+            )
+
+    def _read_balances(self, conn: Connection, chain_id: int, accounts: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for i in range(0, len(accounts), _CHUNK):
+            chunk = accounts[i : i + _CHUNK]
+            params: dict[str, Any] = {f"a{j}": a for j, a in enumerate(chunk)}
+            params["c"] = chain_id
+            marks = ", ".join(f":a{j}" for j in range(len(chunk)))
+            for account, balance in conn.execute(
+                text(f"SELECT account, balance FROM balances WHERE chain_id = :c "
+                     f"AND account IN ({marks})"),
+                params,
+            ):
+                found[str(account)] = self._int(balance)
+        return found
+
+    def _apply_balances_and_supply(self, conn: Connection, batch: Batch) -> None:
+        c = batch.chain_id
+        u = self._u
+        supply_changes = bool(batch.deposits or batch.redemptions)
+        if not batch.transfers and not supply_changes:
+            return
+        zero = ZERO_ADDRESS
+        accounts = {t[3] for t in batch.transfers} | {t[4] for t in batch.transfers}
+        accounts.discard(zero)
+        existing = self._read_balances(conn, c, sorted(accounts))
+        balances = dict(existing)
+        history: dict[tuple[str, int], int] = {}
+        start_supply, reserve = self._latest_supply(conn, c)
+        supply = start_supply
+        supply_after: dict[int, int] = {}
+        get = balances.get
+        for block, _li, tx, sender, receiver, value in batch.transfers:
+            if sender == zero:
+                supply += value
+                supply_after[block] = supply
+            else:
+                left = get(sender, 0) - value
+                if left < 0:
+                    raise InconsistentData(
+                        f"the balance of {sender} would go negative at block {block} (tx {tx})"
+                    )
+                balances[sender] = left
+                history[(sender, block)] = left
+            if receiver == zero:
+                supply -= value
+                if supply < 0:
+                    raise InconsistentData(f"the supply would go negative at block {block}")
+                supply_after[block] = supply
+            else:
+                got = get(receiver, 0) + value
+                balances[receiver] = got
+                history[(receiver, block)] = got
+        reserve_after: dict[int, int] = {}
+        for d in batch.deposits:
+            reserve_after[d[0]] = d[6]
+        for r in batch.redemptions:
+            reserve_after[r[0]] = r[9]
+        # One supply row per block where supply or reserve changed, carrying the other forward.
+        rows = []
+        supply = start_supply
+        for b in sorted(set(supply_after) | set(reserve_after)):
+            supply = supply_after.get(b, supply)
+            reserve = reserve_after.get(b, reserve)
+            rows.append((c, b, batch.block_times.get(b, 0), u(supply), u(reserve)))
+        self._bulk(conn, "supply_history", rows)
+        self._bulk(
+            conn,
+            "balance_history",
+            [(c, account, block, u(value)) for (account, block), value in history.items()],
+        )
+        last_block: dict[str, int] = {}
+        for account, block in history:
+            if block > last_block.get(account, -1):
+                last_block[account] = block
+        updates = [
+            {"c": c, "a": a, "b": u(balances[a]), "n": last_block[a]}
+            for a in last_block
+            if a in existing
+        ]
+        if updates:
+            conn.execute(
+                text("UPDATE balances SET balance = :b, updated_block = :n "
+                     "WHERE chain_id = :c AND account = :a"),
+                updates,
+            )
+        self._bulk(
+            conn,
+            "balances",
+            [(c, a, u(balances[a]), last_block[a]) for a in last_block if a not in existing],
+        )
+
+    def _latest_supply(self, conn: Connection, chain_id: int) -> tuple[int, int]:
+        row = conn.execute(
+            text("SELECT total_supply, reserve FROM supply_history WHERE chain_id = :c "
+                 "ORDER BY block_number DESC LIMIT 1"),
+            {"c": chain_id},
+        ).first()
+        return (self._int(row[0]), self._int(row[1])) if row else (0, 0)
+
+    def _apply_takings(
+        self,
+        conn: Connection,
+        chain_id: int,
+        payments: Sequence[PaymentRow],
+        refunds: Sequence[PaymentRow],
+    ) -> None:
+        if not payments and not refunds:
+            return
+        delta: dict[tuple[int, str], list[int]] = {}
+        for p in payments:
+            d = delta.setdefault((p.merchant_id, p.day), [0, 0, 0, 0])
+            d[0] += p.amount
+            d[2] += 1
+        for r in refunds:
+            d = delta.setdefault((r.merchant_id, r.day), [0, 0, 0, 0])
+            d[1] += r.amount
+            d[3] += 1
+        self._add_takings(conn, chain_id, delta)
+
+    def _add_takings(
+        self, conn: Connection, chain_id: int, delta: dict[tuple[int, str], list[int]]
+    ) -> None:
+        u = self._u
+        new_rows = []
+        for (merchant_id, day), (paid, refunded, n_paid, n_refunded) in sorted(delta.items()):
+            row = conn.execute(
+                text("SELECT paid, refunded, payments, refunds FROM merchant_takings_daily "
+                     "WHERE chain_id = :c AND merchant_id = :m AND day = :d"),
+                {"c": chain_id, "m": merchant_id, "d": day},
+            ).first()
+            if row is None:
+                new_rows.append((chain_id, merchant_id, day, u(paid), u(refunded), n_paid, n_refunded))
+                continue
+            conn.execute(
+                text("UPDATE merchant_takings_daily SET paid = :p, refunded = :r, payments = :np, "
+                     "refunds = :nr WHERE chain_id = :c AND merchant_id = :m AND day = :d"),
+                {
+                    "c": chain_id, "m": merchant_id, "d": day,
+                    "p": u(self._int(row[0]) + paid), "r": u(self._int(row[1]) + refunded),
+                    "np": int(row[2]) + n_paid, "nr": int(row[3]) + n_refunded,
+                },
+            )
+        self._bulk(conn, "merchant_takings_daily", new_rows)
+
+    def _apply_bookings(self, conn: Connection, batch: Batch) -> None:
+        c = batch.chain_id
+        u = self._u
+        self._bulk(
+            conn,
+            "bookings",
+            [
+                (c, b.booking_id, b.merchant_id, b.payer, u(b.deposit), b.expires_at, b.ref, "open",
+                 b.block_number, b.log_index, b.tx_hash)
+                for b in batch.booking_opens
+            ],
+        )
+        for e in batch.booking_ends:
+            conn.execute(
+                text("UPDATE bookings SET state = :s, charged = :ch, returned = :rt, "
+                     "ended_block = :b, ended_log_index = :li, ended_tx = :tx "
+                     "WHERE chain_id = :c AND booking_id = :id"),
+                {"s": e.kind, "ch": u(e.charged), "rt": u(e.returned), "b": e.block_number,
+                 "li": e.log_index, "tx": e.tx_hash, "c": c, "id": e.booking_id},
+            )
+
+    def _apply_merchants(
+        self, conn: Connection, chain_id: int, events: Sequence[MerchantEventRow]
+    ) -> None:
+        for e in events:
+            if e.kind == "registered":
+                conn.execute(
+                    text("INSERT INTO merchants (chain_id, merchant_id, payout, category, name, "
+                         "active, registered_block, updated_block) VALUES (:c, :m, :p, :cat, :n, "
+                         ":a, :b, :b)"),
+                    {"c": chain_id, "m": e.merchant_id, "p": e.payout, "cat": e.category,
+                     "n": e.name, "a": True, "b": e.block_number},
+                )
+            elif e.kind == "payout":
+                conn.execute(
+                    text("UPDATE merchants SET payout = :p, updated_block = :b "
+                         "WHERE chain_id = :c AND merchant_id = :m"),
+                    {"c": chain_id, "m": e.merchant_id, "p": e.payout, "b": e.block_number},
+                )
+            elif e.kind == "status":
+                conn.execute(
+                    text("UPDATE merchants SET active = :a, updated_block = :b "
+                         "WHERE chain_id = :c AND merchant_id = :m"),
+                    {"c": chain_id, "m": e.merchant_id, "a": bool(e.active), "b": e.block_number},
+                )
+
+    # -- rollback -----------------------------------------------------------------------------
+
+    def rollback_to(self, chain_id: int, ancestor: Cursor) -> int:
+        """Undo every row above block `ancestor.block_number`; returns the raw logs removed."""
+        c = chain_id
+        n = ancestor.block_number
+        u = self._u
+        p = {"c": c, "n": n}
+        with self._tx() as conn:
+            removed = int(conn.execute(
+                text("SELECT COUNT(*) FROM raw_logs WHERE chain_id = :c AND block_number > :n"), p
+            ).scalar_one())
+            accounts = [str(r[0]) for r in conn.execute(
+                text("SELECT DISTINCT account FROM balance_history "
+                     "WHERE chain_id = :c AND block_number > :n"), p)]
+            takings_keys = sorted({(int(r[0]), str(r[1])) for table in ("payments", "refunds")
+                                   for r in conn.execute(text(
+                                       f"SELECT DISTINCT merchant_id, day FROM {table} "
+                                       "WHERE chain_id = :c AND block_number > :n"), p)})
+            merchants = [int(r[0]) for r in conn.execute(
+                text("SELECT DISTINCT merchant_id FROM merchant_events "
+                     "WHERE chain_id = :c AND block_number > :n"), p)]
+            for table in _BY_BLOCK:
+                column = "number" if table == "blocks" else "block_number"
+                conn.execute(text(f"DELETE FROM {table} WHERE chain_id = :c AND {column} > :n"), p)
+            # Balances: back to the last remaining history row (or gone).
+            for account in accounts:
+                row = conn.execute(
+                    text("SELECT balance, block_number FROM balance_history WHERE chain_id = :c "
+                         "AND account = :a ORDER BY block_number DESC LIMIT 1"),
+                    {"c": c, "a": account},
+                ).first()
+                if row is None:
+                    conn.execute(text("DELETE FROM balances WHERE chain_id = :c AND account = :a"),
+                                 {"c": c, "a": account})
+                else:
+                    conn.execute(
+                        text("UPDATE balances SET balance = :b, updated_block = :n "
+                             "WHERE chain_id = :c AND account = :a"),
+                        {"c": c, "a": account, "b": u(self._int(row[0])), "n": int(row[1])},
+                    )
+            # Takings: recompute the touched (merchant, day) from the remaining rows.
+            for merchant_id, day in takings_keys:
+                k = {"c": c, "m": merchant_id, "d": day}
+                conn.execute(text("DELETE FROM merchant_takings_daily WHERE chain_id = :c "
+                                  "AND merchant_id = :m AND day = :d"), k)
+                sums = [0, 0, 0, 0]
+                for i, table in enumerate(("payments", "refunds")):
+                    for (amount,) in conn.execute(text(
+                            f"SELECT amount FROM {table} WHERE chain_id = :c AND merchant_id = :m "
+                            "AND day = :d"), k):
+                        sums[i] += self._int(amount)
+                        sums[i + 2] += 1
+                if sums[2] or sums[3]:
+                    self._add_takings(conn, c, {(merchant_id, day): sums})
+            # Bookings: forget those opened above n, reopen those ended above n.
+            conn.execute(text("DELETE FROM bookings WHERE chain_id = :c AND opened_block > :n"), p)
+            conn.execute(
+                text("UPDATE bookings SET state = 'open', charged = NULL, returned = NULL, "
+                     "ended_block = NULL, ended_log_index = NULL, ended_tx = NULL "
+                     "WHERE chain_id = :c AND ended_block > :n"), p)
+            # Merchants: fold the remaining registry events again.
+            for merchant_id in merchants:
+                conn.execute(text("DELETE FROM merchants WHERE chain_id = :c AND merchant_id = :m"),
+                             {"c": c, "m": merchant_id})
+                events = [
+                    MerchantEventRow(int(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), r[5],
+                                     r[6], r[7], None if r[8] is None else bool(r[8]))
+                    for r in conn.execute(text(
+                        "SELECT block_number, log_index, tx_hash, merchant_id, kind, payout, "
+                        "category, name, active FROM merchant_events WHERE chain_id = :c "
+                        "AND merchant_id = :m ORDER BY block_number, log_index"),
+                        {"c": c, "m": merchant_id})
+                ]
+                self._apply_merchants(conn, c, events)
+            self._set_cursor(conn, c, ancestor)
+        return removed
+
+    def record_blocks(self, chain_id: int, blocks: Sequence[BlockRow]) -> None:
+        """Test helper: store headers outside a batch."""
+        with self._tx() as conn:
+            self._bulk(conn, "blocks", [(chain_id, *b) for b in blocks])
+
+
+def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    name = type(exc.orig).__name__
+    return name in {"OperationalError", "InterfaceError", "AdminShutdown"}
