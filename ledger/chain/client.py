@@ -40,7 +40,7 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
         w3.eth.chain_id  # noqa: B018 - a round trip proves the node answers
-    except Exception as exc:  # noqa: BLE001 - any transport error means the same to a user
+    except Exception as exc:
         raise ChainUnavailable(
             f"the chain node at {rpc_url} does not answer ({type(exc).__name__}); "
             "start it (`ledger demo` starts a local one) or set LEDGER_RPC_URL"
@@ -51,17 +51,19 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
 def is_dev_node(w3: Web3) -> bool:
     try:
         version = str(w3.client_version).lower()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return any(name in version for name in _DEV_NODES)
 
 
-def load_signer(settings: LedgerSettings, w3: Web3, prompt: Callable[[str], str] | None = None) -> LocalAccount:
+def load_signer(
+    settings: LedgerSettings, w3: Web3, prompt: Callable[[str], str] | None = None
+) -> LocalAccount:
     """The operator's key: keystore, environment, or (on a dev node only) Hardhat's account #0."""
     key: str | None = None
     if settings.keystore is not None:
         key = _decrypt_keystore(settings.keystore, settings.keystore_password_file, prompt)
-    elif settings.deployer_key is not None:
+    elif settings.deployer_key is not None and settings.deployer_key.get_secret_value():
         key = settings.deployer_key.get_secret_value()
     dev = is_dev_node(w3)
     if key is None:
@@ -71,7 +73,10 @@ def load_signer(settings: LedgerSettings, w3: Web3, prompt: Callable[[str], str]
                 "LEDGER_DEPLOYER_KEY; the development key is only used on a local dev node"
             )
         key = DEV_ACCOUNT_KEY
-    account: LocalAccount = Account.from_key(key)
+    try:
+        account: LocalAccount = Account.from_key(key)
+    except ValueError:
+        raise ConfigError("the operator key is not a valid private key (64 hex digits)") from None
     if account.key.hex().removeprefix("0x") == DEV_ACCOUNT_KEY[2:] and not dev:
         raise ConfigError(
             "refusing the public Hardhat development key on a chain that is not a local dev node"
@@ -103,7 +108,9 @@ def _decrypt_keystore(path: Path, password_file: Path | None, prompt: Callable[[
 class ChainClient:
     """Sends zero-fee transactions for one account and decodes reverts into sentences."""
 
-    def __init__(self, w3: Web3, account: LocalAccount, decoder: ErrorDecoder, receipt_timeout: float = 60.0) -> None:
+    def __init__(
+        self, w3: Web3, account: LocalAccount, decoder: ErrorDecoder, receipt_timeout: float = 60.0
+    ) -> None:
         self.w3 = w3
         self.account = account
         self.decoder = decoder
@@ -119,12 +126,12 @@ class ChainClient:
 
     def call(self, fn: ContractFunction, block: int | str = "latest") -> Any:
         try:
-            return fn.call(block_identifier=block)
+            return fn.call(block_identifier=block)  # type: ignore[arg-type]
         except ContractLogicError as exc:
             raise self.decoder.decode(exc.data if isinstance(exc.data, str) else None) from exc
 
     def transact(self, fn: ContractFunction, wait: bool = True) -> SentTx:
-        tx = self._prepare(fn.build_transaction, {"from": self.address})
+        tx = self._prepare(fn.build_transaction, {"from": self.address})  # type: ignore[arg-type]
         return self._send(tx, wait)
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: str, *args: Any) -> SentTx:

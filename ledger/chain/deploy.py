@@ -76,7 +76,10 @@ def deploy_district(
     token = client.contract(token_address, compilation.contracts["DistrictToken"].abi)
     payments = client.contract(payments_address, compilation.contracts["ServicePayments"].abi)
     client.transact(token.functions.setMerchantDirectory(payments_address))
-    for contract, roles in ((token, ("TREASURER_ROLE", "PAUSER_ROLE")), (payments, ("REGISTRAR_ROLE", "PAUSER_ROLE"))):
+    for contract, roles in (
+        (token, ("TREASURER_ROLE", "PAUSER_ROLE")),
+        (payments, ("REGISTRAR_ROLE", "PAUSER_ROLE")),
+    ):
         for role_name in roles:
             role = client.call(getattr(contract.functions, role_name)())
             if not client.call(contract.functions.hasRole(role, admin)):
@@ -103,8 +106,7 @@ def manifest_is_live(w3: Web3, manifest: Manifest) -> bool:
     if manifest.genesis_hash and genesis is not None and genesis.to_0x_hex() != manifest.genesis_hash:
         return False
     return all(
-        len(w3.eth.get_code(Web3.to_checksum_address(c.address))) > 0
-        for c in manifest.contracts.values()
+        len(w3.eth.get_code(Web3.to_checksum_address(c.address))) > 0 for c in manifest.contracts.values()
     )
 
 

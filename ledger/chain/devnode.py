@@ -19,8 +19,9 @@ from ledger.errors import ChainUnavailable, ConfigError
 
 def rpc_answers(url: str, timeout: float = 1.0) -> bool:
     try:
-        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-                           timeout=timeout)
+        reply = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=timeout
+        )
         return reply.status_code == 200 and "result" in reply.json()
     except (httpx.HTTPError, ValueError):
         return False
@@ -56,11 +57,24 @@ class DevNode:
         env.pop("DISTRICT_BLOCK_MS", None)
         if self.block_ms:
             env["DISTRICT_BLOCK_MS"] = str(self.block_ms)
-        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self._log = open(self.log_path, "ab") if self.log_path else None
         log: BinaryIO | int = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [str(hardhat), "node", "--network", "district", "--hostname", "127.0.0.1", "--port", str(self.port)],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(hardhat),
+                "node",
+                "--network",
+                "district",
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -99,42 +99,103 @@ class SignedPayment:
     intent_signature: str
 
 
-def intent_typed_data(chain_id: int, payments: str, payer: str, merchant_id: int, amount: int,
-                      ref: bytes, nonce: int, deadline: int) -> dict[str, Any]:
+def intent_typed_data(
+    chain_id: int,
+    payments: str,
+    payer: str,
+    merchant_id: int,
+    amount: int,
+    ref: bytes,
+    nonce: int,
+    deadline: int,
+) -> dict[str, Any]:
     return {
         "types": {"EIP712Domain": _DOMAIN_TYPE, **INTENT_TYPES},
         "primaryType": "PaymentIntent",
-        "domain": {"name": "District ServicePayments", "version": "1", "chainId": chain_id,
-                   "verifyingContract": Web3.to_checksum_address(payments)},
-        "message": {"payer": Web3.to_checksum_address(payer), "merchantId": merchant_id,
-                    "amount": amount, "ref": ref, "nonce": nonce, "deadline": deadline},
+        "domain": {
+            "name": "District ServicePayments",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": Web3.to_checksum_address(payments),
+        },
+        "message": {
+            "payer": Web3.to_checksum_address(payer),
+            "merchantId": merchant_id,
+            "amount": amount,
+            "ref": ref,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
     }
 
 
-def permit_typed_data(chain_id: int, token: str, token_name: str, owner: str, spender: str,
-                      value: int, nonce: int, deadline: int) -> dict[str, Any]:
+def permit_typed_data(
+    chain_id: int,
+    token: str,
+    token_name: str,
+    owner: str,
+    spender: str,
+    value: int,
+    nonce: int,
+    deadline: int,
+) -> dict[str, Any]:
     return {
         "types": {"EIP712Domain": _DOMAIN_TYPE, **PERMIT_TYPES},
         "primaryType": "Permit",
-        "domain": {"name": token_name, "version": "1", "chainId": chain_id,
-                   "verifyingContract": Web3.to_checksum_address(token)},
-        "message": {"owner": Web3.to_checksum_address(owner), "spender": Web3.to_checksum_address(spender),
-                    "value": value, "nonce": nonce, "deadline": deadline},
+        "domain": {
+            "name": token_name,
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": Web3.to_checksum_address(token),
+        },
+        "message": {
+            "owner": Web3.to_checksum_address(owner),
+            "spender": Web3.to_checksum_address(spender),
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
     }
 
 
-def sign_payment_offline(account: LocalAccount, *, chain_id: int, token: str, token_name: str,
-                         payments: str, merchant_id: int, amount: int, ref: str, nonce: int,
-                         deadline: int) -> SignedPayment:
+def sign_payment_offline(
+    account: LocalAccount,
+    *,
+    chain_id: int,
+    token: str,
+    token_name: str,
+    payments: str,
+    merchant_id: int,
+    amount: int,
+    ref: str,
+    nonce: int,
+    deadline: int,
+) -> SignedPayment:
     """Sign permit + intent without touching the network (the nonce is the payer's permit nonce)."""
-    permit = Account.sign_typed_data(account.key, full_message=permit_typed_data(
-        chain_id, token, token_name, account.address, payments, amount, nonce, deadline))
-    intent = Account.sign_typed_data(account.key, full_message=intent_typed_data(
-        chain_id, payments, account.address, merchant_id, amount, ref32(ref), nonce, deadline))
+    permit = Account.sign_typed_data(
+        account.key,
+        full_message=permit_typed_data(
+            chain_id, token, token_name, account.address, payments, amount, nonce, deadline
+        ),
+    )
+    intent = Account.sign_typed_data(
+        account.key,
+        full_message=intent_typed_data(
+            chain_id, payments, account.address, merchant_id, amount, ref32(ref), nonce, deadline
+        ),
+    )
     return SignedPayment(
-        chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
-        amount=amount, ref=ref, nonce=nonce, deadline=deadline, permit_v=permit.v,
-        permit_r="0x" + permit.r.to_bytes(32, "big").hex(), permit_s="0x" + permit.s.to_bytes(32, "big").hex(),
+        chain_id=chain_id,
+        payments=payments,
+        payer=account.address,
+        merchant_id=merchant_id,
+        amount=amount,
+        ref=ref,
+        nonce=nonce,
+        deadline=deadline,
+        permit_v=permit.v,
+        permit_r="0x" + permit.r.to_bytes(32, "big").hex(),
+        permit_s="0x" + permit.s.to_bytes(32, "big").hex(),
         intent_signature="0x" + bytes(intent.signature).hex(),
     )
 
@@ -175,26 +236,44 @@ class District:
         for merchant_id in range(1, self.merchant_count() + 1):
             payout, category, active = self.client.call(self.payments.functions.merchant(merchant_id))
             name = self.client.call(self.payments.functions.merchantName(merchant_id))
-            out.append({"id": merchant_id, "name": name, "category": Category(category).label,
-                        "payout": payout, "active": active})
+            out.append(
+                {
+                    "id": merchant_id,
+                    "name": name,
+                    "category": Category(category).label,
+                    "payout": payout,
+                    "active": active,
+                }
+            )
         return out
 
     def net_paid(self, merchant_id: int, payer: str) -> int:
-        return int(self.client.call(self.payments.functions.netPaid(merchant_id, Web3.to_checksum_address(payer))))
+        return int(
+            self.client.call(self.payments.functions.netPaid(merchant_id, Web3.to_checksum_address(payer)))
+        )
 
     def booking(self, booking_id: int) -> dict[str, Any]:
-        payer, expires_at, is_open, merchant_id, deposit = self.client.call(self.payments.functions.booking(booking_id))
-        return {"payer": payer, "expires_at": expires_at, "open": is_open,
-                "merchant_id": merchant_id, "deposit": deposit}
+        payer, expires_at, is_open, merchant_id, deposit = self.client.call(
+            self.payments.functions.booking(booking_id)
+        )
+        return {
+            "payer": payer,
+            "expires_at": expires_at,
+            "open": is_open,
+            "merchant_id": merchant_id,
+            "deposit": deposit,
+        }
 
     # --- operator ----------------------------------------------------------------------------
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> SentTx:
-        return self.client.transact(self.token.functions.recordDeposit(
-            ref32(bank_ref), Web3.to_checksum_address(beneficiary), amount))
+        return self.client.transact(
+            self.token.functions.recordDeposit(ref32(bank_ref), Web3.to_checksum_address(beneficiary), amount)
+        )
 
     def register_merchant(self, name: str, category: Category, payout: str) -> tuple[int, SentTx]:
-        sent = self.client.transact(self.payments.functions.registerMerchant(
-            name, int(category), Web3.to_checksum_address(payout)))
+        sent = self.client.transact(
+            self.payments.functions.registerMerchant(name, int(category), Web3.to_checksum_address(payout))
+        )
         logs = self.payments.events.MerchantRegistered().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["merchantId"]), sent
 
@@ -220,31 +299,53 @@ class District:
     def permit_nonce(self, owner: str) -> int:
         return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
 
-    def sign_payment(self, merchant_id: int, amount: int, ref: str, valid_seconds: int = 3600) -> SignedPayment:
+    def sign_payment(
+        self, merchant_id: int, amount: int, ref: str, valid_seconds: int = 3600
+    ) -> SignedPayment:
         account = self.client.account
         return sign_payment_offline(
-            account, chain_id=self.client.chain_id, token=self.token.address,
+            account,
+            chain_id=self.client.chain_id,
+            token=self.token.address,
             token_name=str(self.client.call(self.token.functions.name())),
-            payments=self.payments.address, merchant_id=merchant_id, amount=amount, ref=ref,
-            nonce=self.permit_nonce(account.address), deadline=int(time.time()) + valid_seconds,
+            payments=self.payments.address,
+            merchant_id=merchant_id,
+            amount=amount,
+            ref=ref,
+            nonce=self.permit_nonce(account.address),
+            deadline=int(time.time()) + valid_seconds,
         )
 
     def submit_signed_payment(self, signed: SignedPayment) -> SentTx:
         if signed.chain_id != self.client.chain_id:
-            raise InputError(f"the payment was signed for chain {signed.chain_id}, this is {self.client.chain_id}")
-        return self.client.transact(self.payments.functions.payWithPermit(
-            Web3.to_checksum_address(signed.payer), signed.merchant_id, signed.amount, ref32(signed.ref),
-            signed.deadline, signed.permit_v, bytes.fromhex(signed.permit_r[2:]),
-            bytes.fromhex(signed.permit_s[2:]), bytes.fromhex(signed.intent_signature[2:])))
+            raise InputError(
+                f"the payment was signed for chain {signed.chain_id}, this is {self.client.chain_id}"
+            )
+        return self.client.transact(
+            self.payments.functions.payWithPermit(
+                Web3.to_checksum_address(signed.payer),
+                signed.merchant_id,
+                signed.amount,
+                ref32(signed.ref),
+                signed.deadline,
+                signed.permit_v,
+                bytes.fromhex(signed.permit_r[2:]),
+                bytes.fromhex(signed.permit_s[2:]),
+                bytes.fromhex(signed.intent_signature[2:]),
+            )
+        )
 
     def refund(self, merchant_id: int, payer: str, amount: int, ref: str) -> SentTx:
         self.ensure_allowance(amount)
-        return self.client.transact(self.payments.functions.refund(
-            merchant_id, Web3.to_checksum_address(payer), amount, ref32(ref)))
+        return self.client.transact(
+            self.payments.functions.refund(merchant_id, Web3.to_checksum_address(payer), amount, ref32(ref))
+        )
 
     def open_booking(self, merchant_id: int, deposit: int, expires_at: int, ref: str) -> tuple[int, SentTx]:
         self.ensure_allowance(deposit)
-        sent = self.client.transact(self.payments.functions.openBooking(merchant_id, deposit, expires_at, ref32(ref)))
+        sent = self.client.transact(
+            self.payments.functions.openBooking(merchant_id, deposit, expires_at, ref32(ref))
+        )
         logs = self.payments.events.BookingOpened().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["bookingId"]), sent
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 
 from ledger.errors import ContractRuleError
 
@@ -113,7 +113,7 @@ class ErrorDecoder:
             )
         try:
             values = abi_decode(spec.types, body)
-        except Exception:  # noqa: BLE001 - malformed revert data still deserves a sentence
+        except Exception:
             values = ()
         args = dict(zip(spec.names, values, strict=False))
         details = ", ".join(f"{k} {_show(k, v)}" for k, v in args.items())

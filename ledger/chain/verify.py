@@ -34,7 +34,9 @@ def mask_immutables(code: bytes, references: dict[str, list[dict[str, int]]]) ->
     return bytes(buf)
 
 
-def verify_deployment(w3: Web3, manifest: Manifest, compilation: Compilation | None = None) -> list[VerifyResult]:
+def verify_deployment(
+    w3: Web3, manifest: Manifest, compilation: Compilation | None = None
+) -> list[VerifyResult]:
     compilation = compilation or compile_contracts()
     results = []
     for name, deployed in sorted(manifest.contracts.items()):
