@@ -16,8 +16,11 @@ from ledger.chain.district import Category, District
 from ledger.demo import dev_account
 
 M3E = 1_000_000
-GOALS = {"pay (repeat payer)": 60_000, "pay with permit (first, cold nonce)": 110_000,
-         "pay with permit (next)": 110_000}
+GOALS = {
+    "pay (repeat payer)": 60_000,
+    "pay with permit (first, cold nonce)": 110_000,
+    "pay with permit (next)": 110_000,
+}
 
 
 def main() -> None:
@@ -28,8 +31,15 @@ def main() -> None:
         merchant_id, reg = operator.register_merchant("Bench Bakery", Category.FOOD, merchant_key.address)
         payer, merchant, terminal = (operator.as_(k) for k in (payer_key, merchant_key, terminal_key))
         rows: list[tuple[str, int]] = [("register merchant", reg.gas_used)]
-        rows.append(("deposit-mint (first for account)", operator.record_deposit("B-1", payer.address, 500 * M3E).gas_used))
-        rows.append(("deposit-mint (next)", operator.record_deposit("B-2", payer.address, 500 * M3E).gas_used))
+        rows.append(
+            (
+                "deposit-mint (first for account)",
+                operator.record_deposit("B-1", payer.address, 500 * M3E).gas_used,
+            )
+        )
+        rows.append(
+            ("deposit-mint (next)", operator.record_deposit("B-2", payer.address, 500 * M3E).gas_used)
+        )
         rows.append(("transfer (to a new holder)", payer.transfer(dev_account(4).address, M3E).gas_used))
         rows.append(("transfer (to a holder)", payer.transfer(dev_account(4).address, M3E).gas_used))
         rows.append(("approve ServicePayments (once)", payer.approve_payments().gas_used))

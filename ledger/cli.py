@@ -66,8 +66,11 @@ def deploy(
     if path.exists() and not force:
         existing = Manifest.load(path)
         if manifest_is_live(w3, existing):
-            _emit(as_json, {"reused": True, "manifest": str(path), **_addresses(existing)},
-                  f"Contracts already deployed on this chain (manifest {path}); use --force to redeploy.")
+            _emit(
+                as_json,
+                {"reused": True, "manifest": str(path), **_addresses(existing)},
+                f"Contracts already deployed on this chain (manifest {path}); use --force to redeploy.",
+            )
             return
     account = load_signer(settings, w3, prompt=_hidden_prompt)
     params = DeployParams(
@@ -116,8 +119,10 @@ def demo(
 
 def _addresses(manifest: object) -> dict[str, object]:
     contracts = getattr(manifest, "contracts", {})
-    return {"chain_id": getattr(manifest, "chain_id", None),
-            "contracts": {n: c.address for n, c in contracts.items()}}
+    return {
+        "chain_id": getattr(manifest, "chain_id", None),
+        "contracts": {n: c.address for n, c in contracts.items()},
+    }
 
 
 def _emit(as_json: bool, payload: dict[str, object], text: str) -> None:

@@ -84,9 +84,14 @@ def seed_district(operator: District) -> dict[str, object]:
 
 
 def _start_service(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    handle = open(log, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen([sys.executable, "-m", "ledger", *args], stdout=handle,
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    handle = open(log, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "ledger", *args],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None:
@@ -114,8 +119,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 for stale in state.glob("ledger.db*"):
                     stale.unlink()
             print("Compiling and deploying the contracts ...")
-            manifest = deploy_district(w3, operator_account, DeployParams(
-                commons_fund=dev_account(COMMONS_FUND_INDEX).address))
+            manifest = deploy_district(
+                w3, operator_account, DeployParams(commons_fund=dev_account(COMMONS_FUND_INDEX).address)
+            )
             manifest.save(path)
         operator = District(w3, operator_account, manifest)
         if operator.merchant_count() == 0:
@@ -127,8 +133,12 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             # Blocks every ~2 s from now on, like a permissioned QBFT network.
             w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
             w3.provider.make_request("evm_setIntervalMining", [block_ms])  # type: ignore[arg-type]
-        env = {**os.environ, "LEDGER_RPC_URL": settings.rpc_url,
-               "LEDGER_MANIFEST": str(path.resolve()), "LEDGER_STATE_DIR": str(state.resolve())}
+        env = {
+            **os.environ,
+            "LEDGER_RPC_URL": settings.rpc_url,
+            "LEDGER_MANIFEST": str(path.resolve()),
+            "LEDGER_STATE_DIR": str(state.resolve()),
+        }
         if not once:
             if importlib.util.find_spec("ledger.cli_indexer"):
                 children.append(_start_service(["index"], state / "indexer.log", env))
@@ -164,8 +174,10 @@ def _print_summary(operator: District, manifest: Manifest, settings: LedgerSetti
         print(f"  {name:<16} {contract.address}")
     print(f"  supply           {format_micro(supply)} against a reserve of {format_micro(reserve)}")
     for merchant in operator.merchants():
-        print(f"  merchant #{merchant['id']}      {merchant['name']} ({merchant['category']}) "
-              f"holds {format_micro(operator.balance_of(str(merchant['payout'])))}")
+        print(
+            f"  merchant #{merchant['id']}      {merchant['name']} ({merchant['category']}) "
+            f"holds {format_micro(operator.balance_of(str(merchant['payout'])))}"
+        )
     for label, index in RESIDENTS:
         address = dev_account(index).address
         print(f"  resident         {label:<17} {address} holds {format_micro(operator.balance_of(address))}")
@@ -174,5 +186,8 @@ def _print_summary(operator: District, manifest: Manifest, settings: LedgerSetti
     if shutil.which("wallet"):
         print("  wallet import --mnemonic --index 4   # Alice's wallet (paste the dev mnemonic)")
     with contextlib.suppress(httpx.HTTPError):
-        if httpx.get(f"http://{settings.api_host}:{settings.api_port}/v1/health", timeout=0.5).status_code == 200:
+        if (
+            httpx.get(f"http://{settings.api_host}:{settings.api_port}/v1/health", timeout=0.5).status_code
+            == 200
+        ):
             print(f"  open http://{settings.api_host}:{settings.api_port}/")

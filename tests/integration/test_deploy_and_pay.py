@@ -23,12 +23,15 @@ M3E = 1_000_000
 
 
 def run_ledger(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ledger", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
+    )
 
 
 @pytest.fixture(scope="module")
-def deployed(chain_node: DevNode, tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifest, Path, dict[str, str]]:
+def deployed(
+    chain_node: DevNode, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Manifest, Path, dict[str, str]]:
     workdir = tmp_path_factory.mktemp("deploy")
     env = {**os.environ, "LEDGER_RPC_URL": chain_node.url, "LEDGER_STATE_DIR": str(workdir)}
     env.pop("LEDGER_MANIFEST", None)
@@ -65,7 +68,11 @@ def test_the_whole_money_path_moves_balances_exactly(chain_node: DevNode, deploy
     operator = District(w3, dev_account(0), manifest)
     bakery_key, resident_key, terminal_key = dev_account(11), dev_account(12), dev_account(13)
     bakery_id, _ = operator.register_merchant("Fournil Test", Category.FOOD, bakery_key.address)
-    resident, bakery, terminal = operator.as_(resident_key), operator.as_(bakery_key), operator.as_(terminal_key)
+    resident, bakery, terminal = (
+        operator.as_(resident_key),
+        operator.as_(bakery_key),
+        operator.as_(terminal_key),
+    )
     supply0, reserve0 = operator.total_supply(), operator.reserve()
 
     operator.record_deposit("PYTEST-DEP-1", resident.address, 100 * M3E)
@@ -137,11 +144,19 @@ def test_verify_reports_a_match_then_a_mismatch_when_an_address_holds_other_code
 
     token = manifest.contract("DistrictToken")
     payments = manifest.contract("ServicePayments")
-    swapped = Manifest(manifest.chain_id, manifest.compiler, manifest.source_hash,
-                       {"DistrictToken": token,
-                        "ServicePayments": DeployedContract(token.address, payments.deploy_block,
-                                                            payments.deploy_tx, payments.abi)},
-                       manifest.deployer, manifest.genesis_hash)
+    swapped = Manifest(
+        manifest.chain_id,
+        manifest.compiler,
+        manifest.source_hash,
+        {
+            "DistrictToken": token,
+            "ServicePayments": DeployedContract(
+                token.address, payments.deploy_block, payments.deploy_tx, payments.abi
+            ),
+        },
+        manifest.deployer,
+        manifest.genesis_hash,
+    )
     bad = workdir / "swapped.json"
     swapped.save(bad)
     result = run_ledger("verify", "--manifest", str(bad), env=env, cwd=workdir)
