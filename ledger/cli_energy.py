@@ -70,8 +70,10 @@ def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str,
             header = reader.fieldnames or []
             lacking = [c for c in columns if c not in header]
             if lacking:
-                _fail(f"{path}, line 1: the header needs the columns {', '.join(columns)} "
-                      f"(missing: {', '.join(lacking)})")
+                _fail(
+                    f"{path}, line 1: the header needs the columns {', '.join(columns)} "
+                    f"(missing: {', '.join(lacking)})"
+                )
             for row in reader:
                 if None in row or any(row.get(c) is None for c in columns):
                     _fail(f"{path}, line {reader.line_num}: expected {len(header)} fields")
@@ -119,15 +121,16 @@ def read_readings(path: Path) -> tuple[Curves, Curves]:
             _fail(f"{path}, line {line}: the meter is empty")
         direction = row["direction"].lower()
         if direction not in curves:
-            _fail(f"{path}, line {line}: direction must be import or export, got "
-                  f"{row['direction']!r}")
+            _fail(f"{path}, line {line}: direction must be import or export, got {row['direction']!r}")
         wh = _whole_wh(path, line, row["wh"])
         previous = seen.get((direction, meter, start))
         if previous is not None:
             if previous[1] != wh:
-                _fail(f"{path}, line {line}: meter {meter} has two different {direction} values "
-                      f"for {row['step_start']} (line {previous[0]}: {previous[1]} Wh, "
-                      f"here {wh} Wh)")
+                _fail(
+                    f"{path}, line {line}: meter {meter} has two different {direction} values "
+                    f"for {row['step_start']} (line {previous[0]}: {previous[1]} Wh, "
+                    f"here {wh} Wh)"
+                )
             continue
         seen[(direction, meter, start)] = (line, wh)
         curves[direction].setdefault(meter, {})[start] = wh
@@ -142,8 +145,10 @@ def read_key(kind: KeyName, path: Path | None) -> AllocationKey:
             _fail("--shares is only for --key static or --key priority")
         return DefaultKey()
     if path is None:
-        _fail(f"--key {kind.value} needs --shares FILE (columns meter,"
-              f"{'share' if kind is KeyName.static else 'level'})")
+        _fail(
+            f"--key {kind.value} needs --shares FILE (columns meter,"
+            f"{'share' if kind is KeyName.static else 'level'})"
+        )
     column = "share" if kind is KeyName.static else "level"
     values: dict[str, tuple[int, str]] = {}
     for line, row in _rows(path, ("meter", column)):
@@ -151,8 +156,7 @@ def read_key(kind: KeyName, path: Path | None) -> AllocationKey:
         if not meter:
             _fail(f"{path}, line {line}: the meter is empty")
         if meter in values:
-            _fail(f"{path}, line {line}: meter {meter} is listed twice "
-                  f"(first on line {values[meter][0]})")
+            _fail(f"{path}, line {line}: meter {meter} is listed twice (first on line {values[meter][0]})")
         values[meter] = (line, row[column])
     try:
         if kind is KeyName.static:
@@ -166,8 +170,7 @@ def read_key(kind: KeyName, path: Path | None) -> AllocationKey:
         levels: dict[str, int] = {}
         for meter, (line, text) in values.items():
             if not _WHOLE.fullmatch(text) or int(text) < 1:
-                _fail(f"{path}, line {line}: a priority level is a whole number >= 1, "
-                      f"got {text!r}")
+                _fail(f"{path}, line {line}: a priority level is a whole number >= 1, got {text!r}")
             levels[meter] = int(text)
         return PriorityKey(levels)
     except EnergyError as exc:
@@ -175,34 +178,34 @@ def read_key(kind: KeyName, path: Path | None) -> AllocationKey:
 
 
 def build_steps(
-    injections: Curves, withdrawals: Curves, key: AllocationKey
+    injections: Curves, withdrawals: Curves, key: AllocationKey, half_hourly: frozenset[str]
 ) -> tuple[StepLength, list[tuple[datetime, StepReadings]]]:
-    """The steps to allocate, at 30 min when any meter only has half-hourly data.
+    """The steps to allocate: 15 min, or 30 for everyone when a meter only has half-hours.
 
     Every producer and consumer seen in the file (and every meter of the key) takes part in
-    every step; a value it lacks is MISSING.
+    every step; a value it lacks is MISSING. The resolution is declared (`half_hourly`), never
+    guessed: a quarter-hourly meter with gaps at :15 and :45 would look half-hourly.
     """
-    every_curve = [*injections.values(), *withdrawals.values()]
-    resolutions = {curve_resolution(curve) for curve in every_curve}
-    if resolutions == {StepLength.MIN15, StepLength.MIN30}:
-        step = StepLength.MIN30  # someone only has half-hours: the whole operation goes to 30
-    elif resolutions == {StepLength.MIN30} and any(
-        start.minute == 30 for curve in every_curve for start in curve
-    ):
-        step = StepLength.MIN30
-    else:
-        step = StepLength.MIN15
+    known = set(injections) | set(withdrawals)
+    unknown = sorted(half_hourly - known)
+    if unknown:
+        _fail(f"--half-hourly names {', '.join(unknown)}, which has no readings")
+    for meter in sorted(half_hourly):
+        for curve in (injections.get(meter, {}), withdrawals.get(meter, {})):
+            if curve_resolution(curve) is StepLength.MIN15:
+                quarter = min(s for s in curve if s.minute % 30)
+                _fail(f"meter {meter} is declared half-hourly but has a reading at {_local(quarter)}")
+    step = StepLength.MIN30 if half_hourly else StepLength.MIN15
 
-    def at_step(curve: dict[datetime, int]) -> dict[datetime, Reading]:
-        if step is StepLength.MIN30 and curve_resolution(curve) is StepLength.MIN15:
+    def at_step(meter: str, curve: dict[datetime, int]) -> dict[datetime, Reading]:
+        if step is StepLength.MIN30 and meter not in half_hourly:
             return aggregate_curve_to_30(curve)
         return dict(curve)
 
-    prod = {m: at_step(c) for m, c in injections.items()}
-    cons = {m: at_step(c) for m, c in withdrawals.items()}
+    prod = {m: at_step(m, c) for m, c in injections.items()}
+    cons = {m: at_step(m, c) for m, c in withdrawals.items()}
     key_meters = (
-        key.shares if isinstance(key, StaticKey)
-        else key.levels if isinstance(key, PriorityKey) else {}
+        key.shares if isinstance(key, StaticKey) else key.levels if isinstance(key, PriorityKey) else {}
     )
     for meter in key_meters:
         cons.setdefault(meter, {})
@@ -260,13 +263,19 @@ def as_json(
 
 
 def allocate_command(
-    readings: Annotated[
-        Path, typer.Argument(help="CSV: step_start,meter,direction,wh (export = injection)")
-    ],
+    readings: Annotated[Path, typer.Argument(help="CSV: step_start,meter,direction,wh (export = injection)")],
     key: Annotated[KeyName, typer.Option("--key", help="allocation key")] = KeyName.default,
     shares: Annotated[
         Path | None,
         typer.Option("--shares", help="CSV meter,share (static) or meter,level (priority)"),
+    ] = None,
+    half_hourly: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--half-hourly",
+            help="meter that only has 30-minute data (repeat or comma-separate); the whole "
+            "operation then settles at 30 minutes",
+        ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
 ) -> None:
@@ -274,11 +283,15 @@ def allocate_command(
 
     Prints per step the Wh allocated to each consumer, who supplied whom and the surplus.
     A step where a meter has no value is refused: missing is never zero. Settles at 30 minutes
-    when any meter only has half-hourly data. Exit codes: 0 done, 2 bad usage or input.
+    (quarter-hours summed in pairs) when a meter is declared --half-hourly.
+    Exit codes: 0 done, 2 bad usage or input.
     """
     allocation_key = read_key(key, shares)
     injections, withdrawals = read_readings(readings)
-    step, steps = build_steps(injections, withdrawals, allocation_key)
+    declared = frozenset(
+        meter.strip() for value in half_hourly or [] for meter in value.split(",") if meter.strip()
+    )
+    step, steps = build_steps(injections, withdrawals, allocation_key, declared)
     results: list[tuple[datetime, StepAllocation]] = []
     open_steps: list[str] = []
     for start, step_readings in steps:
@@ -290,8 +303,7 @@ def allocate_command(
             _fail(f"step {_local(start)}: {exc}")
     if open_steps:
         shown = "; ".join(open_steps[:5]) + ("; ..." if len(open_steps) > 5 else "")
-        _fail(f"{len(open_steps)} step(s) cannot be allocated, a missing value is not zero: "
-              f"{shown}")
+        _fail(f"{len(open_steps)} step(s) cannot be allocated, a missing value is not zero: {shown}")
     if json_output:
         typer.echo(json.dumps(as_json(allocation_key, step, results), indent=2))
     else:

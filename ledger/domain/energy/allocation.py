@@ -2,7 +2,12 @@
 
 French "autoconsommation collective" rules, in integer Wh, rounding always towards the surplus:
 
-- default key (prorata of consumption): A_i = floor(C_i * min(P, C) / C), 0 when C = 0;
+- default key (prorata of consumption): A_i = floor(C_i * min(P, C) / C), 0 when C = 0; the
+  min(P, C) - sum_i floor(...) Wh that flooring leaves (fewer than the number of consumers) go
+  one each to the largest remainders (C_i * min(P, C) mod C, ties by meter id), so the whole
+  local production is allocated when consumers need it all: the brief's worked example gives
+  333 / 667, not 333 / 666 + 1 Wh of surplus. A_i <= C_i still holds (a consumer with a
+  remainder has floor < exact share <= C_i);
 - static key with exact shares c_i (sum <= 1): A_i = min(C_i, floor(c_i * P));
 - priority cascade: level 1 first, the default formula inside a level against what remains,
   each capped at its need; what a level leaves (unserved production and its rounding) passes on;
@@ -55,9 +60,7 @@ def _check_reading(meter: object, value: object, role: str) -> Reading:
     if value is MISSING:
         return MISSING
     if type(value) is not int:  # bool and float are refused: energy is whole Wh
-        raise InvalidReadingError(
-            f"the {role} of meter {meter} must be a whole number of Wh, got {value!r}"
-        )
+        raise InvalidReadingError(f"the {role} of meter {meter} must be a whole number of Wh, got {value!r}")
     if value < 0:
         raise InvalidReadingError(f"the {role} of meter {meter} is negative ({value} Wh)")
     return value
@@ -139,9 +142,7 @@ class StaticKey:
         shares: dict[str, Fraction] = {}
         for meter, share in self.shares.items():
             if isinstance(share, bool) or not isinstance(share, Fraction | int):
-                raise AllocationKeyError(
-                    f"the share of {meter} must be an exact fraction, got {share!r}"
-                )
+                raise AllocationKeyError(f"the share of {meter} must be an exact fraction, got {share!r}")
             if share < 0 or share > 1:
                 raise AllocationKeyError(f"the share of {meter} must be between 0 and 1")
             shares[meter] = Fraction(share)
@@ -175,7 +176,19 @@ def _prorata(available: int, consumption: Mapping[str, int]) -> dict[str, int]:
     if total == 0:
         return dict.fromkeys(consumption, 0)
     served = min(available, total)
-    return {meter: c * served // total for meter, c in consumption.items()}
+    result: dict[str, int] = {}
+    remainders: list[tuple[int, str]] = []
+    for meter, c in consumption.items():
+        share, remainder = divmod(c * served, total)
+        result[meter] = share
+        if remainder:
+            remainders.append((-remainder, meter))
+    left = served - sum(result.values())
+    if left:
+        # Largest remainder first, ties by meter id; `left` < len(remainders) by construction.
+        for _, meter in sorted(remainders)[:left]:
+            result[meter] += 1
+    return result
 
 
 def _without(key_meters: Mapping[str, object], consumption: Mapping[str, int]) -> list[str]:

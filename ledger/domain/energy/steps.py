@@ -77,9 +77,7 @@ def day_series(
             raise StepError(f"{instant.isoformat()} has no UTC offset")
         n = index.get(instant.astimezone(UTC))
         if n is None:
-            raise StepError(
-                f"{instant.isoformat()} is not the start of a {int(step)}-min step of {day}"
-            )
+            raise StepError(f"{instant.isoformat()} is not the start of a {int(step)}-min step of {day}")
         values[n] = value
     return tuple(values)
 
@@ -98,9 +96,7 @@ def aggregate_to_30(quarters: tuple[Reading, ...]) -> tuple[Reading, ...]:
     return tuple(halves)
 
 
-def to_resolution(
-    series: tuple[Reading, ...], have: StepLength, want: StepLength
-) -> tuple[Reading, ...]:
+def to_resolution(series: tuple[Reading, ...], have: StepLength, want: StepLength) -> tuple[Reading, ...]:
     """Bring a day series from `have` to `want`: 15 -> 30 sums, 30 -> 15 is refused."""
     if have == want:
         return series
