@@ -40,6 +40,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     )
 
 
+def display_url(url: str) -> str:
+    """The URL with its password hidden, for logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def sqlite_path(engine: Engine) -> Path | None:
     """The database file of a SQLite engine (None for PostgreSQL or in-memory)."""
     if engine.dialect.name != "sqlite":
@@ -60,6 +65,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

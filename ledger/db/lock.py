@@ -73,7 +73,7 @@ def writer_lock(
                     text("SELECT pg_advisory_unlock(:ns, :k)"), {"ns": _PG_LOCK_NAMESPACE, "k": key}
                 )
                 conn.commit()
-            except Exception:  # noqa: BLE001,S110 - the session is gone: so is its lock
+            except Exception:  # noqa: S110 - the session is gone: so is its lock
                 pass
     finally:
         conn.close()

@@ -17,6 +17,9 @@ class BlockRow(NamedTuple):
 
 
 class LogRow(NamedTuple):
+    """A raw log, with its chain id first (it goes to the database as is)."""
+
+    chain_id: int
     block_number: int
     log_index: int
     block_hash: str

@@ -20,7 +20,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger.db.errors import DatabaseError, DatabaseUnavailable
 from ledger.db.records import Batch, BlockRow, Cursor, MerchantEventRow, PaymentRow
-from ledger.db.types import u256_to_blob
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _CHUNK = 500
@@ -104,7 +103,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
-        self._u: Callable[[int], Any] = (lambda v: v) if self.postgres else u256_to_blob
+        # to_bytes raises OverflowError outside [0, 2^256 - 1]: no separate check needed here.
+        self._u: Callable[[int], Any] = (lambda v: v) if self.postgres else _blob
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -151,8 +151,8 @@ class Store:
             return
         marks = ", ".join("?" * len(columns))
         conn.exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-            list(rows),  # type: ignore[arg-type]
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+            list(rows),
         )
 
     # -- reads --------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class Store:
             raise ValueError(table)
         with self.engine.connect() as conn:
             value = conn.execute(
-                text(f"SELECT COUNT(*) FROM {table} WHERE chain_id = :c"), {"c": chain_id}
+                text(f"SELECT COUNT(*) FROM {table} WHERE chain_id = :c"), {"c": chain_id}  # noqa: S608
             ).scalar_one()
         return int(value)
 
@@ -227,7 +227,7 @@ class Store:
                 order = DIGEST_TABLES[table]
                 h.update(f"#{table}\n".encode())
                 result = conn.execute(
-                    text(f"SELECT * FROM {table} WHERE chain_id = :c ORDER BY {order}"),
+                    text(f"SELECT * FROM {table} WHERE chain_id = :c ORDER BY {order}"),  # noqa: S608
                     {"c": chain_id},
                 )
                 keys = list(result.keys())
@@ -261,7 +261,7 @@ class Store:
                     f"batch starts at block {batch.first_block} but the cursor is at {row[0]}"
                 )
             self._bulk(conn, "blocks", [(c, *b) for b in batch.blocks])
-            self._bulk(conn, "raw_logs", [(c, *lg) for lg in batch.logs])
+            self._bulk(conn, "raw_logs", batch.logs)
             self._bulk(
                 conn,
                 "transfers",
@@ -311,7 +311,7 @@ class Store:
             params["c"] = chain_id
             marks = ", ".join(f":a{j}" for j in range(len(chunk)))
             for account, balance in conn.execute(
-                text(f"SELECT account, balance FROM balances WHERE chain_id = :c "
+                text(f"SELECT account, balance FROM balances WHERE chain_id = :c "  # noqa: S608
                      f"AND account IN ({marks})"),
                 params,
             ):
@@ -510,14 +510,14 @@ class Store:
                      "WHERE chain_id = :c AND block_number > :n"), p)]
             takings_keys = sorted({(int(r[0]), str(r[1])) for table in ("payments", "refunds")
                                    for r in conn.execute(text(
-                                       f"SELECT DISTINCT merchant_id, day FROM {table} "
+                                       f"SELECT DISTINCT merchant_id, day FROM {table} "  # noqa: S608
                                        "WHERE chain_id = :c AND block_number > :n"), p)})
             merchants = [int(r[0]) for r in conn.execute(
                 text("SELECT DISTINCT merchant_id FROM merchant_events "
                      "WHERE chain_id = :c AND block_number > :n"), p)]
             for table in _BY_BLOCK:
                 column = "number" if table == "blocks" else "block_number"
-                conn.execute(text(f"DELETE FROM {table} WHERE chain_id = :c AND {column} > :n"), p)
+                conn.execute(text(f"DELETE FROM {table} WHERE chain_id = :c AND {column} > :n"), p)  # noqa: S608
             # Balances: back to the last remaining history row (or gone).
             for account in accounts:
                 row = conn.execute(
@@ -542,7 +542,7 @@ class Store:
                 sums = [0, 0, 0, 0]
                 for i, table in enumerate(("payments", "refunds")):
                     for (amount,) in conn.execute(text(
-                            f"SELECT amount FROM {table} WHERE chain_id = :c AND merchant_id = :m "
+                            f"SELECT amount FROM {table} WHERE chain_id = :c AND merchant_id = :m "  # noqa: S608
                             "AND day = :d"), k):
                         sums[i] += self._int(amount)
                         sums[i + 2] += 1
@@ -575,6 +575,10 @@ class Store:
         """Test helper: store headers outside a batch."""
         with self._tx() as conn:
             self._bulk(conn, "blocks", [(chain_id, *b) for b in blocks])
+
+
+def _blob(value: int) -> bytes:
+    return value.to_bytes(32, "big")
 
 
 def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:

@@ -1,7 +1,7 @@
 """initial schema: blocks, raw logs, decoded events, projections, cursor
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 17:00:53.455023
 """
 

@@ -1,0 +1,233 @@
+"""Fast decoders of the district's events, keyed by topic0 = keccak(signature).
+
+Hand-written for the hot events (Transfer, PaymentMade...): slicing hex strings is ~20x faster
+than a generic ABI decoder. The dynamic `MerchantRegistered` goes through eth_abi.
+`check_abi(abi)` verifies that a deployed contract's ABI declares these events exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
+
+from ledger.db.records import (
+    Batch,
+    BookingEndRow,
+    BookingOpenRow,
+    DepositRow,
+    LogRow,
+    MerchantEventRow,
+    PaymentRow,
+    RedemptionRow,
+    TransferRow,
+)
+from ledger.indexer.errors import DecodeError
+
+LOCAL_TZ = ZoneInfo("Europe/Paris")
+
+
+def topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+TOKEN_EVENTS = {
+    "Transfer": "Transfer(address,address,uint256)",
+    "Approval": "Approval(address,address,uint256)",
+    "DepositRecorded": "DepositRecorded(bytes32,address,uint256,uint256)",
+    "Redeemed": "Redeemed(uint256,address,uint256,uint256,uint256,bytes32,uint256)",
+    "RedemptionFeeChanged": "RedemptionFeeChanged(uint256,uint256)",
+    "CommonsFundChanged": "CommonsFundChanged(address,address)",
+    "MerchantDirectorySet": "MerchantDirectorySet(address)",
+}
+PAYMENTS_EVENTS = {
+    "MerchantRegistered": "MerchantRegistered(uint256,address,uint8,string)",
+    "MerchantPayoutChanged": "MerchantPayoutChanged(uint256,address,address)",
+    "MerchantStatusChanged": "MerchantStatusChanged(uint256,bool)",
+    "PaymentMade": "PaymentMade(uint256,address,bytes32,uint256)",
+    "PaymentRefunded": "PaymentRefunded(uint256,address,bytes32,uint256)",
+    "BookingOpened": "BookingOpened(uint256,uint256,address,uint256,uint64,bytes32)",
+    "BookingClosed": "BookingClosed(uint256,uint256,uint256)",
+    "BookingReclaimed": "BookingReclaimed(uint256,uint256)",
+}
+# Kept raw only (no decoded table): OpenZeppelin Pausable and AccessControl.
+COMMON_EVENTS = {
+    "Paused": "Paused(address)",
+    "Unpaused": "Unpaused(address)",
+    "RoleGranted": "RoleGranted(bytes32,address,address)",
+    "RoleRevoked": "RoleRevoked(bytes32,address,address)",
+}
+
+T_TRANSFER = topic(TOKEN_EVENTS["Transfer"])
+T_DEPOSIT = topic(TOKEN_EVENTS["DepositRecorded"])
+T_REDEEMED = topic(TOKEN_EVENTS["Redeemed"])
+T_MERCHANT_REGISTERED = topic(PAYMENTS_EVENTS["MerchantRegistered"])
+T_MERCHANT_PAYOUT = topic(PAYMENTS_EVENTS["MerchantPayoutChanged"])
+T_MERCHANT_STATUS = topic(PAYMENTS_EVENTS["MerchantStatusChanged"])
+T_PAYMENT = topic(PAYMENTS_EVENTS["PaymentMade"])
+T_REFUND = topic(PAYMENTS_EVENTS["PaymentRefunded"])
+T_BOOKING_OPENED = topic(PAYMENTS_EVENTS["BookingOpened"])
+T_BOOKING_CLOSED = topic(PAYMENTS_EVENTS["BookingClosed"])
+T_BOOKING_RECLAIMED = topic(PAYMENTS_EVENTS["BookingReclaimed"])
+
+_MAX_ID = (1 << 63) - 1
+
+
+def abi_signature(entry: Mapping[str, Any]) -> str:
+    def typ(inp: Mapping[str, Any]) -> str:
+        t = str(inp["type"])
+        if t.startswith("tuple"):
+            inner = ",".join(typ(c) for c in inp.get("components", []))
+            return f"({inner}){t[5:]}"
+        return t
+
+    return f"{entry['name']}({','.join(typ(i) for i in entry.get('inputs', []))})"
+
+
+def check_abi(abi: Iterable[Mapping[str, Any]], expected: Mapping[str, str]) -> list[str]:
+    """Differences between `expected` events (name -> signature) and those the ABI declares."""
+    declared = {e["name"]: abi_signature(e) for e in abi if e.get("type") == "event"}
+    problems = []
+    for name, signature in expected.items():
+        if name in declared and declared[name] != signature:
+            problems.append(f"{name}: the contract has {declared[name]}, the indexer {signature}")
+    return problems
+
+
+def local_day(timestamp: int) -> str:
+    """The Europe/Paris calendar date of a block time (merchant takings are per local day)."""
+    return datetime.fromtimestamp(timestamp, UTC).astimezone(LOCAL_TZ).date().isoformat()
+
+
+def _word(data: str, i: int) -> str:
+    """The i-th 32-byte word of hex `data` ("0x..."), as 64 hex chars."""
+    start = 2 + 64 * i
+    word = data[start : start + 64]
+    if len(word) != 64:
+        raise DecodeError(f"log data too short for word {i}: {data[:80]}")
+    return word
+
+
+def _id(hex64: str) -> int:
+    value = int(hex64, 16)
+    if value > _MAX_ID:
+        raise DecodeError(f"id {value} does not fit the database (above 2^63 - 1)")
+    return value
+
+
+class Decoder:
+    """Turns raw logs of the district contracts into rows of a Batch."""
+
+    def __init__(self, token: str, payments: str | None, others: Iterable[str] = ()) -> None:
+        self.token = token.lower()
+        self.payments = payments.lower() if payments else None
+        self.addresses = sorted({self.token, *(a.lower() for a in others)} |
+                                ({self.payments} if self.payments else set()))
+
+    def decode_into(self, logs: list[dict[str, Any]], batch: Batch) -> int:
+        """Append raw and decoded rows of `logs` (already checked) to `batch`; returns count."""
+        times = batch.block_times
+        token = self.token
+        payments = self.payments
+        raw_append = batch.logs.append
+        transfer_append = batch.transfers.append
+        block_cache: dict[str, int] = {}
+        chain_id = batch.chain_id
+        new = tuple.__new__  # LogRow without the NamedTuple constructor's overhead
+        n = 0
+        for log in logs:
+            if log.get("removed"):
+                continue
+            bn_hex = log["blockNumber"]
+            bn = block_cache.get(bn_hex)
+            if bn is None:
+                bn = block_cache[bn_hex] = int(bn_hex, 16)
+            li = int(log["logIndex"], 16)
+            tx = log["transactionHash"]
+            address = log["address"].lower()
+            topics = log["topics"]
+            data = log["data"]
+            nt = len(topics)
+            t0 = topics[0] if nt else None
+            raw_append(
+                new(LogRow, (
+                    chain_id, bn, li, log["blockHash"], tx, int(log["transactionIndex"], 16),
+                    address, t0, topics[1] if nt > 1 else None, topics[2] if nt > 2 else None,
+                    topics[3] if nt > 3 else None, data,
+                ))
+            )
+            n += 1
+            if address == token:
+                if t0 == T_TRANSFER and nt == 3:
+                    transfer_append(
+                        new(TransferRow, (
+                            bn, li, tx, "0x" + topics[1][26:], "0x" + topics[2][26:],
+                            int(data, 16) if len(data) > 2 else 0,
+                        ))
+                    )
+                elif t0 == T_DEPOSIT:
+                    batch.deposits.append(
+                        DepositRow(bn, li, tx, topics[1], "0x" + topics[2][26:],
+                                   int(_word(data, 0), 16), int(_word(data, 1), 16))
+                    )
+                elif t0 == T_REDEEMED:
+                    batch.redemptions.append(
+                        RedemptionRow(
+                            bn, li, tx, _id(topics[1][2:]), "0x" + topics[2][26:],
+                            int(_word(data, 0), 16), int(_word(data, 1), 16),
+                            int(_word(data, 2), 16), "0x" + _word(data, 3),
+                            int(_word(data, 4), 16),
+                        )
+                    )
+            elif address == payments:
+                self._payments(bn, li, tx, t0, topics, data, times, batch)
+        return n
+
+    @staticmethod
+    def _payments(
+        bn: int, li: int, tx: str, t0: str | None, topics: list[str], data: str,
+        times: dict[int, int], batch: Batch,
+    ) -> None:
+        if t0 == T_PAYMENT or t0 == T_REFUND:
+            row = PaymentRow(bn, li, tx, _id(topics[1][2:]), "0x" + topics[2][26:], topics[3],
+                             int(_word(data, 0), 16), local_day(times[bn]))
+            (batch.payments if t0 == T_PAYMENT else batch.refunds).append(row)
+        elif t0 == T_BOOKING_OPENED:
+            batch.booking_opens.append(
+                BookingOpenRow(bn, li, tx, _id(topics[1][2:]), _id(topics[2][2:]),
+                               "0x" + topics[3][26:], int(_word(data, 0), 16),
+                               _id(_word(data, 1)), "0x" + _word(data, 2))
+            )
+        elif t0 == T_BOOKING_CLOSED:
+            batch.booking_ends.append(
+                BookingEndRow(bn, li, tx, _id(topics[1][2:]), "closed",
+                              int(_word(data, 0), 16), int(_word(data, 1), 16))
+            )
+        elif t0 == T_BOOKING_RECLAIMED:
+            batch.booking_ends.append(
+                BookingEndRow(bn, li, tx, _id(topics[1][2:]), "reclaimed", 0,
+                              int(_word(data, 0), 16))
+            )
+        elif t0 == T_MERCHANT_REGISTERED:
+            try:
+                category, name = abi_decode(["uint8", "string"], bytes.fromhex(data[2:]))
+            except Exception as exc:  # eth_abi raises several types
+                raise DecodeError(f"MerchantRegistered at block {bn}: {exc}") from exc
+            batch.merchant_events.append(
+                MerchantEventRow(bn, li, tx, _id(topics[1][2:]), "registered",
+                                 "0x" + topics[2][26:], int(category), str(name), True)
+            )
+        elif t0 == T_MERCHANT_PAYOUT:
+            batch.merchant_events.append(
+                MerchantEventRow(bn, li, tx, _id(topics[1][2:]), "payout",
+                                 "0x" + topics[3][26:], None, None, None)
+            )
+        elif t0 == T_MERCHANT_STATUS:
+            batch.merchant_events.append(
+                MerchantEventRow(bn, li, tx, _id(topics[1][2:]), "status", None, None, None,
+                                 int(_word(data, 0), 16) != 0)
+            )

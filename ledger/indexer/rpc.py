@@ -1,0 +1,200 @@
+"""A small raw JSON-RPC client: httpx + orjson, batched requests, bounded retries.
+
+No web3 here: the indexer speaks JSON-RPC directly, which is several times faster for logs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from ledger.indexer.errors import RangeTooLarge, RpcError, RpcUnavailable
+
+# Error texts by which nodes (geth, Besu, Erigon, Nethermind, providers) refuse a log range.
+_TOO_LARGE_HINTS = (
+    "more than", "too many", "limit", "range", "exceed", "too large", "size", "timeout",
+    "timed out", "10000", "response",
+)
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded in attempts and in total time."""
+
+    attempts: int = 8
+    base: float = 0.1
+    cap: float = 5.0
+    deadline: float = 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+    def delays(self) -> list[float]:
+        return [min(self.cap, self.base * 2**i) for i in range(self.attempts - 1)]
+
+
+Call = tuple[str, Sequence[Any]]
+
+
+class RpcClient:
+    """JSON-RPC over HTTP. `call` and `batch` retry transport failures, never node errors."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        on_retry: Callable[[str, int, float], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.retry = retry or RetryPolicy()
+        self.on_retry = on_retry
+        self._ids = itertools.count(1)
+        self._client = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            headers={"content-type": "application/json"},
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, body: bytes, what: str) -> Any:
+        started = time.monotonic()
+        delays = self.retry.delays()
+        attempt = 0
+        while True:
+            try:
+                response = self._client.post(self.url, content=body)
+                if response.status_code in (429, 502, 503, 504):
+                    raise httpx.TransportError(f"HTTP {response.status_code}")
+                if response.status_code == 413:
+                    raise RangeTooLarge(what, 413, "request or response too large")
+                if response.status_code >= 400 and not response.content.startswith((b"{", b"[")):
+                    raise RpcError(what, response.status_code, response.text[:200])
+                return orjson.loads(response.content)
+            except (httpx.TransportError, orjson.JSONDecodeError) as exc:
+                if attempt >= len(delays) or time.monotonic() - started > self.retry.deadline:
+                    raise RpcUnavailable(
+                        f"the node at {self.url} did not answer {what} after {attempt + 1} "
+                        f"tries ({exc}); is it running?"
+                    ) from exc
+                delay = delays[attempt] * (0.5 + random.random() / 2)
+                if self.on_retry:
+                    self.on_retry(what, attempt + 1, delay)
+                self.retry.sleep(delay)
+                attempt += 1
+
+    @staticmethod
+    def _result(method: str, reply: Any) -> Any:
+        if not isinstance(reply, dict):
+            raise RpcError(method, -32700, f"unexpected reply {str(reply)[:200]}")
+        error = reply.get("error")
+        if error is not None:
+            code = int(error.get("code", 0)) if isinstance(error, dict) else 0
+            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+            if method == "eth_getLogs" and (
+                code in (-32005, -32602, -32603, -32000, -32011)
+                and any(h in message.lower() for h in _TOO_LARGE_HINTS)
+            ):
+                raise RangeTooLarge(method, code, message)
+            raise RpcError(method, code, message)
+        return reply.get("result")
+
+    def call(self, method: str, params: Sequence[Any] = ()) -> Any:
+        body = orjson.dumps(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        )
+        return self._result(method, self._post(body, method))
+
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Results in order; raises the first node error. An empty batch sends nothing."""
+        if not calls:
+            return []
+        first = next(self._ids)
+        payload = [
+            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": list(p)}
+            for i, (m, p) in enumerate(calls)
+        ]
+        for _ in range(len(calls) - 1):
+            next(self._ids)
+        replies = self._post(orjson.dumps(payload), f"batch of {len(calls)} ({calls[0][0]}...)")
+        if isinstance(replies, dict):  # a node refusing the whole batch answers one error
+            raise RpcError(calls[0][0], -32600, str(replies.get("error", replies))[:200])
+        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+        results = []
+        for i, (method, _params) in enumerate(calls):
+            reply = by_id.get(first + i)
+            if reply is None:
+                raise RpcError(method, -32603, "the batch answer misses this call")
+            results.append(self._result(method, reply))
+        return results
+
+    # -- typed helpers ------------------------------------------------------------------------
+
+    def chain_id(self) -> int:
+        return int(self.call("eth_chainId"), 16)
+
+    def block_number(self) -> int:
+        return int(self.call("eth_blockNumber"), 16)
+
+    def get_logs(self, addresses: Sequence[str], from_block: int, to_block: int) -> list[Any]:
+        result = self.call(
+            "eth_getLogs",
+            [{"address": list(addresses), "fromBlock": hex(from_block), "toBlock": hex(to_block)}],
+        )
+        if not isinstance(result, list):
+            raise RpcError("eth_getLogs", -32603, f"not a list: {str(result)[:100]}")
+        return result
+
+    def headers(self, numbers: Sequence[int | str]) -> list[dict[str, Any] | None]:
+        """Block headers (without transactions) by number or tag, batched; None when absent."""
+        calls: list[Call] = [
+            ("eth_getBlockByNumber", [n if isinstance(n, str) else hex(n), False]) for n in numbers
+        ]
+        out: list[dict[str, Any] | None] = []
+        for i in range(0, len(calls), 500):
+            out.extend(self.batch(calls[i : i + 500]))
+        return out
+
+
+class AdaptiveRange:
+    """Block span for eth_getLogs: doubles while answers stay small, halves on refusal or when an
+    answer holds more logs than `target_logs`."""
+
+    def __init__(
+        self, initial: int = 16, minimum: int = 1, maximum: int = 1_000_000,
+        target_logs: int = 20_000,
+    ) -> None:
+        self.span = initial
+        self.minimum = minimum
+        self.maximum = maximum
+        self.target_logs = target_logs
+
+    def on_success(self, span: int, logs: int) -> None:
+        if logs > self.target_logs:
+            self.span = max(self.minimum, span // 2)
+        elif logs * 2 < self.target_logs and span >= self.span:
+            factor = 8 if logs * 16 < self.target_logs else 2
+            self.span = min(self.maximum, span * factor)
+
+    def on_error(self, span: int) -> bool:
+        """Shrink after a refusal; False when already at the minimum (give up)."""
+        if span <= self.minimum:
+            return False
+        self.span = max(self.minimum, span // 2)
+        return True

@@ -1,0 +1,380 @@
+"""The indexer against a real Hardhat node: backfill, reorgs, crashes, outages, one writer."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger.db import WriterBusy, make_engine
+from ledger.db.lock import writer_lock
+from ledger.indexer.errors import DeepReorgError
+from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
+from tests.integration.indexer.helpers import (
+    CHAIN_ID,
+    ROOT,
+    chain_logs,
+    check,
+    digest,
+    index_once,
+    indexed_logs,
+    ledger_cmd,
+    run_ledger,
+    store_for,
+)
+
+pytestmark = pytest.mark.chain
+
+
+def test_backfill_stores_every_log_and_the_balances_match_the_chain(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    seed_activity(district)
+    events = index_once(chain.url, manifest, sqlite_url, confirmations=2)
+    assert events == len(chain_logs(chain.url, manifest)) > 40
+    assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
+    result = check(chain.url, manifest, sqlite_url)
+    assert result.ok, result.differences
+    store = store_for(sqlite_url)
+    assert store.count("bookings", CHAIN_ID) == 2
+    assert store.count("merchants", CHAIN_ID) == 2
+    balances = store.balances(CHAIN_ID)
+    assert max(balances.values()) > 2**200  # above 2^53, exact
+    with store.engine.connect() as conn:
+        states = sorted(r[0] for r in conn.exec_driver_sql("SELECT state FROM bookings"))
+        active = dict(conn.exec_driver_sql("SELECT merchant_id, active FROM merchants").all())
+    assert states == ["closed", "reclaimed"]
+    assert sorted(bool(v) for v in active.values()) == [False, True]
+    store.engine.dispose()
+
+
+def test_reconcile_at_an_older_block_uses_the_balance_history(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    seed_activity(district, rounds=1)
+    middle = chain.block_number()
+    seed_activity(district, rounds=1, salt=1)
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    assert check(chain.url, manifest, sqlite_url, block=middle).ok
+    assert check(chain.url, manifest, sqlite_url).ok
+
+
+def test_the_reconcile_command_exits_non_zero_on_a_difference(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    seed_activity(district, rounds=1)
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    args = ["reconcile", "--rpc-url", chain.url, "--manifest", str(manifest),
+            "--database-url", sqlite_url]
+    ok = run_ledger(*args)
+    assert ok.returncode == 0, ok.stderr
+    assert "match" in ok.stdout
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE balances SET balance = ? WHERE account = ?",
+                             ((5).to_bytes(32, "big"), district.account(3).lower()))
+    engine.dispose()
+    bad = run_ledger(*args, "--json")
+    assert bad.returncode == 3
+    assert district.account(3).lower() in bad.stdout
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5, 7, 10])
+def test_a_reorg_is_rolled_back_to_the_common_ancestor(
+    depth: int, chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    seed_activity(district, rounds=1)
+    snapshot = chain.snapshot()
+    a = district.account
+    for i in range(depth):
+        district.transfer(1, a(10 + i % 5), 1_000 + i)  # one block each (automine)
+    index_once(chain.url, manifest, sqlite_url, confirmations=12)
+    assert check(chain.url, manifest, sqlite_url).ok
+    chain.revert(snapshot)
+    for i in range(depth + 1):  # a different, longer fork
+        district.transfer(2, a(15 + i % 3), 7_000 + i)
+    index_once(chain.url, manifest, sqlite_url, confirmations=12)
+    assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
+    result = check(chain.url, manifest, sqlite_url)
+    assert result.ok, result.differences
+    store = store_for(sqlite_url)
+    assert a(10).lower() not in store.balances(CHAIN_ID)
+    store.engine.dispose()
+
+
+def test_a_reorg_to_a_shorter_chain_is_rolled_back_too(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    seed_activity(district, rounds=1)
+    snapshot = chain.snapshot()
+    for i in range(4):
+        district.transfer(1, district.account(12), 10 + i)
+    index_once(chain.url, manifest, sqlite_url, confirmations=12)
+    chain.revert(snapshot)
+    district.transfer(2, district.account(13), 99)
+    index_once(chain.url, manifest, sqlite_url, confirmations=12)
+    assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
+    assert check(chain.url, manifest, sqlite_url).ok
+
+
+def test_a_reorg_deeper_than_finality_stops_with_an_alert_and_deletes_nothing(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    seed_activity(district, rounds=1)
+    snapshot = chain.snapshot()
+    for i in range(6):
+        district.transfer(1, district.account(12), 10 + i)
+    index_once(chain.url, manifest, sqlite_url, confirmations=2)
+    before = digest(sqlite_url)
+    chain.revert(snapshot)
+    for i in range(8):
+        district.transfer(2, district.account(13), 20 + i)
+    with pytest.raises(DeepReorgError, match="ALERT"):
+        index_once(chain.url, manifest, sqlite_url, confirmations=2)
+    assert digest(sqlite_url) == before
+
+
+def test_live_mode_follows_new_blocks_within_a_poll(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    from ledger.indexer.progress import Progress
+    from ledger.indexer.service import IndexerConfig, open_indexer
+
+    seed_activity(district, rounds=1)
+    stop = threading.Event()
+    config = IndexerConfig(chain.url, sqlite_url, manifest, confirmations=3, poll_interval=0.2)
+    import io
+
+    with open_indexer(config, progress=Progress(io.StringIO()), stop=stop) as indexer:
+        worker = threading.Thread(target=indexer.run, kwargs={"follow": True})
+        worker.start()
+        try:
+            for i in range(3):
+                district.transfer(1, district.account(11), 5 + i)
+                target = chain.block_number()
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and indexer.cursor().block_number < target:
+                    time.sleep(0.05)
+                assert indexer.cursor().block_number == target
+        finally:
+            stop.set()
+            worker.join(10)
+    assert check(chain.url, manifest, sqlite_url).ok
+
+
+def _index_process(url: str, manifest: Path, database_url: str, *extra: str,
+                   capture: bool = True) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ledger_cmd("index", "--once", "--rpc-url", url, "--manifest", str(manifest),
+                   "--database-url", database_url, "--confirmations", "0", *extra),
+        cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
+    )
+
+
+def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
+    chain: Chain, district: MockDistrict, manifest: Path, tmp_path: Path
+) -> None:
+    seed_activity(district, rounds=2)
+    district.spray_mint(10**24)
+    for seed in range(30):
+        district.spray(800, seed)
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    index_once(chain.url, manifest, reference, confirmations=0)
+    victim = f"sqlite:///{tmp_path / 'victim.db'}"
+    rng = random.Random(69003)
+    kills = 0
+    for _ in range(15):
+        proc = _index_process(chain.url, manifest, victim, capture=False)
+        time.sleep(rng.uniform(0.6, 2.0))  # interpreter start is ~0.5 s
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(30)
+    assert kills >= 5
+    final = _index_process(chain.url, manifest, victim)
+    _, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err.decode()[-2000:]
+    assert digest(victim) == digest(reference)
+
+
+class FlakyProxy:
+    """A TCP proxy to the node that can be switched off (connections refused) and on again."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.closed = False
+        self.listener.listen(16)
+        self.listener.settimeout(0.1)
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def down(self) -> None:
+        self.up.clear()
+        for s in self.connections:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.connections.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.down()
+        self.listener.close()
+
+
+def test_the_node_going_down_mid_run_is_retried_and_nothing_is_lost(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str, tmp_path: Path
+) -> None:
+    from ledger.chain.devnode import DevNode  # noqa: F401 - the node fixture is a DevNode
+
+    seed_activity(district, rounds=2)
+    district.spray_mint(10**24)
+    for seed in range(30):
+        district.spray(800, seed)
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    index_once(chain.url, manifest, reference, confirmations=0)
+    proxy = FlakyProxy(int(chain.url.rsplit(":", 1)[1]))
+    try:
+        proc = _index_process(proxy.url, manifest, sqlite_url)
+        time.sleep(1.0)
+        proxy.down()
+        time.sleep(3.0)
+        proxy.up.set()
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    finally:
+        proxy.close()
+    assert b"rpc-retry" in err or b"retrying" in err
+    assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
+    assert digest(sqlite_url) == digest(reference)  # spray events move no state: no reconcile
+
+
+def test_a_read_only_database_keeps_no_half_written_batch(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str, tmp_path: Path
+) -> None:
+    seed_activity(district, rounds=1)
+    until = chain.block_number()
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    before = digest(sqlite_url)
+    seed_activity(district, rounds=1, salt=7)
+    db_file = Path(sqlite_url.removeprefix("sqlite:///"))
+    result = run_ledger("index", "--once", "--rpc-url", chain.url, "--manifest", str(manifest),
+                        "--database-url", f"sqlite:///file:{db_file}?mode=ro&uri=true",
+                        "--confirmations", "0")
+    assert result.returncode == 1, result.stderr
+    assert "nothing of this batch was kept" in result.stderr
+    assert digest(sqlite_url) == before
+    store = store_for(sqlite_url)
+    cursor = store.cursor(CHAIN_ID)
+    store.engine.dispose()
+    assert cursor is not None and cursor.block_number == until
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    assert check(chain.url, manifest, sqlite_url).ok
+
+
+def test_a_second_indexer_on_the_same_sqlite_file_exits_with_a_clear_message(
+    chain: Chain, manifest: Path, sqlite_url: str
+) -> None:
+    engine = make_engine(sqlite_url)
+    with writer_lock(engine):
+        result = run_ledger("index", "--once", "--rpc-url", chain.url, "--manifest", str(manifest),
+                            "--database-url", sqlite_url)
+        assert result.returncode == 1
+        assert "already writing" in result.stderr
+        with pytest.raises(WriterBusy):
+            with writer_lock(engine):
+                pass
+    engine.dispose()
+
+
+def test_the_index_command_is_registered_on_a_typer_app() -> None:
+    import typer
+
+    from ledger.cli_indexer import register
+
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["index", "--help"])
+    assert result.exit_code == 0
+    assert "--once" in result.output
+
+
+def test_a_database_failure_in_the_middle_of_a_batch_keeps_none_of_it(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from ledger.db.errors import DatabaseUnavailable
+    from ledger.db.store import Store
+
+    seed_activity(district, rounds=1)
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    before = digest(sqlite_url)
+    seed_activity(district, rounds=1, salt=3)
+    original = Store._apply_bookings
+
+    def fail_after_inserts(self: Store, conn: object, batch: object) -> None:
+        # raw logs, transfers and balances of this batch are written by now
+        raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(Store, "_apply_bookings", fail_after_inserts)
+    with pytest.raises(DatabaseUnavailable):
+        index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    assert digest(sqlite_url) == before
+    monkeypatch.setattr(Store, "_apply_bookings", original)
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    assert check(chain.url, manifest, sqlite_url).ok
