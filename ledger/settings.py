@@ -33,6 +33,8 @@ class LedgerSettings(BaseSettings):
     commons_fund: str | None = None
     confirmations: int = 2
     mqtt_url: str | None = None
+    # Salt of the meter-serial hashes that may go on chain: secret, stable, never printed.
+    meter_salt: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

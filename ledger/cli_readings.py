@@ -1,0 +1,181 @@
+"""Readings commands: import distributor files, listen on MQTT, simulate a district.
+
+    ledger readings import FILE --format enedis-30min|energy-15min [--json]
+    ledger readings listen                       # MQTT subscriber until Ctrl-C
+    ledger readings stats [--json]               # outcome counters (accepted, rejected.<code>...)
+    ledger simulate --homes 30 --speed 900 [--days 1] [--seed 1] [--start YYYY-MM-DD]
+
+MQTT: LEDGER_MQTT_URL (mqtt://host:port); when unset, `simulate` starts an embedded broker on
+127.0.0.1. Exit codes: 0 done; 1 some rows or envelopes were refused (listed with the reason);
+2 bad usage, settings or file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.cli_registry import meter_salt, open_store
+from ledger.settings import LedgerSettings
+
+readings_app = typer.Typer(
+    help="Meter readings: distributor imports, the MQTT subscriber.", no_args_is_help=True
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
+
+
+@readings_app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV load curve")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="enedis-30min (W at interval end) or energy-15min (Wh)")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Import a distributor load curve (settlement-grade, source "distributor")."""
+    from ledger.energy.csv_import import CsvFormat, import_csv
+    from ledger.energy.errors import CsvImportError
+    from ledger.energy.ingest import IngestPipeline
+
+    if fmt not in CsvFormat.__members__.values():
+        raise CsvImportError("--format must be enedis-30min or energy-15min")
+    report = import_csv(IngestPipeline(open_store()), file.read_bytes(), CsvFormat(fmt))
+    r = report.result
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), sort_keys=True))
+    else:
+        typer.echo(
+            f"{file.name}: {report.rows} rows, {r.stored} stored, {r.duplicates} duplicates dropped, "
+            f"{r.held} held for review, {r.superseded} raw values superseded, "
+            f"{len(report.rejected)} refused (sha256 {r.sha256[:16]}...)"
+        )
+        for reason in r.held_reasons:
+            typer.echo(f"  held: {reason}")
+        for rejection in report.rejected:
+            typer.echo(f"  refused [{rejection.code}] {rejection.message}")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@readings_app.command("listen")
+def listen() -> None:
+    """Subscribe to every gateway's readings topic and store what arrives (until Ctrl-C)."""
+    from ledger.energy.errors import BrokerError
+    from ledger.energy.ingest import IngestPipeline
+    from ledger.energy.mqtt_subscriber import MqttSubscriber
+
+    settings = LedgerSettings()
+    if not settings.mqtt_url:
+        raise BrokerError("set LEDGER_MQTT_URL (mqtt://host:port) to listen")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    subscriber = MqttSubscriber(IngestPipeline(open_store(settings)), settings.mqtt_url).start()
+    typer.echo("Listening on district/gateways/+/readings; Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(60)
+            typer.echo(f"counts: {dict(subscriber.counts)}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        subscriber.stop()
+
+
+@readings_app.command("stats")
+def stats(as_json: JsonOption = False) -> None:
+    """Outcome counters of ingestion (accepted, duplicates, held, rejected per reason)."""
+    counts = open_store().counts()
+    if as_json:
+        typer.echo(json.dumps(counts, sort_keys=True))
+    else:
+        for name in sorted(counts):
+            typer.echo(f"{name:<36} {counts[name]:>10}")
+
+
+def simulate(
+    homes: Annotated[int, typer.Option(min=1, max=2000, help="number of homes")] = 30,
+    speed: Annotated[
+        float, typer.Option(min=0, help="simulated seconds per real second (0: no pause)")
+    ] = 900,
+    days: Annotated[int, typer.Option(min=1, max=31, help="local days to simulate")] = 1,
+    seed: Annotated[int, typer.Option(help="seed of the district and its readings")] = 1,
+    start: Annotated[
+        str | None, typer.Option(help="first local day, YYYY-MM-DD (default: days ago)")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulate homes publishing signed readings over MQTT, ingested into the database."""
+    import secrets
+
+    from ledger.energy.broker import EmbeddedBroker, start_embedded_broker
+    from ledger.energy.ingest import IngestPipeline
+    from ledger.energy.mqtt_subscriber import MqttSubscriber, make_client, readings_topic
+    from ledger.energy.simulator import (
+        build_district,
+        register_district,
+        run_simulation,
+        simulated_steps,
+    )
+
+    settings = LedgerSettings()
+    store = open_store(settings)
+    salt = meter_salt(required=False) or secrets.token_bytes(32)  # simulated serials only
+    district = build_district(homes, seed)
+    register_district(store, salt, district)
+    first = date.fromisoformat(start) if start else _today_paris() - timedelta(days=days)
+    steps = simulated_steps(first, days)
+    broker: EmbeddedBroker | None = None
+    url = settings.mqtt_url
+    if not url:
+        broker = start_embedded_broker(0)
+        url = broker.url
+        typer.echo(f"No LEDGER_MQTT_URL: embedded broker on {url}", err=True)
+    subscriber = MqttSubscriber(
+        IngestPipeline(store), url, client_id=f"ledger-sim-ingest-{seed}"
+    ).start()
+    publisher, address = make_client(url, f"ledger-sim-{seed}-{secrets.token_hex(4)}")
+    publisher.connect(address.host, address.port)
+    publisher.loop_start()
+    try:
+        def publish(device: str, body: bytes) -> None:
+            publisher.publish(readings_topic(device), body, qos=1).wait_for_publish(10)
+
+        report = run_simulation(publish, district, steps, seed=seed, speed=speed)
+        subscriber.drain(60)
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+        subscriber.stop()
+        if broker is not None:
+            broker.stop()
+    counts = dict(subscriber.counts)
+    summary = {"homes": homes, "steps": report.steps, "published": report.published, **counts,
+               "first_day": first.isoformat(), "days": days}
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+    else:
+        typer.echo(
+            f"Simulated {homes} homes over {days} day(s) from {first} ({report.steps} steps): "
+            f"{report.published} envelopes published, {counts.get('accepted', 0)} accepted, "
+            f"{counts.get('duplicate', 0)} duplicates, {counts.get('rejected', 0)} rejected."
+        )
+
+
+def _today_paris() -> date:
+    from datetime import UTC, datetime
+
+    from ledger.domain.energy.steps import PARIS
+
+    return datetime.now(UTC).astimezone(PARIS).date()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(readings_app, name="readings")
+    app.command("simulate")(simulate)

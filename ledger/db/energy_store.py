@@ -1,0 +1,359 @@
+"""SQL adapter of the energy registry and the reading pipeline (SQLite or PostgreSQL).
+
+`SqlEnergyStore(engine)` implements `ledger.energy.registry.RegistryStore` and
+`ledger.energy.ingest.ReadingStore`. A reading batch is one transaction (on SQLite a
+`BEGIN IMMEDIATE`, so batches are serialised); the device counter moves with a conditional
+UPDATE and the idempotency key is a UNIQUE constraint, so two writers racing on the same input
+make the second one fail with `StoreConflictError` (the pipeline retries) instead of storing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from fractions import Fraction
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ledger.db.energy_models import (
+    EnergyGateway,
+    EnergyIngestCount,
+    EnergyMeter,
+    EnergyOperation,
+    EnergyParticipant,
+    EnergyRawInput,
+    EnergyReading,
+    EnergyReadingReview,
+)
+from ledger.db.errors import DatabaseUnavailable
+from ledger.energy.errors import RegistryError, StoreConflictError
+from ledger.energy.ingest import BaseKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
+
+_CHUNK = 500
+R = cast(Table, EnergyReading.__table__)
+M = cast(Table, EnergyMeter.__table__)
+G = cast(Table, EnergyGateway.__table__)
+RAW = cast(Table, EnergyRawInput.__table__)
+REVIEWS = cast(Table, EnergyReadingReview.__table__)
+COUNTS = cast(Table, EnergyIngestCount.__table__)
+OPERATIONS = cast(Table, EnergyOperation.__table__)
+PARTICIPANTS = cast(Table, EnergyParticipant.__table__)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for n in range(0, len(items), size):
+        yield items[n : n + size]
+
+
+def _meter(row: Any) -> Meter:
+    return Meter(row.serial, row.serial_hash, row.commodity, row.max_rate, row.device_id,
+                 row.operation_id, row.wallet)
+
+
+class _SqlBatch:
+    def __init__(self, store: SqlEnergyStore, conn: Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def last_counters(self, device_ids: Collection[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(sorted(device_ids)):
+            rows = self._conn.execute(
+                select(G.c.device_id, G.c.last_counter).where(G.c.device_id.in_(chunk))
+            )
+            found.update({d: c for d, c in rows if c is not None})
+        return found
+
+    def known_raw(self, hashes: Collection[str]) -> set[str]:
+        raw = RAW
+        found: set[str] = set()
+        for chunk in _chunks(sorted(hashes)):
+            found.update(self._conn.scalars(select(raw.c.sha256).where(raw.c.sha256.in_(chunk))))
+        return found
+
+    def existing(self, source: str, keys: Collection[BaseKey]) -> dict[FullKey, int]:
+        if not keys:
+            return {}
+        ids = self._store.meter_ids({k[0] for k in keys}, self._conn)
+        serial_of = {v: k for k, v in ids.items()}
+        lo = min(k[1] for k in keys)
+        hi = max(k[1] for k in keys)
+        wanted = set(keys)
+        found: dict[FullKey, int] = {}
+        for chunk in _chunks(sorted(serial_of)):
+            rows = self._conn.execute(
+                select(R.c.meter_id, R.c.start_ts, R.c.step_s, R.c.direction, R.c.version, R.c.value)
+                .where(R.c.source == source, R.c.meter_id.in_(chunk), R.c.start_ts.between(lo, hi))
+            )
+            for meter_id, start, step, direction, version, value in rows:
+                base = (serial_of[meter_id], start, step, direction)
+                if base in wanted:
+                    found[(*base, version)] = value
+        return found
+
+    def write(self, changes: Changes) -> None:
+        conn = self._conn
+        now = int(time.time())
+        try:
+            if changes.counters:
+                moved = conn.execute(
+                    update(G)
+                    .where(G.c.device_id == bindparam("b_device"))
+                    .where(G.c.last_counter.is_(None) | (G.c.last_counter < bindparam("b_counter")))
+                    .values(last_counter=bindparam("b_counter")),
+                    [{"b_device": d, "b_counter": c} for d, c in changes.counters.items()],
+                )
+                if moved.rowcount != len(changes.counters):
+                    raise StoreConflictError("a gateway counter moved meanwhile")
+            if changes.raw_inputs:
+                conn.execute(
+                    insert(RAW),
+                    [_raw_row(r, now) for r in changes.raw_inputs],
+                )
+            serials = {r.meter_serial for r in changes.readings}
+            serials |= {base[0] for _, base in changes.supersede}
+            serials |= {r.meter_serial for r in changes.reviews}
+            ids = self._store.meter_ids(serials, conn) if serials else {}
+            if changes.supersede:
+                conn.execute(
+                    update(R)
+                    .where(
+                        and_(
+                            R.c.source == bindparam("b_source"),
+                            R.c.meter_id == bindparam("b_meter"),
+                            R.c.start_ts == bindparam("b_start"),
+                            R.c.step_s == bindparam("b_step"),
+                            R.c.direction == bindparam("b_direction"),
+                            R.c.version == "raw",
+                        )
+                    )
+                    .values(current=False),
+                    [
+                        {"b_source": source, "b_meter": ids[serial], "b_start": start,
+                         "b_step": step, "b_direction": direction}
+                        for source, (serial, start, step, direction) in changes.supersede
+                    ],
+                )
+            if changes.readings:
+                conn.execute(insert(R), [_reading_row(r, ids, now) for r in changes.readings])
+            if changes.reviews:
+                conn.execute(
+                    insert(REVIEWS),
+                    [_review_row(r, ids, now) for r in changes.reviews],
+                )
+            if changes.counts:
+                self._store.add_counts(conn, changes.counts.items())
+        except IntegrityError as exc:
+            raise StoreConflictError("a reading or input was stored meanwhile by another writer") from exc
+
+
+def _raw_row(r: RawInput, now: int) -> dict[str, Any]:
+    return {"sha256": r.sha256, "source": r.source, "channel": r.channel, "size": r.size,
+            "device_id": r.device_id, "counter": r.counter, "received_ts": now}
+
+
+def _reading_row(r: NewReading, ids: dict[str, int], now: int) -> dict[str, Any]:
+    return {"source": r.source, "meter_id": ids[r.meter_serial], "start_ts": r.start_ts,
+            "step_s": r.step_s, "direction": r.direction, "version": r.version, "value": r.value,
+            "current": r.current, "raw_sha256": r.raw_sha256, "device_id": r.device_id,
+            "counter": r.counter, "clock_status": r.clock_status, "received_ts": now}
+
+
+def _review_row(r: Review, ids: dict[str, int], now: int) -> dict[str, Any]:
+    return {"source": r.source, "meter_id": ids[r.meter_serial], "start_ts": r.start_ts,
+            "step_s": r.step_s, "direction": r.direction, "version": r.version,
+            "stored_value": r.stored_value, "proposed_value": r.proposed_value,
+            "reason": r.reason, "raw_sha256": r.raw_sha256, "status": "open", "received_ts": now}
+
+
+class SqlEnergyStore:
+    """Registry and readings in SQL. Create with an engine from `ledger.db.make_engine`, on a
+    database migrated with `ledger.db.migrate` (revision 0002 or later)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._meter_ids: dict[str, int] = {}
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # --- ReadingStore ----------------------------------------------------------------------
+
+    def gateways(self, device_ids: Collection[str]) -> dict[str, Gateway]:
+        found: dict[str, Gateway] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(device_ids)):
+                rows = conn.execute(
+                    select(G.c.device_id, G.c.algorithm, G.c.public_key).where(G.c.device_id.in_(chunk))
+                )
+                found.update({d: Gateway(d, a, bytes(k)) for d, a, k in rows})
+        return found
+
+    def meters(self, serials: Collection[str]) -> dict[str, Meter]:
+        found: dict[str, Meter] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(serials)):
+                for row in conn.execute(select(M).where(M.c.serial.in_(chunk))):
+                    found[row.serial] = _meter(row)
+                    self._meter_ids[row.serial] = row.meter_id
+        return found
+
+    def meter_ids(self, serials: Iterable[str], conn: Connection) -> dict[str, int]:
+        wanted = set(serials)
+        missing = sorted(wanted - self._meter_ids.keys())
+        for chunk in _chunks(missing):
+            rows = conn.execute(select(M.c.serial, M.c.meter_id).where(M.c.serial.in_(chunk)))
+            self._meter_ids.update({s: i for s, i in rows})
+        return {s: self._meter_ids[s] for s in wanted if s in self._meter_ids}
+
+    @contextmanager
+    def batch(self) -> Iterator[_SqlBatch]:
+        try:
+            with self._engine.begin() as conn:
+                yield _SqlBatch(self, conn)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the reading store refused the batch: {exc.orig}") from exc
+
+    def counts(self) -> dict[str, int]:
+        table = COUNTS
+        with self._read() as conn:
+            return {k: int(v) for k, v in conn.execute(select(table.c.outcome, table.c.count))}
+
+    def add_counts(self, conn: Connection, counts: Iterable[tuple[str, int]]) -> None:
+        table = COUNTS
+        rows = [{"outcome": k, "count": v} for k, v in counts if v]
+        if not rows:
+            return
+        dialect = conn.dialect.name
+        stmt: Any
+        if dialect == "sqlite":
+            stmt = sqlite.insert(table)
+        elif dialect == "postgresql":
+            stmt = postgresql.insert(table)
+        else:  # pragma: no cover - make_engine only builds these two
+            raise DatabaseUnavailable(f"unsupported database {dialect}")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.outcome], set_={"count": table.c.count + stmt.excluded.count}
+        )
+        conn.execute(stmt, rows)
+
+    # --- RegistryStore ---------------------------------------------------------------------
+
+    def operation(self, operation_id: str) -> Operation | None:
+        table = OPERATIONS
+        with self._read() as conn:
+            row = conn.execute(select(table).where(table.c.operation_id == operation_id)).first()
+        return None if row is None else Operation(row.operation_id, row.name, KeyKind(row.key), row.step_s)
+
+    def participants(self, operation_id: str) -> Sequence[Participant]:
+        table = PARTICIPANTS
+        with self._read() as conn:
+            rows = conn.execute(
+                select(table).where(table.c.operation_id == operation_id).order_by(table.c.wallet)
+            ).all()
+        return tuple(
+            Participant(r.operation_id, r.wallet, Role(r.role),
+                        None if r.share is None else Fraction(r.share), r.priority)
+            for r in rows
+        )
+
+    def gateway(self, device_id: str) -> Gateway | None:
+        return self.gateways({device_id}).get(device_id)
+
+    def meter(self, serial: str) -> Meter | None:
+        return self.meters({serial}).get(serial)
+
+    def add_operation(self, operation: Operation) -> None:
+        self._add(OPERATIONS, {
+            "operation_id": operation.operation_id, "name": operation.name,
+            "key": operation.key.value, "step_s": operation.step_s,
+        }, f"the operation {operation.operation_id}")
+
+    def add_participant(self, participant: Participant) -> None:
+        self._add(PARTICIPANTS, {
+            "operation_id": participant.operation_id, "wallet": participant.wallet,
+            "role": participant.role.value, "share": participant.share_text,
+            "priority": participant.priority,
+        }, f"the participant {participant.wallet}")
+
+    def add_meter(self, meter: Meter) -> None:
+        self._add(M, {
+            "serial": meter.serial, "serial_hash": meter.serial_hash, "commodity": meter.commodity,
+            "max_rate": meter.max_rate, "device_id": meter.device_id,
+            "operation_id": meter.operation_id, "wallet": meter.wallet,
+        }, "this meter")
+
+    def add_gateway(self, gateway: Gateway) -> None:
+        self._add(G, {
+            "device_id": gateway.device_id, "algorithm": gateway.algorithm,
+            "public_key": gateway.public_key_der, "last_counter": None,
+        }, f"the gateway {gateway.device_id}")
+
+    def _add(self, table: Table, row: dict[str, Any], what: str) -> None:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(table), [row])
+        except IntegrityError as exc:
+            raise RegistryError(f"{what} is already registered or refers to a missing entry") from exc
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the registry could not be written: {exc.orig}") from exc
+
+    # --- views -----------------------------------------------------------------------------
+
+    def readings(
+        self,
+        *,
+        source: str | None = None,
+        current_only: bool = False,
+        start_ts: int | None = None,
+        end_ts: int | None = None,
+    ) -> list[NewReading]:
+        """Stored readings (history included unless `current_only`), ordered by key."""
+        query = select(R, M.c.serial).join(M, M.c.meter_id == R.c.meter_id)
+        if source is not None:
+            query = query.where(R.c.source == source)
+        if current_only:
+            query = query.where(R.c.current.is_(True))
+        if start_ts is not None:
+            query = query.where(R.c.start_ts >= start_ts)
+        if end_ts is not None:
+            query = query.where(R.c.start_ts < end_ts)
+        query = query.order_by(R.c.source, M.c.serial, R.c.start_ts, R.c.direction, R.c.version)
+        with self._read() as conn:
+            return [
+                NewReading(r.source, r.serial, r.start_ts, r.step_s, r.direction, r.version,
+                           r.value, bool(r.current), r.raw_sha256, r.device_id, r.counter,
+                           r.clock_status)
+                for r in conn.execute(query)
+            ]
+
+    def reviews(self) -> list[Review]:
+        table = REVIEWS
+        query = (select(table, M.c.serial).join(M, M.c.meter_id == table.c.meter_id)
+                 .order_by(table.c.review_id))
+        with self._read() as conn:
+            return [
+                Review(r.source, r.serial, r.start_ts, r.step_s, r.direction, r.version,
+                       r.stored_value, r.proposed_value, r.reason, r.raw_sha256)
+                for r in conn.execute(query)
+            ]
+
+    def raw_input_count(self) -> int:
+        table = RAW
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the energy store cannot be read: {exc.orig}") from exc
