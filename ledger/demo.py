@@ -139,11 +139,20 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             "LEDGER_MANIFEST": str(path.resolve()),
             "LEDGER_STATE_DIR": str(state.resolve()),
         }
+        # One schema upgrade before the services start, so they never race to create it.
+        from ledger.db import migrate
+
+        migrate(settings.db_url)
         if not once:
             if importlib.util.find_spec("ledger.cli_indexer"):
                 children.append(_start_service(["index"], state / "indexer.log", env))
             if importlib.util.find_spec("ledger.cli_serve"):
                 children.append(_start_service(["serve"], state / "api.log", env))
+            if importlib.util.find_spec("ledger.energy.simulator"):
+                # A few dozen homes publish signed readings over MQTT (an embedded broker when
+                # LEDGER_MQTT_URL is unset), one simulated quarter-hour per second.
+                simulate = ["simulate", "--homes", "30", "--speed", "900", "--days", "3"]
+                children.append(_start_service(simulate, state / "simulator.log", env))
         _print_summary(operator, manifest, settings)
         if once:
             return
