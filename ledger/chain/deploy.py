@@ -85,7 +85,12 @@ def deploy_district(
             if not client.call(contract.functions.hasRole(role, admin)):
                 client.transact(contract.functions.grantRole(role, admin))
     if "EnergySettlement" in compilation.contracts:
-        put("EnergySettlement", token_address, payments_address, admin, delay)
+        settlement_address, _ = put("EnergySettlement", token_address, admin, delay)
+        settlement = client.contract(settlement_address, compilation.contracts["EnergySettlement"].abi)
+        # The operator (the PMO) runs the settlement and sets tariffs from the start.
+        for role_name in ("ORACLE_ROLE", "TARIFF_ROLE", "PAUSER_ROLE"):
+            role = client.call(getattr(settlement.functions, role_name)())
+            client.transact(settlement.functions.grantRole(role, admin))
     genesis = w3.eth.get_block(0)["hash"]
     return Manifest(
         chain_id=client.chain_id,

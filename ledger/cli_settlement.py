@@ -1,0 +1,264 @@
+"""`ledger settle`, `ledger proof`, `ledger tariff-set`: the daily solar settlement on chain.
+
+- `ledger settle --day D [--operation ID] --readings CSV [--participants CSV]` computes the day
+  (readings CSV as in `ledger allocate`: step_start, meter, direction, wh), saves its lines and
+  proofs under the state directory, commits the Merkle root and pays the netted amounts. Run it
+  again after any crash: it reads what the chain holds and continues; nothing is paid twice.
+- `ledger proof --day D --account A` prints the account's lines with their proofs and checks each
+  against the root on chain, in Python and with the contract (`verifyLine`).
+- `ledger tariff-set` registers a tariff schedule (prices in micro-euro per kWh) on chain.
+
+Participants CSV: `meter,account` (the wallet address paid or charged for the meter).
+Exit codes: 0 done; 1 refused (the chain, the contract, the data: the message says why);
+2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ledger.cli_energy import KeyName, build_steps, read_key, read_readings
+from ledger.domain.energy.steps import local_day_of
+from ledger.errors import InputError
+from ledger.settings import LedgerSettings
+
+RpcOption = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (env LEDGER_RPC_URL)")]
+ManifestOption = Annotated[
+    Path | None, typer.Option("--manifest", help="deployment manifest (env LEDGER_MANIFEST)")
+]
+OperationOption = Annotated[str, typer.Option("--operation", help="sharing operation id")]
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
+
+
+def _settings(rpc_url: str | None, manifest: Path | None) -> LedgerSettings:
+    overrides: dict[str, object] = {}
+    if rpc_url:
+        overrides["rpc_url"] = rpc_url
+    if manifest:
+        overrides["manifest"] = manifest
+    return LedgerSettings(**overrides)  # type: ignore[arg-type]
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--day must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def read_participants(path: Path) -> dict[str, str]:
+    """meter -> account from a CSV `meter,account`."""
+    import csv
+
+    from ledger.energy.settlement import account_of
+
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the participants file {path} ({exc.strerror}); give --participants "
+            "FILE with the columns meter,account"
+        ) from None
+    accounts: dict[str, str] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        if not {"meter", "account"} <= set(reader.fieldnames or []):
+            raise InputError(f"{path}, line 1: the header needs the columns meter,account")
+        for row in reader:
+            meter = (row.get("meter") or "").strip()
+            if not meter:
+                raise InputError(f"{path}, line {reader.line_num}: the meter is empty")
+            try:
+                accounts[meter] = account_of((row.get("account") or "").strip())
+            except Exception as exc:
+                raise InputError(f"{path}, line {reader.line_num}: {exc}") from None
+    return accounts
+
+
+def _chain(settings: LedgerSettings, signer: bool) -> Any:
+    from eth_account import Account
+
+    from ledger.chain.client import ChainClient, connect, load_signer
+    from ledger.chain.deploy import decoder_for_manifest
+    from ledger.chain.manifest import Manifest
+    from ledger.energy.settlement_chain import ChainSettlement, require_settlement
+
+    manifest = Manifest.load(settings.manifest_path)
+    require_settlement(manifest)
+    w3 = connect(settings.rpc_url)
+    account = load_signer(settings, w3, prompt=_hidden_prompt) if signer else Account.create()
+    return ChainSettlement(ChainClient(w3, account, decoder_for_manifest(manifest)), manifest)
+
+
+def _hidden_prompt(question: str) -> str:
+    import getpass
+
+    return getpass.getpass(question)
+
+
+def settle_command(
+    day: Annotated[str, typer.Option("--day", help="local day to settle, YYYY-MM-DD")],
+    operation: OperationOption = "1",
+    readings: Annotated[
+        Path | None, typer.Option("--readings", help="CSV step_start,meter,direction,wh")
+    ] = None,
+    participants: Annotated[
+        Path | None,
+        typer.Option("--participants", help="CSV meter,account (default STATE/energy/participants.csv)"),
+    ] = None,
+    key: Annotated[KeyName, typer.Option("--key", help="allocation key")] = KeyName.default,
+    shares: Annotated[Path | None, typer.Option("--shares", help="CSV meter,share or meter,level")] = None,
+    half_hourly: Annotated[
+        list[str] | None, typer.Option("--half-hourly", help="meter with 30-minute data only")
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="transfer lines per transaction")] = 100,
+    batch_delay: Annotated[float, typer.Option("--batch-delay", hidden=True)] = 0.0,
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Settle a day: compute its lines, commit their Merkle root, pay the netted amounts.
+
+    Safe to run again at any time: it continues from what the chain holds, pays nothing twice,
+    and commits a correction (the next version, paying only the difference) when the readings
+    of a settled day changed. Exit codes: 0 done, 1 refused, 2 bad usage or input.
+    """
+    from ledger.energy.settlement import JsonDayStore, Settler, day_compute, operation_number, tariff_book
+
+    settings = _settings(rpc_url, manifest)
+    the_day = _day(day)
+    if readings is None:
+        raise InputError("give --readings CSV (the readings store is not wired to settlement yet)")
+    accounts = read_participants(participants or settings.state_dir / "energy" / "participants.csv")
+    allocation_key = read_key(key, shares)
+    injections, withdrawals = read_readings(readings)
+    declared = frozenset(m.strip() for v in half_hourly or [] for m in v.split(",") if m.strip())
+    step, steps = build_steps(injections, withdrawals, allocation_key, declared)
+    of_day: dict[datetime, Any] = {s: r for s, r in steps if local_day_of(s) == the_day}
+    chain = _chain(settings, signer=True)
+    chain.ensure_roles(("ORACLE_ROLE",))
+    op = operation_number(operation)
+    compute = day_compute(
+        operation_id=op,
+        day=the_day,
+        step=step,
+        readings=of_day,
+        key=allocation_key,
+        book=tariff_book(chain.tariffs(op), chain.price_bounds()),
+        accounts=accounts,
+    )
+
+    def hook(point: str) -> None:
+        if batch_delay and point in ("committed", "paid"):
+            time.sleep(batch_delay)
+
+    store = JsonDayStore(settings.state_dir / "settlement")
+    result = Settler(chain, store, batch_size=batch, hook=hook).run(op, the_day, compute)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), sort_keys=True))
+        return
+    from ledger.chain.revert import format_micro
+
+    if result.nothing_to_do:
+        typer.echo(f"{the_day} (operation {operation}) is already settled (version {result.version}).")
+        return
+    t = result.totals
+    typer.echo(
+        f"{the_day} operation {operation} version {result.version}: root 0x{result.root.hex()}\n"
+        f"  produced {t.produced_wh:,} Wh, consumed {t.consumed_wh:,} Wh, shared {t.allocated_wh:,} Wh, "
+        f"surplus {t.surplus_wh:,} Wh\n"
+        f"  {result.paid_up_to} transfer lines: paid {format_micro(result.paid)}, "
+        f"short {format_micro(result.shortfall)} (billed in euros)"
+    )
+    for s in result.shortfalls:
+        typer.echo(f"  shortfall line {s.index}: {s.payer} owes {format_micro(s.amount)} to {s.payee}")
+    typer.echo(f"  lines and proofs: {store.path(op, the_day)}")
+
+
+def proof_command(
+    day: Annotated[str, typer.Option("--day", help="local day, YYYY-MM-DD")],
+    account: Annotated[str, typer.Option("--account", help="the wallet address whose lines to prove")],
+    operation: OperationOption = "1",
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print an account's lines of a day with their Merkle proofs, each checked against the
+    root on chain (in Python and by the contract). Exit 1 when a line does not verify."""
+    from ledger.energy.settlement import (
+        JsonDayStore,
+        account_of,
+        operation_number,
+        verify_offline,
+    )
+
+    settings = _settings(rpc_url, manifest)
+    the_day = _day(day)
+    who = account_of(account)
+    op = operation_number(operation)
+    versions = JsonDayStore(settings.state_dir / "settlement").load(op, the_day)
+    if not versions:
+        raise InputError(f"no settlement of {the_day} for operation {operation} in this state directory")
+    chain = _chain(settings, signer=False)
+    report: list[dict[str, Any]] = []
+    ok = True
+    for version, lines in sorted(versions.items()):
+        on_chain = chain.commitment(op, the_day, version)
+        for number, line in lines.lines_of(who):
+            in_python = on_chain.committed and verify_offline(lines, number, on_chain.root)
+            by_contract = on_chain.committed and chain.verify_line(lines, number)
+            ok = ok and in_python and by_contract
+            report.append(
+                {
+                    "version": version,
+                    "root": "0x" + on_chain.root.hex(),
+                    **line.to_json(),
+                    "proof": ["0x" + p.hex() for p in lines.proof(number)],
+                    "verified_python": in_python,
+                    "verified_contract": by_contract,
+                }
+            )
+    if as_json:
+        typer.echo(json.dumps({"day": the_day.isoformat(), "account": who, "ok": ok, "lines": report}))
+    else:
+        typer.echo(f"{len(report)} lines of {who} on {the_day}:")
+        for r in report:
+            mark = "OK " if r["verified_python"] and r["verified_contract"] else "BAD"
+            typer.echo(
+                f"  {mark} v{r['version']} {r['kind']:<8} #{r['index']:<4} payer {r['payer']} "
+                f"payee {r['payee']} {r['wh']} Wh value {r['value']}  proof {len(r['proof'])} hashes"
+            )
+    if not ok:
+        raise typer.Exit(1)
+
+
+def tariff_set_command(
+    effective_from: Annotated[str, typer.Option("--from", help="first local day, YYYY-MM-DD")],
+    solar: Annotated[int, typer.Option("--solar", help="µ€/kWh in solar hours")],
+    peak: Annotated[int, typer.Option("--peak", help="µ€/kWh in peak hours")],
+    off_peak: Annotated[int, typer.Option("--off-peak", help="µ€/kWh in off-peak hours")],
+    operation: OperationOption = "1",
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+) -> None:
+    """Register a tariff schedule on chain (never retroactive; prices within the bounds)."""
+    from ledger.energy.settlement import operation_number
+
+    settings = _settings(rpc_url, manifest)
+    chain = _chain(settings, signer=True)
+    chain.ensure_roles(("TARIFF_ROLE",))
+    schedule = chain.set_tariff(operation_number(operation), _day(effective_from), solar, peak, off_peak)
+    typer.echo(f"tariff schedule {schedule} of operation {operation} in force from {effective_from}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `settle`, `proof` and `tariff-set` to the `ledger` app."""
+    app.command("settle")(settle_command)
+    app.command("proof")(proof_command)
+    app.command("tariff-set")(tariff_set_command)

@@ -1,0 +1,761 @@
+"""Daily settlement of solar sharing: compute the lines, commit their Merkle root, pay, prove.
+
+The flow of `ledger settle --day D` (`Settler.run`):
+
+1. compute the day with the pure core (allocation per step, prices, residues) and turn it into
+   *lines* (see `LineKind`): one per step x producer x consumer account (Wh, exact value), one
+   per pair for the day (Wh, micro-M3E owed), the netted *transfer lines* that move money, one
+   per account bought and sold, and one line with the day's totals. Each line is a leaf of an
+   OpenZeppelin standard Merkle tree (`ledger.energy.merkle`), so anyone holding a line and its
+   proof can check it against the root on chain (here, with the JS library, or with
+   `EnergySettlement.verifyLine`);
+2. save the lines and proofs (a `DayStore`: a JSON file per day for now) BEFORE anything is sent;
+3. commit the root and totals, then pay the transfer lines in batches.
+
+The chain is the source of truth: a re-run first reads what is committed and paid for the day
+and continues exactly there (the contract skips already-paid line indexes and refuses a gap), so a
+crash at any point (after the commit, between batches, before a receipt) never pays twice and
+never misses a line. A run on a day already closed computes it again: when the amounts or the
+energy changed (revised readings) it commits the next version, whose transfer lines pay only the
+difference; otherwise there is nothing to do.
+
+Units: Wh, micro-M3E (= micro-euro), prices in micro-euro per kWh; STEP lines carry the exact
+value in 1/1000 micro-euro (Wh x price), the rest whole micro-M3E.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Protocol
+
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from ledger.domain.energy.allocation import AllocationKey, StepReadings, allocate_step
+from ledger.domain.energy.pricing import (
+    Band,
+    PriceBounds,
+    ResidueLedger,
+    TariffBook,
+    TariffSchedule,
+    TimeBand,
+    net_payments,
+    settle_day,
+)
+from ledger.domain.energy.steps import StepLength, day_bounds, day_step_starts
+from ledger.energy.errors import EnergyIOError
+from ledger.energy.merkle import StandardMerkleTree, leaf_hash, verify
+
+LEAF_TYPES = ("uint8", "uint32", "uint64", "address", "address", "uint64", "uint256")
+"""(kind, index, time, payer, payee, wh, value): the leaf of `EnergySettlement.leafOf`."""
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+DEFAULT_BATCH = 100
+MAX_UINT32 = 2**32 - 1
+MAX_UINT64 = 2**64 - 1
+
+
+class SettlementError(EnergyIOError):
+    """The day cannot be settled as asked; the message says why and what to do."""
+
+
+class LineKind(enum.IntEnum):
+    """What a line says. `payer` is the consumer side, `payee` the producer side."""
+
+    DAY = 0
+    """The day's totals: index = transfer lines, time = day start, wh = allocated, value = amount."""
+    STEP = 1
+    """One step x producer x consumer: index = step number, time = step start, wh, value in
+    1/1000 micro-euro (Wh x price)."""
+    PAIR = 2
+    """One producer x consumer for the day: wh, value = micro-M3E owed (residues carried)."""
+    TRANSFER = 3
+    """A netted payment that `EnergySettlement.pay` moves: index = its line number, value."""
+    BOUGHT = 4
+    """An account's purchases for the day (payer = account): wh, value owed (before netting)."""
+    SOLD = 5
+    """An account's sales for the day (payee = account): wh, value earned (before netting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    kind: LineKind
+    index: int
+    time: int
+    payer: str
+    payee: str
+    wh: int
+    value: int
+
+    def values(self) -> tuple[int, int, int, str, str, int, int]:
+        return (int(self.kind), self.index, self.time, self.payer, self.payee, self.wh, self.value)
+
+    def leaf(self) -> bytes:
+        return leaf_hash(LEAF_TYPES, self.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.name.lower(),
+            "index": self.index,
+            "time": self.time,
+            "payer": self.payer,
+            "payee": self.payee,
+            "wh": self.wh,
+            "value": self.value,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Line:
+        return cls(
+            LineKind[str(raw["kind"]).upper()],
+            int(raw["index"]),
+            int(raw["time"]),
+            str(raw["payer"]),
+            str(raw["payee"]),
+            int(raw["wh"]),
+            int(raw["value"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    payer: str
+    payee: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    produced_wh: int
+    consumed_wh: int
+    allocated_wh: int
+    surplus_wh: int
+    amount: int
+    transfers: int
+
+    def as_tuple(self) -> tuple[int, int, int, int, int, int]:
+        return (
+            self.produced_wh,
+            self.consumed_wh,
+            self.allocated_wh,
+            self.surplus_wh,
+            self.amount,
+            self.transfers,
+        )
+
+    def same_energy(self, other: Totals) -> bool:
+        return self.as_tuple()[:4] == other.as_tuple()[:4]
+
+
+@dataclass(frozen=True)
+class DayLines:
+    """Everything computed for one (operation, day, version): lines, root, residues."""
+
+    operation_id: int
+    day: date
+    version: int
+    step_minutes: int
+    lines: tuple[Line, ...]
+    totals: Totals
+    residues_before: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    residues_after: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_tree", StandardMerkleTree.of([ln.values() for ln in self.lines], LEAF_TYPES)
+        )
+
+    @property
+    def tree(self) -> StandardMerkleTree:
+        tree: StandardMerkleTree = object.__getattribute__(self, "_tree")
+        return tree
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root
+
+    @property
+    def transfers(self) -> tuple[Transfer, ...]:
+        lines = sorted((ln for ln in self.lines if ln.kind is LineKind.TRANSFER), key=lambda ln: ln.index)
+        return tuple(Transfer(ln.payer, ln.payee, ln.value) for ln in lines)
+
+    def proof(self, line_number: int) -> list[bytes]:
+        return self.tree.proof(line_number)
+
+    def lines_of(self, account: str) -> list[tuple[int, Line]]:
+        """(line number, line) of every line naming `account` (payer or payee)."""
+        wanted = account.lower()
+        return [
+            (n, ln)
+            for n, ln in enumerate(self.lines)
+            if ln.payer.lower() == wanted or ln.payee.lower() == wanted
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation_id": str(self.operation_id),
+            "day": self.day.isoformat(),
+            "version": self.version,
+            "step_minutes": self.step_minutes,
+            "root": "0x" + self.root.hex(),
+            "totals": dict(zip(_TOTAL_NAMES, self.totals.as_tuple(), strict=True)),
+            "residues_before": _residues_json(self.residues_before),
+            "residues_after": _residues_json(self.residues_after),
+            "lines": [
+                {**ln.to_json(), "proof": ["0x" + p.hex() for p in self.proof(n)]}
+                for n, ln in enumerate(self.lines)
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> DayLines:
+        lines = cls(
+            operation_id=int(raw["operation_id"]),
+            day=date.fromisoformat(raw["day"]),
+            version=int(raw["version"]),
+            step_minutes=int(raw["step_minutes"]),
+            lines=tuple(Line.from_json(ln) for ln in raw["lines"]),
+            totals=Totals(*(int(raw["totals"][name]) for name in _TOTAL_NAMES)),
+            residues_before=_residues_from_json(raw.get("residues_before", [])),
+            residues_after=_residues_from_json(raw.get("residues_after", [])),
+        )
+        if "0x" + lines.root.hex() != raw["root"]:
+            raise SettlementError(
+                f"the stored lines of {lines.day} version {lines.version} do not hash to their "
+                "recorded root: the file was altered"
+            )
+        return lines
+
+
+_TOTAL_NAMES = ("produced_wh", "consumed_wh", "allocated_wh", "surplus_wh", "amount", "transfers")
+
+
+def _residues_json(residues: Mapping[tuple[str, str], int]) -> list[list[object]]:
+    return [[p, c, r] for (p, c), r in sorted(residues.items())]
+
+
+def _residues_from_json(raw: Iterable[Sequence[Any]]) -> dict[tuple[str, str], int]:
+    return {(str(p), str(c)): int(r) for p, c, r in raw}
+
+
+# --- identifiers ------------------------------------------------------------------------------
+
+
+def day_number(day: date) -> int:
+    """The contract's day: YYYYMMDD."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def day_of_number(number: int) -> date:
+    return date(number // 10_000, number // 100 % 100, number % 100)
+
+
+def operation_number(operation: str) -> int:
+    """The contract's operation id: the number itself, or keccak256 of the text id."""
+    text = operation.strip()
+    if text.isdigit():
+        return int(text)
+    if not text:
+        raise SettlementError("an operation id cannot be empty")
+    return int.from_bytes(keccak(text=text), "big")
+
+
+def account_of(text: str) -> str:
+    if not is_address(text):
+        raise SettlementError(f"{text!r} is not an account address (0x and 40 hex digits)")
+    return str(to_checksum_address(text))
+
+
+# --- tariffs ----------------------------------------------------------------------------------
+
+DISTRICT_BANDS: tuple[tuple[time, time, Band], ...] = (
+    (time(22, 0), time(6, 0), Band.OFF_PEAK),
+    (time(6, 0), time(10, 0), Band.PEAK),
+    (time(10, 0), time(16, 0), Band.SOLAR),
+    (time(16, 0), time(22, 0), Band.PEAK),
+)
+"""The district's band layout (local clock): the chain keeps the prices, this keeps the hours."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTariff:
+    effective_from: date
+    solar: int
+    peak: int
+    off_peak: int
+
+
+def tariff_book(tariffs: Sequence[ChainTariff], bounds: PriceBounds | None = None) -> TariffBook:
+    """The pure core's tariff book from the schedules registered on chain."""
+    book = TariffBook()
+    for tariff in tariffs:
+        prices = {Band.SOLAR: tariff.solar, Band.PEAK: tariff.peak, Band.OFF_PEAK: tariff.off_peak}
+        bands = tuple(TimeBand(start, end, band, prices[band]) for start, end, band in DISTRICT_BANDS)
+        book = book.add(TariffSchedule(tariff.effective_from, bands, bounds or PriceBounds()))
+    return book
+
+
+# --- computing a day --------------------------------------------------------------------------
+
+
+def compute_day(
+    *,
+    operation_id: int,
+    day: date,
+    step: StepLength,
+    readings: Mapping[datetime, StepReadings],
+    key: AllocationKey,
+    book: TariffBook,
+    accounts: Mapping[str, str],
+    residues: Mapping[tuple[str, str], int] | None = None,
+    version: int = 1,
+    already_transferred: Mapping[tuple[str, str], int] | None = None,
+) -> DayLines:
+    """The lines of (operation, day, version) from the readings of every step of the day.
+
+    `accounts`: meter -> wallet address. `residues`: 1/1000 micro-euro carried per meter pair
+    from the previous day. `already_transferred`: (payer, payee) -> micro-M3E moved by earlier
+    versions of the day (shortfalls included: the operator billed them); a correction pays only
+    the difference. Raises the core's errors (a missing reading, a missing step) unchanged.
+    """
+    if not 1 <= version <= MAX_UINT32:
+        raise SettlementError(f"a version is 1 to {MAX_UINT32}, got {version}")
+    grid = day_step_starts(day, step)
+    by_start = {start.astimezone(UTC): r for start, r in readings.items()}
+    allocations = {start: allocate_step(by_start[start], key) for start in grid if start in by_start}
+    settled = settle_day(day, step, allocations, book, ResidueLedger(dict(residues or {})))
+
+    def account(meter: str) -> str:
+        wallet = accounts.get(meter)
+        if wallet is None:
+            raise SettlementError(f"meter {meter} has no account: add it to the participants")
+        return account_of(wallet)
+
+    day_start = int(day_bounds(day)[0].timestamp())
+    lines: list[Line] = []
+    produced = consumed = 0
+    for number, start in enumerate(grid):
+        alloc = allocations[start]
+        produced += alloc.total_production
+        consumed += alloc.total_consumption
+        _, price = book.price_at(start)
+        step_pairs: dict[tuple[str, str], int] = {}
+        for producer, consumer, wh in alloc.iter_pairs():
+            pair = (account(consumer), account(producer))
+            step_pairs[pair] = step_pairs.get(pair, 0) + wh
+        for (payer, payee), wh in sorted(step_pairs.items()):
+            lines.append(Line(LineKind.STEP, number, int(start.timestamp()), payer, payee, wh, wh * price))
+
+    pair_wh: dict[tuple[str, str], int] = {}
+    pair_amount: dict[tuple[str, str], int] = {}
+    for (producer, consumer), wh in settled.energy.items():
+        pair = (account(consumer), account(producer))
+        pair_wh[pair] = pair_wh.get(pair, 0) + wh
+        pair_amount[pair] = pair_amount.get(pair, 0) + settled.amounts.get((producer, consumer), 0)
+    for number, (payer, payee) in enumerate(sorted(pair_wh)):
+        pair = (payer, payee)
+        lines.append(Line(LineKind.PAIR, number, day_start, payer, payee, pair_wh[pair], pair_amount[pair]))
+
+    bought: dict[str, tuple[int, int]] = {}
+    sold: dict[str, tuple[int, int]] = {}
+    for (payer, payee), wh in pair_wh.items():
+        b, s = bought.get(payer, (0, 0)), sold.get(payee, (0, 0))
+        bought[payer] = (b[0] + wh, b[1] + pair_amount[(payer, payee)])
+        sold[payee] = (s[0] + wh, s[1] + pair_amount[(payer, payee)])
+    for number, who in enumerate(sorted(bought)):
+        wh, value = bought[who]
+        lines.append(Line(LineKind.BOUGHT, number, day_start, who, ZERO_ADDRESS, wh, value))
+    for number, who in enumerate(sorted(sold)):
+        wh, value = sold[who]
+        lines.append(Line(LineKind.SOLD, number, day_start, ZERO_ADDRESS, who, wh, value))
+
+    # net_payments speaks (producer, consumer) -> amount and answers (payer, payee) -> amount
+    netted = net_payments({(payee, payer): amount for (payer, payee), amount in pair_amount.items()})
+    transfers = difference(netted, already_transferred or {})
+    for number, (payer, payee, amount) in enumerate(transfers):
+        lines.append(Line(LineKind.TRANSFER, number, 0, payer, payee, 0, amount))
+
+    allocated = sum(a.total_allocated for a in allocations.values())
+    totals = Totals(
+        produced_wh=produced,
+        consumed_wh=consumed,
+        allocated_wh=allocated,
+        surplus_wh=settled.surplus_wh,
+        amount=sum(amount for _, _, amount in transfers),
+        transfers=len(transfers),
+    )
+    if max(produced, consumed) > MAX_UINT64:
+        raise SettlementError("the day's energy does not fit the contract's totals (uint64 Wh)")
+    lines.append(
+        Line(LineKind.DAY, totals.transfers, day_start, ZERO_ADDRESS, ZERO_ADDRESS, allocated, totals.amount)
+    )
+    return DayLines(
+        operation_id=operation_id,
+        day=day,
+        version=version,
+        step_minutes=int(step),
+        lines=tuple(lines),
+        totals=totals,
+        residues_before=dict(settled.residues_before.residues),
+        residues_after=dict(settled.residues_after.residues),
+    )
+
+
+def difference(
+    owed: Mapping[tuple[str, str], int], moved: Mapping[tuple[str, str], int]
+) -> list[tuple[str, str, int]]:
+    """(payer, payee, amount) still to move so that, per pair of accounts, the net moved equals
+    the net owed; sorted, zero differences dropped, one direction per pair of accounts."""
+    net: dict[tuple[str, str], int] = {}
+    for sign, table in ((1, owed), (-1, moved)):
+        for (payer, payee), amount in table.items():
+            if payer == payee:
+                continue
+            a, b = sorted((payer, payee))
+            net[(a, b)] = net.get((a, b), 0) + sign * (amount if payer == a else -amount)
+    result = []
+    for (a, b), amount in sorted(net.items()):
+        if amount > 0:
+            result.append((a, b, amount))
+        elif amount < 0:
+            result.append((b, a, -amount))
+    return result
+
+
+def transferred_by(versions: Iterable[DayLines]) -> dict[tuple[str, str], int]:
+    """(payer, payee) -> micro-M3E of all the transfer lines of these versions."""
+    total: dict[tuple[str, str], int] = {}
+    for lines in versions:
+        for t in lines.transfers:
+            total[(t.payer, t.payee)] = total.get((t.payer, t.payee), 0) + t.amount
+    return total
+
+
+# --- ports: the store and the chain -----------------------------------------------------------
+
+
+class DayStore(Protocol):
+    """Where computed lines and proofs are kept (a JSON file per day now, the database later)."""
+
+    def load(self, operation_id: int, day: date) -> dict[int, DayLines]: ...
+
+    def save(self, lines: DayLines) -> None: ...
+
+    def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]: ...
+
+
+class JsonDayStore:
+    """One JSON file per (operation, day) under `root`, written atomically, mode 0600."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, operation_id: int) -> Path:
+        return self.root / f"op-{operation_id}"
+
+    def path(self, operation_id: int, day: date) -> Path:
+        return self._dir(operation_id) / f"{day.isoformat()}.json"
+
+    def load(self, operation_id: int, day: date) -> dict[int, DayLines]:
+        path = self.path(operation_id, day)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise SettlementError(f"cannot read the settlement file {path}: {exc}") from exc
+        return {int(v): DayLines.from_json(body) for v, body in raw["versions"].items()}
+
+    def save(self, lines: DayLines) -> None:
+        versions = self.load(lines.operation_id, lines.day)
+        versions[lines.version] = lines
+        payload = {
+            "operation_id": str(lines.operation_id),
+            "day": lines.day.isoformat(),
+            "versions": {str(v): body.to_json() for v, body in sorted(versions.items())},
+        }
+        path = self.path(lines.operation_id, lines.day)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".day-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
+        """The residues after the latest stored day before `day` (its latest version)."""
+        folder = self._dir(operation_id)
+        earlier = (
+            sorted(p for p in folder.glob("*.json") if p.stem < day.isoformat()) if folder.exists() else []
+        )
+        if not earlier:
+            return {}
+        versions = self.load(operation_id, date.fromisoformat(earlier[-1].stem))
+        return dict(versions[max(versions)].residues_after) if versions else {}
+
+
+class MemoryDayStore:
+    """The in-memory fake of `DayStore`."""
+
+    def __init__(self) -> None:
+        self.days: dict[tuple[int, date], dict[int, DayLines]] = {}
+
+    def load(self, operation_id: int, day: date) -> dict[int, DayLines]:
+        return dict(self.days.get((operation_id, day), {}))
+
+    def save(self, lines: DayLines) -> None:
+        self.days.setdefault((lines.operation_id, lines.day), {})[lines.version] = lines
+
+    def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
+        earlier = sorted(d for op, d in self.days if op == operation_id and d < day)
+        if not earlier:
+            return {}
+        versions = self.days[(operation_id, earlier[-1])]
+        return dict(versions[max(versions)].residues_after)
+
+
+@dataclass(frozen=True, slots=True)
+class OnChainDay:
+    """What the contract holds for an (operation, day, version)."""
+
+    root: bytes
+    totals: Totals
+    paid_up_to: int
+    paid: int
+    shortfall: int
+
+    @property
+    def committed(self) -> bool:
+        return self.root != b"\0" * 32
+
+    @property
+    def closed(self) -> bool:
+        return self.committed and self.paid_up_to == self.totals.transfers
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    index: int
+    payer: str
+    payee: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReceipt:
+    tx_hash: str
+    gas_used: int
+    paid_up_to: int
+    paid: int
+    shortfalls: tuple[Shortfall, ...]
+
+
+class SettlementChain(Protocol):
+    """The EnergySettlement contract as the settlement sees it (real adapter in
+    `ledger.energy.settlement_chain`). `send_*` return a transaction hash, `wait_*` its outcome."""
+
+    def latest_version(self, operation_id: int, day: date) -> int: ...
+
+    def commitment(self, operation_id: int, day: date, version: int) -> OnChainDay: ...
+
+    def tariffs(self, operation_id: int) -> list[ChainTariff]: ...
+
+    def send_commit(self, lines: DayLines) -> str: ...
+
+    def wait_commit(self, tx_hash: str) -> None: ...
+
+    def send_pay(
+        self, operation_id: int, day: date, version: int, from_index: int, transfers: Sequence[Transfer]
+    ) -> str: ...
+
+    def wait_pay(self, tx_hash: str) -> BatchReceipt: ...
+
+    def verify_line(self, lines: DayLines, line_number: int) -> bool: ...
+
+
+Hook = Callable[[str], None]
+"""Called at each step of a run ("stored", "commit-sent", "committed", "pay-sent", "paid"):
+tests inject failures there to simulate a crash."""
+
+
+@dataclass
+class SettleResult:
+    operation_id: int
+    day: date
+    version: int
+    root: bytes
+    totals: Totals
+    committed_now: bool
+    batches: list[BatchReceipt] = field(default_factory=list)
+    paid_up_to: int = 0
+    paid: int = 0
+    shortfall: int = 0
+    nothing_to_do: bool = False
+
+    @property
+    def shortfalls(self) -> list[Shortfall]:
+        return [s for b in self.batches for s in b.shortfalls]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation_id": str(self.operation_id),
+            "day": self.day.isoformat(),
+            "version": self.version,
+            "root": "0x" + self.root.hex(),
+            "totals": dict(zip(_TOTAL_NAMES, self.totals.as_tuple(), strict=True)),
+            "committed_now": self.committed_now,
+            "nothing_to_do": self.nothing_to_do,
+            "paid_up_to": self.paid_up_to,
+            "paid": self.paid,
+            "shortfall": self.shortfall,
+            "batches": [
+                {"tx": b.tx_hash, "gas_used": b.gas_used, "paid_up_to": b.paid_up_to} for b in self.batches
+            ],
+            "shortfalls": [
+                {"index": s.index, "payer": s.payer, "payee": s.payee, "amount": s.amount}
+                for s in self.shortfalls
+            ],
+        }
+
+
+Compute = Callable[[int, Mapping[tuple[str, str], int], Mapping[tuple[str, str], int]], DayLines]
+"""(version, residues before the day, already transferred) -> the lines of that version."""
+
+
+class Settler:
+    """Commits and pays a day, continuing from what the chain says after any crash."""
+
+    def __init__(
+        self,
+        chain: SettlementChain,
+        store: DayStore,
+        batch_size: int = DEFAULT_BATCH,
+        hook: Hook | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise SettlementError("a payment batch holds at least one line")
+        self.chain = chain
+        self.store = store
+        self.batch_size = batch_size
+        self.hook = hook or (lambda _step: None)
+
+    def run(self, operation_id: int, day: date, compute: Compute) -> SettleResult:
+        latest = self.chain.latest_version(operation_id, day)
+        stored = self.store.load(operation_id, day)
+        if latest:
+            lines = stored.get(latest)
+            on_chain = self.chain.commitment(operation_id, day, latest)
+            if lines is None or lines.root != on_chain.root:
+                raise SettlementError(
+                    f"version {latest} of {day} is committed on chain but its lines are not in the "
+                    f"store ({'missing' if lines is None else 'another root'}); restore the "
+                    "settlement file before paying it"
+                )
+            if not on_chain.closed:
+                return self._pay(lines, on_chain, committed_now=False)
+            versions = [stored[v] for v in range(1, latest + 1) if v in stored]
+            if len(versions) != latest:
+                raise SettlementError(
+                    f"the store lacks earlier versions of {day}; restore the settlement file"
+                )
+            first = versions[0]
+            fresh = compute(latest + 1, first.residues_before, transferred_by(versions))
+            if not fresh.totals.transfers and fresh.totals.same_energy(on_chain.totals):
+                return SettleResult(
+                    operation_id,
+                    day,
+                    latest,
+                    on_chain.root,
+                    on_chain.totals,
+                    False,
+                    paid_up_to=on_chain.paid_up_to,
+                    paid=on_chain.paid,
+                    shortfall=on_chain.shortfall,
+                    nothing_to_do=True,
+                )
+            return self._commit_and_pay(fresh)
+        previous = stored.get(1)
+        residues = previous.residues_before if previous else self.store.residues_before(operation_id, day)
+        return self._commit_and_pay(compute(1, residues, {}))
+
+    def _commit_and_pay(self, lines: DayLines) -> SettleResult:
+        self.store.save(lines)
+        self.hook("stored")
+        tx = self.chain.send_commit(lines)
+        self.hook("commit-sent")
+        self.chain.wait_commit(tx)
+        self.hook("committed")
+        on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
+        return self._pay(lines, on_chain, committed_now=True)
+
+    def _pay(self, lines: DayLines, on_chain: OnChainDay, committed_now: bool) -> SettleResult:
+        transfers = lines.transfers
+        result = SettleResult(
+            lines.operation_id, lines.day, lines.version, lines.root, lines.totals, committed_now
+        )
+        index = on_chain.paid_up_to
+        while index < len(transfers):
+            batch = transfers[index : index + self.batch_size]
+            tx = self.chain.send_pay(lines.operation_id, lines.day, lines.version, index, batch)
+            self.hook("pay-sent")
+            receipt = self.chain.wait_pay(tx)
+            self.hook("paid")
+            result.batches.append(receipt)
+            index = receipt.paid_up_to
+        final = self.chain.commitment(lines.operation_id, lines.day, lines.version)
+        result.paid_up_to, result.paid, result.shortfall = final.paid_up_to, final.paid, final.shortfall
+        if final.paid_up_to != len(transfers):
+            raise SettlementError(
+                f"{day_number(lines.day)} v{lines.version}: {final.paid_up_to} of {len(transfers)} "
+                "lines paid on chain after the run; run it again"
+            )
+        return result
+
+
+def verify_offline(lines: DayLines, line_number: int, root: bytes) -> bool:
+    """A line of the day against a root, with its stored proof, in Python."""
+    line = lines.lines[line_number]
+    return verify(root, line.leaf(), lines.proof(line_number))
+
+
+def day_compute(
+    *,
+    operation_id: int,
+    day: date,
+    step: StepLength,
+    readings: Mapping[datetime, StepReadings],
+    key: AllocationKey,
+    book: TariffBook,
+    accounts: Mapping[str, str],
+) -> Compute:
+    """The `Compute` of `Settler.run` for these inputs."""
+
+    def compute(
+        version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[tuple[str, str], int]
+    ) -> DayLines:
+        return compute_day(
+            operation_id=operation_id,
+            day=day,
+            step=step,
+            readings=readings,
+            key=key,
+            book=book,
+            accounts=accounts,
+            residues=residues,
+            version=version,
+            already_transferred=moved,
+        )
+
+    return compute

@@ -1,0 +1,123 @@
+"""The lines of a settled day: energy and money add up, netting, corrections, the stored file."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from ledger.domain.energy.allocation import MISSING, DefaultKey, StepReadings
+from ledger.domain.energy.errors import EnergyError
+from ledger.domain.energy.steps import StepLength, day_step_starts
+from ledger.energy.settlement import (
+    ChainTariff,
+    JsonDayStore,
+    LineKind,
+    SettlementError,
+    compute_day,
+    day_number,
+    difference,
+    operation_number,
+    tariff_book,
+    verify_offline,
+)
+
+DAY = date(2025, 6, 15)
+P = "0x" + "a" * 40
+B = "0x" + "b" * 40
+C = "0x" + "c" * 40
+ACCOUNTS = {"prod": P, "conso-b": B, "conso-c": C}
+BOOK = tariff_book([ChainTariff(date(2025, 6, 1), 80_000, 100_000, 60_000)])
+
+
+def worked_example_day(missing_at: int | None = None) -> dict[datetime, StepReadings]:
+    """The brief's example at every step: P = 1000, C_B = 400, C_C = 800."""
+    out = {}
+    for n, start in enumerate(day_step_starts(DAY, StepLength.MIN15)):
+        b = MISSING if n == missing_at else 400
+        out[start] = StepReadings({"prod": 1000}, {"conso-b": b, "conso-c": 800})
+    return out
+
+
+def compute(**kw: object):  # type: ignore[no-untyped-def]
+    args: dict[str, object] = {
+        "operation_id": 1,
+        "day": DAY,
+        "step": StepLength.MIN15,
+        "readings": worked_example_day(),
+        "key": DefaultKey(),
+        "book": BOOK,
+        "accounts": ACCOUNTS,
+    }
+    args.update(kw)
+    return compute_day(**args)  # type: ignore[arg-type]
+
+
+def test_the_worked_example_gives_333_and_667_wh_per_step_and_the_money_adds_up() -> None:
+    lines = compute()
+    steps = [ln for ln in lines.lines if ln.kind is LineKind.STEP]
+    assert len(steps) == 96 * 2
+    first = [ln for ln in steps if ln.index == 0]
+    assert {(ln.payer.lower(), ln.wh) for ln in first} == {(B, 333), (C, 667)}
+    assert lines.totals.produced_wh == 96 * 1000
+    assert lines.totals.allocated_wh == 96 * 1000 and lines.totals.surplus_wh == 0
+    pairs = [ln for ln in lines.lines if ln.kind is LineKind.PAIR]
+    exact = sum(ln.value for ln in steps)  # 1/1000 micro-euro
+    paid = sum(ln.value for ln in pairs)
+    residue = sum(lines.residues_after.values())
+    assert paid * 1000 + residue == exact  # nothing lost, rounding carried
+    assert lines.totals.amount == paid == sum(t.amount for t in lines.transfers)
+    assert {t.payee.lower() for t in lines.transfers} == {P.lower()}
+
+
+def test_a_day_with_a_missing_reading_stays_open() -> None:
+    with pytest.raises(EnergyError):
+        compute(readings=worked_example_day(missing_at=40))
+
+
+def test_a_meter_without_account_is_refused() -> None:
+    with pytest.raises(SettlementError, match="conso-c has no account"):
+        compute(accounts={"prod": P, "conso-b": B})
+
+
+def test_a_correction_pays_only_the_difference_in_the_right_direction() -> None:
+    assert difference({(B, P): 100}, {(B, P): 70}) == [(B, P, 30)]
+    assert difference({(B, P): 70}, {(B, P): 100}) == [(P, B, 30)]
+    assert difference({(B, P): 100}, {(B, P): 100}) == []
+    assert difference({(B, P): 50, (P, B): 20}, {}) == [(B, P, 30)]
+    first = compute()
+    moved = {(t.payer, t.payee): t.amount for t in first.transfers}
+    again = compute(version=2, already_transferred=moved, residues=first.residues_before)
+    assert again.totals.transfers == 0 and again.totals.amount == 0
+    assert again.totals.same_energy(first.totals)
+
+
+def test_every_line_proves_against_the_root_and_the_store_round_trips_atomically(tmp_path: Path) -> None:
+    lines = compute()
+    for n in range(0, len(lines.lines), 17):
+        assert verify_offline(lines, n, lines.root)
+    store = JsonDayStore(tmp_path)
+    store.save(lines)
+    path = store.path(1, DAY)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert store.load(1, DAY)[1].root == lines.root
+    assert list(path.parent.glob(".day-*")) == []
+    path.write_text(path.read_text().replace('"wh": 333', '"wh": 334', 1))
+    with pytest.raises(SettlementError, match="altered"):
+        store.load(1, DAY)
+
+
+def test_the_residues_of_a_day_carry_to_the_next_one(tmp_path: Path) -> None:
+    store = JsonDayStore(tmp_path)
+    lines = compute()
+    store.save(lines)
+    assert store.residues_before(1, date(2025, 6, 16)) == dict(lines.residues_after)
+    assert store.residues_before(1, DAY) == {}
+
+
+def test_identifiers_for_the_contract() -> None:
+    assert day_number(DAY) == 20250615
+    assert operation_number("42") == 42
+    assert operation_number("lyon-3e-moncey") == operation_number("lyon-3e-moncey") > 2**200
+    assert datetime.fromtimestamp(compute().lines[-1].time, UTC).hour == 22  # local midnight, summer
