@@ -1,0 +1,193 @@
+"""The app factory: `create_app(settings)` wires the ports, routers, protections and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.chain_ops import ChainOperator
+from api.errors import ApiError
+from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
+from api.ports import LedgerReader, OperatorChain
+from api.routers import auth, feed, operator, private, public, web
+from api.services import Deployment
+from api.settings import ApiSettings
+from api.siwe import NonceStore, SessionStore, SiweVerifier
+from ledger.db.errors import DatabaseError
+from ledger.errors import (
+    ChainError,
+    ChainUnavailable,
+    ConfigError,
+    ContractRuleError,
+    InputError,
+    LedgerError,
+    ManifestError,
+)
+
+log = logging.getLogger("api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_signed_in",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def load_deployment(settings: ApiSettings) -> Deployment:
+    """The contract addresses, from the manifest when there is one (read without web3)."""
+    token = settings.token_address.lower() if settings.token_address else None
+    contracts: tuple[str, ...] = ()
+    if settings.manifest is not None and Path(settings.manifest).is_file():
+        from ledger.chain.manifest import Manifest
+
+        try:
+            manifest = Manifest.load(settings.manifest)
+        except ManifestError as exc:
+            log.warning("deployment manifest unreadable: %s", exc)
+        else:
+            contracts = tuple(c.address.lower() for c in manifest.contracts.values())
+            if token is None and "DistrictToken" in manifest.contracts:
+                token = manifest.contracts["DistrictToken"].address.lower()
+    return Deployment(token=token, contracts=tuple(a for a in contracts if a != token))
+
+
+def _ledger_error(exc: LedgerError) -> tuple[int, str, str]:
+    message = str(exc) or "The ledger refused."
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message
+    if isinstance(exc, InputError):
+        return 400, "bad_request", message
+    if isinstance(exc, ContractRuleError):
+        return 422, "contract_refused", message
+    if isinstance(exc, ChainUnavailable):
+        return 503, "chain_unavailable", "The district's chain node does not answer; try again later."
+    if isinstance(exc, ChainError):
+        return 502, "chain_refused", message
+    if isinstance(exc, DatabaseError):
+        return 503, "database_unavailable", "The ledger database cannot be read right now; try again later."
+    if isinstance(exc, ManifestError | ConfigError):
+        log.warning("not configured: %s", exc)
+        return 503, "not_configured", "This part of the ledger is not set up on this server."
+    return 500, "ledger_error", message
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    reader: LedgerReader | None = None,
+    operator_chain: OperatorChain | None = None,
+) -> FastAPI:
+    """The API; `reader`/`operator_chain` default to the real adapters built from `settings`."""
+    if reader is None:
+        from ledger.db.queries_api import ApiQueries
+
+        reader = ApiQueries.from_url(settings.database_url, settings.chain_id)
+    ledger_reader: LedgerReader = reader
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            ledger_reader.close()
+
+    app = FastAPI(
+        title="District ledger of Lyon 3e",
+        version="1",
+        summary="Monnaie du 3e (M3E): public figures, residents' own data, operator actions.",
+        description=(
+            "Amounts are strings of integer micro-M3E (1 M3E = 1,000,000) with a display text. "
+            "Every answer states `indexed_block`, the last block the indexer wrote. Errors are "
+            '`{"error": {"code", "message"}}`.'
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    nonces = NonceStore(settings.nonce_ttl_seconds)
+    app.state.settings = settings
+    app.state.reader = ledger_reader
+    app.state.operator = operator_chain if operator_chain is not None else ChainOperator(settings)
+    app.state.deployment = load_deployment(settings)
+    app.state.nonces = nonces
+    app.state.sessions = SessionStore(settings.session_ttl_seconds)
+    app.state.verifier = SiweVerifier(
+        domain=settings.domain,
+        origin=settings.origin,
+        chain_id=settings.chain_id,
+        nonces=nonces,
+        skew_seconds=settings.clock_skew_seconds,
+    )
+    app.state.chartjs = web.find_chartjs(settings.chartjs_path)
+
+    for module in (public, auth, private, operator, feed, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+
+    @app.exception_handler(LedgerError)
+    async def _on_ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
+        status, code, message = _ledger_error(exc)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, ApiError) and exc.retry_after else None
+        )
+        return error_response(status, code, message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors()[:3]:
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return error_response(
+            422, "invalid_request", "The request is not valid (" + "; ".join(problems) + ")."
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = (
+            exc.detail
+            if isinstance(exc.detail, str) and exc.status_code == 413
+            else {
+                404: "There is nothing at this address.",
+                405: "This method is not allowed here.",
+            }.get(exc.status_code, str(exc.detail))
+        )
+        return error_response(
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _on_crash(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.rate_limit_enabled:
+        app.add_middleware(
+            RateLimitMiddleware,
+            clients=TokenBuckets(settings.rate_per_second, settings.rate_burst),
+            gateways=TokenBuckets(settings.gateway_rate_per_second, settings.gateway_burst),
+        )
+    return app

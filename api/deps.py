@@ -1,0 +1,124 @@
+"""Dependencies of the routes (swapped in tests with app.dependency_overrides)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+
+from api.errors import Forbidden, NotSignedIn
+from api.ports import LedgerReader, OperatorChain, Role
+from api.schemas import ADDRESS_PATTERN, ErrorBody
+from api.services import Deployment
+from api.settings import ApiSettings
+from api.siwe import NonceStore, Session, SessionStore, SiweVerifier
+
+SESSION_COOKIE = "ledger_session"
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_reader(request: Request) -> LedgerReader:
+    reader: LedgerReader = request.app.state.reader
+    return reader
+
+
+def get_operator(request: Request) -> OperatorChain:
+    operator: OperatorChain = request.app.state.operator
+    return operator
+
+
+def get_deployment(request: Request) -> Deployment:
+    deployment: Deployment = request.app.state.deployment
+    return deployment
+
+
+def get_sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+def get_nonces(request: Request) -> NonceStore:
+    nonces: NonceStore = request.app.state.nonces
+    return nonces
+
+
+def get_verifier(request: Request) -> SiweVerifier:
+    verifier: SiweVerifier = request.app.state.verifier
+    return verifier
+
+
+Settings = Annotated[ApiSettings, Depends(get_settings)]
+Reader = Annotated[LedgerReader, Depends(get_reader)]
+Operator = Annotated[OperatorChain, Depends(get_operator)]
+DeploymentDep = Annotated[Deployment, Depends(get_deployment)]
+Sessions = Annotated[SessionStore, Depends(get_sessions)]
+Nonces = Annotated[NonceStore, Depends(get_nonces)]
+Verifier = Annotated[SiweVerifier, Depends(get_verifier)]
+AccountPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="an Ethereum address (0x + 40 hex)")]
+
+
+def session_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_session(request: Request, sessions: Sessions) -> Session:
+    token = session_token(request)
+    session = sessions.get(token) if token else None
+    if session is None:
+        raise NotSignedIn(
+            "Sign in with your wallet first (Sign-In with Ethereum); your session may have expired."
+        )
+    return session
+
+
+CurrentSession = Annotated[Session, Depends(current_session)]
+
+
+def owner_session(account: AccountPath, session: CurrentSession) -> Session:
+    """The session, when it belongs to `account`: nobody reads another resident's data."""
+    if session.address.lower() != account.lower():
+        raise Forbidden("You can only read your own data.", code="not_your_data")
+    return session
+
+
+OwnerSession = Annotated[Session, Depends(owner_session)]
+
+
+def role_required(role: Role) -> Any:
+    async def check(session: CurrentSession, operator: Operator) -> Session:
+        import anyio
+
+        if not await anyio.to_thread.run_sync(operator.has_role, role, session.address):
+            raise Forbidden(
+                f"This action needs the on-chain {role} role, which {session.address} does not hold.",
+                code="missing_role",
+            )
+        return session
+
+    return Depends(check)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error answers a route can give."""
+    text = {
+        400: "bad request",
+        401: "not signed in",
+        403: "forbidden",
+        404: "not found",
+        413: "body too large",
+        422: "invalid request",
+        425: "the indexer has not reached min_block yet",
+        429: "too many requests",
+        502: "the chain refused",
+        503: "unavailable",
+    }
+    return {
+        s: {"model": ErrorBody, "description": text.get(s, "error")} for s in (*statuses, 413, 422, 429, 503)
+    }

@@ -1,0 +1,206 @@
+"""In-memory fakes of the API's ports, for tests (and anyone trying the API without a chain)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from api.ports import OperatorReceipt, Role
+from ledger.db.queries_api import (
+    ZERO_ADDRESS,
+    BalanceFigure,
+    CursorInfo,
+    MerchantItem,
+    Page,
+    PaymentItem,
+    SupplyPoint,
+    TokenFigures,
+    TransferItem,
+)
+
+
+@dataclass
+class FakeLedger:
+    """A ledger held in lists; `add_*` helpers keep balances and supply consistent."""
+
+    cursor_info: CursorInfo = field(default_factory=lambda: CursorInfo(-1, ""))
+    block_hashes: dict[int, str] = field(default_factory=dict)
+    block_time: dict[int, int] = field(default_factory=dict)
+    transfers: list[TransferItem] = field(default_factory=list)
+    merchant_list: list[MerchantItem] = field(default_factory=list)
+    payment_list: list[PaymentItem] = field(default_factory=list)
+    supply: list[SupplyPoint] = field(default_factory=list)
+    reserve: int = 0
+
+    # -- building ------------------------------------------------------------------------------
+
+    def advance(self, number: int, block_hash: str | None = None, timestamp: int = 1_764_000_000) -> None:
+        h = block_hash or "0x" + f"{number:064x}"
+        self.block_hashes[number] = h
+        self.block_time[number] = timestamp
+        self.cursor_info = CursorInfo(number, h)
+
+    def rollback(self, number: int) -> None:
+        self.transfers = [t for t in self.transfers if t.block_number <= number]
+        self.payment_list = [p for p in self.payment_list if p.block_number <= number]
+        self.supply = [s for s in self.supply if s.block_number <= number]
+        self.block_hashes = {n: h for n, h in self.block_hashes.items() if n <= number}
+        self.cursor_info = CursorInfo(number, self.block_hashes.get(number, ""))
+
+    def add_transfer(self, block: int, log_index: int, sender: str, to: str, value: int) -> None:
+        self.transfers.append(
+            TransferItem(
+                block,
+                log_index,
+                f"0x{block:032x}{log_index:032x}",
+                sender.lower(),
+                to.lower(),
+                value,
+                self.block_time.get(block),
+            )
+        )
+        total = self.supply[-1].total_supply if self.supply else 0
+        if sender == ZERO_ADDRESS:
+            self.reserve += value
+            self.supply.append(SupplyPoint(block, self.block_time.get(block, 0), total + value, self.reserve))
+        elif to == ZERO_ADDRESS:
+            self.reserve -= value
+            self.supply.append(SupplyPoint(block, self.block_time.get(block, 0), total - value, self.reserve))
+
+    def add_payment(
+        self,
+        block: int,
+        log_index: int,
+        merchant_id: int,
+        payer: str,
+        amount: int,
+        ref: str,
+        day: str = "2026-11-25",
+        kind: str = "payment",
+    ) -> None:
+        name = next((m.name for m in self.merchant_list if m.merchant_id == merchant_id), None)
+        ref_hex = "0x" + ref.encode().ljust(32, b"\0").hex()
+        self.payment_list.append(
+            PaymentItem(
+                kind,
+                block,
+                log_index,
+                f"0x{block:032x}{log_index:032x}",
+                merchant_id,
+                name,
+                payer.lower(),
+                ref_hex,
+                amount,
+                day,
+            )
+        )
+
+    # -- LedgerReader --------------------------------------------------------------------------
+
+    def cursor(self) -> CursorInfo:
+        return self.cursor_info
+
+    def token_figures(self, since_time: int, exclude: Sequence[str]) -> TokenFigures:
+        last = self.supply[-1] if self.supply else None
+        excluded = {ZERO_ADDRESS, *(a.lower() for a in exclude)}
+        paid = sum(
+            t.value
+            for t in self.transfers
+            if t.from_address != ZERO_ADDRESS
+            and t.to_address not in excluded
+            and (t.block_time or 0) >= since_time
+        )
+        return TokenFigures(
+            self.cursor_info,
+            last.total_supply if last else 0,
+            last.reserve if last else 0,
+            paid,
+            last.block_number if last else None,
+        )
+
+    def supply_series(self, limit: int) -> Page[SupplyPoint]:
+        return Page(self.cursor_info, self.supply[-limit:])
+
+    def balance(self, account: str) -> BalanceFigure:
+        account = account.lower()
+        total = 0
+        updated: int | None = None
+        if account == ZERO_ADDRESS:  # mints and burns: the indexer keeps no balance for it
+            return BalanceFigure(self.cursor_info, account, 0, None)
+        for t in self.transfers:
+            if t.to_address == account:
+                total += t.value
+                updated = t.block_number
+            if t.from_address == account:
+                total -= t.value
+                updated = t.block_number
+        return BalanceFigure(self.cursor_info, account, total, updated)
+
+    def history(self, account: str, before: tuple[int, int] | None, limit: int) -> Page[TransferItem]:
+        account = account.lower()
+        rows = [
+            t
+            for t in self.transfers
+            if account in (t.from_address, t.to_address)
+            and (before is None or (t.block_number, t.log_index) < before)
+        ]
+        rows.sort(key=lambda t: (t.block_number, t.log_index), reverse=True)
+        return Page(self.cursor_info, rows[:limit])
+
+    def merchants(self, category: int | None) -> Page[MerchantItem]:
+        return Page(
+            self.cursor_info, [m for m in self.merchant_list if category is None or m.category == category]
+        )
+
+    def payments(
+        self,
+        *,
+        payer: str | None = None,
+        after: tuple[int, int] | None = None,
+        before: tuple[int, int] | None = None,
+        day_from: str | None = None,
+        day_to: str | None = None,
+        until_block: int | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> Page[PaymentItem]:
+        rows = [
+            p
+            for p in self.payment_list
+            if (payer is None or p.payer == payer.lower())
+            and (after is None or (p.block_number, p.log_index) > after)
+            and (before is None or (p.block_number, p.log_index) < before)
+            and (day_from is None or p.day >= day_from)
+            and (day_to is None or p.day <= day_to)
+            and (until_block is None or p.block_number <= until_block)
+        ]
+        rows.sort(key=lambda p: (p.block_number, p.log_index), reverse=newest_first)
+        return Page(self.cursor_info, rows[:limit])
+
+    def blocks(self, numbers: Sequence[int]) -> dict[int, str]:
+        return {n: self.block_hashes[n] for n in numbers if n in self.block_hashes}
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class FakeOperator:
+    """Roles granted by hand; transactions recorded instead of sent."""
+
+    roles: dict[str, set[Role]] = field(default_factory=dict)
+    sent: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+
+    def grant(self, address: str, role: Role) -> None:
+        self.roles.setdefault(address.lower(), set()).add(role)
+
+    def has_role(self, role: Role, address: str) -> bool:
+        return role in self.roles.get(address.lower(), set())
+
+    def register_merchant(self, name: str, category: int, payout: str) -> OperatorReceipt:
+        self.sent.append(("register_merchant", (name, category, payout)))
+        return OperatorReceipt("0x" + "ab" * 32, 1, len(self.sent))
+
+    def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt:
+        self.sent.append(("record_deposit", (bank_ref, beneficiary, amount)))
+        return OperatorReceipt("0x" + "cd" * 32, 1)

@@ -1,0 +1,170 @@
+"""Protections in front of every route: a body size limit and per-client token buckets.
+
+Both are plain ASGI middlewares, so they refuse before a route reads anything, with the API's
+error shape.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Clock = Callable[[], float]
+
+
+def error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+async def send_error(
+    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = error_body(code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class TooLarge(HTTPException):
+    """Raised from `receive` so that FastAPI passes it through as a 413 answer."""
+
+
+class BodyLimitMiddleware:
+    """413 when the declared or the received body exceeds `limit` bytes."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"The request body is larger than {self.limit // 1024} KiB; send less."
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await send_error(send, 400, "bad_request", "The Content-Length header is not a number.")
+                    return
+                if declared > self.limit:
+                    await send_error(send, 413, "payload_too_large", message)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > self.limit:
+                    raise TooLarge(413, message)
+            return msg
+
+        await self.app(scope, limited_receive, send)
+
+
+class TokenBuckets:
+    """One token bucket per key (LRU-bounded), refilled at `rate` tokens/s up to `burst`."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Clock = time.monotonic, max_keys: int = 50_000
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.clock = clock
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        now = self.clock()
+        with self._lock:
+            tokens, stamp = self._buckets.pop(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                wait = 0.0
+            else:
+                self._buckets[key] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+class RateLimitMiddleware:
+    """429 with Retry-After when a client (by address) or a gateway (by device id) is too fast."""
+
+    def __init__(self, app: ASGIApp, clients: TokenBuckets, gateways: TokenBuckets) -> None:
+        self.app = app
+        self.clients = clients
+        self.gateways = gateways
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1] == "v1" and parts[2] == "gateways":
+            buckets, key, who = self.gateways, f"gw:{parts[3]}", "This gateway sends"
+        else:
+            client: Any = scope.get("client")
+            buckets, key, who = self.clients, f"ip:{client[0] if client else 'unknown'}", "You send"
+        wait = buckets.take(key)
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            await send_error(
+                send,
+                429,
+                "rate_limited",
+                f"{who} requests too quickly; wait {retry} s and try again.",
+                [(b"retry-after", str(retry).encode())],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """nosniff and no-referrer on every answer (plain ASGI: streaming answers stay streaming)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if b"referrer-policy" not in names:
+                    headers.append((b"referrer-policy", b"no-referrer"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

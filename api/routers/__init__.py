@@ -1,0 +1,1 @@
+"""The API's routers (thin: parse, call a service, answer)."""

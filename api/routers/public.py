@@ -1,0 +1,131 @@
+"""Public reads: token, accounts, merchants, payments, payment requests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Query, Response
+
+from api import services
+from api.deps import AccountPath, DeploymentDep, Reader, Settings, errors
+from api.errors import BadRequest
+from api.money import parse_micro
+from api.schemas import (
+    ADDRESS_PATTERN,
+    MICRO_PATTERN,
+    BalanceOut,
+    Category,
+    Health,
+    HistoryOut,
+    MerchantsOut,
+    PaymentRequestOut,
+    PublicPaymentsOut,
+    SupplySeriesOut,
+    TokenOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["public"])
+
+MinBlock = Annotated[
+    int | None,
+    Query(ge=0, le=2**62, description="wait (a few seconds at most) until the indexer reached this block"),
+]
+Limit = Annotated[int, Query(ge=1, le=500)]
+CursorQ = Annotated[
+    str | None,
+    Query(max_length=40, pattern=r"^\d{1,18}\.\d{1,9}$", description="next_cursor of the previous page"),
+]
+ToQ = Annotated[str, Query(pattern=ADDRESS_PATTERN, description="who is paid")]
+AmountQ = Annotated[str, Query(pattern=MICRO_PATTERN, max_length=78, description="integer micro-M3E")]
+
+
+@router.get("/health", response_model=Health, responses=errors())
+async def health(reader: Reader, settings: Settings) -> Health:
+    cursor = await anyio.to_thread.run_sync(reader.cursor)
+    return Health(status="ok", chain_id=settings.chain_id, indexed_block=cursor.block_number)
+
+
+@router.get("/token", response_model=TokenOut, responses=errors())
+async def token(reader: Reader, settings: Settings, deployment: DeploymentDep) -> TokenOut:
+    """Supply, euro reserve, backing ratio and digital payments over 12 rolling months."""
+    return await anyio.to_thread.run_sync(services.token, reader, settings, deployment)
+
+
+@router.get("/token/supply-history", response_model=SupplySeriesOut, responses=errors())
+async def supply_history(reader: Reader, limit: Limit = 200) -> SupplySeriesOut:
+    return await anyio.to_thread.run_sync(services.supply_series, reader, limit)
+
+
+@router.get("/accounts/{account}/balance", response_model=BalanceOut, responses=errors(425))
+async def balance(
+    account: AccountPath, reader: Reader, settings: Settings, min_block: MinBlock = None
+) -> BalanceOut:
+    await services.wait_for_block(reader, min_block, settings)
+    return await anyio.to_thread.run_sync(services.balance, reader, account)
+
+
+@router.get("/accounts/{account}/history", response_model=HistoryOut, responses=errors(400, 425))
+async def history(
+    account: AccountPath,
+    reader: Reader,
+    settings: Settings,
+    cursor: CursorQ = None,
+    limit: Limit = 50,
+    min_block: MinBlock = None,
+) -> HistoryOut:
+    """Transfers in and out, newest first, paged on (block, log index)."""
+    await services.wait_for_block(reader, min_block, settings)
+    return await anyio.to_thread.run_sync(services.history, reader, account, cursor, limit)
+
+
+@router.get("/merchants", response_model=MerchantsOut, responses=errors(400))
+async def merchants(reader: Reader, category: Category | None = None) -> MerchantsOut:
+    """The merchant directory, optionally one category."""
+    return await anyio.to_thread.run_sync(services.merchants, reader, category)
+
+
+@router.get("/payments/recent", response_model=PublicPaymentsOut, responses=errors())
+async def recent_payments(
+    reader: Reader, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> PublicPaymentsOut:
+    """The latest merchant payments and refunds (what the town-hall screen shows)."""
+    return await anyio.to_thread.run_sync(services.recent_payments, reader, limit)
+
+
+def _amount(text: str) -> int:
+    try:
+        return parse_micro(text)
+    except ValueError as exc:
+        raise BadRequest(f"{exc}.", code="bad_amount") from None
+
+
+@router.get("/payment-requests", response_model=PaymentRequestOut, responses=errors(400))
+async def payment_request(
+    to: ToQ, amount: AmountQ, settings: Settings, deployment: DeploymentDep
+) -> PaymentRequestOut:
+    """An ERC-681 payment URI for the token on this chain, with links to its QR code."""
+    return services.payment_request(settings, deployment, to, _amount(amount))
+
+
+_SVG_RESPONSES = {**errors(400), 200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}}
+_PNG_RESPONSES = {
+    **errors(400),
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+}
+
+
+@router.get("/payment-requests/qr.svg", response_class=Response, responses=_SVG_RESPONSES)
+async def payment_request_svg(
+    to: ToQ, amount: AmountQ, settings: Settings, deployment: DeploymentDep
+) -> Response:
+    request = services.payment_request(settings, deployment, to, _amount(amount))
+    return Response(services.qr(request.uri, "svg"), media_type="image/svg+xml")
+
+
+@router.get("/payment-requests/qr.png", response_class=Response, responses=_PNG_RESPONSES)
+async def payment_request_png(
+    to: ToQ, amount: AmountQ, settings: Settings, deployment: DeploymentDep
+) -> Response:
+    request = services.payment_request(settings, deployment, to, _amount(amount))
+    return Response(services.qr(request.uri, "png"), media_type="image/png")

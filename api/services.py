@@ -1,0 +1,336 @@
+"""What the routes do, without HTTP: read the ledger through the port and shape the answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import anyio
+import segno
+
+from api.errors import BadRequest, IndexerBehind, NotFound, Unavailable
+from api.feed import ref_text
+from api.money import MICRO, display, ratio
+from api.ports import LedgerReader
+from api.schemas import (
+    CATEGORIES,
+    AccountPaymentsOut,
+    Amount,
+    BalanceOut,
+    DeclarationOut,
+    HistoryItemOut,
+    HistoryOut,
+    MerchantOut,
+    MerchantsOut,
+    PaymentOut,
+    PaymentRequestOut,
+    PublicPaymentsOut,
+    SupplyPointOut,
+    SupplySeriesOut,
+    TokenOut,
+)
+from api.settings import ApiSettings
+from ledger.db.queries_api import PaymentItem
+
+ZERO = "0x0000000000000000000000000000000000000000"
+YEAR_SECONDS = 365 * 86_400
+_CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,9})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def amount(micro: int) -> Amount:
+    return Amount(micro=str(micro), display=display(micro))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Addresses of the district contracts (lowercase), from the manifest or the settings."""
+
+    token: str | None
+    contracts: tuple[str, ...]
+
+
+def parse_cursor(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    match = _CURSOR.match(text)
+    if match is None:
+        raise BadRequest(
+            "The cursor must be the next_cursor of a previous page, like 123.4.", code="bad_cursor"
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+async def wait_for_block(reader: LedgerReader, min_block: int | None, settings: ApiSettings) -> None:
+    """Return once the indexer reached `min_block`, waiting at most the configured bound."""
+    if min_block is None:
+        return
+    deadline = time.monotonic() + settings.min_block_wait_seconds
+    delay = 0.02
+    while True:
+        cursor = await anyio.to_thread.run_sync(reader.cursor)
+        if cursor.block_number >= min_block:
+            return
+        if time.monotonic() >= deadline:
+            raise IndexerBehind(
+                f"The ledger is indexed up to block {cursor.block_number}, not yet block {min_block}; "
+                "try again in a moment.",
+                retry_after=1,
+            )
+        await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.25)
+
+
+def token(
+    reader: LedgerReader, settings: ApiSettings, deployment: Deployment, now: float | None = None
+) -> TokenOut:
+    now = time.time() if now is None else now
+    figures = reader.token_figures(int(now) - YEAR_SECONDS, deployment.contracts)
+    threshold = settings.declaration_threshold_eur * MICRO
+    share = ratio(figures.digital_payments_12m, threshold) or "0.000000"
+    return TokenOut(
+        indexed_block=figures.indexed.block_number,
+        symbol="M3E",
+        decimals=6,
+        chain_id=settings.chain_id,
+        address=deployment.token,
+        total_supply=amount(figures.total_supply),
+        reserve=amount(figures.reserve),
+        backing_ratio=ratio(figures.reserve, figures.total_supply),
+        fully_backed=figures.reserve >= figures.total_supply,
+        declaration=DeclarationOut(
+            window_days=365,
+            digital_payments=amount(figures.digital_payments_12m),
+            threshold=amount(threshold),
+            share_of_threshold=share,
+            above_threshold=figures.digital_payments_12m > threshold,
+            basis=(
+                "every transfer between two holders over the last 365 days, except mints, burns "
+                "and booking deposits into the district contracts"
+            ),
+        ),
+    )
+
+
+def supply_series(reader: LedgerReader, limit: int) -> SupplySeriesOut:
+    page = reader.supply_series(limit)
+    return SupplySeriesOut(
+        indexed_block=page.indexed.block_number,
+        points=[
+            SupplyPointOut(
+                block=p.block_number,
+                time=p.block_time,
+                total_supply=amount(p.total_supply),
+                reserve=amount(p.reserve),
+            )
+            for p in page.items
+        ],
+    )
+
+
+def balance(reader: LedgerReader, account: str) -> BalanceOut:
+    figure = reader.balance(account)
+    return BalanceOut(
+        indexed_block=figure.indexed.block_number,
+        account=account.lower(),
+        balance=amount(figure.balance),
+        updated_block=figure.updated_block,
+    )
+
+
+def history(reader: LedgerReader, account: str, cursor: str | None, limit: int) -> HistoryOut:
+    account = account.lower()
+    page = reader.history(account, parse_cursor(cursor), limit)
+    items = []
+    for t in page.items:
+        if t.from_address == ZERO:
+            kind, direction, other = "mint", "in", ZERO
+        elif t.to_address == ZERO:
+            kind, direction, other = "burn", "out", ZERO
+        elif t.from_address == t.to_address:
+            kind, direction, other = "transfer", "self", account
+        elif t.to_address == account:
+            kind, direction, other = "transfer", "in", t.from_address
+        else:
+            kind, direction, other = "transfer", "out", t.to_address
+        items.append(
+            HistoryItemOut(
+                block=t.block_number,
+                log_index=t.log_index,
+                tx_hash=t.tx_hash,
+                time=t.block_time,
+                direction=direction,
+                kind=kind,
+                counterparty=other,
+                amount=amount(t.value),
+            )
+        )
+    last = page.items[-1] if len(page.items) == limit and page.items else None
+    return HistoryOut(
+        indexed_block=page.indexed.block_number,
+        account=account,
+        items=items,
+        next_cursor=f"{last.block_number}.{last.log_index}" if last else None,
+    )
+
+
+def category_number(label: str | None) -> int | None:
+    if label is None:
+        return None
+    try:
+        return CATEGORIES.index(label)
+    except ValueError:
+        raise BadRequest(f"Unknown category {label!r}; use one of {', '.join(CATEGORIES)}.") from None
+
+
+def merchants(reader: LedgerReader, category: str | None) -> MerchantsOut:
+    page = reader.merchants(category_number(category))
+    return MerchantsOut(
+        indexed_block=page.indexed.block_number,
+        merchants=[
+            MerchantOut(
+                id=m.merchant_id,
+                name=m.name,
+                category=CATEGORIES[m.category] if 0 <= m.category < len(CATEGORIES) else "other",
+                payout=m.payout,
+                active=m.active,
+            )
+            for m in page.items
+        ],
+    )
+
+
+def payment_out(p: PaymentItem) -> PaymentOut:
+    return PaymentOut(
+        kind=p.kind,
+        block=p.block_number,
+        log_index=p.log_index,
+        tx_hash=p.tx_hash,
+        merchant_id=p.merchant_id,
+        merchant=p.merchant_name,
+        amount=amount(p.amount),
+        ref=ref_text(p.ref),
+        day=p.day,
+    )
+
+
+def recent_payments(reader: LedgerReader, limit: int) -> PublicPaymentsOut:
+    page = reader.payments(limit=limit, newest_first=True)
+    return PublicPaymentsOut(
+        indexed_block=page.indexed.block_number, payments=[payment_out(p) for p in page.items]
+    )
+
+
+def account_payments(
+    reader: LedgerReader, account: str, cursor: str | None, limit: int
+) -> AccountPaymentsOut:
+    page = reader.payments(payer=account, before=parse_cursor(cursor), limit=limit, newest_first=True)
+    last = page.items[-1] if len(page.items) == limit and page.items else None
+    return AccountPaymentsOut(
+        indexed_block=page.indexed.block_number,
+        account=account.lower(),
+        payments=[payment_out(p) for p in page.items],
+        next_cursor=f"{last.block_number}.{last.log_index}" if last else None,
+    )
+
+
+def month_bounds(month: str) -> tuple[str, str]:
+    match = _MONTH.match(month)
+    if match is None:
+        raise BadRequest("The month must be written YYYY-MM, like 2026-11.", code="bad_month")
+    year, number = int(match.group(1)), int(match.group(2))
+    if not 1 <= number <= 12 or year < 2000:
+        raise BadRequest("The month must be written YYYY-MM, like 2026-11.", code="bad_month")
+    first = date(year, number, 1)
+    last = date(year + number // 12, number % 12 + 1, 1)
+    return first.isoformat(), date.fromordinal(last.toordinal() - 1).isoformat()
+
+
+def statement_csv(reader: LedgerReader, account: str, month: str, max_rows: int = 10_000) -> tuple[str, int]:
+    """The month's payments and refunds of `account` as CSV (amounts in micro-M3E and M3E)."""
+    first, last = month_bounds(month)
+    page = reader.payments(payer=account, day_from=first, day_to=last, limit=max_rows + 1)
+    if len(page.items) > max_rows:
+        raise BadRequest("This month has too many lines for one statement; ask the operator.")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "day",
+            "kind",
+            "merchant_id",
+            "merchant",
+            "reference",
+            "amount_micro_m3e",
+            "amount_m3e",
+            "block",
+            "tx_hash",
+        ]
+    )
+    total = 0
+    for p in page.items:
+        signed = -p.amount if p.kind == "payment" else p.amount
+        total += signed
+        writer.writerow(
+            [
+                p.day,
+                p.kind,
+                p.merchant_id,
+                _csv_safe(p.merchant_name or ""),
+                _csv_safe(ref_text(p.ref)),
+                signed,
+                display(signed, "").strip(),
+                p.block_number,
+                p.tx_hash,
+            ]
+        )
+    writer.writerow(
+        ["", "total", "", "", "", total, display(total, "").strip(), page.indexed.block_number, ""]
+    )
+    return out.getvalue(), page.indexed.block_number
+
+
+def _csv_safe(text: str) -> str:
+    """No spreadsheet formulas from names or references."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def payment_request(settings: ApiSettings, deployment: Deployment, to: str, micro: int) -> PaymentRequestOut:
+    if deployment.token is None:
+        raise Unavailable("The token address is not known yet (no deployment manifest); try again later.")
+    if micro <= 0:
+        raise BadRequest("A payment request needs an amount above zero.", code="bad_amount")
+    uri = erc681(deployment.token, settings.chain_id, to, micro)
+    query = f"to={to}&amount={micro}"
+    return PaymentRequestOut(
+        uri=uri,
+        to=to,
+        amount=amount(micro),
+        chain_id=settings.chain_id,
+        token=deployment.token,
+        qr_svg=f"/v1/payment-requests/qr.svg?{query}",
+        qr_png=f"/v1/payment-requests/qr.png?{query}",
+    )
+
+
+def erc681(token_address: str, chain_id: int, to: str, micro: int) -> str:
+    return f"ethereum:{token_address}@{chain_id}/transfer?address={to}&uint256={micro}"
+
+
+def qr(uri: str, kind: str) -> bytes:
+    code = segno.make(uri, error="m", micro=False)
+    out = io.BytesIO()
+    if kind == "svg":
+        code.save(out, kind="svg", scale=4, border=4, xmldecl=True, svgns=True, title="Payment request")
+    else:
+        code.save(out, kind="png", scale=6, border=4)
+    return out.getvalue()
+
+
+def require_found(value: object, what: str) -> None:
+    if value is None:
+        raise NotFound(f"No such {what}.")

@@ -1,0 +1,181 @@
+"""A running stack for the API's end-to-end tests: chain, contracts, demo data, indexer, API.
+
+Everything on loopback: a Hardhat node of its own (the tests revert it), the demo district seeded
+by ledger.demo.seed_district, the indexer following in a thread, uvicorn serving in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from api.settings import ApiSettings
+from ledger.chain.client import connect
+from ledger.chain.deploy import DeployParams, deploy_district
+from ledger.chain.devnode import DevNode, free_port
+from ledger.chain.district import District
+from ledger.chain.manifest import Manifest
+from ledger.demo import COMMONS_FUND_INDEX, dev_account, seed_district
+from ledger.indexer.service import IndexerConfig, open_indexer
+
+
+@dataclass
+class Stack:
+    node: DevNode
+    w3: Any
+    manifest: Manifest
+    operator: District
+    api_url: str
+    database_url: str
+    indexer_errors: list[BaseException]
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def wait_indexed(self, block: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.indexer_errors:
+                raise AssertionError(f"the indexer stopped: {self.indexer_errors[0]!r}")
+            body = httpx.get(f"{self.api_url}/v1/health", timeout=5).json()
+            if body["indexed_block"] >= block:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"the indexer did not reach block {block} in {timeout} s")
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path) -> Iterator[Stack]:
+    node = DevNode(free_port(), log_path=tmp / "node.log").start()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    server: uvicorn.Server | None = None
+    threads: list[threading.Thread] = []
+    try:
+        w3 = connect(node.url)
+        manifest = deploy_district(
+            w3, dev_account(0), DeployParams(commons_fund=dev_account(COMMONS_FUND_INDEX).address)
+        )
+        manifest_path = tmp / "deployment.json"
+        manifest.save(manifest_path)
+        operator = District(w3, dev_account(0), manifest)
+        seed_district(operator)
+        database_url = f"sqlite:///{tmp / 'ledger.db'}"
+        config = IndexerConfig(
+            rpc_url=node.url,
+            database_url=database_url,
+            manifest=manifest_path,
+            confirmations=12,
+            poll_interval=0.1,
+            use_finalized_tag=False,
+        )
+
+        def index() -> None:
+            try:
+                with open_indexer(config, stop=stop) as indexer:
+                    indexer.run(follow=True)
+            except BaseException as exc:  # reported by wait_indexed
+                errors.append(exc)
+
+        threads.append(threading.Thread(target=index, name="indexer", daemon=True))
+        threads[-1].start()
+        port = free_port()
+        settings = ApiSettings(
+            host="127.0.0.1",
+            port=port,
+            database_url=database_url,
+            rpc_url=node.url,
+            manifest=manifest_path,
+            feed_poll_seconds=0.1,
+            rate_limit_enabled=False,
+            min_block_wait_seconds=10.0,
+        )
+        # The indexer creates the schema: wait for it before the API reads.
+        deadline = time.monotonic() + 60
+        while not (tmp / "ledger.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        )
+        threads.append(threading.Thread(target=server.run, name="api", daemon=True))
+        threads[-1].start()
+        api_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stack = Stack(node, w3, manifest, operator, api_url, database_url, errors)
+        stack.wait_indexed(stack.head(), timeout=60)
+        yield stack
+    finally:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        for thread in threads:
+            thread.join(timeout=15)
+        node.stop()
+
+
+class FeedListener:
+    """Reads the SSE feed in a thread and keeps every event (kind, id, data)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feed", daemon=True)
+        self.connected = threading.Event()
+
+    def __enter__(self) -> FeedListener:
+        self._thread.start()
+        if not self.connected.wait(10):
+            raise AssertionError("the feed did not answer")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        import json
+
+        last_id = ""
+        with httpx.Client(timeout=httpx.Timeout(5.0, read=2.0)) as client:
+            while not self._stop.is_set():
+                try:
+                    headers = {"Last-Event-ID": last_id} if last_id else {}
+                    with client.stream("GET", self.url, headers=headers) as response:
+                        self.connected.set()
+                        kind, event_id, data = "message", "", ""
+                        for line in response.iter_lines():
+                            if self._stop.is_set():
+                                return
+                            if line.startswith("event: "):
+                                kind = line[7:]
+                            elif line.startswith("id: "):
+                                event_id = line[4:]
+                            elif line.startswith("data: "):
+                                data = line[6:]
+                            elif line == "" and data:
+                                self.events.append((kind, event_id, json.loads(data)))
+                                last_id = event_id or last_id
+                                kind, event_id, data = "message", "", ""
+                except httpx.ReadTimeout:
+                    continue  # quiet feed: reconnect and resume after the last event seen
+
+    def wait_for(self, predicate: Any, timeout: float = 30.0) -> tuple[str, str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in list(self.events):
+                if predicate(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no such event on the feed within {timeout} s; got {self.events[-10:]}")

@@ -1,0 +1,111 @@
+"""A real browser (Debian's Chromium, headless, driven by Playwright) loads the district's page
+from the running stack: the charts draw the district's data and the live feed shows payments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.demo import RESIDENTS, dev_account
+from tests.e2e.api_stack import Stack, running_stack
+
+pytestmark = pytest.mark.chain
+CHROMIUM = os.environ.get("LEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _need_browser() -> None:
+    missing = []
+    if shutil.which(CHROMIUM) is None:
+        missing.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("Playwright for Python (pip install -e '.[dev]')")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("the browser test needs " + " and ".join(missing))
+        pytest.skip("the browser test needs " + " and ".join(missing))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    _need_browser()
+    with running_stack(tmp_path_factory.mktemp("api-browser")) as running:
+        yield running
+
+
+def test_the_page_draws_the_district_and_shows_payments_live(stack: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1800})
+            failed: list[str] = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on(
+                "request", lambda r: failed.append(r.url) if not r.url.startswith(stack.api_url) else None
+            )
+            page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+            # Figures from the index.
+            page.wait_for_function(
+                "() => document.getElementById('supply').textContent.includes('M3E')", timeout=20_000
+            )
+            # Both charts exist and hold the district's data.
+            page.wait_for_function(
+                "() => { const c = window.districtCharts; return c && c.supply && c.merchants"
+                " && c.supply.data.datasets[0].data.length > 0 && c.merchants.data.labels.length > 0; }",
+                timeout=20_000,
+            )
+            drawn = page.evaluate(
+                "() => ['chart-supply', 'chart-merchants'].map(id => {"
+                " const c = document.getElementById(id); const ctx = c.getContext('2d');"
+                " const d = ctx.getImageData(0, 0, c.width, c.height).data;"
+                " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })"
+            )
+            assert all(pixels > 500 for pixels in drawn), drawn
+            # The live feed is connected and shows the seeded payments...
+            page.wait_for_function(
+                "() => document.querySelectorAll('#feed li.payment').length >= 3", timeout=20_000
+            )
+            page.wait_for_function(
+                "() => document.getElementById('live-dot').classList.contains('live')", timeout=20_000
+            )
+            # ...and a new payment arrives through it without reloading.
+            elise = stack.operator.as_(dev_account(RESIDENTS[4][1]))
+            elise.pay(1, 6_660_000, "E2E-BROWSER")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#feed li.payment')]"
+                ".some(li => li.textContent.includes('6.66 M3E'))",
+                timeout=30_000,
+            )
+            merchants = page.locator("#merchants li").count()
+            assert merchants == 3
+            page.screenshot(path=str(ARTIFACTS / "api-page.png"), full_page=True)
+            # A phone-sized screen keeps the page readable (no horizontal scrolling).
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+            phone.goto(stack.api_url + "/", wait_until="domcontentloaded")
+            phone.wait_for_function(
+                "() => document.getElementById('supply').textContent.includes('M3E')", timeout=20_000
+            )
+            assert phone.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            phone.screenshot(path=str(ARTIFACTS / "api-page-phone.png"), full_page=True)
+            assert not failed, f"requests that failed or left the server: {failed}"
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "api-page.png").stat().st_size > 10_000
