@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Start-up time of the wallet CLI against a bare interpreter, measured in the same run.
-# Prints the median wall time of 10 runs (ms) for: python -c pass, wallet --help, wallet list.
-# Targets (issue 6): wallet --help <= 200 ms. Usage: bench/wallet.sh [RUNS]
+# Prints the median wall time of 10 runs (ms) for: python -c pass, wallet --help, wallet list,
+# and, when a node is given (WALLET_RPC_URL, with WALLET_MANIFEST or .state/deployment.json),
+# wallet balance against it (raw JSON-RPC, no web3).
+# Targets (issue 6): wallet --help <= 200 ms, wallet balance <= 600 ms.
+# Usage: [WALLET_RPC_URL=http://127.0.0.1:8545 [WALLET_MANIFEST=PATH]] bench/wallet.sh [RUNS]
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,3 +49,21 @@ printf '  %-22s %8s ms   (+%s over python; target <= 200 ms)\n' "wallet --help" 
   "$(awk -v a="$help" -v b="$base" 'BEGIN { printf "%.1f", a - b }')"
 printf '  %-22s %8s ms   (+%s over python)\n' "wallet list" "$list" \
   "$(awk -v a="$list" -v b="$base" 'BEGIN { printf "%.1f", a - b }')"
+
+if [ -n "${WALLET_RPC_URL:-}" ]; then
+  export WALLET_MANIFEST="${WALLET_MANIFEST:-.state/deployment.json}"
+  if [ ! -f "$WALLET_MANIFEST" ]; then
+    printf '  wallet balance: no manifest at %s (set WALLET_MANIFEST)\n' "$WALLET_MANIFEST"
+    exit 1
+  fi
+  if ! "$WALLET" balance >/dev/null 2>&1; then
+    printf '  wallet balance: the node at %s did not answer: ' "$WALLET_RPC_URL"
+    "$WALLET" balance 2>&1 | head -1
+    exit 1
+  fi
+  bal=$(median_ms "$WALLET" balance)
+  printf '  %-22s %8s ms   (+%s over python; target <= 600 ms; node %s)\n' "wallet balance" \
+    "$bal" "$(awk -v a="$bal" -v b="$base" 'BEGIN { printf "%.1f", a - b }')" "$WALLET_RPC_URL"
+else
+  printf '  (set WALLET_RPC_URL to a running node to time wallet balance too)\n'
+fi

@@ -13,6 +13,10 @@ WalletError                     every error the wallet raises on purpose (exit 1
 ├── ContactError                a contact is missing or exists already
 ├── ConfigError                 the settings are missing or cannot be read
 ├── ChainError                  the chain refused or could not be reached
+│   └── ContractRefusedError    a contract rule refused (the sentence of its custom error)
+├── InsufficientBalanceError    not enough M3E (the message shows the balance)
+├── UnknownMerchantError        no merchant by that name (the message suggests close names)
+├── NoDataSourceError           no source configured for the data asked (energy)
 └── NotConfirmedError           submitted, but not confirmed in time (exit 3)
 
 Each error carries a plain sentence for a resident; `exit_code` is what the CLI exits with.
@@ -85,6 +89,50 @@ class ConfigError(WalletError):
 
 class ChainError(WalletError):
     """The chain refused the transaction or could not be reached."""
+
+
+class ContractRefusedError(ChainError):
+    """A contract rule refused the transaction; `rule` is the custom error's name."""
+
+    def __init__(self, message: str, rule: str, args: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.rule_args = dict(args or {})
+
+    @property
+    def details(self) -> dict[str, object]:
+        return {"rule": self.rule,
+                "rule_args": {k: v if isinstance(v, int | str | bool) else str(v)
+                              for k, v in self.rule_args.items()}}
+
+
+class InsufficientBalanceError(WalletError):
+    """The account holds less M3E than the payment needs."""
+
+    def __init__(self, message: str, balance: int, needed: int) -> None:
+        super().__init__(message)
+        self.balance = balance
+        self.needed = needed
+
+    @property
+    def details(self) -> dict[str, object]:
+        return {"balance": str(self.balance), "needed": str(self.needed)}
+
+
+class UnknownMerchantError(WalletError):
+    """No merchant has that name; `suggestions` are the closest names."""
+
+    def __init__(self, message: str, suggestions: list[str]) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions
+
+    @property
+    def details(self) -> dict[str, object]:
+        return {"suggestions": self.suggestions}
+
+
+class NoDataSourceError(WalletError):
+    """No source is configured for the data asked for (the wallet never makes data up)."""
 
 
 class NotConfirmedError(WalletError):

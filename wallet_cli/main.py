@@ -32,6 +32,7 @@ from typing import Annotated, Any, ParamSpec
 
 import typer
 
+from wallet_cli import chain_commands, report_commands
 from wallet_cli.errors import (
     EXIT_FAILED,
     ConfigError,
@@ -56,7 +57,7 @@ P = ParamSpec("P")
 
 app = typer.Typer(
     name="wallet",
-    help="The Monnaie du 3e (M3E) wallet: keys, contacts and payment requests.",
+    help="The Monnaie du 3e (M3E) wallet: keys, contacts, payments, bookings and history.",
     epilog=EPILOG,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -71,7 +72,8 @@ config_app = typer.Typer(
     help="Settings kept in <home>/config.toml.", rich_markup_mode=None, no_args_is_help=True
 )
 sign_app = typer.Typer(
-    help="Sign offline (no network): a payment for a merchant's terminal to submit.",
+    help="Sign offline: a payment for a merchant's terminal to submit, or a transfer; "
+    "`wallet broadcast FILE` sends either.",
     rich_markup_mode=None,
     no_args_is_help=True,
 )
@@ -131,6 +133,9 @@ def guarded(func: Callable[P, None]) -> Callable[P, None]:
                 tx_hash = getattr(exc, "tx_hash", None)
                 if tx_hash:
                     error["tx_hash"] = tx_hash
+                details = getattr(exc, "details", None)
+                if isinstance(details, dict):
+                    error.update(details)
                 _print_json(error)
             typer.secho(f"Error: {exc.message}", err=True, fg=typer.colors.RED)
             raise typer.Exit(exc.exit_code) from None
@@ -779,15 +784,16 @@ def sign_payment_cmd(
         int, typer.Option("--merchant-id", help="The merchant's id in the registry.", min=1)
     ],
     amount: Annotated[str, typer.Option("--amount", help='Amount in M3E, e.g. "12.50".')],
-    nonce: Annotated[
-        int,
-        typer.Option("--nonce", help="Your current permit nonce on the token (offline: you "
-                     "say it; `wallet balance` shows it).", min=0),
-    ],
     out: Annotated[
         Path, typer.Option("--out", help="File to write (0600, never overwritten).",
                            dir_okay=False)
     ],
+    nonce: Annotated[
+        int | None,
+        typer.Option("--nonce", help="Your current permit nonce on the token (offline: you "
+                     "say it; `wallet balance --json` shows it). Default: asked from the chain.",
+                     min=0),
+    ] = None,
     ref: Annotated[
         str | None, typer.Option("--ref", help="Payment reference (at most 32 bytes).")
     ] = None,
@@ -825,6 +831,8 @@ def sign_payment_cmd(
         raise UsageError(f"{out} exists already: choose another file.")
     store = _keystore(ctx)
     payer = store.address_of(name)
+    if nonce is None:
+        nonce = _fetch_permit_nonce(ctx, token_address, payer)
     if not yes:
         if not is_interactive():
             raise UsageError("There is no terminal to confirm: check the terms and pass --yes.")
@@ -855,6 +863,20 @@ def sign_payment_cmd(
         {"file": str(out), **document},
         f"Signed {format_amount(micro)} to merchant #{merchant_id} from {payer}: {out}",
     )
+
+
+def _fetch_permit_nonce(ctx: typer.Context, token: str, payer: str) -> int:
+    """The payer's permit nonce from the chain (raw JSON-RPC); offline, say --nonce."""
+    from wallet_cli.errors import ChainError
+    from wallet_cli.settings import load_settings
+
+    state = _state(ctx)
+    settings = load_settings(state.home, state.flags)
+    try:
+        with chain_commands.make_rpc(settings) as rpc:
+            return rpc.permit_nonce(token, payer)
+    except ChainError as exc:
+        raise UsageError(f"{exc.message} Offline, give the permit nonce with --nonce N.") from exc
 
 
 @sign_app.command("check")
@@ -931,6 +953,10 @@ def config_unset(
 
     write_config_value(_state(ctx).home, key, None)
     emit(as_json, {"key": key}, f"{key} removed")
+
+
+chain_commands.register(app, sign_app)
+report_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,859 @@
+"""The money commands: balance, send, pay, refund, book/close/reclaim, redeem, broadcast, sign tx.
+
+Registered on the `wallet` app by `register(app, sign_app)` (main.py). Everything heavy is
+imported inside the commands: `wallet balance` speaks raw JSON-RPC through httpx (no web3), the
+commands that sign a contract call use ledger.chain (web3) through `wallet_cli.gateway`.
+
+Before anything is signed the command shows who is paid (merchant name and payout address),
+the amount with its symbol and the chain id, and asks to confirm unless `--yes`; with no
+terminal it refuses to ask (pass --yes). While waiting for the receipt a spinner turns on
+standard error (only on a terminal); after `--timeout` seconds the command exits 3 with the
+transaction hash: it may still go through.
+
+`wallet pay URI` (an ERC-681 request) decides how to pay from the request's `address=`:
+- it is the payout address of an active merchant: the payment goes through
+  ServicePayments.pay(merchantId, amount, ref), so the reference is recorded on chain, the
+  merchant can refund it and it is counted in the merchant's category (what `wallet request`
+  by a merchant produces);
+- it is the payout of a suspended merchant: refused (a plain transfer would go around the
+  suspension);
+- anything else (a neighbour): a plain ERC-20 transfer; a reference cannot be recorded by a
+  transfer, so the command says so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from wallet_cli.errors import (
+    ChainError,
+    ConfigError,
+    InsufficientBalanceError,
+    UnknownMerchantError,
+    UsageError,
+    WalletError,
+)
+
+if TYPE_CHECKING:
+    from wallet_cli.gateway import ChainGateway
+    from wallet_cli.rpc import Merchant, Rpc
+    from wallet_cli.settings import Settings
+
+DEFAULT_TIMEOUT = 60.0
+SIGNED_TX_KIND = "m3e-signed-tx"
+SIGNED_TX_VERSION = 1
+TOPIC_BOOKING_OPENED = "0x90ff71f04fc678ffbbe7d754e3bf4c9ecee13e81a32342613148f736ed4818c1"
+TOPIC_REDEEMED = "0x72363178076ac2ddbcf0c5a237291d159e338aa284d9a84ae7e33a2f02d38f02"
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm (scripts).")]
+AccountOpt = Annotated[
+    str | None,
+    typer.Option("--account", "-a", help="Which of your accounts (default: the only one)."),
+]
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option("--password-file", dir_okay=False,
+                 help="Read the password from the first line of this file instead of a prompt."),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0.0,
+                 help="Seconds to wait for the confirmation; then exit 3 (it may still go through)."),
+]
+RefOpt = Annotated[str, typer.Option("--ref", help="Payment reference (at most 32 bytes).")]
+
+
+# ---------------------------------------------------------------- plumbing (tests swap these)
+
+
+def load(ctx: typer.Context) -> Settings:
+    from wallet_cli.main import _state
+    from wallet_cli.settings import load_settings
+
+    state = _state(ctx)
+    return load_settings(state.home, state.flags)
+
+
+def home_of(ctx: typer.Context) -> Path:
+    from wallet_cli.main import _state
+
+    return _state(ctx).home
+
+
+def manifest_of(settings: Settings) -> Path:
+    if settings.manifest is None:
+        raise ConfigError(
+            "Where are the district contracts? Give the deployment manifest: --manifest PATH, "
+            "env WALLET_MANIFEST or `wallet config set manifest PATH`."
+        )
+    return settings.manifest
+
+
+def make_rpc(settings: Settings) -> Rpc:
+    from wallet_cli.rpc import Rpc
+
+    return Rpc(settings.rpc_url)
+
+
+def make_gateway(settings: Settings) -> ChainGateway:
+    from wallet_cli.gateway import DistrictGateway
+
+    return DistrictGateway(settings.rpc_url, manifest_of(settings))
+
+
+def _keystore(ctx: typer.Context) -> Any:
+    from wallet_cli.keystore import Keystore
+
+    return Keystore(home_of(ctx) / "keystore")
+
+
+def pick_account(ctx: typer.Context, name: str | None) -> tuple[str, str]:
+    """(name, address) of one account of this wallet; with a single account, that one."""
+    store = _keystore(ctx)
+    if name is None:
+        names = store.names()
+        if len(names) != 1:
+            known = f" (accounts: {', '.join(names)})" if names else ""
+            raise UsageError(f"Which account? Pass --account NAME{known}.")
+        name = names[0]
+    return name, str(store.address_of(name))
+
+
+def unlock(ctx: typer.Context, name: str, password_file: Path | None) -> bytes:
+    from wallet_cli.keys import decrypt_keystore
+    from wallet_cli.prompting import read_password
+
+    store = _keystore(ctx)
+    password = read_password(password_file, prompt=f"Password of '{name}'")
+    return decrypt_keystore(store.load(name), password).private_key
+
+
+def check_chain(settings: Settings, gateway: ChainGateway) -> None:
+    node = gateway.node_chain_id()
+    if gateway.chain_id != settings.chain_id or node != settings.chain_id:
+        raise ConfigError(
+            f"Chain mismatch: the wallet expects chain {settings.chain_id}, the manifest says "
+            f"{gateway.chain_id} and the node at the RPC URL is chain {node}. Nothing was sent."
+        )
+
+
+def confirm(lines: list[str], yes: bool, question: str = "Sign and send?") -> None:
+    from wallet_cli.prompting import is_interactive
+
+    if yes:
+        return
+    if not is_interactive():
+        raise UsageError("There is no terminal to confirm: check the terms and pass --yes.")
+    for line in lines:
+        typer.echo(line, err=True)
+    if not typer.confirm(question, default=False, err=True):
+        raise WalletError("Cancelled: nothing was signed.")
+
+
+def wait(gateway: ChainGateway, tx_hash: str, timeout: float, what: str) -> dict[str, Any]:
+    from wallet_cli.waiting import wait_for_receipt
+
+    return wait_for_receipt(gateway.receipt, tx_hash, timeout=timeout, what=what)
+
+
+def money(micro: int) -> str:
+    from wallet_cli.amounts import format_amount
+
+    return format_amount(micro)
+
+
+def check_balance(gateway: ChainGateway, address: str, needed: int) -> int:
+    balance = gateway.balance_of(address)
+    if balance < needed:
+        raise InsufficientBalanceError(
+            f"Not enough M3E: your balance is {money(balance)} and this needs {money(needed)}. "
+            "Buy M3E from the operator (a euro deposit) or pay less.",
+            balance, needed,
+        )
+    return balance
+
+
+def find_merchant(merchants: list[Merchant], text: str) -> Merchant:
+    """A merchant by id ("3" or "#3") or by name (case and accents as typed, then a unique
+    case-insensitive prefix); else UnknownMerchantError with the closest names."""
+    import difflib
+
+    wanted = text.strip()
+    if wanted.removeprefix("#").isdigit():
+        merchant_id = int(wanted.removeprefix("#"))
+        for m in merchants:
+            if m.id == merchant_id:
+                return m
+        raise UnknownMerchantError(f"There is no merchant #{merchant_id}.", [])
+    folded = wanted.casefold()
+    exact = [m for m in merchants if m.name.casefold() == folded]
+    if len(exact) == 1:
+        return exact[0]
+    prefix = [m for m in merchants if m.name.casefold().startswith(folded)]
+    if len(prefix) == 1:
+        return prefix[0]
+    names = [m.name for m in merchants]
+    if len(prefix) > 1:
+        raise UnknownMerchantError(
+            f"'{text}' matches several merchants: {', '.join(m.name for m in prefix)}. "
+            "Type more of the name.", [m.name for m in prefix])
+    by_fold = {n.casefold(): n for n in names}
+    close = [by_fold[n] for n in difflib.get_close_matches(folded, list(by_fold), n=3, cutoff=0.4)]
+    hint = f" Did you mean: {', '.join(close)}?" if close else (
+        f" Merchants: {', '.join(names)}." if names else " No merchant is registered yet.")
+    raise UnknownMerchantError(f"There is no merchant named '{text}'.{hint}", close)
+
+
+def payout_check(ctx: typer.Context, gateway: ChainGateway, merchant: Merchant) -> str | None:
+    """The warning when the merchant's payout changed since last seen (nothing recorded yet)."""
+    from wallet_cli.contacts import SeenPayouts
+
+    check = SeenPayouts(home_of(ctx)).check(gateway.payments, merchant.id, merchant.name,
+                                            merchant.payout)
+    return check.warning
+
+
+def remember_payout(ctx: typer.Context, gateway: ChainGateway, merchant: Merchant) -> None:
+    from wallet_cli.contacts import SeenPayouts
+    from wallet_cli.home import ensure_private_dir
+
+    ensure_private_dir(home_of(ctx))
+    SeenPayouts(home_of(ctx)).remember(gateway.payments, merchant.id, merchant.name,
+                                       merchant.payout)
+
+
+def ref_bytes(ref: str) -> bytes:
+    from wallet_cli.payment_uri import ref_to_bytes32
+
+    return ref_to_bytes32(ref)
+
+
+def receipt_json(receipt: dict[str, Any]) -> dict[str, Any]:
+    return {"tx_hash": receipt.get("transactionHash"),
+            "block": int(str(receipt["blockNumber"]), 16)}
+
+
+def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
+    from wallet_cli.main import emit as main_emit
+
+    main_emit(as_json, data, human)
+
+
+def note(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _signer_flow(
+    ctx: typer.Context, settings: Settings, gateway: ChainGateway, account: str,
+    password_file: Path | None,
+) -> None:
+    """Decrypt the account's key for the gateway (after the person confirmed)."""
+    gateway.use_key(unlock(ctx, account, password_file))
+
+
+def _approve(gateway: ChainGateway, amount: int, timeout: float) -> None:
+    approval = gateway.approve_if_needed(amount)
+    if approval is not None:
+        wait(gateway, approval, timeout, "the approval of ServicePayments")
+
+
+def _recipient(ctx: typer.Context, text: str) -> tuple[str, str | None]:
+    """An address, a contact or one of your accounts (offline); None when not found."""
+    from wallet_cli.contacts import Contacts
+    from wallet_cli.names import is_address, looks_like_address, to_checksum_address
+
+    if is_address(text) or looks_like_address(text):
+        return to_checksum_address(text), None
+    contact = Contacts(home_of(ctx)).get(text)
+    if contact is not None:
+        return to_checksum_address(contact), f"contact '{text}'"
+    store = _keystore(ctx)
+    if text in store.names():
+        return str(store.address_of(text)), f"your account '{text}'"
+    return "", None
+
+
+# ---------------------------------------------------------------- balance
+
+
+def balance(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", "-a", help="An account name, a contact or an address "
+                     "(default: every account of this wallet)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the M3E balance (raw JSON-RPC: fast, no web3)."""
+    from wallet_cli.settings import token_from_manifest
+
+    settings = load(ctx)
+    token = settings.token or token_from_manifest(manifest_of(settings))
+    targets: list[tuple[str, str]] = []
+    if account is None:
+        store = _keystore(ctx)
+        targets = [(a.name, a.address) for a in store.accounts() if a.address.startswith("0x")]
+        if not targets:
+            raise UsageError("No account yet: create one with `wallet new NAME`, or pass "
+                             "--account ADDRESS.")
+    else:
+        address, label = _recipient(ctx, account)
+        if not address:
+            raise UsageError(f"'{account}' is not an account, a contact or an address.")
+        targets = [(account if label else address, address)]
+    rows = []
+    with make_rpc(settings) as rpc:
+        for name, address in targets:
+            micro = rpc.balance_of(token, address)
+            rows.append({"name": name, "address": address, "balance": str(micro),
+                         "display": money(micro),
+                         "permit_nonce": rpc.permit_nonce(token, address)})
+    if len(rows) == 1:
+        human = f"{rows[0]['display']}  ({rows[0]['name']}, {rows[0]['address']})"
+        if rows[0]["name"] == rows[0]["address"]:
+            human = f"{rows[0]['display']}  ({rows[0]['address']})"
+        data: dict[str, Any] = {**rows[0], "token": token}
+    else:
+        width = max(len(str(r["name"])) for r in rows)
+        human = "\n".join(f"{r['name']:<{width}}  {r['address']}  {r['display']:>14}" for r in rows)
+        data = {"accounts": rows, "token": token}
+    emit(as_json, data, human)
+
+
+# ---------------------------------------------------------------- send
+
+
+def send(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Argument(help="An address, a contact or a merchant name.")],
+    amount: Annotated[str, typer.Argument(help='Amount in M3E, e.g. "12.50".')],
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send M3E to someone (a plain transfer). To pay a merchant with a reference, use `pay`."""
+    from wallet_cli.amounts import parse_amount
+
+    micro = parse_amount(amount)
+    name, payer = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    address, label = _recipient(ctx, to)
+    merchant = None
+    warning = None
+    if not address:
+        merchant = find_merchant(gateway.merchants(), to)
+        if not merchant.active:
+            raise WalletError(f"The merchant '{merchant.name}' is suspended: do not pay it.")
+        address, label = merchant.payout, f"merchant '{merchant.name}' (#{merchant.id})"
+        warning = payout_check(ctx, gateway, merchant)
+    if address.lower() == payer.lower():
+        raise UsageError("That is your own account: nothing to send.")
+    check_balance(gateway, payer, micro)
+    if warning:
+        note(warning)
+    who = f"{label} {address}" if label else address
+    confirm([f"Send {money(micro)} to {who}", f"From {name} ({payer}) on chain {settings.chain_id}"],
+            yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    tx_hash = gateway.transfer(address, micro)
+    receipt = wait(gateway, tx_hash, timeout, "the transfer")
+    if merchant is not None:
+        remember_payout(ctx, gateway, merchant)
+    data = {"from": payer, "to": address, "to_label": label, "amount": str(micro),
+            "amount_display": money(micro), "chain_id": settings.chain_id,
+            "payout_warning": warning, **receipt_json(receipt)}
+    emit(as_json, data, f"Sent {money(micro)} to {who}. Receipt: {data['tx_hash']} "
+         f"(block {data['block']})")
+
+
+# ---------------------------------------------------------------- pay
+
+
+def pay(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="MERCHANT|URI",
+                                          help="A merchant name (or #id), or an ethereum: URI.")],
+    amount: Annotated[str | None, typer.Argument(help='Amount in M3E (not with a URI).')] = None,
+    ref: Annotated[str | None, typer.Option("--ref", help="Payment reference (at most 32 "
+                                            "bytes); a URI carries its own.")] = None,
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pay a merchant by name with a reference, or pay an ERC-681 payment request (URI).
+
+    A URI to a merchant's payout address is paid through ServicePayments (reference on chain,
+    refundable); a URI to anyone else is a plain transfer.
+    """
+    from wallet_cli.amounts import parse_amount
+    from wallet_cli.payment_uri import check_ref, parse_payment_uri
+
+    settings = load(ctx)
+    name, payer = pick_account(ctx, account)
+    gateway = make_gateway(settings)
+    merchant: Merchant | None
+    if target.startswith("ethereum:"):
+        if amount is not None or ref is not None:
+            raise UsageError("A payment request carries its amount and reference: give only the URI.")
+        request = parse_payment_uri(target, expected_token=gateway.token,
+                                    expected_chain_id=settings.chain_id)
+        micro, ref, to = request.amount, request.ref, request.to
+        merchant = next((m for m in gateway.merchants() if m.payout.lower() == to.lower()), None)
+        if merchant is not None and not merchant.active:
+            raise WalletError(f"The request pays the suspended merchant '{merchant.name}': refused.")
+        via = "ServicePayments" if merchant is not None else "transfer"
+    else:
+        if amount is None:
+            raise UsageError("How much? `wallet pay MERCHANT AMOUNT --ref R`.")
+        if ref is None:
+            raise UsageError("A merchant payment needs a reference: --ref (an invoice, a table...).")
+        micro = parse_amount(amount)
+        ref = check_ref(ref)
+        merchant = find_merchant(gateway.merchants(), target)
+        to = merchant.payout
+        via = "ServicePayments"
+    check_chain(settings, gateway)
+    if merchant is not None and not merchant.active:
+        raise WalletError(f"The merchant '{merchant.name}' is suspended: payments are refused.")
+    check_balance(gateway, payer, micro)
+    warning = payout_check(ctx, gateway, merchant) if merchant is not None else None
+    if warning:
+        note(warning)
+    if merchant is not None:
+        who = f"{merchant.name} (merchant #{merchant.id}, {merchant.category}), payout {to}"
+    else:
+        who = f"{to} (not a merchant: a plain transfer)"
+    lines = [f"Pay {money(micro)} to {who}",
+             f"Reference: {ref}" if ref else "No reference",
+             f"From {name} ({payer}) on chain {settings.chain_id}"]
+    if merchant is None and ref:
+        lines.append("Note: a plain transfer cannot record the reference on chain.")
+    confirm(lines, yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    if merchant is not None:
+        _approve(gateway, micro, timeout)
+        tx_hash = gateway.pay(merchant.id, micro, ref_bytes(ref) if ref else bytes(32))
+    else:
+        tx_hash = gateway.transfer(to, micro)
+    receipt = wait(gateway, tx_hash, timeout, "the payment")
+    if merchant is not None:
+        remember_payout(ctx, gateway, merchant)
+    data = {"from": payer, "to": to, "merchant": merchant.as_json() if merchant else None,
+            "via": via, "amount": str(micro), "amount_display": money(micro), "ref": ref,
+            "chain_id": settings.chain_id, "payout_warning": warning, **receipt_json(receipt)}
+    target_text = merchant.name if merchant else to
+    emit(as_json, data, f"Paid {money(micro)} to {target_text}" + (f", ref {ref}" if ref else "")
+         + f". Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+# ---------------------------------------------------------------- merchants: refund, redeem
+
+
+def refund(
+    ctx: typer.Context,
+    merchant_id: Annotated[int, typer.Argument(help="Your merchant id.", min=1)],
+    payer: Annotated[str, typer.Argument(help="Who paid: an address or a contact.")],
+    amount: Annotated[str, typer.Argument(help='Amount in M3E, e.g. "4.20".')],
+    ref: RefOpt,
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refund a payer (merchants: from the payout account, up to what they paid net)."""
+    from wallet_cli.amounts import parse_amount
+    from wallet_cli.payment_uri import check_ref
+
+    micro = parse_amount(amount)
+    ref = check_ref(ref)
+    name, me = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    merchant = find_merchant(gateway.merchants(), str(merchant_id))
+    if merchant.payout.lower() != me.lower():
+        raise WalletError(
+            f"Only the payout account of '{merchant.name}' ({merchant.payout}) can refund; "
+            f"{name} is {me}.")
+    to, label = _recipient(ctx, payer)
+    if not to:
+        raise UsageError(f"'{payer}' is not an address or a contact.")
+    check_balance(gateway, me, micro)
+    confirm([f"Refund {money(micro)} to {label + ' ' if label else ''}{to}",
+             f"From {merchant.name} (merchant #{merchant.id}, {me}), ref {ref}, chain "
+             f"{settings.chain_id}"], yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    _approve(gateway, micro, timeout)
+    receipt = wait(gateway, gateway.refund(merchant.id, to, micro, ref_bytes(ref)), timeout,
+                   "the refund")
+    data = {"merchant": merchant.as_json(), "payer": to, "amount": str(micro),
+            "amount_display": money(micro), "ref": ref, "chain_id": settings.chain_id,
+            **receipt_json(receipt)}
+    emit(as_json, data, f"Refunded {money(micro)} to {to}, ref {ref}. Receipt: "
+         f"{data['tx_hash']} (block {data['block']})")
+
+
+def redeem(
+    ctx: typer.Context,
+    amount: Annotated[str, typer.Argument(help='Amount in M3E to convert to euros.')],
+    ref: Annotated[str, typer.Option("--ref", help="Your payout reference (bank transfer).")],
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert M3E back to euros (merchants only; the operator's fee funds the commons)."""
+    from wallet_cli.amounts import parse_amount
+    from wallet_cli.payment_uri import check_ref
+    from wallet_cli.rpc import words
+
+    micro = parse_amount(amount)
+    ref = check_ref(ref)
+    name, me = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    merchant = next((m for m in gateway.merchants() if m.payout.lower() == me.lower()), None)
+    if merchant is None or not merchant.active:
+        raise WalletError(f"Only active merchants convert M3E back to euros; {name} ({me}) is "
+                          "not the payout account of an active merchant.")
+    check_balance(gateway, me, micro)
+    confirm([f"Convert {money(micro)} to euros for {merchant.name} ({me}), ref {ref}",
+             "The conversion fee is kept for the commons fund; the rest is paid in euros.",
+             f"Chain {settings.chain_id}"], yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    receipt = wait(gateway, gateway.redeem(micro, ref_bytes(ref)), timeout, "the conversion")
+    fee = euros = None
+    redemption_id = None
+    for log in receipt.get("logs", []):
+        topics = log.get("topics", [])
+        if topics and topics[0] == TOPIC_REDEEMED:
+            redemption_id = int(topics[1], 16)
+            values = words(log["data"])
+            fee, euros = values[1], values[2]
+    data = {"merchant": merchant.as_json(), "amount": str(micro), "amount_display": money(micro),
+            "redemption_id": redemption_id, "fee": None if fee is None else str(fee),
+            "euros": None if euros is None else str(euros), "ref": ref,
+            "chain_id": settings.chain_id, **receipt_json(receipt)}
+    euro_text = f": {money(euros).replace('M3E', 'EUR')} to your bank, fee {money(fee)}" if (
+        euros is not None and fee is not None) else ""
+    emit(as_json, data, f"Converted {money(micro)}{euro_text} (redemption #{redemption_id}). "
+         f"Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+# ---------------------------------------------------------------- bookings
+
+
+def book(
+    ctx: typer.Context,
+    merchant_name: Annotated[str, typer.Argument(metavar="MERCHANT", help="Merchant name or #id.")],
+    deposit: Annotated[str, typer.Argument(help='Deposit in M3E, e.g. "50".')],
+    hours: Annotated[float, typer.Option("--hours", help="How long the booking lasts.", min=0.01)],
+    ref: RefOpt,
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Book a service: the deposit is held by the contract until the merchant closes it
+    (charging part of it) or, after expiry, you reclaim it."""
+    from wallet_cli.amounts import parse_amount
+    from wallet_cli.payment_uri import check_ref
+
+    micro = parse_amount(deposit)
+    ref = check_ref(ref)
+    name, payer = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    merchant = find_merchant(gateway.merchants(), merchant_name)
+    if not merchant.active:
+        raise WalletError(f"The merchant '{merchant.name}' is suspended: bookings are refused.")
+    check_balance(gateway, payer, micro)
+    expires = int(time.time() + hours * 3600)
+    until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
+    confirm([f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
+             f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
+             f"From {name} ({payer}) on chain {settings.chain_id}"], yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    _approve(gateway, micro, timeout)
+    receipt = wait(gateway, gateway.open_booking(merchant.id, micro, expires, ref_bytes(ref)),
+                   timeout, "the booking")
+    booking_id = next((int(log["topics"][1], 16) for log in receipt.get("logs", [])
+                       if log.get("topics") and log["topics"][0] == TOPIC_BOOKING_OPENED), None)
+    data = {"booking_id": booking_id, "merchant": merchant.as_json(), "deposit": str(micro),
+            "deposit_display": money(micro), "expires_at": expires, "ref": ref,
+            "chain_id": settings.chain_id, **receipt_json(receipt)}
+    emit(as_json, data, f"Booking #{booking_id} with {merchant.name}: {money(micro)} held until "
+         f"{until}. Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def _zero_or_amount(text: str) -> int:
+    from wallet_cli.amounts import parse_amount
+
+    if text.strip().rstrip("0").rstrip(".") in ("", "0") and text.strip()[:1] == "0":
+        return 0
+    return parse_amount(text)
+
+
+def close(
+    ctx: typer.Context,
+    booking_id: Annotated[int, typer.Argument(help="The booking number.", min=1)],
+    charge: Annotated[str, typer.Option("--charge", help='What to keep, e.g. "18" (0 for '
+                                        'nothing); the rest goes back to the payer.')],
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close a booking (merchants): charge part of the deposit, return the rest."""
+    micro = _zero_or_amount(charge)
+    name, me = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    booking = gateway.booking(booking_id)
+    if not booking["open"]:
+        raise WalletError(f"Booking #{booking_id} is not open (unknown, closed or reclaimed).")
+    merchant = find_merchant(gateway.merchants(), str(booking["merchant_id"]))
+    if merchant.payout.lower() != me.lower():
+        raise WalletError(f"Only the payout account of '{merchant.name}' ({merchant.payout}) "
+                          f"closes its bookings; {name} is {me}.")
+    deposit = int(booking["deposit"])
+    if micro > deposit:
+        raise UsageError(f"The charge {money(micro)} is above the deposit {money(deposit)}.")
+    confirm([f"Close booking #{booking_id} of {booking['payer']} at {merchant.name}: keep "
+             f"{money(micro)}, return {money(deposit - micro)}", f"Chain {settings.chain_id}"], yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    receipt = wait(gateway, gateway.close_booking(booking_id, micro), timeout, "the closing")
+    data = {"booking_id": booking_id, "charged": str(micro), "returned": str(deposit - micro),
+            "charged_display": money(micro), "returned_display": money(deposit - micro),
+            "payer": booking["payer"], "merchant": merchant.as_json(),
+            "chain_id": settings.chain_id, **receipt_json(receipt)}
+    emit(as_json, data, f"Closed booking #{booking_id}: charged {money(micro)}, returned "
+         f"{money(deposit - micro)}. Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def reclaim(
+    ctx: typer.Context,
+    booking_id: Annotated[int, typer.Argument(help="The booking number.", min=1)],
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take your whole deposit back from a booking the merchant did not close before expiry."""
+    name, me = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    booking = gateway.booking(booking_id)
+    if not booking["open"]:
+        raise WalletError(f"Booking #{booking_id} is not open (unknown, closed or reclaimed).")
+    if str(booking["payer"]).lower() != me.lower():
+        raise WalletError(f"Booking #{booking_id} was paid by {booking['payer']}, not {name}.")
+    deposit = int(booking["deposit"])
+    confirm([f"Reclaim {money(deposit)} from booking #{booking_id}", f"Chain {settings.chain_id}"],
+            yes)
+    _signer_flow(ctx, settings, gateway, name, password_file)
+    receipt = wait(gateway, gateway.reclaim_booking(booking_id), timeout, "the reclaim")
+    data = {"booking_id": booking_id, "returned": str(deposit), "returned_display": money(deposit),
+            "chain_id": settings.chain_id, **receipt_json(receipt)}
+    emit(as_json, data, f"Reclaimed {money(deposit)} from booking #{booking_id}. Receipt: "
+         f"{data['tx_hash']} (block {data['block']})")
+
+
+# ---------------------------------------------------------------- offline: sign tx, broadcast
+
+
+def sign_tx(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Account that signs.")],
+    to: Annotated[str, typer.Argument(help="An address, a contact or one of your accounts.")],
+    amount: Annotated[str, typer.Argument(help='Amount in M3E, e.g. "12.50".')],
+    out: Annotated[Path, typer.Option("--out", dir_okay=False,
+                                      help="File to write (0600, never overwritten).")],
+    nonce: Annotated[int | None, typer.Option(
+        "--nonce", min=0, help="The account's transaction count (offline: you say it; "
+        "default: asked from the chain).")] = None,
+    gas: Annotated[int, typer.Option("--gas", min=21000, help="Gas limit (gas is free here).")]
+    = 120_000,
+    token: Annotated[str | None, typer.Option("--token", help="Token address.")] = None,
+    yes: YesOpt = False,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign an M3E transfer into a file (zero-fee EIP-1559), for `wallet broadcast` later."""
+    from wallet_cli.amounts import parse_amount
+    from wallet_cli.home import atomic_write
+    from wallet_cli.main import _resolve_token
+    from wallet_cli.rpc import SEL_TRANSFER, word
+
+    micro = parse_amount(amount)
+    payer = str(_keystore(ctx).address_of(name))
+    address, label = _recipient(ctx, to)
+    if not address:
+        raise UsageError(f"'{to}' is not an address, a contact or one of your accounts.")
+    token_address, chain_id = _resolve_token(ctx, token)
+    if out.exists():
+        raise UsageError(f"{out} exists already: choose another file.")
+    if nonce is None:
+        settings = load(ctx)
+        try:
+            with make_rpc(settings) as rpc:
+                nonce = rpc.tx_count(payer)
+        except ChainError as exc:
+            raise UsageError(f"{exc.message} Offline, give the nonce with --nonce N.") from exc
+    confirm([f"Sign a transfer of {money(micro)} to {label + ' ' if label else ''}{address}",
+             f"From {name} ({payer}), nonce {nonce}, chain {chain_id}"], yes, "Sign?")
+    key = unlock(ctx, name, password_file)
+    from eth_account import Account
+
+    tx = {"type": 2, "chainId": chain_id, "nonce": nonce, "to": token_address, "value": 0,
+          "data": SEL_TRANSFER + word(address) + word(micro), "gas": gas,
+          "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+    signed = Account.sign_transaction(tx, key)
+    document = {"kind": SIGNED_TX_KIND, "version": SIGNED_TX_VERSION, "chain_id": chain_id,
+                "from": payer, "token": token_address, "to": address, "amount": str(micro),
+                "nonce": nonce, "raw": "0x" + bytes(signed.raw_transaction).hex(),
+                "tx_hash": "0x" + bytes(signed.hash).hex()}
+    atomic_write(out, (json.dumps(document, indent=2) + "\n").encode(), overwrite=False)
+    emit(as_json, {"file": str(out), **document},
+         f"Signed a transfer of {money(micro)} from {payer} to {address} (nonce {nonce}): {out}")
+
+
+def _decode_raw_tx(raw: str) -> dict[str, Any]:
+    from eth_account import Account
+    from eth_account.typed_transactions.typed_transaction import TypedTransaction
+    from hexbytes import HexBytes
+
+    try:
+        data = HexBytes(bytes.fromhex(raw.removeprefix("0x")))
+        tx = TypedTransaction.from_bytes(data).as_dict()
+        sender = Account.recover_transaction(data)
+    except Exception as exc:
+        raise UsageError(f"The signed transaction cannot be read ({type(exc).__name__}).") from exc
+    to = tx.get("to", b"")
+    return {**tx, "to": "0x" + bytes(to).hex() if not isinstance(to, str) else to, "from": sender}
+
+
+def broadcast(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A file written by `wallet sign payment` or "
+                                         "`wallet sign tx`.", dir_okay=False)],
+    account: Annotated[str | None, typer.Option(
+        "--account", "-a", help="For a signed payment: the account that submits it (a "
+        "merchant's terminal; gas is free).")] = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a signed payment or a signed transfer; refuses one signed for another chain."""
+    from wallet_cli.payment_uri import bytes32_to_ref
+    from wallet_cli.rpc import words
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{file} does not exist.") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{file} cannot be read: {exc}.") from exc
+    if not isinstance(document, dict):
+        raise UsageError(f"{file} is not a signed M3E file.")
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    kind = document.get("kind")
+    if kind == SIGNED_TX_KIND:
+        raw = str(document.get("raw", ""))
+        tx = _decode_raw_tx(raw)
+        file_chain = int(tx.get("chainId", -1))
+        if file_chain != int(document.get("chain_id", file_chain)):
+            raise UsageError("The file's chain id and its signed transaction's disagree: refused.")
+        _refuse_other_chain(file_chain, settings, gateway)
+        if str(tx.get("to", "")).lower() != gateway.token.lower():
+            raise UsageError(f"The signed transaction is not for the M3E token {gateway.token}.")
+        calldata = tx.get("data", b"")
+        body = bytes(calldata).hex() if not isinstance(calldata, str) else calldata.removeprefix("0x")
+        values = words(body[8:])
+        recipient, micro = "0x" + f"{values[0]:040x}", values[1]
+        confirm([f"Broadcast a transfer of {money(micro)} from {tx['from']} to {recipient}",
+                 f"Chain {file_chain}"], yes, "Send?")
+        tx_hash = gateway.send_raw(raw)
+        receipt = wait(gateway, tx_hash, timeout, "the transfer")
+        data = {"kind": kind, "from": tx["from"], "to": recipient, "amount": str(micro),
+                "amount_display": money(micro), "chain_id": file_chain, **receipt_json(receipt)}
+        emit(as_json, data, f"Broadcast: {money(micro)} from {tx['from']} to {recipient}. "
+             f"Receipt: {data['tx_hash']} (block {data['block']})")
+        return
+    from wallet_cli.signing import FILE_KIND, load_signed_payment
+
+    if kind != FILE_KIND:
+        raise UsageError(f"{file} is neither a signed payment nor a signed transfer.")
+    try:
+        file_chain = int(document.get("chain_id", -1))
+    except (TypeError, ValueError):
+        raise UsageError(f"{file} has no valid chain id.") from None
+    _refuse_other_chain(file_chain, settings, gateway)
+    signed = load_signed_payment(document)
+    t = signed.terms
+    if (t.token.lower() != gateway.token.lower()
+            or t.service_payments.lower() != gateway.payments.lower()):
+        raise UsageError("The payment was signed for other contracts than the manifest's "
+                         f"(token {t.token}, ServicePayments {t.service_payments}): refused.")
+    if t.deadline < time.time():
+        expired = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.deadline))
+        raise WalletError(f"The signed payment expired at {expired}: ask the payer to sign again.")
+    merchant = find_merchant(gateway.merchants(), str(t.merchant_id))
+    submitter, _ = pick_account(ctx, account)
+    ref = bytes32_to_ref(t.ref)
+    confirm([f"Submit {t.payer}'s payment of {money(t.amount)} to {merchant.name} (merchant "
+             f"#{merchant.id}, payout {merchant.payout}), ref {ref}",
+             f"Submitted by {submitter}; chain {file_chain}"], yes, "Submit?")
+    _signer_flow(ctx, settings, gateway, submitter, password_file)
+    receipt = wait(gateway, gateway.pay_with_permit(signed.pay_with_permit_args()), timeout,
+                   "the payment")
+    data = {"kind": kind, "payer": t.payer, "merchant": merchant.as_json(), "amount": str(t.amount),
+            "amount_display": money(t.amount), "ref": ref, "chain_id": file_chain,
+            **receipt_json(receipt)}
+    emit(as_json, data, f"Paid {money(t.amount)} from {t.payer} to {merchant.name}, ref {ref}. "
+         f"Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def _refuse_other_chain(file_chain: int, settings: Settings, gateway: ChainGateway) -> None:
+    node = gateway.node_chain_id()
+    if file_chain != node or file_chain != settings.chain_id:
+        raise UsageError(
+            f"This file was signed for chain {file_chain}, but the node is chain {node} "
+            f"(the wallet expects {settings.chain_id}): refused, nothing was sent.")
+
+
+# ---------------------------------------------------------------- registration
+
+
+def register(app: typer.Typer, sign_app: typer.Typer) -> None:
+    from wallet_cli.main import guarded
+
+    for name, func in (("balance", balance), ("send", send), ("pay", pay), ("refund", refund),
+                       ("book", book), ("close", close), ("reclaim", reclaim),
+                       ("redeem", redeem), ("broadcast", broadcast)):
+        app.command(name)(guarded(func))
+    sign_app.command("tx")(guarded(sign_tx))
