@@ -46,6 +46,17 @@ setup_node() {
 
 setup() { setup_python; setup_node; }
 
+setup_browser() { # the web page's test drives Debian's Chromium (no browser download)
+  if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ "$(id -u)" == 0 ]]; then
+      log "installing Debian's Chromium for the browser test"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      log "Chromium is missing: run 'sudo apt-get install chromium' (the browser test needs it)"
+    fi
+  fi
+}
+
 run_tests() {
   export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
   if [[ -n "${CI:-}" ]]; then
@@ -61,7 +72,7 @@ run_tests() {
 
 case "${1:-}" in
   demo) shift; setup; exec .venv/bin/ledger demo "$@" ;;
-  test) shift; setup; run_tests "$@" ;;
+  test) shift; setup; setup_browser; run_tests "$@" ;;
   setup) setup ;;
   *) echo "usage: ./run.sh demo | test | setup" >&2; exit 2 ;;
 esac
