@@ -109,6 +109,14 @@ def simulate(
     start: Annotated[
         str | None, typer.Option(help="first local day, YYYY-MM-DD (default: days ago)")
     ] = None,
+    dev_wallets: Annotated[
+        int | None,
+        typer.Option(
+            "--dev-wallets",
+            min=0,
+            help="home n's wallet is the dev-mnemonic account BASE+n (local demo chain only)",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Simulate homes publishing signed readings over MQTT, ingested into the database."""
@@ -127,7 +135,16 @@ def simulate(
     settings = LedgerSettings()
     store = open_store(settings)
     salt = meter_salt(required=False) or secrets.token_bytes(32)  # simulated serials only
-    district = build_district(homes, seed)
+    wallet_for = None
+    if dev_wallets is not None:
+        from ledger.demo import dev_account
+
+        base = dev_wallets
+
+        def wallet_for(n: int) -> str:
+            return str(dev_account(base + n).address)
+
+    district = build_district(homes, seed, wallet_for=wallet_for)
     register_district(store, salt, district)
     first = date.fromisoformat(start) if start else _today_paris() - timedelta(days=days)
     steps = simulated_steps(first, days)

@@ -4,6 +4,12 @@
   (readings CSV as in `ledger allocate`: step_start, meter, direction, wh), saves its lines and
   proofs under the state directory, commits the Merkle root and pays the netted amounts. Run it
   again after any crash: it reads what the chain holds and continues; nothing is paid twice.
+  Without `--readings` the day is built from the readings stored by the pipeline and the
+  registry of the operation (`ledger.energy.settlement_source`): distributor data preferred,
+  the latest version, 30-minute steps when a meter only has half-hours; a missing value keeps
+  the day open (exit 1, the meters and steps named, nothing committed).
+- `ledger settle-watch --operation ID` settles each complete past day as its readings are in
+  (the chain says what is already closed), one JSON line per outcome, until Ctrl-C.
 - `ledger proof --day D --account A` prints the account's lines with their proofs and checks each
   against the root on chain, in Python and with the contract (`verifyLine`).
 - `ledger tariff-set` registers a tariff schedule (prices in micro-euro per kWh) on chain.
@@ -19,7 +25,7 @@ import json
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +33,11 @@ from ledger.cli_energy import KeyName, build_steps, read_key, read_readings
 from ledger.domain.energy.steps import local_day_of
 from ledger.errors import InputError
 from ledger.settings import LedgerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ledger.energy.settlement import JsonDayStore, SettleResult
 
 RpcOption = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (env LEDGER_RPC_URL)")]
 ManifestOption = Annotated[
@@ -134,7 +145,8 @@ def settle_command(
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
     if readings is None:
-        raise InputError("give --readings CSV (the readings store is not wired to settlement yet)")
+        _settle_from_store(settings, the_day, operation, batch, batch_delay, as_json)
+        return
     accounts = read_participants(participants or settings.state_dir / "energy" / "participants.csv")
     allocation_key = read_key(key, shares)
     injections, withdrawals = read_readings(readings)
@@ -153,13 +165,40 @@ def settle_command(
         book=tariff_book(chain.tariffs(op), chain.price_bounds()),
         accounts=accounts,
     )
+    store = JsonDayStore(settings.state_dir / "settlement")
+    result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
+    _report(result, store, operation, as_json)
 
+
+def _delay_hook(batch_delay: float) -> Callable[[str], None]:
     def hook(point: str) -> None:
         if batch_delay and point in ("committed", "paid"):
             time.sleep(batch_delay)
 
+    return hook
+
+
+def _settle_from_store(
+    settings: LedgerSettings, the_day: date, operation: str, batch: int, batch_delay: float, as_json: bool
+) -> None:
+    from ledger.cli_registry import open_store
+    from ledger.energy.settlement import JsonDayStore, Settler, operation_number, tariff_book
+    from ledger.energy.settlement_source import store_compute
+
+    readings_store = open_store(settings)
+    chain = _chain(settings, signer=True)
+    chain.ensure_roles(("ORACLE_ROLE",))
+    op = operation_number(operation)
+    compute = store_compute(
+        readings_store, operation, the_day, lambda: tariff_book(chain.tariffs(op), chain.price_bounds())
+    )
     store = JsonDayStore(settings.state_dir / "settlement")
-    result = Settler(chain, store, batch_size=batch, hook=hook).run(op, the_day, compute)
+    result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
+    _report(result, store, operation, as_json)
+
+
+def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: bool) -> None:
+    the_day, op = result.day, result.operation_id
     if as_json:
         typer.echo(json.dumps(result.to_json(), sort_keys=True))
         return
@@ -257,8 +296,61 @@ def tariff_set_command(
     typer.echo(f"tariff schedule {schedule} of operation {operation} in force from {effective_from}")
 
 
+def settle_watch_command(
+    operation: OperationOption = "1",
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="seconds between checks")] = 30.0,
+    retries: Annotated[int, typer.Option("--retries", min=1, help="attempts per day and check")] = 3,
+    retry_delay: Annotated[float, typer.Option("--retry-delay", min=0, help="seconds between tries")] = 2.0,
+    lookback: Annotated[int, typer.Option("--lookback-days", min=1, help="oldest day looked at")] = 31,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="transfer lines per transaction")] = 100,
+    cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after N checks")] = None,
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+) -> None:
+    """Settle each complete past day of the operation as its readings are in, until Ctrl-C.
+
+    Every check asks the chain what is committed and paid; a closed day is left alone, a day
+    committed but not fully paid is finished, a day lacking readings stays open (said once per
+    change). One JSON line per outcome on stdout. Exit codes: 0 stopped, 1 refused at start.
+    """
+    import sys
+
+    from ledger.cli_registry import open_store
+    from ledger.energy.settlement import JsonDayStore, operation_number, tariff_book
+    from ledger.energy.settlement_source import SettleWatcher
+
+    settings = _settings(rpc_url, manifest)
+    readings_store = open_store(settings)
+    chain = _chain(settings, signer=True)
+    chain.ensure_roles(("ORACLE_ROLE",))
+    op = operation_number(operation)
+
+    def emit(line: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(line, sort_keys=True) + "\n")
+        sys.stdout.flush()
+
+    watcher = SettleWatcher(
+        store=readings_store,
+        chain=chain,
+        days=JsonDayStore(settings.state_dir / "settlement"),
+        operation_id=operation,
+        book=lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
+        emit=emit,
+        interval_s=interval,
+        retries=retries,
+        retry_delay_s=retry_delay,
+        lookback_days=lookback,
+        batch_size=batch,
+    )
+    try:
+        watcher.run(cycles=cycles)
+    except KeyboardInterrupt:
+        emit({"event": "watch-stopped", "operation": operation})
+
+
 def register(app: typer.Typer) -> None:
-    """Add `settle`, `proof` and `tariff-set` to the `ledger` app."""
+    """Add `settle`, `settle-watch`, `proof` and `tariff-set` to the `ledger` app."""
     app.command("settle")(settle_command)
+    app.command("settle-watch")(settle_watch_command)
     app.command("proof")(proof_command)
     app.command("tariff-set")(tariff_set_command)

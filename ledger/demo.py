@@ -1,8 +1,11 @@
 """`ledger demo`: a small district on a local chain, with nothing to configure.
 
 Starts (or reuses) a local Hardhat node, deploys (or reuses) the contracts, seeds a demo
-district once, then runs the services that exist (indexer, API) until Ctrl-C. Accounts come
-from Hardhat's public development mnemonic: they are for this local chain only.
+district once, then runs the services that exist (indexer, API, the simulated homes, the
+settlement of each simulated day as it closes) until Ctrl-C. Accounts come from Hardhat's public
+development mnemonic: they are for this local chain only. The simulated homes are real accounts
+(dev accounts 100 + n): each gets a 50 M3E deposit and lets EnergySettlement pull what it owes
+for its solar energy; the operation gets a default tariff when it has none.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain.client import connect
-from ledger.chain.deploy import DeployParams, deploy_district, manifest_is_live
+from ledger.chain.client import ChainClient, connect
+from ledger.chain.deploy import DeployParams, decoder_for_manifest, deploy_district, manifest_is_live
 from ledger.chain.devnode import DevNode, rpc_answers
-from ledger.chain.district import Category, District
+from ledger.chain.district import Category, District, ref32
 from ledger.chain.manifest import Manifest
 from ledger.chain.revert import format_micro
 from ledger.settings import LedgerSettings
@@ -53,6 +57,55 @@ MERCHANTS = [
 ]
 RESIDENTS = [("Alice", 4), ("Bruno (prosumer)", 5), ("Chloé", 6), ("Driss (prosumer)", 7), ("Élise", 8)]
 COMMONS_FUND_INDEX = 9
+SIM_HOMES = 30
+HOME_ACCOUNT_BASE = 100
+"""Simulated home n is dev account HOME_ACCOUNT_BASE + n."""
+HOME_DEPOSIT = 50 * M3E
+DEMO_TARIFF = (90_000, 100_000, 80_000)
+"""µ€/kWh in solar, peak and off-peak hours: within the bounds (0.04 to the regulated price)."""
+SETTLE_EVERY_S = 10
+
+
+def home_account(n: int) -> LocalAccount:
+    return dev_account(HOME_ACCOUNT_BASE + n)
+
+
+def seed_homes(operator: District, settlement: str, homes: int) -> int:
+    """Fund each simulated home (deposit DEMO-HOME-n) and let EnergySettlement pull up to its
+    deposit; idempotent (a recorded deposit or an allowance already there is left alone).
+    Returns how many homes needed something."""
+    touched = 0
+    for n in range(homes):
+        home = home_account(n)
+        ref = f"DEMO-HOME-{n}"
+        did = False
+        if not operator.client.call(operator.token.functions.depositRecorded(ref32(ref))):
+            operator.record_deposit(ref, home.address, HOME_DEPOSIT)
+            did = True
+        view = operator.as_(home)
+        allowance = int(view.client.call(view.token.functions.allowance(home.address, settlement)))
+        if allowance < HOME_DEPOSIT:
+            view.client.transact(view.token.functions.approve(settlement, HOME_DEPOSIT))
+            did = True
+        touched += did
+    return touched
+
+
+def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, operation: str) -> bool:
+    """Give the operator the settlement roles and the simulated operation a tariff if it has none
+    (effective 60 days back, so the simulated past days are priced). True when one was set."""
+    from datetime import date, timedelta
+
+    from ledger.energy.settlement import operation_number
+    from ledger.energy.settlement_chain import ChainSettlement
+
+    chain = ChainSettlement(ChainClient(w3, operator, decoder_for_manifest(manifest)), manifest)
+    chain.ensure_roles()
+    op = operation_number(operation)
+    if chain.tariffs(op):
+        return False
+    chain.set_tariff(op, date.today() - timedelta(days=60), *DEMO_TARIFF)
+    return True
 
 
 def seed_district(operator: District) -> dict[str, object]:
@@ -129,6 +182,14 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             seed_district(operator)
         else:
             print("Demo district already seeded")
+        if "EnergySettlement" in manifest.contracts:
+            from ledger.energy.simulator import OPERATION_ID
+
+            settlement = manifest.contract("EnergySettlement").address
+            if seed_homes(operator, settlement, SIM_HOMES):
+                print(f"Funded {SIM_HOMES} simulated homes (50 M3E each), enrolled for solar settlement")
+            if ensure_demo_tariff(w3, operator_account, manifest, OPERATION_ID):
+                print(f"Set the solar tariff of {OPERATION_ID}: {DEMO_TARIFF[0]:,} µ€/kWh in solar hours")
         if block_ms and not once:
             # Blocks every ~2 s from now on, like a permissioned QBFT network.
             w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
@@ -151,8 +212,16 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             if importlib.util.find_spec("ledger.energy.simulator"):
                 # A few dozen homes publish signed readings over MQTT (an embedded broker when
                 # LEDGER_MQTT_URL is unset), one simulated quarter-hour per second.
-                simulate = ["simulate", "--homes", "30", "--speed", "900", "--days", "3"]
+                # Homes are dev accounts 100 + n, funded and enrolled above.
+                simulate = ["simulate", "--homes", str(SIM_HOMES), "--speed", "900", "--days", "3",
+                            "--dev-wallets", str(HOME_ACCOUNT_BASE)]
                 children.append(_start_service(simulate, state / "simulator.log", env))
+            if importlib.util.find_spec("ledger.energy.settlement_source"):
+                from ledger.energy.simulator import OPERATION_ID
+
+                # Each simulated day is settled on chain once all its readings are in.
+                watch = ["settle-watch", "--operation", OPERATION_ID, "--interval", str(SETTLE_EVERY_S)]
+                children.append(_start_service(watch, state / "settlement.log", env))
         _print_summary(operator, manifest, settings)
         if once:
             return

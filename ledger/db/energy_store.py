@@ -334,6 +334,48 @@ class SqlEnergyStore:
                 for r in conn.execute(query)
             ]
 
+    def operation_meters(self, operation_id: str) -> tuple[Meter, ...]:
+        """The meters registered in an operation (every commodity), by serial."""
+        with self._read() as conn:
+            rows = conn.execute(select(M).where(M.c.operation_id == operation_id).order_by(M.c.serial))
+            return tuple(_meter(row) for row in rows)
+
+    def meter_readings(self, serials: Collection[str], start_ts: int, end_ts: int) -> list[NewReading]:
+        """Every stored reading (both sources, every version, history included) of these meters
+        whose interval starts in [start_ts, end_ts), ordered by key."""
+        out: list[NewReading] = []
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(serials))):
+                query = (
+                    select(R, M.c.serial)
+                    .join(M, M.c.meter_id == R.c.meter_id)
+                    .where(M.c.serial.in_(chunk), R.c.start_ts >= start_ts, R.c.start_ts < end_ts)
+                    .order_by(M.c.serial, R.c.start_ts, R.c.direction, R.c.source, R.c.version)
+                )
+                out += [
+                    NewReading(r.source, r.serial, r.start_ts, r.step_s, r.direction, r.version,
+                               r.value, bool(r.current), r.raw_sha256, r.device_id, r.counter,
+                               r.clock_status)
+                    for r in conn.execute(query)
+                ]
+        return out
+
+    def reading_span(self, serials: Collection[str]) -> tuple[int, int] | None:
+        """(first, last) interval start of the stored readings of these meters, or None."""
+        first: int | None = None
+        last: int | None = None
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(serials))):
+                lo, hi = conn.execute(
+                    select(func.min(R.c.start_ts), func.max(R.c.start_ts))
+                    .join(M, M.c.meter_id == R.c.meter_id)
+                    .where(M.c.serial.in_(chunk))
+                ).one()
+                if lo is not None:
+                    first = lo if first is None else min(first, lo)
+                    last = hi if last is None else max(last, hi)
+        return None if first is None or last is None else (int(first), int(last))
+
     def reviews(self) -> list[Review]:
         table = REVIEWS
         query = (select(table, M.c.serial).join(M, M.c.meter_id == table.c.meter_id)

@@ -54,13 +54,23 @@ class Home:
         return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def build_district(homes: int, seed: int) -> list[Home]:
-    """`homes` homes; about one in three has a solar roof."""
+def build_district(
+    homes: int, seed: int, wallet_for: Callable[[int], str] | None = None
+) -> list[Home]:
+    """`homes` homes; about one in three has a solar roof.
+
+    `wallet_for(n)` gives home n's wallet (e.g. a development account the demo funds, so the
+    homes can pay for their solar energy on chain); by default an address derived from the seed,
+    whose key nobody holds.
+    """
     district = []
     for n in range(homes):
         rng = random.Random(f"{seed}:home:{n}")
         secret = hashlib.sha256(f"district-sim:{seed}:{n}".encode()).digest()
-        wallet = "0x" + hashlib.sha256(f"wallet:{seed}:{n}".encode()).hexdigest()[:40]
+        if wallet_for is None:
+            wallet = "0x" + hashlib.sha256(f"wallet:{seed}:{n}".encode()).hexdigest()[:40]
+        else:
+            wallet = registry.check_wallet(wallet_for(n))
         district.append(
             Home(
                 index=n,
