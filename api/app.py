@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.chain_ops import ChainOperator
 from api.errors import ApiError
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
-from api.ports import LedgerReader, OperatorChain
-from api.routers import auth, feed, operator, private, public, web
+from api.ports import EnergyReader, LedgerReader, OperatorChain, ReadingIngest, SettlementSource
+from api.routers import auth, energy, feed, gateways, operator, private, public, web
 from api.services import Deployment
+from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
 from api.siwe import NonceStore, SessionStore, SiweVerifier
 from ledger.db.errors import DatabaseError
@@ -96,13 +97,30 @@ def create_app(
     *,
     reader: LedgerReader | None = None,
     operator_chain: OperatorChain | None = None,
+    ingest: ReadingIngest | None = None,
+    energy_reader: EnergyReader | None = None,
+    settlements: SettlementSource | None = None,
 ) -> FastAPI:
-    """The API; `reader`/`operator_chain` default to the real adapters built from `settings`."""
+    """The API; the ports default to the real adapters built from `settings`."""
     if reader is None:
         from ledger.db.queries_api import ApiQueries
 
         reader = ApiQueries.from_url(settings.database_url, settings.chain_id)
     ledger_reader: LedgerReader = reader
+    if energy_reader is None or settlements is None:
+        from api.energy_sources import SettlementFiles
+        from ledger.db.queries_energy import EnergyQueries
+
+        queries = EnergyQueries.from_url(settings.database_url, settings.chain_id)
+        energy_reader = energy_reader or queries
+        settlements = settlements or SettlementFiles(settings.settlement_dir, queries)
+    if ingest is None:
+        from ledger.db.energy_store import SqlEnergyStore
+        from ledger.db.engine import make_engine
+        from ledger.energy.ingest import IngestPipeline
+
+        ingest = IngestPipeline(SqlEnergyStore(make_engine(settings.database_url)))
+    closing: tuple[EnergyReader | SettlementSource, ...] = (energy_reader, settlements)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +128,8 @@ def create_app(
             yield
         finally:
             ledger_reader.close()
+            for port in closing:
+                port.close()
 
     app = FastAPI(
         title="District ledger of Lyon 3e",
@@ -130,6 +150,9 @@ def create_app(
     app.state.reader = ledger_reader
     app.state.operator = operator_chain if operator_chain is not None else ChainOperator(settings)
     app.state.deployment = load_deployment(settings)
+    app.state.ingest = GatewayIngest(ingest)
+    app.state.energy = energy_reader
+    app.state.settlements = settlements
     app.state.nonces = nonces
     app.state.sessions = SessionStore(settings.session_ttl_seconds)
     app.state.verifier = SiweVerifier(
@@ -141,7 +164,7 @@ def create_app(
     )
     app.state.chartjs = web.find_chartjs(settings.chartjs_path)
 
-    for module in (public, auth, private, operator, feed, web):
+    for module in (public, energy, auth, private, operator, gateways, feed, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 
 from api.errors import Forbidden, NotSignedIn
-from api.ports import LedgerReader, OperatorChain, Role
+from api.ports import EnergyReader, LedgerReader, OperatorChain, Role, SettlementSource
 from api.schemas import ADDRESS_PATTERN, ErrorBody
 from api.services import Deployment
+from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
 from api.siwe import NonceStore, Session, SessionStore, SiweVerifier
 
@@ -122,3 +123,23 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         s: {"model": ErrorBody, "description": text.get(s, "error")} for s in (*statuses, 413, 422, 429, 503)
     }
+
+
+def get_ingest(request: Request) -> GatewayIngest:
+    ingest: GatewayIngest = request.app.state.ingest
+    return ingest
+
+
+def get_energy(request: Request) -> EnergyReader:
+    energy: EnergyReader = request.app.state.energy
+    return energy
+
+
+def get_settlements(request: Request) -> SettlementSource:
+    source: SettlementSource = request.app.state.settlements
+    return source
+
+
+Ingest = Annotated[GatewayIngest, Depends(get_ingest)]
+Energy = Annotated[EnergyReader, Depends(get_energy)]
+Settlements = Annotated[SettlementSource, Depends(get_settlements)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
-from api.ports import OperatorReceipt, Role
+from api.ports import OperatorReceipt, Role, SettledDay
 from ledger.db.queries_api import (
     ZERO_ADDRESS,
     BalanceFigure,
@@ -17,6 +18,7 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
+from ledger.db.queries_energy import DistrictRows, OwnReading, StepFigure
 
 
 @dataclass
@@ -204,3 +206,74 @@ class FakeOperator:
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt:
         self.sent.append(("record_deposit", (bank_ref, beneficiary, amount)))
         return OperatorReceipt("0x" + "cd" * 32, 1)
+
+
+@dataclass(frozen=True)
+class FakeReading:
+    """A stored current reading of a home's meter (`home` is the meter's wallet or None)."""
+
+    home: str | None
+    start_ts: int
+    step_s: int
+    commodity: str
+    direction: str
+    value: int
+    source: str = "gateway"
+
+
+@dataclass
+class FakeEnergy:
+    """Readings in a list; aggregates computed like ledger.db.queries_energy does in SQL."""
+
+    readings: list[FakeReading] = field(default_factory=list)
+
+    def district(self, start_ts: int, end_ts: int) -> DistrictRows:
+        rows = [r for r in self.readings if start_ts <= r.start_ts < end_ts]
+        step = 1800 if any(r.step_s >= 1800 for r in rows) else 900
+        sums: dict[tuple[int, str], int] = {}
+        homes: dict[tuple[int, str], set[str]] = {}
+        for r in rows:
+            if r.commodity == "electricity":
+                figure = "production" if r.direction == "export" else "consumption"
+            else:
+                figure = r.commodity
+            key = (r.start_ts - r.start_ts % step, figure)
+            sums[key] = sums.get(key, 0) + r.value
+            group = homes.setdefault(key, set())
+            if r.home is not None:
+                group.add(r.home.lower())
+        return DistrictRows(step, [StepFigure(k[0], k[1], v, len(homes[k])) for k, v in sorted(sums.items())])
+
+    def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]:
+        return [
+            OwnReading(r.start_ts, r.step_s, r.commodity, r.direction, r.value, r.source)
+            for r in sorted(self.readings, key=lambda r: (r.start_ts, r.commodity, r.direction))
+            if r.home is not None and r.home.lower() == account.lower() and start_ts <= r.start_ts < end_ts
+        ]
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class FakeSettlements:
+    """Settled days held in a list (lines from ledger.energy.settlement, chain figures by hand)."""
+
+    days: list[SettledDay] = field(default_factory=list)
+    cursor_info: CursorInfo = field(default_factory=lambda: CursorInfo(-1, ""))
+
+    def cursor(self) -> CursorInfo:
+        return self.cursor_info
+
+    def recent(self, limit: int) -> list[SettledDay]:
+        latest = sorted({d.day for d in self.days}, reverse=True)[:limit]
+        return sorted(
+            (d for d in self.days if d.day in latest),
+            key=lambda d: (-d.day.toordinal(), d.operation_id, d.version),
+        )
+
+    def day(self, day: date) -> list[SettledDay]:
+        return sorted((d for d in self.days if d.day == day), key=lambda d: (d.operation_id, d.version))
+
+    def close(self) -> None:
+        return None

@@ -1,13 +1,17 @@
-"""The API's two ports: the indexed ledger (read-only) and the operator's chain access.
+"""The API's ports: the indexed ledger (read-only), the operator's chain access, the gateway
+reading pipeline (writes), the energy readings (read-only) and the settlement days.
 
-Real adapters: ledger.db.queries_api.ApiQueries (SQL) and api.chain_ops.ChainOperator (web3 via
-ledger.chain). In-memory fakes for tests: api.fakes.
+Real adapters: ledger.db.queries_api.ApiQueries (SQL), api.chain_ops.ChainOperator (web3 via
+ledger.chain), ledger.energy.ingest.IngestPipeline over ledger.db.energy_store.SqlEnergyStore,
+ledger.db.queries_energy.EnergyQueries, api.energy_sources.SettlementFiles (the settlement files
+and the indexed commitments). In-memory fakes for tests: api.fakes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal, Protocol
 
 from ledger.db.queries_api import (
@@ -20,6 +24,9 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
+from ledger.db.queries_energy import DistrictRows, OnChainSettlement, OwnReading
+from ledger.energy.ingest import IngestResult
+from ledger.energy.settlement import DayLines
 
 Role = Literal["registrar", "treasurer"]
 
@@ -72,3 +79,44 @@ class OperatorChain(Protocol):
     def register_merchant(self, name: str, category: int, payout: str) -> OperatorReceipt: ...
 
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt: ...
+
+
+class ReadingIngest(Protocol):
+    """The reading pipeline (ledger.energy.ingest.IngestPipeline): verifies, validates, stores."""
+
+    def ingest_http(self, body: bytes, gateway_id: str | None = None) -> IngestResult: ...
+
+
+class EnergyReader(Protocol):
+    """Stored meter readings, read-only (current values, one source per interval)."""
+
+    def district(self, start_ts: int, end_ts: int) -> DistrictRows: ...
+
+    def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SettledDay:
+    """One (operation, day, version): its stored lines and proofs, and what the chain holds."""
+
+    operation_id: int
+    day: date
+    version: int
+    lines: DayLines | None
+    chain: OnChainSettlement | None
+
+
+class SettlementSource(Protocol):
+    """Settlement days: the lines kept by `ledger settle` and the indexed on-chain commitments."""
+
+    def cursor(self) -> CursorInfo: ...
+
+    def recent(self, limit: int) -> list[SettledDay]:
+        """Every version of the `limit` latest settled days, newest day first."""
+        ...
+
+    def day(self, day: date) -> list[SettledDay]: ...
+
+    def close(self) -> None: ...

@@ -184,3 +184,168 @@ class OperatorTxOut(Out):
     tx_hash: str
     block: int
     merchant_id: int | None = None
+
+
+# -- energy --------------------------------------------------------------------------------------
+
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+DEVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+DistrictFigure = Literal["production", "consumption", "gas", "water"]
+
+
+class IngestOut(Out):
+    """What the reading pipeline did with one signed envelope (its own words, passed through)."""
+
+    status: Literal["accepted", "duplicate", "rejected"]
+    sha256: str = Field(description="sha256 of the body as received")
+    code: str | None = Field(default=None, description="why it was rejected (a stable code)")
+    message: str | None = None
+    device_id: str | None = None
+    counter: int | None = None
+    stored: int | None = None
+    duplicates: int | None = None
+    held: int | None = Field(default=None, description="readings held back for review")
+    superseded: int | None = None
+    held_reasons: list[str] | None = None
+
+
+class GatewayErrorOut(Out):
+    """The API's error shape; `ingest` carries the pipeline's answer when it refused the input."""
+
+    error: ErrorDetail
+    ingest: IngestOut | None = None
+
+
+class WithheldOut(Out):
+    figure: DistrictFigure
+    reason: Literal["fewer_than_5_homes", "no_readings"]
+
+
+class DistrictStepOut(Out):
+    start: str = Field(description="step start, ISO 8601 UTC")
+    production_wh: int | None = Field(description="solar energy injected (electricity export)")
+    consumption_wh: int | None = Field(description="electricity withdrawn (import)")
+    self_consumed_wh: int | None = Field(description="min(production, consumption)")
+    self_consumption_rate: str | None = Field(description="self-consumed / production (decimal string)")
+    self_sufficiency_rate: str | None = Field(description="self-consumed / consumption (decimal string)")
+    gas_wh: int | None
+    water_l: int | None
+    withheld: list[WithheldOut] = Field(description="the figures left null, and why")
+
+
+class DistrictTotalsOut(Out):
+    production_wh: int
+    consumption_wh: int
+    self_consumed_wh: int
+    self_consumption_rate: str | None
+    gas_wh: int
+    water_l: int
+    steps_withheld: int = Field(description="steps with at least one figure withheld or missing")
+
+
+class DistrictEnergyOut(Out):
+    day: str
+    step_minutes: Literal[15, 30]
+    min_homes: int = Field(description="no figure covers fewer homes than this")
+    as_of: int = Field(description="Unix time this answer was computed")
+    latest_step: str | None = Field(description="the latest step with published figures")
+    self_consumption_rate: str | None = Field(description="the day's rate over the published steps")
+    totals: DistrictTotalsOut = Field(description="sums of the published steps only")
+    steps: list[DistrictStepOut]
+
+
+class SettlementTotalsOut(Out):
+    produced_wh: int
+    consumed_wh: int
+    allocated_wh: int
+    surplus_wh: int
+    amount: Amount
+    transfers: int
+
+
+class SettlementOut(Out):
+    operation_id: str
+    day: str
+    version: int
+    root: str = Field(description="Merkle root of the day's lines (0x + 64 hex)")
+    committed: bool = Field(description="the root is committed on chain (indexed)")
+    onchain_root: str | None
+    block: int | None = Field(description="block of the commitment")
+    tx_hash: str | None = Field(description="transaction of the commitment")
+    totals: SettlementTotalsOut
+    paid: Amount | None = Field(description="moved on chain so far (indexed)")
+    shortfall: Amount | None = Field(description="not pulled, billed in euros")
+    paid_lines: int | None = Field(description="transfer lines processed on chain")
+
+
+class SettlementsOut(Indexed):
+    settlements: list[SettlementOut]
+
+
+class SettlementDayOut(Indexed):
+    day: str
+    settlements: list[SettlementOut]
+
+
+class OwnStepOut(Out):
+    start: str
+    step_s: int
+    electricity_import_wh: int | None
+    electricity_export_wh: int | None
+    gas_wh: int | None
+    water_l: int | None
+
+
+class AllocationOut(Out):
+    to: str = Field(description="the consumer's account")
+    wh: int
+    amount: Amount
+
+
+class OwnDayOut(Out):
+    day: str
+    produced_wh: int | None = Field(description="your meters' export readings (null: none stored)")
+    allocated: list[AllocationOut] = Field(description="your production allocated, per neighbour")
+    allocated_wh: int
+    earned: Amount
+    bought_wh: int
+    owed: Amount
+    version: int | None = Field(description="settlement version these figures come from")
+    committed: bool
+
+
+class AccountEnergyOut(Out):
+    account: str
+    day: str
+    as_of: int
+    steps: list[OwnStepOut] = Field(description="your load curves of `day` (missing steps absent)")
+    days: list[OwnDayOut] = Field(description="per day: production, allocations, earnings")
+
+
+class ProofLineOut(Out):
+    line: int = Field(description="the line number (leaf position) in the day's tree")
+    kind: Literal["day", "step", "pair", "transfer", "bought", "sold"]
+    index: int
+    time: int
+    payer: str
+    payee: str
+    wh: int
+    value: str = Field(description="integer (micro-M3E; 1/1000 micro-M3E for step lines)")
+    leaf: str
+    proof: list[str]
+    verified: bool = Field(description="the proof leads to the root committed on chain")
+
+
+class ProofSetOut(Out):
+    operation_id: str
+    version: int
+    root: str
+    onchain_root: str | None
+    committed: bool
+    lines: list[ProofLineOut]
+
+
+class ProofsOut(Indexed):
+    account: str
+    day: str
+    settlements: list[ProofSetOut]

@@ -29,6 +29,8 @@ class ApiSettings(BaseSettings):
     # The node and deployment (payment requests need the token address; operator actions the node).
     rpc_url: str = "http://127.0.0.1:8545"
     manifest: Path | None = None
+    # Where `ledger settle` keeps the lines and proofs of each day (STATE_DIR/settlement).
+    settlement_dir: Path = Path(".state/settlement")
     token_address: str | None = None
     # Operator key for operator actions (else LEDGER_KEYSTORE / dev key on a dev node only).
     operator_key: SecretStr | None = None
@@ -74,6 +76,8 @@ class ApiSettings(BaseSettings):
         explicit = api.model_fields_set
         if "database_url" not in explicit:
             fill["database_url"] = shared.db_url
+        if "settlement_dir" not in explicit:
+            fill["settlement_dir"] = shared.state_dir / "settlement"
         if "rpc_url" not in explicit:
             fill["rpc_url"] = shared.rpc_url
         if "chain_id" not in explicit:

@@ -8,9 +8,12 @@ Energy (prosumers: production, allocated to whom, earnings per day and per month
 settlement data, which only the API holds (load curves never go on chain). The API is asked
 for `GET /v1/accounts/{address}/energy?days=N`, answering::
 
-    {"days": [{"day": "2026-05-01", "produced_wh": 12000,
-               "allocated": [{"to": "0x..." or a label, "wh": 3000}, ...],
-               "earned": {"micro": "270000"}}, ...]}
+    {"days": [{"day": "2026-05-01", "produced_wh": 12000 or null (no readings stored),
+               "allocated": [{"to": "0x...", "wh": 3000, "amount": {"micro": "270000"}}, ...],
+               "earned": {"micro": "270000", "display": "0.27 M3E"}, ...}, ...], ...}
+
+(the API answers more: the day's load curves in "steps", bought Wh and "owed"; only the fields
+above are read here). The endpoint needs a Sign-In with Ethereum session of the account.
 
 When no API is configured, or it has no energy endpoint, the command says so and exits 1: it
 never makes data up.
@@ -146,7 +149,7 @@ def summarize_energy(days: list[dict[str, Any]]) -> dict[str, Any]:
     months: dict[str, dict[str, int]] = {}
     for d in days:
         day = str(d["day"])
-        produced = int(d.get("produced_wh", 0))
+        produced = int(d.get("produced_wh") or 0)
         allocated: list[dict[str, Any]] = [{"to": str(a["to"]), "wh": int(a["wh"])}
                                            for a in d.get("allocated", [])]
         earned_raw = d.get("earned", {})

@@ -127,7 +127,7 @@ function scheduleRefresh() {
   if (refreshTimer) return;
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
-    await Promise.allSettled([loadToken(), loadSupplyChart()]);
+    await Promise.allSettled([loadToken(), loadSupplyChart(), loadEnergy()]);
   }, 1000);
 }
 
@@ -149,18 +149,35 @@ async function loadMerchants() {
   if (!r.merchants.length) { const li = document.createElement("li"); li.textContent = "Aucun commerce dans cette catégorie."; list.append(li); }
 }
 
+const pct = (ratio) => (ratio === null || ratio === undefined ? "—" : `${(Number(ratio) * 100).toFixed(1)} %`);
+const kwh = (wh) => `${(wh / 1000).toLocaleString("fr-FR", { maximumFractionDigits: 1 })} kWh`;
+
+// Figures of fewer than 5 homes come as null (never shown): the chart leaves a gap there.
 async function loadEnergy() {
   try {
     const e = await api("/v1/energy/district");
     $("energy").hidden = false;
-    text($("energy-rate"), `Autoconsommation : ${e.self_consumption_rate}`);
+    const t = e.totals;
+    text($("energy-rate"), `Autoconsommation : ${pct(e.self_consumption_rate)} · produit ${kwh(t.production_wh)}, consommé ${kwh(t.consumption_wh)}`
+      + (t.gas_wh || t.water_l ? ` · gaz ${kwh(t.gas_wh)} · eau ${t.water_l.toLocaleString("fr-FR")} L` : ""));
+    const local = (iso) => new Date(iso).toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
+    const data = {
+      labels: e.steps.map((s) => local(s.start)),
+      datasets: [
+        { label: "Production solaire (Wh)", data: e.steps.map((s) => s.production_wh), borderColor: "#eab308", backgroundColor: "#eab30833", fill: true, spanGaps: false },
+        { label: "Consommation (Wh)", data: e.steps.map((s) => s.consumption_wh), borderColor: "#2563eb", spanGaps: false },
+        { label: "Autoconsommation (%)", data: e.steps.map((s) => (s.self_consumption_rate === null ? null : Number(s.self_consumption_rate) * 100)), borderColor: "#15803d", borderDash: [4, 3], yAxisID: "rate", spanGaps: false },
+      ],
+    };
+    if (charts.energy) { charts.energy.data = data; charts.energy.update(); return; }
     charts.energy = new Chart($("chart-energy"), {
-      type: "line",
-      data: { labels: e.steps.map((s) => s.start), datasets: [
-        { label: "Production (Wh)", data: e.steps.map((s) => s.production_wh), borderColor: "#eab308" },
-        { label: "Consommation (Wh)", data: e.steps.map((s) => s.consumption_wh), borderColor: "#2563eb" },
-      ] },
-      options: { responsive: true, maintainAspectRatio: false, animation: false },
+      type: "line", data,
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: { position: "bottom" } },
+        scales: { y: { beginAtZero: true, title: { display: true, text: "Wh" } },
+                  rate: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false }, title: { display: true, text: "%" } } },
+      },
     });
   } catch (_) { /* no energy data published yet: the section stays hidden */ }
 }

@@ -12,11 +12,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import get_operator, get_reader
-from api.fakes import FakeLedger, FakeOperator
+from api.fakes import FakeEnergy, FakeLedger, FakeOperator, FakeSettlements
 from api.feed import FeedTracker, parse_event_id, ref_text
 from api.money import display, parse_micro, ratio
 from api.settings import ApiSettings
 from ledger.db.queries_api import ZERO_ADDRESS, MerchantItem
+from ledger.energy.ingest import IngestPipeline
+from ledger.energy.memory_store import MemoryEnergyStore
 
 TOKEN = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 ALICE = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
@@ -58,8 +60,21 @@ def seeded() -> FakeLedger:
     return ledger
 
 
-def build(ledger: FakeLedger, operator: FakeOperator | None = None, **overrides: object) -> FastAPI:
-    app = create_app(make_settings(**overrides))
+def build(
+    ledger: FakeLedger,
+    operator: FakeOperator | None = None,
+    *,
+    energy: FakeEnergy | None = None,
+    settlements: FakeSettlements | None = None,
+    ingest: IngestPipeline | None = None,
+    **overrides: object,
+) -> FastAPI:
+    app = create_app(
+        make_settings(**overrides),
+        ingest=ingest or IngestPipeline(MemoryEnergyStore()),
+        energy_reader=energy or FakeEnergy(),
+        settlements=settlements or FakeSettlements(),
+    )
     app.dependency_overrides[get_reader] = lambda: ledger
     app.dependency_overrides[get_operator] = lambda: operator or FakeOperator()
     return app

@@ -1,0 +1,101 @@
+"""The real settlement source: the day files `ledger settle` keeps (lines and proofs, one JSON file
+per operation and day under the state directory) joined with the commitments and payments the
+indexer stored as raw logs (read by ledger.db.queries_energy). Either side may be missing: a day
+computed but not yet committed has lines only; a day committed elsewhere has the chain only."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+from api.errors import Unavailable
+from api.ports import SettledDay
+from ledger.db.queries_api import CursorInfo
+from ledger.db.queries_energy import EnergyQueries, OnChainSettlement
+from ledger.energy.settlement import JsonDayStore, SettlementError, day_number, day_of_number
+
+log = logging.getLogger("api")
+_OP_DIR = re.compile(r"^op-(\d{1,80})$")
+_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
+
+
+class SettlementFiles:
+    def __init__(self, root: Path, queries: EnergyQueries) -> None:
+        self.root = root
+        self.store = JsonDayStore(root)
+        self.queries = queries
+
+    def cursor(self) -> CursorInfo:
+        return self.queries.cursor()
+
+    def close(self) -> None:
+        self.queries.close()
+
+    def _files(self) -> dict[date, list[int]]:
+        """Operations that have a file, per day."""
+        found: dict[date, list[int]] = {}
+        if not self.root.is_dir():
+            return found
+        for folder in self.root.iterdir():
+            op = _OP_DIR.match(folder.name)
+            if op is None or not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                match = _DAY_FILE.match(path.name)
+                if match is None:
+                    continue
+                try:
+                    the_day = date.fromisoformat(match.group(1))
+                except ValueError:
+                    continue
+                found.setdefault(the_day, []).append(int(op.group(1)))
+        return found
+
+    def _join(
+        self, days: Iterable[date], files: dict[date, list[int]], chain: list[OnChainSettlement]
+    ) -> list[SettledDay]:
+        on_chain = {(c.operation_id, c.day_number, c.version): c for c in chain}
+        out: list[SettledDay] = []
+        for the_day in sorted(set(days), reverse=True):
+            number = day_number(the_day)
+            operations = set(files.get(the_day, []))
+            operations |= {c.operation_id for c in chain if c.day_number == number}
+            for op in sorted(operations):
+                try:
+                    stored = self.store.load(op, the_day) if op in files.get(the_day, []) else {}
+                except SettlementError as exc:
+                    log.error("settlement file unreadable: %s", exc)
+                    raise Unavailable(
+                        f"The settlement records of {the_day} cannot be read right now; the operator "
+                        "has been told."
+                    ) from exc
+                versions = set(stored) | {v for (o, d, v) in on_chain if o == op and d == number}
+                out += [
+                    SettledDay(op, the_day, v, stored.get(v), on_chain.get((op, number, v)))
+                    for v in sorted(versions)
+                ]
+        return out
+
+    def recent(self, limit: int) -> list[SettledDay]:
+        files = self._files()
+        chain = self.queries.settlements()
+        days = set(files) | {day_of_number(c.day_number) for c in chain if _valid_day(c.day_number)}
+        latest = sorted(days, reverse=True)[:limit]
+        wanted = {day_number(d) for d in latest}
+        return self._join(latest, files, [c for c in chain if c.day_number in wanted])
+
+    def day(self, day: date) -> list[SettledDay]:
+        files = self._files()
+        files = {day: files[day]} if day in files else {}
+        return self._join([day], files, self.queries.settlements([day_number(day)]))
+
+
+def _valid_day(number: int) -> bool:
+    try:
+        day_of_number(number)
+    except ValueError:
+        return False
+    return True

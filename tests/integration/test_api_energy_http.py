@@ -1,0 +1,143 @@
+"""Signed readings posted over HTTP to the real app (SQLite, migrated) end in the store exactly as
+the pipeline called directly (the MQTT and CSV paths are compared to that one in
+test_ingest_paths); the district aggregates read back through SQL withhold groups under 5 homes."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger.db.queries_energy import EnergyQueries
+from ledger.domain.energy.steps import day_bounds
+from tests.integration.test_ingest_paths import DAY, _messages, _store, _via_http
+from tests.unit.test_api import make_settings
+
+
+def _app_store(tmp_path: Path) -> tuple[str, TestClient]:
+    url = f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
+    _store(url)  # migrated, the simulated district registered
+    settings = make_settings(database_url=url, settlement_dir=tmp_path / "settlement")
+    return url, TestClient(create_app(settings))
+
+
+def test_readings_posted_over_http_are_stored_like_the_other_paths(tmp_path: Path) -> None:
+    url, client = _app_store(tmp_path)
+    with client:
+        for device, body in _messages():
+            response = client.post(
+                f"/v1/gateways/{device}/readings", content=body, headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "accepted"
+        device, body = _messages()[0]
+        again = client.post(f"/v1/gateways/{device}/readings", content=body)
+        assert again.status_code == 200 and again.json()["status"] == "duplicate"
+        refused = client.post(f"/v1/gateways/{device}/readings", content=b'{"payload": {}}')
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "malformed"
+        district = client.get(f"/v1/energy/district?day={DAY.isoformat()}").json()
+    over_http = _store_readings(url)
+    direct = _via_http(f"sqlite:///{tmp_path / 'direct.db'}").readings()
+    assert over_http == [
+        (r.meter_serial, r.start_ts, r.step_s, r.direction, r.version, r.value, r.raw_sha256) for r in direct
+    ]
+    # 4 simulated homes: fewer than 5, so nothing of theirs is published
+    assert district["step_minutes"] == 15 and len(district["steps"]) == 92
+    assert all(s["consumption_wh"] is None for s in district["steps"])
+    reasons = {w["reason"] for s in district["steps"] for w in s["withheld"]}
+    assert "fewer_than_5_homes" in reasons
+
+
+def _store_readings(url: str) -> list[tuple[str, int, int, str, str, int, str]]:
+    from ledger.db import make_engine
+    from ledger.db.energy_store import SqlEnergyStore
+
+    engine = make_engine(url)
+    try:
+        return [
+            (r.meter_serial, r.start_ts, r.step_s, r.direction, r.version, r.value, r.raw_sha256)
+            for r in SqlEnergyStore(engine).readings()
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_the_sql_aggregates_count_homes_not_meters(tmp_path: Path) -> None:
+    url, client = _app_store(tmp_path)
+    with client:
+        for device, body in _messages():
+            assert client.post(f"/v1/gateways/{device}/readings", content=body).status_code == 200
+    queries = EnergyQueries.from_url(url, 69003)
+    try:
+        start, end = day_bounds(DAY)
+        rows = queries.district(int(start.timestamp()), int(end.timestamp()))
+        assert rows.step_s == 900 and rows.figures
+        consumption = [f for f in rows.figures if f.figure == "consumption"]
+        assert consumption and {f.homes for f in consumption} == {4}
+        production = [f for f in rows.figures if f.figure == "production"]
+        assert production and {f.homes for f in production} == {2}
+        wallet = next(iter(_wallets(url)))
+        mixed_case = "0x" + wallet[2:].upper()
+        own = queries.own_readings(mixed_case, int(start.timestamp()), int(end.timestamp()))
+        assert own and {r.source for r in own} == {"gateway"}
+    finally:
+        queries.close()
+
+
+def _wallets(url: str) -> set[str]:
+    from sqlalchemy import text
+
+    from ledger.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT wallet FROM energy_meters WHERE wallet IS NOT NULL"))
+            return {str(w) for (w,) in rows}
+    finally:
+        engine.dispose()
+
+
+def test_settlement_days_join_the_day_files_and_the_indexed_commitments(tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from api.energy_sources import SettlementFiles
+    from ledger.db import make_engine, migrate
+    from ledger.db.models import RawLog
+    from ledger.db.queries_energy import T_COMMITTED, T_PAID
+    from ledger.energy.settlement import JsonDayStore
+    from tests.unit.test_api_energy import DAY as SETTLED
+    from tests.unit.test_api_energy import day_lines
+
+    url = f"sqlite:///{tmp_path / 'settle.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    lines = day_lines(1)
+    JsonDayStore(tmp_path / "settlement").save(lines)
+
+    def word(n: int) -> str:
+        return f"{n:064x}"
+
+    topics = {"topic1": "0x" + word(1), "topic2": "0x" + word(20250621), "topic3": "0x" + word(1)}
+    base = {"chain_id": 69003, "block_hash": "0x" + "11" * 32, "tx_index": 0, "address": "0x" + "22" * 20}
+    committed = "0x" + lines.root.hex() + "".join(word(v) for v in lines.totals.as_tuple())
+    paid = "0x" + word(0) + word(2) + word(81_000) + word(0)
+    with engine.begin() as conn:
+        conn.execute(insert(RawLog), [
+            {**base, **topics, "block_number": 7, "log_index": 0, "tx_hash": "0x" + "aa" * 32,
+             "topic0": T_COMMITTED, "data": committed},
+            {**base, **topics, "block_number": 8, "log_index": 0, "tx_hash": "0x" + "bb" * 32,
+             "topic0": T_PAID, "data": paid},
+        ])
+    engine.dispose()
+    source = SettlementFiles(tmp_path / "settlement", EnergyQueries.from_url(url, 69003))
+    try:
+        (day,) = source.day(SETTLED)
+        assert day.lines is not None and day.chain is not None
+        assert day.chain.root == "0x" + lines.root.hex() and day.chain.totals == lines.totals.as_tuple()
+        assert (day.chain.paid, day.chain.paid_up_to, day.chain.tx_hash) == (81_000, 2, "0x" + "aa" * 32)
+        assert [d.day for d in source.recent(5)] == [SETTLED]
+    finally:
+        source.close()
