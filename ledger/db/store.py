@@ -9,20 +9,27 @@ balances are read, folded in Python with exact ints, and written back.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
+from sqlalchemy import Index, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from ledger.db.engine import sqlite_path
 from ledger.db.errors import DatabaseError, DatabaseUnavailable
+from ledger.db.models import Base
 from ledger.db.records import Batch, BlockRow, Cursor, MerchantEventRow, PaymentRow
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _CHUNK = 500
+_WAL_AUTOCHECKPOINT = 1000  # SQLite's default, in pages
+_SQLITE_PARAMS = 999  # bound parameters per statement that every SQLite version accepts
 
 
 class InconsistentData(DatabaseError):
@@ -77,6 +84,23 @@ _BY_BLOCK = (
     "balance_history", "supply_history", "blocks",
 )
 
+# Tables whose secondary indexes serve readers only (the API, reconcile, rollbacks): an initial
+# backfill drops them and builds them in one sorted pass at its end, several times faster than
+# maintaining them row by row. Primary keys (uniqueness, the indexer's own lookups) always stay.
+_DEFERRED_INDEX_TABLES = (
+    "transfers", "deposits", "redemptions", "payments", "refunds", "balance_history",
+)
+
+
+def deferred_indexes() -> list[Index]:
+    """The secondary indexes an initial backfill may build at its end (names as in models.py)."""
+    return [
+        ix
+        for table in _DEFERRED_INDEX_TABLES
+        for ix in sorted(Base.metadata.tables[table].indexes, key=lambda i: str(i.name))
+    ]
+
+
 # Every table, with its order for the digest.
 DIGEST_TABLES: dict[str, str] = {
     "blocks": "number",
@@ -97,12 +121,52 @@ DIGEST_TABLES: dict[str, str] = {
 }
 
 
+class _Checkpointer:
+    """PASSIVE WAL checkpoints of a SQLite file on a thread of their own.
+
+    During a backfill the writer's commits then only append to the WAL (its auto-checkpoint is
+    off) while this thread copies committed pages into the database file and syncs it, in
+    parallel (sqlite3 releases the GIL). Checkpoints never change what a transaction commits:
+    crash safety is the WAL's, as before.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # busy or gone: the next wake-up (or auto-checkpoint) retries
+                pass
+            if self._closing:
+                return
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """One last checkpoint of what is committed, then stop."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join()
+        self._conn.close()
+
+
 class Store:
     """Reads and atomic writes of the indexed data of one database."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        self._checkpointer: _Checkpointer | None = None
         # to_bytes raises OverflowError outside [0, 2^256 - 1]: no separate check needed here.
         self._u: Callable[[int], Any] = (lambda v: v) if self.postgres else _blob
 
@@ -149,11 +213,20 @@ class Store:
                 for row in rows:
                     copy.write_row(row)
             return
-        marks = ", ".join("?" * len(columns))
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-            list(rows),
-        )
+        # SQLite: multi-row VALUES, each statement as many rows as 999 parameters hold (the
+        # oldest SQLite limit): ~30% less work than one row per statement.
+        one = "(" + ", ".join("?" * len(columns)) + ")"
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608
+        per = max(1, _SQLITE_PARAMS // len(columns))
+        full = len(rows) - len(rows) % per
+        if full:
+            flat = chain.from_iterable
+            conn.exec_driver_sql(
+                insert + ", ".join([one] * per),
+                [tuple(flat(rows[i : i + per])) for i in range(0, full, per)],
+            )
+        if full < len(rows):
+            conn.exec_driver_sql(insert + one, list(rows[full:]))
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -246,13 +319,59 @@ class Store:
             return int(value)
         return value
 
+    # -- backfill mode ------------------------------------------------------------------------
+
+    @contextmanager
+    def backfilling(self) -> Iterator[None]:
+        """Bulk writes follow (SQLite file: WAL checkpoints move to a background thread)."""
+        path = sqlite_path(self.engine)
+        if path is None or self._checkpointer is not None:
+            yield
+            return
+        self._checkpointer = _Checkpointer(str(path))
+        try:
+            yield
+        finally:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            checkpointer.close()
+
+    # -- secondary indexes during an initial backfill ------------------------------------------
+
+    def drop_deferred_indexes_if_empty(self) -> bool:
+        """Before a backfill: drop the readers' secondary indexes when their tables hold no row
+        (of any chain); True when dropped (or already missing)."""
+        with self._tx() as conn:
+            for table in _DEFERRED_INDEX_TABLES:
+                if conn.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first():  # noqa: S608
+                    return False
+            for ix in deferred_indexes():
+                if _has_index(conn, ix):
+                    ix.drop(conn)
+        return True
+
+    def build_deferred_indexes(self) -> int:
+        """Create the readers' secondary indexes that are missing; returns how many were built.
+
+        One transaction: a crash leaves them all missing, and the next backfill's end builds them.
+        """
+        with self._tx() as conn:
+            missing = [ix for ix in deferred_indexes() if not _has_index(conn, ix)]
+            for ix in missing:
+                ix.create(conn)
+        return len(missing)
+
     # -- writes -------------------------------------------------------------------------------
 
     def apply(self, batch: Batch) -> None:
         """Write the batch and move the cursor, atomically."""
         c = batch.chain_id
         u = self._u
+        checkpointer = self._checkpointer
         with self._tx() as conn:
+            if not self.postgres:  # off while a checkpointer thread does it (see backfilling)
+                conn.exec_driver_sql(
+                    f"PRAGMA wal_autocheckpoint={0 if checkpointer else _WAL_AUTOCHECKPOINT}"
+                )
             row = conn.execute(
                 text("SELECT block_number FROM indexer_cursor WHERE chain_id = :c"), {"c": c}
             ).first()
@@ -262,11 +381,15 @@ class Store:
                 )
             self._bulk(conn, "blocks", [(c, *b) for b in batch.blocks])
             self._bulk(conn, "raw_logs", batch.logs)
-            self._bulk(
-                conn,
-                "transfers",
-                [(c, t[0], t[1], t[2], t[3], t[4], u(t[5])) for t in batch.transfers],
-            )
+            transfers: list[tuple[Any, ...]]
+            if self.postgres:
+                transfers = [(c, *t) for t in batch.transfers]
+            else:  # the U256 blob inline: the hottest row of all
+                transfers = [
+                    (c, b, li, tx, f, to, v.to_bytes(32, "big"))
+                    for b, li, tx, f, to, v in batch.transfers
+                ]
+            self._bulk(conn, "transfers", transfers)
             self._bulk(
                 conn,
                 "deposits",
@@ -290,6 +413,8 @@ class Store:
             self._apply_bookings(conn, batch)
             self._apply_merchants(conn, c, batch.merchant_events)
             self._set_cursor(conn, c, batch.cursor)
+        if checkpointer is not None:
+            checkpointer.wake()
 
     def _set_cursor(self, conn: Connection, chain_id: int, cursor: Cursor) -> None:
         updated = conn.execute(
@@ -575,6 +700,10 @@ class Store:
         """Test helper: store headers outside a batch."""
         with self._tx() as conn:
             self._bulk(conn, "blocks", [(chain_id, *b) for b in blocks])
+
+
+def _has_index(conn: Connection, index: Index) -> bool:
+    return bool(conn.dialect.has_index(conn, index.table.name, str(index.name)))  # type: ignore[union-attr]
 
 
 def _blob(value: int) -> bytes:

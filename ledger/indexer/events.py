@@ -148,7 +148,9 @@ class Decoder:
                 bn = block_cache[bn_hex] = int(bn_hex, 16)
             li = int(log["logIndex"], 16)
             tx = log["transactionHash"]
-            address = log["address"].lower()
+            address = log["address"]
+            if address != token and address != payments:  # nodes may answer checksummed
+                address = address.lower()
             topics = log["topics"]
             data = log["data"]
             nt = len(topics)

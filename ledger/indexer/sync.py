@@ -13,8 +13,12 @@ Correctness rules (see docs in `Indexer`):
 
 from __future__ import annotations
 
+import gc
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +36,27 @@ from ledger.indexer.errors import (
 from ledger.indexer.events import PAYMENTS_EVENTS, TOKEN_EVENTS, Decoder, check_abi
 from ledger.indexer.progress import Progress
 from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
+
+_PREFETCH = 2  # ranges read ahead of the writer
+_GC_EVERY = 16  # batches between two collections of the young generations during a backfill
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection while the block runs (restored after).
+
+    A backfill allocates millions of short-lived, acyclic objects (parsed logs, rows) that
+    reference counting frees; the cyclic collector's automatic passes over them (full ones
+    included, which walk every live object) took more time than decoding itself. The backfill
+    loop collects the young generations every few batches instead.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,7 @@ class Fetched:
     headers: dict[int, dict[str, Any]]
     store_all: bool = False
     blocks: list[BlockRow] = field(default_factory=list)
+    log_blocks: set[int] | None = None  # the blocks holding logs, when already known
 
 
 def _block_row(h: dict[str, Any]) -> BlockRow:
@@ -116,6 +142,7 @@ class Indexer:
         self._tag_supported = use_finalized_tag
         self.events_indexed = 0
         self.reorgs = 0
+        self._indexes_ready = False
 
     # -- public -------------------------------------------------------------------------------
 
@@ -193,13 +220,27 @@ class Indexer:
             elif cursor.block_number > head:
                 self.handle_reorg(self.finalized(head))
                 return False
+            self._ensure_indexes()
             return True
         finalized = self.finalized(head)
         if cursor.block_number < finalized:
             self._backfill(cursor, min(finalized, target), head)
         else:
+            self._ensure_indexes()
             self._step_unfinalized(cursor, target, finalized, head)
         return False
+
+    def _ensure_indexes(self) -> None:
+        """The readers' secondary indexes exist (built now if an initial backfill dropped them,
+        in this run or in one that crashed)."""
+        if self._indexes_ready:
+            return
+        started = time.monotonic()
+        built = self.store.build_deferred_indexes()
+        if built:
+            self.progress.event("indexes-built", count=built,
+                                seconds=round(time.monotonic() - started, 2))
+        self._indexes_ready = True
 
     # -- below finality -----------------------------------------------------------------------
 
@@ -223,8 +264,12 @@ class Indexer:
         self.ranges.on_success(last - first + 1, len(logs))
         headers = {last: end_header}
         hashes: dict[int, str] = {}
-        for log in logs:
-            hashes[int(log["blockNumber"], 16)] = log["blockHash"]
+        # Every (block, hash) pair of the answer, parsed once per block (not once per log).
+        for number_hex, block_hash in dict.fromkeys(
+            (log["blockNumber"], log["blockHash"]) for log in logs
+        ):
+            if hashes.setdefault(int(number_hex, 16), block_hash) != block_hash:
+                raise NodeLagging(f"logs of block {number_hex} carry two block hashes")
         missing = sorted(n for n in hashes if n not in headers)
         for n, header in zip(missing, self.rpc.headers(missing), strict=True):
             if header is None:
@@ -233,24 +278,62 @@ class Indexer:
         for n, block_hash in hashes.items():
             if headers[n]["hash"] != block_hash:
                 raise NodeLagging(f"block {n} changed while reading it; reading again")
-        return Fetched(first, last, end_header["hash"], logs, headers)
+        return Fetched(first, last, end_header["hash"], logs, headers, log_blocks=set(hashes))
 
     def _backfill(self, cursor: Cursor, end: int, head: int) -> None:
-        """Blocks (cursor, end], all final: fetch one range ahead of the writer."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="getlogs") as pool:
+        """Blocks (cursor, end], all final. A fetch thread reads ranges (eth_getLogs, headers,
+        JSON parsing) up to `_PREFETCH` ahead while this thread decodes and writes them, so the
+        node is kept busy while the database writes.
+
+        Into empty tables, the readers' secondary indexes are dropped first and built once the
+        backfill reaches `end` (until then only the API's reads are slower; a crash leaves them
+        missing and the next backfill's end builds them).
+        """
+        if not cursor.block_hash and self.store.drop_deferred_indexes_if_empty():
+            self._indexes_ready = False
+        written = cursor.block_number
+        ahead: queue.Queue[Fetched | BaseException | None] = queue.Queue(maxsize=_PREFETCH)
+        quit_ = threading.Event()
+
+        def hand_over(item: Fetched | BaseException | None) -> None:
+            while not quit_.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def fetch_ahead() -> None:
             first = cursor.block_number + 1
-            future: Future[Fetched] | None = pool.submit(self._fetch_final, first, end)
             try:
-                while future is not None:
-                    fetched = future.result()
-                    following = fetched.last + 1
-                    future = None
-                    if following <= end and not self.stop.is_set():
-                        future = pool.submit(self._fetch_final, following, end)
-                    self._write(fetched, head)
+                while first <= end and not self.stop.is_set() and not quit_.is_set():
+                    fetched = self._fetch_final(first, end)
+                    first = fetched.last + 1
+                    hand_over(fetched)
+            except BaseException as exc:  # handed to the writer, which raises it
+                hand_over(exc)
+                return
+            hand_over(None)
+
+        fetcher = threading.Thread(target=fetch_ahead, name="getlogs", daemon=True)
+        batches = 0
+        with gc_paused(), self.store.backfilling():
+            fetcher.start()
+            try:
+                while (item := ahead.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    self._write(item, head)
+                    written = item.last
+                    del item
+                    batches += 1
+                    if batches % _GC_EVERY == 0:
+                        gc.collect(1)  # the young generations only: bounded by a few batches
             finally:
-                if future is not None:
-                    future.cancel()
+                quit_.set()
+                fetcher.join()
+        if written >= end:
+            self._ensure_indexes()
 
     # -- above finality -----------------------------------------------------------------------
 
@@ -336,7 +419,9 @@ class Indexer:
         times = batch.block_times
         for n, h in fetched.headers.items():
             times[n] = int(h["timestamp"], 16)
-        log_blocks = {int(lg["blockNumber"], 16) for lg in fetched.logs} if fetched.logs else set()
+        log_blocks = fetched.log_blocks
+        if log_blocks is None:
+            log_blocks = {int(lg["blockNumber"], 16) for lg in fetched.logs}
         stored = fetched.headers if fetched.store_all else {
             n: h for n, h in fetched.headers.items() if n in log_blocks
         }

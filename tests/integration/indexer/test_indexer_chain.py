@@ -185,8 +185,9 @@ def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
 ) -> None:
     seed_activity(district, rounds=2)
     district.spray_mint(10**24)
-    for seed in range(30):
-        district.spray(800, seed)
+    # Enough events that a run lasts well beyond the kill delays below (~2 s at ~60k events/s).
+    for seed in range(60):
+        district.spray(1_500, seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     index_once(chain.url, manifest, reference, confirmations=0)
     victim = f"sqlite:///{tmp_path / 'victim.db'}"
@@ -199,7 +200,7 @@ def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait(30)
-    assert kills >= 5
+    assert kills >= 5, f"only {kills} runs were killed mid-backfill"
     final = _index_process(chain.url, manifest, victim)
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()[-2000:]
@@ -280,8 +281,9 @@ def test_the_node_going_down_mid_run_is_retried_and_nothing_is_lost(
 
     seed_activity(district, rounds=2)
     district.spray_mint(10**24)
-    for seed in range(30):
-        district.spray(800, seed)
+    # Enough events that a run lasts well beyond the kill delays below (~2 s at ~60k events/s).
+    for seed in range(60):
+        district.spray(1_500, seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     index_once(chain.url, manifest, reference, confirmations=0)
     proxy = FlakyProxy(int(chain.url.rsplit(":", 1)[1]))
@@ -378,3 +380,44 @@ def test_a_database_failure_in_the_middle_of_a_batch_keeps_none_of_it(
     monkeypatch.setattr(Store, "_apply_bookings", original)
     index_once(chain.url, manifest, sqlite_url, confirmations=0)
     assert check(chain.url, manifest, sqlite_url).ok
+
+
+def _secondary_indexes(database_url: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    from ledger.db.store import deferred_indexes
+
+    store = store_for(database_url)
+    try:
+        inspector = inspect(store.engine)
+        names = {str(ix.name) for ix in deferred_indexes()}
+        tables = {ix.table.name for ix in deferred_indexes()}  # type: ignore[union-attr]
+        return names & {str(i["name"]) for t in tables for i in inspector.get_indexes(t)}
+    finally:
+        store.engine.dispose()
+
+
+def test_an_initial_backfill_builds_the_readers_indexes_at_its_end_even_after_a_crash(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    from ledger.db.store import deferred_indexes
+
+    seed_activity(district)
+    expected = {str(ix.name) for ix in deferred_indexes()}
+    assert "ix_transfers_from_address" in expected and "ix_transfers_to_address" in expected
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    assert _secondary_indexes(sqlite_url) == expected
+    # A run killed mid-backfill leaves them dropped: the next run's backfill end builds them.
+    store = store_for(sqlite_url)
+    with store.engine.begin() as conn:
+        for ix in deferred_indexes():
+            ix.drop(conn)
+    store.engine.dispose()
+    assert _secondary_indexes(sqlite_url) == set()
+    before = digest(sqlite_url)
+    seed_activity(district, rounds=1, salt=1)
+    index_once(chain.url, manifest, sqlite_url, confirmations=0)
+    assert _secondary_indexes(sqlite_url) == expected
+    assert digest(sqlite_url) != before
+    result = check(chain.url, manifest, sqlite_url)
+    assert result.ok, result.differences
