@@ -17,6 +17,10 @@ WalletError                     every error the wallet raises on purpose (exit 1
 ├── InsufficientBalanceError    not enough M3E (the message shows the balance)
 ├── UnknownMerchantError        no merchant by that name (the message suggests close names)
 ├── NoDataSourceError           no source configured for the data asked (energy)
+├── NotSignedInError            the API needs a Sign-In with Ethereum session (none, expired,
+│                               or refused): `wallet login`
+├── ApiError                    the district API refused or could not be read
+│   └── NotYourDataError        signed in, but the data belongs to someone else (403)
 └── NotConfirmedError           submitted, but not confirmed in time (exit 3)
 
 Each error carries a plain sentence for a resident; `exit_code` is what the CLI exits with.
@@ -133,6 +137,18 @@ class UnknownMerchantError(WalletError):
 
 class NoDataSourceError(WalletError):
     """No source is configured for the data asked for (the wallet never makes data up)."""
+
+
+class NotSignedInError(WalletError):
+    """The API needs a Sign-In with Ethereum session: none is kept, it expired, or it was refused."""
+
+
+class ApiError(WalletError):
+    """The district API refused the request or answered something the wallet cannot read."""
+
+
+class NotYourDataError(ApiError):
+    """Signed in, but the data asked for belongs to another account (HTTP 403)."""
 
 
 class NotConfirmedError(WalletError):

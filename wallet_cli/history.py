@@ -4,7 +4,9 @@ Two sources, tried in this order:
 1. the district API, when its URL is configured explicitly (flag, env WALLET_API_URL or
    config.toml) and it answers: `GET /v1/accounts/{address}/history` (token movements, paged)
    and `GET /v1/merchants` (to name and categorise the merchant payouts). The public API does
-   not give references (those are private: a signed-in session); the entries say so.
+   not give references: with a session of the account (`wallet login`), the private
+   `GET /v1/accounts/{address}/payments` gives them (matched to the token movements by
+   transaction and amount, see `add_references`); without one the notes say so.
 2. the chain itself, with raw JSON-RPC `eth_getLogs` over the district contracts from their
    deployment blocks: Transfer, DepositRecorded, Redeemed (token); PaymentMade,
    PaymentRefunded, BookingOpened/Closed/Reclaimed (ServicePayments); transfers in a
@@ -67,6 +69,8 @@ class History:
     source: str
     entries: list[Entry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    signed_in: bool = False
+    merchant_index: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def grouped(self) -> dict[str, list[Entry]]:
         groups: dict[str, list[Entry]] = {}
@@ -89,6 +93,7 @@ class History:
                 for name, items in groups.items()
             ],
             "notes": self.notes,
+            "signed_in": self.signed_in,
         }
 
 
@@ -252,10 +257,10 @@ def api_history(
     base = api_url.rstrip("/")
     merchants_reply = http.get(f"{base}/v1/merchants")
     merchants_reply.raise_for_status()
-    payouts = {str(m["payout"]).lower(): m for m in merchants_reply.json().get("merchants", [])}
+    merchants = list(merchants_reply.json().get("merchants", []))
+    payouts = {str(m["payout"]).lower(): m for m in merchants}
     history = History(account=account, source="api")
-    history.notes.append("References are private: the public API does not show them; "
-                         "`wallet history --source chain` reads them from the chain.")
+    history.merchant_index = {int(m["id"]): m for m in merchants}
     cursor: str | None = None
     while True:
         params: dict[str, Any] = {"limit": min(limit, 500)}
@@ -287,6 +292,57 @@ def api_history(
         if not cursor or len(history.entries) >= limit:
             break
     return history
+
+
+def private_payments(api: Any, account: str, *, limit: int = 2000) -> list[dict[str, Any]]:
+    """The account's payments and refunds with their references (a signed-in PrivateApi)."""
+    payments: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(payments) < limit:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.get_json(f"/v1/accounts/{account}/payments", "your payments", params)
+        payments += list(page.get("payments", []))
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return payments
+
+
+def add_references(history: History, payments: list[dict[str, Any]]) -> int:
+    """Put each private payment's reference (and merchant) on its token movement.
+
+    A payment and its Transfer share the transaction; within it they are matched by amount
+    and direction (a payment takes M3E out, a refund brings them back). Returns how many
+    entries got a reference.
+    """
+    by_tx: dict[str, list[dict[str, Any]]] = {}
+    for payment in payments:
+        by_tx.setdefault(str(payment["tx_hash"]).lower(), []).append(payment)
+    matched = 0
+    for entry in sorted(history.entries, key=lambda e: (e.block, e.log_index)):
+        candidates = by_tx.get(entry.tx_hash.lower())
+        if not candidates:
+            continue
+        for payment in candidates:
+            micro = int(payment["amount"]["micro"])
+            kind = str(payment["kind"])
+            expected = -micro if kind == "payment" else micro
+            if entry.amount != expected:
+                continue
+            candidates.remove(payment)
+            entry.kind = kind
+            entry.ref = str(payment["ref"])
+            merchant = history.merchant_index.get(int(payment["merchant_id"]))
+            if merchant is not None:
+                entry.category = str(merchant["category"])
+                entry.merchant = str(merchant["name"])
+            elif payment.get("merchant"):
+                entry.merchant = str(payment["merchant"])
+            matched += 1
+            break
+    return matched
 
 
 def _money(micro: int) -> str:

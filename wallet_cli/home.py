@@ -10,6 +10,7 @@ Layout::
     ├── keystore/           0700, one Web3 Secret Storage file per account: <name>.json (0600)
     ├── contacts.json       0600, name -> address
     ├── merchants-seen.json 0600, last-seen merchant payout addresses
+    ├── sessions/           0700, Sign-In with Ethereum sessions: <address>@<api>.json (0600)
     └── config.toml         settings (rpc_url, api_url, manifest)
 
 Every file is written atomically (a temporary file in the same directory, fsync, os.replace,

@@ -32,7 +32,7 @@ from typing import Annotated, Any, ParamSpec
 
 import typer
 
-from wallet_cli import chain_commands, report_commands
+from wallet_cli import chain_commands, report_commands, session_commands
 from wallet_cli.errors import (
     EXIT_FAILED,
     ConfigError,
@@ -57,7 +57,8 @@ P = ParamSpec("P")
 
 app = typer.Typer(
     name="wallet",
-    help="The Monnaie du 3e (M3E) wallet: keys, contacts, payments, bookings and history.",
+    help="The Monnaie du 3e (M3E) wallet: keys, contacts, payments, bookings, history, and "
+    "your private data on the district API (wallet login).",
     epilog=EPILOG,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -72,8 +73,8 @@ config_app = typer.Typer(
     help="Settings kept in <home>/config.toml.", rich_markup_mode=None, no_args_is_help=True
 )
 sign_app = typer.Typer(
-    help="Sign offline: a payment for a merchant's terminal to submit, or a transfer; "
-    "`wallet broadcast FILE` sends either.",
+    help="Sign offline: a payment for a merchant's terminal to submit, or a transfer "
+    "(`wallet broadcast FILE` sends either); or a message (EIP-191, to sign in on the web page).",
     rich_markup_mode=None,
     no_args_is_help=True,
 )
@@ -957,6 +958,7 @@ def config_unset(
 
 chain_commands.register(app, sign_app)
 report_commands.register(app)
+session_commands.register(app, sign_app)
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
-"""`wallet history` and `wallet energy`: what happened, by category, with receipts.
+"""`wallet history`, `wallet energy` and `wallet statement`: what happened, with receipts.
 
 History reads the district API when its URL is configured explicitly (flag --api-url, env
 WALLET_API_URL or config.toml) and it answers; otherwise (or with `--source chain`) the chain's
-logs over raw JSON-RPC (see wallet_cli.history).
+logs over raw JSON-RPC (see wallet_cli.history). With a session of the account (`wallet
+login`), the API's private payments give the references; without one (or when it has
+ended) the public history is shown and a note says how to see them.
 
 Energy (prosumers: production, allocated to whom, earnings per day and per month) needs the
 settlement data, which only the API holds (load curves never go on chain). The API is asked
@@ -13,20 +15,27 @@ for `GET /v1/accounts/{address}/energy?days=N`, answering::
                "earned": {"micro": "270000", "display": "0.27 M3E"}, ...}, ...], ...}
 
 (the API answers more: the day's load curves in "steps", bought Wh and "owed"; only the fields
-above are read here). The endpoint needs a Sign-In with Ethereum session of the account.
+above are read here). The endpoint needs a Sign-In with Ethereum session of the account: the
+session kept by `wallet login` is sent as a bearer token; a missing, ended or refused session
+gives "sign in first: wallet login" (exit 1).
 
 When no API is configured, or it has no energy endpoint, the command says so and exits 1: it
 never makes data up.
+
+`wallet statement --month YYYY-MM` downloads the monthly statement (CSV, private: needs the
+session) from `GET /v1/accounts/{address}/statement.csv?month=`, to standard output or to
+`--output FILE` (written 0600, atomically).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from wallet_cli.errors import ConfigError, NoDataSourceError, UsageError
+from wallet_cli.errors import ConfigError, NoDataSourceError, UsageError, WalletError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
 AccountOpt = Annotated[
@@ -96,10 +105,12 @@ def history(
         try:
             with make_http() as http:
                 result = hist.api_history(http, api_url, address)
+                _add_private_references(ctx, http, api_url, result)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             if source == "api":
                 raise ConfigError(f"The API at {api_url} did not give the history ({exc}).") from exc
             note(f"The API at {api_url} did not answer ({type(exc).__name__}): reading the chain.")
+            result = None
     if result is None:
         settings = load(ctx)
         manifest = manifest_of(settings)
@@ -120,6 +131,43 @@ def history(
                 rpc, address, token=token, payments=payments, energy=energy,
                 from_block=_first_block(manifest), merchants=rpc.merchants(payments))
     emit(as_json, result.as_json(), "\n".join(hist.render(result)))
+
+
+def session_for(ctx: typer.Context, address: str, api_url: str) -> Any:
+    """The kept session of `address` on this API: None when there is none; an ended one
+    raises NotSignedInError ("sign in first: wallet login")."""
+    from wallet_cli.chain_commands import home_of
+    from wallet_cli.session import live_session, load_session
+
+    home = home_of(ctx)
+    if load_session(home, address, api_url) is None:
+        return None
+    return live_session(home, address, api_url)
+
+
+def _add_private_references(ctx: typer.Context, http: Any, api_url: str,
+                            result: Any) -> None:
+    """With a session, the references of the account's payments (else a note says how)."""
+    from wallet_cli import history as hist
+    from wallet_cli.session import PrivateApi
+
+    hint = ("References are private: sign in (`wallet login`) to see them, or "
+            "`wallet history --source chain` reads them from the chain.")
+    try:
+        session = session_for(ctx, result.account, api_url)
+    except WalletError as exc:
+        result.notes.append(f"{exc.message} (references are shown to the signed-in owner).")
+        return
+    if session is None:
+        result.notes.append(hint)
+        return
+    try:
+        payments = hist.private_payments(PrivateApi(http, api_url, session), result.account)
+    except WalletError as exc:
+        result.notes.append(f"{exc.message} (references are shown to the signed-in owner).")
+        return
+    hist.add_references(result, payments)
+    result.signed_in = True
 
 
 def _first_block(manifest: Any) -> int:
@@ -205,15 +253,20 @@ def energy(
             "(--api-url, env WALLET_API_URL or `wallet config set api_url URL`).")
     import httpx
 
+    from wallet_cli.session import check_reply
+
     base = api_url.rstrip("/")
+    session = session_for(ctx, address, base)
+    headers = {"Authorization": f"Bearer {session.token}"} if session is not None else {}
     try:
         with make_http() as http:
-            reply = http.get(f"{base}/v1/accounts/{address}/energy", params={"days": days})
+            reply = http.get(f"{base}/v1/accounts/{address}/energy", params={"days": days},
+                             headers=headers)
             if reply.status_code == 404:
                 raise NoDataSourceError(
                     f"No energy data source configured: the API at {api_url} has no energy "
                     "endpoint (/v1/accounts/{address}/energy) yet.")
-            reply.raise_for_status()
+            check_reply(reply, base, "your energy data")
             payload = reply.json()
     except httpx.HTTPError as exc:
         raise NoDataSourceError(
@@ -227,8 +280,53 @@ def energy(
     emit(as_json, {"account": address, **summary}, "\n".join(render_energy(address, summary)))
 
 
+def statement(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM (like 2026-11).",
+                                       show_default=False)],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", dir_okay=False,
+                     help="Write the CSV to this file (0600) instead of standard output."),
+    ] = None,
+    account: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your monthly statement as CSV (payments negative, refunds positive); needs `wallet login`."""
+    import re
+
+    from wallet_cli.chain_commands import emit, home_of, load
+    from wallet_cli.session import PrivateApi, live_session, normalize_api_url
+
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise UsageError(f"The month must be written YYYY-MM, like 2026-11 (not '{month}').")
+    address = _account(ctx, account)
+    api_url = normalize_api_url(explicit_api_url(ctx) or load(ctx).api_url)
+    session = live_session(home_of(ctx), address, api_url)
+    with make_http() as http:
+        reply = PrivateApi(http, api_url, session).get(
+            f"/v1/accounts/{address}/statement.csv", "your statement", {"month": month})
+        text = str(reply.text)
+    lines = max(0, len([line for line in text.splitlines() if line.strip()]) - 1)
+    data: dict[str, Any] = {"account": address, "month": month, "lines": lines,
+                            "indexed_block": reply.headers.get("x-indexed-block")}
+    if output is not None:
+        from wallet_cli.home import atomic_write
+
+        atomic_write(output, text.encode("utf-8"))
+        emit(as_json, {**data, "file": str(output)},
+             f"Statement of {month} for {address}: {lines} line(s) written to {output}.")
+        return
+    if as_json:
+        emit(True, {**data, "file": None, "csv": text}, "")
+    else:
+        typer.echo(text, nl=not text.endswith("\n"))
+
+
 def register(app: typer.Typer) -> None:
     from wallet_cli.main import guarded
 
     app.command("history")(guarded(history))
     app.command("energy")(guarded(energy))
+    app.command("statement")(guarded(statement))
