@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from eth_utils.address import to_checksum_address
@@ -48,7 +48,9 @@ async def nonce(
             chain_id=settings.chain_id,
             nonce=value,
             issued_at=now,
-            expiration_time=datetime.fromtimestamp(expires, UTC).replace(microsecond=0),
+            # The nonce must be used within minutes; the signed message (and so the session it
+            # opens, which EIP-4361 bounds by its expiration) lasts a working day.
+            expiration_time=now + timedelta(seconds=settings.session_ttl_seconds),
         ).to_text()
     return NonceOut(
         nonce=value,
