@@ -21,6 +21,8 @@ from wallet_cli.home import atomic_write
 
 CONFIG_FILE = "config.toml"
 CONFIG_KEYS = ("rpc_url", "api_url", "manifest", "token")
+# Where `ledger demo` and `ledger deploy` write the manifest by default.
+LOCAL_MANIFEST = Path(".state") / "deployment.json"
 
 
 def read_config_file(home: Path) -> dict[str, Any]:
@@ -106,10 +108,14 @@ def load_settings(home: Path, flags: dict[str, Any] | None = None) -> Settings:
         loaded = _WithFile(**explicit)
     except ValidationError as exc:
         raise ConfigError(f"The settings are not valid: {exc.errors()[0]['msg']}.") from exc
+    manifest = loaded.manifest
+    if manifest is None and LOCAL_MANIFEST.is_file():
+        # Next to a `ledger demo` (or `ledger deploy`) run: its manifest in ./.state.
+        manifest = LOCAL_MANIFEST.resolve()
     return Settings(
         rpc_url=loaded.rpc_url,
         api_url=loaded.api_url,
-        manifest=loaded.manifest,
+        manifest=manifest,
         token=loaded.token,
         chain_id=loaded.chain_id,
     )
