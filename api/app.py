@@ -214,3 +214,9 @@ def create_app(
             gateways=TokenBuckets(settings.gateway_rate_per_second, settings.gateway_burst),
         )
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app with the real adapters and `ApiSettings.from_env()` (uvicorn's factory for
+    `ledger serve --workers N`, where each worker process builds its own)."""
+    return create_app(ApiSettings.from_env())

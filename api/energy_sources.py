@@ -14,7 +14,7 @@ from pathlib import Path
 from api.errors import Unavailable
 from api.ports import SettledDay
 from ledger.db.queries_api import CursorInfo
-from ledger.db.queries_energy import EnergyQueries, OnChainSettlement
+from ledger.db.queries_energy import EnergyQueries, OnChainSettlement, SettlementEvent
 from ledger.energy.settlement import JsonDayStore, SettlementError, day_number, day_of_number
 
 log = logging.getLogger("api")
@@ -86,6 +86,18 @@ class SettlementFiles:
         latest = sorted(days, reverse=True)[:limit]
         wanted = {day_number(d) for d in latest}
         return self._join(latest, files, [c for c in chain if c.day_number in wanted])
+
+    def events(
+        self,
+        *,
+        after: tuple[int, int] | None = None,
+        until_block: int | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[SettlementEvent]:
+        return self.queries.settlement_events(
+            after=after, until_block=until_block, limit=limit, newest_first=newest_first
+        )
 
     def day(self, day: date) -> list[SettledDay]:
         files = self._files()

@@ -18,13 +18,14 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
-from ledger.db.queries_energy import DistrictRows, OwnReading, StepFigure
+from ledger.db.queries_energy import DistrictRows, OwnReading, SettlementEvent, StepFigure
 
 
 @dataclass
 class FakeLedger:
     """A ledger held in lists; `add_*` helpers keep balances and supply consistent."""
 
+    inline_reads: bool = True  # in memory: as quick as the SQLite reads the API runs inline
     cursor_info: CursorInfo = field(default_factory=lambda: CursorInfo(-1, ""))
     block_hashes: dict[int, str] = field(default_factory=dict)
     block_time: dict[int, int] = field(default_factory=dict)
@@ -257,10 +258,83 @@ class FakeEnergy:
 
 @dataclass
 class FakeSettlements:
-    """Settled days held in a list (lines from ledger.energy.settlement, chain figures by hand)."""
+    """Settled days held in a list (lines from ledger.energy.settlement, chain figures by hand),
+    and the feed's settlement events in another (`rollback` drops those above a block)."""
 
     days: list[SettledDay] = field(default_factory=list)
     cursor_info: CursorInfo = field(default_factory=lambda: CursorInfo(-1, ""))
+    event_list: list[SettlementEvent] = field(default_factory=list)
+
+    def add_committed(
+        self,
+        block: int,
+        log_index: int,
+        operation_id: int,
+        day_number: int,
+        version: int = 1,
+        root: str = "0x" + "5e" * 32,
+        totals: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0),
+    ) -> None:
+        self.event_list.append(
+            SettlementEvent(
+                "committed",
+                block,
+                log_index,
+                f"0x{block:032x}{log_index:032x}",
+                operation_id,
+                day_number,
+                version,
+                root=root,
+                totals=totals,
+            )
+        )
+
+    def add_paid(
+        self,
+        block: int,
+        log_index: int,
+        operation_id: int,
+        day_number: int,
+        version: int = 1,
+        lines: tuple[int, int] = (0, 1),
+        paid: int = 0,
+        shortfall: int = 0,
+    ) -> None:
+        self.event_list.append(
+            SettlementEvent(
+                "paid",
+                block,
+                log_index,
+                f"0x{block:032x}{log_index:032x}",
+                operation_id,
+                day_number,
+                version,
+                from_index=lines[0],
+                to_index=lines[1],
+                paid=paid,
+                shortfall=shortfall,
+            )
+        )
+
+    def rollback(self, number: int) -> None:
+        self.event_list = [e for e in self.event_list if e.block_number <= number]
+
+    def events(
+        self,
+        *,
+        after: tuple[int, int] | None = None,
+        until_block: int | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[SettlementEvent]:
+        rows = [
+            e
+            for e in self.event_list
+            if (after is None or (e.block_number, e.log_index) > after)
+            and (until_block is None or e.block_number <= until_block)
+        ]
+        rows.sort(key=lambda e: (e.block_number, e.log_index), reverse=newest_first)
+        return rows[:limit]
 
     def cursor(self) -> CursorInfo:
         return self.cursor_info

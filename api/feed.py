@@ -4,9 +4,12 @@
 announced and yields events:
 - `block`    the indexed head moved (number, hash);
 - `payment`  a merchant payment or refund appeared (in (block, log index) order);
+- `settlement` a solar-sharing day was committed on chain (`"event": "committed"`, with its
+             Merkle root and totals) or a batch of its transfer lines was paid (`"event": "paid"`,
+             with the lines, the amount paid and the shortfall), in the same order as payments;
 - `reorg`    a block already announced is no longer on the indexed chain (the cursor went back,
              or the hash stored for an announced block changed): the event names the last block
-             still valid, and payments above it are announced again from the new chain.
+             still valid, and payments and settlements above it are announced again from the new chain.
 
 Event ids are `<block>.<log index>.<first 8 hex of the block hash>`; a client reconnecting with
 `Last-Event-ID` resumes after it, or gets a `reorg` when that block is no longer on the chain.
@@ -22,7 +25,9 @@ from typing import Any
 import orjson
 
 from api.money import display
-from api.ports import LedgerReader
+from api.ports import LedgerReader, SettlementSource
+from ledger.db.queries_energy import SettlementEvent
+from ledger.energy.settlement import day_of_number
 
 END_OF_BLOCK = 999_999_999
 _EVENT_ID = re.compile(r"^(\d{1,18})\.(\d{1,9})\.([0-9a-f]{0,8})$")
@@ -67,9 +72,31 @@ def ref_text(ref: str) -> str:
     return text if text.isprintable() else ref
 
 
+def _position(item: Any) -> tuple[int, int]:
+    return int(item.block_number), int(item.log_index)
+
+
+def _iso_day(number: int) -> str | None:
+    try:
+        return day_of_number(number).isoformat()
+    except ValueError:
+        return None
+
+
+def _money(micro: int) -> dict[str, str]:
+    return {"micro": str(micro), "display": display(micro)}
+
+
 class FeedTracker:
-    def __init__(self, reader: LedgerReader, last_event_id: str | None = None, replay: int = 0) -> None:
+    def __init__(
+        self,
+        reader: LedgerReader,
+        last_event_id: str | None = None,
+        replay: int = 0,
+        settlements: SettlementSource | None = None,
+    ) -> None:
         self.reader = reader
+        self.settlements = settlements
         self._known: OrderedDict[int, str] = OrderedDict()
         self._last_block = -1
         self._position: tuple[int, int] | None = None
@@ -110,9 +137,13 @@ class FeedTracker:
         elif self._replay > 0:
             recent = self.reader.payments(
                 until_block=cursor.block_number, limit=self._replay, newest_first=True
+            ).items
+            settled = self._settled(None, cursor.block_number, self._replay, newest_first=True)
+            newest = sorted([*recent, *settled], key=_position, reverse=True)[: self._replay]
+            events += self._item_events(
+                [p for p in newest if not isinstance(p, SettlementEvent)],
+                [e for e in newest if isinstance(e, SettlementEvent)],
             )
-            items = list(reversed(recent.items))
-            events += self._payment_events(items)
         self._last_block = cursor.block_number
         self._position = (cursor.block_number, END_OF_BLOCK)
         if cursor.block_number >= 0:
@@ -125,25 +156,70 @@ class FeedTracker:
             "block", f"{number}.{END_OF_BLOCK}.{_h8(block_hash)}", {"number": number, "hash": block_hash}
         )
 
-    def _payment_events(self, items: list[Any]) -> list[FeedEvent]:
-        hashes = self.reader.blocks(sorted({p.block_number for p in items}))
-        return [
-            FeedEvent(
-                p.kind,
-                f"{p.block_number}.{p.log_index}.{_h8(hashes.get(p.block_number, ''))}",
-                {
-                    "block": p.block_number,
-                    "log_index": p.log_index,
-                    "tx_hash": p.tx_hash,
-                    "merchant_id": p.merchant_id,
-                    "merchant": p.merchant_name,
-                    "amount": {"micro": str(p.amount), "display": display(p.amount)},
-                    "ref": ref_text(p.ref),
-                    "day": p.day,
-                },
-            )
-            for p in items
-        ]
+    def _settled(
+        self, after: tuple[int, int] | None, until_block: int, limit: int, newest_first: bool = False
+    ) -> list[SettlementEvent]:
+        if self.settlements is None:
+            return []
+        return self.settlements.events(
+            after=after, until_block=until_block, limit=limit, newest_first=newest_first
+        )
+
+    def _item_events(self, payments: list[Any], settled: list[SettlementEvent]) -> list[FeedEvent]:
+        """Payments, refunds and settlement events, merged in (block, log index) order."""
+        hashes = self.reader.blocks(sorted({_position(i)[0] for i in [*payments, *settled]}))
+        keyed = [(_position(p), self._payment_event(p, hashes)) for p in payments]
+        keyed += [(_position(e), self._settlement_event(e, hashes)) for e in settled]
+        keyed.sort(key=lambda k: k[0])
+        return [event for _, event in keyed]
+
+    @staticmethod
+    def _payment_event(p: Any, hashes: dict[int, str]) -> FeedEvent:
+        return FeedEvent(
+            p.kind,
+            f"{p.block_number}.{p.log_index}.{_h8(hashes.get(p.block_number, ''))}",
+            {
+                "block": p.block_number,
+                "log_index": p.log_index,
+                "tx_hash": p.tx_hash,
+                "merchant_id": p.merchant_id,
+                "merchant": p.merchant_name,
+                "amount": _money(p.amount),
+                "ref": ref_text(p.ref),
+                "day": p.day,
+            },
+        )
+
+    @staticmethod
+    def _settlement_event(e: SettlementEvent, hashes: dict[int, str]) -> FeedEvent:
+        data: dict[str, Any] = {
+            "event": e.kind,
+            "block": e.block_number,
+            "log_index": e.log_index,
+            "tx_hash": e.tx_hash,
+            "operation_id": e.operation_id,
+            "day": _iso_day(e.day_number),
+            "day_number": e.day_number,
+            "version": e.version,
+        }
+        if e.totals is not None:
+            produced, consumed, allocated, surplus, amount, transfers = e.totals
+            data["root"] = e.root
+            data["totals"] = {
+                "produced_wh": produced,
+                "consumed_wh": consumed,
+                "allocated_wh": allocated,
+                "surplus_wh": surplus,
+                "amount": _money(amount),
+                "transfers": transfers,
+            }
+        if e.paid is not None:
+            data["lines"] = {"from_index": e.from_index, "to_index": e.to_index}
+            data["paid"] = _money(e.paid)
+            data["shortfall"] = _money(e.shortfall or 0)
+        return FeedEvent(
+            "settlement", f"{e.block_number}.{e.log_index}.{_h8(hashes.get(e.block_number, ''))}", data
+        )
 
     def poll(self) -> list[FeedEvent]:
         """The events since the previous call (the first call starts or resumes the feed)."""
@@ -186,12 +262,22 @@ class FeedTracker:
                 self._last_block = ancestor
                 self._position = (ancestor, END_OF_BLOCK)
         if cursor.block_number > self._last_block:
-            page = self.reader.payments(after=self._position, until_block=cursor.block_number, limit=_BATCH)
-            events += self._payment_events(page.items)
-            if len(page.items) == _BATCH:  # more to come: move on to the last one announced
-                newest = page.items[-1]
-                self._position = (newest.block_number, newest.log_index)
+            payments = self.reader.payments(
+                after=self._position, until_block=cursor.block_number, limit=_BATCH
+            ).items
+            settled = self._settled(self._position, cursor.block_number, _BATCH)
+            # A full page may hide more: announce only up to the first full page's last item
+            # (the other kind's later items come with the next poll, in order).
+            full = [_position(page[-1]) for page in (payments, settled) if len(page) == _BATCH]
+            if full:
+                upto = min(full)
+                events += self._item_events(
+                    [p for p in payments if _position(p) <= upto],
+                    [e for e in settled if _position(e) <= upto],
+                )
+                self._position = upto
                 return events
+            events += self._item_events(payments, settled)
             self._last_block = cursor.block_number
             self._position = (cursor.block_number, END_OF_BLOCK)
             self._remember(cursor.block_number, cursor.block_hash)

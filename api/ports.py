@@ -4,7 +4,7 @@ reading pipeline (writes), the energy readings (read-only) and the settlement da
 Real adapters: ledger.db.queries_api.ApiQueries (SQL), api.chain_ops.ChainOperator (web3 via
 ledger.chain), ledger.energy.ingest.IngestPipeline over ledger.db.energy_store.SqlEnergyStore,
 ledger.db.queries_energy.EnergyQueries, api.energy_sources.SettlementFiles (the settlement files
-and the indexed commitments). In-memory fakes for tests: api.fakes.
+and the commitments and payments the indexer decoded). In-memory fakes for tests: api.fakes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
-from ledger.db.queries_energy import DistrictRows, OnChainSettlement, OwnReading
+from ledger.db.queries_energy import DistrictRows, OnChainSettlement, OwnReading, SettlementEvent
 from ledger.energy.ingest import IngestResult
 from ledger.energy.settlement import DayLines
 
@@ -33,6 +33,12 @@ Role = Literal["registrar", "treasurer"]
 
 class LedgerReader(Protocol):
     """What the API reads from the indexer's database; every answer states the indexed block."""
+
+    # True when cursor(), balance() and history() are bounded index reads of a local database
+    # (SQLite: well under a millisecond, never waiting on the indexer in WAL mode), which the API
+    # then runs on the event loop: cheaper than a worker-thread round trip and its GIL hand-offs.
+    # False (PostgreSQL over the network): every read goes to a worker thread.
+    inline_reads: bool
 
     def cursor(self) -> CursorInfo: ...
 
@@ -118,5 +124,16 @@ class SettlementSource(Protocol):
         ...
 
     def day(self, day: date) -> list[SettledDay]: ...
+
+    def events(
+        self,
+        *,
+        after: tuple[int, int] | None = None,
+        until_block: int | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[SettlementEvent]:
+        """Indexed commitments and paid batches in (block, log index) order, for the live feed."""
+        ...
 
     def close(self) -> None: ...

@@ -7,6 +7,7 @@ Settings: LEDGER_API_* (api.settings.ApiSettings), falling back to the shared LE
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -19,13 +20,36 @@ def serve(
         str | None, typer.Option("--database-url", help="indexer database (env LEDGER_DATABASE_URL)")
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="log one line per request (uvicorn)")
+    ] = True,
+    loop: Annotated[
+        str,
+        typer.Option(
+            help="event loop: asyncio (default: steadier tail latency in bench/api.py; uvloop when "
+            "--workers > 1), uvloop or auto"
+        ),
+    ] = "asyncio",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            help="processes; sign-in sessions, nonces, rate limits and the feed are per process, "
+            "so more than 1 only behind sticky connections",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API (/v1, OpenAPI at /openapi.json) and the web page at /."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
     from api.settings import ApiSettings
 
+    if loop not in ("asyncio", "uvloop", "auto"):
+        raise typer.BadParameter("use asyncio, uvloop or auto", param_hint="--loop")
     settings = ApiSettings.from_env()
     update: dict[str, object] = {}
     if host is not None:
@@ -37,8 +61,39 @@ def serve(
     if update:
         settings = settings.model_copy(update=update)
         settings.check()
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+    options: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "loop": _pick("uvloop", "asyncio") if loop == "uvloop" else loop,
+        # httptools (uvicorn[standard]) parses requests in C; h11 is the pure-Python fallback.
+        "http": _pick("httptools", "h11"),
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    if loop == "asyncio":
+        # With workers, uvicorn binds the socket itself (protocol 0), and asyncio then leaves
+        # TCP_NODELAY off on the connections: Nagle plus delayed ACKs put every answer at ~44 ms
+        # (bench/api.py). uvloop sets TCP_NODELAY on every TCP connection.
+        options["loop"] = _pick("uvloop", "asyncio")
+    # Each worker process builds its app from the environment: hand it the options given here.
+    for key, value in update.items():
+        os.environ[f"LEDGER_API_{key.upper()}"] = str(value)
+    logging.getLogger("ledger.serve").warning(
+        "%d workers: sign-in sessions, nonces, rate limits and the live feed are per process", workers
+    )
+    uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def _pick(fast: str, fallback: str) -> str:
+    import importlib.util
+
+    if importlib.util.find_spec(fast) is not None:
+        return fast
+    logging.getLogger("ledger.serve").warning("%s is not installed: serving with %s (slower)", fast, fallback)
+    return fallback
 
 
 def register(app: typer.Typer) -> None:

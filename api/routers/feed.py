@@ -10,7 +10,7 @@ import anyio
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import Reader, Settings, errors
+from api.deps import Reader, Settings, Settlements, errors
 from api.feed import FeedTracker
 
 router = APIRouter(prefix="/v1", tags=["live"])
@@ -25,11 +25,13 @@ async def feed(
     request: Request,
     reader: Reader,
     settings: Settings,
+    settlements: Settlements,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> StreamingResponse:
-    """Events `block`, `payment`, `refund` and `reorg` as they are indexed; resumable with
-    Last-Event-ID. On a new connection the last few payments are replayed first."""
-    tracker = FeedTracker(reader, last_event_id, replay=settings.feed_replay)
+    """Events `block`, `payment`, `refund`, `settlement` (a day committed or a batch of its
+    lines paid) and `reorg` as they are indexed; resumable with Last-Event-ID. On a new
+    connection the last few payments and settlements are replayed first."""
+    tracker = FeedTracker(reader, last_event_id, replay=settings.feed_replay, settlements=settlements)
 
     async def stream() -> AsyncIterator[bytes]:
         yield b"retry: 2000\n\n"

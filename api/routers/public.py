@@ -42,7 +42,7 @@ AmountQ = Annotated[str, Query(pattern=MICRO_PATTERN, max_length=78, description
 
 @router.get("/health", response_model=Health, responses=errors())
 async def health(reader: Reader, settings: Settings) -> Health:
-    cursor = await anyio.to_thread.run_sync(reader.cursor)
+    cursor = await services.quick_read(reader, reader.cursor)
     return Health(status="ok", chain_id=settings.chain_id, indexed_block=cursor.block_number)
 
 
@@ -62,7 +62,7 @@ async def balance(
     account: AccountPath, reader: Reader, settings: Settings, min_block: MinBlock = None
 ) -> BalanceOut:
     await services.wait_for_block(reader, min_block, settings)
-    return await anyio.to_thread.run_sync(services.balance, reader, account)
+    return await services.quick_read(reader, services.balance, reader, account)
 
 
 @router.get("/accounts/{account}/history", response_model=HistoryOut, responses=errors(400, 425))
@@ -73,10 +73,11 @@ async def history(
     cursor: CursorQ = None,
     limit: Limit = 50,
     min_block: MinBlock = None,
-) -> HistoryOut:
+) -> Response:
     """Transfers in and out, newest first, paged on (block, log index)."""
     await services.wait_for_block(reader, min_block, settings)
-    return await anyio.to_thread.run_sync(services.history, reader, account, cursor, limit)
+    body = await services.quick_read(reader, services.history, reader, account, cursor, limit)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/merchants", response_model=MerchantsOut, responses=errors(400))

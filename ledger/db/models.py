@@ -2,9 +2,11 @@
 
 Every row carries `chain_id`. Decoded event tables are keyed like the raw logs, by
 (chain_id, block_number, log_index), so undoing a reorg is `DELETE ... WHERE block_number > n`.
-Projections (balances, balance_history, merchant_takings_daily, supply_history, merchants,
-bookings) are derived from the decoded rows and rolled back with them. The `indexer_cursor` row
-is written in the same transaction as the data it covers.
+EnergySettlement events land in tariffs, settlement_days, settlement_payments and
+settlement_shortfalls (same key, rolled back the same way). Projections (balances,
+balance_history, merchant_takings_daily, supply_history, merchants, bookings) are derived from
+the decoded rows and rolled back with them. The `indexer_cursor` row is written in the same
+transaction as the data it covers.
 """
 
 from __future__ import annotations
@@ -56,9 +58,15 @@ class Transfer(Base):
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     tx_hash: Mapped[str] = mapped_column(Hash)
-    from_address: Mapped[str] = mapped_column(Address, index=True)
-    to_address: Mapped[str] = mapped_column(Address, index=True)
+    from_address: Mapped[str] = mapped_column(Address)
+    to_address: Mapped[str] = mapped_column(Address)
     value: Mapped[int] = mapped_column(U256)
+
+    # An account's history, newest first, is one bounded range scan per side (migration 0003).
+    __table_args__ = (
+        Index("ix_transfers_from_history", "chain_id", "from_address", "block_number", "log_index"),
+        Index("ix_transfers_to_history", "chain_id", "to_address", "block_number", "log_index"),
+    )
 
 
 class Deposit(Base):
@@ -150,6 +158,87 @@ class MerchantEvent(Base):
     category: Mapped[int | None] = mapped_column(Integer, nullable=True)
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
     active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class Tariff(Base):
+    """EnergySettlementTariffSet: an operation's tariff schedule (micro-euro per kWh by band),
+    in force from `effective_from` (YYYYMMDD, local) until the next schedule."""
+
+    __tablename__ = "tariffs"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    operation_id: Mapped[int] = mapped_column(U256, index=True)
+    schedule_id: Mapped[int] = mapped_column(U256)
+    effective_from: Mapped[int] = mapped_column(BigInteger)
+    solar_price: Mapped[int] = mapped_column(BigInteger)
+    peak_price: Mapped[int] = mapped_column(BigInteger)
+    off_peak_price: Mapped[int] = mapped_column(BigInteger)
+
+
+class SettlementDay(Base):
+    """EnergySettlementDayCommitted: a committed (operation, day, version), its Merkle root and
+    totals (Wh, and the micro-M3E its transfer lines move)."""
+
+    __tablename__ = "settlement_days"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    operation_id: Mapped[int] = mapped_column(U256)
+    day: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(Hash)
+    produced_wh: Mapped[int] = mapped_column(U256)
+    consumed_wh: Mapped[int] = mapped_column(U256)
+    allocated_wh: Mapped[int] = mapped_column(U256)
+    surplus_wh: Mapped[int] = mapped_column(U256)
+    amount: Mapped[int] = mapped_column(U256)
+    transfers: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_settlement_days_day", "chain_id", "day", "operation_id", "version"),
+    )
+
+
+class SettlementPayment(Base):
+    """EnergySettlementBatchPaid: transfer lines [from_index, to_index) of a (day, version)
+    processed; `paid` moved, `shortfall` billed in euros."""
+
+    __tablename__ = "settlement_payments"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    operation_id: Mapped[int] = mapped_column(U256)
+    day: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    from_index: Mapped[int] = mapped_column(BigInteger)
+    to_index: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(U256)
+    shortfall: Mapped[int] = mapped_column(U256)
+
+    __table_args__ = (
+        Index("ix_settlement_payments_day", "chain_id", "day", "operation_id", "version"),
+    )
+
+
+class SettlementShortfall(Base):
+    """EnergySettlementShortfall: transfer line `line_index` could not be pulled from `payer`."""
+
+    __tablename__ = "settlement_shortfalls"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    operation_id: Mapped[int] = mapped_column(U256)
+    day: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    line_index: Mapped[int] = mapped_column(BigInteger)
+    payer: Mapped[str] = mapped_column(Address, index=True)
+    payee: Mapped[str] = mapped_column(Address, index=True)
+    amount: Mapped[int] = mapped_column(U256)
 
 
 class Merchant(Base):

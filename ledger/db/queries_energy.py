@@ -1,5 +1,5 @@
 """Read-only energy queries for the HTTP API: district aggregates, a resident's own readings,
-and the settlement commitments the indexer stored as raw logs.
+and the settlement commitments and payments the indexer decoded.
 
 Readings: only current rows (a superseded raw value is history). When the distributor's data
 covers an interval, the gateway's reading of that interval is left out (the distributor is the
@@ -7,8 +7,10 @@ metering authority), so no interval counts twice. A *home* is the meter's wallet
 for a meter without one, its gateway; a meter with neither is counted in the sums but never as a
 home, so a group is never reported larger than it is.
 
-Settlement events: `EnergySettlementDayCommitted` and `EnergySettlementBatchPaid` logs are read
-from `raw_logs` (the indexer keeps them undecoded) and decoded here by topic.
+Settlement events: the indexer decodes `EnergySettlementDayCommitted` and
+`EnergySettlementBatchPaid` into `settlement_days` and `settlement_payments` (rolled back with
+the rest on a reorg); they are read from there, in (block, log index) order, for the settlement
+days and for the live feed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
-from eth_utils.crypto import keccak
 from sqlalchemy import Table, and_, case, exists, func, literal, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
@@ -27,19 +28,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.db.energy_models import EnergyMeter, EnergyReading
 from ledger.db.errors import DatabaseUnavailable
-from ledger.db.models import Block, IndexerCursor, RawLog
+from ledger.db.models import Block, IndexerCursor, SettlementDay, SettlementPayment
 from ledger.db.queries_api import CursorInfo, make_read_engine
 
 DISTRIBUTOR = "distributor"
 FIGURES = ("production", "consumption", "gas", "water")
 
-COMMITTED_SIGNATURE = (
-    "EnergySettlementDayCommitted(uint256,uint32,uint32,bytes32,"
-    "(uint64,uint64,uint64,uint64,uint128,uint32))"
-)
-PAID_SIGNATURE = "EnergySettlementBatchPaid(uint256,uint32,uint32,uint32,uint32,uint256,uint256)"
-T_COMMITTED = "0x" + keccak(text=COMMITTED_SIGNATURE).hex()
-T_PAID = "0x" + keccak(text=PAID_SIGNATURE).hex()
 R = cast(Table, EnergyReading.__table__)
 M = cast(Table, EnergyMeter.__table__)
 
@@ -88,8 +82,24 @@ class OnChainSettlement:
     paid_up_to: int = 0
 
 
-def _word(data: bytes, n: int) -> int:
-    return int.from_bytes(data[32 * n : 32 * n + 32], "big")
+@dataclass(frozen=True, slots=True)
+class SettlementEvent:
+    """One decoded settlement event for the live feed: a (day, version) `committed` (root and
+    totals set) or a batch of its transfer lines `paid` (indexes, paid and shortfall set)."""
+
+    kind: str  # committed | paid
+    block_number: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    day_number: int
+    version: int
+    root: str | None = None
+    totals: tuple[int, int, int, int, int, int] | None = None
+    from_index: int | None = None
+    to_index: int | None = None
+    paid: int | None = None
+    shortfall: int | None = None
 
 
 class EnergyQueries:
@@ -191,41 +201,100 @@ class EnergyQueries:
         return CursorInfo(int(row[0]), str(row[1])) if row else CursorInfo(-1, "")
 
     def settlements(self, day_numbers: Sequence[int] | None = None) -> list[OnChainSettlement]:
-        """Every committed (operation, day, version) in the indexed logs, with what was paid."""
-        query = (
+        """Every committed (operation, day, version) indexed, with what was paid."""
+        d, p = SettlementDay, SettlementPayment
+        days = (
             select(
-                RawLog.block_number, RawLog.log_index, RawLog.tx_hash, RawLog.topic0, RawLog.topic1,
-                RawLog.topic2, RawLog.topic3, RawLog.data, Block.timestamp,
+                d.operation_id, d.day, d.version, d.root, d.produced_wh, d.consumed_wh,
+                d.allocated_wh, d.surplus_wh, d.amount, d.transfers, d.block_number, d.tx_hash,
+                Block.timestamp,
             )
-            .outerjoin(Block, and_(Block.chain_id == RawLog.chain_id, Block.number == RawLog.block_number))
-            .where(RawLog.chain_id == self.chain_id, RawLog.topic0.in_([T_COMMITTED, T_PAID]))
-            .order_by(RawLog.block_number, RawLog.log_index)
+            .outerjoin(Block, and_(Block.chain_id == d.chain_id, Block.number == d.block_number))
+            .where(d.chain_id == self.chain_id)
+            .order_by(d.block_number, d.log_index)
+        )
+        paid = (
+            select(p.operation_id, p.day, p.version, p.to_index, p.paid, p.shortfall)
+            .where(p.chain_id == self.chain_id)
+            .order_by(p.block_number, p.log_index)
         )
         if day_numbers is not None:
-            query = query.where(RawLog.topic2.in_(["0x" + f"{n:064x}" for n in day_numbers]))
-        found: dict[tuple[int, int, int], OnChainSettlement] = {}
+            wanted = sorted(set(day_numbers))
+            days = days.where(d.day.in_(wanted))
+            paid = paid.where(p.day.in_(wanted))
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        for block, _index, tx, t0, t1, t2, t3, data_hex, when in rows:
-            if t1 is None or t2 is None or t3 is None:
+            day_rows = conn.execute(days).all()
+            paid_rows = conn.execute(paid).all()
+        found: dict[tuple[int, int, int], OnChainSettlement] = {}
+        for op, day, version, root, w1, w2, w3, w4, amount, transfers, block, tx, when in day_rows:
+            key = (int(op), int(day), int(version))
+            found[key] = OnChainSettlement(
+                *key, str(root), (int(w1), int(w2), int(w3), int(w4), int(amount), int(transfers)),
+                int(block), str(tx), None if when is None else int(when),
+            )
+        for op, day, version, to_index, paid_now, short in paid_rows:
+            key = (int(op), int(day), int(version))
+            known = found.get(key)
+            if known is None:  # a payment always follows its commitment; never seen alone
                 continue
-            key = (int(t1, 16), int(t2, 16), int(t3, 16))
-            data = bytes.fromhex(str(data_hex).removeprefix("0x"))
-            if t0 == T_COMMITTED and len(data) >= 32 * 7:
-                totals = (
-                    _word(data, 1), _word(data, 2), _word(data, 3), _word(data, 4), _word(data, 5),
-                    _word(data, 6),
-                )
-                found[key] = OnChainSettlement(
-                    *key, "0x" + data[:32].hex(), totals,
-                    int(block), str(tx), None if when is None else int(when),
-                )
-            elif t0 == T_PAID and len(data) >= 32 * 4 and key in found:
-                known = found[key]
-                found[key] = OnChainSettlement(
-                    known.operation_id, known.day_number, known.version, known.root, known.totals,
-                    known.block_number, known.tx_hash, known.block_time,
-                    known.paid + _word(data, 2), known.shortfall + _word(data, 3),
-                    max(known.paid_up_to, _word(data, 1)),
-                )
+            found[key] = OnChainSettlement(
+                known.operation_id, known.day_number, known.version, known.root, known.totals,
+                known.block_number, known.tx_hash, known.block_time,
+                known.paid + int(paid_now), known.shortfall + int(short),
+                max(known.paid_up_to, int(to_index)),
+            )
         return list(found.values())
+
+    def settlement_events(
+        self,
+        *,
+        after: tuple[int, int] | None = None,
+        until_block: int | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[SettlementEvent]:
+        """Commitments and paid batches in (block, log index) order (newest first on request),
+        after the `after` position and up to `until_block`, at most `limit`."""
+        d, p = SettlementDay, SettlementPayment
+        committed = select(
+            d.block_number, d.log_index, d.tx_hash, d.operation_id, d.day, d.version, d.root,
+            d.produced_wh, d.consumed_wh, d.allocated_wh, d.surplus_wh, d.amount, d.transfers,
+        )
+        batches = select(
+            p.block_number, p.log_index, p.tx_hash, p.operation_id, p.day, p.version,
+            p.from_index, p.to_index, p.paid, p.shortfall,
+        )
+
+        def where(table: type[SettlementDay] | type[SettlementPayment]) -> list[ColumnElement[bool]]:
+            conditions = [table.chain_id == self.chain_id]
+            if after is not None:
+                conditions.append(or_(
+                    table.block_number > after[0],
+                    and_(table.block_number == after[0], table.log_index > after[1]),
+                ))
+            if until_block is not None:
+                conditions.append(table.block_number <= until_block)
+            return conditions
+
+        def order(table: type[SettlementDay] | type[SettlementPayment]) -> list[ColumnElement[int]]:
+            columns = [table.block_number, table.log_index]
+            return [c.desc() if newest_first else c.asc() for c in columns]
+
+        with self._read() as conn:
+            day_rows = conn.execute(committed.where(*where(d)).order_by(*order(d)).limit(limit)).all()
+            paid_rows = conn.execute(batches.where(*where(p)).order_by(*order(p)).limit(limit)).all()
+        events = [
+            SettlementEvent(
+                "committed", int(b), int(li), str(tx), int(op), int(day), int(v), str(root),
+                (int(w1), int(w2), int(w3), int(w4), int(amount), int(n)),
+            )
+            for b, li, tx, op, day, v, root, w1, w2, w3, w4, amount, n in day_rows
+        ] + [
+            SettlementEvent(
+                "paid", int(b), int(li), str(tx), int(op), int(day), int(v),
+                from_index=int(f), to_index=int(t), paid=int(pd), shortfall=int(sh),
+            )
+            for b, li, tx, op, day, v, f, t, pd, sh in paid_rows
+        ]
+        events.sort(key=lambda e: (e.block_number, e.log_index), reverse=newest_first)
+        return events[:limit]

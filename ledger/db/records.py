@@ -116,6 +116,69 @@ class MerchantEventRow(NamedTuple):
     active: bool | None
 
 
+class TariffRow(NamedTuple):
+    """EnergySettlementTariffSet: prices in micro-euro per kWh; `effective_from` is YYYYMMDD."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    schedule_id: int
+    effective_from: int
+    solar_price: int
+    peak_price: int
+    off_peak_price: int
+
+
+class SettlementDayRow(NamedTuple):
+    """EnergySettlementDayCommitted: `day` is YYYYMMDD (local), energy in Wh, `amount` in
+    micro-M3E, `transfers` the number of transfer lines of this version."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    day: int
+    version: int
+    root: str
+    produced_wh: int
+    consumed_wh: int
+    allocated_wh: int
+    surplus_wh: int
+    amount: int
+    transfers: int
+
+
+class SettlementPaymentRow(NamedTuple):
+    """EnergySettlementBatchPaid: transfer lines [from_index, to_index) processed."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    day: int
+    version: int
+    from_index: int
+    to_index: int
+    paid: int
+    shortfall: int
+
+
+class SettlementShortfallRow(NamedTuple):
+    """EnergySettlementShortfall: transfer line `line_index` could not be pulled from `payer`."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    day: int
+    version: int
+    line_index: int
+    payer: str
+    payee: str
+    amount: int
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -139,3 +202,7 @@ class Batch:
     booking_opens: list[BookingOpenRow] = field(default_factory=list)
     booking_ends: list[BookingEndRow] = field(default_factory=list)
     merchant_events: list[MerchantEventRow] = field(default_factory=list)
+    tariffs: list[TariffRow] = field(default_factory=list)
+    settlement_days: list[SettlementDayRow] = field(default_factory=list)
+    settlement_payments: list[SettlementPaymentRow] = field(default_factory=list)
+    settlement_shortfalls: list[SettlementShortfallRow] = field(default_factory=list)

@@ -66,6 +66,22 @@ _BULK: dict[str, tuple[str, ...]] = {
         "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "kind", "payout",
         "category", "name", "active",
     ),
+    "tariffs": (
+        "chain_id", "block_number", "log_index", "tx_hash", "operation_id", "schedule_id",
+        "effective_from", "solar_price", "peak_price", "off_peak_price",
+    ),
+    "settlement_days": (
+        "chain_id", "block_number", "log_index", "tx_hash", "operation_id", "day", "version",
+        "root", "produced_wh", "consumed_wh", "allocated_wh", "surplus_wh", "amount", "transfers",
+    ),
+    "settlement_payments": (
+        "chain_id", "block_number", "log_index", "tx_hash", "operation_id", "day", "version",
+        "from_index", "to_index", "paid", "shortfall",
+    ),
+    "settlement_shortfalls": (
+        "chain_id", "block_number", "log_index", "tx_hash", "operation_id", "day", "version",
+        "line_index", "payer", "payee", "amount",
+    ),
     "bookings": (
         "chain_id", "booking_id", "merchant_id", "payer", "deposit", "expires_at", "ref", "state",
         "opened_block", "opened_log_index", "opened_tx",
@@ -81,6 +97,7 @@ _BULK: dict[str, tuple[str, ...]] = {
 # Tables whose rows are keyed by block_number: a rollback deletes above the ancestor.
 _BY_BLOCK = (
     "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
+    "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls",
     "balance_history", "supply_history", "blocks",
 )
 
@@ -111,6 +128,10 @@ DIGEST_TABLES: dict[str, str] = {
     "payments": "block_number, log_index",
     "refunds": "block_number, log_index",
     "merchant_events": "block_number, log_index",
+    "tariffs": "block_number, log_index",
+    "settlement_days": "block_number, log_index",
+    "settlement_payments": "block_number, log_index",
+    "settlement_shortfalls": "block_number, log_index",
     "bookings": "booking_id",
     "merchants": "merchant_id",
     "balances": "account",
@@ -408,6 +429,9 @@ class Store:
                     conn, table, [(c, *p[:6], u(p[6]), p[7]) for p in prow]
                 )
             self._bulk(conn, "merchant_events", [(c, *m) for m in batch.merchant_events])
+            if (batch.tariffs or batch.settlement_days or batch.settlement_payments
+                    or batch.settlement_shortfalls):
+                self._apply_settlement(conn, batch)
             self._apply_balances_and_supply(conn, batch)
             self._apply_takings(conn, c, batch.payments, batch.refunds)
             self._apply_bookings(conn, batch)
@@ -415,6 +439,29 @@ class Store:
             self._set_cursor(conn, c, batch.cursor)
         if checkpointer is not None:
             checkpointer.wake()
+
+    def _apply_settlement(self, conn: Connection, batch: Batch) -> None:
+        """EnergySettlement rows (rare: a few per settled day), amounts as U256."""
+        c = batch.chain_id
+        u = self._u
+        # Operation ids (and schedule ids) are uint256 hashes on chain: U256 like amounts.
+        self._bulk(conn, "tariffs", [(c, *t[:3], u(t[3]), u(t[4]), *t[5:]) for t in batch.tariffs])
+        self._bulk(
+            conn,
+            "settlement_days",
+            [(c, *d[:3], u(d[3]), *d[4:7], u(d[7]), u(d[8]), u(d[9]), u(d[10]), u(d[11]), d[12])
+             for d in batch.settlement_days],
+        )
+        self._bulk(
+            conn,
+            "settlement_payments",
+            [(c, *p[:3], u(p[3]), *p[4:8], u(p[8]), u(p[9])) for p in batch.settlement_payments],
+        )
+        self._bulk(
+            conn,
+            "settlement_shortfalls",
+            [(c, *s[:3], u(s[3]), *s[4:9], u(s[9])) for s in batch.settlement_shortfalls],
+        )
 
     def _set_cursor(self, conn: Connection, chain_id: int, cursor: Cursor) -> None:
         updated = conn.execute(

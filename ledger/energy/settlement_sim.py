@@ -113,7 +113,10 @@ def build_world(
     cons = {m: world_account(operation_id, m) for m in consumers}
     for meter, account in cons.items():
         if fund:
-            district.record_deposit(f"SIM-{operation_id}-{meter}"[:32], account.address, fund)
+            # A bank reference is at most 32 bytes: a short hash of the operation keeps it unique
+            # when the operation id is a 256-bit hash of a text id.
+            short = keccak(text=str(operation_id)).hex()[:8]
+            district.record_deposit(f"SIM-{short}-{meter}"[:32], account.address, fund)
         if approve:
             resident = District(w3, account, manifest)
             resident.client.transact(resident.token.functions.approve(chain.address, MAX_UINT256))

@@ -33,7 +33,13 @@ from ledger.indexer.errors import (
     RpcError,
     RpcUnavailable,
 )
-from ledger.indexer.events import PAYMENTS_EVENTS, TOKEN_EVENTS, Decoder, check_abi
+from ledger.indexer.events import (
+    PAYMENTS_EVENTS,
+    SETTLEMENT_EVENTS,
+    TOKEN_EVENTS,
+    Decoder,
+    check_abi,
+)
 from ledger.indexer.progress import Progress
 from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 
@@ -68,6 +74,7 @@ class Targets:
     payments: str | None
     start_block: int
     others: tuple[str, ...] = ()
+    settlement: str | None = None
 
     @classmethod
     def from_manifest(cls, manifest: Any) -> Targets:
@@ -77,15 +84,18 @@ class Targets:
             raise ChainMismatch("the deployment manifest has no DistrictToken")
         token = contracts["DistrictToken"]
         payments = contracts.get("ServicePayments")
+        settlement = contracts.get("EnergySettlement")
         problems = check_abi(token.abi, TOKEN_EVENTS)
         if payments is not None:
             problems += check_abi(payments.abi, PAYMENTS_EVENTS)
+        if settlement is not None:
+            problems += check_abi(settlement.abi, SETTLEMENT_EVENTS)
         if problems:
             raise ChainMismatch("the contracts' events differ from the indexer's: "
                                 + "; ".join(problems))
         others = tuple(
             c.address.lower() for n, c in contracts.items()
-            if n not in ("DistrictToken", "ServicePayments")
+            if n not in ("DistrictToken", "ServicePayments", "EnergySettlement")
         )
         return cls(
             chain_id=int(manifest.chain_id),
@@ -93,6 +103,7 @@ class Targets:
             payments=payments.address.lower() if payments is not None else None,
             start_block=min(int(c.deploy_block) for c in contracts.values()),
             others=others,
+            settlement=settlement.address.lower() if settlement is not None else None,
         )
 
 
@@ -137,7 +148,7 @@ class Indexer:
         self.stop = stop or threading.Event()
         self.ranges = ranges or AdaptiveRange()
         self.unfinalized_span = unfinalized_span
-        self.decoder = Decoder(targets.token, targets.payments, targets.others)
+        self.decoder = Decoder(targets.token, targets.payments, targets.others, targets.settlement)
         self.addresses = self.decoder.addresses
         self._tag_supported = use_finalized_tag
         self.events_indexed = 0

@@ -105,8 +105,7 @@ def test_settlement_days_join_the_day_files_and_the_indexed_commitments(tmp_path
 
     from api.energy_sources import SettlementFiles
     from ledger.db import make_engine, migrate
-    from ledger.db.models import RawLog
-    from ledger.db.queries_energy import T_COMMITTED, T_PAID
+    from ledger.db.models import SettlementDay, SettlementPayment
     from ledger.energy.settlement import JsonDayStore
     from tests.unit.test_api_energy import DAY as SETTLED
     from tests.unit.test_api_energy import day_lines
@@ -116,21 +115,19 @@ def test_settlement_days_join_the_day_files_and_the_indexed_commitments(tmp_path
     migrate(engine)
     lines = day_lines(1)
     JsonDayStore(tmp_path / "settlement").save(lines)
-
-    def word(n: int) -> str:
-        return f"{n:064x}"
-
-    topics = {"topic1": "0x" + word(1), "topic2": "0x" + word(20250621), "topic3": "0x" + word(1)}
-    base = {"chain_id": 69003, "block_hash": "0x" + "11" * 32, "tx_index": 0, "address": "0x" + "22" * 20}
-    committed = "0x" + lines.root.hex() + "".join(word(v) for v in lines.totals.as_tuple())
-    paid = "0x" + word(0) + word(2) + word(81_000) + word(0)
+    produced, consumed, allocated, surplus, amount, transfers = lines.totals.as_tuple()
+    key = {"chain_id": 69003, "operation_id": 1, "day": 20250621, "version": 1}
     with engine.begin() as conn:
-        conn.execute(insert(RawLog), [
-            {**base, **topics, "block_number": 7, "log_index": 0, "tx_hash": "0x" + "aa" * 32,
-             "topic0": T_COMMITTED, "data": committed},
-            {**base, **topics, "block_number": 8, "log_index": 0, "tx_hash": "0x" + "bb" * 32,
-             "topic0": T_PAID, "data": paid},
-        ])
+        conn.execute(insert(SettlementDay), [{
+            **key, "block_number": 7, "log_index": 0, "tx_hash": "0x" + "aa" * 32,
+            "root": "0x" + lines.root.hex(), "produced_wh": produced, "consumed_wh": consumed,
+            "allocated_wh": allocated, "surplus_wh": surplus, "amount": amount,
+            "transfers": transfers,
+        }])
+        conn.execute(insert(SettlementPayment), [{
+            **key, "block_number": 8, "log_index": 0, "tx_hash": "0x" + "bb" * 32,
+            "from_index": 0, "to_index": 2, "paid": 81_000, "shortfall": 0,
+        }])
     engine.dispose()
     source = SettlementFiles(tmp_path / "settlement", EnergyQueries.from_url(url, 69003))
     try:

@@ -302,6 +302,88 @@ def test_feed_sees_a_cursor_rollback_as_a_reorg() -> None:
     assert events[0].data["to_block"] == 18
 
 
+def test_feed_announces_settlements_committed_and_paid_in_chain_order_and_resumes() -> None:
+    ledger = seeded()
+    settlements = FakeSettlements()
+    tracker = FeedTracker(ledger, settlements=settlements)
+    tracker.poll()
+    ledger.advance(21)
+    ledger.add_payment(21, 0, 1, BRUNO, 3 * M3E, "CROISSANT")
+    settlements.add_committed(21, 1, 7, 20250615, root="0x" + "ab" * 32,
+                              totals=(12_000, 9_000, 8_000, 4_000, 1_250_000, 8))
+    ledger.advance(22)
+    settlements.add_paid(22, 0, 7, 20250615, lines=(0, 8), paid=1_000_000, shortfall=250_000)
+    ledger.add_payment(22, 1, 1, ALICE, 2 * M3E, "PAIN")
+    events = tracker.poll()
+    assert [(e.kind, e.data.get("event")) for e in events] == [
+        ("payment", None), ("settlement", "committed"), ("settlement", "paid"), ("payment", None),
+        ("block", None)]
+    committed, paid = events[1], events[2]
+    assert committed.id == f"21.1.{ledger.block_hashes[21][2:10]}"
+    assert committed.data == {
+        "event": "committed", "block": 21, "log_index": 1, "tx_hash": committed.data["tx_hash"],
+        "operation_id": 7, "day": "2025-06-15", "day_number": 20250615, "version": 1,
+        "root": "0x" + "ab" * 32,
+        "totals": {"produced_wh": 12_000, "consumed_wh": 9_000, "allocated_wh": 8_000,
+                   "surplus_wh": 4_000, "amount": {"micro": "1250000", "display": "1.25 M3E"},
+                   "transfers": 8},
+    }
+    assert paid.data["lines"] == {"from_index": 0, "to_index": 8}
+    assert paid.data["paid"] == {"micro": "1000000", "display": "1.00 M3E"}
+    assert paid.data["shortfall"] == {"micro": "250000", "display": "0.25 M3E"}
+    # a client that saw the commitment resumes with the paid batch, then the rest
+    resumed = FeedTracker(ledger, last_event_id=committed.id, settlements=settlements).poll()
+    assert [(e.kind, e.data.get("event")) for e in resumed] == [
+        ("settlement", "paid"), ("payment", None), ("block", None)]
+    # a reorg across the paid batch: announced back to the last block the feed saw that still
+    # holds (20), then what stands above it is announced again, the new fork's batch included
+    ledger.rollback(21)
+    settlements.rollback(21)
+    ledger.advance(22, block_hash="0x" + "ee" * 32)
+    settlements.add_paid(22, 3, 7, 20250615, lines=(0, 8), paid=1_250_000)
+    events = tracker.poll()
+    assert [(e.kind, e.data.get("event")) for e in events] == [
+        ("reorg", None), ("payment", None), ("settlement", "committed"), ("settlement", "paid"),
+        ("block", None)]
+    assert events[0].data["to_block"] == 20
+    assert events[3].id == "22.3.eeeeeeee" and events[3].data["paid"]["micro"] == "1250000"
+    assert all(e.id != paid.id for e in events)
+
+
+def test_feed_pages_many_payments_and_settlements_without_losing_or_reordering_any() -> None:
+    ledger = seeded()
+    settlements = FakeSettlements()
+    tracker = FeedTracker(ledger, settlements=settlements)
+    tracker.poll()
+    for block in range(21, 121):
+        ledger.advance(block)
+        for i in range(3):
+            ledger.add_payment(block, 2 * i, 1, BRUNO, M3E, f"P{block}-{i}")
+        settlements.add_paid(block, 1, 7, 20250615, lines=(block, block + 1), paid=M3E)
+        if block % 2:
+            settlements.add_committed(block, 7, 8, 20250616)
+    seen = []
+    for _ in range(20):
+        events = tracker.poll()
+        seen += events
+        if events and events[-1].kind == "block":
+            break
+    items = [e for e in seen if e.kind in ("payment", "settlement")]
+    assert len(items) == 300 + 100 + 50
+    positions = [(e.data["block"], e.data["log_index"]) for e in items]
+    assert positions == sorted(set(positions))
+    assert seen[-1].kind == "block" and seen[-1].data["number"] == 120
+
+
+def test_feed_replay_includes_recent_settlements() -> None:
+    ledger = seeded()
+    settlements = FakeSettlements()
+    settlements.add_committed(16, 5, 7, 20250615)
+    events = FeedTracker(ledger, replay=2, settlements=settlements).poll()
+    assert [(e.kind, e.data.get("ref")) for e in events] == [
+        ("payment", "BREAD-4"), ("settlement", None), ("block", None)]
+
+
 def test_feed_resumes_after_last_event_id_and_flags_a_vanished_block() -> None:
     ledger = seeded()
     first = FeedTracker(ledger, replay=5).poll()

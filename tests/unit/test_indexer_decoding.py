@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +18,14 @@ from ledger.db.types import U256_MAX, u256_from_blob, u256_to_blob
 from ledger.indexer.errors import DecodeError, RangeTooLarge, RpcError, RpcUnavailable
 from ledger.indexer.events import (
     PAYMENTS_EVENTS,
+    SETTLEMENT_EVENTS,
+    T_BATCH_PAID,
+    T_DAY_COMMITTED,
     T_MERCHANT_REGISTERED,
     T_PAYMENT,
     T_REDEEMED,
+    T_SHORTFALL,
+    T_TARIFF_SET,
     T_TRANSFER,
     TOKEN_EVENTS,
     Decoder,
@@ -212,3 +219,128 @@ def test_batch_answers_are_matched_by_id_and_log_limits_become_range_too_large()
         client.batch([("eth_getLogs", [{}])])
     with pytest.raises(RpcError):
         client.batch([("eth_getBlockByNumber", ["0x1", False]), ("eth_getLogs", [{}])])
+
+
+# -- EnergySettlement ---------------------------------------------------------------------------
+
+SETTLEMENT = "0x" + "33" * 20
+UINT64_MAX = 2**64 - 1
+UINT128_MAX = 2**128 - 1
+UINT32_MAX = 2**32 - 1
+
+
+def _solidity_events(source: str) -> dict[str, str]:
+    """Event name -> canonical signature, read from an interface's text (structs expanded)."""
+    flat = " ".join(re.sub(r"//[^\n]*", "", source).split())
+    structs: dict[str, str] = {}
+    for name, body in re.findall(r"struct (\w+) \{([^}]*)\}", flat):
+        fields = [f.strip().split()[0] for f in body.split(";") if f.strip()]
+        structs[name] = "(" + ",".join(structs.get(f, f) for f in fields) + ")"
+    events = {}
+    for name, params in re.findall(r"event (\w+)\(([^)]*)\);", flat):
+        types = [p.strip().split()[0] for p in params.split(",") if p.strip()]
+        events[name] = f"{name}({','.join(structs.get(t, t) for t in types)})"
+    return events
+
+
+def test_the_settlement_interface_declares_exactly_the_events_the_indexer_decodes() -> None:
+    """The ABI-vs-decoder check: every EnergySettlement event of the spec is known to the
+    indexer with the same canonical signature (the one topic0 is computed from), and back."""
+    declared = _solidity_events((INTERFACES / "IEnergySettlement.sol").read_text())
+    assert declared == SETTLEMENT_EVENTS
+    # the compiler's ABI writes the Totals struct as a tuple with components
+    totals = [{"type": t, "name": n} for t, n in (
+        ("uint64", "producedWh"), ("uint64", "consumedWh"), ("uint64", "allocatedWh"),
+        ("uint64", "surplusWh"), ("uint128", "amount"), ("uint32", "transfers"))]
+    abi = [{"type": "event", "name": "EnergySettlementDayCommitted", "inputs": [
+        {"type": "uint256"}, {"type": "uint32"}, {"type": "uint32"}, {"type": "bytes32"},
+        {"type": "tuple", "components": totals}]}]
+    assert check_abi(abi, SETTLEMENT_EVENTS) == []
+    abi[0]["inputs"][2]["type"] = "uint64"  # type: ignore[index]
+    assert check_abi(abi, SETTLEMENT_EVENTS)
+    assert T_DAY_COMMITTED == topic(declared["EnergySettlementDayCommitted"])
+
+
+# Operation ids are keccak256 of the operation's text id: whole 256-bit numbers.
+OP = 2**256 - 12345
+
+
+def settlement_log(t0: str, topics: list[str], types: list[str], values: list[Any],
+                   index: int = 0) -> dict[str, object]:
+    data = "0x" + encode(types, values).hex()  # eth_abi: an encoder independent of the decoder
+    return log(SETTLEMENT, [t0, *topics], data, index=index)
+
+
+def decoder() -> Decoder:
+    return Decoder(TOKEN, PAYMENTS, settlement=SETTLEMENT)
+
+
+def test_day_committed_decodes_the_root_and_every_total_at_their_type_maxima() -> None:
+    root = bytes(range(32))
+    totals = (UINT64_MAX, 2, 3, UINT64_MAX - 1, UINT128_MAX, UINT32_MAX)
+    b = batch()
+    n = decoder().decode_into([settlement_log(
+        T_DAY_COMMITTED, ["0x" + word(OP), "0x" + word(20250615), "0x" + word(UINT32_MAX)],
+        ["bytes32", "(uint64,uint64,uint64,uint64,uint128,uint32)"], [root, totals],
+    )], b)
+    assert n == 1 and len(b.logs) == 1
+    d = b.settlement_days[0]
+    assert (d.block_number, d.log_index, d.tx_hash) == (7, 0, "0x" + "ef" * 32)
+    assert (d.operation_id, d.day, d.version, d.root) == (OP, 20250615, UINT32_MAX, "0x" + root.hex())
+    assert (d.produced_wh, d.consumed_wh, d.allocated_wh, d.surplus_wh, d.amount, d.transfers) == totals
+    assert b.transfers == [] and b.settlement_payments == []
+
+
+def test_batch_paid_shortfall_and_tariff_decode_all_fields() -> None:
+    b = batch()
+    decoder().decode_into([
+        settlement_log(T_TARIFF_SET, ["0x" + word(OP), "0x" + word(U256_MAX)],
+                       ["uint32"] * 4, [20250601, 80_000, 100_000, 60_000], index=0),
+        settlement_log(T_SHORTFALL, ["0x" + word(OP), "0x" + word(20250615), addr_topic(ALICE)],
+                       ["uint32", "uint32", "address", "uint256"], [1, 3, BOB, U256_MAX], index=1),
+        settlement_log(T_BATCH_PAID, ["0x" + word(OP), "0x" + word(20250615), "0x" + word(1)],
+                       ["uint32", "uint32", "uint256", "uint256"], [2, 4, 81_000, U256_MAX], index=2),
+    ], b)
+    t = b.tariffs[0]
+    assert (t.operation_id, t.schedule_id, t.effective_from, t.solar_price, t.peak_price,
+            t.off_peak_price) == (OP, U256_MAX, 20250601, 80_000, 100_000, 60_000)
+    s = b.settlement_shortfalls[0]
+    assert (s.log_index, s.operation_id, s.day, s.version, s.line_index, s.payer, s.payee,
+            s.amount) == (1, OP, 20250615, 1, 3, ALICE, BOB, U256_MAX)
+    p = b.settlement_payments[0]
+    assert (p.log_index, p.operation_id, p.day, p.version, p.from_index, p.to_index, p.paid,
+            p.shortfall) == (2, OP, 20250615, 1, 2, 4, 81_000, U256_MAX)
+
+
+def test_settlement_events_of_another_contract_or_unknown_to_the_decoder_stay_raw() -> None:
+    paid = ["0x" + word(7), "0x" + word(20250615), "0x" + word(1)]
+    values = [0, 1, 5, 0]
+    bounds = topic(SETTLEMENT_EVENTS["EnergySettlementPriceBoundsChanged"])
+    b = batch()
+    n = decoder().decode_into([
+        log(TOKEN, [T_BATCH_PAID, *paid], "0x" + encode(["uint32"] * 2 + ["uint256"] * 2,
+                                                        values).hex(), index=0),
+        settlement_log(bounds, [], ["uint32"] * 4, [1, 2, 3, 4], index=1),
+    ], b)
+    assert n == 2 and len(b.logs) == 2
+    assert (b.settlement_payments, b.settlement_days, b.tariffs, b.settlement_shortfalls) == (
+        [], [], [], [])
+    # a decoder without the settlement contract keeps its logs raw
+    b = batch()
+    Decoder(TOKEN, PAYMENTS).decode_into(
+        [settlement_log(T_BATCH_PAID, paid, ["uint32"] * 2 + ["uint256"] * 2, values)], b)
+    assert len(b.logs) == 1 and b.settlement_payments == []
+
+
+def test_a_malformed_settlement_log_is_a_decode_error_not_a_wrong_row() -> None:
+    with pytest.raises(DecodeError, match="topics"):
+        decoder().decode_into([log(SETTLEMENT, [T_BATCH_PAID, "0x" + word(7)], "0x" + word(0) * 4)],
+                              batch())
+    with pytest.raises(DecodeError, match="too short"):
+        decoder().decode_into([log(SETTLEMENT, [T_DAY_COMMITTED, "0x" + word(7), "0x" + word(1),
+                                                "0x" + word(1)], "0x" + word(0) * 3)], batch())
+
+
+def test_the_decoder_follows_the_settlement_contract_too() -> None:
+    assert SETTLEMENT in decoder().addresses
+    assert decoder().addresses == sorted({TOKEN, PAYMENTS, SETTLEMENT})

@@ -404,7 +404,7 @@ def test_an_initial_backfill_builds_the_readers_indexes_at_its_end_even_after_a_
 
     seed_activity(district)
     expected = {str(ix.name) for ix in deferred_indexes()}
-    assert "ix_transfers_from_address" in expected and "ix_transfers_to_address" in expected
+    assert "ix_transfers_from_history" in expected and "ix_transfers_to_history" in expected
     index_once(chain.url, manifest, sqlite_url, confirmations=0)
     assert _secondary_indexes(sqlite_url) == expected
     # A run killed mid-backfill leaves them dropped: the next run's backfill end builds them.
