@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -153,6 +154,8 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
     state.mkdir(parents=True, exist_ok=True)
     node: DevNode | None = None
     children: list[subprocess.Popen[bytes]] = []
+    # SIGTERM (a service manager, `kill`) stops everything like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if rpc_answers(settings.rpc_url):
             print(f"Reusing the chain already running at {settings.rpc_url}")
@@ -242,6 +245,10 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 child.wait(timeout=10)
         if node is not None:
             node.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_summary(operator: District, manifest: Manifest, settings: LedgerSettings) -> None:
