@@ -97,11 +97,13 @@ contract DistrictToken is
         if (balance < amount) revert ERC20InsufficientBalance(msg.sender, balance, amount);
 
         // amount <= balance <= totalSupply, and MAX_FEE_BPS * totalSupply cannot overflow for any
-        // supply backed by real euros; checked arithmetic guards the rest.
-        uint256 fee = amount * _redemptionFeeBps / _BPS_DENOMINATOR;
+        // supply backed by real euros; checked arithmetic guards the rest. The commons fund itself
+        // pays no fee: it would pay itself, and the event would report a fee that never moved.
+        address fund = _commonsFund;
+        uint256 fee = msg.sender == fund ? 0 : amount * _redemptionFeeBps / _BPS_DENOMINATOR;
         uint256 euros = amount - fee;
         redemptionId = ++_redemptionCount;
-        if (fee != 0) _transfer(msg.sender, _commonsFund, fee);
+        if (fee != 0) _transfer(msg.sender, fund, fee);
         _burn(msg.sender, euros);
         uint256 reserveAfter = _reserve - euros;
         _reserve = reserveAfter;

@@ -135,7 +135,8 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         if (
             totals.allocatedWh > totals.producedWh || totals.allocatedWh > totals.consumedWh
                 || uint256(totals.producedWh) != uint256(totals.allocatedWh) + totals.surplusWh
-                || (totals.transfers == 0 && totals.amount != 0) || totals.amount > type(uint96).max
+                || totals.amount < totals.transfers || (totals.transfers == 0 && totals.amount != 0)
+                || totals.amount > type(uint96).max
         ) revert EnergySettlementInconsistentTotals();
 
         _latestVersion[operationId][day] = version;
@@ -167,7 +168,7 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         if (end <= paidUpTo) return paidUpTo;
 
         (uint256 paid, uint256 shortfall) = _payLines(operationId, day, version, fromIndex, paidUpTo, transfers);
-        _recordBatch(operationId, day, version, paidUpTo, uint32(end), paid, shortfall);
+        _recordBatch(operationId, day, version, paidUpTo, uint32(end), end == count, paid, shortfall);
         return uint32(end);
     }
 
@@ -266,13 +267,15 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Adds a processed batch to the progress of the (day, version), within the committed amount.
+    /// @dev Adds a processed batch to the progress of the (day, version), within the committed
+    /// amount; the batch that processes the last line must bring the total to that amount exactly.
     function _recordBatch(
         uint256 operationId,
         uint32 day,
         uint32 version,
         uint32 before,
         uint32 end,
+        bool last,
         uint256 paid,
         uint256 shortfall
     ) private {
@@ -280,6 +283,9 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         uint256 total = uint256(p.paid) + paid + p.shortfall + shortfall;
         uint256 committed = _totals[operationId][day][version].amount;
         if (total > committed) revert EnergySettlementAboveCommitted(operationId, day, version, total, committed);
+        if (last && total != committed) {
+            revert EnergySettlementBelowCommitted(operationId, day, version, total, committed);
+        }
         // paid + shortfall totals are at most `committed`, which commitDay bounds by type(uint96).max.
         p.paidUpTo = end;
         p.paid += uint96(paid);
@@ -297,16 +303,23 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         Transfer[] calldata transfers
     ) private returns (uint256 paid, uint256 shortfall) {
         // pay() checked fromIndex <= paidUpTo and fromIndex + transfers.length <= count < 2**32:
-        // every index fits in uint32, and the sums are bounded by the committed check after.
+        // every index fits in uint32. Each line amount is checked below 2**96 (no line can exceed a
+        // committed amount, itself below 2**96), so `paid` and `shortfall` sum fewer than 2**32
+        // terms below 2**96 each: below 2**128, they cannot wrap.
         unchecked {
             for (uint256 i = paidUpTo - fromIndex; i < transfers.length; ++i) {
                 Transfer calldata line = transfers[i];
                 uint256 amount = line.amount;
                 uint32 index = uint32(fromIndex + i);
-                if (amount == 0 || line.payer == line.payee || line.payee == address(0)) {
+                address payer = line.payer;
+                address payee = line.payee;
+                if (
+                    amount == 0 || amount > type(uint96).max || payer == payee || payee == address(0)
+                        || payer == address(0)
+                ) {
                     revert EnergySettlementInvalidTransfer(index);
                 }
-                if (_pull(line.payer, line.payee, amount, index)) {
+                if (_pull(payer, payee, amount, index)) {
                     paid += amount;
                 } else {
                     shortfall += amount;

@@ -7,6 +7,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -21,6 +22,8 @@ import {IServicePayments} from "./interfaces/IServicePayments.sol";
 /// @dev The pause stops every function that moves tokens (payments, refunds, bookings); the
 /// registry stays manageable. Suspended merchants cannot be paid or booked, but can still refund
 /// and close their open bookings. Reentrancy: transient-storage guard (EIP-1153, cancun).
+/// Refund bounds belong to the merchant (its id), not to a payout address: after a payout change
+/// the new address refunds, from its own funds, what the payer paid the merchant before.
 contract ServicePayments is
     IServicePayments,
     IMerchantDirectory,
@@ -30,6 +33,15 @@ contract ServicePayments is
     EIP712
 {
     using SafeERC20 for IERC20;
+
+    /// @dev One slot per (merchant, payer), read and written once per payment: what the payer paid
+    /// the merchant net of refunds, and one plus the permit nonce of the last payment intent of
+    /// this payer to this merchant that was executed (0 when none). Intents bind the merchant id,
+    /// so this is enough to refuse a replay (see `_intentNonceToUse`).
+    struct Paid {
+        uint128 net;
+        uint128 intentUsedUpTo;
+    }
 
     /// @notice Registers merchants, changes their payout address and status.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
@@ -50,7 +62,7 @@ contract ServicePayments is
     mapping(uint256 merchantId => Merchant) private _merchants;
     mapping(uint256 merchantId => string) private _merchantNames;
     mapping(address payout => uint256 merchantId) private _merchantIdOf;
-    mapping(uint256 merchantId => mapping(address payer => uint256)) private _netPaid;
+    mapping(uint256 merchantId => mapping(address payer => Paid)) private _paid;
     mapping(uint256 bookingId => Booking) private _bookings;
 
     /// @param token_ the district token (ERC-20 with EIP-2612 permit)
@@ -112,7 +124,7 @@ contract ServicePayments is
     function pay(uint256 merchantId, uint256 amount, bytes32 ref) external whenNotPaused nonReentrant {
         if (amount == 0) revert ServicePaymentsZeroAmount();
         address payout = _activePayout(merchantId);
-        _pay(merchantId, payout, msg.sender, amount, ref);
+        _pay(_paid[merchantId][msg.sender], merchantId, payout, msg.sender, amount, ref);
     }
 
     /// @inheritdoc IServicePayments
@@ -132,11 +144,15 @@ contract ServicePayments is
         if (amount == 0) revert ServicePaymentsZeroAmount();
         address payout = _activePayout(merchantId);
 
-        _requirePayerIntent(payer, merchantId, amount, ref, deadline, intentSignature);
-        // The intent is bound to the payer's current permit nonce; this permit consumes it, so the
-        // same intent (and the same permit) can never be used twice.
-        IERC20Permit(address(_token)).permit(payer, address(this), amount, deadline, permitV, permitR, permitS);
-        _pay(merchantId, payout, payer, amount, ref);
+        Paid storage paid = _paid[merchantId][payer];
+        // The intent is bound to the payer's permit nonce it was signed for. Normally the permit is
+        // still pending and consumes that nonce here. When someone else already submitted the
+        // permit (it is public once broadcast: a front-runner can call `permit` directly), the
+        // allowance it set pays for the intent instead of the payment failing.
+        if (_useIntent(paid, payer, merchantId, amount, ref, deadline, intentSignature)) {
+            IERC20Permit(address(_token)).permit(payer, address(this), amount, deadline, permitV, permitR, permitS);
+        }
+        _pay(paid, merchantId, payout, payer, amount, ref);
     }
 
     /// @inheritdoc IServicePayments
@@ -149,12 +165,13 @@ contract ServicePayments is
         if (msg.sender != payout) revert ServicePaymentsNotMerchant(merchantId, msg.sender);
         if (payer == address(0)) revert ServicePaymentsZeroAddress();
         if (amount == 0) revert ServicePaymentsZeroAmount();
-        uint256 paid = _netPaid[merchantId][payer];
+        Paid storage total = _paid[merchantId][payer];
+        uint256 paid = total.net;
         if (amount > paid) revert ServicePaymentsRefundAboveNetPaid(merchantId, payer, amount, paid);
 
-        // amount <= paid, checked just above.
+        // amount <= paid < 2**128, checked just above.
         unchecked {
-            _netPaid[merchantId][payer] = paid - amount;
+            total.net = uint128(paid - amount);
         }
         emit PaymentRefunded(merchantId, payer, ref, amount);
         _token.safeTransferFrom(payout, payer, amount);
@@ -277,7 +294,7 @@ contract ServicePayments is
 
     /// @inheritdoc IServicePayments
     function netPaid(uint256 merchantId, address payer) external view returns (uint256) {
-        return _netPaid[merchantId][payer];
+        return _paid[merchantId][payer].net;
     }
 
     /// @inheritdoc IServicePayments
@@ -313,10 +330,10 @@ contract ServicePayments is
     // ------------------------------------------------------------------ internals
 
     /// @dev Effects, event, then the transfer from the payer to the merchant's payout address.
-    function _pay(uint256 merchantId, address payout, address payer, uint256 amount, bytes32 ref)
+    function _pay(Paid storage paid, uint256 merchantId, address payout, address payer, uint256 amount, bytes32 ref)
         private
     {
-        _netPaid[merchantId][payer] += amount;
+        paid.net = SafeCast.toUint128(paid.net + amount);
         emit PaymentMade(merchantId, payer, ref, amount);
         _token.safeTransferFrom(payer, payout, amount);
     }
@@ -342,24 +359,43 @@ contract ServicePayments is
         if (!b.open) revert ServicePaymentsBookingNotOpen(bookingId);
     }
 
-    /// @dev Reverts unless the payer signed this intent for its current permit nonce; tells a
-    /// replay (an intent signed for the nonce just spent) apart from a foreign signature.
-    function _requirePayerIntent(
+    /// @dev Marks the intent used (for the permit nonce the payer signed it for) and tells whether
+    /// its permit is still to be submitted. Accepted: an intent signed for the payer's current permit nonce (its permit is
+    /// pending); or one signed for the nonce just spent, when that intent was never executed here
+    /// and the allowance to this contract is exactly the amount (its permit was submitted by someone
+    /// else, a front-runner). Anything else signed by the payer is a replay or a cancelled intent
+    /// (the payer spent the nonce otherwise); anything not signed by the payer is refused.
+    function _useIntent(
+        Paid storage paid,
         address payer,
         uint256 merchantId,
         uint256 amount,
         bytes32 ref,
         uint256 deadline,
         bytes calldata signature
-    ) private view {
+    ) private returns (bool permitPending) {
         uint256 nonce = IERC20Permit(address(_token)).nonces(payer);
         bytes32 digest = paymentIntentDigest(payer, merchantId, amount, ref, nonce, deadline);
         (address signer,,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (signer == payer) return;
+        if (signer == payer) {
+            paid.intentUsedUpTo = SafeCast.toUint128(nonce + 1);
+            return true;
+        }
         if (nonce != 0) {
-            digest = paymentIntentDigest(payer, merchantId, amount, ref, nonce - 1, deadline);
+            // nonce != 0: no underflow.
+            uint256 previousNonce;
+            unchecked {
+                previousNonce = nonce - 1;
+            }
+            digest = paymentIntentDigest(payer, merchantId, amount, ref, previousNonce, deadline);
             (address previous,,) = ECDSA.tryRecoverCalldata(digest, signature);
-            if (previous == payer) revert ServicePaymentsIntentReplayed(payer, nonce - 1);
+            if (previous == payer) {
+                if (paid.intentUsedUpTo == nonce || _token.allowance(payer, address(this)) != amount) {
+                    revert ServicePaymentsIntentReplayed(payer, previousNonce);
+                }
+                paid.intentUsedUpTo = SafeCast.toUint128(nonce);
+                return false;
+            }
         }
         revert ServicePaymentsIntentInvalidSigner(signer, payer);
     }

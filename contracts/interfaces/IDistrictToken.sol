@@ -61,7 +61,7 @@ interface IDistrictToken {
 
     /// @notice Converts `amount` of the caller's tokens back to euros (merchants only).
     /// The fee (`amount * feeBps / 10000`, rounded down) goes to the commons fund; the rest is
-    /// burned and leaves the reserve.
+    /// burned and leaves the reserve. The commons fund, when it is itself a merchant, pays no fee.
     /// @return redemptionId the id the operator's payout refers to
     function redeem(uint256 amount, bytes32 payoutRef) external returns (uint256 redemptionId);
 

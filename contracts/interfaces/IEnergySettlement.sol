@@ -65,7 +65,8 @@ interface IEnergySettlement {
 
     /// @notice What the chain holds for one (operation, day, version).
     /// @dev `paidUpTo` transfer lines were processed (paid or reported short); `paid` and
-    /// `shortfall` are their amounts. The version is closed when `paidUpTo == totals.transfers`.
+    /// `shortfall` are their amounts. The version is closed when `paidUpTo == totals.transfers`, and
+    /// then `paid + shortfall == totals.amount`.
     struct Commitment {
         bytes32 root;
         Totals totals;
@@ -132,7 +133,7 @@ interface IEnergySettlement {
     /// @notice A commitment needs a non-zero Merkle root.
     error EnergySettlementZeroRoot();
     /// @notice The totals do not add up: allocated at most produced and consumed, produced equal to
-    /// allocated plus surplus, no amount without transfer lines.
+    /// allocated plus surplus, no amount without transfer lines, at least one unit per transfer line.
     error EnergySettlementInconsistentTotals();
     /// @notice This (day, version) is already committed; a correction is the next version.
     error EnergySettlementDayAlreadyCommitted(uint256 operationId, uint32 day, uint32 version);
@@ -146,10 +147,13 @@ interface IEnergySettlement {
     error EnergySettlementIndexGap(uint256 operationId, uint32 day, uint32 version, uint32 fromIndex, uint32 paidUpTo);
     /// @notice The batch goes past the last transfer line committed for this (day, version).
     error EnergySettlementTooManyTransfers(uint256 operationId, uint32 day, uint32 version, uint256 end, uint32 count);
-    /// @notice A transfer line moves a non-zero amount between two different accounts.
+    /// @notice A transfer line moves a non-zero amount below 2**96 between two different non-zero accounts.
     error EnergySettlementInvalidTransfer(uint32 index);
     /// @notice Paying this batch would move more than the amount committed for the (day, version).
     error EnergySettlementAboveCommitted(uint256 operationId, uint32 day, uint32 version, uint256 total, uint256 amount);
+    /// @notice The last transfer line of a (day, version) was processed but the lines paid and short
+    /// add up to less than the amount committed: a line is missing or wrong.
+    error EnergySettlementBelowCommitted(uint256 operationId, uint32 day, uint32 version, uint256 total, uint256 amount);
     /// @notice The token refused a transfer for a reason other than balance or allowance (paused?).
     error EnergySettlementTransferFailed(uint32 index, bytes reason);
 

@@ -125,7 +125,9 @@ interface IServicePayments {
     /// @notice Submits a payment the payer signed offline: an EIP-2612 permit of exactly `amount`
     /// to this contract and an EIP-712 `PaymentIntent(payer, merchantId, amount, ref, nonce,
     /// deadline)` whose nonce is the payer's current permit nonce. Anyone may submit it (the
-    /// merchant's terminal); nothing of it can be changed, and it can be used once.
+    /// merchant's terminal); nothing of it can be changed, and it can be used once. If someone
+    /// else already submitted the permit itself to the token (a front-runner), the intent still
+    /// goes through once, paid from the exact allowance that permit set.
     function payWithPermit(
         address payer,
         uint256 merchantId,

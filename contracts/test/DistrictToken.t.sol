@@ -163,6 +163,23 @@ contract DistrictTokenTest is DistrictFixture {
         assertEq(token.balanceOf(commons), 2, "fee rounded down");
     }
 
+    /// @dev Audit: the commons fund, registered as a merchant to convert the fees it collected,
+    /// paid a "fee" to itself: the tokens never moved, the event reported fee income that did not
+    /// exist, and the fund could never convert its whole balance. It now pays no fee.
+    function test_TheCommonsFundRedeemsWithoutPayingAFeeToItself() public {
+        _register("Fonds commun du 3e", IServicePayments.Category.Other, commons);
+        vm.prank(payer);
+        token.transfer(commons, 100 * ONE_M3E);
+        uint256 reserveBefore = token.reserve();
+        vm.expectEmit(true, true, false, true, address(token));
+        emit IDistrictToken.Redeemed(1, commons, 100 * ONE_M3E, 0, 100 * ONE_M3E, REF, reserveBefore - 100 * ONE_M3E);
+        vm.prank(commons);
+        token.redeem(100 * ONE_M3E, REF);
+        assertEq(token.balanceOf(commons), 0, "the whole balance converted");
+        assertEq(token.reserve(), reserveBefore - 100 * ONE_M3E, "reserve");
+        assertLe(token.totalSupply(), token.reserve(), "backed");
+    }
+
     function test_RedeemWithZeroFeeBurnsEverything() public {
         vm.prank(admin);
         token.setRedemptionFee(0);

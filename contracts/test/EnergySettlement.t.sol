@@ -408,6 +408,68 @@ contract EnergySettlementTest is DistrictFixture {
         settlement.pay(OP, DAY, 1, 0, t);
     }
 
+    /// @dev Audit: a line from the zero address was reported as a shortfall (the operator would
+    /// bill nobody) and counted against the committed amount; it is an invalid line.
+    function test_PayRevertsOnALineFromTheZeroAddress() public {
+        _commit(DAY, 1, 3, 2);
+        IEnergySettlement.Transfer[] memory t = _lines(1, 2);
+        t[1].payer = address(0);
+        vm.prank(oracle);
+        vm.expectRevert(abi.encodeWithSelector(IEnergySettlement.EnergySettlementInvalidTransfer.selector, uint32(1)));
+        settlement.pay(OP, DAY, 1, 0, t);
+    }
+
+    /// @dev Audit: the line sums are added in an unchecked block; two huge lines reported short
+    /// wrapped the shortfall to zero, so absurd shortfall events (billed in euros) passed the
+    /// committed-amount check. A line above 2**96 (more than any committed amount) is now invalid.
+    function test_PayRevertsOnALineAboveAnyCommittableAmount() public {
+        _commit(DAY, 1, ONE_M3E, 3);
+        IEnergySettlement.Transfer[] memory t = new IEnergySettlement.Transfer[](3);
+        t[0] = IEnergySettlement.Transfer({payer: consumer, payee: producer, amount: 1 << 255});
+        t[1] = IEnergySettlement.Transfer({payer: consumer2, payee: producer2, amount: 1 << 255});
+        t[2] = IEnergySettlement.Transfer({payer: consumer, payee: producer2, amount: ONE_M3E});
+        vm.prank(oracle);
+        vm.expectRevert(abi.encodeWithSelector(IEnergySettlement.EnergySettlementInvalidTransfer.selector, uint32(0)));
+        settlement.pay(OP, DAY, 1, 0, t);
+        assertEq(settlement.commitment(OP, DAY, 1).paidUpTo, 0, "nothing processed");
+    }
+
+    /// @dev Audit: a version whose amount is below one unit per line could never be paid to the
+    /// end (every line moves at least 1), so the day could never be corrected either.
+    function test_CommitDayRevertsWhenTheAmountCannotCoverOneUnitPerLine() public {
+        vm.prank(oracle);
+        vm.expectRevert(IEnergySettlement.EnergySettlementInconsistentTotals.selector);
+        settlement.commitDay(OP, DAY, 1, ROOT, _totals(1, 2));
+        _commit(DAY, 1, 2, 2); // one unit per line is the least
+        assertEq(_pay(DAY, 1, 0, _lines(1, 1)), 2, "closable");
+    }
+
+    /// @dev Audit: a version could be closed with lines adding up to less than its committed
+    /// amount (a line dropped or cut) and nothing on chain showed it. The last batch must now bring
+    /// paid plus short to the committed amount exactly.
+    function test_TheLastBatchMustAccountForExactlyTheCommittedAmount() public {
+        _commit(DAY, 1, 3 * ONE_M3E, 2);
+        vm.prank(oracle);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IEnergySettlement.EnergySettlementBelowCommitted.selector,
+                OP,
+                DAY,
+                uint32(1),
+                3 * ONE_M3E - 1,
+                3 * ONE_M3E
+            )
+        );
+        settlement.pay(OP, DAY, 1, 0, _lines(ONE_M3E, 2 * ONE_M3E - 1));
+        // a first batch below the amount is fine: only the last one must add up
+        IEnergySettlement.Transfer[] memory first = new IEnergySettlement.Transfer[](1);
+        first[0] = _lines(ONE_M3E, 0)[0];
+        assertEq(_pay(DAY, 1, 0, first), 1, "partial batch");
+        assertEq(_pay(DAY, 1, 0, _lines(ONE_M3E, 2 * ONE_M3E)), 2, "closed");
+        IEnergySettlement.Commitment memory c = settlement.commitment(OP, DAY, 1);
+        assertEq(uint256(c.paid) + c.shortfall, c.totals.amount, "exact");
+    }
+
     function test_PayNeverMovesMoreThanCommitted() public {
         _commit(DAY, 1, 3 * ONE_M3E, 2);
         vm.prank(oracle);

@@ -462,6 +462,132 @@ contract ServicePaymentsTest is DistrictFixture {
         assertEq(token.balanceOf(bakery), 0, "nothing paid");
     }
 
+    // ------------------------------------------------------------------ payWithPermit: audit findings
+
+    /// @dev Audit: the permit is public once the terminal broadcasts it; anyone could submit it to
+    /// the token first, spending the nonce the intent is bound to, and the offline payment failed
+    /// (the resident is gone, the merchant unpaid). Now the intent still goes through, once.
+    function test_PayWithPermitStillPaysWhenSomeoneSubmittedThePermitFirst() public {
+        uint256 deadline = block.timestamp + 10 minutes;
+        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+        vm.prank(stranger);
+        token.permit(payer, address(payments), AMOUNT, deadline, v, r, s); // the front-run
+
+        vm.expectEmit(true, true, true, true, address(payments));
+        emit IServicePayments.PaymentMade(bakeryId, payer, REF, AMOUNT);
+        vm.prank(terminal);
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        assertEq(token.balanceOf(bakery), AMOUNT, "merchant paid");
+        assertEq(payments.netPaid(bakeryId, payer), AMOUNT, "net paid");
+        assertEq(token.allowance(payer, address(payments)), 0, "the front-run allowance is spent");
+
+        // and it can still be used only once, even when the payer later approves again
+        _approvePayments(payer, type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        assertEq(token.balanceOf(bakery), AMOUNT, "paid once");
+    }
+
+    /// @dev Replays are refused even when the allowance left matches the amount again (a wallet
+    /// approving the same sum for `pay`): the intent is marked used, not only its nonce spent.
+    function test_PayWithPermitReplayIsRefusedWhateverTheAllowance() public {
+        uint256 deadline = block.timestamp + 10 minutes;
+        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        _approvePayments(payer, AMOUNT);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        assertEq(token.balanceOf(bakery), AMOUNT, "paid once");
+    }
+
+    /// @dev A payer cancels an intent by spending its nonce with another permit: it stays dead.
+    function test_PayWithPermitIntentCancelledByAnotherPermitStaysDead() public {
+        uint256 deadline = block.timestamp + 10 minutes;
+        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+        (uint8 cv, bytes32 cr, bytes32 cs) =
+            vm.sign(payerKey, _permitDigest(payer, stranger, 0, 0, deadline));
+        token.permit(payer, stranger, 0, deadline, cv, cr, cs);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
+        vm.prank(terminal);
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+    }
+
+    /// @dev An intent whose permit was front-run is bound to its merchant: the allowance cannot
+    /// pay another merchant, and an intent signed for an older nonce is dead.
+    function test_PayWithPermitFrontRunAllowanceServesOnlyTheSignedIntent() public {
+        uint256 deadline = block.timestamp + 10 minutes;
+        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+        token.permit(payer, address(payments), AMOUNT, deadline, v, r, s);
+        vm.expectRevert(); // signed for the bakery, not the co-working: an unrelated signer
+        payments.payWithPermit(payer, coworkingId, AMOUNT, REF, deadline, v, r, s, intent);
+        // a second permit moves the nonce on: the intent of nonce 0 is now too old
+        (uint8 v2, bytes32 r2, bytes32 s2) = _signPermit(payerKey, payer, AMOUNT, 1, deadline);
+        token.permit(payer, address(payments), AMOUNT, deadline, v2, r2, s2);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IServicePayments.ServicePaymentsIntentInvalidSigner.selector,
+                _recoverIntent(intent, 2, deadline),
+                payer
+            )
+        );
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        assertEq(token.balanceOf(bakery), 0, "nothing paid");
+    }
+
+    function _recoverIntent(bytes memory intent, uint256 nonce, uint256 deadline) internal view returns (address) {
+        bytes32 digest = payments.paymentIntentDigest(payer, bakeryId, AMOUNT, REF, nonce, deadline);
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly {
+            r := mload(add(intent, 32))
+            s := mload(add(intent, 64))
+            v := byte(0, mload(add(intent, 96)))
+        }
+        return ecrecover(digest, v, r, s);
+    }
+
+    /// @dev Signature malleability: the high-s twin of a valid intent signature is refused.
+    function test_PayWithPermitRefusesTheHighSTwinOfTheIntentSignature() public {
+        uint256 deadline = block.timestamp + 10 minutes;
+        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+        bytes32 ir;
+        bytes32 is_;
+        uint8 iv;
+        assembly {
+            ir := mload(add(intent, 32))
+            is_ := mload(add(intent, 64))
+            iv := byte(0, mload(add(intent, 96)))
+        }
+        bytes memory twin = abi.encodePacked(ir, bytes32(SECP256K1_N - uint256(is_)), iv == 27 ? uint8(28) : uint8(27));
+        vm.expectRevert(
+            abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentInvalidSigner.selector, address(0), payer)
+        );
+        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, twin);
+    }
+
+    /// @dev Refund bounds belong to the merchant, not to its payout address: after a payout change
+    /// the new address refunds (from its own funds) what the payer paid the old one, never more.
+    function test_ANewPayoutRefundsWhatWasPaidToTheOldOneAndNoMore() public {
+        _payBakery(AMOUNT);
+        address newPayout = _makeAddr("bakery new account");
+        vm.prank(registrar);
+        payments.setMerchantPayout(bakeryId, newPayout);
+        _deposit(newPayout, AMOUNT);
+        _approvePayments(newPayout, type(uint256).max);
+        vm.prank(bakery);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsNotMerchant.selector, bakeryId, bakery));
+        payments.refund(bakeryId, payer, 1, REF);
+        vm.prank(newPayout);
+        payments.refund(bakeryId, payer, AMOUNT, REF);
+        assertEq(token.balanceOf(newPayout), 0, "refunded from the new payout");
+        vm.expectRevert(
+            abi.encodeWithSelector(IServicePayments.ServicePaymentsRefundAboveNetPaid.selector, bakeryId, payer, 1, 0)
+        );
+        vm.prank(newPayout);
+        payments.refund(bakeryId, payer, 1, REF);
+    }
+
     // ------------------------------------------------------------------ refunds
 
     function _payBakery(uint256 amount) internal {
