@@ -20,6 +20,7 @@ GOALS = {
     "pay (repeat payer)": 60_000,
     "pay with permit (first, cold nonce)": 110_000,
     "pay with permit (next)": 110_000,
+    "pay with permit (payer's first ever)": 110_000,
 }
 
 
@@ -49,6 +50,14 @@ def main() -> None:
         rows.append(("pay with permit (first, cold nonce)", terminal.submit_signed_payment(signed).gas_used))
         signed = payer.sign_payment(merchant_id, 2 * M3E, "T-2")
         rows.append(("pay with permit (next)", terminal.submit_signed_payment(signed).gas_used))
+        # The worst case: a payer's very first signed payment, to a merchant it never paid
+        # (cold permit nonce, a new running total, no allowance yet).
+        newcomer = operator.as_(dev_account(5))
+        operator.record_deposit("B-3", newcomer.address, 50 * M3E)
+        signed = newcomer.sign_payment(merchant_id, 2 * M3E, "T-3")
+        rows.append(
+            ("pay with permit (payer's first ever)", terminal.submit_signed_payment(signed).gas_used)
+        )
         merchant.approve_payments()
         rows.append(("refund", merchant.refund(merchant_id, payer.address, M3E, "P-1").gas_used))
         booking_id, opened = payer.open_booking(merchant_id, 10 * M3E, int(time.time()) + 3600, "B-1")
