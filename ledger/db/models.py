@@ -37,11 +37,14 @@ class Block(Base):
 
 
 class RawLog(Base):
+    """A log exactly as the node served it. Its block hash is not repeated here: it is the
+    `blocks` row of the same (chain_id, block_number), written in the same batch after the log's
+    blockHash was checked equal to that header (join on it to read it)."""
+
     __tablename__ = "raw_logs"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
-    block_hash: Mapped[str] = mapped_column(Hash)
     tx_hash: Mapped[str] = mapped_column(Hash)
     tx_index: Mapped[int] = mapped_column(Integer)
     address: Mapped[str] = mapped_column(Address)

@@ -17,12 +17,12 @@ class BlockRow(NamedTuple):
 
 
 class LogRow(NamedTuple):
-    """A raw log, with its chain id first (it goes to the database as is)."""
+    """A raw log, with its chain id first (it goes to the database as is). Its block hash is
+    the `blocks` row of its block number (stored in the same batch, checked equal)."""
 
     chain_id: int
     block_number: int
     log_index: int
-    block_hash: str
     tx_hash: str
     tx_index: int
     address: str

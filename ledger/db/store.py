@@ -40,7 +40,7 @@ class InconsistentData(DatabaseError):
 _BULK: dict[str, tuple[str, ...]] = {
     "blocks": ("chain_id", "number", "hash", "parent_hash", "timestamp"),
     "raw_logs": (
-        "chain_id", "block_number", "log_index", "block_hash", "tx_hash", "tx_index", "address",
+        "chain_id", "block_number", "log_index", "tx_hash", "tx_index", "address",
         "topic0", "topic1", "topic2", "topic3", "data",
     ),
     "transfers": (

@@ -204,7 +204,6 @@ class Decoder:
                         chain_id,
                         bn,
                         li,
-                        log["blockHash"],
                         tx,
                         int(log["transactionIndex"], 16),
                         address,

@@ -52,7 +52,8 @@ def chain_logs(url: str, manifest: Path) -> list[tuple[int, int, str]]:
 def indexed_logs(database_url: str) -> list[tuple[int, int, str]]:
     with open_store(database_url, upgrade=False) as store, store.engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT block_number, log_index, block_hash FROM raw_logs ORDER BY 1, 2").all()
+            "SELECT l.block_number, l.log_index, b.hash FROM raw_logs l JOIN blocks b"
+            " ON b.chain_id = l.chain_id AND b.number = l.block_number ORDER BY 1, 2").all()
     return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
 

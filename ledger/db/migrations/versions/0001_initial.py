@@ -153,7 +153,6 @@ def upgrade() -> None:
     sa.Column('chain_id', sa.Integer(), nullable=False),
     sa.Column('block_number', sa.BigInteger(), nullable=False),
     sa.Column('log_index', sa.Integer(), nullable=False),
-    sa.Column('block_hash', sa.String(length=66), nullable=False),
     sa.Column('tx_hash', sa.String(length=66), nullable=False),
     sa.Column('tx_index', sa.Integer(), nullable=False),
     sa.Column('address', sa.String(length=42), nullable=False),
