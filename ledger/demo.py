@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -266,13 +264,12 @@ def _print_summary(operator: District, manifest: Manifest, settings: LedgerSetti
     for label, index in RESIDENTS:
         address = dev_account(index).address
         print(f"  resident         {label:<17} {address} holds {format_micro(operator.balance_of(address))}")
-    print("\nTry next (another terminal):")
-    print("  ledger verify                 # the deployed code is the published source")
-    if shutil.which("wallet"):
-        print("  wallet import --mnemonic --index 4   # Alice's wallet (paste the dev mnemonic)")
-    with contextlib.suppress(httpx.HTTPError):
-        if (
-            httpx.get(f"http://{settings.api_host}:{settings.api_port}/v1/health", timeout=0.5).status_code
-            == 200
-        ):
-            print(f"  open http://{settings.api_host}:{settings.api_port}/")
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    print("\nTry next, in another terminal (source .venv/bin/activate):")
+    print(f"  open {api}/                        # the district's page (API at {api}/docs)")
+    print("  ledger verify                       # the deployed code is the published source")
+    print("  ledger reconcile                    # the indexed balances equal the chain")
+    print("  wallet import alice --mnemonic --index 4   # Alice; the words are Hardhat's public")
+    print("                                      # dev mnemonic 'test test ... junk'")
+    print("  wallet balance; wallet pay 'Boulangerie du Lac' 2.40 --ref CROISSANT-1")
+    print("  wallet history; wallet login; wallet statement --month " + time.strftime("%Y-%m"))
