@@ -2,15 +2,20 @@
 
 Everything on loopback: a Hardhat node of its own (the tests revert it), the demo district seeded
 by ledger.demo.seed_district, the indexer following in a thread, uvicorn serving in a thread.
+With `energy_homes`, the simulated district's homes (ledger.energy.simulator) are registered in
+the same database and send today's signed readings (Europe/Paris, up to the last ended step)
+through the real gateway route, so the page's energy chart has data.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +29,15 @@ from ledger.chain.deploy import DeployParams, deploy_district
 from ledger.chain.devnode import DevNode, free_port
 from ledger.chain.district import District
 from ledger.chain.manifest import Manifest
+from ledger.db.energy_store import SqlEnergyStore
+from ledger.db.engine import make_engine
 from ledger.demo import COMMONS_FUND_INDEX, dev_account, seed_district
+from ledger.domain.energy.steps import PARIS
+from ledger.energy import simulator
+from ledger.energy.envelope import Envelope, seal
 from ledger.indexer.service import IndexerConfig, open_indexer
+
+ENERGY_SEED = 3  # the simulated district's seed (homes, keys and curves derive from it)
 
 
 @dataclass
@@ -37,6 +49,8 @@ class Stack:
     api_url: str
     database_url: str
     indexer_errors: list[BaseException]
+    energy_homes: list[simulator.Home] = field(default_factory=list)
+    energy_steps: list[int] = field(default_factory=list)
 
     def head(self) -> int:
         return int(self.w3.eth.block_number)
@@ -53,8 +67,55 @@ class Stack:
         raise AssertionError(f"the indexer did not reach block {block} in {timeout} s")
 
 
+def todays_ended_steps(now: float | None = None) -> list[int]:
+    """Starts (Unix s) of today's 15-minute steps (Europe/Paris) whose interval has ended."""
+    at = time.time() if now is None else now
+    today = datetime.fromtimestamp(at, PARIS).date()
+    return [s for s in simulator.simulated_steps(today, 1) if s + simulator.STEP_S <= at]
+
+
+def ingest_energy(api_url: str, database_url: str, homes: int) -> tuple[list[simulator.Home], list[int]]:
+    """Register `homes` simulated homes (operation, participants, gateways with their Ed25519
+    keys, meters) in the database, then post today's signed readings through the gateway route:
+    one envelope per meter carrying every ended step (the gateway catching up on the day)."""
+    district = simulator.build_district(homes, ENERGY_SEED)
+    engine = make_engine(database_url)
+    try:
+        simulator.register_district(SqlEnergyStore(engine), secrets.token_bytes(32), district)
+    finally:
+        engine.dispose()
+    steps = todays_ended_steps()
+    if not steps:  # just after local midnight: nothing has ended yet today
+        return district, steps
+    counters = simulator.Counters()
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        for home in district:
+            per_meter: dict[str, list[Envelope]] = {}
+            for start in steps:
+                for envelope in simulator.home_envelopes(home, start, ENERGY_SEED, counters):
+                    per_meter.setdefault(envelope.meter_serial, []).append(envelope)
+            for serial, envelopes in per_meter.items():
+                day = Envelope(
+                    home.device_id,
+                    counters(home.device_id),
+                    serial,
+                    "synced",
+                    tuple(r for e in envelopes for r in e.readings),
+                )
+                response = client.post(
+                    f"/v1/gateways/{home.device_id}/readings",
+                    content=seal(day, home.key),
+                    headers={"content-type": "application/json"},
+                )
+                if response.status_code != 200 or response.json().get("status") != "accepted":
+                    raise AssertionError(f"the readings of {home.device_id} were not stored: {response.text}")
+    return district, steps
+
+
 @contextlib.contextmanager
-def running_stack(tmp: Path) -> Iterator[Stack]:
+def running_stack(tmp: Path, *, energy_homes: int = 0) -> Iterator[Stack]:
+    """The stack; with `energy_homes` > 0 that many simulated homes (one in three with a solar
+    roof: 15 give the 5 producers the district figures need) send today's readings."""
     node = DevNode(free_port(), log_path=tmp / "node.log").start()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -114,6 +175,8 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
             time.sleep(0.05)
         stack = Stack(node, w3, manifest, operator, api_url, database_url, errors)
         stack.wait_indexed(stack.head(), timeout=60)
+        if energy_homes > 0:
+            stack.energy_homes, stack.energy_steps = ingest_energy(api_url, database_url, energy_homes)
         yield stack
     finally:
         stop.set()

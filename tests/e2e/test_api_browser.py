@@ -1,13 +1,17 @@
 """A real browser (Debian's Chromium, headless, driven by Playwright) loads the district's page
-from the running stack: the charts draw the district's data and the live feed shows payments."""
+from the running stack: the charts draw the district's data (money, payments and today's solar
+energy of 15 simulated homes) and the live feed shows payments."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from ledger.demo import RESIDENTS, dev_account
@@ -25,6 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# One home in three has a solar roof: 15 homes give 5 producers, the fewest the district's
+# production figure may be built from (fewer are withheld).
+ENERGY_HOMES = 15
 
 
 def _need_browser() -> None:
@@ -44,7 +51,7 @@ def _need_browser() -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _need_browser()
-    with running_stack(tmp_path_factory.mktemp("api-browser")) as running:
+    with running_stack(tmp_path_factory.mktemp("api-browser"), energy_homes=ENERGY_HOMES) as running:
         yield running
 
 
@@ -79,6 +86,7 @@ def test_the_page_draws_the_district_and_shows_payments_live(stack: Stack) -> No
                 " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })"
             )
             assert all(pixels > 500 for pixels in drawn), drawn
+            _check_energy_chart(page, stack)
             # The live feed is connected and shows the seeded payments...
             page.wait_for_function(
                 "() => document.querySelectorAll('#feed li.payment').length >= 3", timeout=20_000
@@ -109,3 +117,45 @@ def test_the_page_draws_the_district_and_shows_payments_live(stack: Stack) -> No
         finally:
             browser.close()
     assert (ARTIFACTS / "api-page.png").stat().st_size > 10_000
+
+
+def _check_energy_chart(page: Any, stack: Stack) -> None:
+    """Today's production and consumption curves and the self-consumption headline."""
+    assert stack.energy_steps, "no step of today has ended yet (just after midnight): nothing to draw"
+    today = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=10).json()
+    produced = today["totals"]["production_wh"] > 0
+    page.wait_for_function(
+        "() => { const c = window.districtCharts.energy; if (!c) return false;"
+        " const [p, q] = c.data.datasets; const some = (d) => d.data.some(v => v !== null);"
+        " return c.data.labels.length > 0 && some(p) && some(q); }",
+        timeout=20_000,
+    )
+    assert page.locator("#energy").is_visible()
+    chart = page.evaluate(
+        "() => { const c = window.districtCharts.energy; return {"
+        " labels: c.data.labels.length,"
+        " datasets: c.data.datasets.map(d => ({label: d.label,"
+        "   values: d.data.filter(v => v !== null).length,"
+        "   sum: d.data.reduce((a, v) => a + (v || 0), 0)})) }; }"
+    )
+    production, consumption, rate = chart["datasets"]
+    assert chart["labels"] >= 92, chart  # the whole local day on the axis
+    # One published value per ended step (the later steps are still to come: gaps).
+    assert consumption["values"] == len(stack.energy_steps), chart
+    assert production["values"] == len(stack.energy_steps), chart
+    assert consumption["sum"] == today["totals"]["consumption_wh"] > 0, chart
+    assert production["sum"] == today["totals"]["production_wh"], chart
+    pixels = page.evaluate(
+        "() => { const c = document.getElementById('chart-energy'); const ctx = c.getContext('2d');"
+        " const d = ctx.getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"
+    )
+    assert pixels > 2_000, pixels
+    headline = page.locator("#energy-rate").inner_text()
+    if produced:
+        assert rate["values"] > 0, chart
+        assert re.search(r"Autoconsommation : \d{1,3}\.\d %", headline), headline
+        assert "—" not in headline, headline
+    else:  # before sunrise: nothing produced yet, so no rate to state
+        assert "Autoconsommation : —" in headline, headline
+    assert "kWh" in headline and "gaz" in headline and "eau" in headline, headline
