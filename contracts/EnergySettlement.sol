@@ -20,6 +20,10 @@ import {IEnergySettlement} from "./interfaces/IEnergySettlement.sol";
 /// shows as the token's own Transfer event). A line whose payer lacks balance or allowance is
 /// caught (the token's ERC-6093 error) and reported; any other refusal of the token (a pause)
 /// reverts the whole batch, so nothing is wrongly reported short.
+/// Binding of the lines: `commitDay` stores the hash chain of the ordered transfer lines; `pay`
+/// continues it over the lines it processes (one keccak per line, in scratch memory), keeps it in a
+/// slot of its own between batches (not written by the batch that closes the version, nor read by
+/// the first), and the closing batch reverts unless it equals the committed hash.
 /// Reentrancy: the token is called in the loop before the progress is written; the transient
 /// guard refuses any re-entry, and the token is the district's own ERC-20.
 contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, Pausable, ReentrancyGuardTransient {
@@ -55,6 +59,10 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => bytes32))) private _roots;
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => Totals))) private _totals;
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => Progress))) private _progress;
+    /// @dev The committed hash chain of the transfer lines of a (day, version).
+    mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => bytes32))) private _transfersHashes;
+    /// @dev The hash chain of the lines below `paidUpTo`, kept between batches of an open version.
+    mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => bytes32))) private _runningHashes;
 
     /// @param token_ the district token (ERC-20 with EIP-2612 permit)
     /// @param admin the default admin (two-step transfer, `adminDelay` seconds)
@@ -109,11 +117,14 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     // ------------------------------------------------------------------ commitments
 
     /// @inheritdoc IEnergySettlement
-    function commitDay(uint256 operationId, uint32 day, uint32 version, bytes32 root, Totals calldata totals)
-        external
-        onlyRole(ORACLE_ROLE)
-        whenNotPaused
-    {
+    function commitDay(
+        uint256 operationId,
+        uint32 day,
+        uint32 version,
+        bytes32 root,
+        Totals calldata totals,
+        bytes32 transfersHash
+    ) external onlyRole(ORACLE_ROLE) whenNotPaused {
         _requireDay(day);
         if (root == bytes32(0)) revert EnergySettlementZeroRoot();
         uint32 latest = _latestVersion[operationId][day];
@@ -142,9 +153,11 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         _latestVersion[operationId][day] = version;
         _roots[operationId][day][version] = root;
         _totals[operationId][day][version] = totals;
+        _transfersHashes[operationId][day][version] = transfersHash;
         _progress[operationId][day][version].committed = true;
         if (day > _lastCommittedDay[operationId]) _lastCommittedDay[operationId] = day;
         emit EnergySettlementDayCommitted(operationId, day, version, root, totals);
+        emit EnergySettlementTransfersCommitted(operationId, day, version, transfersHash);
     }
 
     // ------------------------------------------------------------------ payments
@@ -157,18 +170,29 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         nonReentrant
         returns (uint32 paidUpTo)
     {
-        Progress storage progress = _progress[operationId][day][version];
-        if (!progress.committed) revert EnergySettlementDayNotCommitted(operationId, day, version);
-        paidUpTo = progress.paidUpTo;
+        {
+            Progress storage progress = _progress[operationId][day][version];
+            if (!progress.committed) revert EnergySettlementDayNotCommitted(operationId, day, version);
+            paidUpTo = progress.paidUpTo;
+        }
         if (fromIndex > paidUpTo) revert EnergySettlementIndexGap(operationId, day, version, fromIndex, paidUpTo);
-        uint32 count = _totals[operationId][day][version].transfers;
         uint256 end = uint256(fromIndex) + transfers.length;
-        if (end > count) revert EnergySettlementTooManyTransfers(operationId, day, version, end, count);
+        bool last;
+        {
+            uint32 count = _totals[operationId][day][version].transfers;
+            if (end > count) revert EnergySettlementTooManyTransfers(operationId, day, version, end, count);
+            last = end == count;
+        }
         // Lines below paidUpTo were processed by an earlier call: skip them, never pay twice.
         if (end <= paidUpTo) return paidUpTo;
 
+        bytes32 chain = _chainLines(operationId, day, version, paidUpTo, last, transfers[paidUpTo - fromIndex:]);
         (uint256 paid, uint256 shortfall) = _payLines(operationId, day, version, fromIndex, paidUpTo, transfers);
-        _recordBatch(operationId, day, version, paidUpTo, uint32(end), end == count, paid, shortfall);
+        _recordBatch(operationId, day, version, paidUpTo, uint32(end), last, paid, shortfall);
+        // Checked last, so that an invalid line or a wrong amount reports its own error first.
+        if (last && chain != _transfersHashes[operationId][day][version]) {
+            revert EnergySettlementTransfersMismatch(operationId, day, version);
+        }
         return uint32(end);
     }
 
@@ -291,6 +315,36 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         p.paid += uint96(paid);
         p.shortfall += uint96(shortfall);
         emit EnergySettlementBatchPaid(operationId, day, version, before, end, paid, shortfall);
+    }
+
+    /// @dev Continues the hash chain of the lines below `paidUpTo` (none before the first batch)
+    /// over `lines`, the lines `paidUpTo`, `paidUpTo + 1`, ... of this batch:
+    /// `chain = keccak256(abi.encode(chain, payer, payee, amount))` per line. Keeps it for the next
+    /// batch unless this one processes the last line (then `pay` compares it to the committed one).
+    function _chainLines(
+        uint256 operationId,
+        uint32 day,
+        uint32 version,
+        uint32 paidUpTo,
+        bool last,
+        Transfer[] calldata lines
+    ) private returns (bytes32 chain) {
+        chain = paidUpTo == 0 ? bytes32(0) : _runningHashes[operationId][day][version];
+        // A Transfer is three static words in calldata; abi.encode(chain, payer, payee, amount) is
+        // written in the scratch memory above the free memory pointer, which is left as it is.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let addressMask := 0xffffffffffffffffffffffffffffffffffffffff
+            let limit := add(lines.offset, mul(lines.length, 0x60))
+            for { let at := lines.offset } lt(at, limit) { at := add(at, 0x60) } {
+                mstore(ptr, chain)
+                mstore(add(ptr, 0x20), and(calldataload(at), addressMask))
+                mstore(add(ptr, 0x40), and(calldataload(add(at, 0x20)), addressMask))
+                mstore(add(ptr, 0x60), calldataload(add(at, 0x40)))
+                chain := keccak256(ptr, 0x80)
+            }
+        }
+        if (!last) _runningHashes[operationId][day][version] = chain;
     }
 
     /// @dev Processes `transfers[paidUpTo - fromIndex:]`: pays each line or reports it short.

@@ -16,6 +16,12 @@ pragma solidity 0.8.28;
 /// Merkle leaves follow OpenZeppelin's StandardMerkleTree: `keccak256(bytes.concat(keccak256(
 /// abi.encode(kind, index, time, payer, payee, wh, value))))` with types
 /// `(uint8, uint32, uint64, address, address, uint64, uint256)`, pairs hashed sorted.
+/// The ordered transfer lines are also bound by a hash chain committed with the root:
+/// `h_0 = bytes32(0)`, `h_{i+1} = keccak256(abi.encode(h_i, payer, payee, amount))` over lines
+/// 0, 1, ..., `totals.transfers - 1`; `pay` continues the chain over the lines it processes and the
+/// batch that processes the last line reverts unless the chain equals the committed hash. Lines
+/// other than the committed ones (an amount, an account, the order) can therefore never close the
+/// version, and no correction can be committed while it is open: the operator sees the day stuck.
 interface IEnergySettlement {
     /// @notice The time bands of a tariff schedule.
     enum Band {
@@ -92,6 +98,11 @@ interface IEnergySettlement {
     event EnergySettlementDayCommitted(
         uint256 indexed operationId, uint32 indexed day, uint32 indexed version, bytes32 root, Totals totals
     );
+    /// @notice The oracle committed the hash chain of the transfer lines of a (day, version)
+    /// (emitted right after `EnergySettlementDayCommitted`).
+    event EnergySettlementTransfersCommitted(
+        uint256 indexed operationId, uint32 indexed day, uint32 indexed version, bytes32 transfersHash
+    );
     /// @notice Transfer lines `fromIndex` to `toIndex - 1` of a (day, version) were processed:
     /// `paid` micro-M3E moved from payers to payees (each as an ERC-20 Transfer of the token),
     /// `shortfall` could not be pulled and is billed in euros.
@@ -156,6 +167,9 @@ interface IEnergySettlement {
     error EnergySettlementBelowCommitted(uint256 operationId, uint32 day, uint32 version, uint256 total, uint256 amount);
     /// @notice The token refused a transfer for a reason other than balance or allowance (paused?).
     error EnergySettlementTransferFailed(uint32 index, bytes reason);
+    /// @notice The transfer lines processed for this (day, version) are not the committed ones (an
+    /// amount, an account or the order differs): the version cannot be closed with them.
+    error EnergySettlementTransfersMismatch(uint256 operationId, uint32 day, uint32 version);
 
     /// @notice Sets a tariff schedule of an operation (TARIFF_ROLE): effective from `effectiveFrom`
     /// (YYYYMMDD), strictly after the previous schedule and after the last committed day, each
@@ -167,16 +181,24 @@ interface IEnergySettlement {
     /// @notice Sets the bounds of tariff prices (DEFAULT_ADMIN_ROLE); existing schedules keep their prices.
     function setPriceBounds(PriceBounds calldata bounds) external;
 
-    /// @notice Commits a (day, version) of an operation (ORACLE_ROLE): the Merkle root of its lines
-    /// and its totals. Version 1 first, then each correction; the previous version must be fully
-    /// paid. Version 1 needs a tariff in force on the day.
-    function commitDay(uint256 operationId, uint32 day, uint32 version, bytes32 root, Totals calldata totals)
-        external;
+    /// @notice Commits a (day, version) of an operation (ORACLE_ROLE): the Merkle root of its lines,
+    /// its totals and the hash chain of its transfer lines in order (zero when it has none). Version
+    /// 1 first, then each correction; the previous version must be fully paid. Version 1 needs a
+    /// tariff in force on the day.
+    function commitDay(
+        uint256 operationId,
+        uint32 day,
+        uint32 version,
+        bytes32 root,
+        Totals calldata totals,
+        bytes32 transfersHash
+    ) external;
 
     /// @notice Pays transfer lines `fromIndex`, `fromIndex + 1`, ... of a committed (day, version)
     /// (ORACLE_ROLE), pulling each amount from the payer's allowance to this contract. Lines below
     /// the paid-up-to index are skipped (never paid twice); a payer short of balance or allowance
-    /// produces a shortfall event and the batch goes on.
+    /// produces a shortfall event and the batch goes on. The batch that processes the last line
+    /// reverts unless the lines processed hash to the committed transfers hash.
     /// @return paidUpTo the number of lines processed after this call
     function pay(uint256 operationId, uint32 day, uint32 version, uint32 fromIndex, Transfer[] calldata transfers)
         external

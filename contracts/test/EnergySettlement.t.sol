@@ -12,6 +12,8 @@ contract EnergySettlementTest is DistrictFixture {
     uint256 internal constant OP = 1;
     uint32 internal constant DAY = 20250615;
     bytes32 internal constant ROOT = keccak256("root");
+    /// @dev The transfers hash of a version whose lines a test never pays to the end.
+    bytes32 internal constant OTHER_LINES = keccak256("lines not paid to the end");
 
     EnergySettlement internal settlement;
     address internal oracle;
@@ -58,9 +60,24 @@ contract EnergySettlementTest is DistrictFixture {
         });
     }
 
+    /// @dev Commits a version whose lines are never paid to the end (or that has none).
     function _commit(uint32 day, uint32 version, uint256 amount, uint32 transfers) internal {
         vm.prank(oracle);
-        settlement.commitDay(OP, day, version, ROOT, _totals(amount, transfers));
+        bytes32 transfersHash = transfers == 0 ? bytes32(0) : OTHER_LINES;
+        settlement.commitDay(OP, day, version, ROOT, _totals(amount, transfers), transfersHash);
+    }
+
+    /// @dev Commits a version made of these transfer lines: their amount, count and hash chain.
+    function _commitLines(uint32 day, uint32 version, IEnergySettlement.Transfer[] memory t) internal {
+        uint256 amount;
+        for (uint256 i = 0; i < t.length; ++i) amount += t[i].amount;
+        vm.prank(oracle);
+        settlement.commitDay(OP, day, version, ROOT, _totals(amount, uint32(t.length)), _chain(t));
+    }
+
+    /// @dev h_0 = 0, h_{i+1} = keccak256(abi.encode(h_i, payer, payee, amount)).
+    function _chain(IEnergySettlement.Transfer[] memory t) internal pure returns (bytes32 h) {
+        for (uint256 i = 0; i < t.length; ++i) h = keccak256(abi.encode(h, t[i].payer, t[i].payee, t[i].amount));
     }
 
     function _lines(uint256 a, uint256 b) internal view returns (IEnergySettlement.Transfer[] memory t) {
@@ -213,6 +230,10 @@ contract EnergySettlementTest is DistrictFixture {
     // ------------------------------------------------------------------ commitments
 
     function test_CommitDayStoresRootTotalsAndVersion() public {
+        vm.expectEmit(true, true, true, true, address(settlement));
+        emit IEnergySettlement.EnergySettlementDayCommitted(OP, DAY, 1, ROOT, _totals(5 * ONE_M3E, 2));
+        vm.expectEmit(true, true, true, true, address(settlement));
+        emit IEnergySettlement.EnergySettlementTransfersCommitted(OP, DAY, 1, OTHER_LINES);
         _commit(DAY, 1, 5 * ONE_M3E, 2);
         IEnergySettlement.Commitment memory c = settlement.commitment(OP, DAY, 1);
         assertEq(c.root, ROOT, "root");
@@ -227,15 +248,15 @@ contract EnergySettlementTest is DistrictFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IEnergySettlement.EnergySettlementNoTariff.selector, OP, uint32(20250531))
         );
-        settlement.commitDay(OP, 20250531, 1, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, 20250531, 1, ROOT, _totals(0, 0), bytes32(0));
     }
 
     function test_CommitDayRevertsOnZeroRootAndInvalidDay() public {
         vm.startPrank(oracle);
         vm.expectRevert(IEnergySettlement.EnergySettlementZeroRoot.selector);
-        settlement.commitDay(OP, DAY, 1, bytes32(0), _totals(0, 0));
+        settlement.commitDay(OP, DAY, 1, bytes32(0), _totals(0, 0), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(IEnergySettlement.EnergySettlementInvalidDay.selector, uint32(20250632)));
-        settlement.commitDay(OP, 20250632, 1, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, 20250632, 1, ROOT, _totals(0, 0), bytes32(0));
         vm.stopPrank();
     }
 
@@ -245,17 +266,17 @@ contract EnergySettlementTest is DistrictFixture {
         t.surplusWh = 0;
         vm.startPrank(oracle);
         vm.expectRevert(IEnergySettlement.EnergySettlementInconsistentTotals.selector);
-        settlement.commitDay(OP, DAY, 1, ROOT, t);
+        settlement.commitDay(OP, DAY, 1, ROOT, t, OTHER_LINES);
         t = _totals(0, 0);
         t.surplusWh = 99; // produced != allocated + surplus
         vm.expectRevert(IEnergySettlement.EnergySettlementInconsistentTotals.selector);
-        settlement.commitDay(OP, DAY, 1, ROOT, t);
+        settlement.commitDay(OP, DAY, 1, ROOT, t, OTHER_LINES);
         t = _totals(1, 0); // an amount without transfer lines
         vm.expectRevert(IEnergySettlement.EnergySettlementInconsistentTotals.selector);
-        settlement.commitDay(OP, DAY, 1, ROOT, t);
+        settlement.commitDay(OP, DAY, 1, ROOT, t, OTHER_LINES);
         t = _totals(uint256(type(uint96).max) + 1, 1);
         vm.expectRevert(IEnergySettlement.EnergySettlementInconsistentTotals.selector);
-        settlement.commitDay(OP, DAY, 1, ROOT, t);
+        settlement.commitDay(OP, DAY, 1, ROOT, t, OTHER_LINES);
         vm.stopPrank();
     }
 
@@ -265,29 +286,29 @@ contract EnergySettlementTest is DistrictFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IEnergySettlement.EnergySettlementDayAlreadyCommitted.selector, OP, DAY, uint32(1))
         );
-        settlement.commitDay(OP, DAY, 1, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, DAY, 1, ROOT, _totals(0, 0), bytes32(0));
         vm.expectRevert(
             abi.encodeWithSelector(IEnergySettlement.EnergySettlementVersionGap.selector, OP, DAY, uint32(3), uint32(2))
         );
-        settlement.commitDay(OP, DAY, 3, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, DAY, 3, ROOT, _totals(0, 0), bytes32(0));
         vm.expectRevert(
             abi.encodeWithSelector(IEnergySettlement.EnergySettlementVersionGap.selector, OP, DAY, uint32(0), uint32(2))
         );
-        settlement.commitDay(OP, DAY, 0, ROOT, _totals(0, 0));
-        settlement.commitDay(OP, DAY, 2, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, DAY, 0, ROOT, _totals(0, 0), bytes32(0));
+        settlement.commitDay(OP, DAY, 2, ROOT, _totals(0, 0), bytes32(0));
         vm.stopPrank();
         assertEq(settlement.latestVersion(OP, DAY), 2, "correction committed");
     }
 
     function test_ACorrectionWaitsUntilThePreviousVersionIsPaid() public {
-        _commit(DAY, 1, 3 * ONE_M3E, 2);
+        _commitLines(DAY, 1, _lines(ONE_M3E, 2 * ONE_M3E));
         vm.prank(oracle);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IEnergySettlement.EnergySettlementPreviousVersionOpen.selector, OP, DAY, uint32(1), uint32(0)
             )
         );
-        settlement.commitDay(OP, DAY, 2, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, DAY, 2, ROOT, _totals(0, 0), bytes32(0));
         _pay(DAY, 1, 0, _lines(ONE_M3E, 2 * ONE_M3E));
         _commit(DAY, 2, 0, 0);
     }
@@ -298,12 +319,12 @@ contract EnergySettlementTest is DistrictFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, role)
         );
-        settlement.commitDay(OP, DAY, 1, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, DAY, 1, ROOT, _totals(0, 0), bytes32(0));
         vm.prank(pauser);
         settlement.pause();
         vm.prank(oracle);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        settlement.commitDay(OP, DAY, 1, ROOT, _totals(0, 0));
+        settlement.commitDay(OP, DAY, 1, ROOT, _totals(0, 0), bytes32(0));
         vm.prank(pauser);
         settlement.unpause();
         _commit(DAY, 1, 0, 0);
@@ -312,7 +333,7 @@ contract EnergySettlementTest is DistrictFixture {
     // ------------------------------------------------------------------ payments
 
     function test_PayMovesEachLineFromConsumerToProducer() public {
-        _commit(DAY, 1, 3 * ONE_M3E, 2);
+        _commitLines(DAY, 1, _lines(ONE_M3E, 2 * ONE_M3E));
         uint32 upTo = _pay(DAY, 1, 0, _lines(ONE_M3E, 2 * ONE_M3E));
         assertEq(upTo, 2, "all processed");
         assertEq(token.balanceOf(producer), ONE_M3E, "producer 1");
@@ -325,7 +346,7 @@ contract EnergySettlementTest is DistrictFixture {
     }
 
     function test_PayInSeveralCallsAndARerunSkipsWhatWasPaid() public {
-        _commit(DAY, 1, 3 * ONE_M3E, 2);
+        _commitLines(DAY, 1, _lines(ONE_M3E, 2 * ONE_M3E));
         IEnergySettlement.Transfer[] memory all = _lines(ONE_M3E, 2 * ONE_M3E);
         IEnergySettlement.Transfer[] memory first = new IEnergySettlement.Transfer[](1);
         first[0] = all[0];
@@ -343,7 +364,7 @@ contract EnergySettlementTest is DistrictFixture {
     function test_AShortConsumerIsReportedAndTheBatchGoesOn() public {
         vm.prank(consumer);
         token.approve(address(settlement), 0);
-        _commit(DAY, 1, 3 * ONE_M3E, 2);
+        _commitLines(DAY, 1, _lines(ONE_M3E, 2 * ONE_M3E));
         vm.expectEmit(true, true, true, true, address(settlement));
         emit IEnergySettlement.EnergySettlementShortfall(OP, DAY, 1, 0, consumer, producer, ONE_M3E);
         _pay(DAY, 1, 0, _lines(ONE_M3E, 2 * ONE_M3E));
@@ -356,7 +377,7 @@ contract EnergySettlementTest is DistrictFixture {
     }
 
     function test_AConsumerShortOfBalanceIsReported() public {
-        _commit(DAY, 1, 101 * ONE_M3E + 1, 2);
+        _commitLines(DAY, 1, _lines(101 * ONE_M3E, 1));
         _pay(DAY, 1, 0, _lines(101 * ONE_M3E, 1));
         IEnergySettlement.Commitment memory c = settlement.commitment(OP, DAY, 1);
         assertEq(c.shortfall, 101 * ONE_M3E, "shortfall");
@@ -439,8 +460,8 @@ contract EnergySettlementTest is DistrictFixture {
     function test_CommitDayRevertsWhenTheAmountCannotCoverOneUnitPerLine() public {
         vm.prank(oracle);
         vm.expectRevert(IEnergySettlement.EnergySettlementInconsistentTotals.selector);
-        settlement.commitDay(OP, DAY, 1, ROOT, _totals(1, 2));
-        _commit(DAY, 1, 2, 2); // one unit per line is the least
+        settlement.commitDay(OP, DAY, 1, ROOT, _totals(1, 2), OTHER_LINES);
+        _commitLines(DAY, 1, _lines(1, 1)); // one unit per line is the least
         assertEq(_pay(DAY, 1, 0, _lines(1, 1)), 2, "closable");
     }
 
@@ -448,7 +469,7 @@ contract EnergySettlementTest is DistrictFixture {
     /// amount (a line dropped or cut) and nothing on chain showed it. The last batch must now bring
     /// paid plus short to the committed amount exactly.
     function test_TheLastBatchMustAccountForExactlyTheCommittedAmount() public {
-        _commit(DAY, 1, 3 * ONE_M3E, 2);
+        _commitLines(DAY, 1, _lines(ONE_M3E, 2 * ONE_M3E));
         vm.prank(oracle);
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -468,6 +489,79 @@ contract EnergySettlementTest is DistrictFixture {
         assertEq(_pay(DAY, 1, 0, _lines(ONE_M3E, 2 * ONE_M3E)), 2, "closed");
         IEnergySettlement.Commitment memory c = settlement.commitment(OP, DAY, 1);
         assertEq(uint256(c.paid) + c.shortfall, c.totals.amount, "exact");
+    }
+
+    /// @dev Review: the lines paid were not bound to the committed ones; any lines up to the
+    /// committed amount were accepted. The batch that closes the version now reverts unless the
+    /// lines processed hash to the committed chain: same amount in total is not enough.
+    function test_TheClosingBatchRevertsOnLinesOtherThanTheCommittedOnes() public {
+        IEnergySettlement.Transfer[] memory right = _lines(ONE_M3E, 2 * ONE_M3E);
+        _commitLines(DAY, 1, right);
+        bytes memory mismatch = abi.encodeWithSelector(
+            IEnergySettlement.EnergySettlementTransfersMismatch.selector, OP, DAY, uint32(1)
+        );
+        IEnergySettlement.Transfer[] memory wrong = _lines(ONE_M3E + 1, 2 * ONE_M3E - 1); // an amount
+        vm.prank(oracle);
+        vm.expectRevert(mismatch);
+        settlement.pay(OP, DAY, 1, 0, wrong);
+        wrong = _lines(ONE_M3E, 2 * ONE_M3E);
+        wrong[1].payee = producer; // a payee
+        vm.prank(oracle);
+        vm.expectRevert(mismatch);
+        settlement.pay(OP, DAY, 1, 0, wrong);
+        wrong = _lines(ONE_M3E, 2 * ONE_M3E);
+        wrong[1].payer = consumer; // a payer
+        vm.prank(oracle);
+        vm.expectRevert(mismatch);
+        settlement.pay(OP, DAY, 1, 0, wrong);
+        wrong = new IEnergySettlement.Transfer[](2); // the order
+        wrong[0] = right[1];
+        wrong[1] = right[0];
+        vm.prank(oracle);
+        vm.expectRevert(mismatch);
+        settlement.pay(OP, DAY, 1, 0, wrong);
+        assertEq(token.balanceOf(producer) + token.balanceOf(producer2), 0, "each batch reverted as a whole");
+        assertEq(settlement.commitment(OP, DAY, 1).paidUpTo, 0, "nothing processed");
+        assertEq(_pay(DAY, 1, 0, right), 2, "the committed lines close it");
+        assertEq(token.balanceOf(producer2), 2 * ONE_M3E, "paid");
+    }
+
+    /// @dev A wrong line in an earlier batch is only caught by the closing batch: the version then
+    /// stays open (no correction can be committed), which the operator sees; the lines already
+    /// processed are never processed again, so no later batch can close it.
+    function test_AWrongEarlierBatchLeavesTheVersionOpen() public {
+        IEnergySettlement.Transfer[] memory right = _lines(ONE_M3E, 2 * ONE_M3E);
+        _commitLines(DAY, 1, right);
+        IEnergySettlement.Transfer[] memory first = new IEnergySettlement.Transfer[](1);
+        first[0] = IEnergySettlement.Transfer({payer: consumer, payee: producer2, amount: ONE_M3E});
+        assertEq(_pay(DAY, 1, 0, first), 1, "a batch that does not close is accepted");
+        vm.prank(oracle);
+        vm.expectRevert(
+            abi.encodeWithSelector(IEnergySettlement.EnergySettlementTransfersMismatch.selector, OP, DAY, uint32(1))
+        );
+        settlement.pay(OP, DAY, 1, 0, right); // line 0 is skipped: the chain keeps the wrong line
+        vm.prank(oracle);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IEnergySettlement.EnergySettlementPreviousVersionOpen.selector, OP, DAY, uint32(1), uint32(1)
+            )
+        );
+        settlement.commitDay(OP, DAY, 2, ROOT, _totals(0, 0), bytes32(0));
+    }
+
+    /// @dev Batches of any size continue the same chain: one line at a time closes it too.
+    function test_TheChainRunsAcrossBatches() public {
+        IEnergySettlement.Transfer[] memory right = new IEnergySettlement.Transfer[](3);
+        right[0] = _lines(ONE_M3E, 0)[0];
+        right[1] = _lines(0, 2 * ONE_M3E)[1];
+        right[2] = IEnergySettlement.Transfer({payer: consumer, payee: producer2, amount: 3});
+        _commitLines(DAY, 1, right);
+        IEnergySettlement.Transfer[] memory one = new IEnergySettlement.Transfer[](1);
+        for (uint32 i = 0; i < 3; ++i) {
+            one[0] = right[i];
+            assertEq(_pay(DAY, 1, i, one), i + 1, "one line");
+        }
+        assertEq(settlement.commitment(OP, DAY, 1).paid, 3 * ONE_M3E + 3, "closed");
     }
 
     function test_PayNeverMovesMoreThanCommitted() public {
@@ -529,8 +623,8 @@ contract EnergySettlementTest is DistrictFixture {
             vm.prank(consumer2);
             token.approve(address(settlement), amountB - 1);
         }
-        _commit(DAY, 1, amountA + amountB, 2);
         IEnergySettlement.Transfer[] memory all = _lines(amountA, amountB);
+        _commitLines(DAY, 1, all);
         if (split % 2 == 0) {
             IEnergySettlement.Transfer[] memory first = new IEnergySettlement.Transfer[](1);
             first[0] = all[0];
@@ -561,7 +655,7 @@ contract EnergySettlementTest is DistrictFixture {
         );
         bytes32 root = leaf0 < leaf1 ? keccak256(abi.encode(leaf0, leaf1)) : keccak256(abi.encode(leaf1, leaf0));
         vm.prank(oracle);
-        settlement.commitDay(OP, DAY, 1, root, _totals(3 * ONE_M3E, 2));
+        settlement.commitDay(OP, DAY, 1, root, _totals(3 * ONE_M3E, 2), OTHER_LINES);
         bytes32[] memory proof = new bytes32[](1);
         proof[0] = leaf1;
         assertTrue(settlement.verifyLine(OP, DAY, 1, 3, 0, 0, consumer, producer, 0, ONE_M3E, proof), "valid");
@@ -576,7 +670,7 @@ contract EnergySettlementTest is DistrictFixture {
         address b = address(0x2222222222222222222222222222222222222222);
         bytes32 root = JS_ROOT;
         vm.prank(oracle);
-        settlement.commitDay(OP, DAY, 1, root, _totals(3, 1));
+        settlement.commitDay(OP, DAY, 1, root, _totals(3, 1), OTHER_LINES);
         bytes32[] memory proof = new bytes32[](1);
         proof[0] = JS_PROOF_0;
         assertTrue(settlement.verifyLine(OP, DAY, 1, 3, 0, 0, a, b, 0, 3, proof), "JS proof verifies");

@@ -94,6 +94,7 @@ contract EnergySettlementHandler is TestBase {
         uint64 key = (uint64(day) << 32) | version;
         uint256 n = _bound(count, 0, 12);
         uint256 total;
+        bytes32 chain;
         for (uint256 i = 0; i < n; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
             uint256 amount = _bound(r, 1, 40 * ONE_M3E);
@@ -105,6 +106,8 @@ contract EnergySettlementHandler is TestBase {
                 })
             );
             total += amount;
+            IEnergySettlement.Transfer storage line = _lines[key][i];
+            chain = keccak256(abi.encode(chain, line.payer, line.payee, line.amount));
         }
         IEnergySettlement.Totals memory t = IEnergySettlement.Totals({
             producedWh: 10_000,
@@ -115,7 +118,7 @@ contract EnergySettlementHandler is TestBase {
             transfers: uint32(n)
         });
         vm.prank(_oracle);
-        _settlement.commitDay(OP, day, version, keccak256(abi.encode(key)), t);
+        _settlement.commitDay(OP, day, version, keccak256(abi.encode(key)), t, chain);
         _keys.push(key);
     }
 

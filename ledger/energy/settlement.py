@@ -10,7 +10,8 @@ The flow of `ledger settle --day D` (`Settler.run`):
    proof can check it against the root on chain (here, with the JS library, or with
    `EnergySettlement.verifyLine`);
 2. save the lines and proofs (a `DayStore`: a JSON file per day for now) BEFORE anything is sent;
-3. commit the root and totals, then pay the transfer lines in batches.
+3. commit the root, the totals and the hash chain of the transfer lines (`transfers_hash`: the
+   contract refuses to close the version with any other lines), then pay them in batches.
 
 The chain is the source of truth: a re-run first reads what is committed and paid for the day
 and continues exactly there (the contract skips already-paid line indexes and refuses a gap), so a
@@ -35,6 +36,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Protocol
 
+from eth_abi.abi import encode as abi_encode
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -56,6 +58,8 @@ from ledger.energy.merkle import StandardMerkleTree, leaf_hash, verify
 LEAF_TYPES = ("uint8", "uint32", "uint64", "address", "address", "uint64", "uint256")
 """(kind, index, time, payer, payee, wh, value): the leaf of `EnergySettlement.leafOf`."""
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+TRANSFERS_HASH_TYPES = ["bytes32", "address", "address", "uint256"]
+"""(previous hash, payer, payee, amount): one link of the chain `EnergySettlement.pay` checks."""
 DEFAULT_BATCH = 100
 MAX_UINT32 = 2**32 - 1
 MAX_UINT64 = 2**64 - 1
@@ -130,6 +134,16 @@ class Transfer:
     amount: int
 
 
+def transfers_hash(transfers: Iterable[Transfer]) -> bytes:
+    """The hash chain of transfer lines in order, as `EnergySettlement` checks it when a version
+    closes: h_0 = 32 zero bytes, h_{i+1} = keccak256(abi.encode(h_i, payer, payee, amount))."""
+    chained = b"\0" * 32
+    for t in transfers:
+        values = [chained, to_checksum_address(t.payer), to_checksum_address(t.payee), t.amount]
+        chained = bytes(keccak(abi_encode(TRANSFERS_HASH_TYPES, values)))
+    return chained
+
+
 @dataclass(frozen=True, slots=True)
 class Totals:
     produced_wh: int
@@ -185,6 +199,11 @@ class DayLines:
         lines = sorted((ln for ln in self.lines if ln.kind is LineKind.TRANSFER), key=lambda ln: ln.index)
         return tuple(Transfer(ln.payer, ln.payee, ln.value) for ln in lines)
 
+    @property
+    def transfers_hash(self) -> bytes:
+        """The hash chain of the transfer lines in index order, committed with the root."""
+        return transfers_hash(self.transfers)
+
     def proof(self, line_number: int) -> list[bytes]:
         return self.tree.proof(line_number)
 
@@ -204,6 +223,7 @@ class DayLines:
             "version": self.version,
             "step_minutes": self.step_minutes,
             "root": "0x" + self.root.hex(),
+            "transfers_hash": "0x" + self.transfers_hash.hex(),
             "totals": dict(zip(_TOTAL_NAMES, self.totals.as_tuple(), strict=True)),
             "residues_before": _residues_json(self.residues_before),
             "residues_after": _residues_json(self.residues_after),
@@ -229,6 +249,14 @@ class DayLines:
             raise SettlementError(
                 f"the stored lines of {lines.day} version {lines.version} do not hash to their "
                 "recorded root: the file was altered"
+            )
+        # Files written before the hash chain was committed have no transfers_hash: it follows
+        # from the lines, which the root check above vouches for.
+        recorded = raw.get("transfers_hash")
+        if recorded is not None and "0x" + lines.transfers_hash.hex() != recorded:
+            raise SettlementError(
+                f"the stored transfer lines of {lines.day} version {lines.version} do not hash to "
+                "their recorded transfers hash: the file was altered"
             )
         return lines
 

@@ -98,7 +98,12 @@ class ChainSettlement:
 
     def send_commit(self, lines: DayLines) -> str:
         fn = self.contract.functions.commitDay(
-            lines.operation_id, day_number(lines.day), lines.version, lines.root, lines.totals.as_tuple()
+            lines.operation_id,
+            day_number(lines.day),
+            lines.version,
+            lines.root,
+            lines.totals.as_tuple(),
+            lines.transfers_hash,
         )
         return self.client.transact(fn, wait=False).tx_hash
 

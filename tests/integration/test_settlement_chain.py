@@ -26,6 +26,7 @@ from ledger.energy.settlement import (
     verify_offline,
 )
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from ledger.errors import ContractRuleError
 
 DAY = date(2025, 6, 15)
 PRODUCERS = ("PRM-P1", "PRM-P2")
@@ -101,6 +102,41 @@ def test_a_full_day_settles_on_chain_and_balances_move_exactly_as_the_lines_say(
     steps = [ln for ln in lines.lines if ln.kind is LineKind.STEP]
     assert sum(ln.wh for ln in steps) == lines.totals.allocated_wh == sum(ln.wh for ln in pairs)
     assert lines.totals.produced_wh == lines.totals.allocated_wh + lines.totals.surplus_wh
+
+
+def test_the_contract_closes_a_version_only_with_the_committed_transfer_lines(
+    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+) -> None:
+    world = world_for(chain_node, manifest, 109)
+    compute = day_compute(
+        operation_id=world.operation_id,
+        day=DAY,
+        step=StepLength.MIN15,
+        readings=synthetic_day(DAY, PRODUCERS, CONSUMERS),
+        key=DefaultKey(),
+        book=tariff_book(world.chain.tariffs(world.operation_id)),
+        accounts=world.accounts,
+    )
+    lines = compute(1, {}, {})
+    store = JsonDayStore(tmp_path)
+    store.save(lines)
+    tx = world.chain.send_commit(lines)
+    world.chain.wait_commit(tx)
+    receipt = world.chain.client.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+    committed = world.chain._logs(receipt, "EnergySettlementTransfersCommitted")
+    assert [bytes(log["args"]["transfersHash"]) for log in committed] == [lines.transfers_hash]
+    transfers = list(lines.transfers)
+    # same lines, same total, another order: the closing batch reverts as a whole
+    swapped = [transfers[1], transfers[0], *transfers[2:]]
+    before = {a: world.balance(a) for a in world.accounts.values()}
+    with pytest.raises(ContractRuleError, match="not the committed ones"):
+        world.chain.send_pay(world.operation_id, DAY, 1, 0, swapped)
+    assert {a: world.balance(a) for a in world.accounts.values()} == before
+    assert world.chain.commitment(world.operation_id, DAY, 1).paid_up_to == 0
+    # the hash computed in Python is the one the contract checks: the stored lines close it
+    result = Settler(world.chain, store, batch_size=3).run(world.operation_id, DAY, compute)
+    assert not result.committed_now and result.paid_up_to == len(transfers)
+    assert world.chain.commitment(world.operation_id, DAY, 1).closed
 
 
 def test_running_the_same_day_again_pays_nothing_more(

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from eth_utils.crypto import keccak
 
 from ledger.domain.energy.allocation import MISSING, DefaultKey, StepReadings
 from ledger.domain.energy.errors import EnergyError
@@ -20,6 +21,7 @@ from ledger.energy.settlement import (
     difference,
     operation_number,
     tariff_book,
+    transfers_hash,
     verify_offline,
 )
 
@@ -105,6 +107,32 @@ def test_every_line_proves_against_the_root_and_the_store_round_trips_atomically
     assert list(path.parent.glob(".day-*")) == []
     path.write_text(path.read_text().replace('"wh": 333', '"wh": 334', 1))
     with pytest.raises(SettlementError, match="altered"):
+        store.load(1, DAY)
+
+
+def test_the_transfers_hash_chains_the_transfer_lines_in_order_as_the_contract_does(
+    tmp_path: Path,
+) -> None:
+    lines = compute()
+    transfers = lines.transfers
+    assert len(transfers) == 2
+    # h_0 = 0, h_{i+1} = keccak256(abi.encode(h_i, payer, payee, amount)), written out by hand
+    expected = b"\0" * 32
+    for t in transfers:
+        words = [bytes.fromhex(t.payer[2:]).rjust(32, b"\0"), bytes.fromhex(t.payee[2:]).rjust(32, b"\0"),
+                 t.amount.to_bytes(32, "big")]
+        expected = keccak(expected + b"".join(words))
+    assert lines.transfers_hash == transfers_hash(transfers) == expected
+    assert transfers_hash([]) == b"\0" * 32
+    assert transfers_hash(reversed(transfers)) != expected  # the order is bound too
+    # stored with the day's lines, and checked when they are read back
+    store = JsonDayStore(tmp_path)
+    store.save(lines)
+    path = store.path(1, DAY)
+    assert f'"transfers_hash": "0x{expected.hex()}"' in path.read_text()
+    assert store.load(1, DAY)[1].transfers_hash == expected
+    path.write_text(path.read_text().replace(expected.hex(), "00" * 32, 1))
+    with pytest.raises(SettlementError, match="transfers hash"):
         store.load(1, DAY)
 
 
