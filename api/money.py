@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-MICRO = 1_000_000
-SYMBOL = "M3E"
+from ledger.domain.money import MICRO, SYMBOL, format_micro
+
+__all__ = ["MICRO", "SYMBOL", "display", "parse_micro", "ratio"]
 
 
 def display(micro: int, symbol: str = SYMBOL) -> str:
     """At least two decimals, more only when the amount needs them (never rounded)."""
-    sign = "-" if micro < 0 else ""
-    whole, frac = divmod(abs(micro), MICRO)
-    digits = f"{frac:06d}".rstrip("0")
-    digits = digits.ljust(2, "0")
-    return f"{sign}{whole}.{digits} {symbol}"
+    return format_micro(micro, symbol)
 
 
 def ratio(numerator: int, denominator: int, places: int = 6) -> str | None:

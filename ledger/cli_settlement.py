@@ -202,7 +202,7 @@ def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: 
     if as_json:
         typer.echo(json.dumps(result.to_json(), sort_keys=True))
         return
-    from ledger.chain.revert import format_micro
+    from ledger.domain.money import format_micro
 
     if result.nothing_to_do:
         typer.echo(f"{the_day} (operation {operation}) is already settled (version {result.version}).")
@@ -212,11 +212,12 @@ def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: 
         f"{the_day} operation {operation} version {result.version}: root 0x{result.root.hex()}\n"
         f"  produced {t.produced_wh:,} Wh, consumed {t.consumed_wh:,} Wh, shared {t.allocated_wh:,} Wh, "
         f"surplus {t.surplus_wh:,} Wh\n"
-        f"  {result.paid_up_to} transfer lines: paid {format_micro(result.paid)}, "
-        f"short {format_micro(result.shortfall)} (billed in euros)"
+        f"  {result.paid_up_to} transfer lines: paid {format_micro(result.paid, thousands=' ')}, "
+        f"short {format_micro(result.shortfall, thousands=' ')} (billed in euros)"
     )
     for s in result.shortfalls:
-        typer.echo(f"  shortfall line {s.index}: {s.payer} owes {format_micro(s.amount)} to {s.payee}")
+        owed = format_micro(s.amount, thousands=" ")
+        typer.echo(f"  shortfall line {s.index}: {s.payer} owes {owed} to {s.payee}")
     typer.echo(f"  lines and proofs: {store.path(op, the_day)}")
 
 

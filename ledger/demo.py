@@ -29,7 +29,7 @@ from ledger.chain.deploy import DeployParams, decoder_for_manifest, deploy_distr
 from ledger.chain.devnode import DevNode, rpc_answers
 from ledger.chain.district import Category, District, ref32
 from ledger.chain.manifest import Manifest
-from ledger.chain.revert import format_micro
+from ledger.domain.money import format_micro
 from ledger.settings import LedgerSettings
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -245,6 +245,10 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             node.stop()
 
 
+def _m3e(micro: int) -> str:
+    return format_micro(micro, thousands=" ")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -255,15 +259,15 @@ def _print_summary(operator: District, manifest: Manifest, settings: LedgerSetti
     print(f"  chain            {settings.rpc_url} (chain id {manifest.chain_id})")
     for name, contract in manifest.contracts.items():
         print(f"  {name:<16} {contract.address}")
-    print(f"  supply           {format_micro(supply)} against a reserve of {format_micro(reserve)}")
+    print(f"  supply           {_m3e(supply)} against a reserve of {_m3e(reserve)}")
     for merchant in operator.merchants():
         print(
             f"  merchant #{merchant['id']}      {merchant['name']} ({merchant['category']}) "
-            f"holds {format_micro(operator.balance_of(str(merchant['payout'])))}"
+            f"holds {_m3e(operator.balance_of(str(merchant['payout'])))}"
         )
     for label, index in RESIDENTS:
         address = dev_account(index).address
-        print(f"  resident         {label:<17} {address} holds {format_micro(operator.balance_of(address))}")
+        print(f"  resident         {label:<17} {address} holds {_m3e(operator.balance_of(address))}")
     api = f"http://{settings.api_host}:{settings.api_port}"
     print("\nTry next, in another terminal (source .venv/bin/activate):")
     print(f"  open {api}/                        # the district's page (API at {api}/docs)")

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 
+from ledger.domain.money import DECIMALS, SYMBOL, format_micro
 from wallet_cli.errors import AmountError
 
-DECIMALS = 6
 UNIT = 10**DECIMALS
-SYMBOL = "M3E"
 MAX_UINT256 = 2**256 - 1
 
 _AMOUNT_TEXT = re.compile(r"^[0-9]+(\.[0-9]*)?$|^\.[0-9]+$")
@@ -70,13 +69,7 @@ def format_amount(micro: int, *, symbol: bool = True, full: bool = False) -> str
 
     `full` always prints the 6 decimals ("12.500000 M3E"). Negative amounts keep their sign.
     """
-    sign = "-" if micro < 0 else ""
-    whole, frac = divmod(abs(micro), UNIT)
-    digits = f"{frac:0{DECIMALS}d}"
-    if not full:
-        digits = digits.rstrip("0").ljust(2, "0")
-    text = f"{sign}{whole}.{digits}"
-    return f"{text} {SYMBOL}" if symbol else text
+    return format_micro(micro, SYMBOL if symbol else "", full=full)
 
 
 def plain_amount(micro: int) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
+from ledger.domain.money import format_micro
 from ledger.errors import ContractRuleError
 
 # Errors of OpenZeppelin and Solidity whose NatSpec we do not compile in.
@@ -67,15 +68,6 @@ def notices_from_userdocs(userdocs: list[dict[str, Any]]) -> dict[str, str]:
     return notices
 
 
-def format_micro(amount: int, symbol: str = "M3E") -> str:
-    """12.5 M3E is 12_500_000 micro; shown with two decimals unless cents do not say it all."""
-    sign = "-" if amount < 0 else ""
-    whole, frac = divmod(abs(amount), 1_000_000)
-    text = f"{frac:06d}".rstrip("0")
-    text = text.ljust(2, "0")
-    return f"{sign}{whole:,}.{text} {symbol}".replace(",", " ")
-
-
 class ErrorDecoder:
     """Maps 4-byte selectors of every known error to a readable sentence."""
 
@@ -128,7 +120,7 @@ def _show(name: str, value: Any) -> str:
             return repr(text.decode())
         return "0x" + value.hex()
     if isinstance(value, int) and any(w in name.lower() for w in _AMOUNT_WORDS):
-        return format_micro(value)
+        return format_micro(value, thousands=" ")
     return str(value)
 
 

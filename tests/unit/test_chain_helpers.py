@@ -12,9 +12,10 @@ from pydantic import SecretStr
 from ledger.chain.client import load_signer
 from ledger.chain.district import ref32, ref_text
 from ledger.chain.manifest import DeployedContract, Manifest
-from ledger.chain.revert import ErrorDecoder, format_micro
+from ledger.chain.revert import ErrorDecoder
 from ledger.chain.solc import collect_sources, source_hash
 from ledger.chain.verify import mask_immutables
+from ledger.domain.money import format_micro
 from ledger.errors import ConfigError, InputError, ManifestError
 from ledger.settings import DEV_ACCOUNT_KEY, LedgerSettings
 
@@ -88,7 +89,7 @@ def test_panics_plain_reverts_unknown_and_empty_data_all_give_sentences() -> Non
     ],
 )
 def test_amounts_show_two_decimals_unless_cents_do_not_say_it_all(micro: int, text: str) -> None:
-    assert format_micro(micro) == text
+    assert format_micro(micro, thousands=" ") == text
 
 
 def test_references_are_1_to_32_bytes_of_text() -> None:

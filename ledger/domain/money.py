@@ -1,0 +1,27 @@
+"""Amounts of the district currency: integers in micro-M3E (1 M3E = 1_000_000), shown as text.
+
+The one display rule, used by the service, the API and the wallet: at least two decimals, more
+only when the amount is not a whole cent, never rounded.
+"""
+
+from __future__ import annotations
+
+MICRO = 1_000_000
+DECIMALS = 6
+SYMBOL = "M3E"
+
+
+def format_micro(micro: int, symbol: str = SYMBOL, *, full: bool = False, thousands: str = "") -> str:
+    """12_500_000 -> "12.50 M3E"; 1_234_567 -> "1.234567 M3E".
+
+    `full` prints all six decimals; `thousands` groups the whole part ("1 000.00 M3E");
+    an empty `symbol` gives the number alone. The sign of a negative amount is kept.
+    """
+    sign = "-" if micro < 0 else ""
+    whole, frac = divmod(abs(micro), MICRO)
+    digits = f"{frac:0{DECIMALS}d}"
+    if not full:
+        digits = digits.rstrip("0").ljust(2, "0")
+    whole_text = f"{whole:,}".replace(",", thousands) if thousands else str(whole)
+    text = f"{sign}{whole_text}.{digits}"
+    return f"{text} {symbol}" if symbol else text
