@@ -25,40 +25,8 @@ from wallet_cli.errors import UsageError, WalletError
 from wallet_cli.names import keccak256, to_checksum_address
 
 TOKEN_NAME = "Monnaie du 3e"
-TOKEN_VERSION = "1"
-PAYMENTS_NAME = "District ServicePayments"
-PAYMENTS_VERSION = "1"
 FILE_KIND = "m3e-signed-payment"
 FILE_VERSION = 1
-
-_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-PERMIT_TYPES = {
-    "EIP712Domain": _DOMAIN_TYPE,
-    "Permit": [
-        {"name": "owner", "type": "address"},
-        {"name": "spender", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ],
-}
-INTENT_TYPES = {
-    "EIP712Domain": _DOMAIN_TYPE,
-    "PaymentIntent": [
-        {"name": "payer", "type": "address"},
-        {"name": "merchantId", "type": "uint256"},
-        {"name": "amount", "type": "uint256"},
-        {"name": "ref", "type": "bytes32"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ],
-}
-
 
 @dataclass(frozen=True)
 class PaymentTerms:
@@ -88,45 +56,23 @@ class PaymentTerms:
 
 def permit_typed_data(terms: PaymentTerms) -> dict[str, Any]:
     """The EIP-712 message of the EIP-2612 permit (spender = ServicePayments, value = amount)."""
-    return {
-        "types": PERMIT_TYPES,
-        "primaryType": "Permit",
-        "domain": {
-            "name": terms.token_name,
-            "version": TOKEN_VERSION,
-            "chainId": terms.chain_id,
-            "verifyingContract": to_checksum_address(terms.token),
-        },
-        "message": {
-            "owner": to_checksum_address(terms.payer),
-            "spender": to_checksum_address(terms.service_payments),
-            "value": terms.amount,
-            "nonce": terms.nonce,
-            "deadline": terms.deadline,
-        },
-    }
+    from ledger.chain import typed_data
+
+    return typed_data.permit_typed_data(
+        chain_id=terms.chain_id, token=terms.token, token_name=terms.token_name, owner=terms.payer,
+        spender=terms.service_payments, value=terms.amount, nonce=terms.nonce, deadline=terms.deadline,
+    )
 
 
 def intent_typed_data(terms: PaymentTerms) -> dict[str, Any]:
     """The EIP-712 message of the payment intent."""
-    return {
-        "types": INTENT_TYPES,
-        "primaryType": "PaymentIntent",
-        "domain": {
-            "name": PAYMENTS_NAME,
-            "version": PAYMENTS_VERSION,
-            "chainId": terms.chain_id,
-            "verifyingContract": to_checksum_address(terms.service_payments),
-        },
-        "message": {
-            "payer": to_checksum_address(terms.payer),
-            "merchantId": terms.merchant_id,
-            "amount": terms.amount,
-            "ref": terms.ref,
-            "nonce": terms.nonce,
-            "deadline": terms.deadline,
-        },
-    }
+    from ledger.chain import typed_data
+
+    return typed_data.intent_typed_data(
+        chain_id=terms.chain_id, payments=terms.service_payments, payer=terms.payer,
+        merchant_id=terms.merchant_id, amount=terms.amount, ref=terms.ref, nonce=terms.nonce,
+        deadline=terms.deadline,
+    )
 
 
 @dataclass(frozen=True)

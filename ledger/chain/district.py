@@ -19,34 +19,10 @@ from web3.logs import DISCARD
 from ledger.chain.client import ChainClient, SentTx
 from ledger.chain.deploy import decoder_for_manifest
 from ledger.chain.manifest import Manifest
+from ledger.chain.typed_data import intent_typed_data, permit_typed_data
 from ledger.errors import InputError
 
 MAX_UINT256 = 2**256 - 1
-INTENT_TYPES = {
-    "PaymentIntent": [
-        {"name": "payer", "type": "address"},
-        {"name": "merchantId", "type": "uint256"},
-        {"name": "amount", "type": "uint256"},
-        {"name": "ref", "type": "bytes32"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-PERMIT_TYPES = {
-    "Permit": [
-        {"name": "owner", "type": "address"},
-        {"name": "spender", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 
 
 class Category(IntEnum):
@@ -99,65 +75,6 @@ class SignedPayment:
     intent_signature: str
 
 
-def intent_typed_data(
-    chain_id: int,
-    payments: str,
-    payer: str,
-    merchant_id: int,
-    amount: int,
-    ref: bytes,
-    nonce: int,
-    deadline: int,
-) -> dict[str, Any]:
-    return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, **INTENT_TYPES},
-        "primaryType": "PaymentIntent",
-        "domain": {
-            "name": "District ServicePayments",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": Web3.to_checksum_address(payments),
-        },
-        "message": {
-            "payer": Web3.to_checksum_address(payer),
-            "merchantId": merchant_id,
-            "amount": amount,
-            "ref": ref,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    }
-
-
-def permit_typed_data(
-    chain_id: int,
-    token: str,
-    token_name: str,
-    owner: str,
-    spender: str,
-    value: int,
-    nonce: int,
-    deadline: int,
-) -> dict[str, Any]:
-    return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, **PERMIT_TYPES},
-        "primaryType": "Permit",
-        "domain": {
-            "name": token_name,
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": Web3.to_checksum_address(token),
-        },
-        "message": {
-            "owner": Web3.to_checksum_address(owner),
-            "spender": Web3.to_checksum_address(spender),
-            "value": value,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    }
-
-
 def sign_payment_offline(
     account: LocalAccount,
     *,
@@ -175,13 +92,15 @@ def sign_payment_offline(
     permit = Account.sign_typed_data(
         account.key,
         full_message=permit_typed_data(
-            chain_id, token, token_name, account.address, payments, amount, nonce, deadline
+            chain_id=chain_id, token=token, token_name=token_name, owner=account.address,
+            spender=payments, value=amount, nonce=nonce, deadline=deadline,
         ),
     )
     intent = Account.sign_typed_data(
         account.key,
         full_message=intent_typed_data(
-            chain_id, payments, account.address, merchant_id, amount, ref32(ref), nonce, deadline
+            chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
+            amount=amount, ref=ref32(ref), nonce=nonce, deadline=deadline,
         ),
     )
     return SignedPayment(
