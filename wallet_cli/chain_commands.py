@@ -134,6 +134,15 @@ def unlock(ctx: typer.Context, name: str, password_file: Path | None) -> bytes:
     return decrypt_keystore(store.load(name), password).private_key
 
 
+def connect(ctx: typer.Context, account: str | None) -> tuple[str, str, Settings, ChainGateway]:
+    """The chosen account (name, address), the settings, and a gateway checked to be on their chain."""
+    name, address = pick_account(ctx, account)
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    check_chain(settings, gateway)
+    return name, address, settings, gateway
+
+
 def check_chain(settings: Settings, gateway: ChainGateway) -> None:
     node = gateway.node_chain_id()
     if gateway.chain_id != settings.chain_id or node != settings.chain_id:
@@ -344,10 +353,7 @@ def send(
     from wallet_cli.amounts import parse_amount
 
     micro = parse_amount(amount)
-    name, payer = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
+    name, payer, settings, gateway = connect(ctx, account)
     address, label = _recipient(ctx, to)
     merchant = None
     warning = None
@@ -480,10 +486,7 @@ def refund(
 
     micro = parse_amount(amount)
     ref = check_ref(ref)
-    name, me = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
+    name, me, settings, gateway = connect(ctx, account)
     merchant = find_merchant(gateway.merchants(), str(merchant_id))
     if merchant.payout.lower() != me.lower():
         raise WalletError(
@@ -524,10 +527,7 @@ def redeem(
 
     micro = parse_amount(amount)
     ref = check_ref(ref)
-    name, me = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
+    name, me, settings, gateway = connect(ctx, account)
     merchant = next((m for m in gateway.merchants() if m.payout.lower() == me.lower()), None)
     if merchant is None or not merchant.active:
         raise WalletError(f"Only active merchants convert M3E back to euros; {name} ({me}) is "
@@ -578,10 +578,7 @@ def book(
 
     micro = parse_amount(deposit)
     ref = check_ref(ref)
-    name, payer = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
+    name, payer, settings, gateway = connect(ctx, account)
     merchant = find_merchant(gateway.merchants(), merchant_name)
     if not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: bookings are refused.")
@@ -625,10 +622,7 @@ def close(
 ) -> None:
     """Close a booking (merchants): charge part of the deposit, return the rest."""
     micro = _zero_or_amount(charge)
-    name, me = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
+    name, me, settings, gateway = connect(ctx, account)
     booking = gateway.booking(booking_id)
     if not booking["open"]:
         raise WalletError(f"Booking #{booking_id} is not open (unknown, closed or reclaimed).")
@@ -661,10 +655,7 @@ def reclaim(
     as_json: JsonOpt = False,
 ) -> None:
     """Take your whole deposit back from a booking the merchant did not close before expiry."""
-    name, me = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
+    name, me, settings, gateway = connect(ctx, account)
     booking = gateway.booking(booking_id)
     if not booking["open"]:
         raise WalletError(f"Booking #{booking_id} is not open (unknown, closed or reclaimed).")
