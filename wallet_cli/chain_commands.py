@@ -40,6 +40,7 @@ from wallet_cli.errors import (
 )
 
 if TYPE_CHECKING:
+    from wallet_cli.contacts import KnownName
     from wallet_cli.gateway import ChainGateway
     from wallet_cli.rpc import Merchant, Rpc
     from wallet_cli.settings import Settings
@@ -189,9 +190,14 @@ def check_balance(gateway: ChainGateway, address: str, needed: int) -> int:
 
 
 def find_merchant(merchants: list[Merchant], text: str) -> Merchant:
-    """A merchant by id ("3" or "#3") or by name (case and accents as typed, then a unique
-    case-insensitive prefix); else UnknownMerchantError with the closest names."""
+    """A merchant by id ("3" or "#3") or by name: the one merchant whose name is, or looks
+    like, what was typed (case, accents and look-alikes folded: ledger.names), else a unique
+    prefix. Several merchants under one name (a look-alike registered outside the registrar's
+    check, or a prefix) are listed with their #id and payout address, never guessed between;
+    nothing found: UnknownMerchantError with the closest names."""
     import difflib
+
+    from ledger.names import fold, resembling
 
     wanted = text.strip()
     if wanted.removeprefix("#").isdigit():
@@ -200,23 +206,32 @@ def find_merchant(merchants: list[Merchant], text: str) -> Merchant:
             if m.id == merchant_id:
                 return m
         raise UnknownMerchantError(f"There is no merchant #{merchant_id}.", [])
-    folded = wanted.casefold()
-    exact = [m for m in merchants if m.name.casefold() == folded]
-    if len(exact) == 1:
-        return exact[0]
-    prefix = [m for m in merchants if m.name.casefold().startswith(folded)]
+    same = resembling(wanted, merchants, lambda m: m.name)
+    if len(same) == 1:
+        return same[0]
+    if len(same) > 1:
+        raise _ambiguous(text, same, "names")
+    folded = fold(wanted)
+    prefix = [m for m in merchants if folded and fold(m.name).startswith(folded)]
     if len(prefix) == 1:
         return prefix[0]
     names = [m.name for m in merchants]
     if len(prefix) > 1:
-        raise UnknownMerchantError(
-            f"'{text}' matches several merchants: {', '.join(m.name for m in prefix)}. "
-            "Type more of the name.", [m.name for m in prefix])
-    by_fold = {n.casefold(): n for n in names}
+        raise _ambiguous(text, prefix, "matches")
+    by_fold = {fold(n): n for n in names}
     close = [by_fold[n] for n in difflib.get_close_matches(folded, list(by_fold), n=3, cutoff=0.4)]
     hint = f" Did you mean: {', '.join(close)}?" if close else (
         f" Merchants: {', '.join(names)}." if names else " No merchant is registered yet.")
     raise UnknownMerchantError(f"There is no merchant named '{text}'.{hint}", close)
+
+
+def _ambiguous(text: str, found: list[Merchant], verb: str) -> UnknownMerchantError:
+    listed = "; ".join(f"#{m.id} {m.name} ({m.category}{'' if m.active else ', suspended'}), "
+                       f"payout {m.payout}" for m in found)
+    return UnknownMerchantError(
+        f"'{text}' {verb} {len(found)} merchants: {listed}. Check the payout address with the "
+        f"merchant and pay by number, for example '#{found[0].id}'.",
+        [f"#{m.id}" for m in found])
 
 
 def payout_check(ctx: typer.Context, gateway: ChainGateway, merchant: Merchant) -> str | None:
@@ -272,20 +287,78 @@ def _approve(gateway: ChainGateway, amount: int, timeout: float) -> None:
         wait(gateway, approval, timeout, "the approval of ServicePayments")
 
 
-def _recipient(ctx: typer.Context, text: str) -> tuple[str, str | None]:
-    """An address, a contact or one of your accounts (offline); None when not found."""
-    from wallet_cli.contacts import Contacts
+def own_accounts(ctx: typer.Context) -> list[KnownName]:
+    """This wallet's accounts as names a contact may not resemble."""
+    from wallet_cli.contacts import KnownName
+
+    return [KnownName("account", a.name, a.address) for a in _keystore(ctx).accounts()]
+
+
+def merchant_names(merchants: list[Merchant]) -> list[KnownName]:
+    from wallet_cli.contacts import KnownName
+
+    return [KnownName("merchant", m.name, f"#{m.id}, payout {m.payout}") for m in merchants]
+
+
+def known_merchants(ctx: typer.Context) -> tuple[list[KnownName], str | None]:
+    """The registry's merchants (raw JSON-RPC) when a manifest is configured and the node
+    answers; else the merchants this wallet has paid, with a note saying the registry was not
+    read."""
+    from wallet_cli.contacts import KnownName, SeenPayouts
+
+    seen = [KnownName("merchant", name, f"#{i}, payout {payout}")
+            for i, name, payout in SeenPayouts(home_of(ctx)).names() if name]
+    settings = load(ctx)
+    if settings.manifest is None:
+        return seen, ("The merchant registry was not read (no manifest configured): only the "
+                      "merchants this wallet has paid were compared.")
+    from wallet_cli.settings import service_payments_from_manifest
+
+    try:
+        payments = service_payments_from_manifest(settings.manifest)
+        with make_rpc(settings) as rpc:
+            return merchant_names(rpc.merchants(payments)), None
+    except WalletError as exc:
+        return seen, (f"The merchant registry could not be read ({exc.message}): only the "
+                      "merchants this wallet has paid were compared.")
+
+
+def _recipient(
+    ctx: typer.Context, text: str, merchants: list[Merchant] | None = None,
+) -> tuple[str, str | None]:
+    """An address, one of your accounts, or a contact (offline); ("", None) when not found.
+
+    Your own accounts come first (`alice` is your account even if a contact has that name).
+    A contact found by name is refused when it is, or looks like, one of your accounts, another
+    contact or (when `merchants` are given) a merchant: it may predate the rule or the merchant.
+    """
+    from ledger.names import fold
+    from wallet_cli.contacts import Contacts, KnownName, refuse_lookalike
     from wallet_cli.names import is_address, looks_like_address, to_checksum_address
 
     if is_address(text) or looks_like_address(text):
         return to_checksum_address(text), None
-    contact = Contacts(home_of(ctx)).get(text)
-    if contact is not None:
-        return to_checksum_address(contact), f"contact '{text}'"
     store = _keystore(ctx)
-    if text in store.names():
-        return str(store.address_of(text)), f"your account '{text}'"
-    return "", None
+    accounts = store.accounts()
+    mine = [a for a in accounts if a.name == text] or [
+        a for a in accounts if fold(a.name) == fold(text)]
+    if len(mine) == 1:
+        return str(store.address_of(mine[0].name)), f"your account '{mine[0].name}'"
+    book = Contacts(home_of(ctx))
+    found = book.find(text)
+    if found is None:
+        return "", None
+    stored, address = found
+    known = [KnownName("account", a.name, a.address) for a in accounts]
+    known += [KnownName("contact", n, a) for n, a in book.all().items() if n != stored]
+    if merchants is not None:
+        known += merchant_names(merchants)
+    try:
+        refuse_lookalike(stored, known, what="paid or shown as a contact")
+    except WalletError as exc:
+        raise type(exc)(f"{exc.message} Remove it (`wallet contacts remove`) and save it again "
+                        "under another name.") from None
+    return to_checksum_address(address), f"contact '{stored}'"
 
 
 # ---------------------------------------------------------------- balance
@@ -354,11 +427,12 @@ def send(
 
     micro = parse_amount(amount)
     name, payer, settings, gateway = connect(ctx, account)
-    address, label = _recipient(ctx, to)
+    merchants = gateway.merchants()
+    address, label = _recipient(ctx, to, merchants)
     merchant = None
     warning = None
     if not address:
-        merchant = find_merchant(gateway.merchants(), to)
+        merchant = find_merchant(merchants, to)
         if not merchant.active:
             raise WalletError(f"The merchant '{merchant.name}' is suspended: do not pay it.")
         address, label = merchant.payout, f"merchant '{merchant.name}' (#{merchant.id})"

@@ -559,18 +559,27 @@ def contacts_add(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a contact: a name you can pay instead of an address."""
+    """Add a contact: a name you can pay instead of an address.
+
+    Refused when the name is, or looks like, one of your accounts, another contact or a
+    merchant of the registry (case, accents and Unicode look-alikes are folded).
+    """
     from wallet_cli.contacts import Contacts
 
     home = _state(ctx).home
     book = Contacts(home)
-    clean, checksummed = book.add(name, address_, replace=replace)
+    merchants, registry_note = chain_commands.known_merchants(ctx)
+    clean, checksummed = book.add(name, address_, replace=replace,
+                                  accounts=chain_commands.own_accounts(ctx), merchants=merchants)
     others = [n for n in book.names_for(checksummed) if n != clean]
     if others and not as_json:
         info(f"Note: this address is also saved as {', '.join(others)}.")
+    if registry_note and not as_json:
+        info(f"Note: {registry_note}")
     emit(
         as_json,
-        {"name": clean, "address": checksummed, "also_saved_as": others},
+        {"name": clean, "address": checksummed, "also_saved_as": others,
+         "registry_note": registry_note},
         f"Saved contact '{clean}': {checksummed}",
     )
 

@@ -263,7 +263,7 @@ def test_find_merchant_by_id_prefix_and_ambiguity() -> None:
     assert chain_commands.find_merchant(merchants, "#2").name == "La Ruche Part-Dieu"
     assert chain_commands.find_merchant(merchants, "la ruche").id == 2
     assert chain_commands.find_merchant(merchants, "LA RUE").id == 3
-    with pytest.raises(UnknownMerchantError, match="several merchants"):
+    with pytest.raises(UnknownMerchantError, match="'la ru' matches 2 merchants: #2 La Ruche"):
         chain_commands.find_merchant(merchants, "la ru")
     with pytest.raises(UnknownMerchantError, match="no merchant #9"):
         chain_commands.find_merchant(merchants, "9")
