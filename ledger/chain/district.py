@@ -190,11 +190,35 @@ class District:
         )
 
     def register_merchant(self, name: str, category: Category, payout: str) -> tuple[int, SentTx]:
+        """Register a merchant; refused (InputError, nothing sent) when the name is, or looks
+        like, a merchant's already in the registry (ledger.names: case, accents, look-alikes).
+
+        The contract cannot fold Unicode: this is the registrar's check, made by every Python
+        path that registers (the API's operator route, the demo); the wallet still lists every
+        merchant under a name it cannot tell apart, with #id and payout.
+        """
+        self._refuse_lookalike_merchant(name)
         sent = self.client.transact(
             self.payments.functions.registerMerchant(name, int(category), Web3.to_checksum_address(payout))
         )
         logs = self.payments.events.MerchantRegistered().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["merchantId"]), sent
+
+    def _refuse_lookalike_merchant(self, name: str) -> None:
+        from ledger.names import fold, resembling
+
+        if not fold(name):
+            raise InputError("A merchant needs a name with letters or digits in it.")
+        same = resembling(name, self.merchants(), lambda m: str(m["name"]))
+        if same:
+            first = same[0]
+            how = "is the name of" if fold(name) == fold(str(first["name"])) else "looks like"
+            others = f" (and {len(same) - 1} more)" if len(same) > 1 else ""
+            raise InputError(
+                f"'{name}' {how} merchant #{first['id']} '{first['name']}' (payout "
+                f"{first['payout']}){others}: nothing was registered. Choose a name residents "
+                "cannot mistake for it (case, accents and look-alike letters do not count)."
+            )
 
     def set_merchant_active(self, merchant_id: int, active: bool) -> SentTx:
         return self.client.transact(self.payments.functions.setMerchantActive(merchant_id, active))
