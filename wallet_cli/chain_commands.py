@@ -12,9 +12,9 @@ transaction hash: it may still go through.
 
 `wallet pay URI` (an ERC-681 request) decides how to pay from the request's `address=`:
 - it is the payout address of an active merchant: the payment goes through
-  ServicePayments.pay(merchantId, amount, ref), so the reference is recorded on chain, the
-  merchant can refund it and it is counted in the merchant's category (what `wallet request`
-  by a merchant produces);
+  ServicePayments.pay(merchantId, amount, ref), so the reference's commitment is recorded on
+  chain, the merchant can refund it and it is counted in the merchant's category (what
+  `wallet request` by a merchant produces);
 - it is the payout of a suspended merchant: refused (a plain transfer would go around the
   suspension);
 - anything else (a neighbour): a plain ERC-20 transfer; a reference cannot be recorded by a
@@ -42,6 +42,7 @@ from wallet_cli.errors import (
 if TYPE_CHECKING:
     from wallet_cli.contacts import KnownName
     from wallet_cli.gateway import ChainGateway
+    from wallet_cli.references import Committed
     from wallet_cli.rpc import Merchant, Rpc
     from wallet_cli.settings import Settings
 
@@ -67,7 +68,8 @@ TimeoutOpt = Annotated[
     typer.Option("--timeout", min=0.0,
                  help="Seconds to wait for the confirmation; then exit 3 (it may still go through)."),
 ]
-RefOpt = Annotated[str, typer.Option("--ref", help="Payment reference (at most 32 bytes).")]
+RefOpt = Annotated[str, typer.Option("--ref", help="Payment reference (up to 140 bytes; only a "
+                                     "salted commitment to it goes on chain).")]
 
 
 # ---------------------------------------------------------------- plumbing (tests swap these)
@@ -253,9 +255,21 @@ def remember_payout(ctx: typer.Context, gateway: ChainGateway, merchant: Merchan
 
 
 def ref_bytes(ref: str) -> bytes:
+    """A clear bytes32 (redemption payout references, which the operator's bank needs)."""
     from wallet_cli.payment_uri import ref_to_bytes32
 
     return ref_to_bytes32(ref)
+
+
+def committed_ref(ctx: typer.Context, ref: str, role: str, salt: bytes | None = None,
+                  **meta: Any) -> Committed:
+    """Commit to `ref` (a fresh salt unless given) and keep the clear text and salt in the
+    wallet home, before anything is sent (a crash after sending loses nothing)."""
+    from wallet_cli.references import ReferenceBook, commit
+
+    committed = commit(ref, salt)
+    ReferenceBook(home_of(ctx)).remember(committed, role, **meta)
+    return committed
 
 
 def receipt_json(receipt: dict[str, Any]) -> dict[str, Any]:
@@ -465,8 +479,9 @@ def pay(
     target: Annotated[str, typer.Argument(metavar="MERCHANT|URI",
                                           help="A merchant name (or #id), or an ethereum: URI.")],
     amount: Annotated[str | None, typer.Argument(help='Amount in M3E (not with a URI).')] = None,
-    ref: Annotated[str | None, typer.Option("--ref", help="Payment reference (at most 32 "
-                                            "bytes); a URI carries its own.")] = None,
+    ref: Annotated[str | None, typer.Option("--ref", help="Payment reference (up to 140 "
+                                            "bytes; only a salted commitment to it goes on "
+                                            "chain); a URI carries its own.")] = None,
     account: AccountOpt = None,
     yes: YesOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
@@ -479,7 +494,8 @@ def pay(
     refundable); a URI to anyone else is a plain transfer.
     """
     from wallet_cli.amounts import parse_amount
-    from wallet_cli.payment_uri import check_ref, parse_payment_uri
+    from wallet_cli.payment_uri import parse_payment_uri
+    from wallet_cli.references import check_reference
 
     settings = load(ctx)
     name, payer = pick_account(ctx, account)
@@ -491,6 +507,7 @@ def pay(
         request = parse_payment_uri(target, expected_token=gateway.token,
                                     expected_chain_id=settings.chain_id)
         micro, ref, to = request.amount, request.ref, request.to
+        salt = request.ref_salt
         merchant = next((m for m in gateway.merchants() if m.payout.lower() == to.lower()), None)
         if merchant is not None and not merchant.active:
             raise WalletError(f"The request pays the suspended merchant '{merchant.name}': refused.")
@@ -501,7 +518,8 @@ def pay(
         if ref is None:
             raise UsageError("A merchant payment needs a reference: --ref (an invoice, a table...).")
         micro = parse_amount(amount)
-        ref = check_ref(ref)
+        ref = check_reference(ref)
+        salt = None
         merchant = find_merchant(gateway.merchants(), target)
         to = merchant.payout
         via = "ServicePayments"
@@ -516,16 +534,27 @@ def pay(
         who = f"{merchant.name} (merchant #{merchant.id}, {merchant.category}), payout {to}"
     else:
         who = f"{to} (not a merchant: a plain transfer)"
+    raw_ref = ref is not None and salt is None and _is_raw_bytes32(ref)
     lines = [f"Pay {money(micro)} to {who}",
-             f"Reference: {ref}" if ref else "No reference",
+             (f"Reference: {ref}" + ("" if raw_ref else " (on chain: only a salted commitment)"))
+             if ref else "No reference",
              f"From {name} ({payer}) on chain {settings.chain_id}"]
     if merchant is None and ref:
         lines.append("Note: a plain transfer cannot record the reference on chain.")
     confirm(lines, yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
+    committed: Committed | None = None
     if merchant is not None:
+        if ref is not None and not raw_ref:
+            committed = committed_ref(ctx, ref, "paid", salt, merchant_id=merchant.id,
+                                      amount=str(micro), payer=payer)
+            if salt is None and target.startswith("ethereum:"):
+                note(f"This request carries no reference salt: give the merchant the salt "
+                     f"{committed.salt_hex} with the reference so they can match the payment.")
+        on_chain = (committed.commitment if committed is not None
+                    else bytes.fromhex(ref[2:]) if ref and raw_ref else bytes(32))
         _approve(gateway, micro, timeout)
-        tx_hash = gateway.pay(merchant.id, micro, ref_bytes(ref) if ref else bytes(32))
+        tx_hash = gateway.pay(merchant.id, micro, on_chain)
     else:
         tx_hash = gateway.transfer(to, micro)
     receipt = wait(gateway, tx_hash, timeout, "the payment")
@@ -533,10 +562,20 @@ def pay(
         remember_payout(ctx, gateway, merchant)
     data = {"from": payer, "to": to, "merchant": merchant.as_json() if merchant else None,
             "via": via, "amount": str(micro), "amount_display": money(micro), "ref": ref,
+            "ref_salt": committed.salt_hex if committed else None,
+            "ref_commitment": committed.commitment_hex if committed else None,
             "chain_id": settings.chain_id, "payout_warning": warning, **receipt_json(receipt)}
     target_text = merchant.name if merchant else to
+    kept = (f" (on chain only its commitment {committed.commitment_hex}; salt "
+            f"{committed.salt_hex}, kept in your wallet)") if committed else ""
     emit(as_json, data, f"Paid {money(micro)} to {target_text}" + (f", ref {ref}" if ref else "")
-         + f". Receipt: {data['tx_hash']} (block {data['block']})")
+         + f"{kept}. Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def _is_raw_bytes32(ref: str) -> bool:
+    import re
+
+    return re.fullmatch(r"0x[0-9a-fA-F]{64}", ref) is not None
 
 
 # ---------------------------------------------------------------- merchants: refund, redeem
@@ -554,12 +593,16 @@ def refund(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Refund a payer (merchants: from the payout account, up to what they paid net)."""
+    """Refund a payer (merchants: from the payout account, up to what they paid net).
+
+    On chain only a salted commitment to the reference: the salt this wallet holds for that
+    reference (one it requested), so the payer's wallet matches the refund; else a fresh one.
+    """
     from wallet_cli.amounts import parse_amount
-    from wallet_cli.payment_uri import check_ref
+    from wallet_cli.references import ReferenceBook, check_reference
 
     micro = parse_amount(amount)
-    ref = check_ref(ref)
+    ref = check_reference(ref)
     name, me, settings, gateway = connect(ctx, account)
     merchant = find_merchant(gateway.merchants(), str(merchant_id))
     if merchant.payout.lower() != me.lower():
@@ -574,11 +617,13 @@ def refund(
              f"From {merchant.name} (merchant #{merchant.id}, {me}), ref {ref}, chain "
              f"{settings.chain_id}"], yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
+    committed = committed_ref(ctx, ref, "refund", ReferenceBook(home_of(ctx)).salt_for(ref),
+                              merchant_id=merchant.id, amount=str(micro), payer=to)
     _approve(gateway, micro, timeout)
-    receipt = wait(gateway, gateway.refund(merchant.id, to, micro, ref_bytes(ref)), timeout,
+    receipt = wait(gateway, gateway.refund(merchant.id, to, micro, committed.commitment), timeout,
                    "the refund")
     data = {"merchant": merchant.as_json(), "payer": to, "amount": str(micro),
-            "amount_display": money(micro), "ref": ref, "chain_id": settings.chain_id,
+            "amount_display": money(micro), **committed.as_json(), "chain_id": settings.chain_id,
             **receipt_json(receipt)}
     emit(as_json, data, f"Refunded {money(micro)} to {to}, ref {ref}. Receipt: "
          f"{data['tx_hash']} (block {data['block']})")
@@ -648,10 +693,10 @@ def book(
     """Book a service: the deposit is held by the contract until the merchant closes it
     (charging part of it) or, after expiry, you reclaim it."""
     from wallet_cli.amounts import parse_amount
-    from wallet_cli.payment_uri import check_ref
+    from wallet_cli.references import check_reference
 
     micro = parse_amount(deposit)
-    ref = check_ref(ref)
+    ref = check_reference(ref)
     name, payer, settings, gateway = connect(ctx, account)
     merchant = find_merchant(gateway.merchants(), merchant_name)
     if not merchant.active:
@@ -663,13 +708,15 @@ def book(
              f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
              f"From {name} ({payer}) on chain {settings.chain_id}"], yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
+    committed = committed_ref(ctx, ref, "booking", merchant_id=merchant.id, amount=str(micro),
+                              payer=payer)
     _approve(gateway, micro, timeout)
-    receipt = wait(gateway, gateway.open_booking(merchant.id, micro, expires, ref_bytes(ref)),
-                   timeout, "the booking")
+    receipt = wait(gateway, gateway.open_booking(merchant.id, micro, expires,
+                                                 committed.commitment), timeout, "the booking")
     booking_id = next((int(log["topics"][1], 16) for log in receipt.get("logs", [])
                        if log.get("topics") and log["topics"][0] == TOPIC_BOOKING_OPENED), None)
     data = {"booking_id": booking_id, "merchant": merchant.as_json(), "deposit": str(micro),
-            "deposit_display": money(micro), "expires_at": expires, "ref": ref,
+            "deposit_display": money(micro), "expires_at": expires, **committed.as_json(),
             "chain_id": settings.chain_id, **receipt_json(receipt)}
     emit(as_json, data, f"Booking #{booking_id} with {merchant.name}: {money(micro)} held until "
          f"{until}. Receipt: {data['tx_hash']} (block {data['block']})")

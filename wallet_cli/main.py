@@ -668,7 +668,8 @@ def request(
     amount: Annotated[str, typer.Argument(help='Amount in M3E, for example "12.50".')],
     ref: Annotated[
         str | None,
-        typer.Option("--ref", help="Payment reference (at most 32 bytes), e.g. an invoice number."),
+        typer.Option("--ref", help="Payment reference (up to 140 bytes), e.g. an invoice number; "
+                     "the URI carries it with a fresh salt, the chain only their commitment."),
     ] = None,
     to: Annotated[
         str | None,
@@ -685,15 +686,31 @@ def request(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask for a payment: prints an ERC-681 URI and its QR code for the payer's wallet."""
+    """Ask for a payment: prints an ERC-681 URI and its QR code for the payer's wallet.
+
+    With --ref, the URI also carries a salt drawn for this request (`refsalt`): the payer's
+    wallet sends only the commitment to the reference, and this wallet keeps the reference and
+    salt (<home>/references.json) to show the reference in `wallet history`.
+    """
     from wallet_cli.amounts import format_amount, parse_amount
     from wallet_cli.payment_uri import build_payment_uri, parse_payment_uri
 
     micro = parse_amount(amount)
     recipient, account = _resolve_recipient(ctx, to)
     token_address, chain_id = _resolve_token(ctx, token)
-    uri = build_payment_uri(token_address, recipient, micro, ref=ref, chain_id=chain_id)
+    salt = None
+    if ref is not None:
+        from wallet_cli.references import check_reference, commit
+
+        salt = commit(check_reference(ref)).salt
+    uri = build_payment_uri(token_address, recipient, micro, ref=ref, chain_id=chain_id,
+                            ref_salt=salt)
     parsed = parse_payment_uri(uri, expected_token=token_address, expected_chain_id=chain_id)
+    if ref is not None and salt is not None:
+        from wallet_cli.references import ReferenceBook, commit
+
+        ReferenceBook(_state(ctx).home).remember(commit(ref, salt), "requested",
+                                                 amount=str(micro), to=recipient)
     if qr_file is not None:
         import segno
 
@@ -805,7 +822,8 @@ def sign_payment_cmd(
                      min=0),
     ] = None,
     ref: Annotated[
-        str | None, typer.Option("--ref", help="Payment reference (at most 32 bytes).")
+        str | None, typer.Option("--ref", help="Payment reference (up to 140 bytes; the file "
+                                 "and the chain carry only a salted commitment to it).")
     ] = None,
     deadline: Annotated[
         str, typer.Option("--deadline", help="Until when it may be submitted: 30m, 2h, 1d or "
@@ -830,11 +848,12 @@ def sign_payment_cmd(
     import time
 
     from wallet_cli.amounts import format_amount, parse_amount
-    from wallet_cli.payment_uri import ref_to_bytes32
     from wallet_cli.prompting import is_interactive
+    from wallet_cli.references import check_reference, commit
 
     micro = parse_amount(amount)
-    ref_bytes = ref_to_bytes32(ref) if ref else bytes(32)
+    committed = commit(check_reference(ref)) if ref else None
+    ref_bytes = committed.commitment if committed else bytes(32)
     expires = _parse_deadline(deadline, int(time.time()))
     token_address, payments_address, chain_id = _resolve_contracts(ctx, token, service_payments)
     if out.exists():
@@ -866,6 +885,11 @@ def sign_payment_cmd(
     password = read_password(password_file, prompt=f"Password of '{name}'")
     derived = decrypt_keystore(store.load(name), password)
     signed = sign_payment(derived.private_key, terms)
+    if committed is not None:
+        from wallet_cli.references import ReferenceBook
+
+        ReferenceBook(_state(ctx).home).remember(committed, "signed", merchant_id=merchant_id,
+                                                 amount=str(micro), payer=payer)
     document = signed.to_json()
     atomic_write(out, (json.dumps(document, indent=2) + "\n").encode(), overwrite=False)
     emit(
