@@ -722,6 +722,9 @@ def request(
     def human() -> None:
         who = f"{account} ({recipient})" if account else recipient
         typer.echo(f"Request: {format_amount(micro)} to {who}" + (f", ref {ref}" if ref else ""))
+        if ref:
+            typer.echo("The URI carries the reference and its salt: give it to the payer only "
+                       "(the chain will show just their commitment).")
         typer.echo(uri)
         if not no_qr:
             import segno
@@ -748,6 +751,8 @@ def check_uri(
     token_address, chain_id = _resolve_token(ctx, token)
     parsed = parse_payment_uri(uri, expected_token=token_address, expected_chain_id=chain_id)
     ref = f", ref {parsed.ref}" if parsed.ref else ""
+    if parsed.ref and parsed.ref_salt:
+        ref += " (with its salt: the chain gets only their commitment)"
     emit(
         as_json,
         parsed.as_json(),
