@@ -147,6 +147,11 @@ def test_a_name_mixing_scripts_is_refused_even_when_it_resembles_nothing_yet(
     assert code == 2 and "CYRILLIC SMALL LETTER A" in message and "one script" in message
 
 
+def test_a_contact_named_like_a_merchant_number_is_refused(home: Path) -> None:
+    code, message = refused("contacts", "add", "12", NEIGHBOUR)
+    assert code == 2 and "merchant number" in message
+
+
 # ---------------------------------------------------------------- own accounts win
 
 
