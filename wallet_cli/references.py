@@ -103,6 +103,9 @@ class ReferenceBook:
         }
         write_json(self.file, {"version": 1, "references": refs})
 
+    def entries(self) -> dict[str, dict[str, Any]]:
+        return dict(self._load())
+
     def lookup(self, commitment: bytes | str) -> str | None:
         """The clear reference of a commitment, when this wallet holds it (checked again)."""
         from ledger.chain.reference import matches, parse_salt

@@ -130,6 +130,23 @@ def test_a_tampered_book_entry_is_not_shown_as_the_reference(home: Path) -> None
     assert ReferenceBook(home).lookup(commitment) is None
 
 
+def test_the_merchant_keeps_a_typed_reference_the_payer_gave_with_its_salt(
+    home: Path, chain: FakeGateway, tmp_path: Path
+) -> None:
+    paid = run_json(*signer(tmp_path, "pay", "Boulangerie du Lac", "1", "--ref", "B-7"))
+    commitment = str(paid["ref_commitment"])
+    (home / "references.json").unlink()  # the merchant's wallet does not hold it
+    assert ReferenceBook(home).lookup(commitment) is None
+    kept = run_json("references", "add", "B-7", "--salt", str(paid["ref_salt"]))
+    assert kept["ref_commitment"] == commitment
+    assert ReferenceBook(home).lookup(commitment) == "B-7"
+    listed = run_json("references", "list")
+    assert listed["references"] == [{"commitment": commitment, "ref": "B-7", "role": "received",
+                                     "at": listed["references"][0]["at"]}]
+    bad = runner.invoke(app, ["references", "add", "B-7", "--salt", "0x12", "--json"])
+    assert bad.exit_code == 2 and "64 hexadecimal digits" in json.loads(bad.stdout)["message"]
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [("&refsalt=0x" + "00" * 32, "no 'ref'"),
