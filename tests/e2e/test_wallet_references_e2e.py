@@ -101,6 +101,9 @@ def test_only_commitments_reach_the_chain_and_both_wallets_match_them_back(stack
         needle = reference.encode()[:16]
         leaks = [where for where, blob in seen if needle in blob]
         assert leaks == [], f"{reference!r} in clear: {leaks}"
+    # the same search finds a reference that is in clear by design (the operator's deposit)
+    everything = _chain_bytes(s, 0)
+    assert any(b"E2E-REFS-DEP-1" in blob for _, blob in everything)
 
     # the payer's wallet reads every reference back from the commitments it holds
     mine = s.json("resident-home", "history", "--source", "chain")
