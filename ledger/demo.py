@@ -107,8 +107,24 @@ def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, oper
     return True
 
 
-def seed_district(operator: District) -> dict[str, object]:
-    """Merchants, deposits, payments, a refund, bookings, a signed payment and a redemption."""
+def seed_district(operator: District, references: Path | None = None) -> dict[str, object]:
+    """Merchants, deposits, payments, a refund, bookings, a signed payment and a redemption.
+
+    Payments, the refund, the bookings and the signed payment carry only a salted commitment
+    to their reference (ledger.chain.reference), as the wallet sends them; the clear references
+    and salts, which payer and merchant keep in their wallets, are written to `references`
+    (0600) when given, so the demo's commitments can be matched.
+    """
+    from ledger.chain.reference import new_salt, reference_commitment
+
+    kept: dict[str, dict[str, str]] = {}
+
+    def commit(reference: str, salt: bytes | None = None) -> bytes:
+        salt = salt or new_salt()
+        commitment = reference_commitment(reference, salt)
+        kept["0x" + commitment.hex()] = {"ref": reference, "salt": "0x" + salt.hex()}
+        return commitment
+
     merchant_ids: dict[str, int] = {}
     merchant_view: dict[str, District] = {}
     for name, category, index in MERCHANTS:
@@ -119,20 +135,36 @@ def seed_district(operator: District) -> dict[str, object]:
         operator.record_deposit(f"DEMO-DEP-{number:04d}", view.address, 200 * M3E)
     bakery, coworking, cars = (merchant_ids[m[0]] for m in MERCHANTS)
     alice, bruno, chloe, driss, elise = residents.values()
-    alice.pay(bakery, 4_200_000, "BAGUETTE-0001")
-    chloe.pay(coworking, 25 * M3E, "DESK-2026-11-CHLOE")
-    bruno.pay(cars, 12_500_000, "TRIP-0042")
-    elise.pay(bakery, 8_900_000, "CROISSANTS-0007")
-    driss.pay(coworking, 25 * M3E, "DESK-2026-11-DRISS")
-    merchant_view["Boulangerie du Lac"].refund(bakery, alice.address, 1_200_000, "BAGUETTE-0001")
+    baguette_salt = new_salt()
+    alice.pay(bakery, 4_200_000, commit("BAGUETTE-0001", baguette_salt))
+    chloe.pay(coworking, 25 * M3E, commit("DESK-2026-11-CHLOE"))
+    bruno.pay(cars, 12_500_000, commit("TRIP-0042"))
+    elise.pay(bakery, 8_900_000, commit("CROISSANTS-0007"))
+    driss.pay(coworking, 25 * M3E, commit("DESK-2026-11-DRISS"))
+    merchant_view["Boulangerie du Lac"].refund(bakery, alice.address, 1_200_000,
+                                               commit("BAGUETTE-0001", baguette_salt))
     day_after = int(time.time()) + 86_400
-    booking_id, _ = elise.open_booking(cars, 50 * M3E, day_after, "BOOK-ELISE-1")
+    booking_id, _ = elise.open_booking(cars, 50 * M3E, day_after, commit("BOOK-ELISE-1"))
     merchant_view["Autopartage Moncey"].close_booking(booking_id, 18 * M3E)
-    alice.open_booking(coworking, 15 * M3E, day_after, "ROOM-ALICE-1")
-    signed = chloe.sign_payment(bakery, 3_100_000, "TERMINAL-0001")
+    alice.open_booking(coworking, 15 * M3E, day_after, commit("ROOM-ALICE-1"))
+    signed = chloe.sign_payment(bakery, 3_100_000, commit("TERMINAL-0001"))
     merchant_view["Boulangerie du Lac"].submit_signed_payment(signed)
+    # a payout reference for the operator's bank: it stays in clear (the bank must read it)
     merchant_view["La Ruche Part-Dieu"].redeem(20 * M3E, "PAYOUT-RUCHE-2026-11")
-    return {"merchants": merchant_ids}
+    if references is not None:
+        _write_private_json(references, {"version": 1, "references": kept})
+    return {"merchants": merchant_ids, "references": kept}
+
+
+def _write_private_json(path: Path, value: dict[str, object]) -> None:
+    """Write JSON with mode 0600 from the start (the salts let anyone match the commitments)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        json.dump(value, handle, indent=2, ensure_ascii=False)
 
 
 def _start_service(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -180,7 +212,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         operator = District(w3, operator_account, manifest)
         if operator.merchant_count() == 0:
             print("Seeding the demo district (3 merchants, 5 residents, payments, bookings) ...")
-            seed_district(operator)
+            seed_district(operator, state / "demo-references.json")
         else:
             print("Demo district already seeded")
         if "EnergySettlement" in manifest.contracts:

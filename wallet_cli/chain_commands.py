@@ -12,9 +12,9 @@ transaction hash: it may still go through.
 
 `wallet pay URI` (an ERC-681 request) decides how to pay from the request's `address=`:
 - it is the payout address of an active merchant: the payment goes through
-  ServicePayments.pay(merchantId, amount, ref), so the reference is recorded on chain, the
-  merchant can refund it and it is counted in the merchant's category (what `wallet request`
-  by a merchant produces);
+  ServicePayments.pay(merchantId, amount, ref), so the reference's commitment is recorded on
+  chain, the merchant can refund it and it is counted in the merchant's category (what
+  `wallet request` by a merchant produces);
 - it is the payout of a suspended merchant: refused (a plain transfer would go around the
   suspension);
 - anything else (a neighbour): a plain ERC-20 transfer; a reference cannot be recorded by a
@@ -40,7 +40,9 @@ from wallet_cli.errors import (
 )
 
 if TYPE_CHECKING:
+    from wallet_cli.contacts import KnownName
     from wallet_cli.gateway import ChainGateway
+    from wallet_cli.references import Committed
     from wallet_cli.rpc import Merchant, Rpc
     from wallet_cli.settings import Settings
 
@@ -66,7 +68,8 @@ TimeoutOpt = Annotated[
     typer.Option("--timeout", min=0.0,
                  help="Seconds to wait for the confirmation; then exit 3 (it may still go through)."),
 ]
-RefOpt = Annotated[str, typer.Option("--ref", help="Payment reference (at most 32 bytes).")]
+RefOpt = Annotated[str, typer.Option("--ref", help="Payment reference (up to 140 bytes; only a "
+                                     "salted commitment to it goes on chain).")]
 
 
 # ---------------------------------------------------------------- plumbing (tests swap these)
@@ -189,9 +192,14 @@ def check_balance(gateway: ChainGateway, address: str, needed: int) -> int:
 
 
 def find_merchant(merchants: list[Merchant], text: str) -> Merchant:
-    """A merchant by id ("3" or "#3") or by name (case and accents as typed, then a unique
-    case-insensitive prefix); else UnknownMerchantError with the closest names."""
+    """A merchant by id ("3" or "#3") or by name: the one merchant whose name is, or looks
+    like, what was typed (case, accents and look-alikes folded: ledger.names), else a unique
+    prefix. Several merchants under one name (a look-alike registered outside the registrar's
+    check, or a prefix) are listed with their #id and payout address, never guessed between;
+    nothing found: UnknownMerchantError with the closest names."""
     import difflib
+
+    from ledger.names import fold, resembling
 
     wanted = text.strip()
     if wanted.removeprefix("#").isdigit():
@@ -200,23 +208,32 @@ def find_merchant(merchants: list[Merchant], text: str) -> Merchant:
             if m.id == merchant_id:
                 return m
         raise UnknownMerchantError(f"There is no merchant #{merchant_id}.", [])
-    folded = wanted.casefold()
-    exact = [m for m in merchants if m.name.casefold() == folded]
-    if len(exact) == 1:
-        return exact[0]
-    prefix = [m for m in merchants if m.name.casefold().startswith(folded)]
+    same = resembling(wanted, merchants, lambda m: m.name)
+    if len(same) == 1:
+        return same[0]
+    if len(same) > 1:
+        raise _ambiguous(text, same, "names")
+    folded = fold(wanted)
+    prefix = [m for m in merchants if folded and fold(m.name).startswith(folded)]
     if len(prefix) == 1:
         return prefix[0]
     names = [m.name for m in merchants]
     if len(prefix) > 1:
-        raise UnknownMerchantError(
-            f"'{text}' matches several merchants: {', '.join(m.name for m in prefix)}. "
-            "Type more of the name.", [m.name for m in prefix])
-    by_fold = {n.casefold(): n for n in names}
+        raise _ambiguous(text, prefix, "matches")
+    by_fold = {fold(n): n for n in names}
     close = [by_fold[n] for n in difflib.get_close_matches(folded, list(by_fold), n=3, cutoff=0.4)]
     hint = f" Did you mean: {', '.join(close)}?" if close else (
         f" Merchants: {', '.join(names)}." if names else " No merchant is registered yet.")
     raise UnknownMerchantError(f"There is no merchant named '{text}'.{hint}", close)
+
+
+def _ambiguous(text: str, found: list[Merchant], verb: str) -> UnknownMerchantError:
+    listed = "; ".join(f"#{m.id} {m.name} ({m.category}{'' if m.active else ', suspended'}), "
+                       f"payout {m.payout}" for m in found)
+    return UnknownMerchantError(
+        f"'{text}' {verb} {len(found)} merchants: {listed}. Check the payout address with the "
+        f"merchant and pay by number, for example '#{found[0].id}'.",
+        [f"#{m.id}" for m in found])
 
 
 def payout_check(ctx: typer.Context, gateway: ChainGateway, merchant: Merchant) -> str | None:
@@ -238,9 +255,21 @@ def remember_payout(ctx: typer.Context, gateway: ChainGateway, merchant: Merchan
 
 
 def ref_bytes(ref: str) -> bytes:
+    """A clear bytes32 (redemption payout references, which the operator's bank needs)."""
     from wallet_cli.payment_uri import ref_to_bytes32
 
     return ref_to_bytes32(ref)
+
+
+def committed_ref(ctx: typer.Context, ref: str, role: str, salt: bytes | None = None,
+                  **meta: Any) -> Committed:
+    """Commit to `ref` (a fresh salt unless given) and keep the clear text and salt in the
+    wallet home, before anything is sent (a crash after sending loses nothing)."""
+    from wallet_cli.references import ReferenceBook, commit
+
+    committed = commit(ref, salt)
+    ReferenceBook(home_of(ctx)).remember(committed, role, **meta)
+    return committed
 
 
 def receipt_json(receipt: dict[str, Any]) -> dict[str, Any]:
@@ -272,20 +301,78 @@ def _approve(gateway: ChainGateway, amount: int, timeout: float) -> None:
         wait(gateway, approval, timeout, "the approval of ServicePayments")
 
 
-def _recipient(ctx: typer.Context, text: str) -> tuple[str, str | None]:
-    """An address, a contact or one of your accounts (offline); None when not found."""
-    from wallet_cli.contacts import Contacts
+def own_accounts(ctx: typer.Context) -> list[KnownName]:
+    """This wallet's accounts as names a contact may not resemble."""
+    from wallet_cli.contacts import KnownName
+
+    return [KnownName("account", a.name, a.address) for a in _keystore(ctx).accounts()]
+
+
+def merchant_names(merchants: list[Merchant]) -> list[KnownName]:
+    from wallet_cli.contacts import KnownName
+
+    return [KnownName("merchant", m.name, f"#{m.id}, payout {m.payout}") for m in merchants]
+
+
+def known_merchants(ctx: typer.Context) -> tuple[list[KnownName], str | None]:
+    """The registry's merchants (raw JSON-RPC) when a manifest is configured and the node
+    answers; else the merchants this wallet has paid, with a note saying the registry was not
+    read."""
+    from wallet_cli.contacts import KnownName, SeenPayouts
+
+    seen = [KnownName("merchant", name, f"#{i}, payout {payout}")
+            for i, name, payout in SeenPayouts(home_of(ctx)).names() if name]
+    settings = load(ctx)
+    if settings.manifest is None:
+        return seen, ("The merchant registry was not read (no manifest configured): only the "
+                      "merchants this wallet has paid were compared.")
+    from wallet_cli.settings import service_payments_from_manifest
+
+    try:
+        payments = service_payments_from_manifest(settings.manifest)
+        with make_rpc(settings) as rpc:
+            return merchant_names(rpc.merchants(payments)), None
+    except WalletError as exc:
+        return seen, (f"The merchant registry could not be read ({exc.message}): only the "
+                      "merchants this wallet has paid were compared.")
+
+
+def _recipient(
+    ctx: typer.Context, text: str, merchants: list[Merchant] | None = None,
+) -> tuple[str, str | None]:
+    """An address, one of your accounts, or a contact (offline); ("", None) when not found.
+
+    Your own accounts come first (`alice` is your account even if a contact has that name).
+    A contact found by name is refused when it is, or looks like, one of your accounts, another
+    contact or (when `merchants` are given) a merchant: it may predate the rule or the merchant.
+    """
+    from ledger.names import fold
+    from wallet_cli.contacts import Contacts, KnownName, refuse_lookalike
     from wallet_cli.names import is_address, looks_like_address, to_checksum_address
 
     if is_address(text) or looks_like_address(text):
         return to_checksum_address(text), None
-    contact = Contacts(home_of(ctx)).get(text)
-    if contact is not None:
-        return to_checksum_address(contact), f"contact '{text}'"
     store = _keystore(ctx)
-    if text in store.names():
-        return str(store.address_of(text)), f"your account '{text}'"
-    return "", None
+    accounts = store.accounts()
+    mine = [a for a in accounts if a.name == text] or [
+        a for a in accounts if fold(a.name) == fold(text)]
+    if len(mine) == 1:
+        return str(store.address_of(mine[0].name)), f"your account '{mine[0].name}'"
+    book = Contacts(home_of(ctx))
+    found = book.find(text)
+    if found is None:
+        return "", None
+    stored, address = found
+    known = [KnownName("account", a.name, a.address) for a in accounts]
+    known += [KnownName("contact", n, a) for n, a in book.all().items() if n != stored]
+    if merchants is not None:
+        known += merchant_names(merchants)
+    try:
+        refuse_lookalike(stored, known, what="paid or shown as a contact")
+    except WalletError as exc:
+        raise type(exc)(f"{exc.message} Remove it (`wallet contacts remove`) and save it again "
+                        "under another name.") from None
+    return to_checksum_address(address), f"contact '{stored}'"
 
 
 # ---------------------------------------------------------------- balance
@@ -354,11 +441,12 @@ def send(
 
     micro = parse_amount(amount)
     name, payer, settings, gateway = connect(ctx, account)
-    address, label = _recipient(ctx, to)
+    merchants = gateway.merchants()
+    address, label = _recipient(ctx, to, merchants)
     merchant = None
     warning = None
     if not address:
-        merchant = find_merchant(gateway.merchants(), to)
+        merchant = find_merchant(merchants, to)
         if not merchant.active:
             raise WalletError(f"The merchant '{merchant.name}' is suspended: do not pay it.")
         address, label = merchant.payout, f"merchant '{merchant.name}' (#{merchant.id})"
@@ -391,8 +479,9 @@ def pay(
     target: Annotated[str, typer.Argument(metavar="MERCHANT|URI",
                                           help="A merchant name (or #id), or an ethereum: URI.")],
     amount: Annotated[str | None, typer.Argument(help='Amount in M3E (not with a URI).')] = None,
-    ref: Annotated[str | None, typer.Option("--ref", help="Payment reference (at most 32 "
-                                            "bytes); a URI carries its own.")] = None,
+    ref: Annotated[str | None, typer.Option("--ref", help="Payment reference (up to 140 "
+                                            "bytes; only a salted commitment to it goes on "
+                                            "chain); a URI carries its own.")] = None,
     account: AccountOpt = None,
     yes: YesOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
@@ -405,7 +494,8 @@ def pay(
     refundable); a URI to anyone else is a plain transfer.
     """
     from wallet_cli.amounts import parse_amount
-    from wallet_cli.payment_uri import check_ref, parse_payment_uri
+    from wallet_cli.payment_uri import parse_payment_uri
+    from wallet_cli.references import check_reference
 
     settings = load(ctx)
     name, payer = pick_account(ctx, account)
@@ -417,6 +507,7 @@ def pay(
         request = parse_payment_uri(target, expected_token=gateway.token,
                                     expected_chain_id=settings.chain_id)
         micro, ref, to = request.amount, request.ref, request.to
+        salt = request.ref_salt
         merchant = next((m for m in gateway.merchants() if m.payout.lower() == to.lower()), None)
         if merchant is not None and not merchant.active:
             raise WalletError(f"The request pays the suspended merchant '{merchant.name}': refused.")
@@ -427,7 +518,8 @@ def pay(
         if ref is None:
             raise UsageError("A merchant payment needs a reference: --ref (an invoice, a table...).")
         micro = parse_amount(amount)
-        ref = check_ref(ref)
+        ref = check_reference(ref)
+        salt = None
         merchant = find_merchant(gateway.merchants(), target)
         to = merchant.payout
         via = "ServicePayments"
@@ -442,16 +534,27 @@ def pay(
         who = f"{merchant.name} (merchant #{merchant.id}, {merchant.category}), payout {to}"
     else:
         who = f"{to} (not a merchant: a plain transfer)"
+    raw_ref = ref is not None and salt is None and _is_raw_bytes32(ref)
     lines = [f"Pay {money(micro)} to {who}",
-             f"Reference: {ref}" if ref else "No reference",
+             (f"Reference: {ref}" + ("" if raw_ref else " (on chain: only a salted commitment)"))
+             if ref else "No reference",
              f"From {name} ({payer}) on chain {settings.chain_id}"]
     if merchant is None and ref:
         lines.append("Note: a plain transfer cannot record the reference on chain.")
     confirm(lines, yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
+    committed: Committed | None = None
     if merchant is not None:
+        if ref is not None and not raw_ref:
+            committed = committed_ref(ctx, ref, "paid", salt, merchant_id=merchant.id,
+                                      amount=str(micro), payer=payer)
+            if salt is None and target.startswith("ethereum:"):
+                note(f"This request carries no reference salt: give the merchant the salt "
+                     f"{committed.salt_hex} with the reference so they can match the payment.")
+        on_chain = (committed.commitment if committed is not None
+                    else bytes.fromhex(ref[2:]) if ref and raw_ref else bytes(32))
         _approve(gateway, micro, timeout)
-        tx_hash = gateway.pay(merchant.id, micro, ref_bytes(ref) if ref else bytes(32))
+        tx_hash = gateway.pay(merchant.id, micro, on_chain)
     else:
         tx_hash = gateway.transfer(to, micro)
     receipt = wait(gateway, tx_hash, timeout, "the payment")
@@ -459,10 +562,20 @@ def pay(
         remember_payout(ctx, gateway, merchant)
     data = {"from": payer, "to": to, "merchant": merchant.as_json() if merchant else None,
             "via": via, "amount": str(micro), "amount_display": money(micro), "ref": ref,
+            "ref_salt": committed.salt_hex if committed else None,
+            "ref_commitment": committed.commitment_hex if committed else None,
             "chain_id": settings.chain_id, "payout_warning": warning, **receipt_json(receipt)}
     target_text = merchant.name if merchant else to
+    kept = (f" (on chain only its commitment {committed.commitment_hex}; salt "
+            f"{committed.salt_hex}, kept in your wallet)") if committed else ""
     emit(as_json, data, f"Paid {money(micro)} to {target_text}" + (f", ref {ref}" if ref else "")
-         + f". Receipt: {data['tx_hash']} (block {data['block']})")
+         + f"{kept}. Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def _is_raw_bytes32(ref: str) -> bool:
+    import re
+
+    return re.fullmatch(r"0x[0-9a-fA-F]{64}", ref) is not None
 
 
 # ---------------------------------------------------------------- merchants: refund, redeem
@@ -480,12 +593,16 @@ def refund(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Refund a payer (merchants: from the payout account, up to what they paid net)."""
+    """Refund a payer (merchants: from the payout account, up to what they paid net).
+
+    On chain only a salted commitment to the reference: the salt this wallet holds for that
+    reference (one it requested), so the payer's wallet matches the refund; else a fresh one.
+    """
     from wallet_cli.amounts import parse_amount
-    from wallet_cli.payment_uri import check_ref
+    from wallet_cli.references import ReferenceBook, check_reference
 
     micro = parse_amount(amount)
-    ref = check_ref(ref)
+    ref = check_reference(ref)
     name, me, settings, gateway = connect(ctx, account)
     merchant = find_merchant(gateway.merchants(), str(merchant_id))
     if merchant.payout.lower() != me.lower():
@@ -500,11 +617,13 @@ def refund(
              f"From {merchant.name} (merchant #{merchant.id}, {me}), ref {ref}, chain "
              f"{settings.chain_id}"], yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
+    committed = committed_ref(ctx, ref, "refund", ReferenceBook(home_of(ctx)).salt_for(ref),
+                              merchant_id=merchant.id, amount=str(micro), payer=to)
     _approve(gateway, micro, timeout)
-    receipt = wait(gateway, gateway.refund(merchant.id, to, micro, ref_bytes(ref)), timeout,
+    receipt = wait(gateway, gateway.refund(merchant.id, to, micro, committed.commitment), timeout,
                    "the refund")
     data = {"merchant": merchant.as_json(), "payer": to, "amount": str(micro),
-            "amount_display": money(micro), "ref": ref, "chain_id": settings.chain_id,
+            "amount_display": money(micro), **committed.as_json(), "chain_id": settings.chain_id,
             **receipt_json(receipt)}
     emit(as_json, data, f"Refunded {money(micro)} to {to}, ref {ref}. Receipt: "
          f"{data['tx_hash']} (block {data['block']})")
@@ -574,10 +693,10 @@ def book(
     """Book a service: the deposit is held by the contract until the merchant closes it
     (charging part of it) or, after expiry, you reclaim it."""
     from wallet_cli.amounts import parse_amount
-    from wallet_cli.payment_uri import check_ref
+    from wallet_cli.references import check_reference
 
     micro = parse_amount(deposit)
-    ref = check_ref(ref)
+    ref = check_reference(ref)
     name, payer, settings, gateway = connect(ctx, account)
     merchant = find_merchant(gateway.merchants(), merchant_name)
     if not merchant.active:
@@ -589,13 +708,15 @@ def book(
              f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
              f"From {name} ({payer}) on chain {settings.chain_id}"], yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
+    committed = committed_ref(ctx, ref, "booking", merchant_id=merchant.id, amount=str(micro),
+                              payer=payer)
     _approve(gateway, micro, timeout)
-    receipt = wait(gateway, gateway.open_booking(merchant.id, micro, expires, ref_bytes(ref)),
-                   timeout, "the booking")
+    receipt = wait(gateway, gateway.open_booking(merchant.id, micro, expires,
+                                                 committed.commitment), timeout, "the booking")
     booking_id = next((int(log["topics"][1], 16) for log in receipt.get("logs", [])
                        if log.get("topics") and log["topics"][0] == TOPIC_BOOKING_OPENED), None)
     data = {"booking_id": booking_id, "merchant": merchant.as_json(), "deposit": str(micro),
-            "deposit_display": money(micro), "expires_at": expires, "ref": ref,
+            "deposit_display": money(micro), "expires_at": expires, **committed.as_json(),
             "chain_id": settings.chain_id, **receipt_json(receipt)}
     emit(as_json, data, f"Booking #{booking_id} with {merchant.name}: {money(micro)} held until "
          f"{until}. Receipt: {data['tx_hash']} (block {data['block']})")

@@ -32,7 +32,7 @@ from typing import Annotated, Any, ParamSpec
 
 import typer
 
-from wallet_cli import chain_commands, report_commands, session_commands
+from wallet_cli import chain_commands, reference_commands, report_commands, session_commands
 from wallet_cli.errors import (
     EXIT_FAILED,
     ConfigError,
@@ -559,18 +559,27 @@ def contacts_add(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a contact: a name you can pay instead of an address."""
+    """Add a contact: a name you can pay instead of an address.
+
+    Refused when the name is, or looks like, one of your accounts, another contact or a
+    merchant of the registry (case, accents and Unicode look-alikes are folded).
+    """
     from wallet_cli.contacts import Contacts
 
     home = _state(ctx).home
     book = Contacts(home)
-    clean, checksummed = book.add(name, address_, replace=replace)
+    merchants, registry_note = chain_commands.known_merchants(ctx)
+    clean, checksummed = book.add(name, address_, replace=replace,
+                                  accounts=chain_commands.own_accounts(ctx), merchants=merchants)
     others = [n for n in book.names_for(checksummed) if n != clean]
     if others and not as_json:
         info(f"Note: this address is also saved as {', '.join(others)}.")
+    if registry_note and not as_json:
+        info(f"Note: {registry_note}")
     emit(
         as_json,
-        {"name": clean, "address": checksummed, "also_saved_as": others},
+        {"name": clean, "address": checksummed, "also_saved_as": others,
+         "registry_note": registry_note},
         f"Saved contact '{clean}': {checksummed}",
     )
 
@@ -659,7 +668,8 @@ def request(
     amount: Annotated[str, typer.Argument(help='Amount in M3E, for example "12.50".')],
     ref: Annotated[
         str | None,
-        typer.Option("--ref", help="Payment reference (at most 32 bytes), e.g. an invoice number."),
+        typer.Option("--ref", help="Payment reference (up to 140 bytes), e.g. an invoice number; "
+                     "the URI carries it with a fresh salt, the chain only their commitment."),
     ] = None,
     to: Annotated[
         str | None,
@@ -676,15 +686,31 @@ def request(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask for a payment: prints an ERC-681 URI and its QR code for the payer's wallet."""
+    """Ask for a payment: prints an ERC-681 URI and its QR code for the payer's wallet.
+
+    With --ref, the URI also carries a salt drawn for this request (`refsalt`): the payer's
+    wallet sends only the commitment to the reference, and this wallet keeps the reference and
+    salt (<home>/references.json) to show the reference in `wallet history`.
+    """
     from wallet_cli.amounts import format_amount, parse_amount
     from wallet_cli.payment_uri import build_payment_uri, parse_payment_uri
 
     micro = parse_amount(amount)
     recipient, account = _resolve_recipient(ctx, to)
     token_address, chain_id = _resolve_token(ctx, token)
-    uri = build_payment_uri(token_address, recipient, micro, ref=ref, chain_id=chain_id)
+    salt = None
+    if ref is not None:
+        from wallet_cli.references import check_reference, commit
+
+        salt = commit(check_reference(ref)).salt
+    uri = build_payment_uri(token_address, recipient, micro, ref=ref, chain_id=chain_id,
+                            ref_salt=salt)
     parsed = parse_payment_uri(uri, expected_token=token_address, expected_chain_id=chain_id)
+    if ref is not None and salt is not None:
+        from wallet_cli.references import ReferenceBook, commit
+
+        ReferenceBook(_state(ctx).home).remember(commit(ref, salt), "requested",
+                                                 amount=str(micro), to=recipient)
     if qr_file is not None:
         import segno
 
@@ -696,6 +722,9 @@ def request(
     def human() -> None:
         who = f"{account} ({recipient})" if account else recipient
         typer.echo(f"Request: {format_amount(micro)} to {who}" + (f", ref {ref}" if ref else ""))
+        if ref:
+            typer.echo("The URI carries the reference and its salt: give it to the payer only "
+                       "(the chain will show just their commitment).")
         typer.echo(uri)
         if not no_qr:
             import segno
@@ -722,6 +751,8 @@ def check_uri(
     token_address, chain_id = _resolve_token(ctx, token)
     parsed = parse_payment_uri(uri, expected_token=token_address, expected_chain_id=chain_id)
     ref = f", ref {parsed.ref}" if parsed.ref else ""
+    if parsed.ref and parsed.ref_salt:
+        ref += " (with its salt: the chain gets only their commitment)"
     emit(
         as_json,
         parsed.as_json(),
@@ -796,7 +827,8 @@ def sign_payment_cmd(
                      min=0),
     ] = None,
     ref: Annotated[
-        str | None, typer.Option("--ref", help="Payment reference (at most 32 bytes).")
+        str | None, typer.Option("--ref", help="Payment reference (up to 140 bytes; the file "
+                                 "and the chain carry only a salted commitment to it).")
     ] = None,
     deadline: Annotated[
         str, typer.Option("--deadline", help="Until when it may be submitted: 30m, 2h, 1d or "
@@ -821,11 +853,12 @@ def sign_payment_cmd(
     import time
 
     from wallet_cli.amounts import format_amount, parse_amount
-    from wallet_cli.payment_uri import ref_to_bytes32
     from wallet_cli.prompting import is_interactive
+    from wallet_cli.references import check_reference, commit
 
     micro = parse_amount(amount)
-    ref_bytes = ref_to_bytes32(ref) if ref else bytes(32)
+    committed = commit(check_reference(ref)) if ref else None
+    ref_bytes = committed.commitment if committed else bytes(32)
     expires = _parse_deadline(deadline, int(time.time()))
     token_address, payments_address, chain_id = _resolve_contracts(ctx, token, service_payments)
     if out.exists():
@@ -857,6 +890,11 @@ def sign_payment_cmd(
     password = read_password(password_file, prompt=f"Password of '{name}'")
     derived = decrypt_keystore(store.load(name), password)
     signed = sign_payment(derived.private_key, terms)
+    if committed is not None:
+        from wallet_cli.references import ReferenceBook
+
+        ReferenceBook(_state(ctx).home).remember(committed, "signed", merchant_id=merchant_id,
+                                                 amount=str(micro), payer=payer)
     document = signed.to_json()
     atomic_write(out, (json.dumps(document, indent=2) + "\n").encode(), overwrite=False)
     emit(
@@ -959,6 +997,7 @@ def config_unset(
 chain_commands.register(app, sign_app)
 report_commands.register(app)
 session_commands.register(app, sign_app)
+reference_commands.register(app)
 
 
 def main() -> None:

@@ -84,6 +84,11 @@ def check_contact_name(name: str) -> str:
             f"'{name}' looks like an address or an ENS name: a contact name must not, "
             "so that a name is never mistaken for an address."
         )
+    if value.isdigit():
+        raise BadNameError(
+            f"'{name}' cannot be a contact name: a number is read as a merchant number (#id). "
+            "Use a name with letters."
+        )
     if not _CONTACT_CHARS.match(value):
         raise BadNameError(
             f"'{name}' cannot be a contact name: use letters, digits, spaces and ' & . - "

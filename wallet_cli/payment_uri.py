@@ -8,13 +8,22 @@ A request reads::
   function, `address` the recipient and `uint256` the amount in base units (micro-M3E, so
   12.50 M3E is `uint256=12500000`). ERC-681 lets numbers use scientific notation: `1.25e7`
   is read as 12500000 too; a number that is not a whole number of base units is refused.
-- `ref` is this project's extension (ERC-681 lets a URI carry more parameters; wallets that do
-  not know it ignore it). It is the payment reference the merchant wants to see on chain
-  (`ServicePayments.pay(merchantId, amount, ref)`), percent-encoded UTF-8 text of at most 32
-  bytes, or `0x` followed by 64 hex digits for a raw bytes32. On chain the text becomes a
-  bytes32 holding its UTF-8 bytes left-aligned and zero-padded (what Solidity's `bytes32("...")`
-  and ledger.chain's `ref32` produce; ethers' `encodeBytes32String` does the same up to 31
-  bytes), so both ends turn it back into the same text.
+- `ref` and `refsalt` are this project's extension (ERC-681 lets a URI carry more parameters;
+  wallets that do not know them ignore them). `ref` is the payment reference the merchant wants
+  to match (percent-encoded UTF-8 text, 1 to 140 bytes); `refsalt` is 32 random bytes written
+  `0x` + 64 hex digits, drawn by `wallet request` for this request only. The chain never sees
+  the reference: `ServicePayments.pay(merchantId, amount, ref)` gets the commitment
+  `keccak256(DOMAIN || salt || utf8(ref))` (ledger.chain.reference), which the payer and the
+  merchant, who both hold the URI, can match and nobody else can guess. Example::
+
+      ethereum:0x5FbDB2315678afecb367f032d93F642f64180aa3@69003/transfer
+        ?address=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC&uint256=7500000
+        &ref=TABLE-7&refsalt=0x9f2c...(64 hex digits)
+
+  Older requests carry `ref` without `refsalt`: text of at most 32 bytes, or `0x` followed by
+  64 hex digits for a raw bytes32 (a commitment the merchant computed itself, sent as is). For
+  text without a salt the paying wallet draws one and prints it, since the merchant cannot
+  match the payment without it. `refsalt` without `ref` is refused.
 - Parsing refuses: another scheme, an ENS name instead of an address, a missing or different
   chain id, a token other than the expected one, a function other than `transfer`, ether
   attached (`value`), a missing or zero amount, repeated parameters.
@@ -47,6 +56,7 @@ class PaymentRequest:
     amount: int
     ref: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    ref_salt: bytes | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -56,8 +66,20 @@ class PaymentRequest:
             "amount": str(self.amount),
             "amount_display": format_amount(self.amount),
             "ref": self.ref,
-            "ref_bytes32": "0x" + ref_to_bytes32(self.ref).hex() if self.ref else None,
+            "ref_salt": "0x" + self.ref_salt.hex() if self.ref_salt else None,
+            "ref_bytes32": "0x" + self.on_chain_ref().hex() if self.ref else None,
         }
+
+    def on_chain_ref(self) -> bytes:
+        """What the chain gets: the commitment when the request has a salt (else the legacy
+        bytes32 of a raw or short reference)."""
+        if self.ref is None:
+            return bytes(32)
+        if self.ref_salt is not None:
+            from wallet_cli.references import commit
+
+            return commit(self.ref, self.ref_salt).commitment
+        return ref_to_bytes32(self.ref)
 
 
 def check_ref(ref: str) -> str:
@@ -99,14 +121,23 @@ def bytes32_to_ref(value: bytes) -> str:
 
 
 def build_payment_uri(
-    token: str, to: str, amount: int, *, ref: str | None = None, chain_id: int = DISTRICT_CHAIN_ID
+    token: str, to: str, amount: int, *, ref: str | None = None, chain_id: int = DISTRICT_CHAIN_ID,
+    ref_salt: bytes | None = None,
 ) -> str:
-    """The ERC-681 URI of a request to pay `amount` micro-M3E to `to`."""
+    """The ERC-681 URI of a request to pay `amount` micro-M3E to `to` (with `ref_salt`, the
+    reference may be up to 140 bytes: only its commitment goes on chain)."""
     if amount <= 0 or amount > MAX_UINT256:
         raise UsageError("The requested amount must be more than zero.")
     token = to_checksum_address(token)
     to = to_checksum_address(to)
     uri = f"ethereum:{token}@{chain_id}/transfer?address={to}&uint256={amount}"
+    if ref_salt is not None:
+        from wallet_cli.references import check_reference
+
+        if ref is None or len(ref_salt) != 32:
+            raise UsageError("A reference salt goes with a reference, and is 32 bytes.")
+        return (uri + "&ref=" + quote(check_reference(ref), safe="")
+                + "&refsalt=0x" + ref_salt.hex())
     if ref is not None:
         uri += "&ref=" + quote(check_ref(ref), safe="")
     return uri
@@ -188,14 +219,32 @@ def parse_payment_uri(
     if amount == 0:
         raise PaymentURIError("This request is for an amount of zero.")
     ref = params.get("ref")
+    salt_text = params.get("refsalt")
+    ref_salt = None
+    if salt_text is not None:
+        from ledger.chain.reference import ReferenceError, parse_salt
+
+        if ref is None:
+            raise PaymentURIError("This request has a reference salt ('refsalt') but no 'ref'.")
+        if not salt_text.lower().startswith("0x"):
+            raise PaymentURIError("The reference salt ('refsalt') must be 0x and 64 hex digits.")
+        try:
+            ref_salt = parse_salt(salt_text)
+        except ReferenceError as exc:
+            raise PaymentURIError(str(exc)) from None
     if ref is not None:
         try:
-            ref = check_ref(ref)
+            if ref_salt is not None:
+                from wallet_cli.references import check_reference
+
+                ref = check_reference(ref)
+            else:
+                ref = check_ref(ref)
         except UsageError as exc:
             raise PaymentURIError(exc.message) from None
-    known = {"address", "uint256", "ref", "value"} | _IGNORED_PARAMS
+    known = {"address", "uint256", "ref", "refsalt", "value"} | _IGNORED_PARAMS
     extra = {k: v for k, v in params.items() if k not in known}
-    return PaymentRequest(token, chain_id, to, amount, ref, extra)
+    return PaymentRequest(token, chain_id, to, amount, ref, extra, ref_salt)
 
 
 def _parse_query(query: str) -> dict[str, str]:

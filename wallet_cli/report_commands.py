@@ -3,8 +3,11 @@
 History reads the district API when its URL is configured explicitly (flag --api-url, env
 WALLET_API_URL or config.toml) and it answers; otherwise (or with `--source chain`) the chain's
 logs over raw JSON-RPC (see wallet_cli.history). With a session of the account (`wallet
-login`), the API's private payments give the references; without one (or when it has
-ended) the public history is shown and a note says how to see them.
+login`), the API's private payments are matched to the movements; without one (or when it
+has ended) the public history is shown and a note says so. On chain a payment carries only a
+salted commitment to its reference: the history shows the clear reference of every commitment
+this wallet holds (wallet_cli.references: payments it made, requests it issued, refunds and
+bookings), and the 0x commitment for the others.
 
 Energy (prosumers: production, allocated to whom, earnings per day and per month) needs the
 settlement data, which only the API holds (load curves never go on chain). The API is asked
@@ -130,6 +133,10 @@ def history(
             result = hist.chain_history(
                 rpc, address, token=token, payments=payments, energy=energy,
                 from_block=_first_block(manifest), merchants=rpc.merchants(payments))
+    from wallet_cli.chain_commands import home_of
+    from wallet_cli.references import ReferenceBook, reveal
+
+    reveal(result.entries, ReferenceBook(home_of(ctx)))
     emit(as_json, result.as_json(), "\n".join(hist.render(result)))
 
 
@@ -151,8 +158,9 @@ def _add_private_references(ctx: typer.Context, http: Any, api_url: str,
     from wallet_cli import history as hist
     from wallet_cli.session import PrivateApi
 
-    hint = ("References are private: sign in (`wallet login`) to see them, or "
-            "`wallet history --source chain` reads them from the chain.")
+    hint = ("The chain and the public API carry only a salted commitment to each payment "
+            "reference: this wallet shows the references of the payments it made or requested "
+            "(kept in its home); sign in (`wallet login`) for what the API keeps for you.")
     try:
         session = session_for(ctx, result.account, api_url)
     except WalletError as exc:

@@ -1,7 +1,9 @@
 """District operations over the deployed contracts: deposits, merchants, payments, bookings.
 
-One object per signer. Amounts are integers in micro-M3E (1 M3E = 1_000_000); references are
-short texts stored as bytes32 on chain.
+One object per signer. Amounts are integers in micro-M3E (1 M3E = 1_000_000). A payment,
+refund or booking reference is a bytes32 on chain: give the 32-byte commitment of
+ledger.chain.reference (what residents' payments carry: the clear reference stays with payer and
+merchant), or a short text stored as is (bank and payout references of the operator).
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def ref32(text: str) -> bytes:
     return raw.ljust(32, b"\0")
 
 
+def ref_arg(ref: str | bytes) -> bytes:
+    """The bytes32 a reference argument becomes: 32 bytes as they are (a commitment), else text."""
+    if isinstance(ref, bytes | bytearray):
+        if len(ref) != 32:
+            raise InputError(f"a reference given as bytes must be 32 bytes, got {len(ref)}")
+        return bytes(ref)
+    return ref32(ref)
+
+
 def ref_text(value: bytes) -> str:
     raw = bytes(value).rstrip(b"\0")
     try:
@@ -66,7 +77,7 @@ class SignedPayment:
     payer: str
     merchant_id: int
     amount: int
-    ref: str
+    ref: str | bytes
     nonce: int
     deadline: int
     permit_v: int
@@ -84,7 +95,7 @@ def sign_payment_offline(
     payments: str,
     merchant_id: int,
     amount: int,
-    ref: str,
+    ref: str | bytes,
     nonce: int,
     deadline: int,
 ) -> SignedPayment:
@@ -100,7 +111,7 @@ def sign_payment_offline(
         account.key,
         full_message=intent_typed_data(
             chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
-            amount=amount, ref=ref32(ref), nonce=nonce, deadline=deadline,
+            amount=amount, ref=ref_arg(ref), nonce=nonce, deadline=deadline,
         ),
     )
     return SignedPayment(
@@ -190,11 +201,35 @@ class District:
         )
 
     def register_merchant(self, name: str, category: Category, payout: str) -> tuple[int, SentTx]:
+        """Register a merchant; refused (InputError, nothing sent) when the name is, or looks
+        like, a merchant's already in the registry (ledger.names: case, accents, look-alikes).
+
+        The contract cannot fold Unicode: this is the registrar's check, made by every Python
+        path that registers (the API's operator route, the demo); the wallet still lists every
+        merchant under a name it cannot tell apart, with #id and payout.
+        """
+        self._refuse_lookalike_merchant(name)
         sent = self.client.transact(
             self.payments.functions.registerMerchant(name, int(category), Web3.to_checksum_address(payout))
         )
         logs = self.payments.events.MerchantRegistered().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["merchantId"]), sent
+
+    def _refuse_lookalike_merchant(self, name: str) -> None:
+        from ledger.names import fold, resembling
+
+        if not fold(name):
+            raise InputError("A merchant needs a name with letters or digits in it.")
+        same = resembling(name, self.merchants(), lambda m: str(m["name"]))
+        if same:
+            first = same[0]
+            how = "is the name of" if fold(name) == fold(str(first["name"])) else "looks like"
+            others = f" (and {len(same) - 1} more)" if len(same) > 1 else ""
+            raise InputError(
+                f"'{name}' {how} merchant #{first['id']} '{first['name']}' (payout "
+                f"{first['payout']}){others}: nothing was registered. Choose a name residents "
+                "cannot mistake for it (case, accents and look-alike letters do not count)."
+            )
 
     def set_merchant_active(self, merchant_id: int, active: bool) -> SentTx:
         return self.client.transact(self.payments.functions.setMerchantActive(merchant_id, active))
@@ -211,15 +246,15 @@ class District:
         if allowance < amount:
             self.approve_payments()
 
-    def pay(self, merchant_id: int, amount: int, ref: str) -> SentTx:
+    def pay(self, merchant_id: int, amount: int, ref: str | bytes) -> SentTx:
         self.ensure_allowance(amount)
-        return self.client.transact(self.payments.functions.pay(merchant_id, amount, ref32(ref)))
+        return self.client.transact(self.payments.functions.pay(merchant_id, amount, ref_arg(ref)))
 
     def permit_nonce(self, owner: str) -> int:
         return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
 
     def sign_payment(
-        self, merchant_id: int, amount: int, ref: str, valid_seconds: int = 3600
+        self, merchant_id: int, amount: int, ref: str | bytes, valid_seconds: int = 3600
     ) -> SignedPayment:
         account = self.client.account
         return sign_payment_offline(
@@ -245,7 +280,7 @@ class District:
                 Web3.to_checksum_address(signed.payer),
                 signed.merchant_id,
                 signed.amount,
-                ref32(signed.ref),
+                ref_arg(signed.ref),
                 signed.deadline,
                 signed.permit_v,
                 bytes.fromhex(signed.permit_r[2:]),
@@ -254,16 +289,18 @@ class District:
             )
         )
 
-    def refund(self, merchant_id: int, payer: str, amount: int, ref: str) -> SentTx:
+    def refund(self, merchant_id: int, payer: str, amount: int, ref: str | bytes) -> SentTx:
         self.ensure_allowance(amount)
         return self.client.transact(
-            self.payments.functions.refund(merchant_id, Web3.to_checksum_address(payer), amount, ref32(ref))
+            self.payments.functions.refund(merchant_id, Web3.to_checksum_address(payer), amount, ref_arg(ref))
         )
 
-    def open_booking(self, merchant_id: int, deposit: int, expires_at: int, ref: str) -> tuple[int, SentTx]:
+    def open_booking(
+        self, merchant_id: int, deposit: int, expires_at: int, ref: str | bytes
+    ) -> tuple[int, SentTx]:
         self.ensure_allowance(deposit)
         sent = self.client.transact(
-            self.payments.functions.openBooking(merchant_id, deposit, expires_at, ref32(ref))
+            self.payments.functions.openBooking(merchant_id, deposit, expires_at, ref_arg(ref))
         )
         logs = self.payments.events.BookingOpened().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["bookingId"]), sent

@@ -129,7 +129,7 @@ def running_stack(tmp: Path, *, energy_homes: int = 0) -> Iterator[Stack]:
         manifest_path = tmp / "deployment.json"
         manifest.save(manifest_path)
         operator = District(w3, dev_account(0), manifest)
-        seed_district(operator)
+        seed_district(operator, tmp / "demo-references.json")
         database_url = f"sqlite:///{tmp / 'ledger.db'}"
         config = IndexerConfig(
             rpc_url=node.url,

@@ -110,10 +110,12 @@ def test_a_resident_pays_merchants_books_signs_offline_and_sees_it_all_by_catego
     assert by_uri["via"] == "ServicePayments" and by_uri["ref"] == "TABLE-7"
     assert by_uri["merchant"]["name"] == "Boulangerie du Lac"
 
-    # refund (the merchant's payout account)
+    # refund (the merchant's payout account) of the reference it requested: the same
+    # commitment goes on chain, so the payer's wallet matches the refund too
     refunded = s.json("bakery-home", *s.signer("refund", str(s.bakery_id), resident, "1.20",
-                                               "--ref", "BAGUETTE-1", "--account", "bakery"))
+                                               "--ref", "TABLE-7", "--account", "bakery"))
     assert refunded["amount"] == "1200000"
+    assert refunded["ref_commitment"] == by_uri["ref_commitment"]
 
     # a booking: book, the merchant closes it keeping part of the deposit
     booked = s.json("resident-home", *s.signer("book", "La Ruche", "50", "--hours", "24",
@@ -146,7 +148,7 @@ def test_a_resident_pays_merchants_books_signs_offline_and_sees_it_all_by_catego
     assert refused.returncode == 2 and "signed for chain 1" in refused.stderr
     before = s.operator.balance_of(dev_account(41).address)
     broadcast = s.json("terminal-home", *s.signer("broadcast", str(signed_file)))
-    assert broadcast["payer"] == resident and broadcast["ref"] == "TERMINAL-1"
+    assert broadcast["payer"] == resident and broadcast["ref"] == signed["ref"]  # a commitment
     assert s.operator.balance_of(dev_account(41).address) == before + 3_100_000
     again = s.run("terminal-home", *s.signer("broadcast", str(signed_file)))
     assert again.returncode == 1  # the permit nonce is spent
@@ -172,8 +174,8 @@ def test_a_resident_pays_merchants_books_signs_offline_and_sees_it_all_by_catego
     groups = {g["category"]: g for g in history["categories"]}
     assert {"food", "co-working", "deposits", "transfers"} <= set(groups)
     food_refs = [e["ref"] for e in groups["food"]["entries"]]
-    assert food_refs.count("BAGUETTE-1") == 2 and "TABLE-7" in food_refs
-    assert "TERMINAL-1" in food_refs
+    assert food_refs.count("TABLE-7") == 2 and "BAGUETTE-1" in food_refs
+    assert "TERMINAL-1" in food_refs  # matched from the commitment by the payer's wallet
     assert groups["food"]["total"] == str(-(4_200_000 + 7_500_000 - 1_200_000 + 3_100_000))
     assert groups["co-working"]["total"] == str(-(18 + 5) * M3E)
     assert groups["deposits"]["entries"][0]["ref"] == "E2E-DEP-0001"

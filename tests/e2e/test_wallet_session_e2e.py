@@ -27,13 +27,26 @@ CHLOE = dev_account(dict(RESIDENTS)["Chloé"])
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("wallet-session-stack")) as running:
-        yield running
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("wallet-session-stack")
 
 
 @pytest.fixture(scope="module")
-def wallet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def stack(stack_dir: Path) -> Iterator[Stack]:
+    with running_stack(stack_dir) as running:
+        yield running
+
+
+def alices_demo_references(stack_dir: Path) -> dict[str, dict[str, str]]:
+    """What Alice's own wallet would hold after her demo payments: her references and salts
+    (the chain and the API carry only the commitments)."""
+    kept = json.loads((stack_dir / "demo-references.json").read_text())["references"]
+    return {c: {**e, "role": "paid"} for c, e in kept.items()
+            if e["ref"] in ("BAGUETTE-0001", "ROOM-ALICE-1")}
+
+
+@pytest.fixture(scope="module")
+def wallet(stack: Stack, stack_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("wallet-session")
     (tmp / "pw").write_text("correct horse battery\n")
     (tmp / "pw").chmod(0o600)
@@ -47,7 +60,11 @@ def wallet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Any:
     imported = run("import", "alice", "--private-key", "--password-file", str(tmp / "pw"),
                    input="0x" + ALICE.key.hex().removeprefix("0x"))
     assert imported.returncode == 0, imported.stderr
+    book = tmp / "home" / "references.json"
+    book.write_text(json.dumps({"version": 1, "references": alices_demo_references(stack_dir)}))
+    book.chmod(0o600)
     run.tmp = tmp  # type: ignore[attr-defined]
+    run.stack_dir = stack_dir  # type: ignore[attr-defined]
     return run
 
 
@@ -75,7 +92,11 @@ def test_login_through_the_real_siwe_endpoint_then_read_own_payments_and_stateme
     out = wallet.tmp / "statement.csv"
     statement = wallet("statement", "--month", month, "--output", str(out))
     assert statement.returncode == 0, statement.stderr
-    assert "BAGUETTE-0001" in out.read_text() and (out.stat().st_mode & 0o777) == 0o600
+    # the API's statement has what the chain has: the commitment, never the reference itself
+    commitment = next(c for c, e in alices_demo_references(wallet.stack_dir).items()
+                      if e["ref"] == "BAGUETTE-0001")
+    assert commitment in out.read_text() and "BAGUETTE-0001" not in out.read_text()
+    assert (out.stat().st_mode & 0o777) == 0o600
 
 
 def test_another_residents_data_is_refused(stack: Stack, wallet: Any) -> None:

@@ -14,6 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ledger.chain.reference import reference_commitment
 from wallet_cli import keys
 from wallet_cli.errors import (
     EXIT_NOT_CONFIRMED,
@@ -176,7 +177,9 @@ def test_request_json_carries_the_uri_and_what_it_decodes_to(home: Path) -> None
     parsed = parse_payment_uri(data["uri"], expected_token=TOKEN)
     assert parsed.amount == 125_000 and parsed.ref == "Café"
     assert data["amount"] == "125000" and data["amount_display"] == "0.125 M3E"
-    assert data["ref_bytes32"] == "0x" + ("Café".encode() + b"\0" * 27).hex()
+    assert parsed.ref_salt is not None and data["ref_salt"] == "0x" + parsed.ref_salt.hex()
+    # what goes on chain: the salted commitment, never the text
+    assert data["ref_bytes32"] == "0x" + reference_commitment("Café", parsed.ref_salt).hex()
 
 
 def test_request_to_an_account_name_and_the_token_from_the_manifest(
@@ -204,7 +207,7 @@ def test_request_to_an_account_name_and_the_token_from_the_manifest(
         (["request", "0", "--to", MERCHANT, "--token", TOKEN], "more than zero"),
         (["request", "1", "--to", "0x1234", "--token", TOKEN], "not an address"),
         (["request", "1", "--to", MERCHANT], "Which token?"),
-        (["request", "1", "--to", MERCHANT, "--token", TOKEN, "--ref", "x" * 40], "32 bytes"),
+        (["request", "1", "--to", MERCHANT, "--token", TOKEN, "--ref", "x" * 141], "140 bytes"),
     ],
 )
 def test_bad_requests_are_usage_errors(home: Path, args: list[str], fragment: str) -> None:

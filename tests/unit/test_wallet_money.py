@@ -13,6 +13,7 @@ import pytest
 from eth_utils import keccak
 from typer.testing import CliRunner
 
+from ledger.chain.reference import reference_commitment
 from wallet_cli import chain_commands, history, keys, report_commands, rpc
 from wallet_cli.errors import ContractRefusedError, UnknownMerchantError
 from wallet_cli.main import app
@@ -224,7 +225,8 @@ def test_pay_a_merchant_by_name_shows_the_terms_then_pays_with_the_reference(
 ) -> None:
     code, data = invoke_json(*signer(tmp_path, "pay", "boulangerie", "4.20", "--ref", "B-1"))
     assert code == 0, data
-    assert chain.sent == [("pay", 1, 4_200_000, b"B-1".ljust(32, b"\0"))]
+    salt = bytes.fromhex(data["ref_salt"][2:])
+    assert chain.sent == [("pay", 1, 4_200_000, reference_commitment("B-1", salt))]
     assert data["via"] == "ServicePayments" and data["block"] == 7
     assert data["amount_display"] == "4.20 M3E" and data["merchant"]["name"] == "Boulangerie du Lac"
 
@@ -263,7 +265,7 @@ def test_find_merchant_by_id_prefix_and_ambiguity() -> None:
     assert chain_commands.find_merchant(merchants, "#2").name == "La Ruche Part-Dieu"
     assert chain_commands.find_merchant(merchants, "la ruche").id == 2
     assert chain_commands.find_merchant(merchants, "LA RUE").id == 3
-    with pytest.raises(UnknownMerchantError, match="several merchants"):
+    with pytest.raises(UnknownMerchantError, match="'la ru' matches 2 merchants: #2 La Ruche"):
         chain_commands.find_merchant(merchants, "la ru")
     with pytest.raises(UnknownMerchantError, match="no merchant #9"):
         chain_commands.find_merchant(merchants, "9")
@@ -321,7 +323,8 @@ def test_a_uri_to_a_merchant_payout_goes_through_service_payments(
     uri = f"ethereum:{TOKEN}@69003/transfer?address={BAKERY}&uint256=7500000&ref=TABLE-7"
     code, data = invoke_json(*signer(tmp_path, "pay", uri))
     assert code == 0 and data["via"] == "ServicePayments"
-    assert chain.sent == [("pay", 1, 7_500_000, b"TABLE-7".ljust(32, b"\0"))]
+    salt = bytes.fromhex(data["ref_salt"][2:])  # the request had none: the payer drew one
+    assert chain.sent == [("pay", 1, 7_500_000, reference_commitment("TABLE-7", salt))]
 
 
 def test_a_uri_to_anyone_else_is_a_plain_transfer(

@@ -196,7 +196,9 @@ def test_sign_payment_writes_a_0600_file_that_sign_check_accepts(home: Path,
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.stdout)["valid"] is True
     human = runner.invoke(app, ["sign", "check", str(out)])
-    assert "pays 12.50 M3E to merchant #3, ref INV-42" in human.stdout
+    # the file and the chain carry only the salted commitment; the payer's wallet keeps INV-42
+    assert "pays 12.50 M3E to merchant #3, ref 0x" in human.stdout
+    assert "INV-42" not in out.read_text() and b"INV-42".hex() not in out.read_text()
     again = runner.invoke(app, [
         "sign", "payment", "payer", "--merchant-id", "3", "--amount", "1", "--nonce", "5",
         "--out", str(out), "--yes", "--password-file", str(tmp_path / "pw")])

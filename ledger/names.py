@@ -1,0 +1,190 @@
+"""Names nobody can fake: when two names of people or merchants are "the same name".
+
+One rule, shared by the wallet (contacts, own accounts, merchants by name) and the registrar
+(merchant names unique in the registry). Two names collide when, once folded, they read alike:
+
+1. **Compatibility and case**: NFKC (full-width letters, ligatures, superscripts become plain
+   letters), then Unicode case folding (`Alice` = `ALICE` = `alice`).
+2. **Accents**: decomposed (NFD) and the combining marks dropped (`zoé` = `zoe`, `Élise` =
+   `Elise`); spaces and the characters `_ - . ' &` between words count as one separator
+   (`Boulangerie du Lac` = `boulangerie-du-lac`); invisible format characters (zero-width
+   spaces and joiners, bidi controls) are dropped.
+3. **Look-alike characters**: the confusable skeleton of Unicode Technical Standard #39
+   (`skeleton(X)`), built from the Unicode consortium's confusables data as shipped by the
+   maintained `confusable-homoglyphs` package: Cyrillic `а` = Latin `a`, capital `I` = small
+   `l` = digit `1`, digit `0` = capital `O`, Greek `ο` = Latin `o`...
+
+Case folding and the skeleton do not commute (`I` looks like `l` but folds to `i`; `0` looks
+like `O`, which folds to `o`), and a name is read in every case it may be shown in, so a name
+has three keys, `K(fold(x))`, `K(x)` and `K(upper(x))` with `K = fold∘skeleton`,
+and two names collide when their keys meet: `zoe-cIient` (capital I) collides with
+`zoe-client`, `ALICE` with `alice`, `b0b` with `bob`, `аlice` (Cyrillic а) with `alice`.
+
+No web3, SQL or I/O beyond reading the package's two data files once, on first use (about
+0.1 s); `fold` alone needs nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import json
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_SEPARATORS = frozenset(" \t_-.'’&,/")
+_FORMAT_CATEGORIES = frozenset({"Cf"})
+
+
+def _package_json(name: str) -> Any:
+    """A data file of the confusable-homoglyphs package, read directly: its modules import
+    urllib (to regenerate the data), which would cost the wallet half a second at start."""
+    from importlib.resources import files
+
+    return json.loads(files("confusable_homoglyphs").joinpath(name).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _scripts() -> tuple[list[int], list[int], list[str]]:
+    """Unicode script ranges (start, end, script alias) from the package's categories data."""
+    data = _package_json("categories.json")
+    aliases = data["iso_15924_aliases"]
+    ranges = data["code_points_ranges"]
+    return [r[0] for r in ranges], [r[1] for r in ranges], [aliases[r[2]] for r in ranges]
+
+
+def script_of(char: str) -> str:
+    """The script of a character ("LATIN", "CYRILLIC", "COMMON"...), "UNKNOWN" if unlisted."""
+    starts, ends, scripts = _scripts()
+    index = bisect.bisect_right(starts, ord(char)) - 1
+    if index >= 0 and ord(char) <= ends[index]:
+        return scripts[index]
+    return "UNKNOWN"
+
+
+@functools.cache
+def _table() -> dict[str, str]:
+    """Each confusable character -> the representative of its class of look-alikes.
+
+    confusables.txt maps each source character to its prototype; the package keeps the pairs
+    in both directions, so each class is a star around its prototype. A class is represented
+    here by its smallest single-character member (for comparison only, never shown); a
+    character whose prototype is a sequence (`ǆ` -> `dž`) maps to that sequence.
+    """
+    data: dict[str, list[dict[str, str]]] = _package_json("confusables.json")
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        root = c
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(c, c) != root:  # path compression
+            parent[c], c = root, parent[c]
+        return root
+
+    sequences: dict[str, str] = {}
+    for char, entries in data.items():
+        if len(char) != 1:
+            continue
+        for entry in entries:
+            other = entry["c"]
+            if len(other) == 1:
+                a, b = find(char), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            elif len(entries) == 1:
+                sequences[char] = other
+    table = {c: find(c) for c in parent}
+    for char, sequence in sequences.items():
+        if char not in table:
+            table[char] = "".join(table.get(s, s) for s in sequence)
+    return {c: r for c, r in table.items() if c != r}
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of `text`: NFD, each character by its look-alike class, NFD."""
+    table = _table()
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFD", "".join(table.get(c, c) for c in decomposed))
+
+
+def fold(name: str) -> str:
+    """Compatibility, case and accent folding: what a person reads, not how it was typed."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = unicodedata.normalize("NFD", text)
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category.startswith("M") or category in _FORMAT_CATEGORIES:
+            continue  # accents and other combining marks; zero-width and bidi controls
+        kept.append(" " if char in _SEPARATORS or char.isspace() else char)
+    return " ".join("".join(kept).split())
+
+
+def _key(text: str) -> str:
+    return fold(skeleton(text))
+
+
+def name_keys(name: str) -> frozenset[str]:
+    """The keys under which `name` is compared (see the module docstring)."""
+    return frozenset({_key(fold(name)), _key(name), _key(name.upper())})
+
+
+def resembles(a: str, b: str) -> bool:
+    """True when a person could take one name for the other."""
+    return bool(name_keys(a) & name_keys(b))
+
+
+@dataclass(frozen=True)
+class Resemblance:
+    """A name that `candidate` collides with, and how."""
+
+    name: str
+    exact: bool  # the same name up to case, accents and separators (not just look-alike)
+
+    @property
+    def how(self) -> str:
+        return "is the same name as" if self.exact else "looks like"
+
+
+def resembling(candidate: str, others: Iterable[T], name_of: Callable[[T], str]) -> list[T]:
+    """The items of `others` whose name collides with `candidate`, in their order."""
+    keys = name_keys(candidate)
+    return [item for item in others if keys & name_keys(name_of(item))]
+
+
+def describe(candidate: str, other: str) -> Resemblance:
+    return Resemblance(other, fold(candidate) == fold(other))
+
+
+def foreign_lookalikes(name: str) -> list[tuple[str, str]]:
+    """Characters of `name` from another script than the name's main one that look like a
+    character of that main script (a Cyrillic `а` in a Latin name): (character, its script).
+
+    Names written in one script (Latin with accents, or all Cyrillic, all Greek) give [].
+    """
+    scripts: dict[str, int] = {}
+    for char in name:
+        script = script_of(char)
+        if script not in ("COMMON", "INHERITED", "UNKNOWN"):
+            scripts[script] = scripts.get(script, 0) + 1
+    if len(scripts) < 2:
+        return []
+    main = max(sorted(scripts), key=lambda s: scripts[s])
+    table = _table()
+    found = []
+    for char in dict.fromkeys(name):
+        script = script_of(char)
+        if script in ("COMMON", "INHERITED", "UNKNOWN", main) or char not in table:
+            continue
+        found.append((char, script.title()))
+    return found
+
+
+def char_names(chars: Sequence[str]) -> str:
+    """`'а' (CYRILLIC SMALL LETTER A)` for the sentences that refuse a name."""
+    return ", ".join(f"'{c}' ({unicodedata.name(c, f'U+{ord(c):04X}')})" for c in chars)

@@ -1,0 +1,51 @@
+"""Merchant names are unique in the registry by the names rule (case, accents, look-alikes): the
+registrar's path (District.register_merchant, used by the API's operator route and the demo)
+refuses a second "Boulangerie du Lac" with a sentence naming the first, its #id and payout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger.chain.client import connect
+from ledger.chain.deploy import deploy_district
+from ledger.chain.devnode import DevNode
+from ledger.chain.district import Category, District
+from ledger.demo import dev_account
+from ledger.errors import InputError
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.fixture(scope="module")
+def registrar(chain_node: DevNode, compilation: Any) -> District:
+    w3 = connect(chain_node.url)
+    manifest = deploy_district(w3, dev_account(0), compilation=compilation)
+    district = District(w3, dev_account(0), manifest)
+    district.register_merchant("Boulangerie du Lac", Category.FOOD, dev_account(51).address)
+    return district
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    ["Boulangerie du Lac", "boulangerie du lac", "BOULANGERIE-DU-LAC", "Boulangerie du Lâc",
+     "Bou1angerie du Lac", "Воulangerie du Lac"],  # the last with a Cyrillic В and о
+)
+def test_a_second_merchant_under_the_same_folded_name_is_refused(
+    registrar: District, duplicate: str
+) -> None:
+    before = registrar.merchant_count()
+    payout = dev_account(51).address
+    with pytest.raises(InputError) as refused:
+        registrar.register_merchant(duplicate, Category.FOOD, dev_account(52).address)
+    message = str(refused.value)
+    assert f"merchant #1 'Boulangerie du Lac' (payout {payout})" in message
+    assert "Choose a name residents cannot mistake" in message
+    assert registrar.merchant_count() == before  # nothing was sent
+
+
+def test_a_clearly_different_name_is_registered(registrar: District) -> None:
+    merchant_id, _ = registrar.register_merchant("Boulangerie du Parc", Category.FOOD,
+                                                 dev_account(53).address)
+    assert registrar.merchants()[merchant_id - 1]["name"] == "Boulangerie du Parc"
