@@ -100,6 +100,11 @@ def parse_statement(data: bytes, name: str = "statement") -> StatementFile:
         raise StatementError(
             f"{name} is not well-formed XML ({exc.msg}): ask the bank for the file again"
         ) from exc
+    if root.getroottree().docinfo.doctype:
+        raise StatementError(
+            f"{name} declares a DOCTYPE, which bank statements never do (entities could hide content): "
+            "refused; ask the bank for the plain camt file"
+        )
     namespace = etree.QName(root).namespace or ""
     message = NAMESPACES.get(namespace)
     if message is None:
@@ -108,7 +113,11 @@ def parse_statement(data: bytes, name: str = "statement") -> StatementFile:
             f"export it as one of {', '.join(sorted(NAMESPACES.values()))}"
         )
     schema = _schema(message)
-    if not schema.validate(root):
+    try:
+        valid = schema.validate(root)
+    except etree.XMLSchemaValidateError as exc:
+        raise StatementError(f"{name} could not be checked against {message} ({exc}): refused") from exc
+    if not valid:
         first = schema.error_log[0]
         raise StatementError(
             f"{name} does not follow the ISO 20022 schema {message} (line {first.line}: {first.message}); "
