@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -211,6 +212,8 @@ def test_kill_9_of_import_at_random_moments_mints_like_an_uninterrupted_run(
                         os.kill(proc.pid, signal.SIGKILL)
                         killed = True
                 proc.wait(timeout=300)
+                if killed:
+                    landed.append(where_it_stopped(folder, people))
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -223,6 +226,26 @@ def test_kill_9_of_import_at_random_moments_mints_like_an_uninterrupted_run(
         balances = [district.balance_of(p) for p in people]
         return balances, district.total_supply() - supply0, district.reserve() - reserve0, elapsed, killed
 
+    landed: list[str] = []
+
+    def where_it_stopped(folder: Path, people: list[str]) -> str:
+        db = folder / "state" / "ledger.db"
+        stored = 0
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                try:
+                    stored = conn.execute("SELECT count(*) FROM treasury_statements").fetchone()[0]
+                except sqlite3.OperationalError:
+                    stored = 0
+        minted = sum(district.balance_of(p) > 0 for p in people)
+        if not stored:
+            return "before the statements were stored"
+        if minted == 0:
+            return "after storing, before the first mint"
+        if minted < len(people):
+            return "between two mints"
+        return "after the last mint"
+
     today = ChainTreasury(w3, Account.create(), manifest).today()
     reference, supply_delta, reserve_delta, duration, _ = one_run(0, None)
     assert supply_delta == reserve_delta == sum(reference) > 0
@@ -233,4 +256,6 @@ def test_kill_9_of_import_at_random_moments_mints_like_an_uninterrupted_run(
         kills += killed
         assert balances == reference, f"run {i}"
         assert (s, r) == (supply_delta, reserve_delta), f"run {i}"
+    summary = {where: landed.count(where) for where in sorted(set(landed))}
+    print(f"\n{runs} runs, {kills} killed mid-import, uninterrupted {duration:.1f} s; kills: {summary}")
     assert kills >= max(1, runs // 2), "most kills must land while the import runs"
