@@ -522,3 +522,35 @@ def test_the_monthly_attestation_states_reserve_supply_coverage_and_its_statemen
     assert data["statements"] == ["STMT-1", "STMT-2", "STMT-3"]
     assert data["redemptions"] == 19_400_000 and data["fees_to_commons"] == 600_000
     assert data["coverage_bps"] == 10_000
+
+
+CAMT_053_08 = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
+<GrpHdr><MsgId>V08-1</MsgId><CreDtTm>2026-11-02T23:00:00+01:00</CreDtTm></GrpHdr>
+<Stmt><Id>V08-STMT-1</Id><CreDtTm>2026-11-02T23:00:00+01:00</CreDtTm>
+<Acct><Id><IBAN>{iban}</IBAN></Id></Acct>
+<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+<Dt><Dt>2026-11-02</Dt></Dt></Bal>
+<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">42.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+<Dt><Dt>2026-11-02</Dt></Dt></Bal>
+<Ntry><Amt Ccy="EUR">42.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<BookgDt><Dt>2026-11-02</Dt></BookgDt><AcctSvcrRef>V08-E1</AcctSvcrRef>
+<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>
+<NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs><Amt Ccy="EUR">42.00</Amt>
+<RltdPties><Dbtr><Pty><Nm>Chloe Martin</Nm></Pty></Dbtr><DbtrAcct><Id><IBAN>FR1420041010050500013M02606</IBAN>
+</Id></DbtrAcct></RltdPties>
+<RmtInf><Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp><Ref>{rf}</Ref></CdtrRefInf></Strd></RmtInf>
+</TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"""
+
+
+def test_a_camt_053_001_08_statement_is_read_too(engine: Engine) -> None:
+    chain = FakeTreasuryChain()
+    data = CAMT_053_08.format(iban=OPERATOR_IBAN, rf=rf(ALICE)).encode()
+    parsed = parse_statement(data)
+    (statement,) = parsed.statements
+    assert parsed.message == "camt.053.001.08" and statement.span is not None
+    assert (statement.span.opening, statement.span.closing) == (0, 42_000_000)
+    (entry,) = statement.entries
+    assert (entry.key, entry.counterparty_name, entry.booked) == ("V08-E1", "Chloe Martin", True)
+    do_import(engine, chain, data)
+    assert chain.balances == {ALICE.lower(): 42_000_000}
