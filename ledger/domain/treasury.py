@@ -51,7 +51,11 @@ class TreasuryRuleError(ValueError):
 def parse_eur_micro(text: str) -> int:
     """ "12.34" -> 12_340_000 micro-euro, exactly; refuses signs, exponents and > 6 decimals."""
     cleaned = text.strip()
-    if not re.fullmatch(r"[0-9]{1,15}(\.[0-9]{1,6})?", cleaned):
+    if re.fullmatch(r"[0-9]{13,}(\.[0-9]{1,6})?", cleaned):
+        raise TreasuryRuleError(
+            f"the amount {text!r} is too large: at most 999999999999.99 EUR per entry is accepted"
+        )
+    if not re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", cleaned):
         raise TreasuryRuleError(
             f"the amount {text!r} is not a euro amount with at most six decimals (write 12.34)"
         )
@@ -152,6 +156,8 @@ class HeldReason(StrEnum):
     RETURN = "return"
     NOT_BOOKED = "not-booked"
     ALLOWANCE = "allowance"
+    REFUSED = "refused"
+    ZERO_AMOUNT = "zero-amount"
     NOT_WHOLE_CENT = "not-whole-cent"
 
 
@@ -168,6 +174,9 @@ HELD_SENTENCES = {
     HeldReason.ALLOWANCE: "the treasurer key's minting allowance is exhausted: raise the allowance, "
     "then `ledger treasury assign ID ACCOUNT` to mint",
     HeldReason.NOT_WHOLE_CENT: "the amount is not a whole cent: check the statement with the bank",
+    HeldReason.REFUSED: "the token contract refused to mint it (see the note): fix the cause, then "
+    "`ledger treasury assign ID ACCOUNT`, or return it",
+    HeldReason.ZERO_AMOUNT: "a credit of zero: nothing to mint; check it with the bank",
 }
 
 
@@ -230,6 +239,8 @@ def classify(entry: BankEntry, accounts_by_reference: Mapping[str, str]) -> Deci
         return Decision(Kind.HELD, reason=HeldReason.RETURN)
     if entry.currency != "EUR":
         return Decision(Kind.HELD, reason=HeldReason.NOT_EUR)
+    if entry.amount <= 0:
+        return Decision(Kind.HELD, reason=HeldReason.ZERO_AMOUNT)
     if not cents_exact(entry.amount):
         return Decision(Kind.HELD, reason=HeldReason.NOT_WHOLE_CENT)
     if entry.rf_reference is None:

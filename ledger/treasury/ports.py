@@ -70,6 +70,14 @@ class FakeTreasuryChain:
                 "DistrictTokenDepositAlreadyRecorded",
                 {"bankRef": bank_ref},
             )
+        if amount == 0:
+            raise ContractRuleError(
+                "An amount of zero was given where value must move.", "DistrictTokenZeroAmount"
+            )
+        if int(beneficiary, 16) == 0:
+            raise ContractRuleError(
+                "The zero address was given where an account is needed.", "DistrictTokenZeroAddress"
+            )
         if self.allowance is not None and amount > self.allowance:
             raise ContractRuleError(
                 "The treasurer's minting allowance is too low for this deposit.",

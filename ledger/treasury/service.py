@@ -240,6 +240,9 @@ def _is_allowance_refusal(exc: ContractRuleError) -> bool:
     return "allowance" in exc.error_name.lower() and "erc20" not in exc.error_name.lower()
 
 
+GLOBAL_REFUSALS = {"EnforcedPause", "AccessControlUnauthorizedAccount"}
+
+
 def mint_pending(engine: Engine, chain: TreasuryChain, report: ImportReport | None = None) -> ImportReport:
     """Step 2: every `to-mint` entry, in order, reconciled with the chain and minted at most once."""
     report = report or ImportReport()
@@ -264,11 +267,12 @@ def mint_pending(engine: Engine, chain: TreasuryChain, report: ImportReport | No
                 _mark_minted(engine, entry_id, None, chain.today())
                 report.already_minted.append(entry_id)
                 continue
-            if _is_allowance_refusal(exc):
-                _hold(engine, entry_id, HeldReason.ALLOWANCE, str(exc))
-                report.held_at_mint.append((entry_id, f"{HELD_SENTENCES[HeldReason.ALLOWANCE]} ({exc})"))
-                continue
-            raise
+            if exc.error_name in GLOBAL_REFUSALS:
+                raise  # paused, or this key is not the treasurer: nothing can mint; say so
+            reason = HeldReason.ALLOWANCE if _is_allowance_refusal(exc) else HeldReason.REFUSED
+            _hold(engine, entry_id, reason, f"{exc} [{exc.error_name}]")
+            report.held_at_mint.append((entry_id, f"{HELD_SENTENCES[reason]} ({exc})"))
+            continue
         _mark_minted(engine, entry_id, tx, chain.today())
         report.minted.append(entry_id)
     return report
@@ -297,6 +301,7 @@ ASSIGNABLE = {
     HeldReason.NO_REFERENCE.value,
     HeldReason.UNKNOWN_REFERENCE.value,
     HeldReason.ALLOWANCE.value,
+    HeldReason.REFUSED.value,
 }
 
 

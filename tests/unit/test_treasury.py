@@ -554,3 +554,29 @@ def test_a_camt_053_001_08_statement_is_read_too(engine: Engine) -> None:
     assert (entry.key, entry.counterparty_name, entry.booked) == ("V08-E1", "Chloe Martin", True)
     do_import(engine, chain, data)
     assert chain.balances == {ALICE.lower(): 42_000_000}
+
+
+def test_an_amount_beyond_what_sql_holds_exactly_is_refused_not_overflowed() -> None:
+    with pytest.raises(TreasuryRuleError, match="too large"):
+        parse_eur_micro("1000000000000.00")
+    assert parse_eur_micro("999999999999.99") == 999_999_999_999_990_000
+
+
+def test_a_credit_the_contract_refuses_is_held_and_does_not_block_the_others(engine: Engine) -> None:
+    chain = FakeTreasuryChain()
+    register_reference(engine, "0x" + "00" * 20, "test")
+    stmt = Stmt(
+        "STMT-Z",
+        D1,
+        0,
+        [
+            Entry([Tx(0, rf=rf(ALICE))], ref="Z-ZERO"),  # a zero credit: the contract refuses to mint 0
+            Entry([Tx(5_00, rf=rf("0x" + "00" * 20))], ref="Z-ADDR"),  # to the zero address: refused too
+            Entry([Tx(7_00, rf=rf(BOB))], ref="Z-OK"),
+        ],
+    )
+    do_import(engine, chain, camt053(stmt))
+    rows = entries(engine)
+    assert rows["Z-ZERO"].status == "held" and rows["Z-ADDR"].status == "held"
+    assert "zero" in (rows["Z-ADDR"].note or "").lower()
+    assert chain.balances == {BOB.lower(): 7_000_000}
