@@ -5,6 +5,7 @@
 - `review`                   held credits and unexplained debits, with why and what to do
 - `assign ID ACCOUNT`        a held credit is minted to ACCOUNT
 - `return ID`                a held credit goes back to its payer in the next payout file
+- `dismiss ID`               a held possible duplicate (no bank reference, seen in two statements)
 - `account-add ADDRESS`      register a resident's top-up reference (the signed-in page does too)
 - `payee-set MERCHANT`       a merchant's IBAN (holder, consent date; `--signature` when signed
                              by the merchant's payout key)
@@ -179,6 +180,17 @@ def return_(
         {"id": entry_id, "status": "to-return"},
         f"#{entry_id} will be returned to its payer in the next `ledger treasury payouts` file",
     )
+
+
+@treasury.command()
+def dismiss(
+    entry_id: Annotated[int, typer.Argument(help="the id shown by review")], as_json: JsonOption = False
+) -> None:
+    """Forget a held possible duplicate (the same transfer as in an overlapping statement)."""
+    from ledger.treasury.service import dismiss_duplicate
+
+    dismiss_duplicate(_engine(_settings()), entry_id)
+    _out(as_json, {"id": entry_id, "status": "dismissed"}, f"#{entry_id} dismissed as a duplicate")
 
 
 @treasury.command("account-add")

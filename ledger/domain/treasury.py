@@ -157,6 +157,7 @@ class HeldReason(StrEnum):
     NOT_BOOKED = "not-booked"
     ALLOWANCE = "allowance"
     REFUSED = "refused"
+    POSSIBLE_DUPLICATE = "possible-duplicate"
     ZERO_AMOUNT = "zero-amount"
     NOT_WHOLE_CENT = "not-whole-cent"
 
@@ -176,6 +177,8 @@ HELD_SENTENCES = {
     HeldReason.NOT_WHOLE_CENT: "the amount is not a whole cent: check the statement with the bank",
     HeldReason.REFUSED: "the token contract refused to mint it (see the note): fix the cause, then "
     "`ledger treasury assign ID ACCOUNT`, or return it",
+    HeldReason.POSSIBLE_DUPLICATE: "the bank gave no unique reference and another statement holds the "
+    "same credit: if it is really a second transfer, `ledger treasury assign ID ACCOUNT`",
     HeldReason.ZERO_AMOUNT: "a credit of zero: nothing to mint; check it with the bank",
 }
 
@@ -199,6 +202,7 @@ class BankEntry:
     remittance: str = ""
     counterparty_name: str = ""
     counterparty_iban: str = ""
+    bank_keyed: bool = True  # the key is the bank's own reference (AcctSvcrRef), not derived
 
 
 class Kind(StrEnum):

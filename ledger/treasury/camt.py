@@ -216,6 +216,7 @@ def _entries(ntry: etree._Element, statement_id: str, position: int) -> list[Ban
     for index, (tx, amount) in enumerate(zip(txs, amounts, strict=True), start=1):
         suffix = f"/{index}" if len(txs) > 1 else ""
         key = _text(tx, "{*}Refs/{*}AcctSvcrRef")
+        bank_keyed = bool(key or entry_ref)
         if not key:
             if entry_ref:
                 key = entry_ref + suffix
@@ -255,6 +256,7 @@ def _entries(ntry: etree._Element, statement_id: str, position: int) -> list[Ban
                 remittance=" ".join(structured + unstructured)[:280],
                 counterparty_name=name[:140],
                 counterparty_iban=iban,
+                bank_keyed=bank_keyed,
             )
         )
     return out

@@ -56,8 +56,8 @@ def reconcile_day(engine: Engine, chain: TreasuryChain, day: date) -> ReserveChe
             if e.kind == "payout-returned" and e.status == "payout-returned" and e.redemption_id is not None:
                 paid[e.redemption_id] = paid.get(e.redemption_id, 0) - e.amount
                 continue
-            if e.currency != "EUR":
-                continue  # a foreign-currency credit is not in a EUR balance: listed by review
+            if e.currency != "EUR" or e.status == "dismissed":
+                continue  # a foreign-currency credit is not in a EUR balance; a dismissed duplicate never was
             if e.minted_on is not None and e.minted_on <= day:
                 continue
             if e.returned_on is not None and e.returned_on <= day:

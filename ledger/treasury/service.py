@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ledger.domain.treasury import (
     HELD_SENTENCES,
     BankEntry,
+    Decision,
     HeldReason,
     Kind,
     bank_ref_bytes,
@@ -173,6 +174,8 @@ def _store_entry(session: Session, entry: BankEntry, refs: dict[str, str], repor
         session.delete(row)
         session.flush()
     decision = classify(entry, refs)
+    if decision.kind is Kind.MINT and not entry.bank_keyed and _seen_elsewhere(session, entry):
+        decision = Decision(Kind.HELD, reason=HeldReason.POSSIBLE_DUPLICATE)
     status = {
         Kind.MINT: "to-mint",
         Kind.HELD: "held",
@@ -232,6 +235,20 @@ def _store_entry(session: Session, entry: BankEntry, refs: dict[str, str], repor
     report.entries_new += 1
     if status == "held":
         report.held.append(row.id)
+
+
+def _seen_elsewhere(session: Session, entry: BankEntry) -> bool:
+    """A credit keyed without the bank's reference that another statement already holds."""
+    same = select(TreasuryEntry.id).where(
+        TreasuryEntry.booking_date == entry.booking_date,
+        TreasuryEntry.amount == entry.amount,
+        TreasuryEntry.currency == entry.currency,
+        TreasuryEntry.credit.is_(entry.credit),
+        TreasuryEntry.rf_reference == entry.rf_reference,
+        TreasuryEntry.counterparty_iban == entry.counterparty_iban,
+        TreasuryEntry.statement_id != entry.statement_id,
+    )
+    return session.scalar(same.limit(1)) is not None
 
 
 def _is_allowance_refusal(exc: ContractRuleError) -> bool:
@@ -302,6 +319,7 @@ ASSIGNABLE = {
     HeldReason.UNKNOWN_REFERENCE.value,
     HeldReason.ALLOWANCE.value,
     HeldReason.REFUSED.value,
+    HeldReason.POSSIBLE_DUPLICATE.value,
 }
 
 
@@ -367,6 +385,15 @@ def request_return(engine: Engine, entry_id: int) -> None:
             raise ReviewError(f"entry {entry_id} names no payer IBAN: ask the bank to return it")
         row.status = "to-return"
         row.note = f"return requested on {_now()}"
+
+
+def dismiss_duplicate(engine: Engine, entry_id: int) -> None:
+    """A held possible duplicate that is the same transfer as the other statement's: forget it."""
+    with Session(engine) as session, session.begin():
+        row = _held_credit(session, entry_id)
+        if row.held_reason != HeldReason.POSSIBLE_DUPLICATE.value:
+            raise ReviewError(f"entry {entry_id} is not a possible duplicate: only those can be dismissed")
+        row.status, row.note = "dismissed", f"dismissed as a duplicate on {_now()}"
 
 
 def entries_to_mint(engine: Engine) -> int:

@@ -33,6 +33,7 @@ from ledger.treasury.ports import FakeTreasuryChain
 from ledger.treasury.reconcile import attestation, reconcile_day
 from ledger.treasury.service import (
     assign,
+    dismiss_duplicate,
     held_entries,
     mint_pending,
     register_reference,
@@ -580,3 +581,20 @@ def test_a_credit_the_contract_refuses_is_held_and_does_not_block_the_others(eng
     assert rows["Z-ZERO"].status == "held" and rows["Z-ADDR"].status == "held"
     assert "zero" in (rows["Z-ADDR"].note or "").lower()
     assert chain.balances == {BOB.lower(): 7_000_000}
+
+
+def test_an_entry_without_bank_reference_seen_again_in_another_statement_is_held_not_minted_twice(
+    engine: Engine,
+) -> None:
+    chain = FakeTreasuryChain()
+    credit = Entry([Tx(9_00, rf=rf(ALICE))], ntry_ref="N-1")  # no AcctSvcrRef anywhere
+    do_import(engine, chain, camt053(Stmt("STMT-X", D1, 0, [credit])))
+    do_import(engine, chain, camt053(Stmt("STMT-Y", D1, 0, [credit], last_day=D2)))  # overlapping
+    assert chain.balances == {ALICE.lower(): 9_000_000}
+    (again,) = [r for r in entries(engine).values() if r.statement_id == "STMT-Y"]
+    assert again.held_reason == "possible-duplicate"
+    assert reconcile_day(engine, chain, D1).held_credits == 9_000_000
+    dismiss_duplicate(engine, again.id)
+    assert reconcile_day(engine, chain, D1).held_credits == 0
+    with pytest.raises(ReviewError, match="not a held credit"):
+        dismiss_duplicate(engine, again.id)
