@@ -186,3 +186,43 @@ def test_the_attestation_is_served_as_json_and_as_a_printable_french_page() -> N
         assert "Attestation mensuelle de réserve" in page.text and "100,00 %" in page.text
         assert "1\u202f234,56 €" in page.text and "STMT-&lt;2&gt;" in page.text
         assert "écarts à traiter" in page.text
+
+
+def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import httpx
+
+    from wallet_cli import report_commands
+    from wallet_cli.session import StoredSession, save_session
+
+    api = "http://district.test"
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/v1/treasury/bank":
+            return httpx.Response(200, json={"iban": IBAN, "name": "Association Monnaie du 3e", "bic": None})
+        if request.url.path == "/v1/treasury/topup":
+            assert request.headers["authorization"] == "Bearer secret-session-token"
+            return httpx.Response(200, json={"reference": topup_reference(ADDRESS)})
+        return httpx.Response(404)
+
+    monkeypatch.setattr(
+        report_commands, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    monkeypatch.setenv("WALLET_API_URL", api)
+    save_session(
+        home,
+        StoredSession(
+            "alice", ADDRESS, api, "secret-session-token", int(time.time()) + 600, "district.test", 69003
+        ),
+    )
+    result = runner.invoke(wallet_app, ["topup", "40", "--account", ADDRESS, "--no-qr", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["iban"] == IBAN and data["note"] == "Your reference is registered with the district ledger."
+    assert [r.url.path for r in seen] == ["/v1/treasury/bank", "/v1/treasury/topup"]
+    assert "secret-session-token" not in result.output
