@@ -3,6 +3,7 @@ credits reviewed, payouts in one file ever, the reserve reconciled to the cent."
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -292,6 +293,9 @@ FILES = {
 }
 
 
+_TEMPLATE: list[Path] = []
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     order=st.lists(st.sampled_from(sorted(FILES)), min_size=1, max_size=8),
@@ -300,10 +304,17 @@ FILES = {
 def test_any_order_and_repetition_of_imports_with_crashes_mints_each_credit_exactly_once(
     tmp_path_factory: pytest.TempPathFactory, order: list[str], crashes: list[bool]
 ) -> None:
-    e = make_engine(f"sqlite:///{tmp_path_factory.mktemp('p') / 'ledger.db'}")
-    migrate(e)
-    register_reference(e, ALICE, "test")
-    register_reference(e, BOB, "test")
+    if not _TEMPLATE:  # migrate once, copy the file for each example (Alembic is the slow part)
+        template = tmp_path_factory.mktemp("template") / "ledger.db"
+        t = make_engine(f"sqlite:///{template}")
+        migrate(t)
+        register_reference(t, ALICE, "test")
+        register_reference(t, BOB, "test")
+        t.dispose()
+        _TEMPLATE.append(template)
+    path = tmp_path_factory.mktemp("p") / "ledger.db"
+    shutil.copyfile(_TEMPLATE[0], path)
+    e = make_engine(f"sqlite:///{path}")
     chain = FakeTreasuryChain()
     for name, crash in zip(order, crashes, strict=False):
         chain.crash_after_send = crash
