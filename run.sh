@@ -57,6 +57,17 @@ setup_browser() { # the web page's test drives Debian's Chromium (no browser dow
   fi
 }
 
+setup_zbar() { # the treasury's QR test decodes EPC codes with Debian's zbar (a third-party decoder)
+  if ! command -v zbarimg >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]]; then
+      log "installing Debian's zbar-tools for the QR code test"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zbar-tools >/dev/null
+    else
+      log "zbarimg is missing: run 'sudo apt-get install zbar-tools' (the QR code test needs it)"
+    fi
+  fi
+}
+
 run_tests() {
   export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
   if [[ -n "${CI:-}" ]]; then
@@ -72,7 +83,7 @@ run_tests() {
 
 case "${1:-}" in
   demo) shift; setup; exec .venv/bin/ledger demo "$@" ;;
-  test) shift; setup; setup_browser; run_tests "$@" ;;
+  test) shift; setup; setup_browser; setup_zbar; run_tests "$@" ;;
   setup) setup ;;
   *) echo "usage: ./run.sh demo | test | setup" >&2; exit 2 ;;
 esac

@@ -32,7 +32,13 @@ from typing import Annotated, Any, ParamSpec
 
 import typer
 
-from wallet_cli import chain_commands, reference_commands, report_commands, session_commands
+from wallet_cli import (
+    chain_commands,
+    reference_commands,
+    report_commands,
+    session_commands,
+    topup_commands,
+)
 from wallet_cli.errors import (
     EXIT_FAILED,
     ConfigError,
@@ -998,6 +1004,7 @@ chain_commands.register(app, sign_app)
 report_commands.register(app)
 session_commands.register(app, sign_app)
 reference_commands.register(app)
+topup_commands.register(app)
 
 
 def main() -> None:

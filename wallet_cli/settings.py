@@ -20,7 +20,7 @@ from wallet_cli.errors import ConfigError
 from wallet_cli.home import atomic_write
 
 CONFIG_FILE = "config.toml"
-CONFIG_KEYS = ("rpc_url", "api_url", "manifest", "token")
+CONFIG_KEYS = ("rpc_url", "api_url", "manifest", "token", "operator_iban", "operator_name")
 # Where `ledger demo` and `ledger deploy` write the manifest by default.
 LOCAL_MANIFEST = Path(".state") / "deployment.json"
 

@@ -11,10 +11,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from ledger.treasury.view import BankDetails, MemoryTreasuryView
 from tests.unit.test_api import build, seeded
 
 # The live feed streams forever: it is tested on its own (tests/unit/test_api.py, tests/e2e).
 app = build(seeded(), min_block_wait_seconds=0.0)
+app.state.treasury = MemoryTreasuryView(BankDetails("FR7630006000011234567890189", "Monnaie du 3e"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/v1/feed")
 
 
