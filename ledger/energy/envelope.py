@@ -55,6 +55,13 @@ _PAYLOAD_KEYS = frozenset({"device_id", "counter", "meter_serial", "clock_status
 _READING_KEYS = frozenset({"start", "step_s", "commodity", "direction", "value", "version"})
 _MAX_ID = 128
 
+MAX_COUNTER = 2**63 - 1
+"""The largest counter a gateway may send: it is stored in a signed 64-bit column."""
+MAX_VALUE = 2**53 - 1
+"""The largest Wh or L value accepted before the physical check (exact in every JSON reader)."""
+MIN_START_TS = 946_684_800
+"""2000-01-01T00:00:00Z: no interval of this ledger starts earlier (a zeroed gateway clock)."""
+
 
 class Code(enum.StrEnum):
     """Machine-readable rejection codes (stable: senders may switch on them)."""
@@ -76,6 +83,7 @@ class Code(enum.StrEnum):
     ABOVE_PHYSICAL_MAX = "above_physical_max"
     FUTURE_TIMESTAMP = "future_timestamp"
     NON_INTEGER_ENERGY = "non_integer_energy"
+    OUT_OF_RANGE = "out_of_range"
     INTERNAL = "internal_error"
 
 
@@ -300,6 +308,12 @@ def parse_payload(payload: Mapping[str, Any]) -> Envelope:
     counter = payload["counter"]
     if type(counter) is not int or counter < 0:
         raise Rejected(Code.MALFORMED, "payload.counter must be a non-negative integer")
+    if counter > MAX_COUNTER:
+        raise Rejected(
+            Code.OUT_OF_RANGE,
+            f"payload.counter is {counter}, above the largest counter {MAX_COUNTER} (2^63 - 1): "
+            "count from a smaller number and ask the operator to reset the gateway's counter",
+        )
     serial = payload["meter_serial"]
     if not isinstance(serial, str) or not 0 < len(serial) <= _MAX_ID:
         raise Rejected(Code.MALFORMED, "payload.meter_serial must be a text of 1 to 128 characters")
@@ -329,6 +343,11 @@ def parse_reading(item: object, n: int) -> IntervalReading:
             Code.BAD_STEP, f"readings[{n}].step_s is {step!r}; it must be 900 (15 min) or 1800 (30 min)"
         )
     start_ts = parse_utc(item["start"], f"readings[{n}].start")
+    if start_ts < MIN_START_TS:
+        raise Rejected(
+            Code.OUT_OF_RANGE,
+            f"readings[{n}].start {item['start']} is before 2000-01-01: set the gateway clock",
+        )
     if start_ts % step:
         raise Rejected(
             Code.MISALIGNED,
@@ -348,6 +367,12 @@ def parse_reading(item: object, n: int) -> IntervalReading:
         raise Rejected(
             Code.MALFORMED,
             f"readings[{n}].value must be a whole number of {UNITS[commodity]}, got {value!r}",
+        )
+    if value > MAX_VALUE:
+        raise Rejected(
+            Code.OUT_OF_RANGE,
+            f"readings[{n}].value is {value}, above {MAX_VALUE}: send the energy of one step in "
+            f"{UNITS[commodity]}",
         )
     if value < 0:
         raise Rejected(

@@ -54,6 +54,7 @@ from ledger.energy.envelope import (
 )
 from ledger.energy.errors import StoreConflictError
 from ledger.energy.registry import Gateway, Meter
+from ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,7 @@ class IngestPipeline:
                     envelope.device_id, envelope.counter, envelope.clock_status,
                 )
             )
-        for n, result in self._commit(prepared, results).items():
+        for n, result in self._commit_each_alone_if_needed(prepared, results).items():
             results[n] = result
         done = [r for r in results if r is not None]
         if len(done) != len(items):  # every branch above fills its slot
@@ -419,6 +420,48 @@ class IngestPipeline:
                 )
 
     # The transaction ---------------------------------------------------------------------------
+
+    def _commit_each_alone_if_needed(
+        self, prepared: list[_Prepared], rejected: Iterable[IngestResult | None]
+    ) -> dict[int, IngestResult]:
+        """One transaction for the batch; if the store refuses it for a reason the checks did not
+        foresee, each envelope is committed alone, so one bad message never costs another its
+        place: the one the store still refuses is answered `internal_error` (nothing of it
+        stored), the others are stored. A store that is down (`LedgerError` other than a
+        conflict) refuses them all alike: that error goes up, nothing is stored."""
+        early = [r for r in rejected if r is not None]
+        if not prepared:
+            return self._commit(prepared, early)
+        try:
+            return self._commit(prepared, early)
+        except Exception as exc:
+            _reraise_if_store_down(exc)
+            log.warning("the store refused a batch of %d envelope(s) (%s); committing each alone",
+                        len(prepared), type(exc).__name__)
+        outcome = self._commit([], early) if early else {}
+        for p in prepared:
+            try:
+                outcome |= self._commit([p], [])
+            except Exception as exc:
+                _reraise_if_store_down(exc)
+                log.error("the store refused the envelope %s; answered internal_error", p.sha256,
+                          exc_info=exc)
+                outcome[p.index] = self._store_refused(p)
+        return outcome
+
+    def _store_refused(self, p: _Prepared) -> IngestResult:
+        result = _rejected(
+            p.sha256,
+            Rejected(
+                Code.INTERNAL,
+                "the reading store could not store this envelope (nothing of it was kept); the "
+                "operator has the details in the log: send it again later",
+            ),
+            p.device_id,
+            p.counter,
+        )
+        self._metrics[_count_name(result)] += 1
+        return result
 
     def _commit(
         self, prepared: list[_Prepared], rejected: Iterable[IngestResult | None]
@@ -537,6 +580,11 @@ class IngestPipeline:
             duplicates=duplicates, held=len(reasons), superseded=superseded,
             held_reasons=tuple(reasons),
         )
+
+
+def _reraise_if_store_down(exc: Exception) -> None:
+    if isinstance(exc, LedgerError) and not isinstance(exc, StoreConflictError):
+        raise exc
 
 
 def _count_name(result: IngestResult) -> str:
