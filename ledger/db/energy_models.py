@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +37,7 @@ class EnergyOperation(Base):
     name: Mapped[str] = mapped_column(Text)
     key: Mapped[str] = mapped_column(String(16))
     step_s: Mapped[int] = mapped_column(Integer)
+    settle_on_gateway: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class EnergyParticipant(Base):
@@ -133,6 +135,44 @@ class EnergyReadingReview(Base):
     raw_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(10), default="open")
     received_ts: Mapped[int] = mapped_column(BigInteger)
+    resolution: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    resolved_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resolved_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_energy_reading_reviews_status", "status", "start_ts"),)
+
+
+class EnergyHalfWhCarry(Base):
+    """A half Wh left by an odd average power at the end of a run of half-hours: it belongs to the
+    half-hour starting at `at_ts` of the same meter, direction and version (see csv_import)."""
+
+    __tablename__ = "energy_half_wh_carries"
+    source: Mapped[str] = mapped_column(String(12), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("energy_meters.meter_id"), primary_key=True
+    )
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[str] = mapped_column(String(10), primary_key=True)
+    at_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class EnergyRegisterSample(Base):
+    """A cumulative register index read at `at_ts` on the physical meter `serial` behind the
+    registered meter `meter_id`; `event` is "" or "final" / "initial" at a meter replacement."""
+
+    __tablename__ = "energy_register_samples"
+    source: Mapped[str] = mapped_column(String(12), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("energy_meters.meter_id"), primary_key=True
+    )
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    at_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(128), primary_key=True)
+    register_index: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[str] = mapped_column(String(8))
+    raw_sha256: Mapped[str] = mapped_column(String(64))
 
 
 class EnergyIngestCount(Base):

@@ -34,6 +34,15 @@ from ledger.db.errors import DatabaseUnavailable
 from ledger.energy.errors import RegistryError, StoreConflictError
 from ledger.energy.ingest import BaseKey, Changes, FullKey, NewReading, RawInput, Review
 from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
+from ledger.energy.reviews import (
+    KEEP_PROPOSED,
+    KEEP_STORED,
+    Keep,
+    ReviewError,
+    ReviewItem,
+    decision_bytes,
+    decision_sha256,
+)
 
 _CHUNK = 500
 R = cast(Table, EnergyReading.__table__)
@@ -153,6 +162,14 @@ class _SqlBatch:
             raise StoreConflictError("a reading or input was stored meanwhile by another writer") from exc
 
 
+def _review_item(r: Any) -> ReviewItem:
+    return ReviewItem(
+        r.review_id, r.status, r.source, r.serial, r.commodity, r.start_ts, r.step_s, r.direction,
+        r.version, r.stored_value, r.proposed_value, r.reason, r.raw_sha256, r.received_ts,
+        r.resolution, r.resolved_value, r.resolved_ts, r.resolved_by,
+    )
+
+
 def _raw_row(r: RawInput, now: int) -> dict[str, Any]:
     return {"sha256": r.sha256, "source": r.source, "channel": r.channel, "size": r.size,
             "device_id": r.device_id, "counter": r.counter, "received_ts": now}
@@ -250,7 +267,10 @@ class SqlEnergyStore:
         table = OPERATIONS
         with self._read() as conn:
             row = conn.execute(select(table).where(table.c.operation_id == operation_id)).first()
-        return None if row is None else Operation(row.operation_id, row.name, KeyKind(row.key), row.step_s)
+        if row is None:
+            return None
+        return Operation(row.operation_id, row.name, KeyKind(row.key), row.step_s,
+                         bool(row.settle_on_gateway))
 
     def participants(self, operation_id: str) -> Sequence[Participant]:
         table = PARTICIPANTS
@@ -274,6 +294,7 @@ class SqlEnergyStore:
         self._add(OPERATIONS, {
             "operation_id": operation.operation_id, "name": operation.name,
             "key": operation.key.value, "step_s": operation.step_s,
+            "settle_on_gateway": operation.settle_on_gateway,
         }, f"the operation {operation.operation_id}")
 
     def add_participant(self, participant: Participant) -> None:
@@ -386,6 +407,121 @@ class SqlEnergyStore:
                        r.stored_value, r.proposed_value, r.reason, r.raw_sha256)
                 for r in conn.execute(query)
             ]
+
+    # --- the review queue (ledger.energy.reviews) -------------------------------------------
+
+    def review_queue(self, status: str | None = "open") -> list[ReviewItem]:
+        """Reviews by id (`status` "open", "resolved", or None for all)."""
+        query = (select(REVIEWS, M.c.serial, M.c.commodity)
+                 .join(M, M.c.meter_id == REVIEWS.c.meter_id).order_by(REVIEWS.c.review_id))
+        if status is not None:
+            query = query.where(REVIEWS.c.status == status)
+        with self._read() as conn:
+            return [_review_item(r) for r in conn.execute(query)]
+
+    def resolve_review(self, review_id: int, keep: Keep, by: str) -> ReviewItem:
+        now = int(time.time())
+        try:
+            with self._engine.begin() as conn:
+                row = conn.execute(
+                    select(REVIEWS, M.c.serial, M.c.commodity, M.c.max_rate)
+                    .join(M, M.c.meter_id == REVIEWS.c.meter_id)
+                    .where(REVIEWS.c.review_id == review_id)
+                ).first()
+                if row is None:
+                    raise ReviewError(
+                        f"there is no review {review_id}: list them with `ledger readings reviews`"
+                    )
+                if row.status != "open":
+                    raise ReviewError(
+                        f"review {review_id} is already resolved (kept {row.resolution}, "
+                        f"{row.resolved_value}, by {row.resolved_by}); nothing was changed"
+                    )
+                key = and_(
+                    R.c.source == row.source, R.c.meter_id == row.meter_id,
+                    R.c.start_ts == row.start_ts, R.c.step_s == row.step_s,
+                    R.c.direction == row.direction, R.c.version == row.version,
+                )
+                current = conn.execute(select(R.c.value).where(key)).scalar_one()
+                if keep.what == KEEP_STORED:
+                    value = int(current)
+                else:
+                    chosen = row.proposed_value if keep.what == KEEP_PROPOSED else keep.value
+                    if chosen is None:
+                        raise ReviewError("--keep VALUE needs a whole number")
+                    value = int(chosen)
+                    limit = row.max_rate * row.step_s // 3600
+                    if value > limit:
+                        raise ReviewError(
+                            f"{value} is above what the meter can carry in {row.step_s // 60} "
+                            f"minutes ({limit}); nothing was changed"
+                        )
+                    if value != current:
+                        data = decision_bytes(review_id, value, by)
+                        sha = decision_sha256(review_id, value, by)
+                        if conn.execute(select(RAW.c.sha256).where(RAW.c.sha256 == sha)).first() is None:
+                            conn.execute(insert(RAW), [{
+                                "sha256": sha, "source": "review", "channel": "review",
+                                "size": len(data), "device_id": None, "counter": None,
+                                "received_ts": now,
+                            }])
+                        conn.execute(update(R).where(key).values(
+                            value=value, raw_sha256=sha, received_ts=now))
+                conn.execute(
+                    update(REVIEWS).where(REVIEWS.c.review_id == review_id).values(
+                        status="resolved", resolution=keep.what, resolved_value=value,
+                        resolved_ts=now, resolved_by=by,
+                    )
+                )
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the review could not be resolved: {exc.orig}") from exc
+        done = [r for r in self.review_queue(None) if r.review_id == review_id]
+        return done[0]
+
+    def open_reviews(self, serials: Collection[str], start_ts: int, end_ts: int) -> list[ReviewItem]:
+        """Open reviews of these meters whose interval starts in [start_ts, end_ts)."""
+        out: list[ReviewItem] = []
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(serials))):
+                out += [
+                    _review_item(r)
+                    for r in conn.execute(
+                        select(REVIEWS, M.c.serial, M.c.commodity)
+                        .join(M, M.c.meter_id == REVIEWS.c.meter_id)
+                        .where(M.c.serial.in_(chunk), REVIEWS.c.status == "open",
+                               REVIEWS.c.start_ts >= start_ts, REVIEWS.c.start_ts < end_ts)
+                        .order_by(REVIEWS.c.review_id)
+                    )
+                ]
+        return out
+
+    def changed_since(
+        self, serials: Collection[str], since_ts: int, sources: Collection[str]
+    ) -> tuple[list[int], int]:
+        """Interval starts of these meters whose readings (of `sources`) were stored or replaced
+        at or after `since_ts`, or whose review was resolved then; and the latest such stamp
+        (`since_ts` when none): the cursor of the next call."""
+        starts: set[int] = set()
+        cursor = since_ts
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(serials))):
+                ids = select(M.c.meter_id).where(M.c.serial.in_(chunk))
+                for start, stamp in conn.execute(
+                    select(R.c.start_ts, R.c.received_ts).where(
+                        R.c.meter_id.in_(ids), R.c.received_ts >= since_ts,
+                        R.c.source.in_(sorted(sources)),
+                    )
+                ):
+                    starts.add(int(start))
+                    cursor = max(cursor, int(stamp))
+                for start, stamp in conn.execute(
+                    select(REVIEWS.c.start_ts, REVIEWS.c.resolved_ts).where(
+                        REVIEWS.c.meter_id.in_(ids), REVIEWS.c.resolved_ts >= since_ts
+                    )
+                ):
+                    starts.add(int(start))
+                    cursor = max(cursor, int(stamp))
+        return sorted(starts), cursor
 
     def raw_input_count(self) -> int:
         table = RAW
