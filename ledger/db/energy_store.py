@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledger.db.energy_models import (
     EnergyGateway,
+    EnergyHalfWhCarry,
     EnergyIngestCount,
     EnergyMeter,
     EnergyOperation,
@@ -32,7 +33,7 @@ from ledger.db.energy_models import (
 )
 from ledger.db.errors import DatabaseUnavailable
 from ledger.energy.errors import RegistryError, StoreConflictError
-from ledger.energy.ingest import BaseKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
 from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
 from ledger.energy.reviews import (
     KEEP_PROPOSED,
@@ -51,6 +52,7 @@ G = cast(Table, EnergyGateway.__table__)
 RAW = cast(Table, EnergyRawInput.__table__)
 REVIEWS = cast(Table, EnergyReadingReview.__table__)
 COUNTS = cast(Table, EnergyIngestCount.__table__)
+CARRIES = cast(Table, EnergyHalfWhCarry.__table__)
 OPERATIONS = cast(Table, EnergyOperation.__table__)
 PARTICIPANTS = cast(Table, EnergyParticipant.__table__)
 
@@ -156,6 +158,8 @@ class _SqlBatch:
                     insert(REVIEWS),
                     [_review_row(r, ids, now) for r in changes.reviews],
                 )
+            if changes.carries:
+                self._store.add_carries(conn, changes.carries)
             if changes.counts:
                 self._store.add_counts(conn, changes.counts.items())
         except IntegrityError as exc:
@@ -242,6 +246,37 @@ class SqlEnergyStore:
         table = COUNTS
         with self._read() as conn:
             return {k: int(v) for k, v in conn.execute(select(table.c.outcome, table.c.count))}
+
+    def half_wh_carries(self, source: str, keys: Collection[CarryKey]) -> set[CarryKey]:
+        if not keys:
+            return set()
+        found: set[CarryKey] = set()
+        with self._read() as conn:
+            ids = self.meter_ids({k[0] for k in keys}, conn)
+            serial_of = {v: k for k, v in ids.items()}
+            wanted = set(keys)
+            for chunk in _chunks(sorted(serial_of)):
+                rows = conn.execute(
+                    select(CARRIES.c.meter_id, CARRIES.c.direction, CARRIES.c.version,
+                           CARRIES.c.at_ts)
+                    .where(CARRIES.c.source == source, CARRIES.c.meter_id.in_(chunk))
+                )
+                for meter_id, direction, version, at_ts in rows:
+                    key = (serial_of[meter_id], direction, version, int(at_ts))
+                    if key in wanted:
+                        found.add(key)
+        return found
+
+    def add_carries(self, conn: Connection, carries: Sequence[tuple[str, CarryKey, str]]) -> None:
+        ids = self.meter_ids({key[0] for _, key, _ in carries}, conn)
+        rows = [
+            {"source": source, "meter_id": ids[serial], "direction": direction,
+             "version": version, "at_ts": at_ts, "raw_sha256": sha}
+            for source, (serial, direction, version, at_ts), sha in carries
+        ]
+        stmt: Any = (sqlite.insert(CARRIES) if conn.dialect.name == "sqlite"
+                     else postgresql.insert(CARRIES))
+        conn.execute(stmt.on_conflict_do_nothing(), rows)
 
     def add_counts(self, conn: Connection, counts: Iterable[tuple[str, int]]) -> None:
         table = COUNTS

@@ -66,6 +66,8 @@ BaseKey = tuple[str, int, int, str]
 """(meter serial, interval start Unix s UTC, step s, direction)."""
 FullKey = tuple[str, int, int, str, str]
 """BaseKey + version."""
+CarryKey = tuple[str, str, str, int]
+"""(meter serial, direction, version, start of the half-hour a carried half Wh belongs to)."""
 
 
 # --- what the pipeline writes -------------------------------------------------------------------
@@ -120,6 +122,8 @@ class Changes:
     reviews: list[Review] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    carries: list[tuple[str, CarryKey, str]] = field(default_factory=list)
+    """(source, carry key, sha256 of the file): half Wh left for a half-hour not yet received."""
 
 
 class ReadingBatch(Protocol):
@@ -137,6 +141,9 @@ class ReadingStore(Protocol):
     def meters(self, serials: Collection[str]) -> dict[str, Meter]: ...
     def batch(self) -> AbstractContextManager[ReadingBatch]: ...
     def counts(self) -> dict[str, int]: ...
+    def half_wh_carries(self, source: str, keys: Collection[CarryKey]) -> set[CarryKey]:
+        """The keys among `keys` for which a half Wh was recorded (written by `Changes.carries`)."""
+        ...
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -319,6 +326,7 @@ class IngestPipeline:
         *,
         channel: str = "csv",
         refused_before: Sequence[Code] = (),
+        carries: Sequence[CarryKey] = (),
     ) -> tuple[IngestResult, list[tuple[int, IngestResult]]]:
         """Settlement-grade rows (meter serial, reading) from one distributor file.
 
@@ -349,7 +357,10 @@ class IngestPipeline:
         ]
         early = [r for _, r in rejected]
         early += [IngestResult("rejected", sha, code.value) for code in refused_before]
-        outcome = self._commit(prepared, early)
+        kept = {serial for serial in by_meter}
+        outcome = self._commit(
+            prepared, early, [(DISTRIBUTOR, c, sha) for c in carries if c[0] in kept]
+        )
         total = IngestResult(
             "accepted" if prepared or not rejected else "rejected",
             sha,
@@ -360,6 +371,13 @@ class IngestPipeline:
             held_reasons=tuple(x for r in outcome.values() for x in r.held_reasons),
         )
         return total, rejected
+
+    def half_wh_carries(self, keys: Collection[CarryKey]) -> set[CarryKey]:
+        """Which of these half-hours of distributor data have a half Wh carried into them."""
+        return self._store.half_wh_carries(DISTRIBUTOR, keys) if keys else set()
+
+    def meters(self, serials: Collection[str]) -> dict[str, Meter]:
+        return self._store.meters(serials)
 
     def metrics(self) -> dict[str, int]:
         """Outcomes counted by this process: accepted, duplicate.*, held, rejected.<code>..."""
@@ -464,12 +482,15 @@ class IngestPipeline:
         return result
 
     def _commit(
-        self, prepared: list[_Prepared], rejected: Iterable[IngestResult | None]
+        self,
+        prepared: list[_Prepared],
+        rejected: Iterable[IngestResult | None],
+        carries: Sequence[tuple[str, CarryKey, str]] = (),
     ) -> dict[int, IngestResult]:
         early = [r for r in rejected if r is not None]
         for attempt in (1, 2, 3):
             try:
-                outcome, changes = self._apply(prepared, early)
+                outcome, changes = self._apply(prepared, early, carries)
             except StoreConflictError:
                 if attempt == 3:
                     raise
@@ -480,10 +501,13 @@ class IngestPipeline:
         raise RuntimeError("unreachable")
 
     def _apply(
-        self, prepared: list[_Prepared], early: list[IngestResult]
+        self,
+        prepared: list[_Prepared],
+        early: list[IngestResult],
+        carries: Sequence[tuple[str, CarryKey, str]] = (),
     ) -> tuple[dict[int, IngestResult], Changes]:
         outcome: dict[int, IngestResult] = {}
-        changes = Changes()
+        changes = Changes(carries=list(carries))
         with self._store.batch() as batch:
             devices = {p.device_id for p in prepared if p.device_id is not None}
             last = batch.last_counters(devices) if devices else {}
