@@ -262,6 +262,12 @@ class SignedMessage:
     def signed_bytes(self) -> bytes:
         return canonical_bytes(self.payload)
 
+    def signed_bytes_of_parsed(self) -> bytes:
+        """The canonical bytes of a payload `parse_payload` accepted: it holds integers and
+        strings only (every field is type-checked and no other field is allowed), so the float
+        scan of `canonical_bytes` is skipped (it cost a third of the pipeline's own time)."""
+        return orjson.dumps(self.payload, option=orjson.OPT_SORT_KEYS)
+
 
 def open_wire(body: bytes) -> SignedMessage:
     """Size, JSON and signature presence; raises `Rejected`."""
@@ -291,7 +297,7 @@ def open_wire(body: bytes) -> SignedMessage:
             Code.MALFORMED, 'the message must have exactly "payload" and "signature" (base64 text)'
         )
     try:
-        signature = base64.b64decode(signature_text, validate=True)
+        signature = binascii.a2b_base64(signature_text, strict_mode=True)
     except (binascii.Error, ValueError):
         raise Rejected(Code.MALFORMED, "the signature is not base64") from None
     return SignedMessage(device_id, payload, signature)
@@ -388,6 +394,10 @@ def parse_reading(item: object, n: int) -> IntervalReading:
 
 def parse_utc(text: object, where: str) -> int:
     """Unix seconds of an ISO 8601 instant that is explicitly UTC (Z or +00:00), whole seconds."""
+    if type(text) is str and len(text) <= 40:
+        seconds = _seen_instants.get(text)
+        if seconds is not None:  # the same step start arrives from every gateway
+            return seconds
     if not isinstance(text, str) or not (text.endswith("Z") or text.endswith("+00:00")):
         raise Rejected(Code.MALFORMED, f"{where} must be ISO 8601 in UTC, like 2025-06-21T10:15:00Z")
     try:
@@ -396,4 +406,14 @@ def parse_utc(text: object, where: str) -> int:
         raise Rejected(Code.MALFORMED, f"{where} is not ISO 8601: {text[:40]!r}") from None
     if instant.microsecond:
         raise Rejected(Code.MISALIGNED, f"{where} has fractions of a second")
-    return int(instant.timestamp())
+    seconds = int(instant.timestamp())
+    if len(text) <= 40:
+        if len(_seen_instants) >= _SEEN_INSTANTS_MAX:
+            _seen_instants.clear()
+        _seen_instants[text] = seconds
+    return seconds
+
+
+_SEEN_INSTANTS_MAX = 4096
+_seen_instants: dict[str, int] = {}
+"""Valid UTC texts already parsed (bounded; a pure function of the text, so safe to reuse)."""

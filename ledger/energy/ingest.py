@@ -2,9 +2,9 @@
 
 For each input, in order (the first failure rejects the whole input, nothing is stored)::
 
-    size (64 KiB) -> JSON -> signature present -> device registered -> signature valid
-    -> payload fields (<= 500 readings, step 900/1800 on its boundary, integers >= 0)
-    -> meter registered and read by this device -> commodity of the meter
+    size (64 KiB) -> JSON -> signature present -> device registered
+    -> payload fields (<= 500 readings, step 900/1800 on its boundary, integers in range)
+    -> signature valid -> meter registered and read by this device -> commodity of the meter
     -> value <= the meter's physical maximum per step -> interval ended (clock skew allowed)
     -> counter strictly above the last accepted one of the device
 
@@ -291,13 +291,15 @@ class IngestPipeline:
                         f"the gateway {message.device_id[:64]!r} is not registered: ask the "
                         "operator to register it with its public key",
                     )
-                if not verify_signature(self._key(gateway), message.signature, message.signed_bytes()):
+                envelope = parse_payload(message.payload)  # integers and strings only, or refused
+                if not verify_signature(
+                    self._key(gateway), message.signature, message.signed_bytes_of_parsed()
+                ):
                     raise Rejected(
                         Code.BAD_SIGNATURE,
                         "the signature does not match the canonical payload and the key registered "
                         "for this gateway",
                     )
-                envelope = parse_payload(message.payload)
                 meter = self._check_meter(meters.get(envelope.meter_serial), envelope)
                 self._check_readings(meter, envelope.readings)
             except Rejected as exc:
