@@ -1,6 +1,6 @@
 """Readings commands: import distributor files, listen on MQTT, simulate a district.
 
-    ledger readings import FILE --format enedis-30min|energy-15min [--json]
+    ledger readings import FILE --format enedis-30min|energy-15min|register-index [--json]
     ledger readings listen                       # MQTT subscriber until Ctrl-C
     ledger readings stats [--json]               # outcome counters (accepted, rejected.<code>...)
     ledger readings reviews [--all] [--json]     # conflicting readings held for review
@@ -38,8 +38,17 @@ def import_file(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV load curve")
     ],
     fmt: Annotated[
-        str, typer.Option("--format", help="enedis-30min (W at interval end) or energy-15min (Wh)")
+        str,
+        typer.Option(
+            "--format",
+            help="enedis-30min (W at interval end), energy-15min (Wh) or register-index "
+            "(cumulative Wh)",
+        ),
     ],
+    step: Annotated[int, typer.Option(help="register-index: seconds between samples")] = 900,
+    modulus: Annotated[
+        int, typer.Option(min=2, help="register-index: the register rolls over at this value")
+    ] = 10**9,
     as_json: JsonOption = False,
 ) -> None:
     """Import a distributor load curve (settlement-grade, source "distributor")."""
@@ -47,9 +56,19 @@ def import_file(
     from ledger.energy.errors import CsvImportError
     from ledger.energy.ingest import IngestPipeline
 
-    if fmt not in CsvFormat.__members__.values():
-        raise CsvImportError("--format must be enedis-30min or energy-15min")
-    report = import_csv(IngestPipeline(open_store()), file.read_bytes(), CsvFormat(fmt))
+    gaps: list[str] = []
+    if fmt == "register-index":
+        from ledger.energy.register_import import import_registers
+
+        store = open_store()
+        registers = import_registers(IngestPipeline(store), store, file.read_bytes(),
+                                     step_s=step, modulus=modulus)
+        report = registers.report
+        gaps = [f"{m} ({d}) {g.start_ts}-{g.end_ts}: {g.reason}" for m, d, g in registers.gaps]
+    elif fmt in CsvFormat.__members__.values():
+        report = import_csv(IngestPipeline(open_store()), file.read_bytes(), CsvFormat(fmt))
+    else:
+        raise CsvImportError("--format must be enedis-30min, energy-15min or register-index")
     r = report.result
     if as_json:
         typer.echo(json.dumps(report.to_json(), sort_keys=True))
@@ -63,6 +82,8 @@ def import_file(
             typer.echo(f"  held: {reason}")
         for rejection in report.rejected:
             typer.echo(f"  refused [{rejection.code}] {rejection.message}")
+        for gap in gaps:
+            typer.echo(f"  gap (left missing, never guessed): {gap}")
     if report.rejected:
         raise typer.Exit(1)
 

@@ -30,10 +30,12 @@ from ledger.db.energy_models import (
     EnergyRawInput,
     EnergyReading,
     EnergyReadingReview,
+    EnergyRegisterSample,
 )
 from ledger.db.errors import DatabaseUnavailable
 from ledger.energy.errors import RegistryError, StoreConflictError
 from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.register_import import StoredSample
 from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
 from ledger.energy.reviews import (
     KEEP_PROPOSED,
@@ -53,6 +55,7 @@ RAW = cast(Table, EnergyRawInput.__table__)
 REVIEWS = cast(Table, EnergyReadingReview.__table__)
 COUNTS = cast(Table, EnergyIngestCount.__table__)
 CARRIES = cast(Table, EnergyHalfWhCarry.__table__)
+SAMPLES = cast(Table, EnergyRegisterSample.__table__)
 OPERATIONS = cast(Table, EnergyOperation.__table__)
 PARTICIPANTS = cast(Table, EnergyParticipant.__table__)
 
@@ -588,6 +591,41 @@ class SqlEnergyStore:
                     starts.add(int(start))
                     cursor = max(cursor, int(stamp))
         return sorted(starts), cursor
+
+    # --- cumulative register samples (ledger.energy.register_import) ---------------------
+
+    def add_register_samples(self, samples: Sequence[StoredSample], raw_sha256: str) -> None:
+        try:
+            with self._engine.begin() as conn:
+                ids = self.meter_ids({s.meter for s in samples}, conn)
+                rows = [
+                    {"source": "distributor", "meter_id": ids[s.meter], "direction": s.direction,
+                     "at_ts": s.at_ts, "serial": s.device, "register_index": s.index,
+                     "event": s.event, "raw_sha256": raw_sha256}
+                    for s in samples
+                ]
+                stmt: Any = (sqlite.insert(SAMPLES) if conn.dialect.name == "sqlite"
+                             else postgresql.insert(SAMPLES))
+                conn.execute(stmt.on_conflict_do_nothing(), rows)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the register samples could not be stored: {exc.orig}") from exc
+
+    def register_samples(
+        self, meters: Collection[str], start_ts: int, end_ts: int
+    ) -> list[StoredSample]:
+        out: list[StoredSample] = []
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(meters))):
+                query = (
+                    select(SAMPLES, M.c.serial.label("meter"))
+                    .join(M, M.c.meter_id == SAMPLES.c.meter_id)
+                    .where(M.c.serial.in_(chunk), SAMPLES.c.at_ts >= start_ts,
+                           SAMPLES.c.at_ts < end_ts)
+                    .order_by(SAMPLES.c.at_ts)
+                )
+                out += [StoredSample(r.meter, r.direction, int(r.at_ts), int(r.register_index),
+                                     r.serial, r.event) for r in conn.execute(query)]
+        return out
 
     def raw_input_count(self) -> int:
         table = RAW
