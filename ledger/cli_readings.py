@@ -271,5 +271,8 @@ def _today_paris() -> date:
 
 
 def register(app: typer.Typer) -> None:
+    from ledger import cli_pmo
+
     app.add_typer(readings_app, name="readings")
+    cli_pmo.register(app)
     app.command("simulate")(simulate)
