@@ -179,3 +179,38 @@ class EnergyIngestCount(Base):
     __tablename__ = "energy_ingest_counts"
     outcome: Mapped[str] = mapped_column(String(48), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnergyOperationRules(Base):
+    """The limits `ledger operation check` applies (absent: 2 km and 3 MW)."""
+
+    __tablename__ = "energy_operation_rules"
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id"), primary_key=True
+    )
+    perimeter_m: Mapped[int] = mapped_column(Integer)
+    power_cap_w: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnergyMeterSite(Base):
+    """Where a meter is (WGS 84, micro-degrees) and, for a producer, its installed power (W)."""
+
+    __tablename__ = "energy_meter_sites"
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("energy_meters.meter_id"), primary_key=True
+    )
+    lat_e6: Mapped[int] = mapped_column(Integer)
+    lon_e6: Mapped[int] = mapped_column(Integer)
+    installed_w: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class EnergySupplyContract(Base):
+    """A consumer's supply contract for the complement (its supplier and contract reference)."""
+
+    __tablename__ = "energy_supply_contracts"
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id"), primary_key=True
+    )
+    wallet: Mapped[str] = mapped_column(String(42), primary_key=True)
+    supplier: Mapped[str] = mapped_column(Text)
+    contract_ref: Mapped[str] = mapped_column(Text)

@@ -25,16 +25,20 @@ from ledger.db.energy_models import (
     EnergyHalfWhCarry,
     EnergyIngestCount,
     EnergyMeter,
+    EnergyMeterSite,
     EnergyOperation,
+    EnergyOperationRules,
     EnergyParticipant,
     EnergyRawInput,
     EnergyReading,
     EnergyReadingReview,
     EnergyRegisterSample,
+    EnergySupplyContract,
 )
 from ledger.db.errors import DatabaseUnavailable
 from ledger.energy.errors import RegistryError, StoreConflictError
 from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.operation_check import Rules
 from ledger.energy.register_import import StoredSample
 from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
 from ledger.energy.reviews import (
@@ -56,6 +60,9 @@ REVIEWS = cast(Table, EnergyReadingReview.__table__)
 COUNTS = cast(Table, EnergyIngestCount.__table__)
 CARRIES = cast(Table, EnergyHalfWhCarry.__table__)
 SAMPLES = cast(Table, EnergyRegisterSample.__table__)
+RULES = cast(Table, EnergyOperationRules.__table__)
+SITES = cast(Table, EnergyMeterSite.__table__)
+CONTRACTS = cast(Table, EnergySupplyContract.__table__)
 OPERATIONS = cast(Table, EnergyOperation.__table__)
 PARTICIPANTS = cast(Table, EnergyParticipant.__table__)
 
@@ -626,6 +633,54 @@ class SqlEnergyStore:
                 out += [StoredSample(r.meter, r.direction, int(r.at_ts), int(r.register_index),
                                      r.serial, r.event) for r in conn.execute(query)]
         return out
+
+    # --- facts of `ledger operation check` (ledger.energy.operation_check) -----------------
+
+    def operation_rules(self, operation_id: str) -> Rules | None:
+        with self._read() as conn:
+            row = conn.execute(select(RULES).where(RULES.c.operation_id == operation_id)).first()
+        return None if row is None else Rules(row.perimeter_m, row.power_cap_w)
+
+    def set_operation_rules(self, operation_id: str, rules: Rules) -> None:
+        self._upsert(RULES, {"operation_id": operation_id, "perimeter_m": rules.perimeter_m,
+                             "power_cap_w": rules.power_cap_w}, ["operation_id"])
+
+    def meter_sites(self, serials: Sequence[str]) -> dict[str, tuple[int, int, int | None]]:
+        found: dict[str, tuple[int, int, int | None]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(serials))):
+                rows = conn.execute(
+                    select(M.c.serial, SITES.c.lat_e6, SITES.c.lon_e6, SITES.c.installed_w)
+                    .join(M, M.c.meter_id == SITES.c.meter_id).where(M.c.serial.in_(chunk))
+                )
+                found.update({r.serial: (r.lat_e6, r.lon_e6, r.installed_w) for r in rows})
+        return found
+
+    def set_meter_site(self, serial: str, lat_e6: int, lon_e6: int, installed_w: int | None) -> None:
+        with self._read() as conn:
+            meter_id = self.meter_ids({serial}, conn)[serial]
+        self._upsert(SITES, {"meter_id": meter_id, "lat_e6": lat_e6, "lon_e6": lon_e6,
+                             "installed_w": installed_w}, ["meter_id"])
+
+    def supply_contracts(self, operation_id: str) -> dict[str, tuple[str, str]]:
+        with self._read() as conn:
+            rows = conn.execute(select(CONTRACTS).where(CONTRACTS.c.operation_id == operation_id))
+            return {r.wallet: (r.supplier, r.contract_ref) for r in rows}
+
+    def set_supply_contract(self, operation_id: str, wallet: str, supplier: str, ref: str) -> None:
+        self._upsert(CONTRACTS, {"operation_id": operation_id, "wallet": wallet,
+                                 "supplier": supplier, "contract_ref": ref},
+                     ["operation_id", "wallet"])
+
+    def _upsert(self, table: Table, row: dict[str, Any], keys: list[str]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                stmt: Any = (sqlite.insert(table) if conn.dialect.name == "sqlite"
+                             else postgresql.insert(table)).values(**row)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the registry could not be written: {exc.orig}") from exc
 
     def raw_input_count(self) -> int:
         table = RAW

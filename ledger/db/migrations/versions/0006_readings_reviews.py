@@ -6,7 +6,9 @@
 - energy_half_wh_carries: the half Wh an odd average power (W over 30 minutes) leaves at the end
   of a run of half-hours, carried to the next half-hour of the same meter when it arrives;
 - energy_register_samples: cumulative register indexes as received (rollover and meter
-  replacement are resolved against the previous sample of the same meter).
+  replacement are resolved against the previous sample of the same meter);
+- the facts `ledger operation check` verifies: energy_operation_rules (perimeter, power cap),
+  energy_meter_sites (coordinates in micro-degrees, installed power), energy_supply_contracts.
 
 Revision ID: 0006_readings_reviews
 Revises: 0004
@@ -63,7 +65,38 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "energy_operation_rules",
+        sa.Column("operation_id", sa.String(length=64), nullable=False),
+        sa.Column("perimeter_m", sa.Integer(), nullable=False),
+        sa.Column("power_cap_w", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["operation_id"], ["energy_operations.operation_id"]),
+        sa.PrimaryKeyConstraint("operation_id"),
+    )
+    op.create_table(
+        "energy_meter_sites",
+        sa.Column("meter_id", sa.Integer(), nullable=False),
+        sa.Column("lat_e6", sa.Integer(), nullable=False),
+        sa.Column("lon_e6", sa.Integer(), nullable=False),
+        sa.Column("installed_w", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(["meter_id"], ["energy_meters.meter_id"]),
+        sa.PrimaryKeyConstraint("meter_id"),
+    )
+    op.create_table(
+        "energy_supply_contracts",
+        sa.Column("operation_id", sa.String(length=64), nullable=False),
+        sa.Column("wallet", sa.String(length=42), nullable=False),
+        sa.Column("supplier", sa.Text(), nullable=False),
+        sa.Column("contract_ref", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["operation_id"], ["energy_operations.operation_id"]),
+        sa.PrimaryKeyConstraint("operation_id", "wallet"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("energy_supply_contracts")
+    op.drop_table("energy_meter_sites")
+    op.drop_table("energy_operation_rules")
     op.drop_table("energy_register_samples")
     op.drop_table("energy_half_wh_carries")
     with op.batch_alter_table("energy_operations", schema=None) as batch_op:
