@@ -8,6 +8,11 @@
     ledger meter site SERIAL --lat 45.7597 --lon 4.8422 [--installed-w 9000]
     ledger participant contract --operation OP --wallet 0x... --supplier NAME --contract REF
     ledger operation check OP [--json]     # each rule with its verdict; exit 3 when one fails
+    ledger participant join --operation OP --wallet 0x... --role R --from DAY [--share|--priority]
+    ledger participant leave --operation OP --wallet 0x... --from DAY   # first day not a member
+    ledger participant history --operation OP [--json]
+    ledger participant consent-text --operation OP --wallet 0x... --kind K --document FILE
+    ledger participant consent --operation OP --wallet 0x... --kind K --document FILE --signature 0x...
 
 Exit codes: 0 all equal / all checks pass, 1 refused (the message says why), 2 bad usage or file,
 3 differences / a check failed.
@@ -16,6 +21,7 @@ Exit codes: 0 all equal / all checks pass, 1 refused (the message says why), 2 b
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -114,6 +120,98 @@ def operation_check(
         raise typer.Exit(3)
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a day YYYY-MM-DD") from None
+
+
+def participant_join(
+    operation: Annotated[str, typer.Option(help="operation id")],
+    wallet: Annotated[str, typer.Option(help="wallet address 0x...")],
+    role: Annotated[str, typer.Option(help="producer, consumer or both")],
+    start: Annotated[str, typer.Option("--from", help="first local day of the period, YYYY-MM-DD")],
+    share: Annotated[str | None, typer.Option(help="static key: exact share, e.g. 1/3")] = None,
+    priority: Annotated[int | None, typer.Option(help="priority key: level, 1 served first")] = None,
+) -> None:
+    """Start a membership period (closing the open one): days are settled with it from then."""
+    from ledger.energy.membership import join
+
+    m = join(open_store(), operation, wallet, role, _day(start), share, priority)
+    typer.echo(f"{m.wallet} is a {m.role.value} of {operation} from {m.start}.")
+
+
+def participant_leave(
+    operation: Annotated[str, typer.Option(help="operation id")],
+    wallet: Annotated[str, typer.Option(help="wallet address 0x...")],
+    end: Annotated[str, typer.Option("--from", help="first local day no longer a member")],
+) -> None:
+    """End a membership period (the history is kept)."""
+    from ledger.energy.membership import leave
+
+    leave(open_store(), operation, wallet, _day(end))
+    typer.echo(f"{wallet} leaves {operation} from {end}.")
+
+
+def participant_history(
+    operation: Annotated[str, typer.Option(help="operation id")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+) -> None:
+    """Every membership period and signed consent of the operation."""
+    store = open_store()
+    periods = store.memberships(operation)
+    consents = store.consents(operation)
+    if as_json:
+        typer.echo(json.dumps({
+            "periods": [{"wallet": m.wallet, "role": m.role.value,
+                         "share": None if m.share is None else str(m.share),
+                         "priority": m.priority, "from": m.start.isoformat(),
+                         "until": None if m.end is None else m.end.isoformat()} for m in periods],
+            "consents": [{"wallet": c.wallet, "kind": c.kind, "document_sha256": c.document_sha256,
+                          "signature": c.signature} for c in consents],
+        }, sort_keys=True))
+        return
+    for m in periods:
+        extra = (f", share {m.share}" if m.share is not None else "") + (
+            f", priority {m.priority}" if m.priority is not None else "")
+        typer.echo(f"{m.wallet} {m.role.value}{extra}: {m.start} -> {m.end or 'now'}")
+    for c in consents:
+        typer.echo(f"{c.wallet} consented ({c.kind}) to document sha256 {c.document_sha256}")
+
+
+def consent_text(
+    operation: Annotated[str, typer.Option(help="operation id")],
+    wallet: Annotated[str, typer.Option(help="the member's wallet 0x...")],
+    kind: Annotated[str, typer.Option(help="agreement or data-access")],
+    document: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the signed document")],
+) -> None:
+    """Print the sentence the member signs with its wallet key (EIP-191 personal message)."""
+    import hashlib
+
+    from ledger.energy.membership import CONSENT_KINDS, consent_message
+    from ledger.energy.registry import check_wallet
+
+    if kind not in CONSENT_KINDS:
+        raise typer.BadParameter(f"--kind is one of {', '.join(CONSENT_KINDS)}")
+    sha = hashlib.sha256(document.read_bytes()).hexdigest()
+    typer.echo(consent_message(operation, check_wallet(wallet), kind, sha))
+
+
+def consent(
+    operation: Annotated[str, typer.Option(help="operation id")],
+    wallet: Annotated[str, typer.Option(help="the member's wallet 0x...")],
+    kind: Annotated[str, typer.Option(help="agreement or data-access")],
+    document: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the signed document")],
+    signature: Annotated[str, typer.Option(help="the member's signature of consent-text, 0x...")],
+) -> None:
+    """Record a member's consent after checking its signature recovers the member's address."""
+    from ledger.energy.membership import record_consent
+
+    c = record_consent(open_store(), operation, wallet, kind, document.read_bytes(), signature)
+    typer.echo(f"Consent recorded: {c.wallet} ({c.kind}), document sha256 {c.document_sha256}.")
+
+
 def register(app: typer.Typer) -> None:
     from ledger.cli_registry import meter_app, operation_app, participant_app
 
@@ -122,3 +220,8 @@ def register(app: typer.Typer) -> None:
     operation_app.command("check")(operation_check)
     meter_app.command("site")(meter_site)
     participant_app.command("contract")(participant_contract)
+    participant_app.command("join")(participant_join)
+    participant_app.command("leave")(participant_leave)
+    participant_app.command("history")(participant_history)
+    participant_app.command("consent-text")(consent_text)
+    participant_app.command("consent")(consent)

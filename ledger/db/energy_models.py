@@ -214,3 +214,38 @@ class EnergySupplyContract(Base):
     wallet: Mapped[str] = mapped_column(String(42), primary_key=True)
     supplier: Mapped[str] = mapped_column(Text)
     contract_ref: Mapped[str] = mapped_column(Text)
+
+
+class EnergyMembership(Base):
+    """A period [start_day, end_day) of a participant's membership (local days, ISO text)."""
+
+    __tablename__ = "energy_memberships"
+    membership_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id")
+    )
+    wallet: Mapped[str] = mapped_column(String(42))
+    role: Mapped[str] = mapped_column(String(10))
+    share: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    start_day: Mapped[str] = mapped_column(String(10))
+    end_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    recorded_ts: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_energy_memberships_operation", "operation_id"),)
+
+
+class EnergyConsent(Base):
+    """A member's signed consent: the sentence, its signature and the document's sha256."""
+
+    __tablename__ = "energy_consents"
+    consent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id")
+    )
+    wallet: Mapped[str] = mapped_column(String(42))
+    kind: Mapped[str] = mapped_column(String(16))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(132))
+    recorded_ts: Mapped[int] = mapped_column(BigInteger)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from fractions import Fraction
 from typing import Any, cast
 
@@ -21,9 +22,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledger.db.energy_models import (
+    EnergyConsent,
     EnergyGateway,
     EnergyHalfWhCarry,
     EnergyIngestCount,
+    EnergyMembership,
     EnergyMeter,
     EnergyMeterSite,
     EnergyOperation,
@@ -38,6 +41,7 @@ from ledger.db.energy_models import (
 from ledger.db.errors import DatabaseUnavailable
 from ledger.energy.errors import RegistryError, StoreConflictError
 from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.membership import Consent, Membership, participants_on
 from ledger.energy.operation_check import Rules
 from ledger.energy.register_import import StoredSample
 from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
@@ -63,6 +67,8 @@ SAMPLES = cast(Table, EnergyRegisterSample.__table__)
 RULES = cast(Table, EnergyOperationRules.__table__)
 SITES = cast(Table, EnergyMeterSite.__table__)
 CONTRACTS = cast(Table, EnergySupplyContract.__table__)
+MEMBERS = cast(Table, EnergyMembership.__table__)
+CONSENTS = cast(Table, EnergyConsent.__table__)
 OPERATIONS = cast(Table, EnergyOperation.__table__)
 PARTICIPANTS = cast(Table, EnergyParticipant.__table__)
 
@@ -681,6 +687,70 @@ class SqlEnergyStore:
                     index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
         except OperationalError as exc:
             raise DatabaseUnavailable(f"the registry could not be written: {exc.orig}") from exc
+
+    # --- membership over time and consents (ledger.energy.membership) --------------------
+
+    def memberships(self, operation_id: str) -> list[Membership]:
+        with self._read() as conn:
+            rows = conn.execute(select(MEMBERS).where(MEMBERS.c.operation_id == operation_id)
+                                .order_by(MEMBERS.c.wallet, MEMBERS.c.start_day))
+            return [
+                Membership(r.operation_id, r.wallet, Role(r.role),
+                           None if r.share is None else Fraction(r.share), r.priority,
+                           date.fromisoformat(r.start_day),
+                           None if r.end_day is None else date.fromisoformat(r.end_day))
+                for r in rows
+            ]
+
+    def participants_on(self, operation_id: str, day: date) -> list[Participant] | None:
+        """The members on `day` (None when the operation has no recorded period)."""
+        periods = self.memberships(operation_id)
+        return participants_on(periods, day) if periods else None
+
+    def save_membership(self, membership: Membership, close_open_at: date | None) -> None:
+        try:
+            with self._engine.begin() as conn:
+                if close_open_at is not None:
+                    self._close(conn, membership.operation_id, membership.wallet, close_open_at)
+                conn.execute(insert(MEMBERS), [{
+                    "operation_id": membership.operation_id, "wallet": membership.wallet,
+                    "role": membership.role.value,
+                    "share": None if membership.share is None else str(membership.share),
+                    "priority": membership.priority, "start_day": membership.start.isoformat(),
+                    "end_day": None, "recorded_ts": int(time.time()),
+                }])
+        except IntegrityError as exc:
+            raise RegistryError("the operation of this membership is not registered") from exc
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the membership could not be written: {exc.orig}") from exc
+
+    def close_membership(self, operation_id: str, wallet: str, end: date) -> None:
+        try:
+            with self._engine.begin() as conn:
+                self._close(conn, operation_id, wallet, end)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the membership could not be written: {exc.orig}") from exc
+
+    @staticmethod
+    def _close(conn: Connection, operation_id: str, wallet: str, end: date) -> None:
+        conn.execute(update(MEMBERS).where(
+            MEMBERS.c.operation_id == operation_id, func.lower(MEMBERS.c.wallet) == wallet.lower(),
+            MEMBERS.c.end_day.is_(None),
+        ).values(end_day=end.isoformat()))
+
+    def add_consent(self, consent: Consent) -> None:
+        self._add(CONSENTS, {
+            "operation_id": consent.operation_id, "wallet": consent.wallet, "kind": consent.kind,
+            "document_sha256": consent.document_sha256, "message": consent.message,
+            "signature": consent.signature, "recorded_ts": int(time.time()),
+        }, "this consent")
+
+    def consents(self, operation_id: str) -> list[Consent]:
+        with self._read() as conn:
+            rows = conn.execute(select(CONSENTS).where(CONSENTS.c.operation_id == operation_id)
+                                .order_by(CONSENTS.c.consent_id))
+            return [Consent(r.operation_id, r.wallet, r.kind, r.document_sha256, r.message,
+                            r.signature) for r in rows]
 
     def raw_input_count(self) -> int:
         table = RAW

@@ -89,6 +89,10 @@ class SettlementReadingStore(Protocol):
 
     def operation_meters(self, operation_id: str) -> Sequence[Meter]: ...
 
+    def participants_on(self, operation_id: str, day: date) -> Sequence[Participant] | None:
+        """The members on `day` from the membership history; None when there is none."""
+        ...
+
     def meter_readings(
         self, serials: Collection[str], start_ts: int, end_ts: int
     ) -> Sequence[NewReading]:
@@ -231,8 +235,9 @@ class _Member:
         return self.participant.role in (Role.CONSUMER, Role.BOTH)
 
 
-def _members(store: SettlementReadingStore, operation: Operation) -> list[_Member]:
-    participants = list(store.participants(operation.operation_id))
+def _members(store: SettlementReadingStore, operation: Operation, day: date) -> list[_Member]:
+    on_day = store.participants_on(operation.operation_id, day)  # the registry as it was that day
+    participants = list(store.participants(operation.operation_id) if on_day is None else on_day)
     if not participants:
         raise SettlementError(
             f"the operation {operation.operation_id} has no participants: add them with "
@@ -325,7 +330,7 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
         raise SettlementError(
             f"no operation {operation_id} in the registry: add it with `ledger operation add`"
         )
-    members = _members(store, operation)
+    members = _members(store, operation, day)
     key = _key(operation, members)
     start, end = day_bounds(day)
     start_ts, end_ts = int(start.timestamp()), int(end.timestamp())

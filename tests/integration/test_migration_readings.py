@@ -38,7 +38,8 @@ def _cycle(url: str) -> None:
             assert conn.execute(text("SELECT settle_on_gateway FROM energy_operations")).scalar_one() \
                 in (False, 0)
         assert {"energy_half_wh_carries", "energy_register_samples", "energy_operation_rules",
-                "energy_meter_sites", "energy_supply_contracts"} <= set(inspect(engine).get_table_names())
+                "energy_meter_sites", "energy_supply_contracts", "energy_memberships",
+                "energy_consents"} <= set(inspect(engine).get_table_names())
         command.downgrade(alembic_config(engine), "0004")
         assert "energy_register_samples" not in inspect(engine).get_table_names()
         migrate(engine)

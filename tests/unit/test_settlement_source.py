@@ -64,6 +64,9 @@ class Store(MemoryEnergyStore):
         starts = [r.start_ts for r in self.readings() if r.meter_serial in set(serials)]
         return (min(starts), max(starts)) if starts else None
 
+    def participants_on(self, operation_id: str, day: date) -> None:
+        return None  # no membership history: the plain participant list
+
     def open_reviews(self, serials: Collection[str], start_ts: int, end_ts: int) -> list[ReviewItem]:
         """Every review of the in-memory store is open (it has no resolution)."""
         return [

@@ -8,7 +8,9 @@
 - energy_register_samples: cumulative register indexes as received (rollover and meter
   replacement are resolved against the previous sample of the same meter);
 - the facts `ledger operation check` verifies: energy_operation_rules (perimeter, power cap),
-  energy_meter_sites (coordinates in micro-degrees, installed power), energy_supply_contracts.
+  energy_meter_sites (coordinates in micro-degrees, installed power), energy_supply_contracts;
+- membership over time (energy_memberships: periods of local days, never deleted) and the
+  members' signed consents (energy_consents).
 
 Revision ID: 0006_readings_reviews
 Revises: 0004
@@ -91,9 +93,40 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["operation_id"], ["energy_operations.operation_id"]),
         sa.PrimaryKeyConstraint("operation_id", "wallet"),
     )
+    op.create_table(
+        "energy_memberships",
+        sa.Column("membership_id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("operation_id", sa.String(length=64), nullable=False),
+        sa.Column("wallet", sa.String(length=42), nullable=False),
+        sa.Column("role", sa.String(length=10), nullable=False),
+        sa.Column("share", sa.String(length=64), nullable=True),
+        sa.Column("priority", sa.Integer(), nullable=True),
+        sa.Column("start_day", sa.String(length=10), nullable=False),
+        sa.Column("end_day", sa.String(length=10), nullable=True),
+        sa.Column("recorded_ts", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["operation_id"], ["energy_operations.operation_id"]),
+        sa.PrimaryKeyConstraint("membership_id"),
+    )
+    op.create_index("ix_energy_memberships_operation", "energy_memberships", ["operation_id"])
+    op.create_table(
+        "energy_consents",
+        sa.Column("consent_id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("operation_id", sa.String(length=64), nullable=False),
+        sa.Column("wallet", sa.String(length=42), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("document_sha256", sa.String(length=64), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("signature", sa.String(length=132), nullable=False),
+        sa.Column("recorded_ts", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["operation_id"], ["energy_operations.operation_id"]),
+        sa.PrimaryKeyConstraint("consent_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("energy_consents")
+    op.drop_index("ix_energy_memberships_operation", table_name="energy_memberships")
+    op.drop_table("energy_memberships")
     op.drop_table("energy_supply_contracts")
     op.drop_table("energy_meter_sites")
     op.drop_table("energy_operation_rules")
