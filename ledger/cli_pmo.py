@@ -4,6 +4,7 @@
         every figure Enedis published (allocated, complement, surplus per PRM and step) against
         the ledger's allocation of the same readings; exit 3 when any differs by more than 1 Wh
 
+    ledger energy export-key --operation OP --day D [--output FILE]   # the key for Enedis
     ledger operation rules OP --perimeter-km 2|10|20 --power-cap-mw 3|5
     ledger meter site SERIAL --lat 45.7597 --lon 4.8422 [--installed-w 9000]
     ledger participant contract --operation OP --wallet 0x... --supplier NAME --contract REF
@@ -62,6 +63,23 @@ def reconcile_enedis(
                    f"{len(result.differences)} differ by more than {tolerance} Wh.")
     if result.differences:
         raise typer.Exit(3)
+
+
+@energy_app.command("export-key")
+def export_key_command(
+    operation: Annotated[str, typer.Option("--operation", help="operation id")],
+    day: Annotated[str, typer.Option("--day", help="local day YYYY-MM-DD")],
+    output: Annotated[Path | None, typer.Option(help="write to this file (default stdout)")] = None,
+) -> None:
+    """The repartition key for Enedis: static coefficients per PRM, or per-step coefficients."""
+    from ledger.energy.enedis_key import export_key
+
+    text = export_key(open_store(), operation, _day(day))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"{output.name}: {text.count(chr(10)) - 1} rows.")
 
 
 def operation_rules(

@@ -319,6 +319,16 @@ def _span(start: datetime, end: datetime) -> str:
     return f"{start.astimezone(PARIS):%H:%M}-{end.astimezone(PARIS):%H:%M}"
 
 
+def key_on(store: SettlementReadingStore, operation_id: str, day: date) -> AllocationKey:
+    """The allocation key of the operation with its members of `day` (no readings needed)."""
+    operation = store.operation(operation_id)
+    if operation is None:
+        raise SettlementError(
+            f"no operation {operation_id} in the registry: add it with `ledger operation add`"
+        )
+    return _key(operation, _members(store, operation, day))
+
+
 def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> DayInputs:
     """The core's inputs for `day` of the operation, from the stored readings.
 
