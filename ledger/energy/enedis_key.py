@@ -18,12 +18,8 @@ from datetime import UTC, date
 from fractions import Fraction
 
 from ledger.domain.energy.allocation import StaticKey, allocate_step
-from ledger.energy.settlement_source import (
-    SettlementError,
-    SettlementReadingStore,
-    day_inputs,
-    key_on,
-)
+from ledger.energy.settlement import SettlementError
+from ledger.energy.settlement_source import SettlementReadingStore, day_inputs, key_on
 
 PLACES = 6
 
