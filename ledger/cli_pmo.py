@@ -9,6 +9,7 @@
     ledger meter site SERIAL --lat 45.7597 --lon 4.8422 [--installed-w 9000]
     ledger participant contract --operation OP --wallet 0x... --supplier NAME --contract REF
     ledger operation check OP [--json]     # each rule with its verdict; exit 3 when one fails
+    ledger operation data OP --gateway|--distributor-only   # which readings settle the operation
     ledger participant join --operation OP --wallet 0x... --role R --from DAY [--share|--priority]
     ledger participant leave --operation OP --wallet 0x... --from DAY   # first day not a member
     ledger participant history --operation OP [--json]
@@ -93,6 +94,23 @@ def operation_rules(
     rules = set_rules(open_store(), operation_id, perimeter_km, power_cap_mw)
     typer.echo(f"{operation_id}: perimeter {rules.perimeter_m} m, producer power cap "
                f"{rules.power_cap_w:,} W.")
+
+
+def operation_data(
+    operation_id: Annotated[str, typer.Argument(help="operation id")],
+    gateway: Annotated[
+        bool,
+        typer.Option("--gateway/--distributor-only",
+                     help="let gateway readings fill what the distributor has not sent, or not"),
+    ] = False,
+) -> None:
+    """Which readings settle the operation: the distributor's only (default), or gateways too."""
+    from ledger.energy.errors import UnknownEntityError
+
+    if not open_store().set_settle_on_gateway(operation_id, gateway):
+        raise UnknownEntityError(f"no operation {operation_id}: add it with `ledger operation add`")
+    typer.echo(f"{operation_id} settles on "
+               f"{'distributor and gateway' if gateway else 'distributor'} data from now on.")
 
 
 def meter_site(
@@ -236,6 +254,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(energy_app, name="energy")
     operation_app.command("rules")(operation_rules)
     operation_app.command("check")(operation_check)
+    operation_app.command("data")(operation_data)
     meter_app.command("site")(meter_site)
     participant_app.command("contract")(participant_contract)
     participant_app.command("join")(participant_join)

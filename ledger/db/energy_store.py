@@ -642,6 +642,16 @@ class SqlEnergyStore:
 
     # --- facts of `ledger operation check` (ledger.energy.operation_check) -----------------
 
+    def set_settle_on_gateway(self, operation_id: str, on_gateway: bool) -> bool:
+        """Set the operation's flag; False when there is no such operation."""
+        try:
+            with self._engine.begin() as conn:
+                done = conn.execute(update(OPERATIONS).where(
+                    OPERATIONS.c.operation_id == operation_id).values(settle_on_gateway=on_gateway))
+                return bool(done.rowcount)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"the registry could not be written: {exc.orig}") from exc
+
     def operation_rules(self, operation_id: str) -> Rules | None:
         with self._read() as conn:
             row = conn.execute(select(RULES).where(RULES.c.operation_id == operation_id)).first()

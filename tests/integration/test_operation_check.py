@@ -37,3 +37,12 @@ def test_the_check_reports_each_rule_and_exits_3_until_the_facts_are_in(tmp_path
     assert done.stdout.count("ok  ") == 4 and "18,000 W installed over 2 producer(s)" in done.stdout
     assert run("operation", "rules", OP, "--perimeter-km", "5").returncode == 2
     assert run("operation", "rules", OP, "--perimeter-km", "10", "--power-cap-mw", "5").returncode == 0
+    assert "distributor and gateway" in run("operation", "data", OP, "--gateway").stdout
+    assert run("operation", "data", "nope", "--gateway").returncode == 2
+    from ledger.db import make_engine
+    from ledger.db.energy_store import SqlEnergyStore
+
+    engine = make_engine(url)
+    operation = SqlEnergyStore(engine).operation(OP)
+    engine.dispose()
+    assert operation is not None and operation.settle_on_gateway
