@@ -16,8 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.chain_ops import ChainOperator
 from api.errors import ApiError
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
-from api.ports import EnergyReader, LedgerReader, OperatorChain, ReadingIngest, SettlementSource
+from api.ports import (
+    EnergyReader,
+    LedgerReader,
+    OperatorChain,
+    ReadingIngest,
+    ReviewDesk,
+    SettlementSource,
+)
 from api.routers import auth, energy, feed, gateways, operator, private, public, treasury, web
+from api.routers import reviews as reviews_router
 from api.services import Deployment
 from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
@@ -100,6 +108,7 @@ def create_app(
     ingest: ReadingIngest | None = None,
     energy_reader: EnergyReader | None = None,
     settlements: SettlementSource | None = None,
+    reviews: ReviewDesk | None = None,
 ) -> FastAPI:
     """The API; the ports default to the real adapters built from `settings`."""
     if reader is None:
@@ -120,6 +129,10 @@ def create_app(
         from ledger.energy.ingest import IngestPipeline
 
         ingest = IngestPipeline(SqlEnergyStore(make_engine(settings.database_url)))
+    if reviews is None:
+        from api.review_desk import LazyReviewDesk
+
+        reviews = LazyReviewDesk(settings.database_url)
     closing: tuple[EnergyReader | SettlementSource, ...] = (energy_reader, settlements)
 
     @asynccontextmanager
@@ -153,6 +166,7 @@ def create_app(
     app.state.ingest = GatewayIngest(ingest)
     app.state.energy = energy_reader
     app.state.settlements = settlements
+    app.state.reviews = reviews
     app.state.nonces = nonces
     app.state.sessions = SessionStore(settings.session_ttl_seconds)
     app.state.verifier = SiweVerifier(
@@ -164,7 +178,7 @@ def create_app(
     )
     app.state.chartjs = web.find_chartjs(settings.chartjs_path)
 
-    for module in (public, energy, auth, private, operator, gateways, feed, treasury, web):
+    for module in (public, energy, auth, private, operator, reviews_router, gateways, feed, treasury, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 

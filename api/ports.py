@@ -26,6 +26,7 @@ from ledger.db.queries_api import (
 )
 from ledger.db.queries_energy import DistrictRows, OnChainSettlement, OwnReading, SettlementEvent
 from ledger.energy.ingest import IngestResult
+from ledger.energy.reviews import Keep, ReviewItem
 from ledger.energy.settlement import DayLines
 
 Role = Literal["registrar", "treasurer"]
@@ -85,6 +86,14 @@ class OperatorChain(Protocol):
     def register_merchant(self, name: str, category: int, payout: str) -> OperatorReceipt: ...
 
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt: ...
+
+
+class ReviewDesk(Protocol):
+    """The review queue of conflicting readings (ledger.db.energy_store.SqlEnergyStore)."""
+
+    def review_queue(self, status: str | None = "open") -> list[ReviewItem]: ...
+
+    def resolve_review(self, review_id: int, keep: Keep, by: str) -> ReviewItem: ...
 
 
 class ReadingIngest(Protocol):

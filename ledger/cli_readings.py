@@ -1,8 +1,10 @@
 """Readings commands: import distributor files, listen on MQTT, simulate a district.
 
-    ledger readings import FILE --format enedis-30min|energy-15min [--json]
+    ledger readings import FILE --format enedis-30min|energy-15min|register-index [--json]
     ledger readings listen                       # MQTT subscriber until Ctrl-C
     ledger readings stats [--json]               # outcome counters (accepted, rejected.<code>...)
+    ledger readings reviews [--all] [--json]     # conflicting readings held for review
+    ledger readings resolve ID --keep raw|corrected|VALUE [--by NAME]
     ledger simulate --homes 30 --speed 900 [--days 1] [--seed 1] [--start YYYY-MM-DD]
 
 MQTT: LEDGER_MQTT_URL (mqtt://host:port); when unset, `simulate` starts an embedded broker on
@@ -36,8 +38,17 @@ def import_file(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV load curve")
     ],
     fmt: Annotated[
-        str, typer.Option("--format", help="enedis-30min (W at interval end) or energy-15min (Wh)")
+        str,
+        typer.Option(
+            "--format",
+            help="enedis-30min (W at interval end), energy-15min (Wh) or register-index "
+            "(cumulative Wh)",
+        ),
     ],
+    step: Annotated[int, typer.Option(help="register-index: seconds between samples")] = 900,
+    modulus: Annotated[
+        int, typer.Option(min=2, help="register-index: the register rolls over at this value")
+    ] = 10**9,
     as_json: JsonOption = False,
 ) -> None:
     """Import a distributor load curve (settlement-grade, source "distributor")."""
@@ -45,9 +56,19 @@ def import_file(
     from ledger.energy.errors import CsvImportError
     from ledger.energy.ingest import IngestPipeline
 
-    if fmt not in CsvFormat.__members__.values():
-        raise CsvImportError("--format must be enedis-30min or energy-15min")
-    report = import_csv(IngestPipeline(open_store()), file.read_bytes(), CsvFormat(fmt))
+    gaps: list[str] = []
+    if fmt == "register-index":
+        from ledger.energy.register_import import import_registers
+
+        store = open_store()
+        registers = import_registers(IngestPipeline(store), store, file.read_bytes(),
+                                     step_s=step, modulus=modulus)
+        report = registers.report
+        gaps = [f"{m} ({d}) {g.start_ts}-{g.end_ts}: {g.reason}" for m, d, g in registers.gaps]
+    elif fmt in CsvFormat.__members__.values():
+        report = import_csv(IngestPipeline(open_store()), file.read_bytes(), CsvFormat(fmt))
+    else:
+        raise CsvImportError("--format must be enedis-30min, energy-15min or register-index")
     r = report.result
     if as_json:
         typer.echo(json.dumps(report.to_json(), sort_keys=True))
@@ -61,6 +82,8 @@ def import_file(
             typer.echo(f"  held: {reason}")
         for rejection in report.rejected:
             typer.echo(f"  refused [{rejection.code}] {rejection.message}")
+        for gap in gaps:
+            typer.echo(f"  gap (left missing, never guessed): {gap}")
     if report.rejected:
         raise typer.Exit(1)
 
@@ -97,6 +120,60 @@ def stats(as_json: JsonOption = False) -> None:
     else:
         for name in sorted(counts):
             typer.echo(f"{name:<36} {counts[name]:>10}")
+
+
+@readings_app.command("reviews")
+def reviews(
+    show_all: Annotated[bool, typer.Option("--all", help="resolved reviews too")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Conflicting readings held for review: each keeps its local day open until resolved."""
+    items = open_store().review_queue(None if show_all else "open")
+    if as_json:
+        typer.echo(json.dumps([i.to_json() for i in items], sort_keys=True))
+        return
+    if not items:
+        typer.echo("No reading awaits review." if not show_all else "No review recorded.")
+        return
+    for item in items:
+        doc = item.to_json()
+        line = (
+            f"#{item.review_id:<6} {item.status:<8} {item.source:<11} {item.meter_serial} "
+            f"{doc['start']} {item.step_s // 60} min {item.direction} {item.version}: stored "
+            f"{item.stored_value} {doc['unit']}, received {item.proposed_value} {doc['unit']}"
+        )
+        if item.resolution is not None:
+            line += f" -> kept {item.resolved_value} ({item.resolution}, by {item.resolved_by})"
+        typer.echo(line)
+    if not show_all:
+        typer.echo("Resolve each with `ledger readings resolve ID --keep raw|corrected|VALUE`.")
+
+
+@readings_app.command("resolve")
+def resolve_review(
+    review_id: Annotated[int, typer.Argument(min=1, help="the review id (ledger readings reviews)")],
+    keep: Annotated[
+        str,
+        typer.Option(
+            "--keep",
+            help="raw: keep the stored value; corrected: take the held value; or a whole number",
+        ),
+    ],
+    by: Annotated[str, typer.Option("--by", help="who decides (kept with the decision)")] = "operator",
+    as_json: JsonOption = False,
+) -> None:
+    """Resolve a review: the reading kept is stored with the hash of the decision."""
+    from ledger.energy.reviews import resolve
+
+    item = resolve(open_store(), review_id, keep, by)
+    if as_json:
+        typer.echo(json.dumps(item.to_json(), sort_keys=True))
+    else:
+        typer.echo(
+            f"Review #{item.review_id} resolved: {item.meter_serial} {item.to_json()['start']} "
+            f"{item.direction} keeps {item.resolved_value} ({item.resolution}); the day can be "
+            "settled again (settle-watch commits the correction)."
+        )
 
 
 def simulate(
@@ -194,5 +271,8 @@ def _today_paris() -> date:
 
 
 def register(app: typer.Typer) -> None:
+    from ledger import cli_pmo
+
     app.add_typer(readings_app, name="readings")
+    cli_pmo.register(app)
     app.command("simulate")(simulate)

@@ -73,14 +73,26 @@ def operation_add(
     name: Annotated[str, typer.Option(help="name shown to residents")] = "",
     key: Annotated[str, typer.Option(help="allocation key: default, static or priority")] = "default",
     step: Annotated[int, typer.Option(help="settlement step in seconds: 900 or 1800")] = 900,
+    settle_on_gateway: Annotated[
+        bool,
+        typer.Option(
+            "--settle-on-gateway",
+            help="let gateway readings fill steps the distributor has not sent (default: "
+            "distributor data only)",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Register a sharing operation."""
     from ledger.energy.registry import add_operation
 
-    op = add_operation(open_store(), operation_id, name, key, step)
-    _emit(as_json, {"operation": op.operation_id, "key": op.key.value, "step_s": op.step_s},
-          f"Operation {op.operation_id} registered (key {op.key.value}, step {op.step_s // 60} min).")
+    op = add_operation(open_store(), operation_id, name, key, step,
+                       settle_on_gateway=settle_on_gateway)
+    source = "distributor and gateway" if op.settle_on_gateway else "distributor"
+    _emit(as_json, {"operation": op.operation_id, "key": op.key.value, "step_s": op.step_s,
+                    "settle_on_gateway": op.settle_on_gateway},
+          f"Operation {op.operation_id} registered (key {op.key.value}, step {op.step_s // 60} min, "
+          f"settled on {source} data).")
 
 
 @participant_app.command("add")

@@ -342,6 +342,7 @@ def settle_watch_command(
         retry_delay_s=retry_delay,
         lookback_days=lookback,
         batch_size=batch,
+        changes=readings_store,  # re-settles days whose distributor data or reviews changed
     )
     try:
         watcher.run(cycles=cycles)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +37,7 @@ class EnergyOperation(Base):
     name: Mapped[str] = mapped_column(Text)
     key: Mapped[str] = mapped_column(String(16))
     step_s: Mapped[int] = mapped_column(Integer)
+    settle_on_gateway: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class EnergyParticipant(Base):
@@ -133,9 +135,117 @@ class EnergyReadingReview(Base):
     raw_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(10), default="open")
     received_ts: Mapped[int] = mapped_column(BigInteger)
+    resolution: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    resolved_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resolved_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_energy_reading_reviews_status", "status", "start_ts"),)
+
+
+class EnergyHalfWhCarry(Base):
+    """A half Wh left by an odd average power at the end of a run of half-hours: it belongs to the
+    half-hour starting at `at_ts` of the same meter, direction and version (see csv_import)."""
+
+    __tablename__ = "energy_half_wh_carries"
+    source: Mapped[str] = mapped_column(String(12), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("energy_meters.meter_id"), primary_key=True
+    )
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[str] = mapped_column(String(10), primary_key=True)
+    at_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class EnergyRegisterSample(Base):
+    """A cumulative register index read at `at_ts` on the physical meter `serial` behind the
+    registered meter `meter_id`; `event` is "" or "final" / "initial" at a meter replacement."""
+
+    __tablename__ = "energy_register_samples"
+    source: Mapped[str] = mapped_column(String(12), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("energy_meters.meter_id"), primary_key=True
+    )
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    at_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(128), primary_key=True)
+    register_index: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[str] = mapped_column(String(8))
+    raw_sha256: Mapped[str] = mapped_column(String(64))
 
 
 class EnergyIngestCount(Base):
     __tablename__ = "energy_ingest_counts"
     outcome: Mapped[str] = mapped_column(String(48), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnergyOperationRules(Base):
+    """The limits `ledger operation check` applies (absent: 2 km and 3 MW)."""
+
+    __tablename__ = "energy_operation_rules"
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id"), primary_key=True
+    )
+    perimeter_m: Mapped[int] = mapped_column(Integer)
+    power_cap_w: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnergyMeterSite(Base):
+    """Where a meter is (WGS 84, micro-degrees) and, for a producer, its installed power (W)."""
+
+    __tablename__ = "energy_meter_sites"
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("energy_meters.meter_id"), primary_key=True
+    )
+    lat_e6: Mapped[int] = mapped_column(Integer)
+    lon_e6: Mapped[int] = mapped_column(Integer)
+    installed_w: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class EnergySupplyContract(Base):
+    """A consumer's supply contract for the complement (its supplier and contract reference)."""
+
+    __tablename__ = "energy_supply_contracts"
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id"), primary_key=True
+    )
+    wallet: Mapped[str] = mapped_column(String(42), primary_key=True)
+    supplier: Mapped[str] = mapped_column(Text)
+    contract_ref: Mapped[str] = mapped_column(Text)
+
+
+class EnergyMembership(Base):
+    """A period [start_day, end_day) of a participant's membership (local days, ISO text)."""
+
+    __tablename__ = "energy_memberships"
+    membership_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id")
+    )
+    wallet: Mapped[str] = mapped_column(String(42))
+    role: Mapped[str] = mapped_column(String(10))
+    share: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    start_day: Mapped[str] = mapped_column(String(10))
+    end_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    recorded_ts: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_energy_memberships_operation", "operation_id"),)
+
+
+class EnergyConsent(Base):
+    """A member's signed consent: the sentence, its signature and the document's sha256."""
+
+    __tablename__ = "energy_consents"
+    consent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("energy_operations.operation_id")
+    )
+    wallet: Mapped[str] = mapped_column(String(42))
+    kind: Mapped[str] = mapped_column(String(16))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(132))
+    recorded_ts: Mapped[int] = mapped_column(BigInteger)

@@ -55,6 +55,13 @@ _PAYLOAD_KEYS = frozenset({"device_id", "counter", "meter_serial", "clock_status
 _READING_KEYS = frozenset({"start", "step_s", "commodity", "direction", "value", "version"})
 _MAX_ID = 128
 
+MAX_COUNTER = 2**63 - 1
+"""The largest counter a gateway may send: it is stored in a signed 64-bit column."""
+MAX_VALUE = 2**53 - 1
+"""The largest Wh or L value accepted before the physical check (exact in every JSON reader)."""
+MIN_START_TS = 946_684_800
+"""2000-01-01T00:00:00Z: no interval of this ledger starts earlier (a zeroed gateway clock)."""
+
 
 class Code(enum.StrEnum):
     """Machine-readable rejection codes (stable: senders may switch on them)."""
@@ -76,6 +83,7 @@ class Code(enum.StrEnum):
     ABOVE_PHYSICAL_MAX = "above_physical_max"
     FUTURE_TIMESTAMP = "future_timestamp"
     NON_INTEGER_ENERGY = "non_integer_energy"
+    OUT_OF_RANGE = "out_of_range"
     INTERNAL = "internal_error"
 
 
@@ -254,6 +262,12 @@ class SignedMessage:
     def signed_bytes(self) -> bytes:
         return canonical_bytes(self.payload)
 
+    def signed_bytes_of_parsed(self) -> bytes:
+        """The canonical bytes of a payload `parse_payload` accepted: it holds integers and
+        strings only (every field is type-checked and no other field is allowed), so the float
+        scan of `canonical_bytes` is skipped (it cost a third of the pipeline's own time)."""
+        return orjson.dumps(self.payload, option=orjson.OPT_SORT_KEYS)
+
 
 def open_wire(body: bytes) -> SignedMessage:
     """Size, JSON and signature presence; raises `Rejected`."""
@@ -283,7 +297,7 @@ def open_wire(body: bytes) -> SignedMessage:
             Code.MALFORMED, 'the message must have exactly "payload" and "signature" (base64 text)'
         )
     try:
-        signature = base64.b64decode(signature_text, validate=True)
+        signature = binascii.a2b_base64(signature_text, strict_mode=True)
     except (binascii.Error, ValueError):
         raise Rejected(Code.MALFORMED, "the signature is not base64") from None
     return SignedMessage(device_id, payload, signature)
@@ -300,6 +314,12 @@ def parse_payload(payload: Mapping[str, Any]) -> Envelope:
     counter = payload["counter"]
     if type(counter) is not int or counter < 0:
         raise Rejected(Code.MALFORMED, "payload.counter must be a non-negative integer")
+    if counter > MAX_COUNTER:
+        raise Rejected(
+            Code.OUT_OF_RANGE,
+            f"payload.counter is {counter}, above the largest counter {MAX_COUNTER} (2^63 - 1): "
+            "count from a smaller number and ask the operator to reset the gateway's counter",
+        )
     serial = payload["meter_serial"]
     if not isinstance(serial, str) or not 0 < len(serial) <= _MAX_ID:
         raise Rejected(Code.MALFORMED, "payload.meter_serial must be a text of 1 to 128 characters")
@@ -329,6 +349,11 @@ def parse_reading(item: object, n: int) -> IntervalReading:
             Code.BAD_STEP, f"readings[{n}].step_s is {step!r}; it must be 900 (15 min) or 1800 (30 min)"
         )
     start_ts = parse_utc(item["start"], f"readings[{n}].start")
+    if start_ts < MIN_START_TS:
+        raise Rejected(
+            Code.OUT_OF_RANGE,
+            f"readings[{n}].start {item['start']} is before 2000-01-01: set the gateway clock",
+        )
     if start_ts % step:
         raise Rejected(
             Code.MISALIGNED,
@@ -349,6 +374,12 @@ def parse_reading(item: object, n: int) -> IntervalReading:
             Code.MALFORMED,
             f"readings[{n}].value must be a whole number of {UNITS[commodity]}, got {value!r}",
         )
+    if value > MAX_VALUE:
+        raise Rejected(
+            Code.OUT_OF_RANGE,
+            f"readings[{n}].value is {value}, above {MAX_VALUE}: send the energy of one step in "
+            f"{UNITS[commodity]}",
+        )
     if value < 0:
         raise Rejected(
             Code.NEGATIVE_VALUE,
@@ -363,6 +394,10 @@ def parse_reading(item: object, n: int) -> IntervalReading:
 
 def parse_utc(text: object, where: str) -> int:
     """Unix seconds of an ISO 8601 instant that is explicitly UTC (Z or +00:00), whole seconds."""
+    if type(text) is str and len(text) <= 40:
+        seconds = _seen_instants.get(text)
+        if seconds is not None:  # the same step start arrives from every gateway
+            return seconds
     if not isinstance(text, str) or not (text.endswith("Z") or text.endswith("+00:00")):
         raise Rejected(Code.MALFORMED, f"{where} must be ISO 8601 in UTC, like 2025-06-21T10:15:00Z")
     try:
@@ -371,4 +406,14 @@ def parse_utc(text: object, where: str) -> int:
         raise Rejected(Code.MALFORMED, f"{where} is not ISO 8601: {text[:40]!r}") from None
     if instant.microsecond:
         raise Rejected(Code.MISALIGNED, f"{where} has fractions of a second")
-    return int(instant.timestamp())
+    seconds = int(instant.timestamp())
+    if len(text) <= 40:
+        if len(_seen_instants) >= _SEEN_INSTANTS_MAX:
+            _seen_instants.clear()
+        _seen_instants[text] = seconds
+    return seconds
+
+
+_SEEN_INSTANTS_MAX = 4096
+_seen_instants: dict[str, int] = {}
+"""Valid UTC texts already parsed (bounded; a pure function of the text, so safe to reuse)."""

@@ -2,9 +2,9 @@
 
 For each input, in order (the first failure rejects the whole input, nothing is stored)::
 
-    size (64 KiB) -> JSON -> signature present -> device registered -> signature valid
-    -> payload fields (<= 500 readings, step 900/1800 on its boundary, integers >= 0)
-    -> meter registered and read by this device -> commodity of the meter
+    size (64 KiB) -> JSON -> signature present -> device registered
+    -> payload fields (<= 500 readings, step 900/1800 on its boundary, integers in range)
+    -> signature valid -> meter registered and read by this device -> commodity of the meter
     -> value <= the meter's physical maximum per step -> interval ended (clock skew allowed)
     -> counter strictly above the last accepted one of the device
 
@@ -54,6 +54,7 @@ from ledger.energy.envelope import (
 )
 from ledger.energy.errors import StoreConflictError
 from ledger.energy.registry import Gateway, Meter
+from ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ BaseKey = tuple[str, int, int, str]
 """(meter serial, interval start Unix s UTC, step s, direction)."""
 FullKey = tuple[str, int, int, str, str]
 """BaseKey + version."""
+CarryKey = tuple[str, str, str, int]
+"""(meter serial, direction, version, start of the half-hour a carried half Wh belongs to)."""
 
 
 # --- what the pipeline writes -------------------------------------------------------------------
@@ -119,6 +122,8 @@ class Changes:
     reviews: list[Review] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    carries: list[tuple[str, CarryKey, str]] = field(default_factory=list)
+    """(source, carry key, sha256 of the file): half Wh left for a half-hour not yet received."""
 
 
 class ReadingBatch(Protocol):
@@ -136,6 +141,9 @@ class ReadingStore(Protocol):
     def meters(self, serials: Collection[str]) -> dict[str, Meter]: ...
     def batch(self) -> AbstractContextManager[ReadingBatch]: ...
     def counts(self) -> dict[str, int]: ...
+    def half_wh_carries(self, source: str, keys: Collection[CarryKey]) -> set[CarryKey]:
+        """The keys among `keys` for which a half Wh was recorded (written by `Changes.carries`)."""
+        ...
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -283,13 +291,15 @@ class IngestPipeline:
                         f"the gateway {message.device_id[:64]!r} is not registered: ask the "
                         "operator to register it with its public key",
                     )
-                if not verify_signature(self._key(gateway), message.signature, message.signed_bytes()):
+                envelope = parse_payload(message.payload)  # integers and strings only, or refused
+                if not verify_signature(
+                    self._key(gateway), message.signature, message.signed_bytes_of_parsed()
+                ):
                     raise Rejected(
                         Code.BAD_SIGNATURE,
                         "the signature does not match the canonical payload and the key registered "
                         "for this gateway",
                     )
-                envelope = parse_payload(message.payload)
                 meter = self._check_meter(meters.get(envelope.meter_serial), envelope)
                 self._check_readings(meter, envelope.readings)
             except Rejected as exc:
@@ -304,7 +314,7 @@ class IngestPipeline:
                     envelope.device_id, envelope.counter, envelope.clock_status,
                 )
             )
-        for n, result in self._commit(prepared, results).items():
+        for n, result in self._commit_each_alone_if_needed(prepared, results).items():
             results[n] = result
         done = [r for r in results if r is not None]
         if len(done) != len(items):  # every branch above fills its slot
@@ -318,6 +328,7 @@ class IngestPipeline:
         *,
         channel: str = "csv",
         refused_before: Sequence[Code] = (),
+        carries: Sequence[CarryKey] = (),
     ) -> tuple[IngestResult, list[tuple[int, IngestResult]]]:
         """Settlement-grade rows (meter serial, reading) from one distributor file.
 
@@ -348,7 +359,10 @@ class IngestPipeline:
         ]
         early = [r for _, r in rejected]
         early += [IngestResult("rejected", sha, code.value) for code in refused_before]
-        outcome = self._commit(prepared, early)
+        kept = {serial for serial in by_meter}
+        outcome = self._commit(
+            prepared, early, [(DISTRIBUTOR, c, sha) for c in carries if c[0] in kept]
+        )
         total = IngestResult(
             "accepted" if prepared or not rejected else "rejected",
             sha,
@@ -359,6 +373,13 @@ class IngestPipeline:
             held_reasons=tuple(x for r in outcome.values() for x in r.held_reasons),
         )
         return total, rejected
+
+    def half_wh_carries(self, keys: Collection[CarryKey]) -> set[CarryKey]:
+        """Which of these half-hours of distributor data have a half Wh carried into them."""
+        return self._store.half_wh_carries(DISTRIBUTOR, keys) if keys else set()
+
+    def meters(self, serials: Collection[str]) -> dict[str, Meter]:
+        return self._store.meters(serials)
 
     def metrics(self) -> dict[str, int]:
         """Outcomes counted by this process: accepted, duplicate.*, held, rejected.<code>..."""
@@ -420,13 +441,58 @@ class IngestPipeline:
 
     # The transaction ---------------------------------------------------------------------------
 
-    def _commit(
+    def _commit_each_alone_if_needed(
         self, prepared: list[_Prepared], rejected: Iterable[IngestResult | None]
+    ) -> dict[int, IngestResult]:
+        """One transaction for the batch; if the store refuses it for a reason the checks did not
+        foresee, each envelope is committed alone, so one bad message never costs another its
+        place: the one the store still refuses is answered `internal_error` (nothing of it
+        stored), the others are stored. A store that is down (`LedgerError` other than a
+        conflict) refuses them all alike: that error goes up, nothing is stored."""
+        early = [r for r in rejected if r is not None]
+        if not prepared:
+            return self._commit(prepared, early)
+        try:
+            return self._commit(prepared, early)
+        except Exception as exc:
+            _reraise_if_store_down(exc)
+            log.warning("the store refused a batch of %d envelope(s) (%s); committing each alone",
+                        len(prepared), type(exc).__name__)
+        outcome = self._commit([], early) if early else {}
+        for p in prepared:
+            try:
+                outcome |= self._commit([p], [])
+            except Exception as exc:
+                _reraise_if_store_down(exc)
+                log.error("the store refused the envelope %s; answered internal_error", p.sha256,
+                          exc_info=exc)
+                outcome[p.index] = self._store_refused(p)
+        return outcome
+
+    def _store_refused(self, p: _Prepared) -> IngestResult:
+        result = _rejected(
+            p.sha256,
+            Rejected(
+                Code.INTERNAL,
+                "the reading store could not store this envelope (nothing of it was kept); the "
+                "operator has the details in the log: send it again later",
+            ),
+            p.device_id,
+            p.counter,
+        )
+        self._metrics[_count_name(result)] += 1
+        return result
+
+    def _commit(
+        self,
+        prepared: list[_Prepared],
+        rejected: Iterable[IngestResult | None],
+        carries: Sequence[tuple[str, CarryKey, str]] = (),
     ) -> dict[int, IngestResult]:
         early = [r for r in rejected if r is not None]
         for attempt in (1, 2, 3):
             try:
-                outcome, changes = self._apply(prepared, early)
+                outcome, changes = self._apply(prepared, early, carries)
             except StoreConflictError:
                 if attempt == 3:
                     raise
@@ -437,10 +503,13 @@ class IngestPipeline:
         raise RuntimeError("unreachable")
 
     def _apply(
-        self, prepared: list[_Prepared], early: list[IngestResult]
+        self,
+        prepared: list[_Prepared],
+        early: list[IngestResult],
+        carries: Sequence[tuple[str, CarryKey, str]] = (),
     ) -> tuple[dict[int, IngestResult], Changes]:
         outcome: dict[int, IngestResult] = {}
-        changes = Changes()
+        changes = Changes(carries=list(carries))
         with self._store.batch() as batch:
             devices = {p.device_id for p in prepared if p.device_id is not None}
             last = batch.last_counters(devices) if devices else {}
@@ -537,6 +606,11 @@ class IngestPipeline:
             duplicates=duplicates, held=len(reasons), superseded=superseded,
             held_reasons=tuple(reasons),
         )
+
+
+def _reraise_if_store_down(exc: Exception) -> None:
+    if isinstance(exc, LedgerError) and not isinstance(exc, StoreConflictError):
+        raise exc
 
 
 def _count_name(result: IngestResult) -> str:

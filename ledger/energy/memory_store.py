@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ledger.energy.errors import StoreConflictError
-from ledger.energy.ingest import BaseKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
 from ledger.energy.registry import Gateway, Meter, Operation, Participant
 
 
@@ -25,6 +25,7 @@ class _State:
     readings: dict[tuple[str, str, int, int, str, str], NewReading] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    carries: set[tuple[str, CarryKey]] = field(default_factory=set)
 
 
 class _Batch:
@@ -62,6 +63,7 @@ class _Batch:
                 raise StoreConflictError("a reading with this key was stored meanwhile")
             state.readings[key] = row
         state.reviews.extend(changes.reviews)
+        state.carries.update((source, key) for source, key, _ in changes.carries)
         state.counters.update(changes.counters)
         state.counts.update(changes.counts)
 
@@ -82,6 +84,9 @@ class MemoryEnergyStore:
         self._participants: dict[str, list[Participant]] = {}
         self._meters: dict[str, Meter] = {}
         self._gateways: dict[str, Gateway] = {}
+
+    def half_wh_carries(self, source: str, keys: Collection[CarryKey]) -> set[CarryKey]:
+        return {k for k in keys if (source, k) in self._state.carries}
 
     # RegistryStore
     def operation(self, operation_id: str) -> Operation | None:

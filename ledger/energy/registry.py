@@ -70,6 +70,9 @@ class Operation:
     name: str
     key: KeyKind
     step_s: int
+    settle_on_gateway: bool = False
+    """False (the default): only the distributor's (Enedis) data settle a day; gateway readings
+    feed dashboards. True: gateway readings fill the steps the distributor has not sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,15 @@ def check_id(value: str, what: str) -> str:
 # --- services ---------------------------------------------------------------------------------
 
 
-def add_operation(store: RegistryStore, operation_id: str, name: str, key: str, step_s: int) -> Operation:
+def add_operation(
+    store: RegistryStore,
+    operation_id: str,
+    name: str,
+    key: str,
+    step_s: int,
+    *,
+    settle_on_gateway: bool = False,
+) -> Operation:
     check_id(operation_id, "operation id")
     if key not in KeyKind.__members__.values():
         raise RegistryError(f"the key must be default, static or priority, not {key!r}")
@@ -180,7 +191,9 @@ def add_operation(store: RegistryStore, operation_id: str, name: str, key: str, 
         raise RegistryError(f"the step must be 900 (15 min) or 1800 (30 min) seconds, not {step_s}")
     if store.operation(operation_id) is not None:
         raise RegistryError(f"the operation {operation_id} is already registered")
-    operation = Operation(operation_id, name.strip() or operation_id, KeyKind(key), step_s)
+    operation = Operation(
+        operation_id, name.strip() or operation_id, KeyKind(key), step_s, settle_on_gateway
+    )
     store.add_operation(operation)
     return operation
 

@@ -48,6 +48,7 @@ from ledger.domain.energy.pricing import TariffBook
 from ledger.domain.energy.steps import PARIS, StepLength, day_bounds, day_step_starts, local_day_of
 from ledger.energy.ingest import DISTRIBUTOR, GATEWAY, NewReading
 from ledger.energy.registry import KeyKind, Meter, Operation, Participant, Role
+from ledger.energy.reviews import ReviewItem
 from ledger.energy.settlement import (
     DayLines,
     DayStore,
@@ -63,6 +64,8 @@ ELECTRICITY = "electricity"
 _QUARTER = 900
 _HALF = 1800
 _VERSION_RANK = {"raw": 0, "corrected": 1}
+COMMIT_LAG_S = 60
+"""How long a write may take between its stamp and its commit (see days_needing_settlement)."""
 
 
 class DayOpenError(SettlementError):
@@ -86,6 +89,10 @@ class SettlementReadingStore(Protocol):
 
     def operation_meters(self, operation_id: str) -> Sequence[Meter]: ...
 
+    def participants_on(self, operation_id: str, day: date) -> Sequence[Participant] | None:
+        """The members on `day` from the membership history; None when there is none."""
+        ...
+
     def meter_readings(
         self, serials: Collection[str], start_ts: int, end_ts: int
     ) -> Sequence[NewReading]:
@@ -95,6 +102,26 @@ class SettlementReadingStore(Protocol):
 
     def reading_span(self, serials: Collection[str]) -> tuple[int, int] | None:
         """(first, last) interval start of the stored readings of these meters, or None."""
+        ...
+
+    def open_reviews(
+        self, serials: Collection[str], start_ts: int, end_ts: int
+    ) -> Sequence[ReviewItem]:
+        """Open reviews of these meters whose interval starts in [start_ts, end_ts)."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """What `days_needing_settlement` reads (SqlEnergyStore)."""
+
+    def operation(self, operation_id: str) -> Operation | None: ...
+
+    def operation_meters(self, operation_id: str) -> Sequence[Meter]: ...
+
+    def changed_since(
+        self, serials: Collection[str], since_ts: int, sources: Collection[str]
+    ) -> tuple[list[int], int]:
+        """Interval starts stored, replaced or reviewed at or after `since_ts`, and the cursor."""
         ...
 
 
@@ -151,9 +178,11 @@ def _latest(rows: Iterable[NewReading]) -> dict[tuple[str, str], Tables]:
     }
 
 
-def _curve(tables: Tables, halves: Sequence[int]) -> _Curve:
+def _curve(tables: Tables, halves: Sequence[int], *, gateway: bool) -> _Curve:
+    """The chosen values; gateway readings only when `gateway` (the operation's flag)."""
     dq, dh = tables.get((DISTRIBUTOR, _QUARTER), {}), tables.get((DISTRIBUTOR, _HALF), {})
-    gq, gh = tables.get((GATEWAY, _QUARTER), {}), tables.get((GATEWAY, _HALF), {})
+    gq: dict[int, int] = tables.get((GATEWAY, _QUARTER), {}) if gateway else {}
+    gh: dict[int, int] = tables.get((GATEWAY, _HALF), {}) if gateway else {}
     curve = _Curve()
     for half in halves:
         a, b = half, half + _QUARTER
@@ -206,8 +235,9 @@ class _Member:
         return self.participant.role in (Role.CONSUMER, Role.BOTH)
 
 
-def _members(store: SettlementReadingStore, operation: Operation) -> list[_Member]:
-    participants = list(store.participants(operation.operation_id))
+def _members(store: SettlementReadingStore, operation: Operation, day: date) -> list[_Member]:
+    on_day = store.participants_on(operation.operation_id, day)  # the registry as it was that day
+    participants = list(store.participants(operation.operation_id) if on_day is None else on_day)
     if not participants:
         raise SettlementError(
             f"the operation {operation.operation_id} has no participants: add them with "
@@ -289,6 +319,16 @@ def _span(start: datetime, end: datetime) -> str:
     return f"{start.astimezone(PARIS):%H:%M}-{end.astimezone(PARIS):%H:%M}"
 
 
+def key_on(store: SettlementReadingStore, operation_id: str, day: date) -> AllocationKey:
+    """The allocation key of the operation with its members of `day` (no readings needed)."""
+    operation = store.operation(operation_id)
+    if operation is None:
+        raise SettlementError(
+            f"no operation {operation_id} in the registry: add it with `ledger operation add`"
+        )
+    return _key(operation, _members(store, operation, day))
+
+
 def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> DayInputs:
     """The core's inputs for `day` of the operation, from the stored readings.
 
@@ -300,7 +340,7 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
         raise SettlementError(
             f"no operation {operation_id} in the registry: add it with `ledger operation add`"
         )
-    members = _members(store, operation)
+    members = _members(store, operation, day)
     key = _key(operation, members)
     start, end = day_bounds(day)
     start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
@@ -313,7 +353,11 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
             wanted.append((m, "export"))
         if m.consumes:
             wanted.append((m, "import"))
-    curves = {(m.meter.serial, d): _curve(values.get((m.meter.serial, d), {}), halves) for m, d in wanted}
+    gateway = operation.settle_on_gateway
+    curves = {
+        (m.meter.serial, d): _curve(values.get((m.meter.serial, d), {}), halves, gateway=gateway)
+        for m, d in wanted
+    }
     half_hourly = sorted({serial for (serial, _), c in curves.items() if c.halves})
     step = StepLength.MIN30 if half_hourly or operation.step_s == _HALF else StepLength.MIN15
     grid = day_step_starts(day, step)
@@ -338,11 +382,28 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
             for (serial, direction), gaps in sorted(missing.items())
         )
         total = sum(len(g) for g in missing.values())
+        which = "values" if gateway else "distributor values (gateway readings do not settle " \
+            "this operation)"
         raise DayOpenError(
             f"{day} of operation {operation_id} stays open: {total} of {len(grid) * len(wanted)} "
-            f"{int(step)}-minute values are missing (never read as zero) - {described} "
+            f"{int(step)}-minute {which} are missing (never read as zero) - {described} "
             "(local time). Import or wait for the missing readings, then settle again.",
             missing,
+        )
+    reviews = store.open_reviews(serials, start_ts, end_ts)
+    if reviews:
+        listed = "; ".join(
+            f"#{r.review_id} meter {r.meter_serial} ({r.direction}) at "
+            f"{datetime.fromtimestamp(r.start_ts, UTC).astimezone(PARIS):%H:%M}: stored "
+            f"{r.stored_value}, received {r.proposed_value}"
+            for r in reviews[:6]
+        ) + (f"; and {len(reviews) - 6} more" if len(reviews) > 6 else "")
+        raise DayOpenError(
+            f"{day} of operation {operation_id} stays open: {len(reviews)} conflicting reading(s) "
+            f"await review - {listed}. Decide each with `ledger readings resolve ID --keep "
+            "raw|corrected|VALUE` (list: `ledger readings reviews`), then settle again.",
+            {(r.meter_serial, r.direction): (datetime.fromtimestamp(r.start_ts, UTC),)
+             for r in reviews},
         )
     readings = {
         start: StepReadings(
@@ -383,6 +444,46 @@ def store_compute(
     return compute
 
 
+# --- what changed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaysToSettle:
+    """Local days whose settlement-grade data changed, and the cursor of the next call."""
+
+    days: tuple[date, ...]
+    cursor: int
+
+
+def days_needing_settlement(
+    store: ChangeFeed,
+    operation_id: str,
+    since_ts: int,
+    *,
+    now: Callable[[], float] = time.time,
+    commit_lag_s: int = COMMIT_LAG_S,
+) -> DaysToSettle:
+    """The local days of `operation_id` that need a (re)settlement because their data changed at
+    or after `since_ts` (Unix s of the store's write stamps): distributor readings stored or
+    corrected (gateway readings too when the operation settles on them), or a review resolved.
+
+    Pass the returned `cursor` as `since_ts` next time. The cursor never passes `now() -
+    commit_lag_s`: a write stamped just before a slow transaction commits is still seen, so a day
+    may be listed on a few consecutive calls (settling a day whose lines did not change does
+    nothing), never missed. Days not yet ended are included: the caller settles complete days."""
+    operation = store.operation(operation_id)
+    if operation is None:
+        return DaysToSettle((), since_ts)
+    serials = [m.serial for m in store.operation_meters(operation_id) if m.commodity == ELECTRICITY]
+    if not serials:
+        return DaysToSettle((), since_ts)
+    sources = (DISTRIBUTOR, GATEWAY) if operation.settle_on_gateway else (DISTRIBUTOR,)
+    starts, latest = store.changed_since(serials, since_ts, sources)
+    cursor = max(since_ts, min(latest + 1 if starts else since_ts, int(now()) - commit_lag_s))
+    days = sorted({local_day_of(datetime.fromtimestamp(ts, UTC)) for ts in starts})
+    return DaysToSettle(tuple(days), cursor)
+
+
 # --- the watch --------------------------------------------------------------------------------
 
 Emit = Callable[[dict[str, Any]], None]
@@ -411,8 +512,13 @@ class SettleWatcher:
     batch_size: int = 100
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    changes: ChangeFeed | None = None
+    """When given (the SQL store), a settled day whose distributor data change or whose review is
+    resolved is settled again: the correction version is committed without anyone asking."""
     _closed: set[date] = field(default_factory=set)
     _open: dict[date, int] = field(default_factory=dict)
+    _recheck: set[date] = field(default_factory=set)
+    _since: int | None = None
 
     def __post_init__(self) -> None:
         if self.retries < 1:
@@ -457,6 +563,7 @@ class SettleWatcher:
         """One pass over the candidate days."""
         events: list[dict[str, Any]] = []
         try:
+            self._look_for_changes()
             days = self.candidate_days()
         except LedgerError as exc:
             return [self._event("store-unavailable", error=str(exc))]
@@ -466,11 +573,25 @@ class SettleWatcher:
                 events.append(event)
         return events
 
+    def _look_for_changes(self) -> None:
+        """Days settled before whose data changed since the last pass are settled again."""
+        if self.changes is None:
+            return
+        since = self._since
+        if since is None:  # first pass: everything of the look-back window
+            since = int(self.clock()) - (self.lookback_days + 1) * 86_400
+        found = days_needing_settlement(self.changes, self.operation_id, since)
+        self._since = found.cursor
+        for day in found.days:  # (on a restart: the days that changed while it was down)
+            self._closed.discard(day)
+            self._recheck.add(day)
+
     def _settle(self, day: date) -> dict[str, Any] | None:
         for attempt in range(1, self.retries + 1):
             try:
                 latest = self.chain.latest_version(self._op, day)
-                if latest and self.chain.commitment(self._op, day, latest).closed:
+                recheck = day in self._recheck
+                if latest and not recheck and self.chain.commitment(self._op, day, latest).closed:
                     self._closed.add(day)
                     return self._event("day-already-settled", day=day.isoformat(), version=latest)
                 result = Settler(self.chain, self.days, batch_size=self.batch_size).run(
@@ -491,6 +612,10 @@ class SettleWatcher:
                 continue
             self._open.pop(day, None)
             self._closed.add(day)
+            if recheck:
+                self._recheck.discard(day)
+                if result.nothing_to_do:
+                    return None  # looked again after a change that did not move its lines
             if result.nothing_to_do:
                 return self._event("day-already-settled", day=day.isoformat(), version=result.version)
             t = result.totals

@@ -92,7 +92,9 @@ def register_district(store: RegistryStore, salt: bytes, district: list[Home]) -
     """Register the operation, participants, gateways and meters not yet known; returns how many
     homes were added."""
     if store.operation(OPERATION_ID) is None:
-        registry.add_operation(store, OPERATION_ID, "Simulated Lyon 3e operation", "default", STEP_S)
+        # simulated homes have no distributor data: the operation settles on gateway readings
+        registry.add_operation(store, OPERATION_ID, "Simulated Lyon 3e operation", "default",
+                               STEP_S, settle_on_gateway=True)
     known = {p.wallet for p in store.participants(OPERATION_ID)}
     added = 0
     for home in district:

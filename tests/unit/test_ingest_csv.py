@@ -26,9 +26,43 @@ def test_enedis_power_at_interval_end_becomes_exact_energy_of_the_interval_befor
     assert reading.start.isoformat() == "2025-06-21T08:00:00+00:00"
 
 
-def test_an_odd_power_would_be_half_a_wh_and_is_refused_not_rounded() -> None:
-    _, bad = parse_csv(b"meter,end,power_w\nPRM1,2025-06-21T10:30:00Z,1001\n", CsvFormat.ENEDIS_30MIN)
-    assert bad[0].code == "non_integer_energy" and "500.5 Wh" in bad[0].message
+def test_an_odd_power_is_not_refused_its_half_wh_goes_to_the_next_half_hour() -> None:
+    data = (b"meter,end,power_w\nPRM1,2025-06-21T11:00:00Z,1001\nPRM1,2025-06-21T10:30:00Z,1001\n"
+            b"PRM1,2025-06-21T11:30:00Z,1000\n")
+    good, bad = parse_csv(data, CsvFormat.ENEDIS_30MIN)
+    assert bad == []
+    # in time order 1001, 1001, 1000 W: 500.5 + 500.5 + 500 = 1501 Wh, every half carried
+    assert sorted((r.start_ts, r.value) for _, _, r in good) == [
+        (1750500000, 500), (1750501800, 501), (1750503600, 500)]
+
+
+def _enedis(*rows: tuple[str, int]) -> bytes:
+    return ("meter,end,power_w\n" + "".join(f"PRM1,{end},{w}\n" for end, w in rows)).encode()
+
+
+def test_the_half_wh_left_at_the_end_of_a_file_is_brought_into_the_next_file() -> None:
+    store, pipeline = _pipeline()
+    first = _enedis(("2025-06-21T10:30:00Z", 1001), ("2025-06-21T11:00:00Z", 1001),
+                    ("2025-06-21T11:30:00Z", 999))
+    second = _enedis(("2025-06-21T12:00:00Z", 1), ("2025-06-21T12:30:00Z", 2))
+    assert import_csv(pipeline, first, CsvFormat.ENEDIS_30MIN).result.stored == 3
+    assert import_csv(pipeline, second, CsvFormat.ENEDIS_30MIN).result.stored == 2
+    values = [r.value for r in sorted(store.readings(), key=lambda r: r.start_ts)]
+    assert values == [500, 501, 499, 1, 1]
+    assert 2 * sum(values) == 1001 + 1001 + 999 + 1 + 2  # exact: no half Wh lost
+    # the same files again: the same values, all duplicates (the carry is applied alike)
+    assert import_csv(pipeline, second, CsvFormat.ENEDIS_30MIN).result.duplicates == 2
+    assert import_csv(pipeline, first, CsvFormat.ENEDIS_30MIN).result.duplicates == 3
+
+
+def test_a_power_above_the_connection_is_refused_before_its_half_moves() -> None:
+    store, pipeline = _pipeline()
+    data = _enedis(("2025-06-21T10:30:00Z", 1001), ("2025-06-21T11:00:00Z", 12_001),
+                   ("2025-06-21T11:30:00Z", 1))
+    report = import_csv(pipeline, data, CsvFormat.ENEDIS_30MIN)
+    assert [(r.line, r.code) for r in report.rejected] == [(3, "above_physical_max")]
+    # 10:00 and 11:00 are no longer consecutive: each is its own run
+    assert sorted(r.value for r in store.readings()) == [0, 500]
 
 
 def test_distributor_rows_are_stored_as_settlement_grade_and_bad_rows_refused_alone() -> None:

@@ -21,6 +21,7 @@ from ledger.energy.envelope import Envelope, IntervalReading, seal
 from ledger.energy.ingest import IngestPipeline, NewReading
 from ledger.energy.memory_store import MemoryEnergyStore
 from ledger.energy.registry import Meter
+from ledger.energy.reviews import ReviewItem
 from ledger.energy.settlement import (
     BatchReceipt,
     ChainTariff,
@@ -63,6 +64,19 @@ class Store(MemoryEnergyStore):
         starts = [r.start_ts for r in self.readings() if r.meter_serial in set(serials)]
         return (min(starts), max(starts)) if starts else None
 
+    def participants_on(self, operation_id: str, day: date) -> None:
+        return None  # no membership history: the plain participant list
+
+    def open_reviews(self, serials: Collection[str], start_ts: int, end_ts: int) -> list[ReviewItem]:
+        """Every review of the in-memory store is open (it has no resolution)."""
+        return [
+            ReviewItem(n + 1, "open", r.source, r.meter_serial, "electricity", r.start_ts, r.step_s,
+                       r.direction, r.version, r.stored_value, r.proposed_value, r.reason,
+                       r.raw_sha256, 0)
+            for n, r in enumerate(self.reviews())
+            if r.meter_serial in set(serials) and start_ts <= r.start_ts < end_ts
+        ]
+
 
 def hash_of(store: Store, serial: str) -> str:
     meter = store.meter(serial)
@@ -71,12 +85,18 @@ def hash_of(store: Store, serial: str) -> str:
 
 
 class World:
-    def __init__(self, key: str = "default", roles: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        key: str = "default",
+        roles: dict[str, str] | None = None,
+        settle_on_gateway: bool = False,
+        **extra: Any,
+    ) -> None:
         self.store = Store()
         self.pipeline = IngestPipeline(self.store, clock=lambda: NOW)
         self.gw_key = ed25519.Ed25519PrivateKey.generate()
         self.counter = 0
-        registry.add_operation(self.store, OP, "unit", key, 900)
+        registry.add_operation(self.store, OP, "unit", key, 900, settle_on_gateway=settle_on_gateway)
         raw = self.gw_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         registry.add_gateway(self.store, "gw-1", raw)
         roles = roles or {**dict.fromkeys(PRODUCERS, "producer"), **dict.fromkeys(CONSUMERS, "consumer")}
@@ -138,8 +158,8 @@ def test_a_full_day_gives_96_quarter_hours_with_production_from_exports_and_cons
     assert not any(m in str(inputs.readings) for m in WALLETS)
 
 
-def test_distributor_data_wins_over_gateway_data_for_the_same_interval_and_gateway_fills_gaps() -> None:
-    w = World()
+def test_distributor_data_wins_over_gateway_data_and_gateway_fills_gaps_when_the_operation_allows() -> None:
+    w = World(settle_on_gateway=True)
     w.full_day(skip={"PRM-C1"})
     t = starts()
     w.gateway("PRM-C1", *(q(ts, "import", 999) for ts in t[:400]))
@@ -149,6 +169,40 @@ def test_distributor_data_wins_over_gateway_data_for_the_same_interval_and_gatew
     series = [inputs.readings[s].withdrawals[c1] for s in day_step_starts(DAY, StepLength.MIN15)]
     assert series == [70] * 95 + [999]
     assert inputs.sources["gateway"] == 1
+
+
+def test_by_default_only_distributor_data_settle_a_day_and_gateway_readings_never_fill_a_gap() -> None:
+    w = World()
+    w.full_day(skip={"PRM-C1"})
+    t = starts()
+    w.gateway("PRM-C1", *(q(ts, "import", 999) for ts in t[:400]))
+    w.distributor(*(("PRM-C1", q(ts, "import", 70)) for ts in t[:95]))
+    with pytest.raises(DayOpenError) as caught:
+        day_inputs(w.store, OP, DAY)
+    assert caught.value.missing_steps == 1 and "PRM-C1 (import)" in str(caught.value)
+    w.distributor(("PRM-C1", q(t[95], "import", 70)))  # the distributor's last quarter arrives
+    assert day_inputs(w.store, OP, DAY).sources == {"distributor": 96 * 5}
+
+
+def test_a_day_of_gateway_readings_only_stays_open_unless_the_operation_settles_on_them() -> None:
+    w = World()
+    w.full_day(source="gateway")
+    with pytest.raises(DayOpenError, match="distributor"):
+        day_inputs(w.store, OP, DAY)
+    on_gateway = World(settle_on_gateway=True)
+    on_gateway.full_day(source="gateway")
+    assert day_inputs(on_gateway.store, OP, DAY).sources == {"gateway": 96 * 5}
+
+
+def test_an_open_review_keeps_its_day_open_naming_it() -> None:
+    w = World()
+    w.full_day()
+    ts = starts()[10]
+    w.distributor(("PRM-C2", q(ts, "import", 61)))  # another raw value for a stored key: held
+    assert len(w.store.reviews()) == 1
+    with pytest.raises(DayOpenError, match="review") as caught:
+        day_inputs(w.store, OP, DAY)
+    assert "ledger readings resolve" in str(caught.value) and "PRM-C2" in str(caught.value)
 
 
 def test_a_corrected_reading_supersedes_the_raw_one() -> None:
