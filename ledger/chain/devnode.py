@@ -48,6 +48,8 @@ class DevNode:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> DevNode:
+        if self.process is not None and self.process.poll() is None:
+            return self  # already running (`with DevNode(...).start()` must not start two)
         root = project_root()
         hardhat = root / "node_modules" / ".bin" / "hardhat"
         if not hardhat.exists():
