@@ -17,7 +17,7 @@ from api.chain_ops import ChainOperator
 from api.errors import ApiError
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
 from api.ports import EnergyReader, LedgerReader, OperatorChain, ReadingIngest, SettlementSource
-from api.routers import auth, energy, feed, gateways, operator, private, public, web
+from api.routers import auth, energy, feed, gateways, operator, ops, private, public, web
 from api.services import Deployment
 from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
@@ -167,6 +167,7 @@ def create_app(
     for module in (public, energy, auth, private, operator, gateways, feed, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    ops.install(app)  # /healthz, /readyz, /metrics and the latency histogram
 
     @app.exception_handler(LedgerError)
     async def _on_ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
