@@ -10,7 +10,6 @@ it stays right whichever process indexes.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -137,16 +136,37 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(ops.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+class _LatencyMiddleware:
+    """Pure ASGI (exceptions of inner layers, such as the body limit's, pass through untouched):
+    observes each HTTP request's duration by route template, method and status."""
+
+    def __init__(self, app: Any, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            ops: _Ops | None = getattr(self.owner.state, "ops", None)
+            if ops is None:
+                ops = self.owner.state.ops = _Ops(self.owner)
+            ops.latency.labels(route, scope.get("method", ""), str(status["code"])).observe(
+                time.perf_counter() - started)
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
-
-    @app.middleware("http")
-    async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                       ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        _ops(request).latency.labels(path, request.method, str(response.status_code)).observe(
-            time.perf_counter() - started)
-        return response
+    app.add_middleware(_LatencyMiddleware, owner=app)
