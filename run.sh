@@ -42,6 +42,12 @@ setup_node() {
     npm install --no-save --force --no-audit --no-fund --loglevel=error \
       "@nomicfoundation/edr-linux-$(uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')-gnu@$(node -p 'require("./package.json").devDependencies["@nomicfoundation/edr"]')"
   fi
+  # The local chain that keeps its state (`ledger node`, the demo): anvil's prebuilt binary.
+  if [[ ! -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ]]; then
+    log "installing anvil (the persistent local chain)"
+    npm install --no-save --force --no-audit --no-fund --loglevel=error \
+      "@foundry-rs/anvil-linux-amd64@$(node -p 'require("./package.json").devDependencies["@foundry-rs/anvil-linux-amd64"]')"
+  fi
 }
 
 setup() { setup_python; setup_node; }

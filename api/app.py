@@ -24,7 +24,7 @@ from api.ports import (
     ReviewDesk,
     SettlementSource,
 )
-from api.routers import auth, energy, feed, gateways, operator, private, public, treasury, web
+from api.routers import auth, energy, feed, gateways, operator, ops, private, public, treasury, web
 from api.routers import reviews as reviews_router
 from api.services import Deployment
 from api.services_energy import GatewayIngest
@@ -181,6 +181,7 @@ def create_app(
     for module in (public, energy, auth, private, operator, reviews_router, gateways, feed, treasury, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    ops.install(app)  # /healthz, /readyz, /metrics and the latency histogram
 
     @app.exception_handler(LedgerError)
     async def _on_ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:

@@ -58,6 +58,8 @@ class ApiSettings(BaseSettings):
     # The web page's chart library, installed by npm (resolved at app start when unset).
     chartjs_path: Path | None = None
     declaration_threshold_eur: int = DECLARATION_THRESHOLD_EUR
+    # /readyz fails when the index is more blocks behind the node's head than this.
+    ready_max_lag_blocks: int = Field(default=10, ge=0)
 
     @property
     def domain(self) -> str:

@@ -100,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
           f", {platform.system()} {platform.release()}")
-    with tempfile.TemporaryDirectory() as tmp, DevNode(free_port()).start() as node:
+    with tempfile.TemporaryDirectory() as tmp, DevNode(free_port()) as node:
         chain = Chain(node.url)
         district = MockDistrict(chain)
         manifest = district.write_manifest(Path(tmp) / "deployment.json")

@@ -1,7 +1,8 @@
 """`ledger index` and `ledger reconcile`: follow the chain into SQL, and check it.
 
 Exit codes: 0 done (reconcile: no difference); 1 failed or refused (another indexer holds the
-database, the node is unreachable, a reorg below finality: the message says which);
+database, the node is unreachable, serves another genesis or is behind the index with --once, a
+reorg below finality, whose message names the `--rebuild-from` command: the message says which);
 3 reconcile found differences; 2 bad usage or settings.
 """
 
@@ -64,6 +65,12 @@ def index(
         bool, typer.Option(help="wait for another running indexer to stop instead of exiting")
     ] = False,
     poll_interval: Annotated[float, typer.Option(help="seconds between head polls")] = 1.0,
+    rebuild_from: Annotated[
+        int | None,
+        typer.Option("--rebuild-from", metavar="BLOCK",
+                     help="first delete what is indexed from BLOCK on, then index it again from "
+                     "the node (the recovery after a reorg below finality)"),
+    ] = None,
 ) -> None:
     """Index every event of the district contracts into SQL: backfill, then follow live."""
     from ledger.indexer.progress import Progress
@@ -86,6 +93,8 @@ def index(
         with open_indexer(config, wait=wait, progress=progress, stop=stop) as indexer:
             progress.event("start", chain_id=indexer.chain_id, cursor=indexer.cursor().block_number,
                            database=_safe_url(config.database_url))
+            if rebuild_from is not None:
+                indexer.rebuild_from(rebuild_from)
             indexer.run(follow=follow and until_block is None, until=until_block)
             progress.event("stopped", cursor=indexer.cursor().block_number,
                            events=indexer.events_indexed, reorgs=indexer.reorgs)

@@ -1,11 +1,13 @@
 """`ledger demo`: a small district on a local chain, with nothing to configure.
 
-Starts (or reuses) a local Hardhat node, deploys (or reuses) the contracts, seeds a demo
-district once, then runs the services that exist (indexer, API, the simulated homes, the
-settlement of each simulated day as it closes) until Ctrl-C. Accounts come from Hardhat's public
-development mnemonic: they are for this local chain only. The simulated homes are real accounts
-(dev accounts 100 + n): each gets a 50 M3E deposit and lets EnergySettlement pull what it owes
-for its solar energy; the operation gets a default tariff when it has none.
+Starts (or reuses) a local anvil node that keeps its chain in `.state/chain/state.json` (a
+Hardhat node, which keeps nothing, when anvil is not installed), deploys (or reuses) the
+contracts, seeds a demo district once, then runs the services that exist (indexer, API, the
+simulated homes, the settlement of each simulated day as it closes) until Ctrl-C. Accounts come
+from Hardhat's public development mnemonic: they are for this local chain only. The simulated
+homes are real accounts (dev accounts 100 + n): each gets a 50 M3E deposit and lets
+EnergySettlement pull what it owes for its solar energy; the operation gets a default tariff
+when it has none.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger.chain.client import ChainClient, connect
 from ledger.chain.deploy import DeployParams, decoder_for_manifest, deploy_district, manifest_is_live
-from ledger.chain.devnode import DevNode, rpc_answers
+from ledger.chain.devnode import AnvilNode, DevNode, anvil_binary, rpc_answers
 from ledger.chain.district import Category, District, ref32
 from ledger.chain.manifest import Manifest
 from ledger.domain.money import format_micro
@@ -182,7 +184,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
     settings = LedgerSettings(rpc_url=f"http://127.0.0.1:{port}")
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
-    node: DevNode | None = None
+    node: DevNode | AnvilNode | None = None
     children: list[subprocess.Popen[bytes]] = []
     # SIGTERM (a service manager, `kill`) stops everything like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -190,8 +192,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         if rpc_answers(settings.rpc_url):
             print(f"Reusing the chain already running at {settings.rpc_url}")
         else:
-            print(f"Starting a local chain (chain id 69003, zero gas price) at {settings.rpc_url} ...")
-            node = DevNode(port, log_path=state / "chain.log").start()
+            node = start_local_chain(port, state)
         w3 = connect(settings.rpc_url)
         operator_account = dev_account(0)
         path = settings.manifest_path
@@ -200,10 +201,11 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             print(f"Reusing the contracts of {path}")
         else:
             if manifest is not None:
-                # The old manifest and index belong to a chain that is gone (a dev node keeps
-                # no state across restarts): start both afresh.
-                for stale in state.glob("ledger.db*"):
-                    stale.unlink()
+                # The old manifest and index belong to a chain that is gone (its state file was
+                # removed, or a Hardhat node): keep that index aside, never delete it.
+                kept = set_index_aside(state, manifest)
+                if kept:
+                    print(f"The index of the previous chain is kept as {kept}")
             print("Compiling and deploying the contracts ...")
             manifest = deploy_district(
                 w3, operator_account, DeployParams(commons_fund=dev_account(COMMONS_FUND_INDEX).address)
@@ -225,8 +227,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 print(f"Set the solar tariff of {OPERATION_ID}: {DEMO_TARIFF[0]:,} µ€/kWh in solar hours")
         if block_ms and not once:
             # Blocks every ~2 s from now on, like a permissioned QBFT network.
-            w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-            w3.provider.make_request("evm_setIntervalMining", [block_ms])  # type: ignore[arg-type]
+            interval_mining(w3, block_ms)
         env = {
             **os.environ,
             "LEDGER_RPC_URL": settings.rpc_url,
@@ -259,8 +260,20 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         if once:
             return
         print("\nRunning. Logs in .state/*.log. Press Ctrl-C to stop everything this command started.")
+        restarts = 0
         while True:
             time.sleep(1)
+            if isinstance(node, AnvilNode) and node.process is not None and node.process.poll() is not None:
+                # The chain died (kill -9, out of memory): start it again from its state file;
+                # the services reconnect by themselves.
+                restarts += 1
+                if restarts > 5:
+                    print("the local chain keeps exiting; see .state/chain.log", file=sys.stderr)
+                    break
+                print("the local chain exited; starting it again from its state file", file=sys.stderr)
+                node.start()
+                if block_ms:
+                    interval_mining(connect(settings.rpc_url), block_ms)
             for child in children:
                 if child.poll() is not None:
                     print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
@@ -275,6 +288,41 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 child.wait(timeout=10)
         if node is not None:
             node.stop()
+
+
+def start_local_chain(port: int, state: Path) -> DevNode | AnvilNode:
+    """anvil with its state file under `state/chain` when installed, else a Hardhat node."""
+    if anvil_binary() is not None:
+        path = state / "chain" / "state.json"
+        again = "from its state file " if path.exists() else ""
+        print(f"Starting the local chain {again}(anvil, chain id 69003, zero gas price) on port {port} ...")
+        return AnvilNode(port, path, log_path=state / "chain.log").start()
+    print(f"Starting a local Hardhat chain (chain id 69003, zero gas price; it keeps nothing: "
+          f"install anvil with ./run.sh setup) on port {port} ...")
+    return DevNode(port, log_path=state / "chain.log").start()
+
+
+def interval_mining(w3: Any, block_ms: int) -> None:
+    """A block every `block_ms` (anvil counts in seconds, Hardhat in milliseconds)."""
+    anvil = "anvil" in str(w3.client_version).lower()
+    w3.provider.make_request("evm_setAutomine", [False])
+    w3.provider.make_request("evm_setIntervalMining", [max(1, block_ms // 1000) if anvil else block_ms])
+
+
+def set_index_aside(state: Path, old: Manifest) -> str | None:
+    """Rename the index of a chain that is gone (ledger.db and its -wal/-shm) after that chain's
+    genesis; returns the new name, None when there was none."""
+    db = state / "ledger.db"
+    if not db.exists():
+        return None
+    tag = (old.genesis_hash.removeprefix("0x")[:12] or "unknown") + "-" + time.strftime("%Y%m%d%H%M%S")
+    target = state / f"ledger.db.chain-{tag}"
+    for suffix in ("", "-wal", "-shm"):
+        part = state / f"ledger.db{suffix}"
+        if part.exists():
+            part.rename(state / f"{target.name}{suffix}")
+    (state / "ledger.db.lock").unlink(missing_ok=True)
+    return target.name
 
 
 def _m3e(micro: int) -> str:

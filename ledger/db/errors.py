@@ -4,6 +4,7 @@ DatabaseError (ledger.errors.LedgerError)
 ├── DatabaseConfigError    the URL is not one we support
 ├── DatabaseUnavailable    the database went away or refused a write (nothing half-written)
 └── WriterBusy             another indexer holds the single-writer lock
+    └── WriterLockLost     this indexer's lock dropped with its connection and another took it
 """
 
 from __future__ import annotations
@@ -25,3 +26,7 @@ class DatabaseUnavailable(DatabaseError):
 
 class WriterBusy(DatabaseError):
     """Another indexer is writing to this database."""
+
+
+class WriterLockLost(WriterBusy):
+    """The writer lock of this process was lost and another writer holds it now."""

@@ -307,3 +307,12 @@ class IndexerCursor(Base):
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(Hash)
+
+
+class IndexerChain(Base):
+    """The chain an index belongs to: block 0's hash, and the highest head ever reported."""
+
+    __tablename__ = "indexer_chain"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    genesis_hash: Mapped[str] = mapped_column(Hash)
+    highest_head: Mapped[int] = mapped_column(BigInteger)

@@ -190,6 +190,9 @@ class Store:
         self._checkpointer: _Checkpointer | None = None
         # to_bytes raises OverflowError outside [0, 2^256 - 1]: no separate check needed here.
         self._u: Callable[[int], Any] = (lambda v: v) if self.postgres else _blob
+        # Called first inside every write transaction (the writer lock's re-check on
+        # PostgreSQL: see ledger.db.lock.writer_lock); it raises to keep the write out.
+        self.write_guard: Callable[[Connection], None] | None = None
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -198,6 +201,8 @@ class Store:
         """One transaction; driver errors become DatabaseUnavailable after the rollback."""
         try:
             with self.engine.begin() as conn:
+                if self.write_guard is not None:
+                    self.write_guard(conn)
                 yield conn
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise DatabaseUnavailable(
@@ -258,6 +263,34 @@ class Store:
                 {"c": chain_id},
             ).first()
         return Cursor(int(row[0]), str(row[1])) if row else None
+
+    def chain_identity(self, chain_id: int) -> tuple[str, int] | None:
+        """(genesis hash, highest head ever seen) recorded for `chain_id`, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT genesis_hash, highest_head FROM indexer_chain WHERE chain_id = :c"),
+                {"c": chain_id},
+            ).first()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def record_chain_identity(self, chain_id: int, genesis_hash: str, highest_head: int) -> None:
+        """Record (or replace) the genesis hash and the highest head of `chain_id`."""
+        with self._tx() as conn:
+            conn.execute(text("DELETE FROM indexer_chain WHERE chain_id = :c"), {"c": chain_id})
+            conn.execute(
+                text("INSERT INTO indexer_chain (chain_id, genesis_hash, highest_head) "
+                     "VALUES (:c, :g, :h)"),
+                {"c": chain_id, "g": genesis_hash, "h": highest_head},
+            )
+
+    def note_head(self, chain_id: int, head: int) -> None:
+        """Raise the highest head seen to `head` (never lowers it)."""
+        with self._tx() as conn:
+            conn.execute(
+                text("UPDATE indexer_chain SET highest_head = :h "
+                     "WHERE chain_id = :c AND highest_head < :h"),
+                {"c": chain_id, "h": head},
+            )
 
     def stored_blocks_desc(self, chain_id: int, at_most: int, limit: int) -> list[tuple[int, str]]:
         """Stored block (number, hash) at or below `at_most`, newest first."""

@@ -4,10 +4,13 @@ IndexerError (ledger.errors.LedgerError)
 ├── RpcError              the node answered a JSON-RPC error (code, message)
 │   └── RangeTooLarge     eth_getLogs refused the range or returned too much: shrink it
 ├── RpcUnavailable        (also a ledger.errors.ChainUnavailable) retries exhausted
+│   └── RateLimited       the node kept refusing for rate limits after the backoff
 ├── NodeLagging           the node's answer is behind what it claimed (header missing...)
-├── ChainMismatch         the node serves another chain than the manifest's
+│   └── NodeBehind        the node's head is below the indexed cursor: wait, never roll back
+├── ChainMismatch         the node serves another chain (chain id or genesis) than the index's
 ├── DecodeError           a log of ours does not fit its event's ABI
-└── DeepReorgError        a reorg reached below finality: stop and alert, delete nothing
+├── DeepReorgError        a reorg reached below finality: stop and alert, delete nothing
+└── RebuildRefused        `--rebuild-from` outside what is indexed
 """
 
 from __future__ import annotations
@@ -37,8 +40,16 @@ class RpcUnavailable(IndexerError, ChainUnavailable):
     """The node could not be reached after the bounded retries."""
 
 
+class RateLimited(RpcUnavailable):
+    """The node refused for rate limits (HTTP 429, -32005 "rate limited") past the backoff."""
+
+
 class NodeLagging(IndexerError):
     """The node answered for a chain state it does not have yet (or no longer)."""
+
+
+class NodeBehind(NodeLagging):
+    """The node's head is below the indexed cursor: a lagging or emptied node, not a reorg."""
 
 
 class ChainMismatch(IndexerError):
@@ -50,4 +61,15 @@ class DecodeError(IndexerError):
 
 
 class DeepReorgError(IndexerError):
-    """A reorganisation reached below the finality boundary; nothing was deleted."""
+    """A reorganisation reached below the finality boundary; nothing was deleted.
+
+    `rebuild_from` is the block that `ledger index --rebuild-from` should start again from.
+    """
+
+    def __init__(self, message: str, rebuild_from: int) -> None:
+        super().__init__(message)
+        self.rebuild_from = rebuild_from
+
+
+class RebuildRefused(IndexerError):
+    """`ledger index --rebuild-from BLOCK` named a block outside what can be rebuilt."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,13 +16,28 @@ from typing import Any
 import httpx
 import orjson
 
-from ledger.indexer.errors import RangeTooLarge, RpcError, RpcUnavailable
+from ledger.indexer.errors import RangeTooLarge, RateLimited, RpcError, RpcUnavailable
 
 # Error texts by which nodes (geth, Besu, Erigon, Nethermind, providers) refuse a log range.
 _TOO_LARGE_HINTS = (
     "more than", "too many", "limit", "range", "exceed", "too large", "size", "timeout",
     "timed out", "10000", "response",
 )
+# Error texts by which nodes and providers say "slow down" (checked before the range hints: a
+# rate limit is never a reason to shrink the range). HTTP 429 means the same.
+_RATE_HINTS = (
+    "rate limit", "rate-limit", "ratelimit", "too many requests", "request rate",
+    "rate exceeded", "requests per second", "request count", "compute units", "throttl",
+)
+
+
+def is_rate_limit(message: str) -> bool:
+    lowered = message.lower()
+    return any(h in lowered for h in _RATE_HINTS)
+
+
+class _Throttled(Exception):
+    """Internal: the node answered a rate-limit refusal; back off and send again."""
 
 
 @dataclass
@@ -74,19 +90,40 @@ class RpcClient:
         self.close()
 
     def _post(self, body: bytes, what: str) -> Any:
+        """Send `body`; transport failures and rate-limit refusals (HTTP 429 or an error whose
+        text says so, in any reply of a batch) are retried with exponential backoff, bounded."""
         started = time.monotonic()
         delays = self.retry.delays()
         attempt = 0
         while True:
             try:
                 response = self._client.post(self.url, content=body)
-                if response.status_code in (429, 502, 503, 504):
+                if response.status_code == 429:
+                    raise _Throttled(f"HTTP 429 {response.text[:100]}")
+                if response.status_code in (502, 503, 504):
                     raise httpx.TransportError(f"HTTP {response.status_code}")
                 if response.status_code == 413:
                     raise RangeTooLarge(what, 413, "request or response too large")
                 if response.status_code >= 400 and not response.content.startswith((b"{", b"[")):
                     raise RpcError(what, response.status_code, response.text[:200])
-                return orjson.loads(response.content)
+                reply = orjson.loads(response.content)
+                throttled = _throttle_message(reply)
+                if throttled is not None:
+                    raise _Throttled(throttled)
+                return reply
+            except _Throttled as exc:
+                if attempt >= len(delays) or time.monotonic() - started > self.retry.deadline:
+                    raise RateLimited(
+                        f"the node at {self.url} kept refusing {what} for rate limits after "
+                        f"{attempt + 1} tries over {time.monotonic() - started:.0f} s ({exc}); "
+                        "the indexer waits and tries again when following; lower the load on "
+                        "the node or raise its rate limit"
+                    ) from None
+                delay = delays[attempt] * (0.5 + random.random() / 2)
+                if self.on_retry:
+                    self.on_retry(f"{what} (rate limited)", attempt + 1, delay)
+                self.retry.sleep(delay)
+                attempt += 1
             except (httpx.TransportError, orjson.JSONDecodeError) as exc:
                 if attempt >= len(delays) or time.monotonic() - started > self.retry.deadline:
                     raise RpcUnavailable(
@@ -101,6 +138,7 @@ class RpcClient:
 
     @staticmethod
     def _result(method: str, reply: Any) -> Any:
+        """The result of one reply; a refused log range raises RangeTooLarge."""
         if not isinstance(reply, dict):
             raise RpcError(method, -32700, f"unexpected reply {str(reply)[:200]}")
         error = reply.get("error")
@@ -172,9 +210,40 @@ class RpcClient:
         return out
 
 
+def _throttle_message(reply: Any) -> str | None:
+    """The text of a rate-limit error in a reply (or in any reply of a batch), else None."""
+    for item in reply if isinstance(reply, list) else (reply,):
+        if not isinstance(item, dict):
+            continue
+        error = item.get("error")
+        if error is None:
+            continue
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = str(error.get("message", ""))
+            if code == 429 or is_rate_limit(message):
+                return f"node error {code}: {message[:200]}"
+        elif is_rate_limit(str(error)):
+            return str(error)[:200]
+    return None
+
+
+_SUGGESTED = re.compile(r"\[\s*(0x[0-9a-f]+)\s*,\s*(0x[0-9a-f]+)\s*\]")
+_NUMBER = re.compile(r"(\d[\d,_]*)\s*(k\b)?")
+_SIZE_WORDS = ("result", "logs", "response size", "too many", "size")
+_RANGE_WORDS = ("block range", "range", "blocks")
+
+
 class AdaptiveRange:
-    """Block span for eth_getLogs: doubles while answers stay small, halves on refusal or when an
-    answer holds more logs than `target_logs`."""
+    """Block span for eth_getLogs: grows while answers stay small, halves on refusal or when an
+    answer holds more logs than `target_logs`.
+
+    A node's range cap is learned once and kept: a number in the refusal ("block range too
+    large, max 2000", "up to a 2K block range") or a suggested range ("[0x10, 0x7cf]") sets it
+    directly; otherwise the smallest refused span bounds the growth, which then only probes
+    half-way between the largest span served and it. "More than N results" lowers `target_logs`
+    instead, since the range itself was not the limit.
+    """
 
     def __init__(
         self, initial: int = 16, minimum: int = 1, maximum: int = 1_000_000,
@@ -184,16 +253,51 @@ class AdaptiveRange:
         self.minimum = minimum
         self.maximum = maximum
         self.target_logs = target_logs
+        self.refused_at: int | None = None  # the smallest span refused as a range
+        self.served = 0  # the largest span answered below `refused_at`
+        self.refusals = 0
+
+    def _grow_to(self, wanted: int, span: int) -> int:
+        wanted = min(self.maximum, wanted)
+        if self.refused_at is not None and wanted >= self.refused_at:
+            wanted = max(span, (self.served + self.refused_at) // 2)
+        return wanted
 
     def on_success(self, span: int, logs: int) -> None:
+        if self.refused_at is None or span < self.refused_at:
+            self.served = max(self.served, span)
         if logs > self.target_logs:
             self.span = max(self.minimum, span // 2)
         elif logs * 2 < self.target_logs and span >= self.span:
             factor = 8 if logs * 16 < self.target_logs else 2
-            self.span = min(self.maximum, span * factor)
+            self.span = self._grow_to(span * factor, span)
 
-    def on_error(self, span: int) -> bool:
-        """Shrink after a refusal; False when already at the minimum (give up)."""
+    def on_error(self, span: int, message: str = "") -> bool:
+        """Shrink after a refusal (learning the node's cap from it); False when already at the
+        minimum (give up)."""
+        self.refusals += 1
+        lowered = message.lower()
+        suggested = _SUGGESTED.search(lowered)
+        if suggested:
+            fit = int(suggested.group(2), 16) - int(suggested.group(1), 16) + 1
+            if 0 < fit < span:
+                self.span = max(self.minimum, fit)
+                return True
+        is_size = any(w in lowered for w in _SIZE_WORDS) and "block range" not in lowered
+        numbers = [int(n.replace(",", "").replace("_", "")) * (1000 if k else 1)
+                   for n, k in _NUMBER.findall(lowered) if n.replace(",", "").replace("_", "")]
+        if is_size and numbers:
+            self.target_logs = max(1, min(self.target_logs, max(numbers) * 3 // 4))
+        elif any(w in lowered for w in _RANGE_WORDS):
+            caps = [n for n in numbers if 0 < n < span]
+            if caps:
+                self.maximum = max(self.minimum, max(caps))
+                self.span = self.maximum
+                return True
+            self.refused_at = span if self.refused_at is None else min(self.refused_at, span)
+            if 0 < self.served < span:  # back to the largest span the node served
+                self.span = self.served
+                return True
         if span <= self.minimum:
             return False
         self.span = max(self.minimum, span // 2)

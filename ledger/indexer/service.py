@@ -51,8 +51,11 @@ def open_indexer(
     progress = progress or Progress()
     engine = make_engine(config.database_url)
     try:
-        with writer_lock(engine, wait=wait):
+        with writer_lock(engine, wait=wait) as lock:
             migrate(engine)
+            store = Store(engine)
+            if lock is not None:
+                store.write_guard = lock.guard
             with RpcClient(
                 config.rpc_url,
                 on_retry=lambda what, n, delay: progress.event(
@@ -60,7 +63,7 @@ def open_indexer(
                 ),
             ) as rpc:
                 yield Indexer(
-                    rpc, Store(engine), targets, confirmations=config.confirmations,
+                    rpc, store, targets, confirmations=config.confirmations,
                     poll_interval=config.poll_interval, progress=progress, stop=stop,
                     use_finalized_tag=config.use_finalized_tag,
                 )

@@ -1,12 +1,20 @@
 """Backfill then follow the district contracts, exactly once, under reorgs and crashes.
 
 Correctness rules (see docs in `Indexer`):
+- before anything: the node's chain id and block 0 hash must be the manifest's (and the ones the
+  index was built from, recorded in the database): an emptied node or another chain is refused
+  with a sentence and nothing is read or deleted;
+- a node whose head is below the indexed cursor is behind (a lagging replica, a node restored
+  from an older state): the indexer waits for it (follow mode) or exits non-zero (--once); it
+  never reads that as a reorg;
 - the cursor (last block number + hash) is written in the same transaction as the data;
-- finality: min(the node's `finalized` block when it serves the tag, head - confirmations);
+- finality: min(the node's `finalized` block when it serves the tag, H - confirmations), where H
+  is the highest head any node ever reported (stored), not the current node's possibly lower one;
 - below finality: large adaptive eth_getLogs ranges, fetched one range ahead of the writer;
 - above finality: every header is fetched and stored, parent hashes are checked, and a reorg rolls
   the database back to the common ancestor; a reorg reaching finalized blocks stops with
-  DeepReorgError and deletes nothing;
+  DeepReorgError, deletes nothing and names the recovery command (`ledger index --rebuild-from
+  BLOCK`, which `rebuild_from` implements); a log marked `removed: true` takes the reorg path;
 - a node answer is trusted only when the range's end header exists and every log's block hash
   matches its header (a lagging node's empty answer is not taken as truth).
 """
@@ -28,8 +36,10 @@ from ledger.db.store import Store
 from ledger.indexer.errors import (
     ChainMismatch,
     DeepReorgError,
+    NodeBehind,
     NodeLagging,
     RangeTooLarge,
+    RebuildRefused,
     RpcError,
     RpcUnavailable,
 )
@@ -45,6 +55,7 @@ from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 
 _PREFETCH = 2  # ranges read ahead of the writer
 _GC_EVERY = 16  # batches between two collections of the young generations during a backfill
+_LAGGING_TRIES = 60  # --once: polls of a node that answers behind its own head before giving up
 
 
 @contextmanager
@@ -75,6 +86,7 @@ class Targets:
     start_block: int
     others: tuple[str, ...] = ()
     settlement: str | None = None
+    genesis_hash: str = ""  # block 0's hash from the manifest ("" when it has none)
 
     @classmethod
     def from_manifest(cls, manifest: Any) -> Targets:
@@ -104,6 +116,7 @@ class Targets:
             start_block=min(int(c.deploy_block) for c in contracts.values()),
             others=others,
             settlement=settlement.address.lower() if settlement is not None else None,
+            genesis_hash=str(getattr(manifest, "genesis_hash", "") or "").lower(),
         )
 
 
@@ -154,19 +167,37 @@ class Indexer:
         self.events_indexed = 0
         self.reorgs = 0
         self._indexes_ready = False
+        self.highest_head = -1  # the highest head ever reported (loaded by check_chain)
 
     # -- public -------------------------------------------------------------------------------
 
     def run(self, *, follow: bool = True, until: int | None = None) -> None:
-        """Index up to the head (or `until`), then keep following when `follow`."""
+        """Index up to the head (or `until`), then keep following when `follow`.
+
+        A node behind the cursor is waited for when following and raises NodeBehind otherwise.
+        """
         self.check_chain()
-        self.verify_cursor()
         backoff = 0.5
+        lagging = 0
+        verified = False
         while not self.stop.is_set():
             try:
+                if not verified:
+                    self.verify_cursor()
+                    verified = True
                 caught_up = self.step(until)
                 backoff = 0.5
+                lagging = 0
+            except NodeBehind as exc:
+                if not follow:
+                    raise
+                self.progress.event("node-behind", detail=str(exc))
+                self.stop.wait(self.poll_interval)
+                continue
             except NodeLagging as exc:
+                lagging += 1
+                if not follow and lagging >= _LAGGING_TRIES:
+                    raise
                 self.progress.event("node-lagging", detail=str(exc))
                 self.stop.wait(self.poll_interval)
                 continue
@@ -184,28 +215,78 @@ class Indexer:
         self.progress.done()
 
     def check_chain(self) -> None:
+        """The node must serve the manifest's chain id and genesis, and the genesis the index
+        was built from; the first run records it. Raises ChainMismatch, deleting nothing."""
         chain_id = self.rpc.chain_id()
         if chain_id != self.chain_id:
             raise ChainMismatch(
-                f"the node serves chain {chain_id} but the manifest is for chain {self.chain_id}"
+                f"the node serves chain {chain_id} but the manifest is for chain {self.chain_id}; "
+                "point --rpc-url (LEDGER_RPC_URL) at the district's node"
             )
+        genesis = self.rpc.headers([0])[0]
+        if genesis is None:
+            raise ChainMismatch("the node has no block 0; point --rpc-url at a synced node")
+        node_genesis = str(genesis["hash"]).lower()
+        if self.targets.genesis_hash and node_genesis != self.targets.genesis_hash:
+            raise ChainMismatch(
+                f"the node's block 0 is {node_genesis} but the contracts were deployed on the "
+                f"chain whose block 0 is {self.targets.genesis_hash}: this node is a fresh or "
+                "another chain with the same chain id. Nothing was read or deleted; point "
+                "--rpc-url at the district's node (or deploy again for this chain)"
+            )
+        head = self.rpc.block_number()
+        known = self.store.chain_identity(self.chain_id)
+        if known is None:
+            self.store.record_chain_identity(self.chain_id, node_genesis, head)
+            self.highest_head = head
+            return
+        recorded, highest = known
+        if recorded.lower() != node_genesis:
+            raise ChainMismatch(
+                f"the node's block 0 is {node_genesis} but this database indexed the chain whose "
+                f"block 0 is {recorded}. Nothing was read or deleted; point --rpc-url at that "
+                "chain's node, or index this chain into a new database"
+            )
+        self.highest_head = highest
+        self._note_head(head)
+
+    def _note_head(self, head: int) -> None:
+        if head > self.highest_head:
+            self.store.note_head(self.chain_id, head)
+            self.highest_head = head
 
     def cursor(self) -> Cursor:
         return self.store.cursor(self.chain_id) or Cursor(self.targets.start_block - 1, "")
 
     def verify_cursor(self) -> None:
-        """At start: the saved cursor block must still be on the chain (else roll back)."""
+        """At start: the saved cursor block must still be on the chain (else roll back). A node
+        whose head is below the cursor is behind (NodeBehind), not reorganised."""
         saved = self.store.cursor(self.chain_id)
-        if saved is None:
+        if saved is None or not saved.block_hash:
             return
+        head = self.rpc.block_number()
+        self._note_head(head)
+        if head < saved.block_number:
+            raise self._behind(saved.block_number, head)
         header = self.rpc.headers([saved.block_number])[0]
-        if header is None or header["hash"] != saved.block_hash:
-            head = self.rpc.block_number()
+        if header is None:
+            raise NodeLagging(f"the node reports head {head} but has no block {saved.block_number}")
+        if header["hash"] != saved.block_hash:
             self.handle_reorg(self.finalized(head))
 
+    def _behind(self, cursor: int, head: int) -> NodeBehind:
+        return NodeBehind(
+            f"the node's head is block {head}, below block {cursor} already indexed: the node is "
+            "behind (still syncing, a lagging replica, or restored from an older state). Nothing "
+            "was deleted; `ledger index` (following) waits for it to catch up, or point "
+            "--rpc-url at a synced node"
+        )
+
     def finalized(self, head: int) -> int:
-        """The highest block taken as final."""
-        by_depth = head - self.confirmations
+        """The highest block taken as final: measured from the highest head ever reported, so
+        a node that comes back lower does not make final blocks reorganisable."""
+        self._note_head(head)
+        by_depth = max(head, self.highest_head) - self.confirmations
         if self._tag_supported:
             try:
                 tagged = self.rpc.call("eth_getBlockByNumber", ["finalized", False])
@@ -221,16 +302,18 @@ class Indexer:
         head = self.rpc.block_number()
         target = head if until is None else min(head, until)
         cursor = self.cursor()
+        if cursor.block_hash and cursor.block_number > head:
+            raise self._behind(cursor.block_number, head)
         if cursor.block_number >= target:
-            if cursor.block_hash and cursor.block_number <= head:
+            if cursor.block_hash:
                 # Still on the chain? (a reorg can replace the head without growing it)
                 header = self.rpc.headers([cursor.block_number])[0]
-                if header is None or header["hash"] != cursor.block_hash:
+                if header is None:
+                    raise NodeLagging(f"the node reports head {head} but has no block "
+                                      f"{cursor.block_number}")
+                if header["hash"] != cursor.block_hash:
                     self.handle_reorg(self.finalized(head))
                     return False
-            elif cursor.block_number > head:
-                self.handle_reorg(self.finalized(head))
-                return False
             self._ensure_indexes()
             return True
         finalized = self.finalized(head)
@@ -264,14 +347,17 @@ class Indexer:
                                       "toBlock": hex(last)}]),
                     ("eth_getBlockByNumber", [hex(last), False]),
                 ])
-            except RangeTooLarge:
-                if not self.ranges.on_error(last - first + 1):
+            except RangeTooLarge as exc:
+                if not self.ranges.on_error(last - first + 1, exc.rpc_message):
                     raise
                 last = min(end, first + self.ranges.span - 1)
                 continue
             break
         if end_header is None:
             raise NodeLagging(f"the node has no block {last} although it reported it")
+        if any(log.get("removed") for log in logs):
+            raise NodeLagging(f"the node marks logs of final blocks {first}..{last} as removed; "
+                              "reading again")
         self.ranges.on_success(last - first + 1, len(logs))
         headers = {last: end_header}
         hashes: dict[int, str] = {}
@@ -365,6 +451,12 @@ class Indexer:
             if parent is None or parent["hash"] != cursor.block_hash:
                 self.handle_reorg(finalized)
                 return
+        if any(log.get("removed") for log in logs):
+            # The node saw a reorg while answering: check the stored blocks against it (a roll
+            # back if they changed) and read the range again; never write a removed log.
+            self.progress.event("removed-log", first=first, last=last)
+            self.handle_reorg(finalized)
+            return
         if any(h is None for h in headers) or end_again is None:
             raise NodeLagging(f"the node misses headers in {first}..{last}")
         chain: list[dict[str, Any]] = [h for h in headers if h is not None]
@@ -393,6 +485,7 @@ class Indexer:
             if c[0] != cursor.block_number
         ]
         ancestor: Cursor | None = None
+        deep: tuple[int, str, str] | None = None  # the first final block found changed
         for i in range(0, len(candidates), 256):
             chunk = candidates[i : i + 256]
             chain = self.rpc.headers([n for n, _ in chunk])
@@ -400,20 +493,27 @@ class Indexer:
                 if header is not None and header["hash"] == stored_hash:
                     ancestor = Cursor(number, stored_hash)
                     break
-                if number <= finalized:
-                    raise DeepReorgError(
-                        f"ALERT: block {number} changed below finality (stored {stored_hash}, "
-                        f"node {header['hash'] if header else 'no block'}); nothing was deleted. "
-                        "Check the node and the chain before indexing again."
-                    )
+                if number <= finalized and deep is None:
+                    deep = (number, stored_hash, header["hash"] if header else "no block")
             if ancestor is not None:
                 break
+        if deep is None and ancestor is None and (
+            self.targets.start_block - 1 <= finalized < cursor.block_number
+        ):
+            deep = (self.targets.start_block, "", "")
+        if deep is not None:
+            rebuild = (ancestor.block_number if ancestor else self.targets.start_block - 1) + 1
+            number, stored_hash, node_hash = deep
+            changed = (f"block {number} changed below finality (stored {stored_hash}, node "
+                       f"{node_hash})" if stored_hash else
+                       "no indexed block is on the node's chain any more")
+            raise DeepReorgError(
+                f"ALERT: {changed}; nothing was deleted. Check that the node serves the district's "
+                f"chain; if it does, rebuild the index from the last common block with "
+                f"`ledger index --rebuild-from {rebuild}`.",
+                rebuild,
+            )
         if ancestor is None:
-            if self.targets.start_block - 1 <= finalized and cursor.block_number > finalized:
-                raise DeepReorgError(
-                    "ALERT: no indexed block is on the node's chain any more; nothing was "
-                    "deleted. Check the node (is it the right chain?) before indexing again."
-                )
             ancestor = Cursor(self.targets.start_block - 1, "")
         removed = self.store.rollback_to(self.chain_id, ancestor)
         self.reorgs += 1
@@ -421,6 +521,35 @@ class Indexer:
             "reorg", rolled_back_to=ancestor.block_number, from_block=cursor.block_number,
             depth=cursor.block_number - ancestor.block_number, logs_removed=removed,
         )
+        return ancestor
+
+    def rebuild_from(self, block: int) -> Cursor:
+        """Delete what is indexed from `block` on and index it again from the node: the recovery
+        after a reorg deeper than finality (the operator checked the node's chain). The highest
+        head seen restarts from the node's head."""
+        self.check_chain()
+        cursor = self.cursor()
+        first = self.targets.start_block
+        if not first <= block <= cursor.block_number + 1:
+            raise RebuildRefused(
+                f"--rebuild-from {block} is outside the indexed blocks {first}..{cursor.block_number}"
+                f"; give a block between {first} and {cursor.block_number + 1}"
+            )
+        head = self.rpc.block_number()
+        if block - 1 > head:
+            raise self._behind(block - 1, head)
+        ancestor = Cursor(first - 1, "")
+        if block - 1 >= first:
+            header = self.rpc.headers([block - 1])[0]
+            if header is None:
+                raise NodeLagging(f"the node has no block {block - 1}; try again once it has")
+            ancestor = Cursor(block - 1, header["hash"])
+        removed = self.store.rollback_to(self.chain_id, ancestor)
+        genesis = self.rpc.headers([0])[0]
+        self.store.record_chain_identity(self.chain_id, str(genesis["hash"]).lower()
+                                         if genesis else "", head)
+        self.highest_head = head
+        self.progress.event("rebuild", from_block=block, logs_removed=removed)
         return ancestor
 
     # -- writing ------------------------------------------------------------------------------
