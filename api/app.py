@@ -15,13 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.chain_ops import ChainOperator
 from api.errors import ApiError
-from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
+from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from api.ports import EnergyReader, LedgerReader, OperatorChain, ReadingIngest, SettlementSource
-from api.routers import auth, energy, feed, gateways, operator, private, public, web
+from api.routers import auth, energy, feed, gateways, merchant, operator, private, public, web
 from api.services import Deployment
 from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
-from api.siwe import NonceStore, SessionStore, SiweVerifier
+from api.siwe import SiweVerifier
+from api.state import ApiState, NonceSigner, Pseudonyms, ServerKey, SessionStore, SharedLimiter
+from api.validation import explain
 from ledger.db.errors import DatabaseError
 from ledger.errors import (
     ChainError,
@@ -100,8 +102,15 @@ def create_app(
     ingest: ReadingIngest | None = None,
     energy_reader: EnergyReader | None = None,
     settlements: SettlementSource | None = None,
+    state: ApiState | None = None,
 ) -> FastAPI:
     """The API; the ports default to the real adapters built from `settings`."""
+    key = server_key(settings)
+    if state is None:
+        from ledger.db.api_state import SqlApiState
+
+        state = SqlApiState.from_url(settings.shared_state_url)
+    shared: ApiState = state
     if reader is None:
         from ledger.db.queries_api import ApiQueries
 
@@ -120,7 +129,7 @@ def create_app(
         from ledger.energy.ingest import IngestPipeline
 
         ingest = IngestPipeline(SqlEnergyStore(make_engine(settings.database_url)))
-    closing: tuple[EnergyReader | SettlementSource, ...] = (energy_reader, settlements)
+    closing: tuple[EnergyReader | SettlementSource | ApiState, ...] = (energy_reader, settlements, shared)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -145,7 +154,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    nonces = NonceStore(settings.nonce_ttl_seconds)
+    nonces = NonceSigner(key, settings.nonce_ttl_seconds)
     app.state.settings = settings
     app.state.reader = ledger_reader
     app.state.operator = operator_chain if operator_chain is not None else ChainOperator(settings)
@@ -154,17 +163,20 @@ def create_app(
     app.state.energy = energy_reader
     app.state.settlements = settlements
     app.state.nonces = nonces
-    app.state.sessions = SessionStore(settings.session_ttl_seconds)
+    app.state.shared = shared
+    app.state.pseudonyms = Pseudonyms(key)
+    app.state.sessions = SessionStore(shared, settings.session_ttl_seconds)
     app.state.verifier = SiweVerifier(
         domain=settings.domain,
         origin=settings.origin,
         chain_id=settings.chain_id,
         nonces=nonces,
+        state=shared,
         skew_seconds=settings.clock_skew_seconds,
     )
     app.state.chartjs = web.find_chartjs(settings.chartjs_path)
 
-    for module in (public, energy, auth, private, operator, gateways, feed, web):
+    for module in (public, energy, auth, private, merchant, operator, gateways, feed, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 
@@ -178,13 +190,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for error in exc.errors()[:3]:
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        return error_response(
-            422, "invalid_request", "The request is not valid (" + "; ".join(problems) + ")."
-        )
+        return error_response(422, "invalid_request", explain(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -210,10 +216,18 @@ def create_app(
     if settings.rate_limit_enabled:
         app.add_middleware(
             RateLimitMiddleware,
-            clients=TokenBuckets(settings.rate_per_second, settings.rate_burst),
-            gateways=TokenBuckets(settings.gateway_rate_per_second, settings.gateway_burst),
+            clients=SharedLimiter(shared, settings.rate_per_second, settings.rate_burst),
+            gateways=SharedLimiter(shared, settings.gateway_rate_per_second, settings.gateway_burst),
+            inline=shared.inline,
         )
     return app
+
+
+def server_key(settings: ApiSettings) -> ServerKey:
+    """LEDGER_API_SERVER_KEY, else the key file under the state dir (created 0600)."""
+    if settings.server_key is not None:
+        return ServerKey.from_text(settings.server_key.get_secret_value())
+    return ServerKey.load_or_create(settings.state_dir)
 
 
 def create_app_from_env() -> FastAPI:
