@@ -156,8 +156,9 @@ class SqlApiState:
                 self._insert(ApiUsedNonce)
                 .values(nonce=nonce, expires_at=expires_at)
                 .on_conflict_do_nothing(index_elements=["nonce"])
-            )
-            return bool(inserted.rowcount == 1)
+                .returning(ApiUsedNonce.nonce)
+            ).first()
+            return inserted is not None
 
     # -- rate windows ----------------------------------------------------------------------------
 
