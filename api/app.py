@@ -193,7 +193,7 @@ def create_app(
         return error_response(422, "invalid_request", explain(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = (
             exc.detail
             if isinstance(exc.detail, str) and exc.status_code == 413
@@ -202,8 +202,11 @@ def create_app(
                 405: "This method is not allowed here.",
             }.get(exc.status_code, str(exc.detail))
         )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app, request.url.path)
         return error_response(
-            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, exc.headers
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, headers or None
         )
 
     @app.exception_handler(Exception)
@@ -221,6 +224,19 @@ def create_app(
             inline=shared.inline,
         )
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method some route serves at `path` (a path may be served by several routes: one per
+    method), for the Allow header of a 405."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def server_key(settings: ApiSettings) -> ServerKey:
