@@ -383,9 +383,9 @@ class MemoryApiState:
         self.spent[nonce] = expires_at
         return True
 
-    def hit(self, key: str, window: int, keep_after: int) -> int:
+    def hit(self, key: str, window: int, keep_after: int) -> tuple[int, int]:
         self.windows[(key, window)] = self.windows.get((key, window), 0) + 1
-        return self.windows[(key, window)]
+        return self.windows[(key, window)], self.windows.get((key, window - 1), 0)
 
     def save_request(self, chain_id: int, request: StoredRequest) -> None:
         self.stored[(chain_id, request.commitment)] = request

@@ -145,6 +145,7 @@ class PublicPaymentOut(Out):
 
     kind: Literal["payment", "refund"]
     block: int
+    log_index: int
     merchant_id: int
     merchant: str | None
     amount: Amount

@@ -282,6 +282,7 @@ def recent_payments(reader: LedgerReader, limit: int) -> PublicPaymentsOut:
             PublicPaymentOut(
                 kind=p.kind,
                 block=p.block_number,
+                log_index=p.log_index,
                 merchant_id=p.merchant_id,
                 merchant=p.merchant_name,
                 amount=amount(p.amount),

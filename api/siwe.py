@@ -217,7 +217,10 @@ class SiweVerifier:
         The nonce is checked without any state (its MAC and expiry); it is recorded as spent only
         once the signature is valid, so nobody but the key's holder can use up a nonce, and a
         valid message opens one session, ever."""
-        message = parse_message(text)
+        try:
+            message = parse_message(text)
+        except BadRequest as exc:  # a malformed sign-in is a refused sign-in (401), with the reason
+            raise _refused(exc.code, exc.message) from None
         nonce_expires = self.nonces.check(message.nonce)
         if message.domain.lower() != self.domain.lower():
             raise _refused(
@@ -249,9 +252,8 @@ class SiweVerifier:
         if message.expiration_time is not None and message.expiration_time.timestamp() <= now:
             raise _refused("siwe_expired", "The message has expired; sign a new one.")
         if not _SIGNATURE.match(signature):
-            raise BadRequest(
-                "The signature must be 65 bytes in hex (0x followed by 130 digits).",
-                code="siwe_bad_signature",
+            raise _refused(
+                "siwe_bad_signature", "The signature must be 65 bytes in hex (0x followed by 130 digits)."
             )
         try:
             signer = Account.recover_message(encode_defunct(text=text), signature=signature)

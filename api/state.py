@@ -9,7 +9,7 @@
   when a nonce is issued, so a flood of nonce requests fills nothing. A nonce is recorded as
   spent only after a valid signature (`ApiState.spend_nonce`), which makes it single use.
 - `SessionStore`: a random token for the client; the store keeps its sha256 only.
-- `SharedLimiter`: fixed-window counters per client in the shared store (429 with Retry-After).
+- `SharedLimiter`: sliding-window counters per client in the shared store (429, Retry-After).
 - `Pseudonyms`: HMAC(pseudonym key, prosumer || buyer): stable for one prosumer, unlinkable
   across prosumers.
 """
@@ -51,7 +51,7 @@ class ApiState(Protocol):
 
     def spend_nonce(self, nonce: str, expires_at: int, now: int) -> bool: ...
 
-    def hit(self, key: str, window: int, keep_after: int) -> int: ...
+    def hit(self, key: str, window: int, keep_after: int) -> tuple[int, int]: ...
 
     def save_request(self, chain_id: int, request: StoredRequest) -> None: ...
 
@@ -194,8 +194,9 @@ class SessionStore:
 
 
 class SharedLimiter:
-    """At most `burst` requests per client in each window of ceil(burst / rate) seconds, counted
-    in the shared store (so N workers hold one limit)."""
+    """At most `burst` requests per client over any span of ceil(burst / rate) seconds (a sliding
+    window: the current window's count plus the previous window's, weighted by how much of it the
+    span still covers), counted in the shared store, so N workers hold one limit."""
 
     def __init__(self, state: ApiState, rate: float, burst: int, clock: Clock = time.time) -> None:
         self.state = state
@@ -207,8 +208,9 @@ class SharedLimiter:
         """0 when the request may go on, else the seconds to wait."""
         now = self.clock()
         window = int(now // self.window)
-        count = self.state.hit(key, window, window - 2)
-        if count <= self.limit:
+        current, previous = self.state.hit(key, window, window - 2)
+        elapsed = now / self.window - window  # share of the current window gone by, in [0, 1)
+        if current + previous * (1.0 - elapsed) <= self.limit:
             return 0.0
         return max(1.0, (window + 1) * self.window - now)
 

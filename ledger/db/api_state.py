@@ -162,18 +162,21 @@ class SqlApiState:
 
     # -- rate windows ----------------------------------------------------------------------------
 
-    def hit(self, key: str, window: int, keep_after: int) -> int:
-        """Count one request of `key` in fixed window `window`; the count so far in it. Windows
-        older than `keep_after` are swept now and then."""
+    def hit(self, key: str, window: int, keep_after: int) -> tuple[int, int]:
+        """Count one request of `key` in window `window`: (count in it so far, count in the
+        window before). Windows older than `keep_after` are swept now and then."""
         statement = self._insert(ApiRateWindow).values(key=key, window=window, hits=1)
         statement = statement.on_conflict_do_update(
             index_elements=["key", "window"], set_={"hits": ApiRateWindow.hits + 1}
         ).returning(ApiRateWindow.hits)
         with self._write() as conn:
             count = int(conn.execute(statement).scalar_one())
+            previous = conn.execute(
+                select(ApiRateWindow.hits).where(ApiRateWindow.key == key, ApiRateWindow.window == window - 1)
+            ).scalar()
             if self._sweep_due():
                 conn.execute(delete(ApiRateWindow).where(ApiRateWindow.window < keep_after))
-        return count
+        return count, int(previous or 0)
 
     # -- payment requests ------------------------------------------------------------------------
 

@@ -55,7 +55,8 @@ def test_the_shared_store_keeps_sessions_single_use_nonces_limits_and_requests(d
         assert one.session("h" * 64, 1_500) is None
         assert one.spend_nonce("n1", 2_000, 1_000) is True
         assert two.spend_nonce("n1", 2_000, 1_000) is False
-        assert [one.hit("ip:x", 7, 5), two.hit("ip:x", 7, 5), one.hit("ip:x", 8, 6)] == [1, 2, 1]
+        hits = [one.hit("ip:x", 7, 5), two.hit("ip:x", 7, 5), one.hit("ip:x", 8, 6)]
+        assert hits == [(1, 0), (2, 0), (1, 2)]
         commitment = bytes(range(32))
         one.save_request(69003, StoredRequest(commitment, 3, "DESK-1", b"\1" * 32, 2**256 - 1, 1_000))
         found = two.requests(69003, [commitment, b"\0" * 32])

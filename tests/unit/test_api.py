@@ -225,7 +225,7 @@ def test_recent_payments_are_public_without_payer_reference_or_transaction(clien
         ("Boulangerie du Lac", str(5 * M3E)),
         ("Boulangerie du Lac", str(4 * M3E)),
     ]
-    assert set(payments[0]) == {"kind", "block", "merchant_id", "merchant", "amount", "day"}
+    assert set(payments[0]) == {"kind", "block", "log_index", "merchant_id", "merchant", "amount", "day"}
     assert "BREAD" not in response.text and ALICE.lower() not in response.text.lower()
 
 
