@@ -96,7 +96,7 @@ async def nonce(
 
 
 @router.post(
-    "/siwe", response_model=SessionOut, responses=errors(401), dependencies=[per_client_cap("siwe")]
+    "/siwe", response_model=SessionOut, responses=errors(400, 401), dependencies=[per_client_cap("siwe")]
 )
 async def sign_in(
     body: SiweIn, verifier: Verifier, sessions: Sessions, settings: Settings, response: Response
