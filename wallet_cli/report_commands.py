@@ -104,7 +104,7 @@ def history(
 
         try:
             with make_http() as http:
-                result = hist.api_history(http, api_url, address)
+                result = hist.api_history(http, api_url, address, headers=_bearer(ctx, address, api_url))
                 _add_private_references(ctx, http, api_url, result)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             if source == "api":
@@ -131,6 +131,15 @@ def history(
                 rpc, address, token=token, payments=payments, energy=energy,
                 from_block=_first_block(manifest), merchants=rpc.merchants(payments))
     emit(as_json, result.as_json(), "\n".join(hist.render(result)))
+
+
+def _bearer(ctx: typer.Context, address: str, api_url: str) -> dict[str, str]:
+    """The session header for the API's private history (none without a live session)."""
+    try:
+        session = session_for(ctx, address, api_url)
+    except WalletError:
+        return {}
+    return {"Authorization": f"Bearer {session.token}"} if session is not None else {}
 
 
 def session_for(ctx: typer.Context, address: str, api_url: str) -> Any:
