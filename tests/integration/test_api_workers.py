@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,20 +27,22 @@ from tests.integration.api_server import (
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite in the test's folder, or a scratch PostgreSQL database dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    url = require_service("LEDGER_TEST_POSTGRES_URL", "PostgreSQL")
-    from sqlalchemy import text
-
     from ledger.db import make_engine
 
-    engine = make_engine(url)
-    with engine.begin() as conn:  # a clean schema: these tests own the database while they run
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    yield url
+    admin = make_engine(require_service("LEDGER_TEST_POSTGRES_URL", "PostgreSQL"))
+    name = f"ledger_test_api_{uuid.uuid4().hex[:10]}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
 
 
 def test_the_shared_store_keeps_sessions_single_use_nonces_limits_and_requests(database_url: str) -> None:
