@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -180,6 +181,8 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 
+    app.openapi = lambda: openapi_with_feed(app)  # type: ignore[method-assign]
+
     @app.exception_handler(LedgerError)
     async def _on_ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
         status, code, message = _ledger_error(exc)
@@ -224,6 +227,45 @@ def create_app(
             inline=shared.inline,
         )
     return app
+
+
+def openapi_with_feed(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the live feed's events typed: each `data` has its schema in
+    the components and the event stream lists them (OpenAPI 3.2 `itemSchema`, one object per
+    event: `event`, `id`, `data`)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+    from pydantic.json_schema import models_json_schema
+
+    from api.schemas import FEED_EVENTS
+
+    document = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, description=app.description,
+        routes=app.routes,
+    )
+    models = sorted(set(FEED_EVENTS.values()), key=lambda m: m.__name__)
+    _, extra = models_json_schema(
+        [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    document.setdefault("components", {}).setdefault("schemas", {}).update(extra.get("$defs", {}))
+    events = [
+        {
+            "type": "object",
+            "required": ["event", "id", "data"],
+            "properties": {
+                "event": {"const": name},
+                "id": {"type": "string", "description": "<block>.<log index>.<8 hex of the block hash>"},
+                "data": {"$ref": f"#/components/schemas/{model.__name__}"},
+            },
+        }
+        for name, model in FEED_EVENTS.items()
+    ]
+    stream = document["paths"]["/v1/feed"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    stream["itemSchema"] = {"oneOf": events}
+    stream["schema"]["description"] = "Server-Sent Events; each event as in itemSchema"
+    app.openapi_schema = document
+    return document
 
 
 def allowed_methods(app: FastAPI, path: str) -> str:

@@ -438,3 +438,74 @@ class ProofsOut(Indexed):
     account: str
     day: str
     settlements: list[ProofSetOut]
+
+
+# -- the live feed (text/event-stream): the `data` of each event, by event name ---------------------
+
+
+class FeedBlock(Out):
+    """`event: block`: the indexed head moved."""
+
+    number: int
+    hash: str
+
+
+class FeedPayment(Out):
+    """`event: payment` or `refund`: which merchant, how much, when (never payer or reference)."""
+
+    block: int
+    log_index: int
+    merchant_id: int
+    merchant: str | None
+    amount: Amount
+    day: str
+
+
+class FeedSettlementTotals(Out):
+    produced_wh: int
+    consumed_wh: int
+    allocated_wh: int
+    surplus_wh: int
+    amount: Amount
+    transfers: int
+
+
+class FeedSettlementLines(Out):
+    from_index: int
+    to_index: int
+
+
+class FeedSettlement(Out):
+    """`event: settlement`: a day committed (root, totals) or a batch of its lines paid."""
+
+    event: Literal["committed", "paid"]
+    block: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    day: str | None
+    day_number: int
+    version: int
+    root: str | None = None
+    totals: FeedSettlementTotals | None = None
+    lines: FeedSettlementLines | None = None
+    paid: Amount | None = None
+    shortfall: Amount | None = None
+
+
+class FeedReorg(Out):
+    """`event: reorg`: blocks already announced were replaced; what they said no longer holds."""
+
+    from_block: int
+    to_block: int | None
+    reload: bool
+    message: str
+
+
+FEED_EVENTS: dict[str, type[Out]] = {
+    "block": FeedBlock,
+    "payment": FeedPayment,
+    "refund": FeedPayment,
+    "settlement": FeedSettlement,
+    "reorg": FeedReorg,
+}

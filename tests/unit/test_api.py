@@ -430,3 +430,27 @@ def test_feed_resumes_after_last_event_id_and_flags_a_vanished_block() -> None:
     assert FeedTracker(ledger, last_event_id=stale).poll()[0].kind == "reorg"
     assert parse_event_id("not an id") is None
     assert ref_text("0x" + b"BREAD".ljust(32, b"\0").hex()) == "BREAD"
+
+
+def test_the_feed_events_are_typed_in_the_openapi_and_every_event_fits_its_schema() -> None:
+    from api.schemas import FEED_EVENTS
+
+    ledger = seeded()
+    settlements = FakeSettlements()
+    settlements.add_committed(16, 5, 7, 20250615, totals=(10, 9, 8, 2, 700, 3))
+    settlements.add_paid(17, 0, 7, 20250615, paid=700)
+    tracker = FeedTracker(ledger, replay=10, settlements=settlements)
+    events = tracker.poll()
+    ledger.rollback(18)
+    ledger.advance(19, block_hash="0x" + "ee" * 32)
+    events += tracker.poll()
+    assert {e.kind for e in events} == {"payment", "settlement", "block", "reorg"}
+    for event in events:
+        FEED_EVENTS[event.kind].model_validate(event.data)  # raises when a field is not documented
+    with TestClient(build(seeded())) as client:
+        spec = client.get("/openapi.json").json()
+    stream = spec["paths"]["/v1/feed"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    names = {item["properties"]["event"]["const"] for item in stream["itemSchema"]["oneOf"]}
+    assert names == {"block", "payment", "refund", "settlement", "reorg"}
+    for item in stream["itemSchema"]["oneOf"]:
+        assert item["properties"]["data"]["$ref"].split("/")[-1] in spec["components"]["schemas"]
