@@ -111,6 +111,10 @@ def create_app(
         from ledger.db.api_state import SqlApiState
 
         state = SqlApiState.from_url(settings.shared_state_url)
+        if settings.redis_url is not None:
+            from api.redis_state import RedisApiState
+
+            state = RedisApiState(settings.redis_url.get_secret_value(), state)
     shared: ApiState = state
     if reader is None:
         from ledger.db.queries_api import ApiQueries

@@ -50,6 +50,9 @@ class ApiSettings(BaseSettings):
     # Where the workers share sessions, spent nonces, rate limits, payment requests and naming
     # choices: a SQLAlchemy URL (default: the ledger database itself).
     state_url: str | None = None
+    # Optional: sessions, spent nonces and rate windows in Redis (redis://host:6379/0; a secret, as
+    # it may hold a password); payment requests and naming choices stay in the database.
+    redis_url: SecretStr | None = None
     # Per-client caps on the sign-in routes (requests per minute and client address).
     nonce_per_minute: int = Field(default=30, ge=1)
     signin_per_minute: int = Field(default=20, ge=1)

@@ -107,36 +107,49 @@ def one_client_per_worker(server: Server, wanted: int) -> dict[int, httpx.Client
 @pytest.mark.timeout(180)
 def test_a_session_made_on_one_worker_works_on_the_others(tmp_path: Path, database_url: str) -> None:
     with running_server(tmp_path, database_url, workers=2) as server:
-        clients = one_client_per_worker(server, 2)
-        try:
-            (pid_a, a), (pid_b, b) = list(clients.items())
-            resident = new_resident()
-            pid, nonce = call(a, server, "GET", "/v1/auth/nonce", params={"address": resident.address})
-            assert pid == pid_a and nonce.status_code == 200
-            message = nonce.json()["message"]
-            body = {"message": message, "signature": signed(resident, message)}
-            pid, opened = call(b, server, "POST", "/v1/auth/siwe", json=body)  # nonce from A, spent on B
-            assert pid == pid_b and opened.status_code == 200, opened.text
-            auth = {"Authorization": f"Bearer {opened.json()['token']}"}
-            pid, replay = call(a, server, "POST", "/v1/auth/siwe", json=body)  # replayed on the other
-            assert pid == pid_a and replay.status_code == 401
-            assert replay.json()["error"]["code"] == "siwe_bad_nonce"
-            for client, expected in ((a, pid_a), (b, pid_b)):
-                client.cookies.clear()
-                pid, whoami = call(client, server, "GET", "/v1/auth/session", headers=auth)
-                assert pid == expected and whoami.status_code == 200
-                assert whoami.json()["address"] == resident.address
-                pid, own = call(
-                    client, server, "GET", f"/v1/accounts/{resident.address}/balance", headers=auth
-                )
-                assert pid == expected and own.status_code == 200
-            pid, _ = call(a, server, "POST", "/v1/auth/logout", headers=auth)
-            assert pid == pid_a
-            pid, ended = call(b, server, "GET", "/v1/auth/session", headers=auth)
-            assert pid == pid_b and ended.status_code == 401
-        finally:
-            for client in clients.values():
-                client.close()
+        session_across_workers(server)
+
+
+@pytest.mark.timeout(180)
+def test_with_redis_a_session_made_on_one_worker_works_on_the_others(tmp_path: Path) -> None:
+    redis_url = require_service("LEDGER_TEST_REDIS_URL", "Redis")
+    database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with running_server(tmp_path, database_url, workers=2, LEDGER_API_REDIS_URL=redis_url) as server:
+        session_across_workers(server)
+
+
+def session_across_workers(server: Server) -> None:
+    """Nonce from one worker, sign-in on another, session and logout seen by both."""
+    clients = one_client_per_worker(server, 2)
+    try:
+        (pid_a, a), (pid_b, b) = list(clients.items())
+        resident = new_resident()
+        pid, nonce = call(a, server, "GET", "/v1/auth/nonce", params={"address": resident.address})
+        assert pid == pid_a and nonce.status_code == 200
+        message = nonce.json()["message"]
+        body = {"message": message, "signature": signed(resident, message)}
+        pid, opened = call(b, server, "POST", "/v1/auth/siwe", json=body)  # nonce from A, spent on B
+        assert pid == pid_b and opened.status_code == 200, opened.text
+        auth = {"Authorization": f"Bearer {opened.json()['token']}"}
+        pid, replay = call(a, server, "POST", "/v1/auth/siwe", json=body)  # replayed on the other
+        assert pid == pid_a and replay.status_code == 401
+        assert replay.json()["error"]["code"] == "siwe_bad_nonce"
+        for client, expected in ((a, pid_a), (b, pid_b)):
+            client.cookies.clear()
+            pid, whoami = call(client, server, "GET", "/v1/auth/session", headers=auth)
+            assert pid == expected and whoami.status_code == 200
+            assert whoami.json()["address"] == resident.address
+            pid, own = call(
+                client, server, "GET", f"/v1/accounts/{resident.address}/balance", headers=auth
+            )
+            assert pid == expected and own.status_code == 200
+        pid, _ = call(a, server, "POST", "/v1/auth/logout", headers=auth)
+        assert pid == pid_a
+        pid, ended = call(b, server, "GET", "/v1/auth/session", headers=auth)
+        assert pid == pid_b and ended.status_code == 401
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 @pytest.mark.timeout(180)
@@ -181,3 +194,30 @@ def test_a_resident_signs_in_within_2_s_while_others_flood_the_nonce_route(tmp_p
                 thread.join(timeout=15)
         assert statuses.get(429, 0) > 0, statuses  # the flooders were capped
         assert not any(status >= 500 for status in statuses), statuses
+
+
+def test_with_redis_two_workers_share_sessions_nonces_and_limits(tmp_path: Path) -> None:
+    from api.redis_state import RedisApiState
+    from ledger.db import migrate
+
+    redis_url = require_service("LEDGER_TEST_REDIS_URL", "Redis")
+    database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    migrate(database_url)
+    one = RedisApiState(redis_url, SqlApiState.from_url(database_url))
+    two = RedisApiState(redis_url, SqlApiState.from_url(database_url))
+    token, nonce, key = uuid.uuid4().hex, uuid.uuid4().hex, f"ip:{uuid.uuid4().hex}"
+    now = int(time.time())
+    try:
+        one.create_session(token, "0xAbc", now + 60, now)
+        assert two.session(token, now) == ("0xAbc", now + 60)
+        assert two.session(token, now + 61) is None
+        two.revoke_session(token)
+        assert one.session(token, now) is None
+        assert one.spend_nonce(nonce, now + 60, now) is True
+        assert two.spend_nonce(nonce, now + 60, now) is False
+        assert [one.hit(key, 7, 5), two.hit(key, 7, 5), one.hit(key, 8, 6)] == [(1, 0), (2, 0), (1, 2)]
+        one.set_named("0xAAA", True, now)
+        assert two.named(["0xaaa"]) == {"0xaaa"}  # kept in the database
+    finally:
+        one.close()
+        two.close()
