@@ -209,7 +209,8 @@ class PaymentRequestOut(Out):
 
 class MerchantRequestOut(Out):
     """A payment request with a reference: the URI carries the reference and its salt to the
-    payer (`&ref=...&salt=0x...`); the chain will only see the commitment."""
+    payer (`&ref=...&refsalt=0x...`, as the wallet reads them); the chain will only see the
+    commitment."""
 
     uri: str
     merchant_id: int

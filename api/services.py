@@ -368,7 +368,7 @@ def merchant_request(
     )
     uri = (
         erc681(deployment.token, settings.chain_id, merchant.payout, micro)
-        + f"&ref={quote(reference, safe='')}&salt=0x{salt.hex()}"
+        + f"&ref={quote(reference, safe='')}&refsalt=0x{salt.hex()}"
     )
     return MerchantRequestOut(
         uri=uri,

@@ -160,6 +160,7 @@ def running_stack(tmp: Path, *, energy_homes: int = 0) -> Iterator[Stack]:
             feed_poll_seconds=0.1,
             rate_limit_enabled=False,
             min_block_wait_seconds=10.0,
+            state_dir=tmp,  # the server key file goes there, not into the project's .state
         )
         # The indexer creates the schema: wait for it before the API reads.
         deadline = time.monotonic() + 60

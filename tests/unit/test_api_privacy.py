@@ -70,7 +70,7 @@ def test_a_merchant_request_carries_reference_and_salt_and_the_chain_gets_only_t
 ) -> None:
     body = request(bakery, 1, "DESK-2026-11-CHLOE", 25 * M3E)
     query = parse_qs(urlsplit(body["uri"]).query)
-    assert query["ref"] == ["DESK-2026-11-CHLOE"] and query["salt"] == [body["salt"]]
+    assert query["ref"] == ["DESK-2026-11-CHLOE"] and query["refsalt"] == [body["salt"]]
     assert query["address"] == [BAKERY.lower()] and query["uint256"] == [str(25 * M3E)]
     salt = bytes.fromhex(body["salt"][2:])
     assert body["commitment"] == "0x" + reference_commitment("DESK-2026-11-CHLOE", salt).hex()
