@@ -79,6 +79,7 @@ run_tests() {
   if [[ -n "${CI:-}" ]]; then
     export LEDGER_TEST_POSTGRES_URL="${LEDGER_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
     export LEDGER_TEST_MQTT_URL="${LEDGER_TEST_MQTT_URL:-mqtt://127.0.0.1:1883}"
+    export LEDGER_TEST_REDIS_URL="${LEDGER_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
   fi
   log "ruff";   ruff check ledger api wallet_cli tests bench
   log "mypy";   mypy

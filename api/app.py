@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.chain_ops import ChainOperator
 from api.errors import ApiError
-from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
+from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from api.ports import (
     EnergyReader,
     LedgerReader,
@@ -24,12 +25,14 @@ from api.ports import (
     ReviewDesk,
     SettlementSource,
 )
-from api.routers import auth, energy, feed, gateways, operator, ops, private, public, treasury, web
+from api.routers import auth, energy, feed, gateways, merchant, operator, ops, private, public, treasury, web
 from api.routers import reviews as reviews_router
 from api.services import Deployment
 from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
-from api.siwe import NonceStore, SessionStore, SiweVerifier
+from api.siwe import SiweVerifier
+from api.state import ApiState, NonceSigner, Pseudonyms, ServerKey, SessionStore, SharedLimiter
+from api.validation import explain
 from ledger.db.errors import DatabaseError
 from ledger.errors import (
     ChainError,
@@ -109,8 +112,19 @@ def create_app(
     energy_reader: EnergyReader | None = None,
     settlements: SettlementSource | None = None,
     reviews: ReviewDesk | None = None,
+    state: ApiState | None = None,
 ) -> FastAPI:
     """The API; the ports default to the real adapters built from `settings`."""
+    key = server_key(settings)
+    if state is None:
+        from ledger.db.api_state import SqlApiState
+
+        state = SqlApiState.from_url(settings.shared_state_url)
+        if settings.redis_url is not None:
+            from api.redis_state import RedisApiState
+
+            state = RedisApiState(settings.redis_url.get_secret_value(), state)
+    shared: ApiState = state
     if reader is None:
         from ledger.db.queries_api import ApiQueries
 
@@ -133,7 +147,7 @@ def create_app(
         from api.review_desk import LazyReviewDesk
 
         reviews = LazyReviewDesk(settings.database_url)
-    closing: tuple[EnergyReader | SettlementSource, ...] = (energy_reader, settlements)
+    closing: tuple[EnergyReader | SettlementSource | ApiState, ...] = (energy_reader, settlements, shared)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -158,7 +172,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    nonces = NonceStore(settings.nonce_ttl_seconds)
+    nonces = NonceSigner(key, settings.nonce_ttl_seconds)
     app.state.settings = settings
     app.state.reader = ledger_reader
     app.state.operator = operator_chain if operator_chain is not None else ChainOperator(settings)
@@ -168,20 +182,27 @@ def create_app(
     app.state.settlements = settlements
     app.state.reviews = reviews
     app.state.nonces = nonces
-    app.state.sessions = SessionStore(settings.session_ttl_seconds)
+    app.state.shared = shared
+    app.state.pseudonyms = Pseudonyms(key)
+    app.state.sessions = SessionStore(shared, settings.session_ttl_seconds)
     app.state.verifier = SiweVerifier(
         domain=settings.domain,
         origin=settings.origin,
         chain_id=settings.chain_id,
         nonces=nonces,
+        state=shared,
         skew_seconds=settings.clock_skew_seconds,
     )
     app.state.chartjs = web.find_chartjs(settings.chartjs_path)
 
-    for module in (public, energy, auth, private, operator, reviews_router, gateways, feed, treasury, web):
+    for module in (
+        public, energy, auth, private, merchant, operator, reviews_router, gateways, feed, treasury, web,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     ops.install(app)  # /healthz, /readyz, /metrics and the latency histogram
+
+    app.openapi = lambda: openapi_with_feed(app)  # type: ignore[method-assign]
 
     @app.exception_handler(LedgerError)
     async def _on_ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
@@ -193,16 +214,10 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for error in exc.errors()[:3]:
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        return error_response(
-            422, "invalid_request", "The request is not valid (" + "; ".join(problems) + ")."
-        )
+        return error_response(422, "invalid_request", explain(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = (
             exc.detail
             if isinstance(exc.detail, str) and exc.status_code == 413
@@ -211,8 +226,11 @@ def create_app(
                 405: "This method is not allowed here.",
             }.get(exc.status_code, str(exc.detail))
         )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app, request.url.path)
         return error_response(
-            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, exc.headers
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, headers or None
         )
 
     @app.exception_handler(Exception)
@@ -225,10 +243,70 @@ def create_app(
     if settings.rate_limit_enabled:
         app.add_middleware(
             RateLimitMiddleware,
-            clients=TokenBuckets(settings.rate_per_second, settings.rate_burst),
-            gateways=TokenBuckets(settings.gateway_rate_per_second, settings.gateway_burst),
+            clients=SharedLimiter(shared, settings.rate_per_second, settings.rate_burst),
+            gateways=SharedLimiter(shared, settings.gateway_rate_per_second, settings.gateway_burst),
+            inline=shared.inline,
         )
     return app
+
+
+def openapi_with_feed(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the live feed's events typed: each `data` has its schema in
+    the components and the event stream lists them (OpenAPI 3.2 `itemSchema`, one object per
+    event: `event`, `id`, `data`)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+    from pydantic.json_schema import models_json_schema
+
+    from api.schemas import FEED_EVENTS
+
+    document = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, description=app.description,
+        routes=app.routes,
+    )
+    models = sorted(set(FEED_EVENTS.values()), key=lambda m: m.__name__)
+    _, extra = models_json_schema(
+        [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    document.setdefault("components", {}).setdefault("schemas", {}).update(extra.get("$defs", {}))
+    events = [
+        {
+            "type": "object",
+            "required": ["event", "id", "data"],
+            "properties": {
+                "event": {"const": name},
+                "id": {"type": "string", "description": "<block>.<log index>.<8 hex of the block hash>"},
+                "data": {"$ref": f"#/components/schemas/{model.__name__}"},
+            },
+        }
+        for name, model in FEED_EVENTS.items()
+    ]
+    stream = document["paths"]["/v1/feed"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    stream["itemSchema"] = {"oneOf": events}
+    stream["schema"]["description"] = "Server-Sent Events; each event as in itemSchema"
+    app.openapi_schema = document
+    return document
+
+
+def allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method some route serves at `path` (a path may be served by several routes: one per
+    method), for the Allow header of a 405."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def server_key(settings: ApiSettings) -> ServerKey:
+    """LEDGER_API_SERVER_KEY, else the key file under the state dir (created 0600)."""
+    if settings.server_key is not None:
+        return ServerKey.from_text(settings.server_key.get_secret_value())
+    return ServerKey.load_or_create(settings.state_dir)
 
 
 def create_app_from_env() -> FastAPI:

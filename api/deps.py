@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Path, Request
 
 from api.errors import Forbidden, NotSignedIn
@@ -16,7 +17,8 @@ from api.schemas import ADDRESS_PATTERN, ErrorBody
 from api.services import Deployment
 from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
-from api.siwe import NonceStore, Session, SessionStore, SiweVerifier
+from api.siwe import SiweVerifier
+from api.state import ApiState, NonceSigner, Pseudonyms, Session, SessionStore
 
 SESSION_COOKIE = "ledger_session"
 
@@ -46,9 +48,19 @@ async def get_sessions(request: Request) -> SessionStore:
     return sessions
 
 
-async def get_nonces(request: Request) -> NonceStore:
-    nonces: NonceStore = request.app.state.nonces
+async def get_nonces(request: Request) -> NonceSigner:
+    nonces: NonceSigner = request.app.state.nonces
     return nonces
+
+
+async def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.shared
+    return state
+
+
+async def get_pseudonyms(request: Request) -> Pseudonyms:
+    pseudonyms: Pseudonyms = request.app.state.pseudonyms
+    return pseudonyms
 
 
 async def get_verifier(request: Request) -> SiweVerifier:
@@ -61,7 +73,9 @@ Reader = Annotated[LedgerReader, Depends(get_reader)]
 Operator = Annotated[OperatorChain, Depends(get_operator)]
 DeploymentDep = Annotated[Deployment, Depends(get_deployment)]
 Sessions = Annotated[SessionStore, Depends(get_sessions)]
-Nonces = Annotated[NonceStore, Depends(get_nonces)]
+Nonces = Annotated[NonceSigner, Depends(get_nonces)]
+State = Annotated[ApiState, Depends(get_state)]
+PseudonymsDep = Annotated[Pseudonyms, Depends(get_pseudonyms)]
 Verifier = Annotated[SiweVerifier, Depends(get_verifier)]
 AccountPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="an Ethereum address (0x + 40 hex)")]
 
@@ -75,7 +89,13 @@ def session_token(request: Request) -> str | None:
 
 async def current_session(request: Request, sessions: Sessions) -> Session:
     token = session_token(request)
-    session = sessions.get(token) if token else None
+    session = None
+    if token:
+        session = (
+            sessions.get(token)
+            if sessions.state.inline
+            else await anyio.to_thread.run_sync(sessions.get, token)
+        )
     if session is None:
         raise NotSignedIn(
             "Sign in with your wallet first (Sign-In with Ethereum); your session may have expired."
@@ -98,8 +118,6 @@ OwnerSession = Annotated[Session, Depends(owner_session)]
 
 def role_required(role: Role) -> Any:
     async def check(session: CurrentSession, operator: Operator) -> Session:
-        import anyio
-
         if not await anyio.to_thread.run_sync(operator.has_role, role, session.address):
             raise Forbidden(
                 f"This action needs the on-chain {role} role, which {session.address} does not hold.",

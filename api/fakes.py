@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from api.ports import OperatorReceipt, Role, SettledDay
+from ledger.db.api_state import StoredRequest
 from ledger.db.queries_api import (
     ZERO_ADDRESS,
     BalanceFigure,
@@ -159,6 +160,7 @@ class FakeLedger:
         self,
         *,
         payer: str | None = None,
+        merchant_id: int | None = None,
         after: tuple[int, int] | None = None,
         before: tuple[int, int] | None = None,
         day_from: str | None = None,
@@ -171,6 +173,7 @@ class FakeLedger:
             p
             for p in self.payment_list
             if (payer is None or p.payer == payer.lower())
+            and (merchant_id is None or p.merchant_id == merchant_id)
             and (after is None or (p.block_number, p.log_index) > after)
             and (before is None or (p.block_number, p.log_index) < before)
             and (day_from is None or p.day >= day_from)
@@ -348,6 +351,54 @@ class FakeSettlements:
 
     def day(self, day: date) -> list[SettledDay]:
         return sorted((d for d in self.days if d.day == day), key=lambda d: (d.operation_id, d.version))
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class MemoryApiState:
+    """The API's shared state in dicts (one process only: tests and trying the API)."""
+
+    inline: bool = True
+    sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    spent: dict[str, int] = field(default_factory=dict)
+    windows: dict[tuple[str, int], int] = field(default_factory=dict)
+    stored: dict[tuple[int, bytes], StoredRequest] = field(default_factory=dict)
+    naming: dict[str, bool] = field(default_factory=dict)
+
+    def create_session(self, token_hash: str, address: str, expires_at: int, now: int) -> None:
+        self.sessions[token_hash] = (address, expires_at)
+
+    def session(self, token_hash: str, now: int) -> tuple[str, int] | None:
+        found = self.sessions.get(token_hash)
+        return found if found is not None and found[1] > now else None
+
+    def revoke_session(self, token_hash: str) -> None:
+        self.sessions.pop(token_hash, None)
+
+    def spend_nonce(self, nonce: str, expires_at: int, now: int) -> bool:
+        if nonce in self.spent:
+            return False
+        self.spent[nonce] = expires_at
+        return True
+
+    def hit(self, key: str, window: int, keep_after: int) -> tuple[int, int]:
+        self.windows[(key, window)] = self.windows.get((key, window), 0) + 1
+        return self.windows[(key, window)], self.windows.get((key, window - 1), 0)
+
+    def save_request(self, chain_id: int, request: StoredRequest) -> None:
+        self.stored[(chain_id, request.commitment)] = request
+
+    def requests(self, chain_id: int, commitments: Sequence[bytes]) -> dict[bytes, StoredRequest]:
+        keys = [(chain_id, bytes(c)) for c in commitments]
+        return {key[1]: self.stored[key] for key in keys if key in self.stored}
+
+    def set_named(self, address: str, named: bool, now: int) -> None:
+        self.naming[address.lower()] = named
+
+    def named(self, addresses: Sequence[str]) -> set[str]:
+        return {a.lower() for a in addresses if self.naming.get(a.lower())}
 
     def close(self) -> None:
         return None

@@ -3,7 +3,8 @@
 `FeedTracker.poll()` compares the indexer cursor and the stored block hashes with what it already
 announced and yields events:
 - `block`    the indexed head moved (number, hash);
-- `payment`  a merchant payment or refund appeared (in (block, log index) order);
+- `payment`  a merchant payment or refund appeared (in (block, log index) order): merchant,
+             amount and day only (no payer, reference or transaction: the feed is public);
 - `settlement` a solar-sharing day was committed on chain (`"event": "committed"`, with its
              Merkle root and totals) or a batch of its transfer lines was paid (`"event": "paid"`,
              with the lines, the amount paid and the shortfall), in the same order as payments;
@@ -178,14 +179,14 @@ class FeedTracker:
         return FeedEvent(
             p.kind,
             f"{p.block_number}.{p.log_index}.{_h8(hashes.get(p.block_number, ''))}",
+            # Public: which merchant, how much, when. Never the payer, the reference or the
+            # transaction (which would join the payment to the payer's address on chain).
             {
                 "block": p.block_number,
                 "log_index": p.log_index,
-                "tx_hash": p.tx_hash,
                 "merchant_id": p.merchant_id,
                 "merchant": p.merchant_name,
                 "amount": _money(p.amount),
-                "ref": ref_text(p.ref),
                 "day": p.day,
             },
         )

@@ -1,4 +1,4 @@
-"""Protections in front of every route: a body size limit and per-client token buckets.
+"""Protections in front of every route: a body size limit and per-client rate limits.
 
 Both are plain ASGI middlewares, so they refuse before a route reads anything, with the API's
 error shape.
@@ -7,17 +7,12 @@ error shape.
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+import anyio
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-Clock = Callable[[], float]
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -82,43 +77,21 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-class TokenBuckets:
-    """One token bucket per key (LRU-bounded), refilled at `rate` tokens/s up to `burst`."""
-
-    def __init__(
-        self, rate: float, burst: int, clock: Clock = time.monotonic, max_keys: int = 50_000
-    ) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 when a token was taken, else the seconds until one is available."""
-        now = self.clock()
-        with self._lock:
-            tokens, stamp = self._buckets.pop(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - stamp) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                wait = 0.0
-            else:
-                self._buckets[key] = (tokens, now)
-                wait = (1.0 - tokens) / self.rate
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-        return wait
+class Limiter(Protocol):
+    def take(self, key: str) -> float: ...
 
 
 class RateLimitMiddleware:
-    """429 with Retry-After when a client (by address) or a gateway (by device id) is too fast."""
+    """429 with Retry-After when a client (by address) or a gateway (by device id) is too fast.
 
-    def __init__(self, app: ASGIApp, clients: TokenBuckets, gateways: TokenBuckets) -> None:
+    The limiters count in the shared store (api.state.SharedLimiter), so every worker holds the
+    same limit; `inline` runs them on the event loop (SQLite, memory), else in a worker thread."""
+
+    def __init__(self, app: ASGIApp, clients: Limiter, gateways: Limiter, inline: bool = True) -> None:
         self.app = app
         self.clients = clients
         self.gateways = gateways
+        self.inline = inline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +104,7 @@ class RateLimitMiddleware:
         else:
             client: Any = scope.get("client")
             buckets, key, who = self.clients, f"ip:{client[0] if client else 'unknown'}", "You send"
-        wait = buckets.take(key)
+        wait = buckets.take(key) if self.inline else await anyio.to_thread.run_sync(buckets.take, key)
         if wait > 0:
             retry = max(1, math.ceil(wait))
             await send_error(

@@ -57,6 +57,7 @@ class LedgerReader(Protocol):
         self,
         *,
         payer: str | None = None,
+        merchant_id: int | None = None,
         after: tuple[int, int] | None = None,
         before: tuple[int, int] | None = None,
         day_from: str | None = None,

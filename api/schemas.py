@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 MICRO_PATTERN = r"^[0-9]{1,78}$"
+# An amount a client sends: a whole number of micro-M3E above zero, no leading zero, at most 77
+# digits (so it always fits a uint256, whose largest value has 78 digits).
+POSITIVE_MICRO_PATTERN = r"^[1-9][0-9]{0,76}$"
+REFERENCE_MAX_BYTES = 140
 CATEGORIES = ("co-working", "car-sharing", "parking", "concierge", "food", "retail", "other")
 Category = Literal["co-working", "car-sharing", "parking", "concierge", "food", "retail", "other"]
 
@@ -112,6 +116,9 @@ class MerchantsOut(Indexed):
     merchants: list[MerchantOut]
 
 
+RefSource = Literal["request", "clear", "commitment"]
+
+
 class PaymentOut(Out):
     kind: Literal["payment", "refund"]
     block: int
@@ -120,12 +127,68 @@ class PaymentOut(Out):
     merchant_id: int
     merchant: str | None
     amount: Amount
-    ref: str
+    ref: str = Field(
+        description="the reference: its text when known (see ref_source), else the commitment"
+    )
+    ref_source: RefSource = Field(
+        description="request: the text of a payment request made through this API that the "
+        "commitment matches; clear: an old payment whose reference is plain text on chain; "
+        "commitment: only the salted commitment is known here (your wallet keeps the text)"
+    )
+    commitment: str = Field(description="the bytes32 the chain records (0x + 64 hex)")
+    day: str
+
+
+class PublicPaymentOut(Out):
+    """A payment as the public sees it: which merchant, how much, when; never who paid, the
+    reference or the transaction."""
+
+    kind: Literal["payment", "refund"]
+    block: int
+    log_index: int
+    merchant_id: int
+    merchant: str | None
+    amount: Amount
     day: str
 
 
 class PublicPaymentsOut(Indexed):
-    payments: list[PaymentOut]
+    payments: list[PublicPaymentOut]
+
+
+class MerchantPaymentOut(PaymentOut):
+    payer: str = Field(description="who paid (or was refunded)")
+
+
+class MerchantPaymentsOut(Indexed):
+    merchant_id: int
+    payments: list[MerchantPaymentOut]
+    next_cursor: str | None
+
+
+class MerchantRequestIn(In):
+    amount: str = Field(
+        pattern=POSITIVE_MICRO_PATTERN,
+        description="integer micro-M3E above zero (2.40 M3E is 2400000)",
+        examples=["2400000"],
+    )
+    reference: str = Field(
+        min_length=1,
+        max_length=REFERENCE_MAX_BYTES,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="your reference (printable text, at most 140 bytes of UTF-8): only its salted "
+        "commitment goes on chain",
+        examples=["DESK-2026-11-CHLOE"],
+    )
+
+
+class NamingIn(In):
+    named: bool = Field(description="true: the prosumers you buy from see your address")
+
+
+class NamingOut(Out):
+    account: str
+    named: bool
 
 
 class AccountPaymentsOut(Indexed):
@@ -142,6 +205,22 @@ class PaymentRequestOut(Out):
     token: str
     qr_svg: str
     qr_png: str
+
+
+class MerchantRequestOut(Out):
+    """A payment request with a reference: the URI carries the reference and its salt to the
+    payer (`&ref=...&refsalt=0x...`, as the wallet reads them); the chain will only see the
+    commitment."""
+
+    uri: str
+    merchant_id: int
+    to: str
+    amount: Amount
+    chain_id: int
+    token: str
+    reference: str
+    salt: str = Field(description="32 random bytes (0x + 64 hex), kept by this server")
+    commitment: str = Field(description="keccak256(domain || salt || reference), what the payment records")
 
 
 class NonceOut(Out):
@@ -177,7 +256,7 @@ class DepositIn(In):
         min_length=1, max_length=32, description="the bank transfer's reference (1-32 bytes)"
     )
     beneficiary: str = Field(pattern=ADDRESS_PATTERN)
-    amount: str = Field(pattern=MICRO_PATTERN, description="integer micro-M3E")
+    amount: str = Field(pattern=POSITIVE_MICRO_PATTERN, description="integer micro-M3E above zero")
 
 
 class OperatorTxOut(Out):
@@ -188,7 +267,14 @@ class OperatorTxOut(Out):
 
 # -- energy --------------------------------------------------------------------------------------
 
-DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# A real calendar day of the years 2000 to 2199, leap days included (the schema says exactly what
+# the API takes: other years and days such as 2026-02-30 do not match).
+_YEAR = "2[01][0-9]{2}"
+_LEAP = "(?:2000|20(?:0[48]|[2468][048]|[13579][26])|21(?:0[48]|[2468][048]|[13579][26]))"
+DAY_PATTERN = (
+    f"^(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    f"|02-(?:0[1-9]|1[0-9]|2[0-8]))|{_LEAP}-02-29)$"
+)
 DEVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 DistrictFigure = Literal["production", "consumption", "gas", "water"]
 
@@ -297,7 +383,11 @@ class OwnStepOut(Out):
 
 
 class AllocationOut(Out):
-    to: str = Field(description="the consumer's account")
+    to: str = Field(
+        description="the consumer: a pseudonym (stable for you, unlinkable across prosumers) unless "
+        "they chose to be named to the prosumers they buy from, then their account"
+    )
+    named: bool
     wh: int
     amount: Amount
 
@@ -349,3 +439,74 @@ class ProofsOut(Indexed):
     account: str
     day: str
     settlements: list[ProofSetOut]
+
+
+# -- the live feed (text/event-stream): the `data` of each event, by event name ---------------------
+
+
+class FeedBlock(Out):
+    """`event: block`: the indexed head moved."""
+
+    number: int
+    hash: str
+
+
+class FeedPayment(Out):
+    """`event: payment` or `refund`: which merchant, how much, when (never payer or reference)."""
+
+    block: int
+    log_index: int
+    merchant_id: int
+    merchant: str | None
+    amount: Amount
+    day: str
+
+
+class FeedSettlementTotals(Out):
+    produced_wh: int
+    consumed_wh: int
+    allocated_wh: int
+    surplus_wh: int
+    amount: Amount
+    transfers: int
+
+
+class FeedSettlementLines(Out):
+    from_index: int
+    to_index: int
+
+
+class FeedSettlement(Out):
+    """`event: settlement`: a day committed (root, totals) or a batch of its lines paid."""
+
+    event: Literal["committed", "paid"]
+    block: int
+    log_index: int
+    tx_hash: str
+    operation_id: int
+    day: str | None
+    day_number: int
+    version: int
+    root: str | None = None
+    totals: FeedSettlementTotals | None = None
+    lines: FeedSettlementLines | None = None
+    paid: Amount | None = None
+    shortfall: Amount | None = None
+
+
+class FeedReorg(Out):
+    """`event: reorg`: blocks already announced were replaced; what they said no longer holds."""
+
+    from_block: int
+    to_block: int | None
+    reload: bool
+    message: str
+
+
+FEED_EVENTS: dict[str, type[Out]] = {
+    "block": FeedBlock,
+    "payment": FeedPayment,
+    "refund": FeedPayment,
+    "settlement": FeedSettlement,
+    "reorg": FeedReorg,
+}

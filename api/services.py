@@ -26,16 +26,24 @@ from api.schemas import (
     BalanceOut,
     DeclarationOut,
     MerchantOut,
+    MerchantPaymentOut,
+    MerchantPaymentsOut,
+    MerchantRequestOut,
     MerchantsOut,
     PaymentOut,
     PaymentRequestOut,
+    PublicPaymentOut,
     PublicPaymentsOut,
+    RefSource,
     SupplyPointOut,
     SupplySeriesOut,
     TokenOut,
 )
 from api.settings import ApiSettings
-from ledger.db.queries_api import PaymentItem
+from api.state import ApiState
+from ledger.chain.reference import matches, new_salt, reference_commitment
+from ledger.db.api_state import StoredRequest
+from ledger.db.queries_api import MerchantItem, PaymentItem
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -223,7 +231,33 @@ def merchants(reader: LedgerReader, category: str | None) -> MerchantsOut:
     )
 
 
-def payment_out(p: PaymentItem) -> PaymentOut:
+def _commitment(p: PaymentItem) -> bytes:
+    try:
+        raw = bytes.fromhex(p.ref.removeprefix("0x"))
+    except ValueError:
+        return b""
+    return raw if len(raw) == 32 else b""
+
+
+def reference_view(p: PaymentItem, stored: StoredRequest | None) -> tuple[str, RefSource, str]:
+    """(reference shown, where it comes from, commitment) for one payment.
+
+    `stored` is the payment request made through this API whose commitment the payment records,
+    used only when it was made by the merchant the payment went to and the commitment checks;
+    else an old payment's plain-text reference; else only the commitment."""
+    raw = _commitment(p)
+    commitment = "0x" + raw.hex() if raw else p.ref
+    answers = stored is not None and stored.merchant_id == p.merchant_id
+    if answers and stored is not None and matches(raw, stored.reference, stored.salt):
+        return stored.reference, "request", commitment
+    text = ref_text(p.ref)
+    if text != p.ref:
+        return text, "clear", commitment
+    return commitment, "commitment", commitment
+
+
+def payment_out(p: PaymentItem, stored: StoredRequest | None = None) -> PaymentOut:
+    ref, source, commitment = reference_view(p, stored)
     return PaymentOut(
         kind=p.kind,
         block=p.block_number,
@@ -232,21 +266,39 @@ def payment_out(p: PaymentItem) -> PaymentOut:
         merchant_id=p.merchant_id,
         merchant=p.merchant_name,
         amount=amount(p.amount),
-        ref=ref_text(p.ref),
+        ref=ref,
+        ref_source=source,
+        commitment=commitment,
         day=p.day,
     )
 
 
 def recent_payments(reader: LedgerReader, limit: int) -> PublicPaymentsOut:
+    """Which merchant was paid how much and when: no payer, no reference, no transaction."""
     page = reader.payments(limit=limit, newest_first=True)
     return PublicPaymentsOut(
-        indexed_block=page.indexed.block_number, payments=[payment_out(p) for p in page.items]
+        indexed_block=page.indexed.block_number,
+        payments=[
+            PublicPaymentOut(
+                kind=p.kind,
+                block=p.block_number,
+                log_index=p.log_index,
+                merchant_id=p.merchant_id,
+                merchant=p.merchant_name,
+                amount=amount(p.amount),
+                day=p.day,
+            )
+            for p in page.items
+        ],
     )
 
 
 def account_payments(
     reader: LedgerReader, account: str, cursor: str | None, limit: int
 ) -> AccountPaymentsOut:
+    """The payer's own payments. References of requests made through the API are not filled in
+    here: anyone can pay with a commitment copied from the chain, and must not learn its text by
+    doing so (the payer's wallet keeps the references it paid with)."""
     page = reader.payments(payer=account, before=parse_cursor(cursor), limit=limit, newest_first=True)
     last = page.items[-1] if len(page.items) == limit and page.items else None
     return AccountPaymentsOut(
@@ -254,6 +306,80 @@ def account_payments(
         account=account.lower(),
         payments=[payment_out(p) for p in page.items],
         next_cursor=f"{last.block_number}.{last.log_index}" if last else None,
+    )
+
+
+def find_merchant(reader: LedgerReader, merchant_id: int) -> MerchantItem:
+    found = next((m for m in reader.merchants(None).items if m.merchant_id == merchant_id), None)
+    if found is None:
+        raise NotFound(f"No merchant has the id {merchant_id}.", code="no_merchant")
+    return found
+
+
+def merchant_payments(
+    reader: LedgerReader, state: ApiState, chain_id: int, merchant_id: int, cursor: str | None, limit: int
+) -> MerchantPaymentsOut:
+    """What merchant `merchant_id` received (and refunded), with the references of the requests
+    it made through this API matched to their commitments."""
+    page = reader.payments(
+        merchant_id=merchant_id, before=parse_cursor(cursor), limit=limit, newest_first=True
+    )
+    stored = state.requests(chain_id, [c for c in (_commitment(p) for p in page.items) if c])
+    out = []
+    for p in page.items:
+        base = payment_out(p, stored.get(_commitment(p)))
+        out.append(MerchantPaymentOut(**base.model_dump(), payer=p.payer))
+    last = page.items[-1] if len(page.items) == limit and page.items else None
+    return MerchantPaymentsOut(
+        indexed_block=page.indexed.block_number,
+        merchant_id=merchant_id,
+        payments=out,
+        next_cursor=f"{last.block_number}.{last.log_index}" if last else None,
+    )
+
+
+def merchant_request(
+    settings: ApiSettings,
+    deployment: Deployment,
+    state: ApiState,
+    merchant: MerchantItem,
+    micro: int,
+    reference: str,
+    now: float | None = None,
+) -> MerchantRequestOut:
+    """A payment request with a salted reference commitment, kept (reference, salt, commitment)
+    so the merchant's view can show the reference of the payment that answers it."""
+    from urllib.parse import quote
+
+    from ledger.chain.reference import ReferenceError
+
+    if deployment.token is None:
+        raise Unavailable("The token address is not known yet (no deployment manifest); try again later.")
+    salt = new_salt()
+    try:
+        commitment = reference_commitment(reference, salt)
+    except ReferenceError as exc:
+        raise BadRequest(str(exc), code="bad_reference") from None
+    state.save_request(
+        settings.chain_id,
+        StoredRequest(
+            commitment, merchant.merchant_id, reference, salt, micro, int(time.time() if now is None else now)
+        ),
+    )
+    uri = (
+        erc681(deployment.token, settings.chain_id, merchant.payout, micro)
+        + f"&ref={quote(reference, safe='')}&refsalt=0x{salt.hex()}"
+    )
+    return MerchantRequestOut(
+        uri=uri,
+        merchant_id=merchant.merchant_id,
+        to=merchant.payout,
+        amount=amount(micro),
+        chain_id=settings.chain_id,
+        token=deployment.token,
+        reference=reference,
+        salt="0x" + salt.hex(),
+        commitment="0x" + commitment.hex(),
     )
 
 
@@ -300,7 +426,7 @@ def statement_csv(reader: LedgerReader, account: str, month: str, max_rows: int 
                 p.kind,
                 p.merchant_id,
                 _csv_safe(p.merchant_name or ""),
-                _csv_safe(ref_text(p.ref)),
+                _csv_safe(reference_view(p, None)[0]),
                 signed,
                 display(signed, "").strip(),
                 p.block_number,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -41,6 +42,14 @@ from ledger.energy.ingest import IngestResult
 from ledger.energy.settlement import LineKind, verify_offline
 
 MIN_HOMES = 5
+ZERO = "0x0000000000000000000000000000000000000000"
+# How an account sees its counterparties: {address (lowercase): (shown, named)}, a pseudonym
+# unless the counterparty chose to be named (api.routers.private.names).
+Namer = Callable[[list[str]], dict[str, tuple[str, bool]]]
+
+
+def _as_is(others: list[str]) -> dict[str, tuple[str, bool]]:
+    return {o.lower(): (o.lower(), True) for o in others}
 FEW_HOMES = "fewer_than_5_homes"
 NO_READINGS = "no_readings"
 
@@ -55,8 +64,8 @@ def parse_day(text: str | None) -> date:
         raise BadRequest(
             "The day must be a real date written YYYY-MM-DD, like 2026-06-21.", code="bad_day"
         ) from None
-    if day.year < 2000 or day.year > 2200:
-        raise BadRequest("The day must be between the years 2000 and 2200.", code="bad_day")
+    if day.year < 2000 or day.year > 2199:
+        raise BadRequest("The day must be between the years 2000 and 2199.", code="bad_day")
     return day
 
 
@@ -229,7 +238,12 @@ def _latest(versions: list[SettledDay]) -> dict[int, SettledDay]:
 
 
 def account_energy(
-    energy: EnergyReader, source: SettlementSource, account: str, day: date, days: int
+    energy: EnergyReader,
+    source: SettlementSource,
+    account: str,
+    day: date,
+    days: int,
+    namer: Namer = _as_is,
 ) -> AccountEnergyOut:
     wallet = account.lower()
     first = day - timedelta(days=days - 1)
@@ -281,7 +295,14 @@ def account_energy(
                     owed += line.value
         if not chosen and the_day not in produced:
             continue
-        allocated = [AllocationOut(to=k, wh=v[0], amount=amount(v[1])) for k, v in sorted(to.items())]
+        shown = namer(list(to))
+        allocated = sorted(
+            (
+                AllocationOut(to=shown[k][0], named=shown[k][1], wh=v[0], amount=amount(v[1]))
+                for k, v in to.items()
+            ),
+            key=lambda a: a.to,
+        )
         out_days.append(
             OwnDayOut(
                 day=the_day.isoformat(),
@@ -300,13 +321,28 @@ def account_energy(
     )
 
 
-def account_proofs(source: SettlementSource, account: str, day: date) -> ProofsOut:
+def account_proofs(
+    source: SettlementSource, account: str, day: date, namer: Namer = _as_is
+) -> ProofsOut:
+    """Your lines of `day` with their proofs. A counterparty who did not choose to be named is
+    shown by its pseudonym: the leaf and proof still prove the line is in the committed tree."""
     wallet = account.lower()
     cursor = source.cursor()
     sets: list[ProofSetOut] = []
     for s in source.day(day):
         if s.lines is None:
             continue
+        others = {
+            a.lower()
+            for _, line in s.lines.lines_of(wallet)
+            for a in (line.payer, line.payee)
+            if a.lower() not in (wallet, ZERO)
+        }
+        shown = namer(sorted(others))
+
+        def show(address: str, shown: dict[str, tuple[str, bool]] = shown) -> str:
+            return shown[address.lower()][0] if address.lower() in shown else address
+
         onchain = bytes.fromhex(s.chain.root.removeprefix("0x")) if s.chain else None
         lines = [
             ProofLineOut(
@@ -314,8 +350,8 @@ def account_proofs(source: SettlementSource, account: str, day: date) -> ProofsO
                 kind=line.kind.name.lower(),
                 index=line.index,
                 time=line.time,
-                payer=line.payer,
-                payee=line.payee,
+                payer=show(line.payer),
+                payee=show(line.payee),
                 wh=line.wh,
                 value=str(line.value),
                 leaf=_hex(line.leaf()),

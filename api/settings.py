@@ -43,6 +43,19 @@ class ApiSettings(BaseSettings):
     session_ttl_seconds: int = Field(default=8 * 3600, ge=1)
     clock_skew_seconds: int = Field(default=60, ge=0)
     cookie_secure: bool = False
+    # The server key (HMAC of sign-in nonces, buyer pseudonyms): hex, 32 bytes or more. Unset: a
+    # 0600 file api-server.key in `state_dir`, generated on first start. Never logged.
+    server_key: SecretStr | None = None
+    state_dir: Path = Path(".state")
+    # Where the workers share sessions, spent nonces, rate limits, payment requests and naming
+    # choices: a SQLAlchemy URL (default: the ledger database itself).
+    state_url: str | None = None
+    # Optional: sessions, spent nonces and rate windows in Redis (redis://host:6379/0; a secret, as
+    # it may hold a password); payment requests and naming choices stay in the database.
+    redis_url: SecretStr | None = None
+    # Per-client caps on the sign-in routes (requests per minute and client address).
+    nonce_per_minute: int = Field(default=30, ge=1)
+    signin_per_minute: int = Field(default=20, ge=1)
     # Protections.
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     rate_per_second: float = Field(default=20.0, gt=0)
@@ -62,6 +75,10 @@ class ApiSettings(BaseSettings):
     ready_max_lag_blocks: int = Field(default=10, ge=0)
 
     @property
+    def shared_state_url(self) -> str:
+        return self.state_url or self.database_url
+
+    @property
     def domain(self) -> str:
         return self.siwe_domain or f"{self.host}:{self.port}"
 
@@ -78,6 +95,8 @@ class ApiSettings(BaseSettings):
         explicit = api.model_fields_set
         if "database_url" not in explicit:
             fill["database_url"] = shared.db_url
+        if "state_dir" not in explicit:
+            fill["state_dir"] = shared.state_dir
         if "settlement_dir" not in explicit:
             fill["settlement_dir"] = shared.state_dir / "settlement"
         if "rpc_url" not in explicit:

@@ -10,7 +10,7 @@ The message format (EIP-4361, version 1)::
     URI: ${uri}
     Version: 1
     Chain ID: ${chain-id}
-    Nonce: ${nonce}                 (at least 8 alphanumerics, issued by this server, single use)
+    Nonce: ${nonce}                 (issued by this server: expiry, random, HMAC; single use)
     Issued At: ${RFC 3339}
     Expiration Time: ${RFC 3339}    (optional)
     Not Before: ${RFC 3339}         (optional)
@@ -22,10 +22,7 @@ The signature is EIP-191 `personal_sign` over the exact text, recovered with eth
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,9 +31,10 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_utils.address import is_checksum_address, to_checksum_address
+from eth_utils.address import is_checksum_address
 
-from api.errors import BadRequest, NotSignedIn, Unavailable
+from api.errors import BadRequest, NotSignedIn
+from api.state import ApiState, NonceSigner
 
 PREAMBLE = " wants you to sign in with your Ethereum account:"
 _HEADER = re.compile(
@@ -203,104 +201,27 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-class NonceStore:
-    """Server nonces: random, single use, expiring; bounded in number."""
-
-    def __init__(self, ttl_seconds: int, clock: Callable[[], float] = time.time, limit: int = 10_000) -> None:
-        self.ttl = ttl_seconds
-        self.clock = clock
-        self.limit = limit
-        self._nonces: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def issue(self) -> tuple[str, float]:
-        now = self.clock()
-        nonce = secrets.token_hex(16)
-        with self._lock:
-            self._prune(now)
-            if len(self._nonces) >= self.limit:
-                raise Unavailable("Too many sign-ins are in progress; try again in a minute.")
-            expires = now + self.ttl
-            self._nonces[nonce] = expires
-        return nonce, expires
-
-    def consume(self, nonce: str) -> bool:
-        """True once for a nonce this store issued and that has not expired."""
-        now = self.clock()
-        with self._lock:
-            expires = self._nonces.pop(nonce, None)
-        return expires is not None and expires > now
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, exp in self._nonces.items() if exp <= now]:
-            del self._nonces[key]
-
-
-@dataclass(frozen=True)
-class Session:
-    address: str
-    expires_at: float
-
-
-class SessionStore:
-    """Server-side sessions; the client holds a random token, the store only its hash."""
-
-    def __init__(
-        self, ttl_seconds: int, clock: Callable[[], float] = time.time, limit: int = 100_000
-    ) -> None:
-        self.ttl = ttl_seconds
-        self.clock = clock
-        self.limit = limit
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    def create(self, address: str, not_after: float | None = None) -> tuple[str, Session]:
-        now = self.clock()
-        expires = now + self.ttl if not_after is None else min(now + self.ttl, not_after)
-        token = secrets.token_urlsafe(32)
-        session = Session(to_checksum_address(address), expires)
-        with self._lock:
-            if len(self._sessions) >= self.limit:
-                for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
-                    del self._sessions[key]
-            if len(self._sessions) >= self.limit:
-                raise Unavailable("Too many open sessions; try again later.")
-            self._sessions[self._key(token)] = session
-        return token, session
-
-    def get(self, token: str) -> Session | None:
-        now = self.clock()
-        key = self._key(token)
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is not None and session.expires_at <= now:
-                del self._sessions[key]
-                return None
-        return session
-
-    def revoke(self, token: str) -> None:
-        with self._lock:
-            self._sessions.pop(self._key(token), None)
-
-
 @dataclass(frozen=True)
 class SiweVerifier:
     domain: str
     origin: str
     chain_id: int
-    nonces: NonceStore
+    nonces: NonceSigner
+    state: ApiState
     skew_seconds: int = 60
     clock: Callable[[], float] = time.time
 
     def verify(self, text: str, signature: str) -> SiweMessage:
-        """The checked message, or NotSignedIn/BadRequest saying what was refused."""
-        message = parse_message(text)
-        # The nonce is spent by any attempt that names it: a refused attempt cannot be retried.
-        nonce_ok = self.nonces.consume(message.nonce)
+        """The checked message, or NotSignedIn/BadRequest saying what was refused.
+
+        The nonce is checked without any state (its MAC and expiry); it is recorded as spent only
+        once the signature is valid, so nobody but the key's holder can use up a nonce, and a
+        valid message opens one session, ever."""
+        try:
+            message = parse_message(text)
+        except BadRequest as exc:  # a malformed sign-in is a refused sign-in (401), with the reason
+            raise _refused(exc.code, exc.message) from None
+        nonce_expires = self.nonces.check(message.nonce)
         if message.domain.lower() != self.domain.lower():
             raise _refused(
                 "siwe_wrong_domain", f"The message was made for {message.domain}, not for {self.domain}."
@@ -318,7 +239,7 @@ class SiweVerifier:
                 "siwe_wrong_chain",
                 f"The message is for chain {message.chain_id}; this district is chain {self.chain_id}.",
             )
-        if not nonce_ok:
+        if nonce_expires is None:
             raise _refused(
                 "siwe_bad_nonce",
                 "The nonce is unknown, expired or already used: ask for a new one and sign again.",
@@ -331,9 +252,8 @@ class SiweVerifier:
         if message.expiration_time is not None and message.expiration_time.timestamp() <= now:
             raise _refused("siwe_expired", "The message has expired; sign a new one.")
         if not _SIGNATURE.match(signature):
-            raise BadRequest(
-                "The signature must be 65 bytes in hex (0x followed by 130 digits).",
-                code="siwe_bad_signature",
+            raise _refused(
+                "siwe_bad_signature", "The signature must be 65 bytes in hex (0x followed by 130 digits)."
             )
         try:
             signer = Account.recover_message(encode_defunct(text=text), signature=signature)
@@ -341,4 +261,9 @@ class SiweVerifier:
             raise _refused("siwe_bad_signature", "The signature is not valid.") from None
         if signer.lower() != message.address.lower():
             raise _refused("siwe_bad_signature", "The signature was not made by the address in the message.")
+        if not self.state.spend_nonce(message.nonce, nonce_expires, int(now)):
+            raise _refused(
+                "siwe_bad_nonce",
+                "The nonce is unknown, expired or already used: ask for a new one and sign again.",
+            )
         return message

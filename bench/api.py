@@ -1,17 +1,21 @@
-"""API benchmark: one `ledger serve` on loopback over a seeded SQLite index, 50 concurrent clients.
+"""API benchmark: `ledger serve` on loopback over a seeded SQLite index, 50 concurrent clients.
 
 Seeds a database (indexer schema, written through ledger.db.store like the indexer does): 200
-accounts, 20,000 transfers over 2,000 blocks. Then measures, in one run against the same server,
-/v1/health (trivial), /v1/accounts/{a}/balance and /v1/accounts/{a}/history?limit=50 (rotating
-over the 200 accounts), printing requests/s, p50/p99 latency and errors for each, and the goals:
-balance and history >= half the trivial endpoint's throughput, and p99 <= 50 ms (ok / MISSED).
+accounts (with keys), 20,000 transfers over 2,000 blocks. Each account signs in (Sign-In with
+Ethereum, through the server's own routes): balance and history are private, so every request
+carries its account's session token and the server checks it in the shared store. Then measures,
+against the same server, /v1/health (trivial), /v1/accounts/{a}/balance and
+/v1/accounts/{a}/history?limit=50 (rotating over the 200 accounts), printing requests/s, p50/p99
+latency and errors for each, and the goals: balance and history >= half the trivial endpoint's
+throughput, and p99 <= 50 ms (ok / MISSED). `--workers 1,2` runs the whole measure once per worker
+count (each its own server, stopped before the next) and compares them.
 
 Load generator: wrk (C, keep-alive, exact percentiles with --latency; `apt-get install wrk`) when
 it is on PATH, else a Python httpx client (its own CPU use then caps and skews the figures; the
 output says which was used). Bounded: a fixed duration (wrk) or request count (httpx) per endpoint,
 loopback only. The machine's load average is printed: other jobs on the same cores move the figures.
 
-    .venv/bin/python bench/api.py [--seconds 10] [--clients 50] [--workers 1] [--loop asyncio]
+    .venv/bin/python bench/api.py [--seconds 10] [--clients 50] [--workers 1,2] [--loop asyncio]
                                   [--client auto|wrk|httpx] [--requests 3000 (httpx)]
 """
 
@@ -19,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -30,8 +36,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,12 +65,17 @@ class Result:
     errors: int
 
 
-def seed(url: str, accounts: int = 200, blocks: int = 2000, per_block: int = 10) -> list[str]:
+def keys(accounts: int = 200) -> list[Any]:
+    """Deterministic bench accounts (keys derived from their number: for this bench only)."""
+    return [Account.from_key((69003 * 1000 + n).to_bytes(32, "big")) for n in range(1, accounts + 1)]
+
+
+def seed(url: str, people: list[str], blocks: int = 2000, per_block: int = 10) -> None:
     engine = make_engine(url)
     migrate(engine)
     store = Store(engine)
     rng = random.Random(69003)
-    people = [f"0x{rng.getrandbits(160):040x}" for _ in range(accounts)]
+    accounts = len(people)
     balances = dict.fromkeys(people, 0)
     base_time = int(time.time()) - blocks * 2
     parent = "0x" + "00" * 32
@@ -94,7 +108,20 @@ def seed(url: str, accounts: int = 200, blocks: int = 2000, per_block: int = 10)
         batch.transfers = transfers
         store.apply(batch)
     engine.dispose()
-    return people
+
+
+def sign_in_all(base: str, accounts: list[Any]) -> list[str]:
+    """A session token per account, through GET /v1/auth/nonce and POST /v1/auth/siwe."""
+    tokens = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for account in accounts:
+            message = client.get("/v1/auth/nonce", params={"address": account.address}).json()["message"]
+            signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+            opened = client.post("/v1/auth/siwe", json={"message": message, "signature": signature})
+            if opened.status_code != 200:
+                raise SystemExit(f"sign-in refused: {opened.text}")
+            tokens.append(str(opened.json()["token"]))
+    return tokens
 
 
 def free_port() -> int:
@@ -115,21 +142,34 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk_script(paths: list[str], folder: Path) -> Path:
-    """A wrk Lua script cycling over `paths` (one shared counter per wrk thread)."""
+def wrk_script(paths: list[str], tokens: list[str] | None, folder: Path) -> Path:
+    """A wrk Lua script cycling over `paths` (one shared counter per wrk thread), each request with
+    its session token when `tokens` are given (the script file is deleted with the temp dir)."""
     script = folder / f"paths_{abs(hash(tuple(paths)))}.lua"
     listed = ",\n".join(f'  "{p}"' for p in paths)
+    auth = ",\n".join(f'  "Bearer {t}"' for t in tokens) if tokens else ""
+    headers = "{Authorization = auth[(i % #auth) + 1]}" if tokens else "nil"
     script.write_text(
-        f"local paths = {{\n{listed}\n}}\nlocal i = 0\n"
-        'request = function()\n  i = i + 1\n  return wrk.format("GET", paths[(i % #paths) + 1])\nend\n'
+        f"local paths = {{\n{listed}\n}}\nlocal auth = {{\n{auth}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i + 1\n"
+        f'  return wrk.format("GET", paths[(i % #paths) + 1], {headers})\nend\n'
     )
+    script.chmod(0o600)
     return script
 
 
-def run_wrk(wrk: str, base: str, paths: list[str], seconds: float, clients: int, folder: Path) -> Result:
+def run_wrk(
+    wrk: str,
+    base: str,
+    paths: list[str],
+    tokens: list[str] | None,
+    seconds: float,
+    clients: int,
+    folder: Path,
+) -> Result:
     command = [wrk, "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "5s", "--latency"]
-    if len(paths) > 1:
-        command += ["-s", str(wrk_script(paths, folder))]
+    if len(paths) > 1 or tokens:
+        command += ["-s", str(wrk_script(paths, tokens, folder))]
         target = base
     else:
         target = base + paths[0]
@@ -154,12 +194,15 @@ def run_wrk(wrk: str, base: str, paths: list[str], seconds: float, clients: int,
 # -- httpx fallback ----------------------------------------------------------------------------
 
 
-async def _httpx(paths: list[str], base: str, requests: int, clients: int) -> Result:
+async def _httpx(
+    paths: list[str], tokens: list[str] | None, base: str, requests: int, clients: int
+) -> Result:
     latencies: list[float] = []
     errors = 0
-    queue: asyncio.Queue[str] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, dict[str, str]]] = asyncio.Queue()
     for i in range(requests):
-        queue.put_nowait(paths[i % len(paths)])
+        headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"} if tokens else {}
+        queue.put_nowait((paths[i % len(paths)], headers))
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
 
@@ -167,12 +210,12 @@ async def _httpx(paths: list[str], base: str, requests: int, clients: int) -> Re
             nonlocal errors
             while True:
                 try:
-                    path = queue.get_nowait()
+                    path, headers = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 started = time.perf_counter()
                 try:
-                    response = await client.get(path)
+                    response = await client.get(path, headers=headers)
                 except httpx.TransportError:  # counted, not retried: the figure must show it
                     errors += 1
                     continue
@@ -200,96 +243,85 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint (wrk)")
-    parser.add_argument("--requests", type=int, default=3000, help="per endpoint (httpx fallback)")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop", "auto"))
-    parser.add_argument("--client", default="auto", choices=("auto", "wrk", "httpx"))
-    args = parser.parse_args()
+def measure(
+    args: argparse.Namespace, workers: int, tmp: str, url: str, accounts: list[Any]
+) -> dict[str, Result]:
+    """One server with `workers` processes: sign everyone in, warm up, measure; always stopped."""
     wrk = shutil.which("wrk") if args.client in ("auto", "wrk") else None
-    if args.client == "wrk" and wrk is None:
-        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
-    if not 1 <= args.clients <= 1000 or not 0 < args.seconds <= 120 or not 1 <= args.requests <= 100_000:
-        raise SystemExit("bounded runs only: 1-1000 clients, up to 120 s or 100,000 requests per endpoint")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        url = f"sqlite:///{tmp}/ledger.db"
-        t0 = time.perf_counter()
-        people = seed(url)
-        print(f"seeded 200 accounts, ~20,000 transfers in {time.perf_counter() - t0:.1f} s")
-        port = free_port()
-        env = {
-            **os.environ,
-            "LEDGER_API_DATABASE_URL": url,
-            "LEDGER_API_PORT": str(port),
-            "LEDGER_API_HOST": "127.0.0.1",
-            "LEDGER_API_RATE_LIMIT_ENABLED": "false",  # 50 clients share one address here
-            "LEDGER_MANIFEST": f"{tmp}/none.json",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledger",
-                "serve",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--loop",
-                args.loop,
-                "--workers",
-                str(args.workers),
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        endpoints = {
-            TRIVIAL: ["/v1/health"],
-            "balance": [f"/v1/accounts/{p}/balance" for p in people],
-            "history (limit 50)": [f"/v1/accounts/{p}/history?limit=50" for p in people],
-        }
-        results: dict[str, Result] = {}
-        load_before = os.getloadavg()
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                raise SystemExit("the API did not start")
-            for paths in endpoints.values():  # warm-up: every route and worker has answered
-                if wrk is not None:
-                    run_wrk(wrk, base, paths, 1, args.clients, folder)
-                else:
-                    asyncio.run(_httpx(paths, base, 300, args.clients))
-            for name, paths in endpoints.items():
-                if wrk is not None:
-                    results[name] = run_wrk(wrk, base, paths, args.seconds, args.clients, folder)
-                else:
-                    results[name] = asyncio.run(_httpx(paths, base, args.requests, args.clients))
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
-        load_after = os.getloadavg()
-    client = (
-        f"wrk -t1 -c{args.clients} -d{args.seconds:g}s (keep-alive)"
-        if wrk is not None
-        else f"httpx AsyncClient, {args.clients} keep-alive connections, {args.requests} requests "
-        "(Python client: its CPU use caps the figures)"
+    folder = Path(tmp)
+    port = free_port()
+    env = {
+        **os.environ,
+        "LEDGER_API_DATABASE_URL": url,
+        "LEDGER_API_PORT": str(port),
+        "LEDGER_API_HOST": "127.0.0.1",
+        "LEDGER_API_RATE_LIMIT_ENABLED": "false",  # 50 clients share one address here
+        "LEDGER_MANIFEST": f"{tmp}/none.json",
+        "LEDGER_STATE_DIR": tmp,  # the server key file is generated there
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ledger",
+            "serve",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--loop",
+            args.loop,
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
-    print(f"\nclient: {client}")
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, Result] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("the API did not start")
+        tokens = sign_in_all(base, accounts)
+        people = [a.address for a in accounts]
+        endpoints: dict[str, tuple[list[str], list[str] | None]] = {
+            TRIVIAL: (["/v1/health"], None),
+            "balance": ([f"/v1/accounts/{p}/balance" for p in people], tokens),
+            "history (limit 50)": ([f"/v1/accounts/{p}/history?limit=50" for p in people], tokens),
+        }
+        for paths, auth in endpoints.values():  # warm-up: every route and worker has answered
+            if wrk is not None:
+                run_wrk(wrk, base, paths, auth, 1, args.clients, folder)
+            else:
+                asyncio.run(_httpx(paths, auth, base, 300, args.clients))
+        for name, (paths, auth) in endpoints.items():
+            if wrk is not None:
+                results[name] = run_wrk(wrk, base, paths, auth, args.seconds, args.clients, folder)
+            else:
+                results[name] = asyncio.run(_httpx(paths, auth, base, args.requests, args.clients))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+    return results
+
+
+def report(results: dict[str, Result], workers: int, args: argparse.Namespace) -> None:
     print(
-        f"server: ledger serve, {args.workers} uvicorn worker(s), loop "
-        f"{'uvloop' if args.workers > 1 and args.loop == 'asyncio' else args.loop}, httptools; "
-        f"{os.cpu_count()} CPUs shared with the client; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after"
+        f"\nserver: ledger serve, {workers} uvicorn worker(s), loop "
+        f"{'uvloop' if workers > 1 and args.loop == 'asyncio' else args.loop}, httptools"
     )
     print(f"{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'errors':>8}")
     for name, r in results.items():
@@ -305,6 +337,59 @@ def main() -> None:
         parts.append(f"p99 {r.p99_ms:.1f} ms: {verdict(r.p99_ms <= GOAL_P99_MS)}")
         parts.append(f"errors {r.errors}: {verdict(r.errors == 0)}")
         print(f"  {name:<20} " + "; ".join(parts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint (wrk)")
+    parser.add_argument("--requests", type=int, default=3000, help="per endpoint (httpx fallback)")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", default="1", help="uvicorn worker processes; a list (1,2) compares them")
+    parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop", "auto"))
+    parser.add_argument("--client", default="auto", choices=("auto", "wrk", "httpx"))
+    args = parser.parse_args()
+    try:
+        counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        raise SystemExit("--workers takes a number or a list such as 1,2") from None
+    wrk = shutil.which("wrk") if args.client in ("auto", "wrk") else None
+    if args.client == "wrk" and wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    if not 1 <= args.clients <= 1000 or not 0 < args.seconds <= 120 or not 1 <= args.requests <= 100_000:
+        raise SystemExit("bounded runs only: 1-1000 clients, up to 120 s or 100,000 requests per endpoint")
+    if not all(1 <= c <= 16 for c in counts):
+        raise SystemExit("--workers: 1 to 16 each")
+    accounts = keys()
+    runs: dict[int, dict[str, Result]] = {}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/ledger.db"
+        t0 = time.perf_counter()
+        seed(url, [a.address.lower() for a in accounts])
+        print(f"seeded 200 accounts, ~20,000 transfers in {time.perf_counter() - t0:.1f} s")
+        for count in counts:
+            runs[count] = measure(args, count, tmp, url, accounts)
+    load_after = os.getloadavg()
+    client = (
+        f"wrk -t1 -c{args.clients} -d{args.seconds:g}s (keep-alive)"
+        if wrk is not None
+        else f"httpx AsyncClient, {args.clients} keep-alive connections, {args.requests} requests "
+        "(Python client: its CPU use caps the figures)"
+    )
+    print(f"\nclient: {client}; balance and history requests carry a session token (checked per request)")
+    print(
+        f"{os.cpu_count()} CPUs shared with the client; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after"
+    )
+    for count, results in runs.items():
+        report(results, count, args)
+    if len(runs) > 1:
+        first, *rest = counts
+        print("\nworkers compared (req/s):")
+        for name in runs[first]:
+            figures = ", ".join(f"{c} workers {runs[c][name].rps:.0f}" for c in counts)
+            gains = ", ".join(f"x{runs[c][name].rps / runs[first][name].rps:.2f}" for c in rest)
+            print(f"  {name:<20} {figures} ({gains} against {first})")
 
 
 if __name__ == "__main__":

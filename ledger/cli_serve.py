@@ -8,9 +8,12 @@ Settings: LEDGER_API_* (api.settings.ApiSettings), falling back to the shared LE
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 
 def serve(
@@ -35,8 +38,8 @@ def serve(
         typer.Option(
             min=1,
             max=16,
-            help="processes; sign-in sessions, nonces, rate limits and the feed are per process, "
-            "so more than 1 only behind sticky connections",
+            help="processes behind one port; sessions, spent nonces and rate limits are shared "
+            "through the database (LEDGER_API_STATE_URL, default the ledger database)",
         ),
     ] = 1,
 ) -> None:
@@ -61,6 +64,7 @@ def serve(
     if update:
         settings = settings.model_copy(update=update)
         settings.check()
+    prepare_shared_state(settings)
     options: dict[str, object] = {
         "host": settings.host,
         "port": settings.port,
@@ -81,10 +85,24 @@ def serve(
     # Each worker process builds its app from the environment: hand it the options given here.
     for key, value in update.items():
         os.environ[f"LEDGER_API_{key.upper()}"] = str(value)
-    logging.getLogger("ledger.serve").warning(
-        "%d workers: sign-in sessions, nonces, rate limits and the live feed are per process", workers
-    )
     uvicorn.run("api.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def prepare_shared_state(settings: ApiSettings) -> None:
+    """Before any worker starts: the shared-state tables exist (Alembic upgrade of the state
+    database, which is the ledger database by default) and the server key exists (generated 0600
+    under the state dir unless LEDGER_API_SERVER_KEY is set), so N workers agree on both."""
+    from api.app import server_key
+    from ledger.db import migrate
+
+    try:
+        migrate(settings.shared_state_url)
+    except Exception as exc:  # Alembic and the drivers raise their own types
+        raise typer.BadParameter(
+            f"the API's shared-state database could not be prepared ({type(exc).__name__}: {exc})",
+            param_hint="LEDGER_API_STATE_URL / LEDGER_DATABASE_URL",
+        ) from exc
+    server_key(settings)
 
 
 def _pick(fast: str, fallback: str) -> str:

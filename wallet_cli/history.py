@@ -251,9 +251,12 @@ def chain_history(
 
 
 def api_history(
-    http: Any, api_url: str, account: str, *, limit: int = 500
+    http: Any, api_url: str, account: str, *, limit: int = 500,
+    headers: dict[str, str] | None = None,
 ) -> History:
-    """The history from the district API (token movements), categorised by merchant payout."""
+    """The history from the district API (token movements), categorised by merchant payout.
+    The API gives an account's history to its signed-in owner only: `headers` carry the
+    session (`Authorization: Bearer ...` of `wallet login`)."""
     base = api_url.rstrip("/")
     merchants_reply = http.get(f"{base}/v1/merchants")
     merchants_reply.raise_for_status()
@@ -266,7 +269,8 @@ def api_history(
         params: dict[str, Any] = {"limit": min(limit, 500)}
         if cursor:
             params["cursor"] = cursor
-        reply = http.get(f"{base}/v1/accounts/{account}/history", params=params)
+        reply = http.get(f"{base}/v1/accounts/{account}/history", params=params,
+                         headers=headers or {})
         reply.raise_for_status()
         page = reply.json()
         for item in page.get("items", []):

@@ -107,7 +107,7 @@ def history(
 
         try:
             with make_http() as http:
-                result = hist.api_history(http, api_url, address)
+                result = hist.api_history(http, api_url, address, headers=_bearer(ctx, address, api_url))
                 _add_private_references(ctx, http, api_url, result)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             if source == "api":
@@ -138,6 +138,15 @@ def history(
 
     reveal(result.entries, ReferenceBook(home_of(ctx)))
     emit(as_json, result.as_json(), "\n".join(hist.render(result)))
+
+
+def _bearer(ctx: typer.Context, address: str, api_url: str) -> dict[str, str]:
+    """The session header for the API's private history (none without a live session)."""
+    try:
+        session = session_for(ctx, address, api_url)
+    except WalletError:
+        return {}
+    return {"Authorization": f"Bearer {session.token}"} if session is not None else {}
 
 
 def session_for(ctx: typer.Context, address: str, api_url: str) -> Any:

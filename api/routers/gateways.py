@@ -13,29 +13,55 @@ from api.deps import Ingest
 from api.errors import PayloadTooLarge
 from api.schemas import DEVICE_PATTERN, GatewayErrorOut, IngestOut
 from api.services_energy import ingest_out
+from ledger.energy.envelope import (
+    CLOCK_STATUSES,
+    COMMODITIES,
+    DIRECTIONS,
+    MAX_READINGS,
+    STEPS_S,
+    VERSIONS,
+)
 
 router = APIRouter(prefix="/v1/gateways", tags=["gateways"])
 
 DevicePath = Annotated[str, Path(pattern=DEVICE_PATTERN, description="the gateway's registered device id")]
 
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_READING: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["start", "step_s", "commodity", "direction", "value", "version"],
+    "properties": {
+        "start": {"type": "string", "description": "ISO 8601 in UTC at a step boundary"},
+        "step_s": {"type": "integer", "enum": list(STEPS_S)},
+        "commodity": {"type": "string", "enum": list(COMMODITIES)},
+        "direction": {"type": "string", "enum": list(DIRECTIONS)},
+        "value": {"type": "integer", "minimum": 0},
+        "version": {"type": "string", "enum": list(VERSIONS)},
+    },
+}
+# Exactly what ledger.energy.envelope reads (its refusals are documented below).
 _ENVELOPE: dict[str, Any] = {
     "type": "object",
     "description": "A signed envelope (see ledger.energy.envelope): the canonical JSON payload and "
     "its base64 signature by the gateway's registered Ed25519 or ECDSA P-256 key.",
+    "additionalProperties": False,
+    "required": ["payload", "signature"],
     "properties": {
         "payload": {
             "type": "object",
+            "additionalProperties": False,
+            "required": ["device_id", "counter", "meter_serial", "clock_status", "readings"],
             "properties": {
-                "device_id": {"type": "string"},
+                "device_id": {"type": "string", "minLength": 1, "maxLength": 128},
                 "counter": {"type": "integer", "minimum": 0},
-                "meter_serial": {"type": "string"},
-                "clock_status": {"type": "string", "enum": ["synced", "drifting", "unknown"]},
-                "readings": {"type": "array", "items": {"type": "object"}},
+                "meter_serial": {"type": "string", "minLength": 1, "maxLength": 128},
+                "clock_status": {"type": "string", "enum": list(CLOCK_STATUSES)},
+                "readings": {"type": "array", "minItems": 1, "maxItems": MAX_READINGS, "items": _READING},
             },
         },
-        "signature": {"type": "string"},
+        "signature": {"type": "string", "pattern": _BASE64, "description": "base64 (padded)"},
     },
-    "required": ["payload", "signature"],
 }
 _REFUSALS = {
     400: "the body cannot be read",

@@ -2,18 +2,82 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Query, Response
 
 from api import services, services_energy
-from api.deps import AccountPath, Energy, OwnerSession, Reader, Settings, Settlements, errors
+from api.deps import (
+    AccountPath,
+    Energy,
+    OwnerSession,
+    PseudonymsDep,
+    Reader,
+    Settings,
+    Settlements,
+    State,
+    errors,
+)
 from api.routers.energy import DayQ
-from api.routers.public import CursorQ, MinBlock
-from api.schemas import DAY_PATTERN, AccountEnergyOut, AccountPaymentsOut, ProofsOut
+from api.routers.public import CursorQ, Limit, MinBlock
+from api.schemas import (
+    DAY_PATTERN,
+    AccountEnergyOut,
+    AccountPaymentsOut,
+    BalanceOut,
+    HistoryOut,
+    NamingIn,
+    NamingOut,
+    ProofsOut,
+)
+from api.state import ApiState, Pseudonyms
 
 router = APIRouter(prefix="/v1/accounts/{account}", tags=["private"])
+
+
+@router.get("/balance", response_model=BalanceOut, responses=errors(401, 403, 425))
+async def balance(
+    account: AccountPath,
+    _session: OwnerSession,
+    reader: Reader,
+    settings: Settings,
+    min_block: MinBlock = None,
+) -> BalanceOut:
+    """Your balance."""
+    await services.wait_for_block(reader, min_block, settings)
+    return await services.quick_read(reader, services.balance, reader, account)
+
+
+@router.get("/history", response_model=HistoryOut, responses=errors(400, 401, 403, 425))
+async def history(
+    account: AccountPath,
+    _session: OwnerSession,
+    reader: Reader,
+    settings: Settings,
+    cursor: CursorQ = None,
+    limit: Limit = 50,
+    min_block: MinBlock = None,
+) -> Response:
+    """Your transfers in and out, with counterparties, newest first, paged on (block, log index)."""
+    await services.wait_for_block(reader, min_block, settings)
+    body = await services.quick_read(reader, services.history, reader, account, cursor, limit)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/naming", response_model=NamingOut, responses=errors(401, 403))
+async def get_naming(account: AccountPath, _session: OwnerSession, state: State) -> NamingOut:
+    """Whether the prosumers you buy from see your address (else a pseudonym)."""
+    named = await anyio.to_thread.run_sync(state.named, [account])
+    return NamingOut(account=account.lower(), named=account.lower() in named)
+
+
+@router.put("/naming", response_model=NamingOut, responses=errors(400, 401, 403))
+async def set_naming(account: AccountPath, body: NamingIn, _session: OwnerSession, state: State) -> NamingOut:
+    """Choose whether the prosumers you buy from see your address (default: a pseudonym)."""
+    await anyio.to_thread.run_sync(state.set_named, account, body.named, int(time.time()))
+    return NamingOut(account=account.lower(), named=body.named)
 
 
 @router.get("/payments", response_model=AccountPaymentsOut, responses=errors(400, 401, 403, 425))
@@ -61,6 +125,8 @@ async def my_energy(
     _session: OwnerSession,
     energy: Energy,
     source: Settlements,
+    state: State,
+    pseudonyms: PseudonymsDep,
     response: Response,
     day: DayQ = None,
     days: Annotated[int, Query(ge=1, le=366, description="how many days of earnings, ending at `day`")] = 1,
@@ -70,7 +136,13 @@ async def my_energy(
     the_day = services_energy.parse_day(day)
     response.headers["Cache-Control"] = "private, no-store"
     return await anyio.to_thread.run_sync(
-        services_energy.account_energy, energy, source, account, the_day, days
+        services_energy.account_energy,
+        energy,
+        source,
+        account,
+        the_day,
+        days,
+        names(account, state, pseudonyms),
     )
 
 
@@ -79,10 +151,27 @@ async def my_proofs(
     account: AccountPath,
     _session: OwnerSession,
     source: Settlements,
+    state: State,
+    pseudonyms: PseudonymsDep,
     response: Response,
     day: Annotated[str, Query(pattern=DAY_PATTERN, description="YYYY-MM-DD")],
 ) -> ProofsOut:
     """Your settlement lines of `day` with their Merkle proofs, checked against the root on chain."""
     the_day = services_energy.parse_day(day)
     response.headers["Cache-Control"] = "private, no-store"
-    return await anyio.to_thread.run_sync(services_energy.account_proofs, source, account, the_day)
+    return await anyio.to_thread.run_sync(
+        services_energy.account_proofs, source, account, the_day, names(account, state, pseudonyms)
+    )
+
+
+def names(account: str, state: ApiState, pseudonyms: Pseudonyms) -> services_energy.Namer:
+    """How `account` sees its counterparties: a pseudonym each, unless they chose to be named."""
+
+    def name(others: list[str]) -> dict[str, tuple[str, bool]]:
+        named = state.named(others)
+        return {
+            o.lower(): (o.lower(), True) if o.lower() in named else (pseudonyms.of(account, o), False)
+            for o in others
+        }
+
+    return name

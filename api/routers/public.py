@@ -1,4 +1,5 @@
-"""Public reads: token, accounts, merchants, payments, payment requests."""
+"""Public reads: what is public by design (token figures, the merchant directory, which merchant
+was paid how much, payment request URIs). An account's balance and history are private."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ import anyio
 from fastapi import APIRouter, Query, Response
 
 from api import services
-from api.deps import AccountPath, DeploymentDep, Reader, Settings, errors
+from api.deps import DeploymentDep, Reader, Settings, errors
 from api.errors import BadRequest
 from api.money import parse_micro
 from api.schemas import (
     ADDRESS_PATTERN,
-    MICRO_PATTERN,
-    BalanceOut,
+    POSITIVE_MICRO_PATTERN,
     Category,
     Health,
-    HistoryOut,
     MerchantsOut,
     PaymentRequestOut,
     PublicPaymentsOut,
@@ -37,7 +36,14 @@ CursorQ = Annotated[
     Query(max_length=40, pattern=r"^\d{1,18}\.\d{1,9}$", description="next_cursor of the previous page"),
 ]
 ToQ = Annotated[str, Query(pattern=ADDRESS_PATTERN, description="who is paid")]
-AmountQ = Annotated[str, Query(pattern=MICRO_PATTERN, max_length=78, description="integer micro-M3E")]
+AmountQ = Annotated[
+    str,
+    Query(
+        pattern=POSITIVE_MICRO_PATTERN,
+        max_length=77,
+        description="integer micro-M3E above zero, no leading zero (2.40 M3E is 2400000)",
+    ),
+]
 
 
 @router.get("/health", response_model=Health, responses=errors())
@@ -57,29 +63,6 @@ async def supply_history(reader: Reader, limit: Limit = 200) -> SupplySeriesOut:
     return await anyio.to_thread.run_sync(services.supply_series, reader, limit)
 
 
-@router.get("/accounts/{account}/balance", response_model=BalanceOut, responses=errors(425))
-async def balance(
-    account: AccountPath, reader: Reader, settings: Settings, min_block: MinBlock = None
-) -> BalanceOut:
-    await services.wait_for_block(reader, min_block, settings)
-    return await services.quick_read(reader, services.balance, reader, account)
-
-
-@router.get("/accounts/{account}/history", response_model=HistoryOut, responses=errors(400, 425))
-async def history(
-    account: AccountPath,
-    reader: Reader,
-    settings: Settings,
-    cursor: CursorQ = None,
-    limit: Limit = 50,
-    min_block: MinBlock = None,
-) -> Response:
-    """Transfers in and out, newest first, paged on (block, log index)."""
-    await services.wait_for_block(reader, min_block, settings)
-    body = await services.quick_read(reader, services.history, reader, account, cursor, limit)
-    return Response(body, media_type="application/json")
-
-
 @router.get("/merchants", response_model=MerchantsOut, responses=errors(400))
 async def merchants(reader: Reader, category: Category | None = None) -> MerchantsOut:
     """The merchant directory, optionally one category."""
@@ -90,7 +73,8 @@ async def merchants(reader: Reader, category: Category | None = None) -> Merchan
 async def recent_payments(
     reader: Reader, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> PublicPaymentsOut:
-    """The latest merchant payments and refunds (what the town-hall screen shows)."""
+    """The latest merchant payments and refunds (what the town-hall screen shows): merchant,
+    amount and day only; who paid, the reference and the transaction stay private."""
     return await anyio.to_thread.run_sync(services.recent_payments, reader, limit)
 
 

@@ -17,7 +17,14 @@ from ledger.domain.treasury import TreasuryRuleError, format_eur, group_rf, pars
 from ledger.treasury.view import BankDetails, SqlTreasuryView, TreasuryView, epc_qr, topup_instructions
 
 router = APIRouter(tags=["treasury"])
-AmountQ = Annotated[str, Query(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$", description="euros, e.g. 12.50")]
+# Positive euros with at most two decimals: zero ("0", "0.00") is refused by the schema itself.
+AmountQ = Annotated[
+    str,
+    Query(
+        pattern=r"^([1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$",
+        description="euros, e.g. 12.50",
+    ),
+]
 MonthQ = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 

@@ -79,7 +79,7 @@ function merchantChart() {
 }
 
 function addPayment(p, fresh) {
-  const key = `${p.block}.${p.log_index}.${p.tx_hash}`;
+  const key = `${p.block}.${p.log_index}`;
   if (seenPayments.has(key)) return;
   seenPayments.add(key);
   const li = document.createElement("li");
@@ -89,7 +89,7 @@ function addPayment(p, fresh) {
   const amount = document.createElement("strong");
   amount.textContent = p.amount.display;
   li.append(who, amount);
-  li.title = `bloc ${p.block} · réf. ${p.ref}`;
+  li.title = `bloc ${p.block} · ${p.day}`;
   $("feed").prepend(li);
   while ($("feed").children.length > 50) $("feed").lastChild.remove();
   const name = p.merchant || `n°${p.merchant_id}`;

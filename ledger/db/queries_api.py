@@ -455,6 +455,7 @@ class ApiQueries:
         self,
         *,
         payer: str | None = None,
+        merchant_id: int | None = None,
         after: tuple[int, int] | None = None,
         before: tuple[int, int] | None = None,
         day_from: str | None = None,
@@ -487,6 +488,8 @@ class ApiQueries:
             )
             if payer is not None:
                 q = q.where(table.payer == payer.lower())
+            if merchant_id is not None:
+                q = q.where(table.merchant_id == merchant_id)
             if after is not None:
                 q = q.where(
                     or_(

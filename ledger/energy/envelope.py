@@ -279,8 +279,14 @@ def open_wire(body: bytes) -> SignedMessage:
         )
     try:
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Rejected(Code.MALFORMED, "the message is not UTF-8 JSON") from None
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower() or "depth" in str(exc).lower():
+            why = "the message nests JSON deeper than 1024 levels; an envelope is a flat object"
+        elif "utf-8" in str(exc).lower():
+            why = "the message is not UTF-8 text"
+        else:
+            why = f"the message is not valid JSON ({str(exc).split(':')[0]})"
+        raise Rejected(Code.MALFORMED, why) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
         raise Rejected(
             Code.MALFORMED, 'the message must be a JSON object {"payload": {...}, "signature": "..."}'

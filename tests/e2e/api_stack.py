@@ -61,7 +61,8 @@ class Stack:
             if self.indexer_errors:
                 raise AssertionError(f"the indexer stopped: {self.indexer_errors[0]!r}")
             body = httpx.get(f"{self.api_url}/v1/health", timeout=5).json()
-            if body["indexed_block"] >= block:
+            # Before the indexer created its schema the API answers 503: keep waiting.
+            if body.get("indexed_block", -1) >= block:
                 return
             time.sleep(0.1)
         raise AssertionError(f"the indexer did not reach block {block} in {timeout} s")
@@ -159,6 +160,7 @@ def running_stack(tmp: Path, *, energy_homes: int = 0) -> Iterator[Stack]:
             feed_poll_seconds=0.1,
             rate_limit_enabled=False,
             min_block_wait_seconds=10.0,
+            state_dir=tmp,  # the server key file goes there, not into the project's .state
         )
         # The indexer creates the schema: wait for it before the API reads.
         deadline = time.monotonic() + 60
@@ -242,3 +244,16 @@ class FeedListener:
                     return event
             time.sleep(0.05)
         raise AssertionError(f"no such event on the feed within {timeout} s; got {self.events[-10:]}")
+
+
+def sign_in(api_url: str, account: Any) -> dict[str, str]:
+    """Sign-In with Ethereum through the API's own routes; the bearer header of the session."""
+    from eth_account.messages import encode_defunct
+
+    with httpx.Client(base_url=api_url, timeout=20) as client:
+        message = client.get("/v1/auth/nonce", params={"address": account.address}).json()["message"]
+        signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+        opened = client.post("/v1/auth/siwe", json={"message": message, "signature": signature})
+    if opened.status_code != 200:
+        raise AssertionError(f"sign-in refused: {opened.text}")
+    return {"Authorization": f"Bearer {opened.json()['token']}"}

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from ledger.demo import MERCHANTS, RESIDENTS, dev_account
-from tests.e2e.api_stack import FeedListener, Stack, running_stack
+from tests.e2e.api_stack import FeedListener, Stack, running_stack, sign_in
 
 pytestmark = pytest.mark.chain
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -33,12 +33,14 @@ def chain_transfers(stack: Stack, account: str) -> set[tuple[int, int, str]]:
     return mine
 
 
-def api_history(stack: Stack, account: str) -> set[tuple[int, int, str]]:
+def api_history(stack: Stack, account: str, auth: dict[str, str]) -> set[tuple[int, int, str]]:
     items: list[dict[str, object]] = []
     cursor = None
     for _ in range(100):
         params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
-        body = httpx.get(f"{stack.api_url}/v1/accounts/{account}/history", params=params, timeout=10).json()
+        body = httpx.get(
+            f"{stack.api_url}/v1/accounts/{account}/history", params=params, headers=auth, timeout=10
+        ).json()
         items += body["items"]
         cursor = body["next_cursor"]
         if cursor is None:
@@ -50,15 +52,14 @@ def api_history(stack: Stack, account: str) -> set[tuple[int, int, str]]:
 
 def test_balances_histories_and_supply_equal_the_chain(stack: Stack) -> None:
     stack.wait_indexed(stack.head())
-    accounts = [dev_account(i).address for _, i in RESIDENTS] + [
-        dev_account(i).address for _, _, i in MERCHANTS
-    ]
-    for account in accounts:
-        body = httpx.get(f"{stack.api_url}/v1/accounts/{account}/balance", timeout=10).json()
+    keys = [dev_account(i) for _, i in RESIDENTS] + [dev_account(i) for _, _, i in MERCHANTS]
+    for key in keys:
+        account, auth = key.address, sign_in(stack.api_url, key)
+        body = httpx.get(f"{stack.api_url}/v1/accounts/{account}/balance", headers=auth, timeout=10).json()
         assert int(body["balance"]["micro"]) == stack.operator.balance_of(account, body["indexed_block"]), (
             account
         )
-        assert api_history(stack, account) == chain_transfers(stack, account), account
+        assert api_history(stack, account, auth) == chain_transfers(stack, account), account
     token = httpx.get(f"{stack.api_url}/v1/token", timeout=10).json()
     assert int(token["total_supply"]["micro"]) == stack.operator.total_supply(token["indexed_block"])
     assert int(token["reserve"]["micro"]) == stack.operator.reserve(token["indexed_block"])
@@ -69,15 +70,17 @@ def test_balances_histories_and_supply_equal_the_chain(stack: Stack) -> None:
 
 def test_a_client_using_min_block_sees_its_own_payment(stack: Stack) -> None:
     alice = stack.operator.as_(dev_account(RESIDENTS[0][1]))
+    auth = sign_in(stack.api_url, dev_account(RESIDENTS[0][1]))
     before = int(
-        httpx.get(f"{stack.api_url}/v1/accounts/{alice.address}/balance", timeout=10).json()["balance"][
-            "micro"
-        ]
+        httpx.get(f"{stack.api_url}/v1/accounts/{alice.address}/balance", headers=auth, timeout=10).json()[
+            "balance"
+        ]["micro"]
     )
     sent = alice.pay(1, 1_750_000, "E2E-MIN-BLOCK")
     history = httpx.get(
         f"{stack.api_url}/v1/accounts/{alice.address}/history",
         params={"min_block": sent.block_number, "limit": 5},
+        headers=auth,
         timeout=20,
     )
     assert history.status_code == 200
@@ -88,12 +91,14 @@ def test_a_client_using_min_block_sees_its_own_payment(stack: Stack) -> None:
     balance = httpx.get(
         f"{stack.api_url}/v1/accounts/{alice.address}/balance",
         params={"min_block": sent.block_number},
+        headers=auth,
         timeout=20,
     ).json()
     assert int(balance["balance"]["micro"]) == before - 1_750_000
     far = httpx.get(
         f"{stack.api_url}/v1/accounts/{alice.address}/balance",
         params={"min_block": sent.block_number + 10_000},
+        headers=auth,
         timeout=30,
     )
     assert far.status_code == 425
@@ -107,22 +112,25 @@ def test_a_reorg_is_announced_on_the_live_feed(stack: Stack) -> None:
         feed.wait_for(lambda e: e[0] == "block")
         snapshot = stack.w3.provider.make_request("evm_snapshot", [])["result"]
         old = bruno.pay(2, 2_000_000, "E2E-OLD-FORK")
-        feed.wait_for(lambda e: e[0] == "payment" and e[2]["tx_hash"] == old.tx_hash)
+        feed.wait_for(lambda e: e[0] == "payment" and e[2]["block"] == old.block_number)
         assert stack.w3.provider.make_request("evm_revert", [snapshot])["result"] is True
         new = bruno.pay(3, 3_000_000, "E2E-NEW-FORK")
         stack.w3.provider.make_request("evm_mine", [])
         assert new.block_number == old.block_number and new.tx_hash != old.tx_hash
         reorg = feed.wait_for(lambda e: e[0] == "reorg")
         assert reorg[2]["to_block"] < old.block_number <= reorg[2]["from_block"]
-        replayed = feed.wait_for(lambda e: e[0] == "payment" and e[2]["tx_hash"] == new.tx_hash)
-        assert replayed[2]["ref"] == "E2E-NEW-FORK"
+        replayed = feed.wait_for(
+            lambda e: e[0] == "payment" and e[2]["block"] == new.block_number and e[2]["merchant_id"] == 3
+        )
+        assert replayed[2]["amount"]["micro"] == "3000000" and "ref" not in replayed[2]
         assert feed.events.index(reorg) < feed.events.index(replayed)
     stack.wait_indexed(stack.head())
-    body = httpx.get(f"{stack.api_url}/v1/accounts/{bruno.address}/balance", timeout=10).json()
+    auth = sign_in(stack.api_url, dev_account(RESIDENTS[1][1]))
+    body = httpx.get(f"{stack.api_url}/v1/accounts/{bruno.address}/balance", headers=auth, timeout=10).json()
     assert int(body["balance"]["micro"]) == stack.operator.balance_of(bruno.address, body["indexed_block"])
     payments = httpx.get(f"{stack.api_url}/v1/payments/recent?limit=20", timeout=10).json()["payments"]
-    refs = [p["ref"] for p in payments]
-    assert "E2E-NEW-FORK" in refs and "E2E-OLD-FORK" not in refs
+    at_fork = [(p["merchant_id"], p["amount"]["micro"]) for p in payments if p["block"] == new.block_number]
+    assert at_fork == [(3, "3000000")]
 
 
 def test_the_openapi_document_is_served(stack: Stack) -> None:

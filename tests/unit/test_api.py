@@ -11,11 +11,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.deps import get_operator, get_reader
-from api.fakes import FakeEnergy, FakeLedger, FakeOperator, FakeSettlements
+from api.deps import current_session, get_operator, get_reader
+from api.fakes import FakeEnergy, FakeLedger, FakeOperator, FakeSettlements, MemoryApiState
 from api.feed import FeedTracker, parse_event_id, ref_text
 from api.money import display, parse_micro, ratio
 from api.settings import ApiSettings
+from api.state import Session
 from ledger.db.queries_api import ZERO_ADDRESS, MerchantItem
 from ledger.energy.ingest import IngestPipeline
 from ledger.energy.memory_store import MemoryEnergyStore
@@ -36,6 +37,7 @@ def make_settings(**overrides: object) -> ApiSettings:
         "min_block_wait_seconds": 0.3,
         "token_address": TOKEN,
         "manifest": None,
+        "server_key": "5e" * 32,
     }
     base.update(overrides)
     return ApiSettings(**base)  # type: ignore[arg-type]
@@ -67,6 +69,7 @@ def build(
     energy: FakeEnergy | None = None,
     settlements: FakeSettlements | None = None,
     ingest: IngestPipeline | None = None,
+    state: MemoryApiState | None = None,
     **overrides: object,
 ) -> FastAPI:
     app = create_app(
@@ -74,6 +77,7 @@ def build(
         ingest=ingest or IngestPipeline(MemoryEnergyStore()),
         energy_reader=energy or FakeEnergy(),
         settlements=settlements or FakeSettlements(),
+        state=state or MemoryApiState(),
     )
     app.dependency_overrides[get_reader] = lambda: ledger
     app.dependency_overrides[get_operator] = lambda: operator or FakeOperator()
@@ -85,9 +89,22 @@ def ledger() -> FakeLedger:
     return seeded()
 
 
+def signed_in(app: FastAPI, address: str) -> FastAPI:
+    """The app as if `address` had signed in (the SIWE flow itself: test_api_security)."""
+    app.dependency_overrides[current_session] = lambda: Session(address, time.time() + 3600)
+    return app
+
+
 @pytest.fixture
 def client(ledger: FakeLedger) -> Iterator[TestClient]:
     with TestClient(build(ledger)) as c:
+        yield c
+
+
+@pytest.fixture
+def alice(ledger: FakeLedger) -> Iterator[TestClient]:
+    """A client signed in as Alice."""
+    with TestClient(signed_in(build(ledger), ALICE)) as c:
         yield c
 
 
@@ -122,21 +139,32 @@ def test_token_reports_supply_reserve_ratio_and_declaration_figure(client: TestC
     assert body["indexed_block"] == 20
 
 
-def test_balance_is_read_from_the_index_with_its_block(client: TestClient) -> None:
-    body = client.get(f"/v1/accounts/{ALICE}/balance").json()
+def test_balance_and_history_are_private_to_their_owner(client: TestClient, alice: TestClient) -> None:
+    for path in ("balance", "history"):
+        anonymous = client.get(f"/v1/accounts/{ALICE}/{path}")
+        assert anonymous.status_code == 401, path
+        assert anonymous.json()["error"]["code"] == "not_signed_in"
+        other = alice.get(f"/v1/accounts/{BRUNO}/{path}")
+        assert other.status_code == 403, path
+        assert BAKERY.lower() not in other.text and "items" not in other.text
+
+
+def test_balance_is_read_from_the_index_with_its_block(alice: TestClient) -> None:
+    body = alice.get(f"/v1/accounts/{ALICE}/balance").json()
     assert body["balance"] == {"micro": str(185 * M3E), "display": "185.00 M3E"}
     assert body["indexed_block"] == 20
     assert body["account"] == ALICE.lower()
 
 
-def test_a_malformed_address_is_refused_with_the_error_shape(client: TestClient) -> None:
-    response = client.get("/v1/accounts/0x123/balance")
+def test_a_malformed_address_is_refused_with_the_error_shape(alice: TestClient) -> None:
+    response = alice.get("/v1/accounts/0x123/balance")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
     assert "account" in response.json()["error"]["message"]
 
 
-def test_history_pages_on_block_and_log_index_without_gaps_or_repeats(client: TestClient) -> None:
+def test_history_pages_on_block_and_log_index_without_gaps_or_repeats(alice: TestClient) -> None:
+    client = alice
     seen: list[tuple[int, int]] = []
     cursor = None
     for _ in range(10):
@@ -153,14 +181,14 @@ def test_history_pages_on_block_and_log_index_without_gaps_or_repeats(client: Te
     assert first[0]["direction"] == "out" and first[0]["counterparty"] == BAKERY.lower()
 
 
-def test_a_bad_cursor_is_refused(client: TestClient) -> None:
-    response = client.get(f"/v1/accounts/{ALICE}/history?cursor=yesterday")
+def test_a_bad_cursor_is_refused(alice: TestClient) -> None:
+    response = alice.get(f"/v1/accounts/{ALICE}/history?cursor=yesterday")
     assert response.status_code == 422
     assert set(response.json()) == {"error"}
 
 
 def test_min_block_waits_for_the_indexer_then_answers(ledger: FakeLedger) -> None:
-    with TestClient(build(ledger, min_block_wait_seconds=3.0)) as client:
+    with TestClient(signed_in(build(ledger, min_block_wait_seconds=3.0), ALICE)) as client:
         timer = threading.Timer(0.2, lambda: ledger.advance(21))
         timer.start()
         try:
@@ -171,9 +199,9 @@ def test_min_block_waits_for_the_indexer_then_answers(ledger: FakeLedger) -> Non
         assert response.json()["indexed_block"] == 21
 
 
-def test_min_block_out_of_reach_gives_425_with_a_sentence(client: TestClient) -> None:
+def test_min_block_out_of_reach_gives_425_with_a_sentence(alice: TestClient) -> None:
     started = time.monotonic()
-    response = client.get(f"/v1/accounts/{ALICE}/history?min_block=99")
+    response = alice.get(f"/v1/accounts/{ALICE}/history?min_block=99")
     assert time.monotonic() - started < 2.0
     assert response.status_code == 425
     assert response.headers["retry-after"] == "1"
@@ -190,10 +218,15 @@ def test_merchant_directory_filters_by_category(client: TestClient) -> None:
     assert client.get("/v1/merchants?category=weapons").status_code == 422
 
 
-def test_recent_payments_are_public_without_payer(client: TestClient) -> None:
-    payments = client.get("/v1/payments/recent?limit=2").json()["payments"]
-    assert [p["ref"] for p in payments] == ["BREAD-4", "BREAD-3"]
-    assert "payer" not in payments[0]
+def test_recent_payments_are_public_without_payer_reference_or_transaction(client: TestClient) -> None:
+    response = client.get("/v1/payments/recent?limit=2")
+    payments = response.json()["payments"]
+    assert [(p["merchant"], p["amount"]["micro"]) for p in payments] == [
+        ("Boulangerie du Lac", str(5 * M3E)),
+        ("Boulangerie du Lac", str(4 * M3E)),
+    ]
+    assert set(payments[0]) == {"kind", "block", "log_index", "merchant_id", "merchant", "amount", "day"}
+    assert "BREAD" not in response.text and ALICE.lower() not in response.text.lower()
 
 
 def test_payment_request_is_an_erc681_uri_with_qr_codes(client: TestClient) -> None:
@@ -206,8 +239,10 @@ def test_payment_request_is_an_erc681_uri_with_qr_codes(client: TestClient) -> N
     png = client.get(body["qr_png"])
     assert png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
-    assert client.get(f"/v1/payment-requests?to={BAKERY}&amount=0").status_code == 400
-    assert client.get(f"/v1/payment-requests?to={BAKERY}&amount=1.5").status_code == 422
+    for bad in ("0", "000", "1.5", "-3", "0012", "1" * 78):
+        refused = client.get(f"/v1/payment-requests?to={BAKERY}&amount={bad}")
+        assert refused.status_code == 422, bad
+        assert "micro-M3E" in refused.json()["error"]["message"], bad
 
 
 def test_payment_request_without_a_known_token_says_so() -> None:
@@ -264,7 +299,8 @@ def test_feed_replays_recent_payments_then_announces_new_blocks_and_payments() -
     tracker = FeedTracker(ledger, replay=2)
     first = tracker.poll()
     assert [e.kind for e in first] == ["payment", "payment", "block"]
-    assert first[0].data["ref"] == "BREAD-3"
+    assert first[0].data["amount"]["micro"] == str(4 * M3E)  # BREAD-3
+    assert all("ref" not in e.data and "tx_hash" not in e.data for e in first)
     assert tracker.poll() == []
     ledger.advance(21)
     ledger.add_payment(21, 0, 1, BRUNO, 3 * M3E, "CROISSANT")
@@ -289,7 +325,7 @@ def test_feed_announces_a_reorg_when_an_announced_block_is_replaced() -> None:
     events = tracker.poll()
     assert [e.kind for e in events] == ["reorg", "payment", "block"]
     assert events[0].data["from_block"] == 21 and events[0].data["to_block"] == 20
-    assert events[1].data["ref"] == "NEW-FORK"
+    assert events[1].data["amount"]["micro"] == str(4 * M3E)  # NEW-FORK
 
 
 def test_feed_sees_a_cursor_rollback_as_a_reorg() -> None:
@@ -380,8 +416,8 @@ def test_feed_replay_includes_recent_settlements() -> None:
     settlements = FakeSettlements()
     settlements.add_committed(16, 5, 7, 20250615)
     events = FeedTracker(ledger, replay=2, settlements=settlements).poll()
-    assert [(e.kind, e.data.get("ref")) for e in events] == [
-        ("payment", "BREAD-4"), ("settlement", None), ("block", None)]
+    assert [(e.kind, e.data.get("amount")) for e in events] == [
+        ("payment", {"micro": str(5 * M3E), "display": "5.00 M3E"}), ("settlement", None), ("block", None)]
 
 
 def test_feed_resumes_after_last_event_id_and_flags_a_vanished_block() -> None:
@@ -389,8 +425,32 @@ def test_feed_resumes_after_last_event_id_and_flags_a_vanished_block() -> None:
     first = FeedTracker(ledger, replay=5).poll()
     resume_from = first[2].id
     resumed = FeedTracker(ledger, last_event_id=resume_from).poll()
-    assert [e.data["ref"] for e in resumed if e.kind == "payment"] == ["BREAD-3", "BREAD-4"]
+    assert [e.data["amount"]["micro"] for e in resumed if e.kind == "payment"] == [str(4 * M3E), str(5 * M3E)]
     stale = f"{first[2].data['block']}.{first[2].data['log_index']}.deadbeef"
     assert FeedTracker(ledger, last_event_id=stale).poll()[0].kind == "reorg"
     assert parse_event_id("not an id") is None
     assert ref_text("0x" + b"BREAD".ljust(32, b"\0").hex()) == "BREAD"
+
+
+def test_the_feed_events_are_typed_in_the_openapi_and_every_event_fits_its_schema() -> None:
+    from api.schemas import FEED_EVENTS
+
+    ledger = seeded()
+    settlements = FakeSettlements()
+    settlements.add_committed(16, 5, 7, 20250615, totals=(10, 9, 8, 2, 700, 3))
+    settlements.add_paid(17, 0, 7, 20250615, paid=700)
+    tracker = FeedTracker(ledger, replay=10, settlements=settlements)
+    events = tracker.poll()
+    ledger.rollback(18)
+    ledger.advance(19, block_hash="0x" + "ee" * 32)
+    events += tracker.poll()
+    assert {e.kind for e in events} == {"payment", "settlement", "block", "reorg"}
+    for event in events:
+        FEED_EVENTS[event.kind].model_validate(event.data)  # raises when a field is not documented
+    with TestClient(build(seeded())) as client:
+        spec = client.get("/openapi.json").json()
+    stream = spec["paths"]["/v1/feed"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    names = {item["properties"]["event"]["const"] for item in stream["itemSchema"]["oneOf"]}
+    assert names == {"block", "payment", "refund", "settlement", "reorg"}
+    for item in stream["itemSchema"]["oneOf"]:
+        assert item["properties"]["data"]["$ref"].split("/")[-1] in spec["components"]["schemas"]

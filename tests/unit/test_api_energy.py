@@ -265,8 +265,10 @@ def test_fifteen_minute_data_is_summed_into_thirty_when_anyone_has_thirty() -> N
 
 def test_the_district_day_must_be_a_real_date() -> None:
     with TestClient(build(seeded())) as client:
-        assert client.get("/v1/energy/district?day=2025-02-30").status_code == 400
-        assert client.get("/v1/energy/district?day=21-06-2025").status_code == 422
+        for bad in ("2025-02-30", "21-06-2025"):
+            refused = client.get(f"/v1/energy/district?day={bad}")
+            assert refused.status_code == 422
+            assert "YYYY-MM-DD" in refused.json()["error"]["message"]
         today = client.get("/v1/energy/district")
     assert today.status_code == 200 and today.json()["totals"]["production_wh"] == 0
 
@@ -348,7 +350,7 @@ def test_settlement_days_list_roots_totals_versions_and_transactions(energy_clie
     assert one["day"] == "2025-06-21" and len(one["settlements"]) == 1
     missing = energy_client.get("/v1/settlements/2025-01-01")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_settlement"
-    assert energy_client.get("/v1/settlements/2025-13-01").status_code == 400
+    assert energy_client.get("/v1/settlements/2025-13-01").status_code == 422
 
 
 def test_a_prosumer_reads_their_curves_allocations_and_earnings(energy_client: TestClient) -> None:
@@ -357,6 +359,14 @@ def test_a_prosumer_reads_their_curves_allocations_and_earnings(energy_client: T
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "private, no-store"
     body = response.json()
+    # The buyers appear as pseudonyms (api.state.Pseudonyms): checked apart below.
+    allocated = body["days"][0]["allocated"]
+    assert all(a["to"].startswith("neighbour-") and a["named"] is False for a in allocated)
+    assert HOMES[2] not in response.text and B.lower() not in response.text.lower()
+    for a in allocated:
+        a["to"] = {pseudonym(A, HOMES[2]): HOMES[2], pseudonym(A, B): B.lower()}[a["to"]]
+        del a["named"]
+    body["days"][0]["allocated"] = sorted(allocated, key=lambda a: a["wh"])
     assert body["steps"] == [
         {"start": "2025-06-21T10:00:00Z", "step_s": 900, "electricity_import_wh": 0,
          "electricity_export_wh": 1200, "gas_wh": 800, "water_l": None},
@@ -379,6 +389,31 @@ def test_a_prosumer_reads_their_curves_allocations_and_earnings(energy_client: T
             "committed": True,
         }
     ]
+
+
+def pseudonym(viewer: str, other: str) -> str:
+    from api.state import Pseudonyms, ServerKey
+
+    return Pseudonyms(ServerKey.from_text("5e" * 32)).of(viewer, other)
+
+
+def test_buyers_are_pseudonyms_stable_per_prosumer_unlinkable_across_prosumers() -> None:
+    assert pseudonym(A, B) == pseudonym(A.lower(), B.upper().replace("0X", "0x"))
+    assert pseudonym(A, B) != pseudonym(HOMES[0], B)
+    assert pseudonym(A, B) != pseudonym(A, HOMES[2])
+
+
+def test_a_buyer_who_opts_in_is_named_to_the_prosumers(energy_client: TestClient) -> None:
+    sign_in(energy_client, RESIDENT_B)
+    assert energy_client.get(f"/v1/accounts/{B}/naming").json()["named"] is False
+    assert energy_client.put(f"/v1/accounts/{A}/naming", json={"named": True}).status_code == 403
+    assert energy_client.put(f"/v1/accounts/{B}/naming", json={"named": True}).json()["named"] is True
+    sign_in(energy_client, RESIDENT_A)
+    allocated = energy_client.get(f"/v1/accounts/{A}/energy?day=2025-06-21").json()["days"][0]["allocated"]
+    shown = {a["to"]: a["named"] for a in allocated}
+    assert shown == {B.lower(): True, pseudonym(A, HOMES[2]): False}
+    proofs = energy_client.get(f"/v1/accounts/{A}/proofs?day=2025-06-21").text
+    assert HOMES[2] not in proofs and pseudonym(A, HOMES[2]) in proofs
 
 
 def test_the_energy_answer_reads_in_the_wallet(energy_client: TestClient) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.errors import BadRequest
-from api.fakes import FakeLedger, FakeOperator
+from api.fakes import FakeLedger, FakeOperator, MemoryApiState
 from api.siwe import SiweMessage, parse_message
 from tests.unit.test_api import ALICE, build, seeded
 
@@ -164,16 +164,19 @@ def test_malformed_messages_are_refused_with_the_reason(client: TestClient) -> N
     text = siwe_text(client, RESIDENT_A)
     lower = text.replace(RESIDENT_A.address, RESIDENT_A.address.lower())
     response = client.post("/v1/auth/siwe", json={"message": lower, "signature": sign(RESIDENT_A, lower)})
-    assert response.status_code == 400
+    # A malformed sign-in is a refused sign-in: 401, with the reason (schemathesis: the schema
+    # cannot spell EIP-4361, so a schema-valid text such as "0" must not get a 400).
+    assert response.status_code == 401
     assert "checksum" in response.json()["error"]["message"]
     for broken in [
+        "0",
         "hello",
         text.replace("Version: 1", "Version: 2"),
         text + "\nextra",
         text.replace("\n", "\r\n"),
     ]:
         response = client.post("/v1/auth/siwe", json={"message": broken, "signature": "0x" + "00" * 65})
-        assert response.status_code == 400, broken
+        assert response.status_code == 401, broken
         assert response.json()["error"]["code"] == "siwe_malformed"
 
 
@@ -353,3 +356,61 @@ def test_gateways_are_limited_per_device(ledger: FakeLedger) -> None:
         first = [client.post("/v1/gateways/meter-1/readings", json={}).status_code for _ in range(3)]
         assert first[2] == 429 and 429 not in first[:2]
         assert client.post("/v1/gateways/meter-2/readings", json={}).status_code != 429
+
+
+# -- sign-in that cannot be exhausted ----------------------------------------------------------
+
+
+def test_nonces_are_stateless_a_flood_of_them_stores_nothing(ledger: FakeLedger) -> None:
+    state = MemoryApiState()
+    with TestClient(build(ledger, state=state)) as client:
+        issued = {client.get("/v1/auth/nonce").json()["nonce"] for _ in range(300)}
+        assert len(issued) == 300
+        assert state.spent == {} and state.sessions == {}
+        sign_in(client, RESIDENT_A)
+        assert len(state.spent) == 1 and len(state.sessions) == 1
+
+
+def test_a_refused_attempt_does_not_spend_the_nonce_but_a_valid_one_does(client: TestClient) -> None:
+    text = siwe_text(client, RESIDENT_A)
+    wrong = client.post("/v1/auth/siwe", json={"message": text, "signature": sign(RESIDENT_B, text)})
+    assert wrong.status_code == 401  # someone else's signature: refused, nonce still good for A
+    body = {"message": text, "signature": sign(RESIDENT_A, text)}
+    assert client.post("/v1/auth/siwe", json=body).status_code == 200
+    assert client.post("/v1/auth/siwe", json=body).json()["error"]["code"] == "siwe_bad_nonce"
+
+
+def test_a_forged_or_expired_nonce_is_refused(ledger: FakeLedger) -> None:
+    from api.state import NonceSigner, ServerKey
+
+    with TestClient(build(ledger)) as client:
+        real = client.get("/v1/auth/nonce").json()["nonce"]
+        forged = real[:-1] + ("0" if real[-1] != "0" else "1")
+        other_key = NonceSigner(ServerKey.from_text("77" * 32), 300).issue()[0]
+        expired = NonceSigner(ServerKey.from_text("5e" * 32), -10).issue()[0]
+        for nonce in (forged, other_key, expired):
+            text = siwe_text(client, RESIDENT_A, nonce=nonce)
+            body = {"message": text, "signature": sign(RESIDENT_A, text)}
+            response = client.post("/v1/auth/siwe", json=body)
+            assert response.status_code == 401, nonce
+            assert response.json()["error"]["code"] == "siwe_bad_nonce"
+
+
+def test_the_nonce_route_is_capped_per_client(ledger: FakeLedger) -> None:
+    with TestClient(build(ledger, rate_limit_enabled=True, nonce_per_minute=5, rate_burst=1000)) as client:
+        answers = [client.get("/v1/auth/nonce").status_code for _ in range(7)]
+        assert answers == [200] * 5 + [429] * 2
+        limited = client.get("/v1/auth/nonce")
+        assert int(limited.headers["retry-after"]) >= 1 and "sign-in" in limited.json()["error"]["message"]
+
+
+def test_the_rate_limit_holds_across_a_window_boundary() -> None:
+    from api.state import SharedLimiter
+
+    now = [99.9]
+    limiter = SharedLimiter(MemoryApiState(), rate=1.0, burst=3, clock=lambda: now[0])
+    assert [limiter.take("ip:x") for _ in range(3)] == [0.0, 0.0, 0.0]
+    now[0] = 100.05  # a new window has just begun: the burst is still spent
+    assert limiter.take("ip:x") > 0
+    now[0] = 106.0  # two windows later it is all refilled
+    assert limiter.take("ip:x") == 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Engine
 
+import ledger.db.api_models
 import ledger.db.energy_models  # noqa: F401 - registers the energy tables in Base.metadata
 from ledger.db.engine import make_engine
 from ledger.db.models import Base

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_ops"
-down_revision: str | None = "0006_readings_reviews"
+down_revision: str | None = "0007_shared_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
