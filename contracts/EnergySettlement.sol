@@ -270,7 +270,7 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         MemberAccount memory account = _accounts[operationId][member];
         if (account.owed <= 0) revert EnergySettlementNothingOwed(operationId, member, account.owed);
         uint256 amount = uint256(int256(account.owed));
-        if (!_withinMandate(operationId, member, _today(), amount, account)) {
+        if (!_withinMandate(operationId, member, account.day, amount, account)) {
             revert EnergySettlementMandateExceeded(operationId, member, amount);
         }
         account.owed = 0;
@@ -455,10 +455,11 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         uint256 amount = _totals[operationId][day][version].amount;
         uint256 debits = p.debits + sums.debits;
         uint256 credits = p.credits + sums.credits;
-        if (debits > amount) revert EnergySettlementAboveCommitted(operationId, day, version, debits, amount);
-        if (credits > amount) revert EnergySettlementAboveCommitted(operationId, day, version, credits, amount);
-        if (last && debits != amount) revert EnergySettlementBelowCommitted(operationId, day, version, debits, amount);
-        if (last && credits != amount) revert EnergySettlementBelowCommitted(operationId, day, version, credits, amount);
+        uint256 larger = debits > credits ? debits : credits;
+        if (larger > amount) revert EnergySettlementAboveCommitted(operationId, day, version, larger, amount);
+        if (last && (debits != amount || credits != amount)) {
+            revert EnergySettlementBelowCommitted(operationId, day, version, debits < credits ? debits : credits, amount);
+        }
         // Both at most `amount` <= MAX_LINE < 2**88 (commitDay); nextBatch + 1 <= batches < 2**32.
         p.debits = uint88(debits);
         p.credits = uint88(credits);
@@ -631,11 +632,7 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
 
     /// @dev Pays `amount` from the pool to `member`; any refusal of the token reverts the batch.
     function _push(address member, uint256 amount, uint32 index) private {
-        try _token.transfer(member, amount) returns (bool ok) {
-            if (!ok) revert EnergySettlementTransferFailed(index, "");
-        } catch (bytes memory reason) {
-            revert EnergySettlementTransferFailed(index, reason);
-        }
+        if (!_token.transfer(member, amount)) revert EnergySettlementTransferFailed(index, "");
     }
 
     function _batchCount(uint32 transfers, uint32 batchSize) private pure returns (uint32) {
@@ -687,20 +684,6 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         uint256 doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
         uint256 doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         return era * 146_097 + doe - 719_468;
-    }
-
-    /// @dev Today's UTC date by the chain's clock, YYYYMMDD (civil-from-days).
-    function _today() private view returns (uint32) {
-        uint256 z = block.timestamp / 1 days + 719_468;
-        uint256 era = z / 146_097;
-        uint256 doe = z - era * 146_097;
-        uint256 yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        uint256 doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        uint256 mp = (5 * doy + 2) / 153;
-        uint256 d = doy - (153 * mp + 2) / 5 + 1;
-        uint256 m = mp < 10 ? mp + 3 : mp - 9;
-        uint256 y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-        return uint32(y * 10_000 + m * 100 + d);
     }
 
     function _monthLength(uint256 y, uint256 m) private pure returns (uint256) {

@@ -69,10 +69,21 @@ def home_account(n: int) -> LocalAccount:
     return dev_account(HOME_ACCOUNT_BASE + n)
 
 
+def demo_chain_start() -> str:
+    """ISO 8601 UTC time 61 days ago: where the demo's own chain starts its clock."""
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(days=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def seed_homes(operator: District, settlement: str, homes: int) -> int:
-    """Fund each simulated home (deposit DEMO-HOME-n) and let EnergySettlement pull up to its
-    deposit; idempotent (a recorded deposit or an allowance already there is left alone).
-    Returns how many homes needed something."""
+    """Fund each simulated home (deposit DEMO-HOME-n) and sign its energy mandate (capped per day
+    and per month, with an allowance of a year of monthly caps, never unlimited); idempotent (a
+    recorded deposit or a mandate already there is left alone). Returns how many homes needed
+    something."""
+    from ledger.energy.settlement import operation_number
+    from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
+    from ledger.energy.simulator import OPERATION_ID
     touched = 0
     for n in range(homes):
         home = home_account(n)
@@ -82,10 +93,7 @@ def seed_homes(operator: District, settlement: str, homes: int) -> int:
             operator.record_deposit(ref, home.address, HOME_DEPOSIT)
             did = True
         view = operator.as_(home)
-        allowance = int(view.client.call(view.token.functions.allowance(home.address, settlement)))
-        if allowance < HOME_DEPOSIT:
-            view.client.transact(view.token.functions.approve(settlement, HOME_DEPOSIT))
-            did = True
+        did = sign_mandate(view, settlement, operation_number(OPERATION_ID), *DEMO_MANDATE) or did
         touched += did
     return touched
 
@@ -103,8 +111,19 @@ def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, oper
     op = operation_number(operation)
     if chain.tariffs(op):
         return False
-    chain.set_tariff(op, date.today() - timedelta(days=60), *DEMO_TARIFF)
+    today = date.today()
+    chain.set_tariff(op, today - timedelta(days=60), *DEMO_TARIFF)
+    jump_clock_to_now(w3)
     return True
+
+
+def jump_clock_to_now(w3: Any) -> None:
+    """Move a local development chain's clock forward to the wall clock (never backward)."""
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    now = int(time.time())
+    if latest < now:
+        w3.provider.make_request("evm_setNextBlockTimestamp", [now])
+        w3.provider.make_request("evm_mine", [])
 
 
 def seed_district(operator: District) -> dict[str, object]:
@@ -159,7 +178,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             print(f"Reusing the chain already running at {settings.rpc_url}")
         else:
             print(f"Starting a local chain (chain id 69003, zero gas price) at {settings.rpc_url} ...")
-            node = DevNode(port, log_path=state / "chain.log").start()
+            # The clock starts 61 days back so that the tariff can precede the simulated past days
+            # (tariffs are never retroactive by the chain's clock); it jumps to now once set.
+            node = DevNode(port, log_path=state / "chain.log", initial_date=demo_chain_start()).start()
         w3 = connect(settings.rpc_url)
         operator_account = dev_account(0)
         path = settings.manifest_path

@@ -239,10 +239,11 @@ interface IEnergySettlement {
     error EnergySettlementBatchNotCommitted(uint256 operationId, uint32 day, uint32 version, uint32 batch);
     /// @notice A member line names a non-zero account and a non-zero amount of magnitude below 2**80.
     error EnergySettlementInvalidTransfer(uint32 index);
-    /// @notice The debits or the credits of this (day, version) would exceed its committed amount.
+    /// @notice The debits or the credits of this (day, version) (the larger, `total`) would exceed
+    /// its committed amount.
     error EnergySettlementAboveCommitted(uint256 operationId, uint32 day, uint32 version, uint256 total, uint256 amount);
-    /// @notice The last batch of a (day, version) was processed but its debits or credits add up to
-    /// less than the committed amount: the commitment is wrong, void it and commit a correction.
+    /// @notice The last batch of a (day, version) was processed but its debits or credits (the
+    /// smaller, `total`) add up to less than the committed amount: the commitment is wrong, void it and commit a correction.
     error EnergySettlementBelowCommitted(uint256 operationId, uint32 day, uint32 version, uint256 total, uint256 amount);
     /// @notice The token refused a transfer for a reason other than balance or allowance (paused?).
     error EnergySettlementTransferFailed(uint32 index, bytes reason);
@@ -309,7 +310,7 @@ interface IEnergySettlement {
     function revokeMandate(uint256 operationId) external;
 
     /// @notice Retries what `member` owes (ORACLE_ROLE): pulls it whole into the pool under the
-    /// mandate, counted in the window of today's date by the chain's clock.
+    /// mandate, counted in the member's current window (its latest settled day and that month).
     function collect(uint256 operationId, address member) external;
 
     /// @notice Pays `amount` of what `member` owes from the caller's tokens (TARIFF_ROLE: the

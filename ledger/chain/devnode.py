@@ -36,8 +36,15 @@ def free_port() -> int:
 class DevNode:
     """A Hardhat node process on 127.0.0.1 (automine unless `block_ms` is given)."""
 
-    def __init__(self, port: int, block_ms: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        block_ms: int | None = None,
+        log_path: Path | None = None,
+        initial_date: str | None = None,
+    ) -> None:
         self.port = port
+        self.initial_date = initial_date
         self.block_ms = block_ms
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -57,6 +64,9 @@ class DevNode:
         env.pop("DISTRICT_BLOCK_MS", None)
         if self.block_ms:
             env["DISTRICT_BLOCK_MS"] = str(self.block_ms)
+        env.pop("DISTRICT_INITIAL_DATE", None)
+        if self.initial_date:
+            env["DISTRICT_INITIAL_DATE"] = self.initial_date
         self._log = open(self.log_path, "ab") if self.log_path else None
         log: BinaryIO | int = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(

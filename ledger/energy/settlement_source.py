@@ -359,13 +359,11 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
 
 def store_compute(
     store: SettlementReadingStore, operation_id: str, day: date, book: Callable[[], TariffBook]
-) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[tuple[str, str], int]], DayLines]:
+) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[str, int]], DayLines]:
     """The `Compute` of `Settler.run` reading the store when (and only when) it is called: a
     day already committed but not fully paid is finished without reading anything."""
 
-    def compute(
-        version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[tuple[str, str], int]
-    ) -> DayLines:
+    def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         inputs = day_inputs(store, operation_id, day)
         return compute_day(
             operation_id=operation_number(operation_id),
