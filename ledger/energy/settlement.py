@@ -806,8 +806,9 @@ class Settler:
             result.batches.append(receipt)
             batch = max(batch + 1, receipt.next_batch)
         final = self.chain.commitment(lines.operation_id, lines.day, lines.version)
-        result.paid_up_to, result.paid = final.next_batch, final.debits
+        # Shortfalls are read from this run's receipts (a resumed run sees only its own batches).
         result.shortfall = sum(s.amount for s in result.shortfalls)
+        result.paid_up_to, result.paid = final.next_batch, final.debits - result.shortfall
         if final.next_batch != count:
             raise SettlementError(
                 f"{day_number(lines.day)} v{lines.version}: {final.next_batch} of {count} batches "

@@ -70,8 +70,8 @@ SETTLEMENT_EVENTS = {
     "address,uint256)",
     # Kept raw only: contract-wide bounds, not a fact of an operation.
     "EnergySettlementPriceBoundsChanged": "EnergySettlementPriceBoundsChanged(uint32,uint32,uint32,uint32)",
-    # Kept raw only: the hash chain of a version's transfer lines, which the contract checks itself.
-    "EnergySettlementTransfersCommitted": "EnergySettlementTransfersCommitted(uint256,uint32,uint32,bytes32)",
+    # Kept raw only: how a version's member lines are cut in batches, which the contract checks itself.
+    "EnergySettlementBatchesCommitted": "EnergySettlementBatchesCommitted(uint256,uint32,uint32,uint32,uint32)",
 }
 # Kept raw only (no decoded table): OpenZeppelin Pausable and AccessControl.
 COMMON_EVENTS = {
