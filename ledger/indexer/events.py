@@ -71,7 +71,8 @@ SETTLEMENT_EVENTS = {
     # Kept raw only: contract-wide bounds, not a fact of an operation.
     "EnergySettlementPriceBoundsChanged": "EnergySettlementPriceBoundsChanged(uint32,uint32,uint32,uint32)",
     # Kept raw only: how a version's member lines are cut in batches, which the contract checks itself.
-    "EnergySettlementBatchesCommitted": "EnergySettlementBatchesCommitted(uint256,uint32,uint32,uint32,uint32)",
+    "EnergySettlementBatchesCommitted": "EnergySettlementBatchesCommitted(uint256,uint32,uint32,uint32,"
+    "uint32)",
 }
 # Kept raw only (no decoded table): OpenZeppelin Pausable and AccessControl.
 COMMON_EVENTS = {
