@@ -32,7 +32,7 @@ from typing import Annotated, Any, ParamSpec
 
 import typer
 
-from wallet_cli import chain_commands, report_commands, session_commands
+from wallet_cli import chain_commands, energy_commands, report_commands, session_commands
 from wallet_cli.errors import (
     EXIT_FAILED,
     ConfigError,
@@ -958,6 +958,7 @@ def config_unset(
 
 chain_commands.register(app, sign_app)
 report_commands.register(app)
+energy_commands.register(app)
 session_commands.register(app, sign_app)
 
 
