@@ -496,7 +496,7 @@ class SettleWatcher:
                 "day-settled", day=day.isoformat(), version=result.version,
                 root="0x" + result.root.hex(), committed_now=result.committed_now,
                 produced_wh=t.produced_wh, consumed_wh=t.consumed_wh, allocated_wh=t.allocated_wh,
-                surplus_wh=t.surplus_wh, transfers=result.paid_up_to, paid=result.paid,
+                surplus_wh=t.surplus_wh, transfers=t.transfers, paid=result.paid,
                 shortfall=result.shortfall, batches=len(result.batches),
             )
         return None
