@@ -14,6 +14,8 @@ const district = {
   initialBaseFeePerGas: 0,
   hardfork: "cancun",
   // Interval mining (about 2 s blocks) when DISTRICT_BLOCK_MS is set, automine otherwise.
+  // Tests of past settlement days start the chain's clock at DISTRICT_INITIAL_DATE (ISO 8601).
+  ...(process.env.DISTRICT_INITIAL_DATE ? { initialDate: process.env.DISTRICT_INITIAL_DATE } : {}),
   mining: process.env.DISTRICT_BLOCK_MS
     ? { auto: false, interval: Number(process.env.DISTRICT_BLOCK_MS) }
     : { auto: true, interval: 0 },
@@ -21,11 +23,27 @@ const district = {
 
 export default {
   solidity: {
-    version: SOLC_VERSION,
-    path: require.resolve("solc/soljson.js"),
-    settings: {
-      optimizer: { enabled: true, runs: 10000 },
-      evmVersion: "cancun",
+    compilers: [
+      {
+        version: SOLC_VERSION,
+        path: require.resolve("solc/soljson.js"),
+        settings: {
+          optimizer: { enabled: true, runs: 10000 },
+          evmVersion: "cancun",
+        },
+      },
+    ],
+    // Fewer runs (less inlining) keep EnergySettlement under the 24,576-byte code limit (EIP-170);
+    // ledger/chain/solc.py has the same override.
+    overrides: {
+      "contracts/EnergySettlement.sol": {
+        version: SOLC_VERSION,
+        path: require.resolve("solc/soljson.js"),
+        settings: {
+          optimizer: { enabled: true, runs: 1000 },
+          evmVersion: "cancun",
+        },
+      },
     },
   },
   paths: {

@@ -1,37 +1,73 @@
-"""Gas per settled producer -> consumer pair, measured from real `EnergySettlement.pay` receipts.
+"""Gas per settled member-day, measured from real `EnergySettlement.pay` receipts.
 
-Starts its own local chain (chain id 69003), deploys with the same code path as `ledger deploy`,
-enrols consumers (deposit + approval of the settlement contract, as at enrolment) and producers
-(who already hold tokens, as after their first settled day), commits a day whose transfer lines
-are N distinct consumer -> producer pairs (every payer and payee a cold account: the worst case
-of a real day, where pairs share accounts), pays them in one transaction and prints gasUsed / N.
-Then: the marginal gas of one more pair, and how many pairs fit in one transaction under the
-district's block gas limit (30,000,000).
-Run: .venv/bin/python bench/settlement_gas.py
+Starts its own local chain (chain id 69003; its clock starts before the tariff, as tariffs are
+never retroactive, then moves past the settled days), deploys with the same code path as
+`ledger deploy`, enrols MEMBERS consumers (a deposit, an energy mandate and a bounded allowance,
+as `wallet energy join` does) and MEMBERS producers (who already hold tokens, as after their first
+settled day), then settles a 2,000-meter day: one member line per member (each consumer pays its
+total into the pool, each producer receives its total), in batches of 100, each batch proven
+against the committed root. Prints the gas per member-day, the transactions and the blocks that
+day needs under the district's 30,000,000 block gas limit; then batches of 1 on another day.
+The day's tree here holds the member lines and batch lines only: a real day's tree also holds its
+pair and step lines (millions of leaves, about 12 more proof hashes per batch: about 6,000 gas per
+batch, 60 per member line in batches of 100), printed as a correction.
+Run: .venv/bin/python bench/settlement_gas.py [MEMBERS]   (default 1000 + 1000)
 """
 
 from __future__ import annotations
 
-from datetime import date
+import sys
+import time
+from datetime import UTC, date, datetime
 
 from ledger.chain.client import ChainClient, connect
 from ledger.chain.deploy import decoder_for_manifest, deploy_district
 from ledger.chain.devnode import DevNode, free_port
-from ledger.chain.district import MAX_UINT256, District
+from ledger.chain.district import District
 from ledger.demo import dev_account
-from ledger.energy.settlement import DayLines, Line, LineKind, Totals, Transfer, day_number
+from ledger.energy.settlement import (
+    ZERO_ADDRESS,
+    DayLines,
+    Line,
+    LineKind,
+    MemberTransfer,
+    Totals,
+    batch_lines,
+)
 from ledger.energy.settlement_chain import ChainSettlement
 from ledger.energy.settlement_sim import world_account
 
 GOAL = 30_000
 BLOCK_GAS_LIMIT = 30_000_000
-SIZES = (1, 10, 50, 100)
-AMOUNT = 123_456  # micro-M3E per pair
-FIRST_DAY = date(2025, 6, 2)
+DEEPER_TREE_PER_BATCH = 12 * (32 * 16 + 60)  # 12 more proof hashes: calldata and hashing
+AMOUNT = 123_456  # micro-M3E a consumer pays for the day
+PER_DAY, PER_MONTH = 20_000_000, 200_000_000
+DAY, NEXT_DAY, DAY_OF_ONES = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
+SAMPLE_OF_ONES = 40
+
+
+def day_lines(day: date, transfers: list[MemberTransfer], batch_size: int) -> DayLines:
+    lines = [
+        Line(
+            LineKind.TRANSFER,
+            i,
+            0,
+            t.member if t.amount > 0 else ZERO_ADDRESS,
+            ZERO_ADDRESS if t.amount > 0 else t.member,
+            0,
+            abs(t.amount),
+        )
+        for i, t in enumerate(transfers)
+    ]
+    amount = sum(t.amount for t in transfers if t.amount > 0)
+    lines += batch_lines(transfers, batch_size)
+    lines.append(Line(LineKind.DAY, len(transfers), 0, ZERO_ADDRESS, ZERO_ADDRESS, 0, amount))
+    return DayLines(1, day, 1, 15, tuple(lines), Totals(0, 0, 0, 0, amount, len(transfers)), batch_size)
 
 
 def main() -> None:
-    with DevNode(free_port()) as node:
+    members = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    with DevNode(free_port(), initial_date="2025-05-20T00:00:00Z") as node:
         w3 = connect(node.url)
         operator_key = dev_account(0)
         manifest = deploy_district(w3, operator_key)
@@ -39,69 +75,101 @@ def main() -> None:
         chain = ChainSettlement(ChainClient(w3, operator_key, decoder_for_manifest(manifest)), manifest)
         chain.ensure_roles()
         chain.set_tariff(1, date(2025, 6, 1), 80_000, 100_000, 60_000)
-        results: list[tuple[int, int]] = []
-        first_payee_gas = 0
-        for n_day, size in enumerate(SIZES):
-            day = date(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day + n_day)
-            transfers = []
-            for i in range(size):
-                consumer = world_account(1, f"bench-c-{size}-{i}")
-                producer = world_account(1, f"bench-p-{size}-{i}")
-                operator.record_deposit(f"BC-{size}-{i}", consumer.address, 10 * AMOUNT)
-                operator.record_deposit(f"BP-{size}-{i}", producer.address, 1)
-                resident = District(w3, consumer, manifest)
-                resident.client.transact(resident.token.functions.approve(chain.address, MAX_UINT256))
-                transfers.append(Transfer(consumer.address, producer.address, AMOUNT))
-            lines = DayLines(
-                operation_id=1,
-                day=day,
-                version=1,
-                step_minutes=15,
-                lines=tuple(
-                    Line(LineKind.TRANSFER, i, 0, t.payer, t.payee, 0, t.amount)
-                    for i, t in enumerate(transfers)
-                ),
-                totals=Totals(0, 0, 0, 0, AMOUNT * size, size),
+        started = time.monotonic()
+        consumers = [world_account(1, f"bench-c-{i}") for i in range(members)]
+        producers = [world_account(1, f"bench-p-{i}") for i in range(members)]
+        last = None
+        for i, c in enumerate(consumers):
+            operator.client.transact(
+                operator.token.functions.recordDeposit(_ref(f"BC-{i}"), c.address, 10 * AMOUNT), wait=False
             )
-            chain.wait_commit(chain.send_commit(lines))
-            receipt = chain.wait_pay(chain.send_pay(1, day, 1, 0, transfers))
-            if receipt.paid != AMOUNT * size:
-                raise SystemExit(f"bench: {day_number(day)} paid {receipt.paid}, expected {AMOUNT * size}")
-            results.append((size, receipt.gas_used))
-        # a producer paid for the first time ever (balance 0 -> non-zero): one more storage slot
-        day = date(2025, 6, 20)
-        consumer, producer = world_account(1, "bench-c-new"), world_account(1, "bench-p-new")
-        operator.record_deposit("BC-new", consumer.address, 10 * AMOUNT)
-        District(w3, consumer, manifest).client.transact(
-            District(w3, consumer, manifest).token.functions.approve(chain.address, MAX_UINT256)
-        )
-        only = [Transfer(consumer.address, producer.address, AMOUNT)]
-        lines = DayLines(
-            1,
-            day,
-            1,
-            15,
-            (Line(LineKind.TRANSFER, 0, 0, consumer.address, producer.address, 0, AMOUNT),),
-            Totals(0, 0, 0, 0, AMOUNT, 1),
-        )
-        chain.wait_commit(chain.send_commit(lines))
-        first_payee_gas = chain.wait_pay(chain.send_pay(1, day, 1, 0, only)).gas_used
+        for i, p in enumerate(producers):
+            last = operator.client.transact(
+                operator.token.functions.recordDeposit(_ref(f"BP-{i}"), p.address, 1), wait=False
+            )
+        for c in consumers:
+            resident = District(w3, c, manifest)
+            settlement = resident.client.contract(chain.address, manifest.contract("EnergySettlement").abi)
+            resident.client.transact(settlement.functions.setMandate(1, PER_DAY, PER_MONTH), wait=False)
+            last = resident.client.transact(
+                resident.token.functions.approve(chain.address, PER_MONTH * 12), wait=False
+            )
+        if last is not None:
+            w3.eth.wait_for_transaction_receipt(last.tx_hash, timeout=600)  # type: ignore[arg-type]
+        enrol_s = time.monotonic() - started
+        end = int(datetime(2025, 6, 5, tzinfo=UTC).timestamp())
+        w3.provider.make_request("evm_setNextBlockTimestamp", [end])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-    print(f"{'pairs in one pay()':<22} {'gasUsed':>11} {'gas per pair':>13}  goal")
-    for size, gas in results:
-        per_pair = gas // size
-        verdict = "ok" if per_pair <= GOAL else "OVER"
-        print(f"{size:<22} {gas:>11,} {per_pair:>13,}  <= {GOAL:,}  {verdict}")
-    (n1, g1), (n2, g2) = results[-2], results[-1]
-    marginal = (g2 - g1) // (n2 - n1)
-    fixed = g2 - marginal * n2
-    fit = (BLOCK_GAS_LIMIT - fixed) // marginal
-    print(f"marginal gas of one more pair: {marginal:,} (fixed cost of a pay() call about {fixed:,})")
-    print(f"pairs per transaction under the {BLOCK_GAS_LIMIT:,} block gas limit: about {fit:,}")
+        # one member line per member: debits first, then credits (each producer one consumer's total)
+        transfers = [MemberTransfer(c.address, AMOUNT) for c in consumers]
+        transfers += [MemberTransfer(p.address, -AMOUNT) for p in producers]
+        lines = day_lines(DAY, transfers, 100)
+        commit_gas = _gas(w3, chain.send_commit(lines))
+        first_block = int(w3.eth.block_number)
+        gas = 0
+        for batch in range(lines.batch_count):
+            receipt = chain.wait_pay(chain.send_pay(lines, batch))
+            if receipt.shortfalls:
+                raise SystemExit(f"bench: unexpected shortfalls {receipt.shortfalls[:3]}")
+            gas += receipt.gas_used
+        blocks_used = int(w3.eth.block_number) - first_block
+        if chain.pool(1) != 0 or not chain.commitment(1, DAY, 1).closed:
+            raise SystemExit("bench: the day did not close with an empty pool")
+
+        # the next day: every member's account slot already exists (the steady state)
+        again = day_lines(NEXT_DAY, transfers, 100)
+        chain.wait_commit(chain.send_commit(again))
+        gas_next = sum(chain.wait_pay(chain.send_pay(again, b)).gas_used for b in range(again.batch_count))
+
+        ones = day_lines(DAY_OF_ONES, transfers, 1)
+        chain.wait_commit(chain.send_commit(ones))
+        gas_ones = [
+            chain.wait_pay(chain.send_pay(ones, b)).gas_used for b in range(SAMPLE_OF_ONES // 2)
+        ] + [
+            chain.wait_pay(chain.send_pay(ones, b)).gas_used
+            for b in range(SAMPLE_OF_ONES // 2, SAMPLE_OF_ONES)
+        ]
+
+    n = len(transfers)
+    per_member = gas // n
+    deeper = per_member + DEEPER_TREE_PER_BATCH // 100
+    packed_blocks = -(-(gas + commit_gas) // BLOCK_GAS_LIMIT)
+    print(f"members {n:,} ({members:,} consumers, {members:,} producers), enrolment {enrol_s:.0f} s")
+    print(f"commitDay: {commit_gas:,} gas")
     print(
-        f"first-ever payment to a producer (balance 0 -> non-zero), 1 pair: {first_payee_gas:,} "
-        "(the token's storage write of a new holder, paid once per producer)"
+        f"batches of 100: {lines.batch_count} pay() transactions, {gas:,} gas, "
+        f"{per_member:,} gas per member-day on the members' first day (deeper tree about "
+        f"{deeper:,}); goal <= {GOAL:,}: {'ok' if deeper <= GOAL else 'OVER'} "
+        f"({deeper / GOAL:.2f} of the limit)"
     )
+    next_member = gas_next // n
+    next_deeper = next_member + DEEPER_TREE_PER_BATCH // 100
+    print(
+        f"the next day, batches of 100: {next_member:,} gas per member-day (deeper tree about "
+        f"{next_deeper:,}): {'ok' if next_deeper <= GOAL else 'OVER'} ({next_deeper / GOAL:.2f} of the "
+        "limit); the first day pays once for each member's account slot"
+    )
+    print(
+        f"blocks: {blocks_used} here (one transaction per block, automine); "
+        f"{packed_blocks} when packed under the {BLOCK_GAS_LIMIT:,} block gas limit"
+    )
+    avg_ones = sum(gas_ones) // len(gas_ones)
+    print(
+        f"batches of 1 ({SAMPLE_OF_ONES} sampled): {avg_ones:,} gas per member-day "
+        f"({avg_ones / GOAL:.2f} of the goal: the 21,000 transaction base and one proof per line)"
+    )
+
+
+def _ref(text: str) -> bytes:
+    from ledger.chain.district import ref32
+
+    return ref32(text)
+
+
+def _gas(w3: object, tx_hash: str) -> int:
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)  # type: ignore[attr-defined]
+    return int(receipt["gasUsed"])
 
 
 if __name__ == "__main__":

@@ -164,6 +164,7 @@ def settle_command(
         key=allocation_key,
         book=tariff_book(chain.tariffs(op), chain.price_bounds()),
         accounts=accounts,
+        batch_size=batch,
     )
     store = JsonDayStore(settings.state_dir / "settlement")
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
@@ -182,15 +183,18 @@ def _settle_from_store(
     settings: LedgerSettings, the_day: date, operation: str, batch: int, batch_delay: float, as_json: bool
 ) -> None:
     from ledger.cli_registry import open_store
-    from ledger.energy.settlement import JsonDayStore, Settler, operation_number, tariff_book
+    from ledger.energy.settlement import JsonDayStore, Settler, operation_number, tariff_book, with_batch_size
     from ledger.energy.settlement_source import store_compute
 
     readings_store = open_store(settings)
     chain = _chain(settings, signer=True)
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
-    compute = store_compute(
-        readings_store, operation, the_day, lambda: tariff_book(chain.tariffs(op), chain.price_bounds())
+    compute = with_batch_size(
+        store_compute(
+            readings_store, operation, the_day, lambda: tariff_book(chain.tariffs(op), chain.price_bounds())
+        ),
+        batch,
     )
     store = JsonDayStore(settings.state_dir / "settlement")
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
@@ -212,12 +216,13 @@ def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: 
         f"{the_day} operation {operation} version {result.version}: root 0x{result.root.hex()}\n"
         f"  produced {t.produced_wh:,} Wh, consumed {t.consumed_wh:,} Wh, shared {t.allocated_wh:,} Wh, "
         f"surplus {t.surplus_wh:,} Wh\n"
-        f"  {result.paid_up_to} transfer lines: paid {format_micro(result.paid, thousands=' ')}, "
-        f"short {format_micro(result.shortfall, thousands=' ')} (billed in euros)"
+        f"  {t.transfers} member lines in {result.paid_up_to} batches: debits "
+        f"{format_micro(result.paid, thousands=' ')}, of which short "
+        f"{format_micro(result.shortfall, thousands=' ')} this run (owed: see `ledger settle-owed`)"
     )
     for s in result.shortfalls:
         owed = format_micro(s.amount, thousands=" ")
-        typer.echo(f"  shortfall line {s.index}: {s.payer} owes {owed} to {s.payee}")
+        typer.echo(f"  shortfall line {s.index}: {s.payer} owes {owed} (mandate, allowance or balance)")
     typer.echo(f"  lines and proofs: {store.path(op, the_day)}")
 
 
@@ -350,9 +355,43 @@ def settle_watch_command(
         emit({"event": "watch-stopped", "operation": operation})
 
 
+def owed_command(
+    operation: OperationOption = "1",
+    from_block: Annotated[int, typer.Option("--from-block", min=0, help="first block searched")] = 0,
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List what members owe the operation (shortfalls not yet collected or covered: bill them in
+    euros, then `cover` on chain) and what is due to members from the pool. Exit 0."""
+    from ledger.domain.money import format_micro
+    from ledger.energy.settlement import operation_number
+
+    settings = _settings(rpc_url, manifest)
+    chain = _chain(settings, signer=False)
+    op = operation_number(operation)
+    rows = []
+    for member in chain.shortfall_members(op, from_block):
+        _, _, _, owed = chain.member_account(op, member)
+        if owed:
+            rows.append({"member": member, "owed": owed})
+    pool = chain.pool(op)
+    if as_json:
+        typer.echo(json.dumps({"operation": operation, "pool": pool, "members": rows}, sort_keys=True))
+        return
+    typer.echo(f"operation {operation}: pool {format_micro(pool, thousands=' ')}")
+    if not rows:
+        typer.echo("  nobody owes anything")
+    for row in rows:
+        amount = format_micro(abs(row["owed"]), thousands=" ")
+        what = "owes" if row["owed"] > 0 else "is due"
+        typer.echo(f"  {row['member']} {what} {amount}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `settle`, `settle-watch`, `proof` and `tariff-set` to the `ledger` app."""
+    """Add `settle`, `settle-watch`, `settle-owed`, `proof` and `tariff-set` to the `ledger` app."""
     app.command("settle")(settle_command)
     app.command("settle-watch")(settle_watch_command)
+    app.command("settle-owed")(owed_command)
     app.command("proof")(proof_command)
     app.command("tariff-set")(tariff_set_command)

@@ -71,10 +71,21 @@ def home_account(n: int) -> LocalAccount:
     return dev_account(HOME_ACCOUNT_BASE + n)
 
 
+def demo_chain_start() -> str:
+    """ISO 8601 UTC time 61 days ago: where the demo's own chain starts its clock."""
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(days=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def seed_homes(operator: District, settlement: str, homes: int) -> int:
-    """Fund each simulated home (deposit DEMO-HOME-n) and let EnergySettlement pull up to its
-    deposit; idempotent (a recorded deposit or an allowance already there is left alone).
-    Returns how many homes needed something."""
+    """Fund each simulated home (deposit DEMO-HOME-n) and sign its energy mandate (capped per day
+    and per month, with an allowance of a year of monthly caps, never unlimited); idempotent (a
+    recorded deposit or a mandate already there is left alone). Returns how many homes needed
+    something."""
+    from ledger.energy.settlement import operation_number
+    from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
+    from ledger.energy.simulator import OPERATION_ID
     touched = 0
     for n in range(homes):
         home = home_account(n)
@@ -84,10 +95,7 @@ def seed_homes(operator: District, settlement: str, homes: int) -> int:
             operator.record_deposit(ref, home.address, HOME_DEPOSIT)
             did = True
         view = operator.as_(home)
-        allowance = int(view.client.call(view.token.functions.allowance(home.address, settlement)))
-        if allowance < HOME_DEPOSIT:
-            view.client.transact(view.token.functions.approve(settlement, HOME_DEPOSIT))
-            did = True
+        did = sign_mandate(view, settlement, operation_number(OPERATION_ID), *DEMO_MANDATE) or did
         touched += did
     return touched
 
@@ -105,8 +113,19 @@ def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, oper
     op = operation_number(operation)
     if chain.tariffs(op):
         return False
-    chain.set_tariff(op, date.today() - timedelta(days=60), *DEMO_TARIFF)
+    today = date.today()
+    chain.set_tariff(op, today - timedelta(days=60), *DEMO_TARIFF)
+    jump_clock_to_now(w3)
     return True
+
+
+def jump_clock_to_now(w3: Any) -> None:
+    """Move a local development chain's clock forward to the wall clock (never backward)."""
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    now = int(time.time())
+    if latest < now:
+        w3.provider.make_request("evm_setNextBlockTimestamp", [now])
+        w3.provider.make_request("evm_mine", [])
 
 
 def seed_district(operator: District, references: Path | None = None) -> dict[str, object]:
@@ -192,7 +211,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         if rpc_answers(settings.rpc_url):
             print(f"Reusing the chain already running at {settings.rpc_url}")
         else:
-            node = start_local_chain(port, state)
+            # A new chain's clock starts 61 days back so that the tariff can precede the simulated
+            # past days (tariffs are never retroactive by the chain's clock); it jumps to now once set.
+            node = start_local_chain(port, state, initial_date=demo_chain_start())
         w3 = connect(settings.rpc_url)
         operator_account = dev_account(0)
         path = settings.manifest_path
@@ -290,16 +311,17 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             node.stop()
 
 
-def start_local_chain(port: int, state: Path) -> DevNode | AnvilNode:
-    """anvil with its state file under `state/chain` when installed, else a Hardhat node."""
+def start_local_chain(port: int, state: Path, initial_date: str | None = None) -> DevNode | AnvilNode:
+    """anvil with its state file under `state/chain` when installed, else a Hardhat node.
+    `initial_date` (ISO 8601 UTC) sets the clock of a chain created now; a reloaded one keeps its own."""
     if anvil_binary() is not None:
         path = state / "chain" / "state.json"
         again = "from its state file " if path.exists() else ""
         print(f"Starting the local chain {again}(anvil, chain id 69003, zero gas price) on port {port} ...")
-        return AnvilNode(port, path, log_path=state / "chain.log").start()
+        return AnvilNode(port, path, log_path=state / "chain.log", initial_date=initial_date).start()
     print(f"Starting a local Hardhat chain (chain id 69003, zero gas price; it keeps nothing: "
           f"install anvil with ./run.sh setup) on port {port} ...")
-    return DevNode(port, log_path=state / "chain.log").start()
+    return DevNode(port, log_path=state / "chain.log", initial_date=initial_date).start()
 
 
 def interval_mining(w3: Any, block_ms: int) -> None:

@@ -34,6 +34,7 @@ import typer
 
 from wallet_cli import (
     chain_commands,
+    energy_commands,
     reference_commands,
     report_commands,
     session_commands,
@@ -1002,6 +1003,7 @@ def config_unset(
 
 chain_commands.register(app, sign_app)
 report_commands.register(app)
+energy_commands.register(app)
 session_commands.register(app, sign_app)
 reference_commands.register(app)
 topup_commands.register(app)

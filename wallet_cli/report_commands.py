@@ -345,5 +345,4 @@ def register(app: typer.Typer) -> None:
     from wallet_cli.main import guarded
 
     app.command("history")(guarded(history))
-    app.command("energy")(guarded(energy))
     app.command("statement")(guarded(statement))

@@ -39,8 +39,15 @@ def free_port() -> int:
 class DevNode:
     """A Hardhat node process on 127.0.0.1 (automine unless `block_ms` is given)."""
 
-    def __init__(self, port: int, block_ms: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        block_ms: int | None = None,
+        log_path: Path | None = None,
+        initial_date: str | None = None,
+    ) -> None:
         self.port = port
+        self.initial_date = initial_date
         self.block_ms = block_ms
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,6 +69,9 @@ class DevNode:
         env.pop("DISTRICT_BLOCK_MS", None)
         if self.block_ms:
             env["DISTRICT_BLOCK_MS"] = str(self.block_ms)
+        env.pop("DISTRICT_INITIAL_DATE", None)
+        if self.initial_date:
+            env["DISTRICT_INITIAL_DATE"] = self.initial_date
         self._log = open(self.log_path, "ab") if self.log_path else None
         log: BinaryIO | int = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
@@ -179,9 +189,10 @@ class AnvilNode:
     Same interface as DevNode: url, start(), stop(), a context manager; plus kill() (SIGKILL)."""
 
     def __init__(self, port: int, state_path: Path, block_time: int | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, initial_date: str | None = None) -> None:
         self.port = port
         self.state_path = state_path
+        self.initial_date = initial_date
         self.block_time = block_time
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -206,6 +217,12 @@ class AnvilNode:
         ]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
+        if self.initial_date and not self.state_path.exists():
+            # Only a chain created now takes the date; a reloaded chain keeps its genesis.
+            from datetime import datetime
+
+            start = datetime.fromisoformat(self.initial_date.replace("Z", "+00:00"))
+            args += ["--timestamp", str(int(start.timestamp()))]
         return args
 
     def start(self, timeout: float = 60.0) -> AnvilNode:

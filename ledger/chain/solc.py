@@ -41,6 +41,9 @@ COMPILER_SETTINGS: dict[str, Any] = {
         }
     },
 }
+# EnergySettlement is compiled with fewer optimizer runs (less inlining) to stay under the 24,576
+# bytes of deployed code a chain accepts (EIP-170); hardhat.config.js has the same override.
+RUNS_OVERRIDES: dict[str, int] = {"EnergySettlement": 1000}
 _IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*\s+from\s+)?["\']([^"\']+)["\']\s*;', re.MULTILINE)
 
 
@@ -149,24 +152,15 @@ def source_hash(sources: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def compile_contracts(solc: str | None = None, root: Path | None = None) -> Compilation:
-    """Compile the district contracts (those present in contracts/) with py-solc-x."""
+def _compile(binary: Path, sources: dict[str, str], settings: dict[str, Any]) -> tuple[Any, str]:
     import solcx
     import solcx.exceptions
     import solcx.wrapper
 
-    root = root or project_root()
-    entries = [
-        f"contracts/{name}.sol" for name in CONTRACT_NAMES if (root / "contracts" / f"{name}.sol").exists()
-    ]
-    if not entries:
-        raise CompilerError(f"no contracts found under {root / 'contracts'}")
-    sources = collect_sources(root, entries)
-    binary = find_solc(solc, root)
     standard_input = {
         "language": "Solidity",
         "sources": {key: {"content": text} for key, text in sorted(sources.items())},
-        "settings": COMPILER_SETTINGS,
+        "settings": settings,
     }
     try:
         output = solcx.compile_standard(standard_input, solc_binary=binary)
@@ -175,17 +169,41 @@ def compile_contracts(solc: str | None = None, root: Path | None = None) -> Comp
         raise CompilerError(f"solc failed: {exc}") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise CompilerError(f"solc at {binary} could not run: {exc}") from exc
-    contracts: dict[str, CompiledContract] = {}
+    return output, version
+
+
+def compile_contracts(solc: str | None = None, root: Path | None = None) -> Compilation:
+    """Compile the district contracts (those present in contracts/) with py-solc-x."""
+    root = root or project_root()
+    entries = [
+        f"contracts/{name}.sol" for name in CONTRACT_NAMES if (root / "contracts" / f"{name}.sol").exists()
+    ]
+    if not entries:
+        raise CompilerError(f"no contracts found under {root / 'contracts'}")
+    binary = find_solc(solc, root)
+    groups: dict[int, list[str]] = {}
     for entry in entries:
-        name = Path(entry).stem
-        out = output["contracts"][entry][name]
-        contracts[name] = CompiledContract(
-            name=name,
-            source=entry,
-            abi=out["abi"],
-            bytecode=out["evm"]["bytecode"]["object"],
-            runtime_bytecode=out["evm"]["deployedBytecode"]["object"],
-            immutable_references=out["evm"]["deployedBytecode"].get("immutableReferences", {}),
-            userdoc=out.get("userdoc", {}),
-        )
+        runs = RUNS_OVERRIDES.get(Path(entry).stem, COMPILER_SETTINGS["optimizer"]["runs"])
+        groups.setdefault(runs, []).append(entry)
+    contracts: dict[str, CompiledContract] = {}
+    all_sources: dict[str, str] = {}
+    version = ""
+    for runs, group in sorted(groups.items()):
+        sources = collect_sources(root, group)
+        all_sources.update(sources)
+        settings = {**COMPILER_SETTINGS, "optimizer": {"enabled": True, "runs": runs}}
+        output, version = _compile(binary, sources, settings)
+        for entry in group:
+            name = Path(entry).stem
+            out = output["contracts"][entry][name]
+            contracts[name] = CompiledContract(
+                name=name,
+                source=entry,
+                abi=out["abi"],
+                bytecode=out["evm"]["bytecode"]["object"],
+                runtime_bytecode=out["evm"]["deployedBytecode"]["object"],
+                immutable_references=out["evm"]["deployedBytecode"].get("immutableReferences", {}),
+                userdoc=out.get("userdoc", {}),
+            )
+    sources = all_sources
     return Compilation(compiler_version=version, source_hash=source_hash(sources), contracts=contracts)

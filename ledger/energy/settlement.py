@@ -4,21 +4,26 @@ The flow of `ledger settle --day D` (`Settler.run`):
 
 1. compute the day with the pure core (allocation per step, prices, residues) and turn it into
    *lines* (see `LineKind`): one per step x producer x consumer account (Wh, exact value), one
-   per pair for the day (Wh, micro-M3E owed), the netted *transfer lines* that move money, one
-   per account bought and sold, and one line with the day's totals. Each line is a leaf of an
+   per pair for the day (Wh, micro-M3E owed), one per account bought and sold, the *member
+   lines* that move money (each member's net total of the day: bought minus sold value, debits
+   first), one *batch line* per batch of member lines (the hash chain of its lines, which
+   `EnergySettlement.pay` recomputes and proves against the root before moving anything), and one
+   line with the day's totals. Each line is a leaf of an
    OpenZeppelin standard Merkle tree (`ledger.energy.merkle`), so anyone holding a line and its
    proof can check it against the root on chain (here, with the JS library, or with
    `EnergySettlement.verifyLine`);
 2. save the lines and proofs (a `DayStore`: a JSON file per day for now) BEFORE anything is sent;
-3. commit the root, the totals and the hash chain of the transfer lines (`transfers_hash`: the
-   contract refuses to close the version with any other lines), then pay them in batches.
+   a stored version not yet committed is re-sent exactly as stored, never recomputed;
+3. commit the root, the totals and the batch size, then pay the batches in order, each with the
+   Merkle proof of its batch line.
 
 The chain is the source of truth: a re-run first reads what is committed and paid for the day
 and continues exactly there (the contract skips already-paid line indexes and refuses a gap), so a
 crash at any point (after the commit, between batches, before a receipt) never pays twice and
 never misses a line. A run on a day already closed computes it again: when the amounts or the
 energy changed (revised readings) it commits the next version, whose transfer lines pay only the
-difference; otherwise there is nothing to do.
+difference (a consumer whose allocation went down is credited back); otherwise there is nothing
+to do. A voided version counts only the batches it really paid.
 
 Units: Wh, micro-M3E (= micro-euro), prices in micro-euro per kWh; STEP lines carry the exact
 value in 1/1000 micro-euro (Wh x price), the rest whole micro-M3E.
@@ -48,7 +53,6 @@ from ledger.domain.energy.pricing import (
     TariffBook,
     TariffSchedule,
     TimeBand,
-    net_payments,
     settle_day,
 )
 from ledger.domain.energy.steps import StepLength, day_bounds, day_step_starts
@@ -58,8 +62,8 @@ from ledger.energy.merkle import StandardMerkleTree, leaf_hash, verify
 LEAF_TYPES = ("uint8", "uint32", "uint64", "address", "address", "uint64", "uint256")
 """(kind, index, time, payer, payee, wh, value): the leaf of `EnergySettlement.leafOf`."""
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-TRANSFERS_HASH_TYPES = ["bytes32", "address", "address", "uint256"]
-"""(previous hash, payer, payee, amount): one link of the chain `EnergySettlement.pay` checks."""
+BATCH_HASH_TYPES = ["bytes32", "address", "int256"]
+"""(previous hash, member, amount): one link of the chain `EnergySettlement.pay` recomputes."""
 DEFAULT_BATCH = 100
 MAX_UINT32 = 2**32 - 1
 MAX_UINT64 = 2**64 - 1
@@ -80,11 +84,15 @@ class LineKind(enum.IntEnum):
     PAIR = 2
     """One producer x consumer for the day: wh, value = micro-M3E owed (residues carried)."""
     TRANSFER = 3
-    """A netted payment that `EnergySettlement.pay` moves: index = its line number, value."""
+    """A member line that `EnergySettlement.pay` moves: index = its line number, value = the
+    amount; payer = the member when it pays (a debit), payee = the member when it receives."""
     BOUGHT = 4
     """An account's purchases for the day (payer = account): wh, value owed (before netting)."""
     SOLD = 5
     """An account's sales for the day (payee = account): wh, value earned (before netting)."""
+    BATCH = 6
+    """A batch of member lines: index = batch number, wh = its line count, value = the hash chain
+    of its lines as an integer (`batch_hash`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +136,31 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
-class Transfer:
-    payer: str
-    payee: str
+class MemberTransfer:
+    """One member line: `amount` > 0 the member pays it, < 0 the member receives it."""
+
+    member: str
     amount: int
 
 
-def transfers_hash(transfers: Iterable[Transfer]) -> bytes:
-    """The hash chain of transfer lines in order, as `EnergySettlement` checks it when a version
-    closes: h_0 = 32 zero bytes, h_{i+1} = keccak256(abi.encode(h_i, payer, payee, amount))."""
+def batch_hash(lines: Iterable[MemberTransfer]) -> bytes:
+    """The hash chain of a batch's member lines, as `EnergySettlement.pay` recomputes it:
+    h_0 = 32 zero bytes, h_{i+1} = keccak256(abi.encode(h_i, member, amount))."""
     chained = b"\0" * 32
-    for t in transfers:
-        values = [chained, to_checksum_address(t.payer), to_checksum_address(t.payee), t.amount]
-        chained = bytes(keccak(abi_encode(TRANSFERS_HASH_TYPES, values)))
+    for t in lines:
+        values = [chained, to_checksum_address(t.member), t.amount]
+        chained = bytes(keccak(abi_encode(BATCH_HASH_TYPES, values)))
     return chained
+
+
+def batch_lines(transfers: Sequence[MemberTransfer], batch_size: int) -> list[Line]:
+    """The batch lines of member lines cut in batches of `batch_size`."""
+    out = []
+    for number, start in enumerate(range(0, len(transfers), batch_size)):
+        chunk = transfers[start : start + batch_size]
+        value = int.from_bytes(batch_hash(chunk), "big")
+        out.append(Line(LineKind.BATCH, number, 0, ZERO_ADDRESS, ZERO_ADDRESS, len(chunk), value))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +196,7 @@ class DayLines:
     step_minutes: int
     lines: tuple[Line, ...]
     totals: Totals
+    batch_size: int = DEFAULT_BATCH
     residues_before: Mapping[tuple[str, str], int] = field(default_factory=dict)
     residues_after: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
@@ -195,14 +215,28 @@ class DayLines:
         return self.tree.root
 
     @property
-    def transfers(self) -> tuple[Transfer, ...]:
+    def transfers(self) -> tuple[MemberTransfer, ...]:
+        """The member lines in line-number order."""
         lines = sorted((ln for ln in self.lines if ln.kind is LineKind.TRANSFER), key=lambda ln: ln.index)
-        return tuple(Transfer(ln.payer, ln.payee, ln.value) for ln in lines)
+        return tuple(
+            MemberTransfer(ln.payer, ln.value)
+            if ln.payer != ZERO_ADDRESS
+            else MemberTransfer(ln.payee, -ln.value)
+            for ln in lines
+        )
 
     @property
-    def transfers_hash(self) -> bytes:
-        """The hash chain of the transfer lines in index order, committed with the root."""
-        return transfers_hash(self.transfers)
+    def batch_count(self) -> int:
+        return -(-self.totals.transfers // self.batch_size) if self.totals.transfers else 0
+
+    def batch(self, number: int) -> tuple[tuple[MemberTransfer, ...], list[bytes]]:
+        """The member lines of batch `number` and the Merkle proof of its batch line."""
+        start = number * self.batch_size
+        lines = self.transfers[start : start + self.batch_size]
+        line_number = next(
+            n for n, ln in enumerate(self.lines) if ln.kind is LineKind.BATCH and ln.index == number
+        )
+        return lines, self.proof(line_number)
 
     def proof(self, line_number: int) -> list[bytes]:
         return self.tree.proof(line_number)
@@ -223,7 +257,7 @@ class DayLines:
             "version": self.version,
             "step_minutes": self.step_minutes,
             "root": "0x" + self.root.hex(),
-            "transfers_hash": "0x" + self.transfers_hash.hex(),
+            "batch_size": self.batch_size,
             "totals": dict(zip(_TOTAL_NAMES, self.totals.as_tuple(), strict=True)),
             "residues_before": _residues_json(self.residues_before),
             "residues_after": _residues_json(self.residues_after),
@@ -242,6 +276,7 @@ class DayLines:
             step_minutes=int(raw["step_minutes"]),
             lines=tuple(Line.from_json(ln) for ln in raw["lines"]),
             totals=Totals(*(int(raw["totals"][name]) for name in _TOTAL_NAMES)),
+            batch_size=int(raw.get("batch_size", DEFAULT_BATCH)),
             residues_before=_residues_from_json(raw.get("residues_before", [])),
             residues_after=_residues_from_json(raw.get("residues_after", [])),
         )
@@ -249,14 +284,6 @@ class DayLines:
             raise SettlementError(
                 f"the stored lines of {lines.day} version {lines.version} do not hash to their "
                 "recorded root: the file was altered"
-            )
-        # Files written before the hash chain was committed have no transfers_hash: it follows
-        # from the lines, which the root check above vouches for.
-        recorded = raw.get("transfers_hash")
-        if recorded is not None and "0x" + lines.transfers_hash.hex() != recorded:
-            raise SettlementError(
-                f"the stored transfer lines of {lines.day} version {lines.version} do not hash to "
-                "their recorded transfers hash: the file was altered"
             )
         return lines
 
@@ -343,17 +370,21 @@ def compute_day(
     accounts: Mapping[str, str],
     residues: Mapping[tuple[str, str], int] | None = None,
     version: int = 1,
-    already_transferred: Mapping[tuple[str, str], int] | None = None,
+    already_transferred: Mapping[str, int] | None = None,
+    batch_size: int = DEFAULT_BATCH,
 ) -> DayLines:
     """The lines of (operation, day, version) from the readings of every step of the day.
 
     `accounts`: meter -> wallet address. `residues`: 1/1000 micro-euro carried per meter pair
-    from the previous day. `already_transferred`: (payer, payee) -> micro-M3E moved by earlier
-    versions of the day (shortfalls included: the operator billed them); a correction pays only
-    the difference. Raises the core's errors (a missing reading, a missing step) unchanged.
+    from the previous day. `already_transferred`: member -> net micro-M3E of the member lines of
+    earlier versions of the day that the chain processed (> 0 paid; shortfalls included: the
+    member owes them on chain); a correction moves only the difference. Raises the core's errors
+    (a missing reading, a missing step) unchanged.
     """
     if not 1 <= version <= MAX_UINT32:
         raise SettlementError(f"a version is 1 to {MAX_UINT32}, got {version}")
+    if not 1 <= batch_size <= MAX_UINT32:
+        raise SettlementError(f"a payment batch holds 1 to {MAX_UINT32} member lines, got {batch_size}")
     grid = day_step_starts(day, step)
     by_start = {start.astimezone(UTC): r for start, r in readings.items()}
     allocations = {start: allocate_step(by_start[start], key) for start in grid if start in by_start}
@@ -403,11 +434,16 @@ def compute_day(
         wh, value = sold[who]
         lines.append(Line(LineKind.SOLD, number, day_start, ZERO_ADDRESS, who, wh, value))
 
-    # net_payments speaks (producer, consumer) -> amount and answers (payer, payee) -> amount
-    netted = net_payments({(payee, payer): amount for (payer, payee), amount in pair_amount.items()})
-    transfers = difference(netted, already_transferred or {})
-    for number, (payer, payee, amount) in enumerate(transfers):
-        lines.append(Line(LineKind.TRANSFER, number, 0, payer, payee, 0, amount))
+    net: dict[str, int] = {}
+    for who, (_, value) in bought.items():
+        net[who] = net.get(who, 0) + value
+    for who, (_, value) in sold.items():
+        net[who] = net.get(who, 0) - value
+    transfers = member_difference(net, already_transferred or {})
+    for number, t in enumerate(transfers):
+        payer, payee = (t.member, ZERO_ADDRESS) if t.amount > 0 else (ZERO_ADDRESS, t.member)
+        lines.append(Line(LineKind.TRANSFER, number, 0, payer, payee, 0, abs(t.amount)))
+    lines.extend(batch_lines(transfers, batch_size))
 
     allocated = sum(a.total_allocated for a in allocations.values())
     totals = Totals(
@@ -415,7 +451,7 @@ def compute_day(
         consumed_wh=consumed,
         allocated_wh=allocated,
         surplus_wh=settled.surplus_wh,
-        amount=sum(amount for _, _, amount in transfers),
+        amount=sum(t.amount for t in transfers if t.amount > 0),
         transfers=len(transfers),
     )
     if max(produced, consumed) > MAX_UINT64:
@@ -430,38 +466,31 @@ def compute_day(
         step_minutes=int(step),
         lines=tuple(lines),
         totals=totals,
+        batch_size=batch_size,
         residues_before=dict(settled.residues_before.residues),
         residues_after=dict(settled.residues_after.residues),
     )
 
 
-def difference(
-    owed: Mapping[tuple[str, str], int], moved: Mapping[tuple[str, str], int]
-) -> list[tuple[str, str, int]]:
-    """(payer, payee, amount) still to move so that, per pair of accounts, the net moved equals
-    the net owed; sorted, zero differences dropped, one direction per pair of accounts."""
-    net: dict[tuple[str, str], int] = {}
-    for sign, table in ((1, owed), (-1, moved)):
-        for (payer, payee), amount in table.items():
-            if payer == payee:
-                continue
-            a, b = sorted((payer, payee))
-            net[(a, b)] = net.get((a, b), 0) + sign * (amount if payer == a else -amount)
-    result = []
-    for (a, b), amount in sorted(net.items()):
-        if amount > 0:
-            result.append((a, b, amount))
-        elif amount < 0:
-            result.append((b, a, -amount))
-    return result
+def member_difference(owed: Mapping[str, int], moved: Mapping[str, int]) -> list[MemberTransfer]:
+    """The member lines still to move so that each member's net moved equals its net owed:
+    debits first, then credits, each sorted by account; zero differences dropped. Debits and
+    credits add up to the same amount (each side of the day sums to zero)."""
+    diff = {who: owed.get(who, 0) - moved.get(who, 0) for who in set(owed) | set(moved)}
+    debits = [MemberTransfer(who, amount) for who, amount in sorted(diff.items()) if amount > 0]
+    credits = [MemberTransfer(who, amount) for who, amount in sorted(diff.items()) if amount < 0]
+    if sum(t.amount for t in debits) != -sum(t.amount for t in credits):
+        raise SettlementError("the member lines do not balance: debits differ from credits")
+    return debits + credits
 
 
-def transferred_by(versions: Iterable[DayLines]) -> dict[tuple[str, str], int]:
-    """(payer, payee) -> micro-M3E of all the transfer lines of these versions."""
-    total: dict[tuple[str, str], int] = {}
-    for lines in versions:
-        for t in lines.transfers:
-            total[(t.payer, t.payee)] = total.get((t.payer, t.payee), 0) + t.amount
+def transferred_by(versions: Iterable[tuple[DayLines, int]]) -> dict[str, int]:
+    """member -> net micro-M3E of the member lines of these versions, each counted up to the
+    number of its batches the chain processed (all of them for a closed version)."""
+    total: dict[str, int] = {}
+    for lines, batches in versions:
+        for t in lines.transfers[: batches * lines.batch_size]:
+            total[t.member] = total.get(t.member, 0) + t.amount
     return total
 
 
@@ -560,17 +589,28 @@ class OnChainDay:
 
     root: bytes
     totals: Totals
-    paid_up_to: int
-    paid: int
-    shortfall: int
+    batch_size: int = 0
+    next_batch: int = 0
+    debits: int = 0
+    credits: int = 0
+    voided: bool = False
 
     @property
     def committed(self) -> bool:
         return self.root != b"\0" * 32
 
     @property
+    def batch_count(self) -> int:
+        return -(-self.totals.transfers // self.batch_size) if self.batch_size else 0
+
+    @property
     def closed(self) -> bool:
-        return self.committed and self.paid_up_to == self.totals.transfers
+        """Every batch processed, or voided: the next version may be committed."""
+        return self.committed and (self.voided or self.next_batch == self.batch_count)
+
+    @property
+    def processed_batches(self) -> int:
+        return self.next_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,7 +625,7 @@ class Shortfall:
 class BatchReceipt:
     tx_hash: str
     gas_used: int
-    paid_up_to: int
+    next_batch: int
     paid: int
     shortfalls: tuple[Shortfall, ...]
 
@@ -604,9 +644,7 @@ class SettlementChain(Protocol):
 
     def wait_commit(self, tx_hash: str) -> None: ...
 
-    def send_pay(
-        self, operation_id: int, day: date, version: int, from_index: int, transfers: Sequence[Transfer]
-    ) -> str: ...
+    def send_pay(self, lines: DayLines, batch: int) -> str: ...
 
     def wait_pay(self, tx_hash: str) -> BatchReceipt: ...
 
@@ -649,7 +687,7 @@ class SettleResult:
             "paid": self.paid,
             "shortfall": self.shortfall,
             "batches": [
-                {"tx": b.tx_hash, "gas_used": b.gas_used, "paid_up_to": b.paid_up_to} for b in self.batches
+                {"tx": b.tx_hash, "gas_used": b.gas_used, "next_batch": b.next_batch} for b in self.batches
             ],
             "shortfalls": [
                 {"index": s.index, "payer": s.payer, "payee": s.payee, "amount": s.amount}
@@ -658,7 +696,7 @@ class SettleResult:
         }
 
 
-Compute = Callable[[int, Mapping[tuple[str, str], int], Mapping[tuple[str, str], int]], DayLines]
+Compute = Callable[[int, Mapping[tuple[str, str], int], Mapping[str, int]], DayLines]
 """(version, residues before the day, already transferred) -> the lines of that version."""
 
 
@@ -682,6 +720,11 @@ class Settler:
     def run(self, operation_id: int, day: date, compute: Compute) -> SettleResult:
         latest = self.chain.latest_version(operation_id, day)
         stored = self.store.load(operation_id, day)
+        pending = stored.get(latest + 1)
+        if pending is not None:
+            # Stored before its commit was sent (or mined): re-send it exactly as stored. Computing
+            # it again could commit other lines than the ones a pending transaction carries.
+            return self._commit_and_pay(pending, save=False)
         if latest:
             lines = stored.get(latest)
             on_chain = self.chain.commitment(operation_id, day, latest)
@@ -689,17 +732,20 @@ class Settler:
                 raise SettlementError(
                     f"version {latest} of {day} is committed on chain but its lines are not in the "
                     f"store ({'missing' if lines is None else 'another root'}); restore the "
-                    "settlement file before paying it"
+                    "settlement store, or rebuild it from the chain and the readings"
                 )
             if not on_chain.closed:
                 return self._pay(lines, on_chain, committed_now=False)
             versions = [stored[v] for v in range(1, latest + 1) if v in stored]
             if len(versions) != latest:
                 raise SettlementError(
-                    f"the store lacks earlier versions of {day}; restore the settlement file"
+                    f"the store lacks earlier versions of {day}; restore the settlement store"
                 )
+            progress = [
+                (v, self.chain.commitment(operation_id, day, v.version).processed_batches) for v in versions
+            ]
             first = versions[0]
-            fresh = compute(latest + 1, first.residues_before, transferred_by(versions))
+            fresh = compute(latest + 1, first.residues_before, transferred_by(progress))
             if not fresh.totals.transfers and fresh.totals.same_energy(on_chain.totals):
                 return SettleResult(
                     operation_id,
@@ -708,9 +754,8 @@ class Settler:
                     on_chain.root,
                     on_chain.totals,
                     False,
-                    paid_up_to=on_chain.paid_up_to,
-                    paid=on_chain.paid,
-                    shortfall=on_chain.shortfall,
+                    paid_up_to=on_chain.next_batch,
+                    paid=on_chain.debits,
                     nothing_to_do=True,
                 )
             return self._commit_and_pay(fresh)
@@ -718,38 +763,82 @@ class Settler:
         residues = previous.residues_before if previous else self.store.residues_before(operation_id, day)
         return self._commit_and_pay(compute(1, residues, {}))
 
-    def _commit_and_pay(self, lines: DayLines) -> SettleResult:
-        self.store.save(lines)
-        self.hook("stored")
-        tx = self.chain.send_commit(lines)
-        self.hook("commit-sent")
-        self.chain.wait_commit(tx)
-        self.hook("committed")
+    def _commit_and_pay(self, lines: DayLines, save: bool = True) -> SettleResult:
+        if save:
+            self.store.save(lines)
+            self.hook("stored")
         on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
+        if not on_chain.committed:
+            tx = self.chain.send_commit(lines)
+            self.hook("commit-sent")
+            try:
+                self.chain.wait_commit(tx)
+            except Exception:
+                # A commit sent by an earlier run may have been mined first: then this one was
+                # refused, and the version on chain is the stored one (checked below).
+                if not self.chain.commitment(lines.operation_id, lines.day, lines.version).committed:
+                    raise
+            self.hook("committed")
+            on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
+        if on_chain.root != lines.root:
+            raise SettlementError(
+                f"version {lines.version} of {lines.day} is committed on chain with another root than "
+                "the stored lines; restore the settlement store"
+            )
         return self._pay(lines, on_chain, committed_now=True)
 
     def _pay(self, lines: DayLines, on_chain: OnChainDay, committed_now: bool) -> SettleResult:
-        transfers = lines.transfers
         result = SettleResult(
             lines.operation_id, lines.day, lines.version, lines.root, lines.totals, committed_now
         )
-        index = on_chain.paid_up_to
-        while index < len(transfers):
-            batch = transfers[index : index + self.batch_size]
-            tx = self.chain.send_pay(lines.operation_id, lines.day, lines.version, index, batch)
+        if on_chain.voided:
+            raise SettlementError(
+                f"{lines.day} version {lines.version} was voided on chain; run again to commit the next "
+                "version"
+            )
+        batch = on_chain.next_batch
+        count = lines.batch_count
+        while batch < count:
+            tx = self.chain.send_pay(lines, batch)
             self.hook("pay-sent")
             receipt = self.chain.wait_pay(tx)
             self.hook("paid")
             result.batches.append(receipt)
-            index = receipt.paid_up_to
+            batch = max(batch + 1, receipt.next_batch)
         final = self.chain.commitment(lines.operation_id, lines.day, lines.version)
-        result.paid_up_to, result.paid, result.shortfall = final.paid_up_to, final.paid, final.shortfall
-        if final.paid_up_to != len(transfers):
+        # Shortfalls are read from this run's receipts (a resumed run sees only its own batches).
+        result.shortfall = sum(s.amount for s in result.shortfalls)
+        result.paid_up_to, result.paid = final.next_batch, final.debits - result.shortfall
+        if final.next_batch != count:
             raise SettlementError(
-                f"{day_number(lines.day)} v{lines.version}: {final.paid_up_to} of {len(transfers)} "
-                "lines paid on chain after the run; run it again"
+                f"{day_number(lines.day)} v{lines.version}: {final.next_batch} of {count} batches "
+                "paid on chain after the run; run it again"
             )
         return result
+
+
+def with_batch_size(compute: Compute, batch_size: int) -> Compute:
+    """`compute` with the member lines cut in batches of `batch_size` (the lines are recomputed
+    only when the batch size differs: same lines, same tree otherwise)."""
+
+    def wrapped(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
+        lines = compute(version, residues, moved)
+        if lines.batch_size == batch_size:
+            return lines
+        kept = tuple(ln for ln in lines.lines if ln.kind is not LineKind.BATCH)
+        return DayLines(
+            operation_id=lines.operation_id,
+            day=lines.day,
+            version=lines.version,
+            step_minutes=lines.step_minutes,
+            lines=kept[:-1] + tuple(batch_lines(lines.transfers, batch_size)) + kept[-1:],
+            totals=lines.totals,
+            batch_size=batch_size,
+            residues_before=lines.residues_before,
+            residues_after=lines.residues_after,
+        )
+
+    return wrapped
 
 
 def verify_offline(lines: DayLines, line_number: int, root: bytes) -> bool:
@@ -767,12 +856,11 @@ def day_compute(
     key: AllocationKey,
     book: TariffBook,
     accounts: Mapping[str, str],
+    batch_size: int = DEFAULT_BATCH,
 ) -> Compute:
     """The `Compute` of `Settler.run` for these inputs."""
 
-    def compute(
-        version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[tuple[str, str], int]
-    ) -> DayLines:
+    def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         return compute_day(
             operation_id=operation_id,
             day=day,
@@ -784,6 +872,7 @@ def day_compute(
             residues=residues,
             version=version,
             already_transferred=moved,
+            batch_size=batch_size,
         )
 
     return compute

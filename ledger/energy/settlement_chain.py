@@ -25,7 +25,6 @@ from ledger.energy.settlement import (
     SettlementError,
     Shortfall,
     Totals,
-    Transfer,
     day_number,
     day_of_number,
 )
@@ -89,11 +88,17 @@ class ChainSettlement:
         return int(self.client.call(self.contract.functions.latestVersion(operation_id, day_number(day))))
 
     def commitment(self, operation_id: int, day: date, version: int) -> OnChainDay:
-        root, totals, paid_up_to, paid, shortfall = self.client.call(
+        root, totals, batch_size, next_batch, debits, credits, voided = self.client.call(
             self.contract.functions.commitment(operation_id, day_number(day), version)
         )
         return OnChainDay(
-            bytes(root), Totals(*(int(v) for v in totals)), int(paid_up_to), int(paid), int(shortfall)
+            bytes(root),
+            Totals(*(int(v) for v in totals)),
+            int(batch_size),
+            int(next_batch),
+            int(debits),
+            int(credits),
+            bool(voided),
         )
 
     def send_commit(self, lines: DayLines) -> str:
@@ -103,38 +108,76 @@ class ChainSettlement:
             lines.version,
             lines.root,
             lines.totals.as_tuple(),
-            lines.transfers_hash,
+            lines.batch_size if lines.totals.transfers else 0,
         )
         return self.client.transact(fn, wait=False).tx_hash
 
     def wait_commit(self, tx_hash: str) -> None:
         self._wait(tx_hash)
 
-    def send_pay(
-        self, operation_id: int, day: date, version: int, from_index: int, transfers: Sequence[Transfer]
-    ) -> str:
+    def send_pay(self, lines: DayLines, batch: int) -> str:
+        members, proof = lines.batch(batch)
         fn = self.contract.functions.pay(
-            operation_id,
-            day_number(day),
-            version,
-            from_index,
-            [(to_checksum_address(t.payer), to_checksum_address(t.payee), t.amount) for t in transfers],
+            lines.operation_id,
+            day_number(lines.day),
+            lines.version,
+            batch,
+            [(to_checksum_address(t.member), t.amount) for t in members],
+            proof,
         )
         return self.client.transact(fn, wait=False).tx_hash
 
     def wait_pay(self, tx_hash: str) -> BatchReceipt:
         receipt = self._wait(tx_hash)
         batches = self._logs(receipt, "EnergySettlementBatchPaid")
-        if not batches:  # every line was already paid by an earlier call: nothing happened
+        if not batches:  # the batch was already processed by an earlier call: nothing happened
             return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, 0, ())
         args = batches[0]["args"]
         shortfalls = tuple(
             Shortfall(int(a["index"]), str(a["payer"]), str(a["payee"]), int(a["amount"]))
             for a in (log["args"] for log in self._logs(receipt, "EnergySettlementShortfall"))
         )
-        return BatchReceipt(
-            tx_hash, int(receipt["gasUsed"]), int(args["toIndex"]), int(args["paid"]), shortfalls
+        return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls)
+
+    # --- mandates and what members owe ---------------------------------------------------------
+    def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:
+        """The signer's energy mandate (a member's own transaction)."""
+        sent = self.client.transact(self.contract.functions.setMandate(operation_id, per_day, per_month))
+        return sent.tx_hash
+
+    def revoke_mandate(self, operation_id: int) -> str:
+        return self.client.transact(self.contract.functions.revokeMandate(operation_id)).tx_hash
+
+    def mandate(self, operation_id: int, member: str) -> tuple[int, int, bool]:
+        per_day, per_month, active = self.client.call(
+            self.contract.functions.mandate(operation_id, to_checksum_address(member))
         )
+        return int(per_day), int(per_month), bool(active)
+
+    def member_account(self, operation_id: int, member: str) -> tuple[int, int, int, int]:
+        """(window day YYYYMMDD, pulled that day, pulled that month, owed: > 0 owes, < 0 is due)."""
+        day, spent_day, spent_month, owed = self.client.call(
+            self.contract.functions.memberAccount(operation_id, to_checksum_address(member))
+        )
+        return int(day), int(spent_day), int(spent_month), int(owed)
+
+    def pool(self, operation_id: int) -> int:
+        return int(self.client.call(self.contract.functions.pool(operation_id)))
+
+    def shortfall_members(self, operation_id: int, from_block: int = 0) -> list[str]:
+        """Every member a shortfall was ever reported for in this operation (from the logs)."""
+        event = "EnergySettlementShortfall"
+        abi = next(i for i in self._abi if i.get("type") == "event" and i.get("name") == event)
+        topic = keccak(text=f"{event}({','.join(_type(i) for i in abi['inputs'])})")
+        logs = self.client.w3.eth.get_logs(
+            {
+                "address": self.contract.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": ["0x" + topic.hex(), "0x" + operation_id.to_bytes(32, "big").hex()],
+            }
+        )
+        return sorted({to_checksum_address("0x" + bytes(log["topics"][3])[-20:].hex()) for log in logs})
 
     def verify_line(self, lines: DayLines, line_number: int) -> bool:
         line = lines.lines[line_number]

@@ -17,7 +17,7 @@ from eth_utils.crypto import keccak
 
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import decoder_for_manifest
-from ledger.chain.district import MAX_UINT256, District
+from ledger.chain.district import District
 from ledger.chain.manifest import Manifest
 from ledger.domain.energy.allocation import StepReadings
 from ledger.domain.energy.steps import PARIS, StepLength, day_step_starts
@@ -64,6 +64,31 @@ def synthetic_day(
 # --- a small district on a real chain (tests, benchmarks, demo) -------------------------------
 
 
+DEMO_MANDATE = (20_000_000, 200_000_000)
+"""A home's energy mandate in the demo and the tests: 20 M3E per day, 200 M3E per month."""
+
+
+def sign_mandate(
+    resident: District, settlement: str, operation_id: int, per_day: int, per_month: int
+) -> bool:
+    """The resident's energy mandate for the operation (the resident's own transactions) and an
+    allowance of a year of monthly caps to the settlement contract: bounded, never unlimited.
+    False when the same mandate is already there."""
+    from eth_utils.address import to_checksum_address
+
+    contract = resident.client.contract(
+        to_checksum_address(settlement), resident.manifest.contract("EnergySettlement").abi
+    )
+    address = resident.client.address
+    current = resident.client.call(contract.functions.mandate(operation_id, address))
+    if tuple(current) == (per_day, per_month, True):
+        return False
+    resident.client.transact(contract.functions.setMandate(operation_id, per_day, per_month))
+    spender = to_checksum_address(settlement)
+    resident.client.transact(resident.token.functions.approve(spender, per_month * 12))
+    return True
+
+
 def world_account(operation_id: int, meter: str) -> LocalAccount:
     """A deterministic account for a meter of an operation (no ether needed: zero gas price)."""
     account: LocalAccount = Account.from_key(keccak(text=f"district-sim/{operation_id}/{meter}"))
@@ -101,9 +126,11 @@ def build_world(
     fund: int = 100_000_000,
     approve: bool = True,
     prices: tuple[int, int, int] = (80_000, 100_000, 60_000),
+    mandate: tuple[int, int] = DEMO_MANDATE,
 ) -> SettlementWorld:
-    """Deploy nothing: enrol the meters' accounts (deposit `fund` micro-M3E to each consumer and
-    approve the settlement contract), give the operator the settlement roles, set a tariff."""
+    """Deploy nothing: enrol the meters' accounts (deposit `fund` micro-M3E to each consumer; with
+    `approve`, every member, producers included, signs `mandate`), give the operator the
+    settlement roles, set a tariff (the chain's clock must be before `tariff_from`)."""
     district = District(w3, operator, manifest)
     chain = ChainSettlement(ChainClient(w3, operator, decoder_for_manifest(manifest)), manifest)
     chain.ensure_roles()
@@ -117,7 +144,7 @@ def build_world(
             # when the operation id is a 256-bit hash of a text id.
             short = keccak(text=str(operation_id)).hex()[:8]
             district.record_deposit(f"SIM-{short}-{meter}"[:32], account.address, fund)
-        if approve:
-            resident = District(w3, account, manifest)
-            resident.client.transact(resident.token.functions.approve(chain.address, MAX_UINT256))
+    if approve:
+        for account in [*cons.values(), *prod.values()]:
+            sign_mandate(District(w3, account, manifest), chain.address, operation_id, *mandate)
     return SettlementWorld(district, chain, operation_id, prod, cons)

@@ -420,13 +420,11 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
 
 def store_compute(
     store: SettlementReadingStore, operation_id: str, day: date, book: Callable[[], TariffBook]
-) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[tuple[str, str], int]], DayLines]:
+) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[str, int]], DayLines]:
     """The `Compute` of `Settler.run` reading the store when (and only when) it is called: a
     day already committed but not fully paid is finished without reading anything."""
 
-    def compute(
-        version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[tuple[str, str], int]
-    ) -> DayLines:
+    def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         inputs = day_inputs(store, operation_id, day)
         return compute_day(
             operation_id=operation_number(operation_id),
@@ -623,7 +621,7 @@ class SettleWatcher:
                 "day-settled", day=day.isoformat(), version=result.version,
                 root="0x" + result.root.hex(), committed_now=result.committed_now,
                 produced_wh=t.produced_wh, consumed_wh=t.consumed_wh, allocated_wh=t.allocated_wh,
-                surplus_wh=t.surplus_wh, transfers=result.paid_up_to, paid=result.paid,
+                surplus_wh=t.surplus_wh, transfers=t.transfers, paid=result.paid,
                 shortfall=result.shortfall, batches=len(result.batches),
             )
         return None

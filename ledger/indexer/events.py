@@ -70,8 +70,20 @@ SETTLEMENT_EVENTS = {
     "address,uint256)",
     # Kept raw only: contract-wide bounds, not a fact of an operation.
     "EnergySettlementPriceBoundsChanged": "EnergySettlementPriceBoundsChanged(uint32,uint32,uint32,uint32)",
-    # Kept raw only: the hash chain of a version's transfer lines, which the contract checks itself.
-    "EnergySettlementTransfersCommitted": "EnergySettlementTransfersCommitted(uint256,uint32,uint32,bytes32)",
+    # Kept raw only: how a version's member lines are cut in batches, which the contract checks itself.
+    "EnergySettlementBatchesCommitted": "EnergySettlementBatchesCommitted(uint256,uint32,uint32,uint32,"
+    "uint32)",
+    # Kept raw only (no decoded table yet): credits, energy mandates, what members owe, voids.
+    "EnergySettlementCredited": "EnergySettlementCredited(uint256,uint32,uint32,uint32,address,uint256,"
+    "uint256,uint256)",
+    "EnergySettlementMandateSet": "EnergySettlementMandateSet(uint256,address,uint48,uint48)",
+    "EnergySettlementMandateRevoked": "EnergySettlementMandateRevoked(uint256,address)",
+    "EnergySettlementOwedCollected": "EnergySettlementOwedCollected(uint256,address,uint256)",
+    "EnergySettlementOwedCovered": "EnergySettlementOwedCovered(uint256,address,address,uint256)",
+    "EnergySettlementDueReleased": "EnergySettlementDueReleased(uint256,address,uint256)",
+    "EnergySettlementVoidProposed": "EnergySettlementVoidProposed(uint256,uint32,uint32,uint64)",
+    "EnergySettlementVoidCancelled": "EnergySettlementVoidCancelled(uint256,uint32,uint32)",
+    "EnergySettlementVoided": "EnergySettlementVoided(uint256,uint32,uint32,uint32)",
 }
 # Kept raw only (no decoded table): OpenZeppelin Pausable and AccessControl.
 COMMON_EVENTS = {

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
-from ledger.chain.devnode import DevNode
-from ledger.chain.manifest import Manifest
+from ledger.chain.devnode import DevNode, free_port
 from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey, StepReadings
 from ledger.domain.energy.steps import StepLength
@@ -32,24 +34,38 @@ DAY = date(2025, 6, 15)
 PRODUCERS = ("PRM-P1", "PRM-P2")
 CONSUMERS = ("PRM-C1", "PRM-C2", "PRM-C3", "PRM-C4")
 ROOT = Path(__file__).resolve().parents[2]
+OPERATIONS = range(101, 111)
 
 
 @pytest.fixture(scope="module")
-def manifest(chain_node: DevNode) -> Manifest:
-    return deploy_district(connect(chain_node.url), dev_account(0))
+def settlement_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
+    """A chain whose clock starts before the tariff (2025-06-01): tariffs are never retroactive."""
+    log = tmp_path_factory.mktemp("chain") / "node.log"
+    node = DevNode(free_port(), log_path=log, initial_date="2025-05-20T00:00:00Z").start()
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
-def world_for(chain_node: DevNode, manifest: Manifest, operation_id: int, **kw: object) -> SettlementWorld:
-    return build_world(
-        connect(chain_node.url),
-        manifest,
-        operation_id,
-        PRODUCERS,
-        CONSUMERS,
-        operator=dev_account(0),
-        tariff_from=date(2025, 6, 1),
-        **kw,  # type: ignore[arg-type]
-    )
+@pytest.fixture(scope="module")
+def worlds(settlement_node: DevNode) -> dict[int, SettlementWorld]:
+    """One operation per test, tariffs set while the clock is in May, then the clock moves past DAY."""
+    w3 = connect(settlement_node.url)
+    manifest = deploy_district(w3, dev_account(0))
+    out = {
+        op: build_world(
+            w3, manifest, op, PRODUCERS, CONSUMERS, operator=dev_account(0), tariff_from=date(2025, 6, 1)
+        )
+        for op in OPERATIONS
+    }
+    advance_clock(w3, datetime(2025, 6, 17, tzinfo=UTC))
+    return out
+
+
+def advance_clock(w3: Any, to: datetime) -> None:
+    w3.provider.make_request("evm_setNextBlockTimestamp", [int(to.timestamp())])
+    w3.provider.make_request("evm_mine", [])
 
 
 def settle(
@@ -66,6 +82,7 @@ def settle(
         key=DefaultKey(),
         book=tariff_book(world.chain.tariffs(world.operation_id)),
         accounts=world.accounts,
+        batch_size=batch,
     )
     return Settler(world.chain, JsonDayStore(store_dir), batch_size=batch).run(
         world.operation_id, DAY, compute
@@ -73,30 +90,31 @@ def settle(
 
 
 def expected_moves(lines: DayLines) -> dict[str, int]:
+    """Balance changes the member lines ask for (a member line > 0 is paid by the member)."""
     delta: dict[str, int] = {}
     for t in lines.transfers:
-        delta[t.payer] = delta.get(t.payer, 0) - t.amount
-        delta[t.payee] = delta.get(t.payee, 0) + t.amount
+        delta[t.member] = delta.get(t.member, 0) - t.amount
     return delta
 
 
-def test_a_full_day_settles_on_chain_and_balances_move_exactly_as_the_lines_say(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+def test_a_full_day_settles_on_chain_and_each_member_moves_its_total_once(
+    worlds: dict[int, SettlementWorld], tmp_path: Path
 ) -> None:
-    world = world_for(chain_node, manifest, 101)
+    world = worlds[101]
     before = {a: world.balance(a) for a in world.accounts.values()}
     result = settle(world, tmp_path)
     lines = JsonDayStore(tmp_path).load(101, DAY)[1]
     assert result.version == 1 and result.committed_now
     assert result.root == lines.root
-    assert lines.totals.transfers == len(CONSUMERS) * len(PRODUCERS)
-    assert result.paid_up_to == lines.totals.transfers and result.shortfall == 0
+    # one line per member, not per pair
+    assert lines.totals.transfers == len(CONSUMERS) + len(PRODUCERS)
+    assert result.paid_up_to == 3 and result.shortfall == 0  # 6 lines by 2
     assert result.paid == lines.totals.amount > 0
-    assert len(result.batches) == 4  # 8 lines by 2
     moves = expected_moves(lines)
     for account, start in before.items():
         assert world.balance(account) == start + moves.get(account, 0)
-    # the money paid is the sum of the pair lines of the day, and the energy adds up
+    assert world.chain.pool(101) == 0
+    # the money moved is the sum of the pair lines of the day, and the energy adds up
     pairs = [ln for ln in lines.lines if ln.kind is LineKind.PAIR]
     assert sum(ln.value for ln in pairs) == lines.totals.amount
     steps = [ln for ln in lines.lines if ln.kind is LineKind.STEP]
@@ -104,10 +122,11 @@ def test_a_full_day_settles_on_chain_and_balances_move_exactly_as_the_lines_say(
     assert lines.totals.produced_wh == lines.totals.allocated_wh + lines.totals.surplus_wh
 
 
-def test_the_contract_closes_a_version_only_with_the_committed_transfer_lines(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+def test_a_batch_other_than_the_committed_one_reverts_whole_even_before_the_last(
+    worlds: dict[int, SettlementWorld], tmp_path: Path
 ) -> None:
-    world = world_for(chain_node, manifest, 109)
+    """Finding 1: batch 0 of 3 used to be paid unchecked; now it must prove itself."""
+    world = worlds[109]
     compute = day_compute(
         operation_id=world.operation_id,
         day=DAY,
@@ -116,33 +135,37 @@ def test_the_contract_closes_a_version_only_with_the_committed_transfer_lines(
         key=DefaultKey(),
         book=tariff_book(world.chain.tariffs(world.operation_id)),
         accounts=world.accounts,
+        batch_size=2,
     )
     lines = compute(1, {}, {})
     store = JsonDayStore(tmp_path)
     store.save(lines)
-    tx = world.chain.send_commit(lines)
-    world.chain.wait_commit(tx)
-    receipt = world.chain.client.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
-    committed = world.chain._logs(receipt, "EnergySettlementTransfersCommitted")
-    assert [bytes(log["args"]["transfersHash"]) for log in committed] == [lines.transfers_hash]
-    transfers = list(lines.transfers)
-    # same lines, same total, another order: the closing batch reverts as a whole
-    swapped = [transfers[1], transfers[0], *transfers[2:]]
-    before = {a: world.balance(a) for a in world.accounts.values()}
-    with pytest.raises(ContractRuleError, match="not the committed ones"):
-        world.chain.send_pay(world.operation_id, DAY, 1, 0, swapped)
-    assert {a: world.balance(a) for a in world.accounts.values()} == before
-    assert world.chain.commitment(world.operation_id, DAY, 1).paid_up_to == 0
-    # the hash computed in Python is the one the contract checks: the stored lines close it
-    result = Settler(world.chain, store, batch_size=3).run(world.operation_id, DAY, compute)
-    assert not result.committed_now and result.paid_up_to == len(transfers)
+    world.chain.wait_commit(world.chain.send_commit(lines))
+    members, proof = lines.batch(0)
+    # an off-list member (a consumer of another operation) pulled in place of a listed one
+    outsider = worlds[110].accounts["PRM-C1"]
+    forged = [replace(members[0], member=outsider), *members[1:]]
+    # same lines, another order; and one micro-M3E more
+    swapped = [members[1], members[0]]
+    more = [replace(members[0], amount=members[0].amount + 1), members[1]]
+    before = {a: world.balance(a) for a in [*world.accounts.values(), outsider]}
+    fn = world.chain.contract.functions.pay
+    for bad in (forged, swapped, more):
+        args = [(t.member, t.amount) for t in bad]
+        with pytest.raises(ContractRuleError, match="not a batch of the committed root"):
+            world.chain.client.transact(fn(world.operation_id, 20250615, 1, 0, args, proof))
+    assert {a: world.balance(a) for a in before} == before
+    assert world.chain.commitment(world.operation_id, DAY, 1).next_batch == 0
+    # the stored lines pay and close it
+    result = Settler(world.chain, store, batch_size=2).run(world.operation_id, DAY, compute)
+    assert not result.committed_now and result.paid_up_to == 3
     assert world.chain.commitment(world.operation_id, DAY, 1).closed
 
 
 def test_running_the_same_day_again_pays_nothing_more(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+    worlds: dict[int, SettlementWorld], tmp_path: Path
 ) -> None:
-    world = world_for(chain_node, manifest, 102)
+    world = worlds[102]
     settle(world, tmp_path)
     balances = {a: world.balance(a) for a in world.accounts.values()}
     again = settle(world, tmp_path)
@@ -150,39 +173,43 @@ def test_running_the_same_day_again_pays_nothing_more(
     assert {a: world.balance(a) for a in world.accounts.values()} == balances
 
 
-def test_a_consumer_short_of_funds_produces_a_shortfall_and_the_batch_goes_on(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+def test_a_consumer_short_of_funds_owes_its_line_which_is_never_counted_as_paid(
+    worlds: dict[int, SettlementWorld], tmp_path: Path
 ) -> None:
-    world = world_for(chain_node, manifest, 103)
+    world = worlds[103]
     poor = world.consumers["PRM-C2"]
-    # the resident spent everything before the settlement
     from ledger.chain.district import District
 
-    resident = District(connect(chain_node.url), poor, world.operator.manifest)
+    resident = District(world.chain.client.w3, poor, world.operator.manifest)
     resident.transfer(world.accounts["PRM-C1"], resident.balance_of(poor.address))
     before = {a: world.balance(a) for a in world.accounts.values()}
     result = settle(world, tmp_path, batch=100)
     lines = JsonDayStore(tmp_path).load(103, DAY)[1]
-    owed_by_poor = sum(t.amount for t in lines.transfers if t.payer == poor.address)
+    owed_by_poor = sum(t.amount for t in lines.transfers if t.member == poor.address)
     assert owed_by_poor > 0
-    assert len(result.batches) == 1
     assert {s.payer for s in result.shortfalls} == {poor.address}
-    assert sum(s.amount for s in result.shortfalls) == owed_by_poor == result.shortfall
-    assert result.paid == lines.totals.amount - owed_by_poor
-    assert result.paid_up_to == lines.totals.transfers
+    assert result.shortfall == owed_by_poor
+    assert world.chain.member_account(103, poor.address)[3] == owed_by_poor  # owed on chain
+    # the producers were paid what the pool held; the rest stays due to them
+    due = sum(-world.chain.member_account(103, world.accounts[p])[3] for p in PRODUCERS)
+    assert due == owed_by_poor and world.chain.pool(103) == 0
+    assert world.chain.shortfall_members(103) == [poor.address]
+    # once funded again, the oracle collects it, and anyone releases what is due
+    world.operator.record_deposit("SHORT-103", poor.address, owed_by_poor)
+    world.chain.client.transact(world.chain.contract.functions.collect(103, poor.address))
+    for p in PRODUCERS:
+        if world.chain.member_account(103, world.accounts[p])[3] < 0:
+            world.chain.client.transact(world.chain.contract.functions.release(103, world.accounts[p]))
     moves = expected_moves(lines)
-    for t in lines.transfers:
-        if t.payer == poor.address:
-            moves[t.payer] += t.amount
-            moves[t.payee] -= t.amount
     for account, start in before.items():
-        assert world.balance(account) == start + moves.get(account, 0)
+        extra = owed_by_poor if account == poor.address else 0
+        assert world.balance(account) == start + moves.get(account, 0) + extra
 
 
 def test_every_line_of_an_account_proves_against_the_root_in_python_on_chain_and_in_js(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+    worlds: dict[int, SettlementWorld], tmp_path: Path
 ) -> None:
-    world = world_for(chain_node, manifest, 104)
+    world = worlds[104]
     settle(world, tmp_path)
     lines = JsonDayStore(tmp_path).load(104, DAY)[1]
     on_chain = world.chain.commitment(104, DAY, 1)
@@ -241,9 +268,9 @@ def test_every_line_of_an_account_proves_against_the_root_in_python_on_chain_and
 
 
 def test_revised_readings_commit_version_two_paying_only_the_difference(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
+    worlds: dict[int, SettlementWorld], tmp_path: Path
 ) -> None:
-    world = world_for(chain_node, manifest, 105)
+    world = worlds[105]
     first = synthetic_day(DAY, PRODUCERS, CONSUMERS)
     settle(world, tmp_path, readings=first)
     v1 = JsonDayStore(tmp_path).load(105, DAY)[1]
@@ -261,11 +288,11 @@ def test_revised_readings_commit_version_two_paying_only_the_difference(
     v2 = JsonDayStore(tmp_path).load(105, DAY)[2]
     assert 0 < v2.totals.transfers
     c1 = world.accounts["PRM-C1"]
-    assert any(t.payer == c1 for t in v2.transfers)
+    assert any(t.member == c1 and t.amount > 0 for t in v2.transfers)
     moves = expected_moves(v2)
     for account, start in after_v1.items():
         assert world.balance(account) == start + moves.get(account, 0)
-    # v1 + v2 paid exactly what the revised day owes, pair by pair (net)
+    # v1 + v2 moved exactly what the revised day owes, member by member
     full = day_compute(
         operation_id=105,
         day=DAY,
@@ -281,3 +308,28 @@ def test_revised_readings_commit_version_two_paying_only_the_difference(
     assert {a: v for a, v in total.items() if v} == {a: v for a, v in expected_moves(full).items() if v}
     # and a third run has nothing to do
     assert settle(world, tmp_path, readings=revised).nothing_to_do
+
+
+def test_a_correction_that_lowers_a_consumers_allocation_refunds_it_on_chain(
+    worlds: dict[int, SettlementWorld], tmp_path: Path
+) -> None:
+    """Finding 2: the refund used to be recorded as a shortfall and counted as settled."""
+    world = worlds[106]
+    first = synthetic_day(DAY, PRODUCERS, CONSUMERS)
+    settle(world, tmp_path, readings=first)
+    c1 = world.accounts["PRM-C1"]
+    after_v1 = world.balance(c1)
+    # the distributor revises C1's consumption down by half all day: C1 was allocated too much
+    revised = {
+        start: StepReadings(
+            dict(r.injections),
+            {**dict(r.withdrawals), "PRM-C1": int(r.withdrawals["PRM-C1"]) // 2},  # type: ignore[call-overload]
+        )
+        for start, r in first.items()
+    }
+    result = settle(world, tmp_path, readings=revised)
+    v2 = JsonDayStore(tmp_path).load(106, DAY)[2]
+    refund = -next(t.amount for t in v2.transfers if t.member == c1)
+    assert refund > 0 and result.shortfall == 0
+    assert world.balance(c1) == after_v1 + refund, "the consumer got the difference back on chain"
+    assert world.chain.member_account(106, c1)[3] == 0 and world.chain.pool(106) == 0

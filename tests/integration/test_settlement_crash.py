@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
-from ledger.chain.devnode import DevNode
+from ledger.chain.devnode import DevNode, free_port
 from ledger.chain.manifest import Manifest
 from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey
@@ -32,8 +34,11 @@ from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic
 DAY = date(2025, 6, 16)
 PRODUCERS = ("PRM-P1", "PRM-P2")
 CONSUMERS = ("PRM-C1", "PRM-C2", "PRM-C3")
-BATCH = 2  # 6 transfer lines -> 3 payments
+BATCH = 2  # 5 member lines -> 3 payments
 POINTS = 3 + 2 * 3  # stored, commit-sent, committed, then (pay-sent, paid) per payment
+KILL_RUNS = int(os.environ.get("LEDGER_CRASH_RUNS", "3"))
+"""Random kill -9 runs; a bench run sets LEDGER_CRASH_RUNS=25 (each run settles its own day)."""
+FIRST_DAY = date(2025, 6, 1)
 
 
 class Crash(Exception):
@@ -41,23 +46,47 @@ class Crash(Exception):
 
 
 @pytest.fixture(scope="module")
-def manifest(chain_node: DevNode) -> Manifest:
-    return deploy_district(connect(chain_node.url), dev_account(0))
+def crash_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
+    """A chain whose clock starts before the tariff, then jumps past the days settled here."""
+    log = tmp_path_factory.mktemp("chain") / "node.log"
+    node = DevNode(free_port(), log_path=log, initial_date="2025-05-20T00:00:00Z").start()
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
-def make_world(chain_node: DevNode, manifest: Manifest, operation_id: int) -> SettlementWorld:
-    return build_world(
-        connect(chain_node.url),
+@pytest.fixture(scope="module")
+def manifest(crash_node: DevNode) -> Manifest:
+    return deploy_district(connect(crash_node.url), dev_account(0))
+
+
+@pytest.fixture(scope="module")
+def world(crash_node: DevNode, manifest: Manifest) -> SettlementWorld:
+    """One operation; each test settles days of its own (2025-06-01 + n), all within the mandates."""
+    w3 = connect(crash_node.url)
+    built = build_world(
+        w3,
         manifest,
-        operation_id,
+        200,
         PRODUCERS,
         CONSUMERS,
         operator=dev_account(0),
-        tariff_from=date(2025, 6, 1),
+        tariff_from=FIRST_DAY,
+        fund=10_000_000_000,
+        mandate=(1_000_000_000, 30_000_000_000),
     )
+    end = datetime.combine(FIRST_DAY + timedelta(days=KILL_RUNS + POINTS + 3), datetime.min.time(), UTC)
+    w3.provider.make_request("evm_setNextBlockTimestamp", [int(end.timestamp())])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return built
 
 
-def run(world: SettlementWorld, store: Path, crash_at: int | None = None) -> None:
+def day_of(n: int) -> date:
+    return FIRST_DAY + timedelta(days=n)
+
+
+def run(world: SettlementWorld, store: Path, day: date, crash_at: int | None = None) -> None:
     calls: list[str] = []
 
     def hook(point: str) -> None:
@@ -67,53 +96,57 @@ def run(world: SettlementWorld, store: Path, crash_at: int | None = None) -> Non
 
     compute = day_compute(
         operation_id=world.operation_id,
-        day=DAY,
+        day=day,
         step=StepLength.MIN15,
-        readings=synthetic_day(DAY, PRODUCERS, CONSUMERS),
+        readings=synthetic_day(day, PRODUCERS, CONSUMERS),
         key=DefaultKey(),
         book=tariff_book(world.chain.tariffs(world.operation_id)),
         accounts=world.accounts,
+        batch_size=BATCH,
     )
     Settler(world.chain, JsonDayStore(store), batch_size=BATCH, hook=hook).run(
-        world.operation_id, DAY, compute
+        world.operation_id, day, compute
     )
 
 
-def assert_settled_exactly_once(world: SettlementWorld, lines: DayLines, before: dict[str, int]) -> None:
+def assert_settled_exactly_once(
+    world: SettlementWorld, lines: DayLines, before: dict[str, int], day: date
+) -> None:
+    """Balances equal an uninterrupted run: start + exactly what the member lines say."""
     moves: dict[str, int] = {}
     for t in lines.transfers:
-        moves[t.payer] = moves.get(t.payer, 0) - t.amount
-        moves[t.payee] = moves.get(t.payee, 0) + t.amount
+        moves[t.member] = moves.get(t.member, 0) - t.amount
     for account, start in before.items():
         assert world.balance(account) == start + moves.get(account, 0), account
-    on_chain = world.chain.commitment(world.operation_id, DAY, 1)
-    assert on_chain.paid_up_to == lines.totals.transfers == len(lines.transfers)
-    assert on_chain.paid == lines.totals.amount and on_chain.shortfall == 0
-    assert world.chain.latest_version(world.operation_id, DAY) == 1
+    on_chain = world.chain.commitment(world.operation_id, day, 1)
+    assert on_chain.next_batch == lines.batch_count and on_chain.closed  # no line lost
+    assert on_chain.debits == on_chain.credits == lines.totals.amount  # none paid twice
+    assert world.chain.latest_version(world.operation_id, day) == 1
+    assert world.chain.pool(world.operation_id) == 0
 
 
 @pytest.mark.parametrize("crash_at", range(POINTS))
 def test_a_crash_at_any_step_then_a_rerun_pays_every_line_exactly_once(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path, crash_at: int
+    world: SettlementWorld, tmp_path: Path, crash_at: int
 ) -> None:
-    world = make_world(chain_node, manifest, 200 + crash_at)
+    day = day_of(crash_at)
     before = {a: world.balance(a) for a in world.accounts.values()}
     with pytest.raises(Crash):
-        run(world, tmp_path, crash_at)
-    run(world, tmp_path)
-    lines = JsonDayStore(tmp_path).load(world.operation_id, DAY)[1]
-    assert lines.totals.transfers == 6
-    assert_settled_exactly_once(world, lines, before)
-    run(world, tmp_path)  # and once more: still nothing paid twice
-    assert_settled_exactly_once(world, lines, before)
+        run(world, tmp_path, day, crash_at)
+    run(world, tmp_path, day)
+    lines = JsonDayStore(tmp_path).load(world.operation_id, day)[1]
+    assert lines.totals.transfers == 5
+    assert_settled_exactly_once(world, lines, before, day)
+    run(world, tmp_path, day)  # and once more: still nothing paid twice
+    assert_settled_exactly_once(world, lines, before, day)
 
 
-def write_inputs(world: SettlementWorld, folder: Path) -> tuple[Path, Path]:
+def write_inputs(world: SettlementWorld, folder: Path, day: date) -> tuple[Path, Path]:
     readings, participants = folder / "readings.csv", folder / "participants.csv"
     with readings.open("w", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(["step_start", "meter", "direction", "wh"])
-        for start, step in synthetic_day(DAY, PRODUCERS, CONSUMERS).items():
+        for start, step in synthetic_day(day, PRODUCERS, CONSUMERS).items():
             for meter, wh in step.injections.items():
                 out.writerow([start.isoformat(), meter, "export", wh])
             for meter, wh in step.withdrawals.items():
@@ -126,31 +159,16 @@ def write_inputs(world: SettlementWorld, folder: Path) -> tuple[Path, Path]:
     return readings, participants
 
 
-def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once(
-    chain_node: DevNode, manifest: Manifest, tmp_path: Path
-) -> None:
-    world = make_world(chain_node, manifest, 299)
-    before = {a: world.balance(a) for a in world.accounts.values()}
-    manifest_path = tmp_path / "deployment.json"
-    manifest.save(manifest_path)
-    readings, participants = write_inputs(world, tmp_path)
-    env = {
-        **os.environ,
-        "LEDGER_RPC_URL": chain_node.url,
-        "LEDGER_STATE_DIR": str(tmp_path / "state"),
-        "LEDGER_MANIFEST": str(manifest_path),
-    }
-    env.pop("LEDGER_DEPLOYER_KEY", None)
-    env.pop("LEDGER_KEYSTORE", None)
-    args = [
+def settle_args(day: date, readings: Path, participants: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "ledger",
         "settle",
         "--day",
-        DAY.isoformat(),
+        day.isoformat(),
         "--operation",
-        "299",
+        "200",
         "--readings",
         str(readings),
         "--participants",
@@ -158,12 +176,36 @@ def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once
         "--batch",
         "1",
     ]
+
+
+def ledger_env(crash_node: DevNode, manifest: Manifest, folder: Path) -> dict[str, str]:
+    manifest_path = folder / "deployment.json"
+    manifest.save(manifest_path)
+    env = {
+        **os.environ,
+        "LEDGER_RPC_URL": crash_node.url,
+        "LEDGER_STATE_DIR": str(folder / "state"),
+        "LEDGER_MANIFEST": str(manifest_path),
+    }
+    env.pop("LEDGER_DEPLOYER_KEY", None)
+    env.pop("LEDGER_KEYSTORE", None)
+    return env
+
+
+def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once(
+    crash_node: DevNode, manifest: Manifest, world: SettlementWorld, tmp_path: Path
+) -> None:
+    day = day_of(POINTS)
+    before = {a: world.balance(a) for a in world.accounts.values()}
+    env = ledger_env(crash_node, manifest, tmp_path)
+    readings, participants = write_inputs(world, tmp_path, day)
+    args = settle_args(day, readings, participants)
     log = (tmp_path / "killed.log").open("wb")
     proc = subprocess.Popen([*args, "--batch-delay", "1.0"], env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
-            if world.chain.commitment(299, DAY, 1).paid_up_to >= 2:
+            if world.chain.commitment(200, day, 1).next_batch >= 2:
                 break
             assert proc.poll() is None, (tmp_path / "killed.log").read_text()
             time.sleep(0.05)
@@ -172,12 +214,12 @@ def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once
         proc.wait(timeout=30)
         log.close()
     assert proc.returncode == -signal.SIGKILL
-    stopped_at = world.chain.commitment(299, DAY, 1).paid_up_to
-    assert 2 <= stopped_at < 6, "the kill must land between two payments"
+    stopped_at = world.chain.commitment(200, day, 1).next_batch
+    assert 2 <= stopped_at < 5, "the kill must land between two payments"
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    lines = JsonDayStore(tmp_path / "state" / "settlement").load(299, DAY)[1]
-    assert_settled_exactly_once(world, lines, before)
+    lines = JsonDayStore(tmp_path / "state" / "settlement").load(200, day)[1]
+    assert_settled_exactly_once(world, lines, before, day)
     proof = subprocess.run(
         [
             sys.executable,
@@ -185,9 +227,9 @@ def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once
             "ledger",
             "proof",
             "--day",
-            DAY.isoformat(),
+            day.isoformat(),
             "--operation",
-            "299",
+            "200",
             "--account",
             world.accounts["PRM-C2"],
             "--json",
@@ -199,3 +241,31 @@ def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once
     )
     assert proof.returncode == 0, proof.stderr
     assert '"ok": true' in proof.stdout
+
+
+def test_kill_9_at_random_moments_then_rerun_settles_each_day_exactly_once(
+    crash_node: DevNode, manifest: Manifest, world: SettlementWorld, tmp_path: Path
+) -> None:
+    """KILL_RUNS runs: `ledger settle` killed at a random moment (seeded), rerun until done."""
+    rng = random.Random(20250601)
+    env = ledger_env(crash_node, manifest, tmp_path)
+    killed = 0
+    for n in range(KILL_RUNS):
+        day = day_of(POINTS + 1 + n)
+        before = {a: world.balance(a) for a in world.accounts.values()}
+        readings, participants = write_inputs(world, tmp_path, day)
+        args = settle_args(day, readings, participants)
+        proc = subprocess.Popen(
+            [*args, "--batch-delay", "0.3"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            proc.wait(timeout=rng.uniform(1.0, 6.0))
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            killed += 1
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        lines = JsonDayStore(tmp_path / "state" / "settlement").load(200, day)[1]
+        assert_settled_exactly_once(world, lines, before, day)
+    assert killed >= KILL_RUNS // 2, "most runs must really be killed"

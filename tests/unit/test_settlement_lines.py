@@ -15,13 +15,15 @@ from ledger.energy.settlement import (
     ChainTariff,
     JsonDayStore,
     LineKind,
+    MemberTransfer,
     SettlementError,
+    batch_hash,
     compute_day,
     day_number,
-    difference,
+    member_difference,
     operation_number,
     tariff_book,
-    transfers_hash,
+    transferred_by,
     verify_offline,
 )
 
@@ -69,8 +71,12 @@ def test_the_worked_example_gives_333_and_667_wh_per_step_and_the_money_adds_up(
     paid = sum(ln.value for ln in pairs)
     residue = sum(lines.residues_after.values())
     assert paid * 1000 + residue == exact  # nothing lost, rounding carried
-    assert lines.totals.amount == paid == sum(t.amount for t in lines.transfers)
-    assert {t.payee.lower() for t in lines.transfers} == {P.lower()}
+    # one line per member: each consumer pays its total, the producer receives the sum
+    assert lines.totals.amount == paid == sum(t.amount for t in lines.transfers if t.amount > 0)
+    assert {t.member.lower() for t in lines.transfers[:2]} == {B, C}
+    assert lines.transfers[2].member.lower() == P
+    assert [t.amount > 0 for t in lines.transfers] == [True, True, False]  # debits first
+    assert sum(t.amount for t in lines.transfers) == 0
 
 
 def test_a_day_with_a_missing_reading_stays_open() -> None:
@@ -83,16 +89,38 @@ def test_a_meter_without_account_is_refused() -> None:
         compute(accounts={"prod": P, "conso-b": B})
 
 
-def test_a_correction_pays_only_the_difference_in_the_right_direction() -> None:
-    assert difference({(B, P): 100}, {(B, P): 70}) == [(B, P, 30)]
-    assert difference({(B, P): 70}, {(B, P): 100}) == [(P, B, 30)]
-    assert difference({(B, P): 100}, {(B, P): 100}) == []
-    assert difference({(B, P): 50, (P, B): 20}, {}) == [(B, P, 30)]
+def test_a_correction_moves_only_the_difference_and_refunds_a_consumer_whose_allocation_went_down() -> None:
+    assert member_difference({B: 100, P: -100}, {B: 70, P: -70}) == [
+        MemberTransfer(B, 30),
+        MemberTransfer(P, -30),
+    ]
+    # B's allocation went down: B is credited back, the producer gives it back
+    assert member_difference({B: 70, P: -70}, {B: 100, P: -100}) == [
+        MemberTransfer(P, 30),
+        MemberTransfer(B, -30),
+    ]
+    assert member_difference({B: 100, P: -100}, {B: 100, P: -100}) == []
     first = compute()
-    moved = {(t.payer, t.payee): t.amount for t in first.transfers}
+    moved = transferred_by([(first, first.batch_count)])
     again = compute(version=2, already_transferred=moved, residues=first.residues_before)
     assert again.totals.transfers == 0 and again.totals.amount == 0
     assert again.totals.same_energy(first.totals)
+    # B consumed 100 Wh less at one step: B is refunded, C pays more (its share of P grew)
+    readings = worked_example_day()
+    start = min(readings)
+    readings[start] = StepReadings({"prod": 1000}, {"conso-b": 300, "conso-c": 800})
+    corrected = compute(
+        version=2, already_transferred=moved, residues=first.residues_before, readings=readings
+    )
+    by_member = {t.member.lower(): t.amount for t in corrected.transfers}
+    assert by_member[B] < 0 < by_member[C]
+    assert sum(by_member.values()) == 0
+
+
+def test_a_voided_version_counts_only_the_batches_the_chain_processed() -> None:
+    first = compute(batch_size=1)
+    assert first.batch_count == 3
+    assert transferred_by([(first, 1)]) == {first.transfers[0].member: first.transfers[0].amount}
 
 
 def test_every_line_proves_against_the_root_and_the_store_round_trips_atomically(tmp_path: Path) -> None:
@@ -110,30 +138,26 @@ def test_every_line_proves_against_the_root_and_the_store_round_trips_atomically
         store.load(1, DAY)
 
 
-def test_the_transfers_hash_chains_the_transfer_lines_in_order_as_the_contract_does(
-    tmp_path: Path,
-) -> None:
-    lines = compute()
+def test_each_batch_line_is_the_hash_chain_of_its_member_lines_as_the_contract_recomputes_it() -> None:
+    lines = compute(batch_size=2)
     transfers = lines.transfers
-    assert len(transfers) == 2
-    # h_0 = 0, h_{i+1} = keccak256(abi.encode(h_i, payer, payee, amount)), written out by hand
+    assert len(transfers) == 3 and lines.batch_count == 2
+    # h_0 = 0, h_{i+1} = keccak256(abi.encode(h_i, member, int256 amount)), written out by hand
     expected = b"\0" * 32
-    for t in transfers:
-        words = [bytes.fromhex(t.payer[2:]).rjust(32, b"\0"), bytes.fromhex(t.payee[2:]).rjust(32, b"\0"),
-                 t.amount.to_bytes(32, "big")]
+    for t in transfers[:2]:
+        words = [bytes.fromhex(t.member[2:]).rjust(32, b"\0"), t.amount.to_bytes(32, "big", signed=True)]
         expected = keccak(expected + b"".join(words))
-    assert lines.transfers_hash == transfers_hash(transfers) == expected
-    assert transfers_hash([]) == b"\0" * 32
-    assert transfers_hash(reversed(transfers)) != expected  # the order is bound too
-    # stored with the day's lines, and checked when they are read back
-    store = JsonDayStore(tmp_path)
-    store.save(lines)
-    path = store.path(1, DAY)
-    assert f'"transfers_hash": "0x{expected.hex()}"' in path.read_text()
-    assert store.load(1, DAY)[1].transfers_hash == expected
-    path.write_text(path.read_text().replace(expected.hex(), "00" * 32, 1))
-    with pytest.raises(SettlementError, match="transfers hash"):
-        store.load(1, DAY)
+    assert batch_hash(transfers[:2]) == expected
+    batches = [ln for ln in lines.lines if ln.kind is LineKind.BATCH]
+    assert [(b.index, b.wh, b.value) for b in batches] == [
+        (0, 2, int.from_bytes(expected, "big")),
+        (1, 1, int.from_bytes(batch_hash(transfers[2:]), "big")),
+    ]
+    assert batch_hash(reversed(transfers[:2])) != expected  # the order is bound too
+    members, proof = lines.batch(1)
+    assert members == transfers[2:]
+    n = lines.lines.index(batches[1])
+    assert proof == lines.proof(n) and verify_offline(lines, n, lines.root)
 
 
 def test_the_residues_of_a_day_carry_to_the_next_one(tmp_path: Path) -> None:

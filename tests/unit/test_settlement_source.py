@@ -30,7 +30,6 @@ from ledger.energy.settlement import (
     OnChainDay,
     SettlementError,
     Totals,
-    Transfer,
     tariff_book,
 )
 from ledger.energy.settlement_source import DayOpenError, SettleWatcher, day_inputs
@@ -313,8 +312,8 @@ class FakeChain:
         found = self.days.get((operation_id, day, version))
         if found is None:
             return OnChainDay(b"\0" * 32, Totals(0, 0, 0, 0, 0, 0), 0, 0, 0)
-        lines, paid_up_to = found
-        return OnChainDay(lines.root, lines.totals, paid_up_to, 0, 0)
+        lines, next_batch = found
+        return OnChainDay(lines.root, lines.totals, lines.batch_size, next_batch)
 
     def tariffs(self, operation_id: int) -> list[ChainTariff]:
         return [ChainTariff(date(2025, 1, 1), 90_000, 100_000, 80_000)]
@@ -330,11 +329,9 @@ class FakeChain:
     def wait_commit(self, tx_hash: str) -> None:
         return None
 
-    def send_pay(
-        self, operation_id: int, day: date, version: int, from_index: int, transfers: Sequence[Transfer]
-    ) -> str:
-        lines, _ = self.days[(operation_id, day, version)]
-        self.days[(operation_id, day, version)] = (lines, from_index + len(transfers))
+    def send_pay(self, lines: DayLines, batch: int) -> str:
+        key = (lines.operation_id, lines.day, lines.version)
+        self.days[key] = (self.days[key][0], batch + 1)
         return "0xpay"
 
     def wait_pay(self, tx_hash: str) -> BatchReceipt:

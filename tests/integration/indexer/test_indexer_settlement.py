@@ -4,6 +4,7 @@ across a settlement payment takes its rows away."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from web3.exceptions import MismatchedABI
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
-from ledger.chain.devnode import DevNode
+from ledger.chain.devnode import DevNode, free_port
 from ledger.chain.district import District
 from ledger.chain.manifest import Manifest
 from ledger.db import make_engine
@@ -42,6 +43,14 @@ from tests.integration.indexer.helpers import (
 
 pytestmark = pytest.mark.chain
 
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[DevNode]:
+    """A chain of this test whose clock starts before the tariff (2025-06-01)."""
+    start = "2025-05-20T00:00:00Z"
+    with DevNode(free_port(), log_path=tmp_path / "node.log", initial_date=start) as running:
+        yield running
+
 # A text operation id, as the demo and `ledger settle --operation sim-lyon3` use: a 256-bit hash on chain.
 OPERATION = operation_number("lyon3-indexer-test")
 PRODUCERS = ("PRM-P1", "PRM-P2")
@@ -53,6 +62,7 @@ def settle(world: SettlementWorld, day: date, store_dir: Path, batch: int = 2) -
         operation_id=world.operation_id, day=day, step=StepLength.MIN15,
         readings=synthetic_day(day, PRODUCERS, CONSUMERS), key=DefaultKey(),
         book=tariff_book(world.chain.tariffs(world.operation_id)), accounts=world.accounts,
+        batch_size=batch,
     )
     return Settler(world.chain, JsonDayStore(store_dir), batch_size=batch).run(
         world.operation_id, day, compute
@@ -151,6 +161,9 @@ def test_a_settled_day_is_decoded_exactly_and_a_reorg_across_its_payment_removes
     assert {e["name"] for e in info.abi if e.get("type") == "event"} >= set(SETTLEMENT_EVENTS)
     world = build_world(w3, manifest, OPERATION, PRODUCERS, CONSUMERS, operator=dev_account(0),
                         tariff_from=date(2025, 6, 1))
+    # tariffs are never retroactive: set while the clock is in May, then past the settled day
+    w3.provider.make_request("evm_setNextBlockTimestamp", [1_750_400_000])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     # one consumer spent everything: its lines become shortfall events, the batch goes on
     poor = world.consumers["PRM-C2"]
     resident = District(w3, poor, manifest)

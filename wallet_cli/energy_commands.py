@@ -1,0 +1,205 @@
+"""`wallet energy`: the prosumer's report, and the member's energy mandate for a sharing operation.
+
+- `wallet energy [--days N]`: production, allocations and earnings (the report, unchanged);
+- `wallet energy join --operation OP --per-day M3E --per-month M3E`: sign the energy mandate on
+  chain (the operation's settlement contract pulls at most that per settled day and per month)
+  and approve the contract for a year of the monthly cap (bounded, never unlimited);
+- `wallet energy leave --operation OP`: revoke the mandate and the approval: nothing more is
+  pulled (what is already owed stays owed, billed in euros by the operator);
+- `wallet energy mandate --operation OP`: the mandate, what was pulled in the current day and month
+  window, and what the member owes (or is due).
+
+Exit codes as every money command: 0 done, 1 failed, 2 usage, 3 sent but not confirmed in time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from wallet_cli.chain_commands import (
+    DEFAULT_TIMEOUT,
+    AccountOpt,
+    JsonOpt,
+    PasswordFileOpt,
+    TimeoutOpt,
+    YesOpt,
+    confirm,
+    connect,
+    emit,
+    money,
+    receipt_json,
+    unlock,
+    wait,
+)
+from wallet_cli.errors import UsageError, WalletError
+
+OperationOpt = Annotated[
+    str, typer.Option("--operation", help="The sharing operation id (as the operator gave it).")
+]
+MONTHS_APPROVED = 12
+"""The allowance given to the settlement contract: this many monthly caps."""
+
+
+def _operation(text: str) -> int:
+    from ledger.energy.settlement import SettlementError, operation_number
+
+    try:
+        return operation_number(text)
+    except SettlementError as exc:
+        raise UsageError(f"{exc}: give --operation as the operator wrote it.") from None
+
+
+def _settlement(gateway: Any) -> Any:
+    """The EnergySettlement contract with the gateway's signer (its district client)."""
+    from ledger.chain.manifest import Manifest
+
+    manifest = Manifest.load(gateway.manifest_path)
+    if "EnergySettlement" not in manifest.contracts:
+        raise WalletError("This deployment has no EnergySettlement contract: ask the operator.")
+    deployed = manifest.contract("EnergySettlement")
+    return gateway.district.client.contract(deployed.address, deployed.abi)
+
+
+def _reader(gateway: Any) -> tuple[Any, Any]:
+    """(client, contract) for reads, without the account's key."""
+    from eth_account import Account
+
+    from ledger.chain.client import ChainClient
+    from ledger.chain.client import connect as connect_rpc
+    from ledger.chain.deploy import decoder_for_manifest
+    from ledger.chain.manifest import Manifest
+
+    manifest = Manifest.load(gateway.manifest_path)
+    if "EnergySettlement" not in manifest.contracts:
+        raise WalletError("This deployment has no EnergySettlement contract: ask the operator.")
+    client = ChainClient(connect_rpc(gateway.rpc_url), Account.create(), decoder_for_manifest(manifest))
+    deployed = manifest.contract("EnergySettlement")
+    return client, client.contract(deployed.address, deployed.abi)
+
+
+def join(
+    ctx: typer.Context,
+    operation: OperationOpt,
+    per_day: Annotated[str, typer.Option("--per-day", help='Cap per settled day in M3E, e.g. "5".')],
+    per_month: Annotated[str, typer.Option("--per-month", help='Cap per month in M3E, e.g. "60".')],
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign your energy mandate: the operation may pull at most these caps from your account."""
+    from wallet_cli.amounts import parse_amount
+
+    day_cap, month_cap = parse_amount(per_day), parse_amount(per_month)
+    if not 0 < day_cap <= month_cap < 2**48:
+        raise UsageError("The daily cap must be above zero and at most the monthly cap.")
+    op = _operation(operation)
+    name, address, settings, gateway = connect(ctx, account)
+    signer: Any = gateway  # the web3 gateway: its district client signs
+    allowance = month_cap * MONTHS_APPROVED
+    confirm(
+        [
+            f"Energy mandate of {name} ({address}) for operation {operation}:",
+            f"  at most {money(day_cap)} per settled day and {money(month_cap)} per month",
+            f"  and an approval of {money(allowance)} ({MONTHS_APPROVED} monthly caps) to the "
+            "settlement contract",
+        ],
+        yes,
+    )
+    gateway.use_key(unlock(ctx, name, password_file))
+    contract = _settlement(signer)
+    client = signer.district.client
+    token = signer.district.token
+    mandate_tx = client.transact(contract.functions.setMandate(op, day_cap, month_cap), wait=False).tx_hash
+    wait(gateway, mandate_tx, timeout, "the mandate")
+    approve_tx = client.transact(token.functions.approve(contract.address, allowance), wait=False).tx_hash
+    receipt = wait(gateway, approve_tx, timeout, "the approval")
+    data = {"operation": operation, "member": address, "per_day": str(day_cap),
+            "per_month": str(month_cap), "allowance": str(allowance), "mandate_tx": mandate_tx,
+            "chain_id": settings.chain_id, **receipt_json(receipt)}
+    emit(as_json, data, f"Joined operation {operation}: at most {money(day_cap)} a day and "
+         f"{money(month_cap)} a month. Revoke any time with `wallet energy leave`.")
+
+
+def leave(
+    ctx: typer.Context,
+    operation: OperationOpt,
+    account: AccountOpt = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke your energy mandate and the approval: nothing more is pulled from your account."""
+    op = _operation(operation)
+    name, address, settings, gateway = connect(ctx, account)
+    confirm([f"Revoke the energy mandate of {name} ({address}) for operation {operation}"], yes)
+    gateway.use_key(unlock(ctx, name, password_file))
+    signer: Any = gateway  # the web3 gateway: its district client signs
+    contract = _settlement(signer)
+    client = signer.district.client
+    revoke_tx = client.transact(contract.functions.revokeMandate(op), wait=False).tx_hash
+    wait(gateway, revoke_tx, timeout, "the revocation")
+    zero = signer.district.token.functions.approve(contract.address, 0)
+    approve_tx = client.transact(zero, wait=False).tx_hash
+    receipt = wait(gateway, approve_tx, timeout, "the approval set to zero")
+    data = {"operation": operation, "member": address, "revoke_tx": revoke_tx,
+            "chain_id": settings.chain_id, **receipt_json(receipt)}
+    emit(as_json, data, f"Left operation {operation}: nothing more will be pulled. What you may "
+         "still owe is billed in euros by the operator.")
+
+
+def mandate(
+    ctx: typer.Context,
+    operation: OperationOpt,
+    account: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show your energy mandate, what it pulled in the current window, and what you owe or are due."""
+    op = _operation(operation)
+    _, address, _, gateway = connect(ctx, account)
+    client, contract = _reader(gateway)
+    per_day, per_month, active = client.call(contract.functions.mandate(op, address))
+    window, spent_day, spent_month, owed = client.call(contract.functions.memberAccount(op, address))
+    data = {"operation": operation, "member": address, "active": bool(active),
+            "per_day": str(per_day), "per_month": str(per_month), "window_day": int(window),
+            "pulled_day": str(spent_day), "pulled_month": str(spent_month), "owed": str(owed)}
+    if not active:
+        human = f"No energy mandate for operation {operation}: join with `wallet energy join`."
+    else:
+        human = (f"Mandate for operation {operation}: {money(int(per_day))} a day, "
+                 f"{money(int(per_month))} a month; pulled {money(int(spent_day))} on {int(window)} "
+                 f"and {money(int(spent_month))} that month.")
+    if int(owed) > 0:
+        human += f" You owe {money(int(owed))} (billed in euros, or pulled again under your mandate)."
+    elif int(owed) < 0:
+        human += f" You are due {money(-int(owed))} (paid from the operation's pool)."
+    emit(as_json, data, human)
+
+
+def register(app: typer.Typer) -> None:
+    """`wallet energy` becomes a group: the report without a sub-command, plus join/leave/mandate."""
+    from wallet_cli.main import guarded
+    from wallet_cli.report_commands import energy as report
+
+    group = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                        help="Your solar energy: the report, and your mandate of an operation.")
+
+    @group.callback()
+    def energy(
+        ctx: typer.Context,
+        account: AccountOpt = None,
+        days: Annotated[int, typer.Option("--days", min=1, max=366, help="How many days back.")] = 31,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """For prosumers: production, what was allocated to whom, earnings per day and month."""
+        if ctx.invoked_subcommand is None:
+            guarded(report)(ctx, account=account, days=days, as_json=as_json)
+
+    group.command("join")(guarded(join))
+    group.command("leave")(guarded(leave))
+    group.command("mandate")(guarded(mandate))
+    app.add_typer(group, name="energy")
