@@ -387,3 +387,25 @@ def test_attack_the_service_pays_with_a_clear_text_reference() -> None:
     with pytest.raises(InputError):
         ref_arg("DESK-2026-11-CHLOE")
 
+
+
+def test_attack_a_superscript_digit_in_a_signing_deadline_is_a_traceback() -> None:
+    """LOW (crash, same root as the two above). `wallet sign payment ... --deadline ²h`:
+    _parse_deadline tests str.isdigit() ('²' is a digit to Python) then int('²') raises
+    ValueError, a traceback instead of the 'is not a deadline' sentence."""
+    from wallet_cli.errors import UsageError
+    from wallet_cli.main import _parse_deadline
+
+    with pytest.raises(UsageError):
+        _parse_deadline("\u00b2h", int(time.time()))
+
+
+def test_attack_check_uri_shows_the_clear_reference_as_what_goes_on_chain(home: Path) -> None:
+    """LOW (promise 3, misleading output). For a request without refsalt, `wallet check-uri
+    --json` reports `ref_bytes32` (documented by the tests as "what goes on chain") as the
+    reference's clear UTF-8 bytes, while `wallet pay` would commit it under a fresh salt: a
+    merchant's tooling that trusts this field expects, and matches, a clear reference."""
+    result = runner.invoke(app, ["check-uri", f"{URI}&ref=TABLE-7", "--token", TOKEN, "--json"])
+    assert result.exit_code == 0, result.output
+    on_chain = bytes.fromhex(json.loads(result.stdout)["ref_bytes32"][2:])
+    assert on_chain.rstrip(b"\0") != b"TABLE-7", "the clear reference, shown as the on-chain value"
