@@ -1,8 +1,6 @@
-"""Outside review of issue 11 ("names nobody can fake", "references never in clear"): each test
-is one problem found by attacking the promises, written as the behaviour the promise implies.
-
-Every test here FAILS on the reviewed code (branch attack-names, merge of i11-names): they are
-reports, not fixes. Severity and reproduction are in the docstrings.
+"""Names nobody can fake and references never in clear, against a hostile user: each test is
+one attack on those promises (found by an outside review), written as the behaviour the promise
+implies. Severity and reproduction of the original problem are in the docstrings.
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ OTHER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
         ("Bou1angerie du I_ac", "Boulangerie du Lac"),
     ],
 )
-def test_attack_plain_ascii_lookalike_mixing_a_zero_and_a_capital_i_is_not_caught(
+def test_a_name_mixing_a_zero_and_a_capital_i_is_caught(
     fake: str, real: str
 ) -> None:
     """HIGH. `0` for `o` is caught only in the upper-case key, `I` for `l` only in the others
@@ -73,7 +71,7 @@ def test_attack_plain_ascii_lookalike_mixing_a_zero_and_a_capital_i_is_not_caugh
         ("Boulangerie du Lac\u2800", "Boulangerie du Lac"),  # BRAILLE PATTERN BLANK
     ],
 )
-def test_attack_an_invisible_letter_that_is_not_a_format_character_makes_a_new_name(
+def test_an_invisible_letter_that_is_not_a_format_character_makes_no_new_name(
     fake: str, real: str
 ) -> None:
     """HIGH. fold drops category Cf and marks only; the Hangul fillers (Lo, Default_Ignorable,
@@ -90,7 +88,7 @@ def test_attack_an_invisible_letter_that_is_not_a_format_character_makes_a_new_n
         ("ᏞᎥᏞᎥ", "LiLi", "lili"),
     ],
 )
-def test_attack_a_one_script_lookalike_of_a_mixed_case_spelling_is_not_caught(
+def test_a_one_script_lookalike_of_a_mixed_case_spelling_is_caught(
     fake: str, shown_as: str, real: str
 ) -> None:
     """MEDIUM. The skeleton of `fake` is the mixed-case Latin spelling `shown_as`, which the
@@ -103,7 +101,7 @@ def test_attack_a_one_script_lookalike_of_a_mixed_case_spelling_is_not_caught(
     assert resembles(fake, real)
 
 
-def test_attack_a_lookalike_contact_of_an_own_account_is_saved(tmp_path: Path) -> None:
+def test_a_lookalike_contact_of_an_own_account_or_contact_is_refused(tmp_path: Path) -> None:
     """HIGH (wallet, promise 1). Contacts.add with the own account `noel` and the contact
     `zoe-client` accepts `n0eI`, `noel<HANGUL FILLER>` and `z0e-cIient`."""
     book = Contacts(tmp_path)
@@ -119,7 +117,7 @@ def test_attack_a_lookalike_contact_of_an_own_account_is_saved(tmp_path: Path) -
     assert saved == [], f"look-alikes saved as contacts: {saved!r}"
 
 
-def test_attack_a_contact_looking_like_a_merchant_is_saved_then_paid(
+def test_a_contact_looking_like_a_merchant_is_refused_and_never_paid(
     home: Path, registry: FakeRpc, chain: FakeGateway, tmp_path: Path
 ) -> None:
     """HIGH (wallet, promise 1). `wallet contacts add "B0uIangerie du Lac" <addr>` is saved
@@ -128,8 +126,18 @@ def test_attack_a_contact_looking_like_a_merchant_is_saved_then_paid(
     added = runner.invoke(app, ["contacts", "add", "B0uIangerie du Lac", NEIGHBOUR, "--json"])
     sent = runner.invoke(app, [*signer(tmp_path, "send", "B0uIangerie du Lac", "1"), "--json"])
     assert added.exit_code != 0, "a look-alike of merchant #1 was saved as a contact"
-    assert chain.sent == [], "and paid as a contact"
-    assert sent.exit_code != 0
+    assert "looks like" in added.output and "Boulangerie du Lac" in added.output
+    # The review asserted that nothing is sent at all. Once the contact is refused, the name
+    # typed is no contact: `send` reads it as a merchant name, and a name that looks like
+    # merchant #1's is merchant #1 (the wallet folds look-alikes when finding a merchant), so
+    # the right behaviour is that the look-alike contact's address is never paid: either
+    # nothing is sent, or merchant #1's own payout is, with the never-seen-payout flag.
+    assert all(NEIGHBOUR not in call for call in chain.sent), "paid as a contact"
+    if sent.exit_code == 0:
+        assert [c for c in chain.sent if c[0] == "transfer"] == [("transfer", BAKERY, 1_000_000)]
+        assert f"never paid 'Boulangerie du Lac' at the payout address {BAKERY}" in sent.stderr
+    else:
+        assert chain.sent == []
 
 
 # ---------------------------------------------------------------- 2. the registrar
@@ -179,7 +187,7 @@ def _district(fake: _FakeRegistryChain) -> Any:
 
 @pytest.mark.parametrize("name", ["B0uIangerie du Lac", "Boulangerie\u3164du\u3164Lac",
                                   "Boulangerie du Lac\u2800"])
-def test_attack_the_registrar_registers_a_lookalike_of_an_existing_merchant(name: str) -> None:
+def test_the_registrar_refuses_a_lookalike_of_an_existing_merchant(name: str) -> None:
     """HIGH (promise 2). District.register_merchant (the API operator route's path) registers
     these look-alikes of 'Boulangerie du Lac' (#1)."""
     from ledger.chain.district import Category
@@ -199,7 +207,7 @@ def test_attack_the_registrar_registers_a_lookalike_of_an_existing_merchant(name
         "Boulangerie du Lac\x1b[8m #1",  # ESC: terminal escape sequence (conceal) in the name
     ],
 )
-def test_attack_the_registrar_registers_names_with_bidi_overrides_and_control_characters(
+def test_the_registrar_refuses_names_with_bidi_overrides_and_control_characters(
     name: str,
 ) -> None:
     """HIGH for the bidi override, MEDIUM for controls (promise 2). The registrar has no
@@ -216,7 +224,7 @@ def test_attack_the_registrar_registers_names_with_bidi_overrides_and_control_ch
         _district(fake).register_merchant(name, Category.FOOD, BAKERY)
 
 
-def test_attack_two_concurrent_registrations_of_one_name_both_go_through() -> None:
+def test_of_two_concurrent_registrations_of_one_name_only_one_goes_through() -> None:
     """LOW (promise 2; needs the registrar's key or two concurrent operator requests). The
     check reads the registry, then the transaction is mined: nothing serialises check and
     send (ChainOperator's lock only covers connecting; the API runs each request in a worker
@@ -245,7 +253,7 @@ def test_attack_two_concurrent_registrations_of_one_name_both_go_through() -> No
 
 
 @pytest.mark.parametrize("name", ["2", "#2"])
-def test_attack_the_registrar_accepts_a_merchant_named_like_a_merchant_number(name: str) -> None:
+def test_the_registrar_refuses_a_merchant_named_like_a_merchant_number(name: str) -> None:
     """LOW. The wallet refuses a contact made of digits because `2` is read as merchant #2;
     the registrar registers a merchant named `2` or `#2`. `wallet pay 2` / `#2` then pays the
     merchant with id 2, and lists show `#3 #2`."""
@@ -260,7 +268,7 @@ def test_attack_the_registrar_accepts_a_merchant_named_like_a_merchant_number(na
 # ---------------------------------------------------------------- 2b. the payout flag
 
 
-def test_attack_a_booking_deposit_goes_to_a_payout_never_seen_without_the_flag(
+def test_a_booking_deposit_to_a_payout_never_seen_is_flagged(
     home: Path, chain: FakeGateway, tmp_path: Path
 ) -> None:
     """MEDIUM (promise 2: "a payout address the wallet has not seen before for a merchant is
@@ -279,7 +287,7 @@ def test_attack_a_booking_deposit_goes_to_a_payout_never_seen_without_the_flag(
 URI = f"ethereum:{TOKEN}@69003/transfer?address={BAKERY}&uint256=1000000"
 
 
-def test_attack_a_superscript_digit_in_the_chain_id_is_a_traceback(home: Path) -> None:
+def test_a_superscript_digit_in_the_chain_id_is_refused_with_a_sentence(home: Path) -> None:
     """MEDIUM (crash). '³'.isdigit() is True but int('6900³') raises ValueError, which
     `guarded` does not map: `wallet check-uri "ethereum:<token>@6900³/transfer?..."` (and
     `wallet pay` with it) ends in a Python traceback instead of a sentence."""
@@ -289,7 +297,7 @@ def test_attack_a_superscript_digit_in_the_chain_id_is_a_traceback(home: Path) -
     assert result.exit_code == 2
 
 
-def test_attack_a_superscript_digit_as_a_merchant_number_is_a_traceback(
+def test_a_superscript_digit_as_a_merchant_number_is_refused_with_a_sentence(
     home: Path, chain: FakeGateway, tmp_path: Path
 ) -> None:
     """MEDIUM (crash). find_merchant: '²'.isdigit() then int('²') -> ValueError:
@@ -299,7 +307,7 @@ def test_attack_a_superscript_digit_as_a_merchant_number_is_a_traceback(
     assert result.exit_code in (1, 2)
 
 
-def test_attack_a_huge_exponent_in_the_amount_hangs_the_wallet() -> None:
+def test_a_huge_exponent_in_the_amount_is_refused_at_once() -> None:
     """MEDIUM (denial of service from a QR code). parse_erc681_number converts the Decimal to
     an int before comparing with 2**256: `uint256=1e9999999` (or `value=`) makes
     `wallet check-uri` / `wallet pay URI` compute a ten-million-digit integer (minutes of CPU;
@@ -322,7 +330,7 @@ def test_attack_a_huge_exponent_in_the_amount_hangs_the_wallet() -> None:
     assert "too large" in done.stdout, done.stderr
 
 
-def test_attack_an_upper_case_scheme_is_read_by_check_uri_but_not_by_pay(
+def test_an_upper_case_scheme_is_read_by_check_uri_and_by_pay(
     home: Path, chain: FakeGateway, tmp_path: Path
 ) -> None:
     """LOW. parse_payment_uri accepts `ETHEREUM:` (RFC 3986: schemes are case-insensitive) and
@@ -339,7 +347,7 @@ def test_attack_an_upper_case_scheme_is_read_by_check_uri_but_not_by_pay(
 # ---------------------------------------------------------------- 4. references in clear
 
 
-def test_attack_a_request_qr_file_with_the_reference_and_its_salt_is_world_readable(
+def test_a_request_qr_file_with_the_reference_and_its_salt_is_private(
     home: Path, tmp_path: Path
 ) -> None:
     """MEDIUM (promise 3: reference and salt kept in 0600 files). `wallet request --ref R
@@ -357,7 +365,7 @@ def test_attack_a_request_qr_file_with_the_reference_and_its_salt_is_world_reada
     assert stat.S_IMODE(qr.stat().st_mode) == 0o600
 
 
-def test_attack_a_raw_bytes32_reference_in_a_request_puts_clear_text_on_chain(
+def test_a_raw_bytes32_reference_in_a_request_is_committed_not_put_on_chain(
     home: Path, chain: FakeGateway, tmp_path: Path
 ) -> None:
     """LOW (promise 3). A request without refsalt whose ref is `0x` + 64 hex digits is sent
@@ -375,7 +383,7 @@ def test_attack_a_raw_bytes32_reference_in_a_request_puts_clear_text_on_chain(
         f"on chain in clear: {bytes32_to_ref(on_chain)!r}")
 
 
-def test_attack_the_service_pays_with_a_clear_text_reference() -> None:
+def test_the_service_never_puts_a_clear_text_reference_on_chain() -> None:
     """LOW (promise 3, the Python service). District.pay / refund / open_booking /
     sign_payment take `ref: str | bytes`, and ref_arg puts a str on chain as padded UTF-8
     (bench/gas_report.py does: "P-1", "T-1", "B-1"). Only the operator's bank references
@@ -389,7 +397,7 @@ def test_attack_the_service_pays_with_a_clear_text_reference() -> None:
 
 
 
-def test_attack_a_superscript_digit_in_a_signing_deadline_is_a_traceback() -> None:
+def test_a_superscript_digit_in_a_signing_deadline_is_refused_with_a_sentence() -> None:
     """LOW (crash, same root as the two above). `wallet sign payment ... --deadline ²h`:
     _parse_deadline tests str.isdigit() ('²' is a digit to Python) then int('²') raises
     ValueError, a traceback instead of the 'is not a deadline' sentence."""
@@ -400,12 +408,84 @@ def test_attack_a_superscript_digit_in_a_signing_deadline_is_a_traceback() -> No
         _parse_deadline("\u00b2h", int(time.time()))
 
 
-def test_attack_check_uri_shows_the_clear_reference_as_what_goes_on_chain(home: Path) -> None:
+def test_check_uri_never_shows_the_clear_reference_as_what_goes_on_chain(home: Path) -> None:
     """LOW (promise 3, misleading output). For a request without refsalt, `wallet check-uri
     --json` reports `ref_bytes32` (documented by the tests as "what goes on chain") as the
     reference's clear UTF-8 bytes, while `wallet pay` would commit it under a fresh salt: a
     merchant's tooling that trusts this field expects, and matches, a clear reference."""
     result = runner.invoke(app, ["check-uri", f"{URI}&ref=TABLE-7", "--token", TOKEN, "--json"])
     assert result.exit_code == 0, result.output
-    on_chain = bytes.fromhex(json.loads(result.stdout)["ref_bytes32"][2:])
-    assert on_chain.rstrip(b"\0") != b"TABLE-7", "the clear reference, shown as the on-chain value"
+    shown = json.loads(result.stdout)
+    # The review read `ref_bytes32` as hex and asserted it is not the clear text. Without a
+    # salt in the request, what goes on chain is a commitment under a salt the paying wallet
+    # draws when it pays: no value is known at check time, so the right output is no
+    # commitment at all (null) and a sentence saying so, never the clear reference's bytes.
+    assert shown["ref"] == "TABLE-7"
+    assert shown["ref_bytes32"] is None, "a value shown as what goes on chain"
+    assert "salt the paying wallet draws" in shown["ref_on_chain"]
+    assert b"TABLE-7".hex() not in result.stdout
+
+
+# ---------------------------------------------------------------- 5. names read from the chain
+
+
+def test_a_merchant_name_with_escape_and_bidi_characters_is_shown_escaped() -> None:
+    """HIGH (promise 2, the wallet's side). A name registered on chain outside the registrar
+    (the contract cannot fold Unicode) with an ESC sequence or a bidi override reaches the
+    terminal in every listing and confirmation line unless the wallet escapes it: the name
+    read over JSON-RPC shows each such character as <U+XXXX>, never raw."""
+    import httpx
+    from eth_abi.abi import encode
+
+    from wallet_cli import rpc
+    from wallet_cli.rpc import Rpc
+
+    hostile = "Boulangerie du Lac\x1b[8m #1\u202e"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        data = body["params"][0]["data"]
+        if data.startswith(rpc.SEL_MERCHANT_NAME):
+            result = "0x" + encode(["string"], [hostile]).hex()
+        elif data.startswith(rpc.SEL_MERCHANT):
+            result = "0x" + rpc.word(BAKERY) + rpc.word(4) + rpc.word(1)
+        else:
+            result = "0x" + rpc.word(1)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": result})
+
+    with Rpc("http://node", transport=httpx.MockTransport(answer)) as node:
+        (merchant,) = node.merchants(TOKEN)
+    assert merchant.name == "Boulangerie du Lac<U+001B>[8m #1<U+202E>"
+    assert "\x1b" not in merchant.name and "\u202e" not in merchant.name
+
+
+def test_a_contact_name_with_an_invisible_letter_or_a_control_is_refused(tmp_path: Path) -> None:
+    """HIGH. A contact name is refused, with a sentence naming the character by its code
+    point, when it holds a blank letter (Hangul filler, which \\w accepts), a bidi override or
+    an escape character, even when it resembles nothing."""
+    from wallet_cli.errors import BadNameError
+    from wallet_cli.names import check_contact_name
+
+    for name, shown in (("Zaï\u3164", "U+3164 (HANGUL FILLER)"),
+                        ("\u202eemaN", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+                        ("Yann\x1b[8m", "U+001B")):
+        with pytest.raises(BadNameError) as refused:
+            check_contact_name(name)
+        assert shown in refused.value.message
+        assert "\x1b" not in refused.value.message and "\u202e" not in refused.value.message
+    assert check_contact_name("Zoé  Client") == "Zoé Client"
+
+
+def test_the_service_commits_a_text_reference_and_keeps_its_salt() -> None:
+    """LOW (promise 3, the Python service). District.pay and the others commit a text
+    reference under a fresh salt (kept for the caller) and pass a 32-byte commitment as is."""
+    from ledger.chain.district import commit_ref
+    from ledger.chain.reference import matches
+
+    on_chain, pair = commit_ref("DESK-2026-11-CHLOE")
+    assert pair is not None and pair[0] == "DESK-2026-11-CHLOE"
+    assert matches(on_chain, "DESK-2026-11-CHLOE", pair[1])
+    assert b"DESK" not in on_chain
+    again, _ = commit_ref("DESK-2026-11-CHLOE")
+    assert again != on_chain, "a fresh salt each time: nobody can guess the commitment"
+    assert commit_ref(on_chain) == (on_chain, None)
