@@ -60,6 +60,7 @@ _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e")
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 
 
+@functools.cache
 def _package_json(name: str) -> Any:
     """A data file of the confusable-homoglyphs package, read directly: its modules import
     urllib (to regenerate the data), which would cost the wallet half a second at start."""
