@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ledger.chain.reference import new_salt, reference_commitment
 from ledger.demo import MERCHANTS, RESIDENTS, dev_account
 from tests.e2e.api_stack import FeedListener, Stack, running_stack
 
@@ -106,23 +107,26 @@ def test_a_reorg_is_announced_on_the_live_feed(stack: Stack) -> None:
     with FeedListener(f"{stack.api_url}/v1/feed") as feed:
         feed.wait_for(lambda e: e[0] == "block")
         snapshot = stack.w3.provider.make_request("evm_snapshot", [])["result"]
-        old = bruno.pay(2, 2_000_000, "E2E-OLD-FORK")
+        # references go on chain as salted commitments only: the feed shows their hex
+        old_ref = reference_commitment("E2E-OLD-FORK", new_salt())
+        new_ref = reference_commitment("E2E-NEW-FORK", new_salt())
+        old = bruno.pay(2, 2_000_000, old_ref)
         feed.wait_for(lambda e: e[0] == "payment" and e[2]["tx_hash"] == old.tx_hash)
         assert stack.w3.provider.make_request("evm_revert", [snapshot])["result"] is True
-        new = bruno.pay(3, 3_000_000, "E2E-NEW-FORK")
+        new = bruno.pay(3, 3_000_000, new_ref)
         stack.w3.provider.make_request("evm_mine", [])
         assert new.block_number == old.block_number and new.tx_hash != old.tx_hash
         reorg = feed.wait_for(lambda e: e[0] == "reorg")
         assert reorg[2]["to_block"] < old.block_number <= reorg[2]["from_block"]
         replayed = feed.wait_for(lambda e: e[0] == "payment" and e[2]["tx_hash"] == new.tx_hash)
-        assert replayed[2]["ref"] == "E2E-NEW-FORK"
+        assert replayed[2]["ref"] == "0x" + new_ref.hex()
         assert feed.events.index(reorg) < feed.events.index(replayed)
     stack.wait_indexed(stack.head())
     body = httpx.get(f"{stack.api_url}/v1/accounts/{bruno.address}/balance", timeout=10).json()
     assert int(body["balance"]["micro"]) == stack.operator.balance_of(bruno.address, body["indexed_block"])
     payments = httpx.get(f"{stack.api_url}/v1/payments/recent?limit=20", timeout=10).json()["payments"]
     refs = [p["ref"] for p in payments]
-    assert "E2E-NEW-FORK" in refs and "E2E-OLD-FORK" not in refs
+    assert "0x" + new_ref.hex() in refs and "0x" + old_ref.hex() not in refs
 
 
 def test_the_openapi_document_is_served(stack: Stack) -> None:
