@@ -15,10 +15,26 @@ One rule, shared by the wallet (contacts, own accounts, merchants by name) and t
    `l` = digit `1`, digit `0` = capital `O`, Greek `ο` = Latin `o`...
 
 Case folding and the skeleton do not commute (`I` looks like `l` but folds to `i`; `0` looks
-like `O`, which folds to `o`), and a name is read in every case it may be shown in, so a name
-has three keys, `K(fold(x))`, `K(x)` and `K(upper(x))` with `K = fold∘skeleton`,
-and two names collide when their keys meet: `zoe-cIient` (capital I) collides with
-`zoe-client`, `ALICE` with `alice`, `b0b` with `bob`, `аlice` (Cyrillic а) with `alice`.
+like `O`, which folds to `o`). Two measures make the comparison closed under both at once:
+
+- the look-alike classes are joined with case where that joins no two different letters: `o`
+  joins `O` and so `0` (a zero reads as an o in a lower-case name), while `I` (which looks like
+  `l`) is kept apart from `i`, and `L` from `l` (`alice` and `aiice`, `Lili` and `Liii` stay two
+  names);
+- a name is read in every case it may be shown in, so it has three keys, `K(fold(x))`, `K(x)`
+  and `K(upper(x))` with `K = fold∘skeleton` and the separators dropped (`I_ac` reads `Lac`),
+  and the look-alike of a spelling is keyed as that spelling too: a name made of letters from
+  another script that each look like one Latin letter (Cherokee `ᎪᏞᎥᏟᎬ` shows `ALiCE`) also
+  gets the three keys of that Latin spelling.
+
+Two names collide when their keys meet: `z0e-cIient` collides with `zoe-client`, `ALICE` with
+`alice`, `b0b` with `bob`, `аlice` (Cyrillic а) with `alice`, `ᎪᏞᎥᏟᎬ` with `alice`.
+
+Invisible characters are not letters: format characters (zero-width spaces and joiners, bidi
+controls) are dropped and blank letters (Hangul fillers, the blank braille pattern) and control
+characters read as a space, so they never make a new name. A name to be registered or saved
+must not contain any of them at all (`unsafe_characters`), and a name read back from the chain
+is shown with them made visible (`printable`).
 
 No web3, SQL or I/O beyond reading the package's two data files once, on first use (about
 0.1 s); `fold` alone needs nothing but the standard library.
@@ -38,8 +54,13 @@ T = TypeVar("T")
 
 _SEPARATORS = frozenset(" \t_-.'’&,/")
 _FORMAT_CATEGORIES = frozenset({"Cf"})
+# Letters and symbols that are drawn blank but are not format characters (Unicode's
+# Default_Ignorable_Code_Point letters, and the empty braille cell): each reads as a space.
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 
 
+@functools.cache
 def _package_json(name: str) -> Any:
     """A data file of the confusable-homoglyphs package, read directly: its modules import
     urllib (to regenerate the data), which would cost the wallet half a second at start."""
@@ -98,11 +119,49 @@ def _table() -> dict[str, str]:
                     parent[max(a, b)] = min(a, b)
             elif len(entries) == 1:
                 sequences[char] = other
+    _join_cases(parent, find)
     table = {c: find(c) for c in parent}
     for char, sequence in sequences.items():
         if char not in table:
             table[char] = "".join(table.get(s, s) for s in sequence)
     return {c: r for c, r in table.items() if c != r}
+
+
+def _join_cases(parent: dict[str, str], find: Callable[[str], str]) -> None:
+    """Join the class of each ASCII capital with its small letter's class, unless that would
+    make two different letters one (`I` is in `l`'s class: joining it with `i` would make
+    `alice` and `aiice` one name; `L` with `l` likewise)."""
+    members: dict[str, set[str]] = {}
+    for char in list(parent):
+        members.setdefault(find(char), set()).add(char)
+
+    def letters(root: str) -> set[str]:
+        return {c.lower() for c in members.get(root, {root}) if c.isascii() and c.isalpha()}
+
+    for capital in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        a, b = find(capital), find(capital.lower())
+        if a == b or len(letters(a) | letters(b)) > 1:
+            continue
+        low, high = min(a, b), max(a, b)
+        parent[high] = low
+        parent.setdefault(low, low)
+        members.setdefault(low, {low}).update(members.pop(high, {high}))
+
+
+@functools.cache
+def _latin_letters() -> dict[str, str]:
+    """Each non-ASCII character whose class of look-alikes holds exactly one ASCII letter ->
+    that letter, in its case (Cherokee `Ꮮ` -> `L`, `Ꭵ` -> `i`): the spelling a person reads."""
+    data: dict[str, list[dict[str, str]]] = _package_json("confusables.json")
+    found: dict[str, set[str]] = {}
+    for char, entries in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for entry in entries:
+            other = entry["c"]
+            if len(other) == 1 and other.isascii() and other.isalpha():
+                found.setdefault(char, set()).add(other)
+    return {c: next(iter(latin)) for c, latin in found.items() if len(latin) == 1}
 
 
 def skeleton(text: str) -> str:
@@ -121,17 +180,52 @@ def fold(name: str) -> str:
         category = unicodedata.category(char)
         if category.startswith("M") or category in _FORMAT_CATEGORIES:
             continue  # accents and other combining marks; zero-width and bidi controls
-        kept.append(" " if char in _SEPARATORS or char.isspace() else char)
+        blank = char in _SEPARATORS or char in _BLANKS or char.isspace() or category == "Cc"
+        kept.append(" " if blank else char)
     return " ".join("".join(kept).split())
 
 
 def _key(text: str) -> str:
-    return fold(skeleton(text))
+    return fold(skeleton(text)).replace(" ", "")
+
+
+def _readings(name: str) -> frozenset[str]:
+    return frozenset({_key(fold(name)), _key(name), _key(name.upper())})
 
 
 def name_keys(name: str) -> frozenset[str]:
     """The keys under which `name` is compared (see the module docstring)."""
-    return frozenset({_key(fold(name)), _key(name), _key(name.upper())})
+    latin = _latin_letters()
+    spelled = "".join(latin.get(c, c) for c in unicodedata.normalize("NFC", name))
+    keys = _readings(name) | (_readings(spelled) if spelled != name else frozenset())
+    return frozenset(k for k in keys if k)
+
+
+def unsafe_characters(name: str) -> list[str]:
+    """The characters of `name` a person cannot see or that change how text around them is
+    shown: control and format characters (bidi overrides, zero-width), blank letters (Hangul
+    fillers, the blank braille cell), unassigned and private-use code points, and any space
+    but the plain one. A name to be registered or saved must have none (empty list)."""
+    found = []
+    for char in dict.fromkeys(name):
+        category = unicodedata.category(char)
+        if (category in _UNSAFE_CATEGORIES or char in _BLANKS
+                or (category == "Zs" and char != " ")):
+            found.append(char)
+    return found
+
+
+def printable(name: str) -> str:
+    """`name` as it may be written to a terminal or a page: each unsafe character (escape
+    sequences, bidi overrides, invisible letters) shown as its code point, `<U+202E>`."""
+    unsafe = set(unsafe_characters(name))
+    return "".join(f"<U+{ord(c):04X}>" if c in unsafe else c for c in name)
+
+
+def reads_as_number(name: str) -> bool:
+    """True for a name a person or the wallet would read as a merchant number (`2`, `#2`)."""
+    text = unicodedata.normalize("NFKC", name).strip().lstrip("#").strip()
+    return bool(text) and all(unicodedata.category(c) == "Nd" for c in text)
 
 
 def resembles(a: str, b: str) -> bool:
@@ -187,4 +281,9 @@ def foreign_lookalikes(name: str) -> list[tuple[str, str]]:
 
 def char_names(chars: Sequence[str]) -> str:
     """`'а' (CYRILLIC SMALL LETTER A)` for the sentences that refuse a name."""
-    return ", ".join(f"'{c}' ({unicodedata.name(c, f'U+{ord(c):04X}')})" for c in chars)
+    unsafe = set(unsafe_characters("".join(chars)))
+    return ", ".join(
+        f"U+{ord(c):04X} ({unicodedata.name(c, 'a control character')})" if c in unsafe
+        else f"'{c}' ({unicodedata.name(c, f'U+{ord(c):04X}')})"
+        for c in chars
+    )

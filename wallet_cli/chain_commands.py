@@ -202,7 +202,8 @@ def find_merchant(merchants: list[Merchant], text: str) -> Merchant:
     from ledger.names import fold, resembling
 
     wanted = text.strip()
-    if wanted.removeprefix("#").isdigit():
+    number = wanted.removeprefix("#")
+    if number.isascii() and number.isdigit():  # ASCII only: '²'.isdigit() but int('²') fails
         merchant_id = int(wanted.removeprefix("#"))
         for m in merchants:
             if m.id == merchant_id:
@@ -501,7 +502,7 @@ def pay(
     name, payer = pick_account(ctx, account)
     gateway = make_gateway(settings)
     merchant: Merchant | None
-    if target.startswith("ethereum:"):
+    if is_payment_uri(target):
         if amount is not None or ref is not None:
             raise UsageError("A payment request carries its amount and reference: give only the URI.")
         request = parse_payment_uri(target, expected_token=gateway.token,
@@ -534,10 +535,10 @@ def pay(
         who = f"{merchant.name} (merchant #{merchant.id}, {merchant.category}), payout {to}"
     else:
         who = f"{to} (not a merchant: a plain transfer)"
-    raw_ref = ref is not None and salt is None and _is_raw_bytes32(ref)
+    # A request's `ref` without `refsalt` is committed under a fresh salt even when it is
+    # written as a raw bytes32: nothing proves 0x... is a commitment and not padded clear text.
     lines = [f"Pay {money(micro)} to {who}",
-             (f"Reference: {ref}" + ("" if raw_ref else " (on chain: only a salted commitment)"))
-             if ref else "No reference",
+             f"Reference: {ref} (on chain: only a salted commitment)" if ref else "No reference",
              f"From {name} ({payer}) on chain {settings.chain_id}"]
     if merchant is None and ref:
         lines.append("Note: a plain transfer cannot record the reference on chain.")
@@ -545,14 +546,13 @@ def pay(
     _signer_flow(ctx, settings, gateway, name, password_file)
     committed: Committed | None = None
     if merchant is not None:
-        if ref is not None and not raw_ref:
+        if ref is not None:
             committed = committed_ref(ctx, ref, "paid", salt, merchant_id=merchant.id,
                                       amount=str(micro), payer=payer)
-            if salt is None and target.startswith("ethereum:"):
+            if salt is None and is_payment_uri(target):
                 note(f"This request carries no reference salt: give the merchant the salt "
                      f"{committed.salt_hex} with the reference so they can match the payment.")
-        on_chain = (committed.commitment if committed is not None
-                    else bytes.fromhex(ref[2:]) if ref and raw_ref else bytes(32))
+        on_chain = committed.commitment if committed is not None else bytes(32)
         _approve(gateway, micro, timeout)
         tx_hash = gateway.pay(merchant.id, micro, on_chain)
     else:
@@ -572,10 +572,10 @@ def pay(
          + f"{kept}. Receipt: {data['tx_hash']} (block {data['block']})")
 
 
-def _is_raw_bytes32(ref: str) -> bool:
-    import re
-
-    return re.fullmatch(r"0x[0-9a-fA-F]{64}", ref) is not None
+def is_payment_uri(target: str) -> bool:
+    """True for an ERC-681 request: the scheme in any case (RFC 3986: `ETHEREUM:` is the same;
+    QR scanners in alphanumeric mode upper-case it)."""
+    return target.strip()[:9].lower() == "ethereum:"
 
 
 # ---------------------------------------------------------------- merchants: refund, redeem
@@ -702,6 +702,9 @@ def book(
     if not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: bookings are refused.")
     check_balance(gateway, payer, micro)
+    warning = payout_check(ctx, gateway, merchant)
+    if warning:
+        note(warning)
     expires = int(time.time() + hours * 3600)
     until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
     confirm([f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
@@ -715,7 +718,9 @@ def book(
                                                  committed.commitment), timeout, "the booking")
     booking_id = next((int(log["topics"][1], 16) for log in receipt.get("logs", [])
                        if log.get("topics") and log["topics"][0] == TOPIC_BOOKING_OPENED), None)
+    remember_payout(ctx, gateway, merchant)
     data = {"booking_id": booking_id, "merchant": merchant.as_json(), "deposit": str(micro),
+            "payout_warning": warning,
             "deposit_display": money(micro), "expires_at": expires, **committed.as_json(),
             "chain_id": settings.chain_id, **receipt_json(receipt)}
     emit(as_json, data, f"Booking #{booking_id} with {merchant.name}: {money(micro)} held until "

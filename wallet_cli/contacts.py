@@ -211,7 +211,7 @@ class SeenPayouts:
         out = []
         for key, entry in self._load().items():
             where, _, number = key.rpartition(":")
-            if not isinstance(entry, dict) or not number.isdigit():
+            if not isinstance(entry, dict) or not (number.isascii() and number.isdigit()):
                 continue
             if registry is not None and where != registry.lower():
                 continue

@@ -75,8 +75,10 @@ def atomic_write(
     *,
     verify: Callable[[Path], None] | None = None,
     overwrite: bool = True,
+    private_dir: bool = True,
 ) -> None:
-    """Write `data` to `path` atomically with mode 0600.
+    """Write `data` to `path` atomically with mode 0600 (with `private_dir=False`, a directory
+    the person chose, such as where a QR code goes, is left as it is: it must exist).
 
     The bytes go to a temporary file in the same directory (created 0600), are flushed and
     fsynced; `verify(temp_path)` may read them back and raise to abandon the write; then the
@@ -84,7 +86,8 @@ def atomic_write(
     existing `path` is never replaced (checked again right before the rename).
     """
     directory = path.parent
-    ensure_private_dir(directory)
+    if private_dir:
+        ensure_private_dir(directory)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     tmp = Path(tmp_name)
     try:

@@ -719,9 +719,9 @@ def request(
         ReferenceBook(_state(ctx).home).remember(commit(ref, salt), "requested",
                                                  amount=str(micro), to=recipient)
     if qr_file is not None:
-        import segno
+        from wallet_cli.request_qr import save_qr
 
-        segno.make(uri, error="m").save(str(qr_file), scale=8)
+        save_qr(uri, qr_file)
     data = {"uri": uri, **parsed.as_json(), "account": account}
     if qr_file is not None:
         data["qr_file"] = str(qr_file)
@@ -774,9 +774,9 @@ def _parse_deadline(text: str, now: int) -> int:
     """A unix time, or a duration from now: 90s, 30m, 2h, 1d."""
     value = text.strip().lower()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if value[-1:] in units and value[:-1].isdigit():
+    if value[-1:] in units and value[:-1].isascii() and value[:-1].isdigit():
         return now + int(value[:-1]) * units[value[-1]]
-    if value.isdigit() and int(value) > now:
+    if value.isascii() and value.isdigit() and int(value) > now:
         return int(value)
     raise UsageError(
         f"'{text}' is not a deadline: give a duration (30m, 2h, 1d) or a future unix time."

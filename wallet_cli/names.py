@@ -78,7 +78,16 @@ def check_account_name(name: str) -> str:
 
 def check_contact_name(name: str) -> str:
     """A contact name: words (accents welcome), spaces, ' & . -, never address- or ENS-like."""
+    from ledger.names import char_names, printable, unsafe_characters
+
     value = " ".join(name.split())
+    hidden = unsafe_characters(value)
+    if hidden:
+        raise BadNameError(
+            f"'{printable(value)}' cannot be a contact name: it holds characters nobody can see "
+            f"or that change how a name is shown ({char_names(hidden)}). Type the name again "
+            "with letters, digits, spaces and ' & . - only."
+        )
     if looks_like_address(value):
         raise BadNameError(
             f"'{name}' looks like an address or an ENS name: a contact name must not, "

@@ -21,9 +21,10 @@ A request reads::
         &ref=TABLE-7&refsalt=0x9f2c...(64 hex digits)
 
   Older requests carry `ref` without `refsalt`: text of at most 32 bytes, or `0x` followed by
-  64 hex digits for a raw bytes32 (a commitment the merchant computed itself, sent as is). For
-  text without a salt the paying wallet draws one and prints it, since the merchant cannot
-  match the payment without it. `refsalt` without `ref` is refused.
+  64 hex digits. Either is committed by the paying wallet under a salt it draws and prints,
+  since the merchant cannot match the payment without it: a `0x` reference is not sent as is,
+  since nothing proves it is a commitment rather than zero-padded clear text. `refsalt`
+  without `ref` is refused.
 - Parsing refuses: another scheme, an ENS name instead of an address, a missing or different
   chain id, a token other than the expected one, a function other than `transfer`, ether
   attached (`value`), a missing or zero amount, repeated parameters.
@@ -59,6 +60,7 @@ class PaymentRequest:
     ref_salt: bytes | None = None
 
     def as_json(self) -> dict[str, Any]:
+        on_chain = self.on_chain_ref() if self.ref is not None else None
         return {
             "token": self.token,
             "chain_id": self.chain_id,
@@ -67,19 +69,25 @@ class PaymentRequest:
             "amount_display": format_amount(self.amount),
             "ref": self.ref,
             "ref_salt": "0x" + self.ref_salt.hex() if self.ref_salt else None,
-            "ref_bytes32": "0x" + self.on_chain_ref().hex() if self.ref else None,
+            "ref_bytes32": "0x" + on_chain.hex() if on_chain is not None else None,
+            "ref_on_chain": (
+                None if self.ref is None
+                else "the commitment ref_bytes32" if on_chain is not None
+                else "a commitment under a salt the paying wallet draws (not known yet)"
+            ),
         }
 
-    def on_chain_ref(self) -> bytes:
-        """What the chain gets: the commitment when the request has a salt (else the legacy
-        bytes32 of a raw or short reference)."""
+    def on_chain_ref(self) -> bytes | None:
+        """What the chain gets: the commitment when the request has a salt; None when it has a
+        reference but no salt (the paying wallet commits it under a salt it draws then: the
+        reference never goes on chain in clear, even written as 0x and 64 hex digits)."""
         if self.ref is None:
             return bytes(32)
         if self.ref_salt is not None:
             from wallet_cli.references import commit
 
             return commit(self.ref, self.ref_salt).commitment
-        return ref_to_bytes32(self.ref)
+        return None
 
 
 def check_ref(ref: str) -> str:
@@ -152,6 +160,10 @@ def parse_erc681_number(text: str, what: str) -> int:
         value = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - the regex filtered
         raise PaymentURIError(f"The {what} '{text}' is not a number.") from exc
+    if value.is_zero():
+        return 0
+    if value.adjusted() >= len(str(MAX_UINT256)):  # bound before building a huge integer
+        raise PaymentURIError(f"The {what} '{text}' is too large.")
     if value != value.to_integral_value():
         raise PaymentURIError(
             f"The {what} '{text}' is not a whole number of base units (micro-M3E)."
@@ -188,7 +200,7 @@ def parse_payment_uri(
         raise PaymentURIError(
             f"The request does not say which chain it is for (expected @{expected_chain_id})."
         )
-    if not chain_text.isdigit():
+    if not (chain_text.isascii() and chain_text.isdigit()):  # '³'.isdigit() is True
         raise PaymentURIError(f"The chain id '{chain_text}' is not a number.")
     chain_id = int(chain_text)
     if chain_id != expected_chain_id:

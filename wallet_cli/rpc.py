@@ -164,10 +164,13 @@ class Rpc:
         raw = self.eth_call(payments, SEL_MERCHANT_NAME + word(merchant_id))
         (name,) = decode(["string"], bytes.fromhex(raw.removeprefix("0x")))
         label = CATEGORIES[category] if category < len(CATEGORIES) else "other"
+        from ledger.names import printable
         from wallet_cli.names import to_checksum_address
 
-        return Merchant(merchant_id, str(name), label, to_checksum_address(address_from_word(payout)),
-                        bool(active))
+        # The chain holds whatever was registered: escape sequences, bidi overrides and
+        # invisible letters are shown as <U+XXXX> in every line the wallet prints.
+        payout_address = to_checksum_address(address_from_word(payout))
+        return Merchant(merchant_id, printable(str(name)), label, payout_address, bool(active))
 
     def merchants(self, payments: str) -> list[Merchant]:
         return [self.merchant(payments, i) for i in range(1, self.merchant_count(payments) + 1)]

@@ -1,13 +1,21 @@
 """District operations over the deployed contracts: deposits, merchants, payments, bookings.
 
 One object per signer. Amounts are integers in micro-M3E (1 M3E = 1_000_000). A payment,
-refund or booking reference is a bytes32 on chain: give the 32-byte commitment of
-ledger.chain.reference (what residents' payments carry: the clear reference stays with payer and
-merchant), or a short text stored as is (bank and payout references of the operator).
+refund or booking reference is a bytes32 on chain, and never the reference in clear: give the
+32-byte commitment of ledger.chain.reference (what residents' payments carry: the clear
+reference stays with payer and merchant), or a text reference, which these methods commit under
+a fresh random salt (the pair is kept in `District.committed`, by commitment, for the caller to
+hand to payer and merchant). Only the operator's bank and payout references (record_deposit,
+redeem) go on chain as short text, as the bank needs them.
+
+Merchant names: the registrar's check (register_merchant) refuses a name that resembles one in
+the registry, holds invisible or control characters, or reads as a merchant number; check and
+send are serialised by a lock in this process (two processes are not serialised by it).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from enum import IntEnum
@@ -21,10 +29,15 @@ from web3.logs import DISCARD
 from ledger.chain.client import ChainClient, SentTx
 from ledger.chain.deploy import decoder_for_manifest
 from ledger.chain.manifest import Manifest
+from ledger.chain.reference import ReferenceError, new_salt, reference_commitment
 from ledger.chain.typed_data import intent_typed_data, permit_typed_data
 from ledger.errors import InputError
 
 MAX_UINT256 = 2**256 - 1
+
+# Serialises the registrar's check-and-send (register_merchant) across the threads of one
+# process, e.g. the API's operator requests; another process does not share it.
+_REGISTRAR_LOCK = threading.Lock()
 
 
 class Category(IntEnum):
@@ -52,12 +65,30 @@ def ref32(text: str) -> bytes:
 
 
 def ref_arg(ref: str | bytes) -> bytes:
-    """The bytes32 a reference argument becomes: 32 bytes as they are (a commitment), else text."""
+    """The bytes32 a payment reference argument becomes: 32 bytes as they are (a commitment).
+
+    Text is refused: a payment, refund or booking reference never goes on chain in clear
+    (commit it first: `commit_ref`)."""
     if isinstance(ref, bytes | bytearray):
         if len(ref) != 32:
             raise InputError(f"a reference given as bytes must be 32 bytes, got {len(ref)}")
         return bytes(ref)
-    return ref32(ref)
+    raise InputError(
+        "a payment reference in clear text never goes on chain: give its 32-byte commitment "
+        "(ledger.chain.reference.reference_commitment), or let District commit it."
+    )
+
+
+def commit_ref(ref: str | bytes) -> tuple[bytes, tuple[str, bytes] | None]:
+    """The bytes32 for a payment reference and, for text, the (reference, salt) it commits:
+    32 bytes pass as they are; text is committed under a fresh random salt."""
+    if isinstance(ref, bytes | bytearray):
+        return ref_arg(ref), None
+    salt = new_salt()
+    try:
+        return reference_commitment(ref, salt), (ref, salt)
+    except ReferenceError as exc:
+        raise InputError(str(exc)) from None
 
 
 def ref_text(value: bytes) -> str:
@@ -99,7 +130,10 @@ def sign_payment_offline(
     nonce: int,
     deadline: int,
 ) -> SignedPayment:
-    """Sign permit + intent without touching the network (the nonce is the payer's permit nonce)."""
+    """Sign permit + intent without touching the network (the nonce is the payer's permit nonce).
+
+    `ref` is the 32-byte commitment (text is refused: commit it first, see `commit_ref`)."""
+    committed = ref_arg(ref)
     permit = Account.sign_typed_data(
         account.key,
         full_message=permit_typed_data(
@@ -111,7 +145,7 @@ def sign_payment_offline(
         account.key,
         full_message=intent_typed_data(
             chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
-            amount=amount, ref=ref_arg(ref), nonce=nonce, deadline=deadline,
+            amount=amount, ref=committed, nonce=nonce, deadline=deadline,
         ),
     )
     return SignedPayment(
@@ -120,7 +154,7 @@ def sign_payment_offline(
         payer=account.address,
         merchant_id=merchant_id,
         amount=amount,
-        ref=ref,
+        ref=committed,
         nonce=nonce,
         deadline=deadline,
         permit_v=permit.v,
@@ -140,6 +174,14 @@ class District:
         payments = manifest.contract("ServicePayments")
         self.token = self.client.contract(token.address, token.abi)
         self.payments = self.client.contract(payments.address, payments.abi)
+        self.committed: dict[bytes, tuple[str, bytes]] = {}
+
+    def _commit(self, ref: str | bytes) -> bytes:
+        """The bytes32 for `ref`, remembering (reference, salt) when text was committed."""
+        value, pair = commit_ref(ref)
+        if pair is not None:
+            self.committed[value] = pair
+        return value
 
     @property
     def address(self) -> str:
@@ -208,18 +250,40 @@ class District:
         path that registers (the API's operator route, the demo); the wallet still lists every
         merchant under a name it cannot tell apart, with #id and payout.
         """
-        self._refuse_lookalike_merchant(name)
-        sent = self.client.transact(
-            self.payments.functions.registerMerchant(name, int(category), Web3.to_checksum_address(payout))
-        )
+        with _REGISTRAR_LOCK:
+            self._refuse_lookalike_merchant(name)
+            sent = self.client.transact(
+                self.payments.functions.registerMerchant(
+                    name, int(category), Web3.to_checksum_address(payout)
+                )
+            )
         logs = self.payments.events.MerchantRegistered().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["merchantId"]), sent
 
     def _refuse_lookalike_merchant(self, name: str) -> None:
-        from ledger.names import fold, resembling
+        from ledger.names import (
+            char_names,
+            fold,
+            printable,
+            reads_as_number,
+            resembling,
+            unsafe_characters,
+        )
 
+        hidden = unsafe_characters(name)
+        if hidden:
+            raise InputError(
+                f"'{printable(name)}' cannot be a merchant name: it holds characters nobody can "
+                f"see or that change how a name is shown ({char_names(hidden)}): nothing was "
+                "registered. Type the name again with visible letters, digits and plain spaces."
+            )
         if not fold(name):
             raise InputError("A merchant needs a name with letters or digits in it.")
+        if reads_as_number(name):
+            raise InputError(
+                f"'{name}' cannot be a merchant name: residents would read it as a merchant "
+                "number (#id): nothing was registered. Choose a name with letters."
+            )
         same = resembling(name, self.merchants(), lambda m: str(m["name"]))
         if same:
             first = same[0]
@@ -248,7 +312,7 @@ class District:
 
     def pay(self, merchant_id: int, amount: int, ref: str | bytes) -> SentTx:
         self.ensure_allowance(amount)
-        return self.client.transact(self.payments.functions.pay(merchant_id, amount, ref_arg(ref)))
+        return self.client.transact(self.payments.functions.pay(merchant_id, amount, self._commit(ref)))
 
     def permit_nonce(self, owner: str) -> int:
         return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
@@ -265,7 +329,7 @@ class District:
             payments=self.payments.address,
             merchant_id=merchant_id,
             amount=amount,
-            ref=ref,
+            ref=self._commit(ref),
             nonce=self.permit_nonce(account.address),
             deadline=int(time.time()) + valid_seconds,
         )
@@ -292,7 +356,9 @@ class District:
     def refund(self, merchant_id: int, payer: str, amount: int, ref: str | bytes) -> SentTx:
         self.ensure_allowance(amount)
         return self.client.transact(
-            self.payments.functions.refund(merchant_id, Web3.to_checksum_address(payer), amount, ref_arg(ref))
+            self.payments.functions.refund(
+                merchant_id, Web3.to_checksum_address(payer), amount, self._commit(ref)
+            )
         )
 
     def open_booking(
@@ -300,7 +366,7 @@ class District:
     ) -> tuple[int, SentTx]:
         self.ensure_allowance(deposit)
         sent = self.client.transact(
-            self.payments.functions.openBooking(merchant_id, deposit, expires_at, ref_arg(ref))
+            self.payments.functions.openBooking(merchant_id, deposit, expires_at, self._commit(ref))
         )
         logs = self.payments.events.BookingOpened().process_receipt(sent.receipt, errors=DISCARD)
         return int(logs[0]["args"]["bookingId"]), sent

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ledger.chain.reference import new_salt, reference_commitment
 from ledger.demo import MERCHANTS, RESIDENTS, dev_account
 from tests.e2e.api_stack import FeedListener, Stack, running_stack, sign_in
 
@@ -111,10 +112,13 @@ def test_a_reorg_is_announced_on_the_live_feed(stack: Stack) -> None:
     with FeedListener(f"{stack.api_url}/v1/feed") as feed:
         feed.wait_for(lambda e: e[0] == "block")
         snapshot = stack.w3.provider.make_request("evm_snapshot", [])["result"]
-        old = bruno.pay(2, 2_000_000, "E2E-OLD-FORK")
+        # references go on chain as salted commitments only (and the public feed shows none)
+        old_ref = reference_commitment("E2E-OLD-FORK", new_salt())
+        new_ref = reference_commitment("E2E-NEW-FORK", new_salt())
+        old = bruno.pay(2, 2_000_000, old_ref)
         feed.wait_for(lambda e: e[0] == "payment" and e[2]["block"] == old.block_number)
         assert stack.w3.provider.make_request("evm_revert", [snapshot])["result"] is True
-        new = bruno.pay(3, 3_000_000, "E2E-NEW-FORK")
+        new = bruno.pay(3, 3_000_000, new_ref)
         stack.w3.provider.make_request("evm_mine", [])
         assert new.block_number == old.block_number and new.tx_hash != old.tx_hash
         reorg = feed.wait_for(lambda e: e[0] == "reorg")
