@@ -23,6 +23,8 @@ from ledger.errors import CompilerError
 
 SOLC_VERSION = "0.8.28"
 CONTRACT_NAMES = ("DistrictToken", "ServicePayments", "EnergySettlement")
+# Governance building blocks deployed from OpenZeppelin's npm package, unchanged.
+TIMELOCK_SOURCE = "@openzeppelin/contracts/governance/TimelockController.sol"
 # Must match hardhat.config.js so that Hardhat and Python build the same bytecode.
 COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 10000},
@@ -151,16 +153,23 @@ def source_hash(sources: dict[str, str]) -> str:
 
 def compile_contracts(solc: str | None = None, root: Path | None = None) -> Compilation:
     """Compile the district contracts (those present in contracts/) with py-solc-x."""
-    import solcx
-    import solcx.exceptions
-    import solcx.wrapper
-
     root = root or project_root()
     entries = [
         f"contracts/{name}.sol" for name in CONTRACT_NAMES if (root / "contracts" / f"{name}.sol").exists()
     ]
     if not entries:
         raise CompilerError(f"no contracts found under {root / 'contracts'}")
+    return compile_entries(entries, solc, root)
+
+
+def compile_entries(entries: list[str], solc: str | None = None, root: Path | None = None) -> Compilation:
+    """Compile the given source files (paths under the root, or `@openzeppelin/...` from
+    node_modules) and return the contract named after each file."""
+    import solcx
+    import solcx.exceptions
+    import solcx.wrapper
+
+    root = root or project_root()
     sources = collect_sources(root, entries)
     binary = find_solc(solc, root)
     standard_input = {
