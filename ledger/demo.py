@@ -25,9 +25,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.chain.client import ChainClient, connect
-from ledger.chain.deploy import DeployParams, decoder_for_manifest, deploy_district, manifest_is_live
+from ledger.chain.deploy import decoder_for_manifest, manifest_is_live
+from ledger.chain.deploy_plan import DeploymentPlan, parse_plan
 from ledger.chain.devnode import DevNode, rpc_answers
 from ledger.chain.district import Category, District, ref32
+from ledger.chain.governance import deploy_with_plan
 from ledger.chain.manifest import Manifest
 from ledger.domain.money import format_micro
 from ledger.settings import LedgerSettings
@@ -56,6 +58,11 @@ MERCHANTS = [
 ]
 RESIDENTS = [("Alice", 4), ("Bruno (prosumer)", 5), ("Chloé", 6), ("Driss (prosumer)", 7), ("Élise", 8)]
 COMMONS_FUND_INDEX = 9
+DEMO_ROLES = {"treasurer": 15, "registrar": 16, "pauser": 17, "freezer": 18}
+"""Local dev chain only: each operator power on its own dev account (the deployer, account 0,
+stays the admin with no delay for convenience and runs the energy settlement)."""
+DEMO_MINT_ALLOWANCE = "100000.00"
+DEMO_MINT_DAILY_LIMIT = "20000.00"
 SIM_HOMES = 30
 HOME_ACCOUNT_BASE = 100
 """Simulated home n is dev account HOME_ACCOUNT_BASE + n."""
@@ -63,6 +70,28 @@ HOME_DEPOSIT = 50 * M3E
 DEMO_TARIFF = (90_000, 100_000, 80_000)
 """µ€/kWh in solar, peak and off-peak hours: within the bounds (0.04 to the regulated price)."""
 SETTLE_EVERY_S = 10
+
+
+def demo_plan() -> DeploymentPlan:
+    """The demo's deployment: split roles on dev accounts, the deployer as (dev-only) admin."""
+    roles = {name: [dev_account(i).address] for name, i in DEMO_ROLES.items() if name != "treasurer"}
+    return parse_plan({
+        "admin": {"delay_seconds": 0},
+        "token": {"commons_fund": dev_account(COMMONS_FUND_INDEX).address},
+        "roles": roles,
+        "minters": [{"address": dev_account(DEMO_ROLES["treasurer"]).address,
+                     "allowance": DEMO_MINT_ALLOWANCE, "daily_limit": DEMO_MINT_DAILY_LIMIT}],
+    })
+
+
+def role_signer(operator: District, contract: str, role: str) -> District:
+    """The district seen from the dev account holding `role` (the deployer when it holds it)."""
+    holders = operator.manifest.roles.get(contract, {}).get(role, [])
+    for index in (0, *DEMO_ROLES.values()):
+        account = dev_account(index)
+        if account.address in holders:
+            return operator.as_(account)
+    return operator
 
 
 def home_account(n: int) -> LocalAccount:
@@ -74,12 +103,13 @@ def seed_homes(operator: District, settlement: str, homes: int) -> int:
     deposit; idempotent (a recorded deposit or an allowance already there is left alone).
     Returns how many homes needed something."""
     touched = 0
+    treasurer = role_signer(operator, "DistrictToken", "TREASURER_ROLE")
     for n in range(homes):
         home = home_account(n)
         ref = f"DEMO-HOME-{n}"
         did = False
         if not operator.client.call(operator.token.functions.depositRecorded(ref32(ref))):
-            operator.record_deposit(ref, home.address, HOME_DEPOSIT)
+            treasurer.record_deposit(ref, home.address, HOME_DEPOSIT)
             did = True
         view = operator.as_(home)
         allowance = int(view.client.call(view.token.functions.allowance(home.address, settlement)))
@@ -108,15 +138,18 @@ def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, oper
 
 
 def seed_district(operator: District) -> dict[str, object]:
-    """Merchants, deposits, payments, a refund, bookings, a signed payment and a redemption."""
+    """Merchants, deposits, payments, a refund, bookings, a signed payment and a redemption.
+    The registrar registers, the treasurer mints (within its allowance)."""
+    registrar = role_signer(operator, "ServicePayments", "REGISTRAR_ROLE")
+    treasurer = role_signer(operator, "DistrictToken", "TREASURER_ROLE")
     merchant_ids: dict[str, int] = {}
     merchant_view: dict[str, District] = {}
     for name, category, index in MERCHANTS:
-        merchant_ids[name], _ = operator.register_merchant(name, category, dev_account(index).address)
+        merchant_ids[name], _ = registrar.register_merchant(name, category, dev_account(index).address)
         merchant_view[name] = operator.as_(dev_account(index))
     residents = {label: operator.as_(dev_account(index)) for label, index in RESIDENTS}
     for number, (_label, view) in enumerate(residents.items(), start=1):
-        operator.record_deposit(f"DEMO-DEP-{number:04d}", view.address, 200 * M3E)
+        treasurer.record_deposit(f"DEMO-DEP-{number:04d}", view.address, 200 * M3E)
     bakery, coworking, cars = (merchant_ids[m[0]] for m in MERCHANTS)
     alice, bruno, chloe, driss, elise = residents.values()
     alice.pay(bakery, 4_200_000, "BAGUETTE-0001")
@@ -173,9 +206,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 for stale in state.glob("ledger.db*"):
                     stale.unlink()
             print("Compiling and deploying the contracts ...")
-            manifest = deploy_district(
-                w3, operator_account, DeployParams(commons_fund=dev_account(COMMONS_FUND_INDEX).address)
-            )
+            manifest = deploy_with_plan(w3, operator_account, demo_plan()).manifest
             manifest.save(path)
         operator = District(w3, operator_account, manifest)
         if operator.merchant_count() == 0:
@@ -260,6 +291,13 @@ def _print_summary(operator: District, manifest: Manifest, settings: LedgerSetti
     for name, contract in manifest.contracts.items():
         print(f"  {name:<16} {contract.address}")
     print(f"  supply           {_m3e(supply)} against a reserve of {_m3e(reserve)}")
+    if manifest.admin:
+        print(f"  admin            {manifest.admin.get('address')} ({manifest.admin.get('kind')}"
+              + (", local dev chain only)" if manifest.admin.get("dev_only") else ")"))
+    for contract_name, roles in manifest.roles.items():
+        for role, holders in roles.items():
+            if role != "DEFAULT_ADMIN_ROLE" and holders:
+                print(f"  {role:<16} {', '.join(holders)} ({contract_name})")
     for merchant in operator.merchants():
         print(
             f"  merchant #{merchant['id']}      {merchant['name']} ({merchant['category']}) "

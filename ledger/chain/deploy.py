@@ -88,7 +88,10 @@ def deploy_district(
 
     delay = params.admin_delay_seconds
     token_address, _ = put(
-        "DistrictToken", params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps
+        "DistrictToken",
+        *token_constructor_args(
+            compilation, params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps
+        ),
     )
     payments_address, _ = put("ServicePayments", token_address, admin, delay)
     token = client.contract(token_address, compilation.contracts["DistrictToken"].abi)
@@ -124,6 +127,13 @@ def deploy_district(
         admin={"kind": "deployer", "address": admin, "delay_seconds": delay, "dev_only": True},
         roles=_dev_roles(client, deployed, admin),
     )
+
+
+def token_constructor_args(compilation: Compilation, *args: Any) -> list[Any]:
+    """The token's constructor arguments; a fresh token has no predecessor (the zero address)."""
+    ctor = next((i for i in compilation.contracts["DistrictToken"].abi if i.get("type") == "constructor"), {})
+    extra = len(ctor.get("inputs", [])) - len(args)
+    return [*args, *(["0x" + "00" * 20] * max(extra, 0))]
 
 
 def _has_function(contract: Any, name: str) -> bool:

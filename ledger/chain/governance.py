@@ -34,7 +34,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.chain.client import ChainClient, SentTx, is_dev_node
-from ledger.chain.deploy import decoder_for, notices_of
+from ledger.chain.deploy import decoder_for, notices_of, token_constructor_args
 from ledger.chain.deploy_plan import ZERO_ADDRESS, DeploymentPlan, TimelockPlan
 from ledger.chain.manifest import DeployedContract, Manifest
 from ledger.chain.revert import ErrorDecoder
@@ -174,12 +174,10 @@ def deploy_with_plan(
 
     token = put(
         "DistrictToken",
-        plan.token_name,
-        plan.token_symbol,
-        admin_address,
-        delay,
-        fund,
-        plan.redemption_fee_bps,
+        *token_constructor_args(
+            compilation, plan.token_name, plan.token_symbol, admin_address, delay, fund,
+            plan.redemption_fee_bps,
+        ),
     )
     payments = put("ServicePayments", token.address, admin_address, delay)
     contracts = {"DistrictToken": token, "ServicePayments": payments}

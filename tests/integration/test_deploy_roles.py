@@ -18,9 +18,10 @@ from ledger.chain import governance
 from ledger.chain.client import connect
 from ledger.chain.deploy_plan import parse_plan
 from ledger.chain.devnode import DevNode, free_port
+from ledger.chain.district import Category, District
 from ledger.chain.manifest import Manifest
 from ledger.demo import dev_account
-from ledger.errors import ConfigError
+from ledger.errors import ConfigError, ContractRuleError
 
 DEPLOYER = 0
 PROPOSERS = (30, 31)
@@ -29,6 +30,7 @@ ROLES = {"registrar": 21, "pauser": 22, "oracle": 23, "tariff": 24, "freezer": 2
 TREASURER = 26
 ADMIN_DELAY = 3 * 86400
 TIMELOCK_DELAY = 2 * 86400
+M3E = 1_000_000
 
 
 def run_ledger(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -224,3 +226,101 @@ def test_without_a_file_off_a_dev_chain_deploy_refuses(
     monkeypatch.setattr(deploy, "is_dev_node", lambda w3: False)
     with pytest.raises(ConfigError, match="deploy with a deployment file"):
         deploy.deploy_district(connect(chain_node.url), dev_account(DEPLOYER))
+
+
+def view(chain_node: DevNode, manifest: Manifest, index: int) -> District:
+    return District(connect(chain_node.url), dev_account(index), manifest)
+
+
+def advance(w3: Web3, seconds: int) -> None:
+    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def test_a_treasurer_mints_within_its_daily_limit_and_allowance_then_is_refused_with_a_sentence(
+        chain_node: DevNode, deployed: tuple[Manifest, Path, dict[str, str]]) -> None:
+    manifest, workdir, env = deployed
+    treasurer = view(chain_node, manifest, TREASURER)
+    resident = a(50)
+    treasurer.record_deposit("ALLOW-1", resident, 600 * M3E)
+    with pytest.raises(ContractRuleError) as daily:
+        treasurer.record_deposit("ALLOW-2", resident, 1)
+    assert daily.value.error_name == "DistrictTokenMintAboveDailyLimit"
+    assert str(daily.value).startswith("This treasurer key reached its daily mint limit")
+    advance(treasurer.client.w3, 86_400)
+    treasurer.record_deposit("ALLOW-2", resident, 400 * M3E)  # the whole allowance is now used
+    with pytest.raises(ContractRuleError) as spent:
+        treasurer.record_deposit("ALLOW-3", resident, 1)
+    assert spent.value.error_name == "DistrictTokenMintAboveAllowance"
+    assert str(spent.value).startswith("This treasurer key may not mint that much")
+    assert treasurer.balance_of(resident) == 1000 * M3E
+    assert treasurer.total_supply() <= treasurer.reserve()
+    shown = run_ledger("minter", "show", a(TREASURER), "--json", env=env, cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["allowance"] == 0
+    # Only the admin (the timelock here) raises it: the treasurer's own key cannot.
+    own = {**env, "LEDGER_DEPLOYER_KEY": dev_account(TREASURER).key.hex()}
+    refused = run_ledger("minter", "set-allowance", a(TREASURER), "1000000", env=own, cwd=workdir)
+    assert refused.returncode == 1
+    assert "is not one of its proposers" in refused.stderr
+
+
+def test_a_payout_change_waits_its_delay_and_signed_payments_wait_with_it(
+        chain_node: DevNode, deployed: tuple[Manifest, Path, dict[str, str]]) -> None:
+    manifest, workdir, env = deployed
+    registrar = view(chain_node, manifest, ROLES["registrar"])
+    shop, new_payout = dev_account(51), a(52)
+    merchant_id, _ = registrar.register_merchant("Épicerie Délai", Category.FOOD, shop.address)
+    payer = view(chain_node, manifest, 53)
+    signed = payer.sign_payment(merchant_id, 1 * M3E, "BEFORE-CHANGE")
+
+    stranger = {**env, "LEDGER_DEPLOYER_KEY": dev_account(54).key.hex()}
+    refused = run_ledger("merchant", "set-payout", str(merchant_id), new_payout, env=stranger, cwd=workdir)
+    assert refused.returncode == 1 and "does not hold REGISTRAR_ROLE" in refused.stderr
+
+    as_registrar = {**env, "LEDGER_DEPLOYER_KEY": dev_account(ROLES["registrar"]).key.hex()}
+    asked = run_ledger("merchant", "set-payout", str(merchant_id), new_payout, "--json",
+                       env=as_registrar, cwd=workdir)
+    assert asked.returncode == 0, asked.stderr
+    effective_at = json.loads(asked.stdout)["effective_at"]
+    assert registrar.payout_of(merchant_id) == shop.address  # nothing moved yet
+
+    early = run_ledger("merchant", "complete-payout", str(merchant_id), env=env | stranger, cwd=workdir)
+    assert early.returncode == 1
+    assert "The payout change can take effect only at" in early.stderr
+    with pytest.raises(ContractRuleError) as pending:
+        registrar.as_(dev_account(54)).submit_signed_payment(signed)
+    assert pending.value.error_name == "ServicePaymentsPayoutChangePending"
+    assert "signed payments to it are refused" in str(pending.value)
+
+    block_time = int(registrar.client.w3.eth.get_block("latest")["timestamp"])
+    advance(registrar.client.w3, effective_at - block_time)
+    done = run_ledger("merchant", "complete-payout", str(merchant_id), env=stranger, cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert registrar.payout_of(merchant_id) == new_payout
+
+
+def test_a_frozen_account_can_neither_send_nor_receive_and_is_told_why(
+        chain_node: DevNode, deployed: tuple[Manifest, Path, dict[str, str]]) -> None:
+    manifest, workdir, env = deployed
+    holder, other = view(chain_node, manifest, 50), a(55)  # 50 holds 1000 M3E (minted above)
+    as_freezer = {**env, "LEDGER_DEPLOYER_KEY": dev_account(ROLES["freezer"]).key.hex()}
+    as_pauser = {**env, "LEDGER_DEPLOYER_KEY": dev_account(ROLES["pauser"]).key.hex()}
+    refused = run_ledger("freeze", holder.address, "--order", "TJ-LYON-2026-001", env=as_pauser, cwd=workdir)
+    assert refused.returncode == 1 and "does not hold FREEZER_ROLE" in refused.stderr
+
+    frozen = run_ledger("freeze", holder.address, "--order", "TJ-LYON-2026-001", env=as_freezer, cwd=workdir)
+    assert frozen.returncode == 0, frozen.stderr
+    with pytest.raises(ContractRuleError) as sending:
+        holder.transfer(other, 1 * M3E)
+    assert sending.value.error_name == "DistrictTokenAccountFrozen"
+    assert str(sending.value).startswith("The account is frozen by a court or anti-money-laundering order")
+    with pytest.raises(ContractRuleError) as receiving:
+        view(chain_node, manifest, 53).transfer(holder.address, 1)
+    assert receiving.value.error_name == "DistrictTokenAccountFrozen"
+
+    lifted = run_ledger("unfreeze", holder.address, "--order", "TJ-LYON-2026-002", env=as_freezer,
+                        cwd=workdir)
+    assert lifted.returncode == 0, lifted.stderr
+    holder.transfer(other, 1 * M3E)
+    assert holder.balance_of(other) == 1 * M3E
