@@ -25,6 +25,8 @@ class DeployParams:
     commons_fund: str | None = None
     name: str = TOKEN_NAME
     symbol: str = TOKEN_SYMBOL
+    # What the deployer's treasurer key may mint (DistrictToken.configureMinter): 1e9 M3E on a dev chain.
+    mint_allowance: int = 10**15
 
 
 def decoder_for(compilation: Compilation) -> ErrorDecoder:
@@ -70,7 +72,8 @@ def deploy_district(
 
     delay = params.admin_delay_seconds
     token_address, _ = put(
-        "DistrictToken", params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps
+        "DistrictToken", params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps,
+        "0x" + "00" * 20,  # no predecessor: a first deployment
     )
     payments_address, _ = put("ServicePayments", token_address, admin, delay)
     token = client.contract(token_address, compilation.contracts["DistrictToken"].abi)
@@ -84,6 +87,7 @@ def deploy_district(
             role = client.call(getattr(contract.functions, role_name)())
             if not client.call(contract.functions.hasRole(role, admin)):
                 client.transact(contract.functions.grantRole(role, admin))
+    client.transact(token.functions.configureMinter(admin, params.mint_allowance, 0))
     if "EnergySettlement" in compilation.contracts:
         settlement_address, _ = put("EnergySettlement", token_address, admin, delay)
         settlement = client.contract(settlement_address, compilation.contracts["EnergySettlement"].abi)

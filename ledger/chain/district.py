@@ -6,6 +6,7 @@ short texts stored as bytes32 on chain.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from enum import IntEnum
@@ -19,7 +20,7 @@ from web3.logs import DISCARD
 from ledger.chain.client import ChainClient, SentTx
 from ledger.chain.deploy import decoder_for_manifest
 from ledger.chain.manifest import Manifest
-from ledger.chain.typed_data import intent_typed_data, permit_typed_data
+from ledger.chain.typed_data import authorization_typed_data, payment_authorization_nonce
 from ledger.errors import InputError
 
 MAX_UINT256 = 2**256 - 1
@@ -59,20 +60,27 @@ def ref_text(value: bytes) -> str:
 
 @dataclass(frozen=True)
 class SignedPayment:
-    """A payment signed offline: permit + intent, for a merchant's terminal to submit."""
+    """A payment signed offline: one ERC-3009 ReceiveWithAuthorization of the token to
+    ServicePayments, whose nonce binds the merchant, its payout address and the reference."""
 
     chain_id: int
     payments: str
     payer: str
     merchant_id: int
+    payout: str
     amount: int
     ref: str
-    nonce: int
-    deadline: int
-    permit_v: int
-    permit_r: str
-    permit_s: str
-    intent_signature: str
+    payer_nonce: str  # 0x + 32 random bytes, drawn by the payer
+    valid_after: int
+    valid_before: int
+    signature: str
+
+    @property
+    def authorization_nonce(self) -> bytes:
+        """The token nonce this payment uses (what `cancelAuthorization` takes)."""
+        return payment_authorization_nonce(
+            self.merchant_id, self.payout, ref32(self.ref), bytes.fromhex(self.payer_nonce[2:])
+        )
 
 
 def sign_payment_offline(
@@ -83,24 +91,22 @@ def sign_payment_offline(
     token_name: str,
     payments: str,
     merchant_id: int,
+    payout: str,
     amount: int,
     ref: str,
-    nonce: int,
-    deadline: int,
+    valid_after: int,
+    valid_before: int,
+    payer_nonce: bytes | None = None,
 ) -> SignedPayment:
-    """Sign permit + intent without touching the network (the nonce is the payer's permit nonce)."""
-    permit = Account.sign_typed_data(
+    """Sign a payment without touching the network; the nonce is 32 random bytes, used once ever."""
+    salt = payer_nonce if payer_nonce is not None else secrets.token_bytes(32)
+    nonce = payment_authorization_nonce(merchant_id, payout, ref32(ref), salt)
+    signed = Account.sign_typed_data(
         account.key,
-        full_message=permit_typed_data(
-            chain_id=chain_id, token=token, token_name=token_name, owner=account.address,
-            spender=payments, value=amount, nonce=nonce, deadline=deadline,
-        ),
-    )
-    intent = Account.sign_typed_data(
-        account.key,
-        full_message=intent_typed_data(
-            chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
-            amount=amount, ref=ref32(ref), nonce=nonce, deadline=deadline,
+        full_message=authorization_typed_data(
+            primary_type="ReceiveWithAuthorization", chain_id=chain_id, token=token, token_name=token_name,
+            sender=account.address, to=payments, value=amount, valid_after=valid_after,
+            valid_before=valid_before, nonce=nonce,
         ),
     )
     return SignedPayment(
@@ -108,14 +114,13 @@ def sign_payment_offline(
         payments=payments,
         payer=account.address,
         merchant_id=merchant_id,
+        payout=Web3.to_checksum_address(payout),
         amount=amount,
         ref=ref,
-        nonce=nonce,
-        deadline=deadline,
-        permit_v=permit.v,
-        permit_r="0x" + permit.r.to_bytes(32, "big").hex(),
-        permit_s="0x" + permit.s.to_bytes(32, "big").hex(),
-        intent_signature="0x" + bytes(intent.signature).hex(),
+        payer_nonce="0x" + salt.hex(),
+        valid_after=valid_after,
+        valid_before=valid_before,
+        signature="0x" + bytes(signed.signature).hex(),
     )
 
 
@@ -215,13 +220,12 @@ class District:
         self.ensure_allowance(amount)
         return self.client.transact(self.payments.functions.pay(merchant_id, amount, ref32(ref)))
 
-    def permit_nonce(self, owner: str) -> int:
-        return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
-
     def sign_payment(
         self, merchant_id: int, amount: int, ref: str, valid_seconds: int = 3600
     ) -> SignedPayment:
         account = self.client.account
+        payout = self.client.call(self.payments.functions.merchant(merchant_id))[0]
+        now = int(time.time())
         return sign_payment_offline(
             account,
             chain_id=self.client.chain_id,
@@ -229,10 +233,11 @@ class District:
             token_name=str(self.client.call(self.token.functions.name())),
             payments=self.payments.address,
             merchant_id=merchant_id,
+            payout=str(payout),
             amount=amount,
             ref=ref,
-            nonce=self.permit_nonce(account.address),
-            deadline=int(time.time()) + valid_seconds,
+            valid_after=now - 60,
+            valid_before=now + valid_seconds,
         )
 
     def submit_signed_payment(self, signed: SignedPayment) -> SentTx:
@@ -241,16 +246,15 @@ class District:
                 f"the payment was signed for chain {signed.chain_id}, this is {self.client.chain_id}"
             )
         return self.client.transact(
-            self.payments.functions.payWithPermit(
+            self.payments.functions.payWithAuthorization(
                 Web3.to_checksum_address(signed.payer),
                 signed.merchant_id,
                 signed.amount,
                 ref32(signed.ref),
-                signed.deadline,
-                signed.permit_v,
-                bytes.fromhex(signed.permit_r[2:]),
-                bytes.fromhex(signed.permit_s[2:]),
-                bytes.fromhex(signed.intent_signature[2:]),
+                signed.valid_after,
+                signed.valid_before,
+                bytes.fromhex(signed.payer_nonce[2:]),
+                bytes.fromhex(signed.signature[2:]),
             )
         )
 
