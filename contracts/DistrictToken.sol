@@ -7,6 +7,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
@@ -19,9 +20,10 @@ import {IDistrictToken, IMerchantDirectory} from "./interfaces/IDistrictToken.so
 /// active merchant converts back to euros (minus a fee that goes to the commons fund).
 /// @dev Amounts are in micro-M3E (6 decimals), and the reserve is in micro-euro, so they compare
 /// directly. Every function that changes the supply or the reserve ends with `_requireBacked()`.
-/// The pause (and retirement) blocks every balance change (transfers, mints, burns) through
-/// `_update` and every approval (approve, permit, allowance spending) through `_approve`; frozen
-/// accounts are refused in both. The admin delay given to the constructor is not bounded here:
+/// The pause blocks every balance change (transfers, mints, burns) through `_update` and every
+/// approval (approve, permit, allowance spending) through `_approve`; frozen accounts are refused
+/// in both. Retirement is a pause nobody can lift. Gas: one counter of frozen accounts is read per
+/// transfer, and the per-account flags only while some account is frozen. The admin delay given to the constructor is not bounded here:
 /// chain id 69003 is the same on a dev chain and in production, so the contract cannot tell them
 /// apart; the deployer refuses a zero delay and a single-key admin off a dev chain.
 contract DistrictToken is
@@ -78,6 +80,7 @@ contract DistrictToken is
     address private _merchantDirectory;
     address private _successor;
     bool private _reserveCarriedOver;
+    uint256 private _frozenCount;
     mapping(bytes32 bankRef => bool recorded) private _depositRecorded;
     mapping(address minter => Minter) private _minters;
     mapping(address account => bool) private _frozen;
@@ -209,9 +212,7 @@ contract DistrictToken is
             revert DistrictTokenAuthorizationUsedOrCanceled(authorizer, nonce);
         }
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce)));
-        if (!SignatureChecker.isValidSignatureNowCalldata(authorizer, digest, signature)) {
-            revert DistrictTokenInvalidSignature(authorizer);
-        }
+        if (!_isValidSignature(authorizer, digest, signature)) revert DistrictTokenInvalidSignature(authorizer);
         _authorizationState[authorizer][nonce] = true;
         emit AuthorizationCanceled(authorizer, nonce);
     }
@@ -235,6 +236,7 @@ contract DistrictToken is
         if (account == address(0)) revert DistrictTokenZeroAddress();
         if (_frozen[account]) revert DistrictTokenFreezeUnchanged(account, true);
         _frozen[account] = true;
+        ++_frozenCount;
         emit AccountFrozen(account, orderRef);
     }
 
@@ -242,6 +244,10 @@ contract DistrictToken is
     function unfreeze(address account, bytes32 orderRef) external onlyRole(FREEZER_ROLE) {
         if (!_frozen[account]) revert DistrictTokenFreezeUnchanged(account, false);
         _frozen[account] = false;
+        // The account was frozen, so the count is at least one.
+        unchecked {
+            --_frozenCount;
+        }
         emit AccountUnfrozen(account, orderRef);
     }
 
@@ -278,6 +284,7 @@ contract DistrictToken is
             if (held != 0) revert DistrictTokenEscrowNotEmpty(directory, held);
         }
         _successor = successor_;
+        if (!paused()) _pause();
         emit Retired(successor_, totalSupply(), _reserve);
     }
 
@@ -339,7 +346,10 @@ contract DistrictToken is
     }
 
     /// @inheritdoc IDistrictToken
+    /// @dev A retired token stays paused for ever.
     function unpause() external onlyRole(PAUSER_ROLE) {
+        address successor_ = _successor;
+        if (successor_ != address(0)) revert DistrictTokenIsRetired(successor_);
         _unpause();
     }
 
@@ -421,9 +431,10 @@ contract DistrictToken is
     /// @dev Every balance change (transfer, mint, burn) stops while paused or retired; a frozen
     /// account neither sends nor receives (the zero address of mints and burns is never frozen).
     function _update(address from, address to, uint256 value) internal override whenNotPaused {
-        _requireActive();
-        if (_frozen[from]) revert DistrictTokenAccountFrozen(from);
-        if (_frozen[to]) revert DistrictTokenAccountFrozen(to);
+        if (_frozenCount != 0) {
+            if (_frozen[from]) revert DistrictTokenAccountFrozen(from);
+            if (_frozen[to]) revert DistrictTokenAccountFrozen(to);
+        }
         super._update(from, to, value);
     }
 
@@ -434,10 +445,20 @@ contract DistrictToken is
         override
         whenNotPaused
     {
-        _requireActive();
-        if (_frozen[owner]) revert DistrictTokenAccountFrozen(owner);
-        if (_frozen[spender]) revert DistrictTokenAccountFrozen(spender);
+        if (_frozenCount != 0) {
+            if (_frozen[owner]) revert DistrictTokenAccountFrozen(owner);
+            if (_frozen[spender]) revert DistrictTokenAccountFrozen(spender);
+        }
         super._approve(owner, spender, value, emitEvent);
+    }
+
+    /// @dev While paused, a retired token says so (the pause of a retirement is never lifted).
+    function _requireNotPaused() internal view override {
+        if (paused()) {
+            address successor_ = _successor;
+            if (successor_ != address(0)) revert DistrictTokenIsRetired(successor_);
+        }
+        super._requireNotPaused();
     }
 
     /// @dev Checks an ERC-3009 authorization and marks its nonce used, before the transfer.
@@ -457,9 +478,7 @@ contract DistrictToken is
         bytes32 digest = _hashTypedDataV4(
             keccak256(abi.encode(typeHash, from, to, value, validAfter, validBefore, nonce))
         );
-        if (!SignatureChecker.isValidSignatureNowCalldata(from, digest, signature)) {
-            revert DistrictTokenInvalidSignature(from);
-        }
+        if (!_isValidSignature(from, digest, signature)) revert DistrictTokenInvalidSignature(from);
         _authorizationState[from][nonce] = true;
         emit AuthorizationUsed(from, nonce);
     }
@@ -485,10 +504,17 @@ contract DistrictToken is
         }
     }
 
-    /// @dev Once retired, nothing moves any more.
-    function _requireActive() private view {
-        address successor_ = _successor;
-        if (successor_ != address(0)) revert DistrictTokenIsRetired(successor_);
+    /// @dev An EOA's ECDSA signature (65 bytes, low s), else what an EIP-1271 wallet at `signer`
+    /// accepts. ECDSA first: no key recovers to a contract's address, and an EOA pays no
+    /// code-size lookup. A failed recovery falls back to EIP-1271, which an EOA never passes.
+    function _isValidSignature(address signer, bytes32 digest, bytes calldata signature)
+        private
+        view
+        returns (bool)
+    {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
+        return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
     }
 
     /// @dev Defensive: the supply may never exceed the recorded euros.

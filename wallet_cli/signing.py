@@ -62,10 +62,9 @@ class PaymentTerms:
     @property
     def nonce(self) -> bytes:
         """The ERC-3009 nonce the token marks used: the witness of merchant, payout, ref."""
-        from ledger.chain.typed_data import payment_witness_nonce
+        from ledger.chain.typed_data import payment_authorization_nonce
 
-        return payment_witness_nonce(merchant_id=self.merchant_id, payout=self.payout, ref=self.ref,
-                                     payer_nonce=self.payer_nonce)
+        return payment_authorization_nonce(self.merchant_id, self.payout, self.ref, self.payer_nonce)
 
 
 def authorization_typed_data(terms: PaymentTerms) -> dict[str, Any]:
@@ -73,7 +72,8 @@ def authorization_typed_data(terms: PaymentTerms) -> dict[str, Any]:
     from ledger.chain import typed_data
 
     return typed_data.authorization_typed_data(
-        chain_id=terms.chain_id, token=terms.token, token_name=terms.token_name, sender=terms.payer,
+        primary_type="ReceiveWithAuthorization", chain_id=terms.chain_id, token=terms.token,
+        token_name=terms.token_name, sender=terms.payer,
         to=terms.service_payments, value=terms.amount, valid_after=terms.valid_after,
         valid_before=terms.valid_before, nonce=terms.nonce,
     )
@@ -210,7 +210,7 @@ def cancel_typed_data(token: str, token_name: str, chain_id: int, authorizer: st
                       nonce: bytes) -> dict[str, Any]:
     from ledger.chain import typed_data
 
-    return typed_data.cancel_typed_data(chain_id=chain_id, token=token, token_name=token_name,
+    return typed_data.cancel_authorization_typed_data(chain_id=chain_id, token=token, token_name=token_name,
                                         authorizer=authorizer, nonce=nonce)
 
 

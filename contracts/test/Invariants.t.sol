@@ -79,10 +79,10 @@ contract DistrictHandler is TestBase {
         DistrictToken token_,
         ServicePayments payments_,
         address[4] memory roles, // admin, registrar, freezer, commons
-        address[] memory payers,
+        address[] memory payers_,
         uint256[] memory payerKeys,
         address[] memory payouts,
-        address[] memory treasurers
+        address[] memory treasurers_
     ) {
         _token = token_;
         _payments = payments_;
@@ -90,11 +90,11 @@ contract DistrictHandler is TestBase {
         _registrar = roles[1];
         _freezer = roles[2];
         _commons = roles[3];
-        _payers = payers;
+        _payers = payers_;
         _payerKeys = payerKeys;
         _payouts = payouts;
-        _treasurers = treasurers;
-        for (uint256 i = 0; i < payers.length; ++i) _actors.push(payers[i]);
+        _treasurers = treasurers_;
+        for (uint256 i = 0; i < payers_.length; ++i) _actors.push(payers_[i]);
         for (uint256 i = 0; i < payouts.length; ++i) _actors.push(payouts[i]);
         _actors.push(roles[3]);
     }
@@ -324,7 +324,7 @@ contract DistrictHandler is TestBase {
         uint256 balance = _token.balanceOf(payer);
         if (balance == 0) return;
         amount = _bound(amount, 1, balance);
-        uint64 expiresAt = uint64(block.timestamp + _bound(ttl, 1, 30 days));
+        uint64 expiresAt = uint64(block.timestamp + _bound(ttl, 1, 3 days));
         _call(payer, address(_token), abi.encodeWithSignature("approve(address,uint256)", address(_payments), amount));
         bytes memory data = abi.encodeCall(ServicePayments.openBooking, (merchantId, amount, expiresAt, ref));
         vm.prank(payer);
@@ -610,6 +610,12 @@ contract DistrictInvariantsTest is TestBase {
         users[all.length] = treasurers_[0]; // holds TREASURER_ROLE, not the admin's powers
         users[all.length + 1] = address(0xBEEF);
         intruder = new UnprivilegedHandler(token, payments, users);
+
+        // A starting point reached through the handler's own actions (so the ghosts agree): both
+        // treasurer keys hold an allowance and every payer holds tokens.
+        handler.configureMinter(0, 1e14, 1);
+        handler.configureMinter(1, 1e13, 0);
+        for (uint256 i = 0; i < 4; ++i) handler.mint(i, i, 1e9 + i);
 
         _targets.push(address(handler));
         _targets.push(address(intruder));

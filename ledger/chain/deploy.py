@@ -16,8 +16,6 @@ from ledger.errors import ConfigError
 
 TOKEN_NAME = "Monnaie du 3e"
 TOKEN_SYMBOL = "M3E"
-DEV_MINT_ALLOWANCE = 1_000_000_000 * 1_000_000
-"""Local dev chain only: the mint allowance of the deployer (1 billion M3E, no daily limit)."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +25,8 @@ class DeployParams:
     commons_fund: str | None = None
     name: str = TOKEN_NAME
     symbol: str = TOKEN_SYMBOL
+    # What the deployer's treasurer key may mint (DistrictToken.configureMinter): 1e9 M3E on a dev chain.
+    mint_allowance: int = 10**15
 
 
 def decoder_for(compilation: Compilation) -> ErrorDecoder:
@@ -88,10 +88,8 @@ def deploy_district(
 
     delay = params.admin_delay_seconds
     token_address, _ = put(
-        "DistrictToken",
-        *token_constructor_args(
-            compilation, params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps
-        ),
+        "DistrictToken", params.name, params.symbol, admin, delay, fund, params.redemption_fee_bps,
+        "0x" + "00" * 20,  # no predecessor: a first deployment
     )
     payments_address, _ = put("ServicePayments", token_address, admin, delay)
     token = client.contract(token_address, compilation.contracts["DistrictToken"].abi)
@@ -105,9 +103,7 @@ def deploy_district(
             role = client.call(getattr(contract.functions, role_name)())
             if not client.call(contract.functions.hasRole(role, admin)):
                 client.transact(contract.functions.grantRole(role, admin))
-    if _has_function(token, "configureMinter"):
-        # Dev-only convenience: the deployer mints within a large allowance, no daily limit.
-        client.transact(token.functions.configureMinter(admin, DEV_MINT_ALLOWANCE, 0))
+    client.transact(token.functions.configureMinter(admin, params.mint_allowance, 0))
     if "EnergySettlement" in compilation.contracts:
         settlement_address, _ = put("EnergySettlement", token_address, admin, delay)
         settlement = client.contract(settlement_address, compilation.contracts["EnergySettlement"].abi)

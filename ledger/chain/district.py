@@ -21,8 +21,8 @@ from ledger.chain.deploy import decoder_for_manifest
 from ledger.chain.manifest import Manifest
 from ledger.chain.typed_data import (
     authorization_typed_data,
-    cancel_typed_data,
-    payment_witness_nonce,
+    cancel_authorization_typed_data,
+    payment_authorization_nonce,
     random_nonce,
 )
 from ledger.errors import InputError
@@ -81,11 +81,9 @@ class SignedPayment:
     signature: bytes
 
     @property
-    def nonce(self) -> bytes:
-        """The ERC-3009 nonce the token marks used (the one a cancellation names)."""
-        return payment_witness_nonce(
-            merchant_id=self.merchant_id, payout=self.payout, ref=self.ref, payer_nonce=self.payer_nonce
-        )
+    def authorization_nonce(self) -> bytes:
+        """The ERC-3009 nonce the token marks used (the one `cancelAuthorization` takes)."""
+        return payment_authorization_nonce(self.merchant_id, self.payout, self.ref, self.payer_nonce)
 
 
 def sign_payment_offline(
@@ -105,11 +103,12 @@ def sign_payment_offline(
 ) -> SignedPayment:
     """Sign the payment without touching the network, with a fresh random payer nonce."""
     payer_nonce = payer_nonce if payer_nonce is not None else random_nonce()
-    nonce = payment_witness_nonce(merchant_id=merchant_id, payout=payout, ref=ref, payer_nonce=payer_nonce)
+    nonce = payment_authorization_nonce(merchant_id, payout, ref, payer_nonce)
     signed = Account.sign_typed_data(
         account.key,
         full_message=authorization_typed_data(
-            chain_id=chain_id, token=token, token_name=token_name, sender=account.address, to=payments,
+            primary_type="ReceiveWithAuthorization", chain_id=chain_id, token=token,
+            token_name=token_name, sender=account.address, to=payments,
             value=amount, valid_after=valid_after, valid_before=valid_before, nonce=nonce,
         ),
     )
@@ -127,7 +126,7 @@ def sign_cancel_offline(
     """The payer's ERC-3009 CancelAuthorization of `nonce` (65 bytes)."""
     signed = Account.sign_typed_data(
         account.key,
-        full_message=cancel_typed_data(
+        full_message=cancel_authorization_typed_data(
             chain_id=chain_id, token=token, token_name=token_name, authorizer=account.address, nonce=nonce
         ),
     )

@@ -32,7 +32,7 @@ DOMAIN_TYPE = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-AUTHORIZATION_FIELDS = [
+AUTHORIZATION_TYPE = [
     {"name": "from", "type": "address"},
     {"name": "to", "type": "address"},
     {"name": "value", "type": "uint256"},
@@ -40,13 +40,12 @@ AUTHORIZATION_FIELDS = [
     {"name": "validBefore", "type": "uint256"},
     {"name": "nonce", "type": "bytes32"},
 ]
-CANCEL_FIELDS = [
+CANCEL_AUTHORIZATION_TYPE = [
     {"name": "authorizer", "type": "address"},
     {"name": "nonce", "type": "bytes32"},
 ]
-PAYMENT_WITNESS_TYPEHASH = keccak(
-    text="PaymentWitness(uint256 merchantId,address payout,bytes32 ref,bytes32 payerNonce)"
-)
+PAYMENT_WITNESS_TYPE = "PaymentWitness(uint256 merchantId,address payout,bytes32 ref,bytes32 payerNonce)"
+TRANSFER_TYPES = ("TransferWithAuthorization", "ReceiveWithAuthorization")
 
 
 def random_nonce() -> bytes:
@@ -54,14 +53,15 @@ def random_nonce() -> bytes:
     return secrets.token_bytes(32)
 
 
-def payment_witness_nonce(*, merchant_id: int, payout: str, ref: bytes, payer_nonce: bytes) -> bytes:
-    """The ERC-3009 nonce of a payment: binds the merchant, its payout address and the reference."""
+def payment_authorization_nonce(merchant_id: int, payout: str, ref: bytes, payer_nonce: bytes) -> bytes:
+    """ServicePayments.paymentAuthorizationNonce: the ERC-3009 nonce of a payment, binding the
+    merchant, its payout address and the reference."""
     if len(ref) != 32 or len(payer_nonce) != 32:
         raise ValueError("the reference and the payer nonce are 32 bytes each")
     return keccak(
         abi_encode(
             ["bytes32", "uint256", "address", "bytes32", "bytes32"],
-            [PAYMENT_WITNESS_TYPEHASH, merchant_id, to_checksum_address(payout), ref, payer_nonce],
+            [keccak(text=PAYMENT_WITNESS_TYPE), merchant_id, to_checksum_address(payout), ref, payer_nonce],
         )
     )
 
@@ -76,14 +76,15 @@ def _domain(chain_id: int, token: str, token_name: str) -> dict[str, Any]:
 
 
 def authorization_typed_data(
-    *, chain_id: int, token: str, token_name: str, sender: str, to: str, value: int,
-    valid_after: int, valid_before: int, nonce: bytes, receive: bool = True,
+    *, primary_type: str, chain_id: int, token: str, token_name: str, sender: str, to: str, value: int,
+    valid_after: int, valid_before: int, nonce: bytes,
 ) -> dict[str, Any]:
-    """An ERC-3009 Receive- (or Transfer-) WithAuthorization in the token's domain."""
-    primary = "ReceiveWithAuthorization" if receive else "TransferWithAuthorization"
+    """An ERC-3009 TransferWithAuthorization or ReceiveWithAuthorization in the token's domain."""
+    if primary_type not in TRANSFER_TYPES:
+        raise ValueError(f"not an ERC-3009 transfer type: {primary_type}")
     return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, primary: AUTHORIZATION_FIELDS},
-        "primaryType": primary,
+        "types": {"EIP712Domain": DOMAIN_TYPE, primary_type: AUTHORIZATION_TYPE},
+        "primaryType": primary_type,
         "domain": _domain(chain_id, token, token_name),
         "message": {
             "from": to_checksum_address(sender),
@@ -96,13 +97,14 @@ def authorization_typed_data(
     }
 
 
-def cancel_typed_data(
+def cancel_authorization_typed_data(
     *, chain_id: int, token: str, token_name: str, authorizer: str, nonce: bytes
 ) -> dict[str, Any]:
     """An ERC-3009 CancelAuthorization of `nonce` (the witness nonce of a signed payment)."""
     return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "CancelAuthorization": CANCEL_FIELDS},
+        "types": {"EIP712Domain": DOMAIN_TYPE, "CancelAuthorization": CANCEL_AUTHORIZATION_TYPE},
         "primaryType": "CancelAuthorization",
         "domain": _domain(chain_id, token, token_name),
         "message": {"authorizer": to_checksum_address(authorizer), "nonce": nonce},
     }
+
