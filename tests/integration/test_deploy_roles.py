@@ -130,6 +130,16 @@ def test_each_role_is_held_on_chain_by_its_own_key_and_the_deployer_holds_nothin
     assert manifest.admin["timelock"]["min_delay_seconds"] == TIMELOCK_DELAY
 
 
+def test_verify_compares_the_timelock_with_the_openzeppelin_source_too(
+        deployed: tuple[Manifest, Path, dict[str, str]]) -> None:
+    _, workdir, env = deployed
+    result = run_ledger("verify", "--json", env=env, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    checked = {c["name"]: c["matches"] for c in json.loads(result.stdout)["contracts"]}
+    assert checked == {"DistrictToken": True, "ServicePayments": True, "EnergySettlement": True,
+                       "TimelockController": True}
+
+
 def test_a_role_grant_through_the_timelock_waits_its_delay(
         chain_node: DevNode, deployed: tuple[Manifest, Path, dict[str, str]]) -> None:
     manifest, workdir, env = deployed
