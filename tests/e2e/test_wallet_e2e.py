@@ -195,9 +195,18 @@ def test_a_changed_payout_address_is_warned_about(stack: Stack) -> None:
     resident = dev_account(40).address
     s.operator.record_deposit("E2E-DEP-0002", resident, 10 * M3E)
     s.json("resident-home", *s.signer("pay", "La Ruche Part-Dieu", "1", "--ref", "SEEN-1"))
-    s.operator.client.transact(s.operator.payments.functions.setMerchantPayout(
-        s.coworking_id, dev_account(45).address))
-    moved = s.run("resident-home", *s.signer("pay", "La Ruche Part-Dieu", "1", "--ref", "SEEN-2"))
+    w3 = s.operator.client.w3
+    # A payout change waits two days on chain: the clock moves, then comes back (snapshot), so
+    # the other tests sharing this node keep the wall clock.
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        payments = s.operator.payments.functions
+        s.operator.client.transact(payments.requestPayoutChange(s.coworking_id, dev_account(45).address))
+        w3.provider.make_request("evm_increaseTime", [2 * 86_400 + 1])  # type: ignore[arg-type]
+        s.operator.client.transact(payments.completePayoutChange(s.coworking_id))
+        moved = s.run("resident-home", *s.signer("pay", "La Ruche Part-Dieu", "1", "--ref", "SEEN-2"))
+    finally:
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
     assert moved.returncode == 0, moved.stderr
     assert "Warning: the payout address of 'La Ruche Part-Dieu' changed" in moved.stderr
 
