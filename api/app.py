@@ -17,7 +17,7 @@ from api.chain_ops import ChainOperator
 from api.errors import ApiError
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware, TokenBuckets
 from api.ports import EnergyReader, LedgerReader, OperatorChain, ReadingIngest, SettlementSource
-from api.routers import auth, energy, feed, gateways, operator, private, public, web
+from api.routers import auth, energy, feed, gateways, operator, private, public, terminal, web
 from api.services import Deployment
 from api.services_energy import GatewayIngest
 from api.settings import ApiSettings
@@ -164,7 +164,7 @@ def create_app(
     )
     app.state.chartjs = web.find_chartjs(settings.chartjs_path)
 
-    for module in (public, energy, auth, private, operator, gateways, feed, web):
+    for module in (public, energy, auth, private, operator, terminal, gateways, feed, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 
