@@ -203,6 +203,7 @@ def test_a_changed_payout_address_is_warned_about(stack: Stack) -> None:
         payments = s.operator.payments.functions
         s.operator.client.transact(payments.requestPayoutChange(s.coworking_id, dev_account(45).address))
         w3.provider.make_request("evm_increaseTime", [2 * 86_400 + 1])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         s.operator.client.transact(payments.completePayoutChange(s.coworking_id))
         moved = s.run("resident-home", *s.signer("pay", "La Ruche Part-Dieu", "1", "--ref", "SEEN-2"))
     finally:

@@ -125,8 +125,12 @@ def test_contract_errors_reach_python_as_sentences_naming_the_rule(chain_node: D
     assert unknown.value.error_name == "ServicePaymentsUnknownMerchant"
     assert str(unknown.value).startswith("No merchant has this id")
     assert "999" in str(unknown.value)
-    with pytest.raises(ContractRuleError) as not_merchant:
+    with pytest.raises(ContractRuleError) as below_minimum:
         stranger.redeem(1, "X")
+    assert str(below_minimum.value).startswith("The amount is below the smallest conversion to euros")
+    assert "minimum 10.00 M3E" in str(below_minimum.value)
+    with pytest.raises(ContractRuleError) as not_merchant:
+        stranger.redeem(10 * M3E, "X")
     assert "Only an active registered merchant may convert tokens to euros" in str(not_merchant.value)
     with pytest.raises(ContractRuleError) as no_role:
         stranger.record_deposit("STRANGER", stranger.address, 1)
