@@ -43,6 +43,8 @@ def _sample(kind: str) -> object:
         return True
     if kind == "string":
         return "text"
+    if kind == "uint8":
+        return 7
     return 12_345_678
 
 
