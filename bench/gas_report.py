@@ -26,6 +26,8 @@ GOALS = {
     "signed payment (next)": SIGNED_GOAL,
     "signed payment (payer's first ever)": SIGNED_GOAL,
     "signed payment (worst: first ever, payout and escrow empty)": SIGNED_GOAL,
+    "pay (repeat payer) while an account is frozen": 60_000,
+    "signed payment (payer's first ever) while an account is frozen": SIGNED_GOAL,
 }
 
 
@@ -89,6 +91,16 @@ def main() -> None:
         operator.client.transact(token.grantRole(freezer_role, operator.address))
         order = b"ORDER-1".ljust(32, b"\0")
         rows.append(("freeze", operator.client.transact(token.freeze(newcomer.address, order)).gas_used))
+        # While any account is frozen, each transfer also reads the flags of its two accounts.
+        frozen_pay = payer.pay(merchant_id, M3E, "P-3").gas_used
+        rows.append(("pay (repeat payer) while an account is frozen", frozen_pay))
+        late = operator.as_(dev_account(10))
+        operator.record_deposit("B-4", late.address, 50 * M3E)
+        signed = late.sign_payment(merchant_id, 2 * M3E, "T-5")
+        rows.append((
+            "signed payment (payer's first ever) while an account is frozen",
+            terminal.submit_signed_payment(signed).gas_used,
+        ))
         rows.append(("unfreeze", operator.client.transact(token.unfreeze(newcomer.address, order)).gas_used))
         rows.append((
             "configure minter",

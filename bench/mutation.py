@@ -84,18 +84,18 @@ MUTANTS = (
 )
 
 
-def _copy_project(dest: Path) -> None:
+def _copy_project(source: Path, dest: Path) -> None:
+    """The sources the invariant tests need (and only those, so each mutant compiles fast)."""
     for name in ("hardhat.config.js", "package.json"):
-        shutil.copy2(ROOT / name, dest / name)
-    (dest / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
+        shutil.copy2(source / name, dest / name)
     contracts = dest / "contracts"
     contracts.mkdir()
     for name in ("DistrictToken.sol", "ServicePayments.sol"):
-        shutil.copy2(ROOT / "contracts" / name, contracts / name)
-    shutil.copytree(ROOT / "contracts" / "interfaces", contracts / "interfaces")
+        shutil.copy2(source / "contracts" / name, contracts / name)
+    shutil.copytree(source / "contracts" / "interfaces", contracts / "interfaces")
     tests = contracts / "test"
-    shutil.copytree(ROOT / "contracts" / "test" / "utils", tests / "utils")
-    shutil.copy2(ROOT / INVARIANTS, dest / INVARIANTS)
+    shutil.copytree(source / "contracts" / "test" / "utils", tests / "utils")
+    shutil.copy2(source / INVARIANTS, dest / INVARIANTS)
 
 
 def _set_runs(dest: Path, runs: int) -> None:
@@ -146,10 +146,15 @@ def main() -> int:
     chosen = [m for m in MUTANTS if args.only is None or m.name in args.only]
     rows: list[tuple[str, str, str, float]] = []
     with tempfile.TemporaryDirectory(prefix="district-mutation-") as tmp:
+        # One snapshot of the sources first: edits in the worktree during the run change nothing.
+        snapshot = Path(tmp) / "snapshot"
+        snapshot.mkdir()
+        _copy_project(ROOT, snapshot)
         for mutant in (None, *chosen):
             work = Path(tmp) / (mutant.name if mutant else "baseline")
             work.mkdir()
-            _copy_project(work)
+            _copy_project(snapshot, work)
+            (work / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
             _set_runs(work, args.runs)
             if mutant:
                 _plant(work, mutant)

@@ -72,6 +72,9 @@ contract DistrictToken is
     /// @notice The retired token this one carries balances over from (zero when none).
     address public immutable predecessor;
 
+    /// @dev How many accounts are frozen. Declared first so that it shares the storage slot of
+    /// Pausable's flag (the last base contract's variable): `_update` reads both in one SLOAD.
+    uint64 private _frozenCount;
     uint256 private _reserve;
     uint256 private _redemptionFeeBps;
     uint256 private _redemptionCount;
@@ -80,7 +83,6 @@ contract DistrictToken is
     address private _merchantDirectory;
     address private _successor;
     bool private _reserveCarriedOver;
-    uint256 private _frozenCount;
     mapping(bytes32 bankRef => bool recorded) private _depositRecorded;
     mapping(address minter => Minter) private _minters;
     mapping(address account => bool) private _frozen;

@@ -126,7 +126,8 @@ interface IServicePayments {
     error ServicePaymentsPayoutChangePending(uint256 merchantId, address newPayout, uint64 effectiveAt);
     /// @notice No payout change is pending for this merchant.
     error ServicePaymentsNoPayoutChange(uint256 merchantId);
-    /// @notice The payout change can take effect only at `effectiveAt`: wait for the delay.
+    /// @notice The payout change cannot take effect yet: wait until its effective time (the delay
+    /// protects the merchant).
     error ServicePaymentsPayoutChangeNotDue(uint256 merchantId, uint64 effectiveAt);
     /// @notice Only the admin or a registrar may cancel a pending payout change.
     error ServicePaymentsCannotCancelPayoutChange(uint256 merchantId, address caller);

@@ -178,6 +178,16 @@ contract DistrictTokenPowersTest is DistrictFixture {
         payments.pay(bakeryId, ONE_M3E, REF);
     }
 
+    function test_FreezingOneAccountLeavesTheOthersFree() public {
+        _freeze(stranger);
+        vm.prank(payer);
+        token.transfer(bakery, ONE_M3E);
+        assertEq(token.balanceOf(bakery), ONE_M3E, "others still move");
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenAccountFrozen.selector, stranger));
+        vm.prank(payer);
+        token.transfer(stranger, ONE_M3E);
+    }
+
     function test_UnfreezeRestoresTheAccountAndNamesTheOrder() public {
         _freeze(payer);
         vm.expectEmit(true, true, false, false, address(token));

@@ -229,6 +229,9 @@ class District:
         self.ensure_allowance(amount)
         return self.client.transact(self.payments.functions.pay(merchant_id, amount, ref32(ref)))
 
+    def permit_nonce(self, owner: str) -> int:
+        return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
+
     def token_name(self) -> str:
         return str(self.client.call(self.token.functions.name()))
 
