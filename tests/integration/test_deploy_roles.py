@@ -297,7 +297,7 @@ def test_a_payout_change_waits_its_delay_and_signed_payments_wait_with_it(
 
     early = run_ledger("merchant", "complete-payout", str(merchant_id), env=env | stranger, cwd=workdir)
     assert early.returncode == 1
-    assert "The payout change can take effect only at" in early.stderr
+    assert "The payout change cannot take effect yet" in early.stderr
     with pytest.raises(ContractRuleError) as pending:
         registrar.as_(dev_account(54)).submit_signed_payment(signed)
     assert pending.value.error_name == "ServicePaymentsPayoutChangePending"
