@@ -56,8 +56,8 @@ export default {
   test: {
     solidity: {
       fuzz: { runs: 256 },
-      // contracts/test/Invariants.t.sol has 4 invariants: 4 x 2,500 runs = 10,000 runs of 32 calls
-      // each (about a minute on 2 cores). Handlers bound their inputs, so reverts stay rare.
+      // EnergySettlementInvariants.t.sol has 4 invariants: 4 x 2,500 runs = 10,000 runs of 32 calls.
+      // Invariants.t.sol sets its own runs inline (9 x 1,200 = 10,800 runs of 32 calls).
       invariant: { runs: 2500, depth: 32 },
     },
   },

@@ -25,7 +25,20 @@ from api.ports import (
     ReviewDesk,
     SettlementSource,
 )
-from api.routers import auth, energy, feed, gateways, merchant, operator, ops, private, public, treasury, web
+from api.routers import (
+    auth,
+    energy,
+    feed,
+    gateways,
+    merchant,
+    operator,
+    ops,
+    private,
+    public,
+    terminal,
+    treasury,
+    web,
+)
 from api.routers import reviews as reviews_router
 from api.services import Deployment
 from api.services_energy import GatewayIngest
@@ -196,7 +209,8 @@ def create_app(
     app.state.chartjs = web.find_chartjs(settings.chartjs_path)
 
     for module in (
-        public, energy, auth, private, merchant, operator, reviews_router, gateways, feed, treasury, web,
+        public, energy, auth, private, merchant, operator, terminal, reviews_router, gateways, feed, treasury,
+        web,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")

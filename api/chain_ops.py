@@ -12,7 +12,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from api.ports import OperatorReceipt, Role
+from api.ports import OperatorReceipt, Role, SignedPaymentTerms
 from api.settings import ApiSettings
 from ledger.errors import ConfigError, ManifestError
 
@@ -76,4 +76,22 @@ class ChainOperator:
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt:
         district = self._connect()
         sent = district.record_deposit(bank_ref, beneficiary, amount)
+        return OperatorReceipt(sent.tx_hash, sent.block_number)
+
+    def submit_signed_payment(self, payment: SignedPaymentTerms) -> OperatorReceipt:
+        """Relay a resident's signed payment (`payWithAuthorization`); the contract checks
+        everything, and a refusal is decoded before anything is sent (gas estimation)."""
+        from ledger.chain.district import SignedPayment
+
+        district = self._connect()
+        sent = district.submit_signed_payment(
+            SignedPayment(
+                chain_id=district.client.chain_id, token=district.token.address,
+                payments=district.payments.address, payer=to_checksum_address(payment.payer),
+                merchant_id=payment.merchant_id, payout=district.payout_of(payment.merchant_id),
+                amount=payment.amount, ref=payment.ref, valid_after=payment.valid_after,
+                valid_before=payment.valid_before, payer_nonce=payment.payer_nonce,
+                signature=payment.signature,
+            )
+        )
         return OperatorReceipt(sent.tx_hash, sent.block_number)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from api.ports import OperatorReceipt, Role, SettledDay
+from api.ports import OperatorReceipt, Role, SettledDay, SignedPaymentTerms
 from ledger.db.api_state import StoredRequest
 from ledger.db.queries_api import (
     ZERO_ADDRESS,
@@ -210,6 +210,10 @@ class FakeOperator:
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt:
         self.sent.append(("record_deposit", (bank_ref, beneficiary, amount)))
         return OperatorReceipt("0x" + "cd" * 32, 1)
+
+    def submit_signed_payment(self, payment: SignedPaymentTerms) -> OperatorReceipt:
+        self.sent.append(("submit_signed_payment", (payment,)))
+        return OperatorReceipt("0x" + "ef" * 32, 1)
 
 
 @dataclass(frozen=True)

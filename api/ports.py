@@ -79,6 +79,20 @@ class OperatorReceipt:
     merchant_id: int | None = None
 
 
+@dataclass(frozen=True)
+class SignedPaymentTerms:
+    """A payment a resident signed offline (ERC-3009), as a merchant's terminal hands it in."""
+
+    payer: str
+    merchant_id: int
+    amount: int
+    ref: bytes
+    valid_after: int
+    valid_before: int
+    payer_nonce: bytes
+    signature: bytes
+
+
 class OperatorChain(Protocol):
     """Role checks and operator transactions, signed with the operator key of the settings."""
 
@@ -87,6 +101,8 @@ class OperatorChain(Protocol):
     def register_merchant(self, name: str, category: int, payout: str) -> OperatorReceipt: ...
 
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> OperatorReceipt: ...
+
+    def submit_signed_payment(self, payment: SignedPaymentTerms) -> OperatorReceipt: ...
 
 
 class ReviewDesk(Protocol):

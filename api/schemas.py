@@ -259,6 +259,28 @@ class DepositIn(In):
     amount: str = Field(pattern=POSITIVE_MICRO_PATTERN, description="integer micro-M3E above zero")
 
 
+HEX32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+
+
+class SignedPaymentIn(BaseModel):
+    """The file `wallet sign payment` writes, as is (its other fields are ignored: the contract
+    recomputes what the signature covers)."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: Literal["m3e-signed-payment"]
+    version: Literal[2]
+    chain_id: int
+    payer: str = Field(pattern=ADDRESS_PATTERN)
+    merchant_id: str = Field(pattern=r"^[1-9][0-9]{0,18}$")
+    amount: str = Field(pattern=MICRO_PATTERN, description="integer micro-M3E")
+    ref: str = Field(pattern=HEX32_PATTERN)
+    valid_after: str = Field(pattern=r"^[0-9]{1,20}$", description="unix time")
+    valid_before: str = Field(pattern=r"^[0-9]{1,20}$", description="unix time")
+    payer_nonce: str = Field(pattern=HEX32_PATTERN)
+    signature: str = Field(pattern=r"^0x([0-9a-fA-F]{2}){65,1024}$",
+                           description="65 bytes for a key, more for a contract wallet (EIP-1271)")
+
+
 class OperatorTxOut(Out):
     tx_hash: str
     block: int

@@ -4,15 +4,11 @@ pragma solidity 0.8.28;
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {IMerchantDirectory} from "./interfaces/IDistrictToken.sol";
+import {IDistrictToken, IMerchantDirectory} from "./interfaces/IDistrictToken.sol";
 import {IServicePayments} from "./interfaces/IServicePayments.sol";
 
 /// @title Merchant and shared-service payments of the district
@@ -20,7 +16,9 @@ import {IServicePayments} from "./interfaces/IServicePayments.sol";
 /// by what the payer paid, and booking deposits in escrow. It is also the merchant directory the
 /// district token asks before a redemption.
 /// @dev The pause stops every function that moves tokens (payments, refunds, bookings); the
-/// registry stays manageable. Suspended merchants cannot be paid or booked, but can still refund
+/// registry stays manageable. Signed payments go payer -> this contract -> payout in one
+/// transaction (the token's receive-with-authorization needs this contract as payee, which is what
+/// stops anyone from submitting the authorization around it). Suspended merchants cannot be paid or booked, but can still refund
 /// and close their open bookings. Reentrancy: transient-storage guard (EIP-1153, cancun).
 /// Refund bounds belong to the merchant (its id), not to a payout address: after a payout change
 /// the new address refunds, from its own funds, what the payer paid the merchant before.
@@ -29,28 +27,28 @@ contract ServicePayments is
     IMerchantDirectory,
     AccessControlDefaultAdminRules,
     Pausable,
-    ReentrancyGuardTransient,
-    EIP712
+    ReentrancyGuardTransient
 {
     using SafeERC20 for IERC20;
 
-    /// @dev One slot per (merchant, payer), read and written once per payment: what the payer paid
-    /// the merchant net of refunds, and one plus the permit nonce of the last payment intent of
-    /// this payer to this merchant that was executed (0 when none). Intents bind the merchant id,
-    /// so this is enough to refuse a replay (see `_intentNonceToUse`).
-    struct Paid {
-        uint128 net;
-        uint128 intentUsedUpTo;
+    /// @dev A merchant as stored: the public entry plus, in the same slot, when its pending payout
+    /// change takes effect (0: none), so a payment reads one slot.
+    struct MerchantRecord {
+        address payout;
+        Category category;
+        bool active;
+        uint64 changeEffectiveAt;
     }
 
     /// @notice Registers merchants, changes their payout address and status.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice Pauses and unpauses payments and bookings.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
-    /// @notice EIP-712 type hash of the payment intent a payer signs offline.
-    bytes32 public constant PAYMENT_INTENT_TYPEHASH = keccak256(
-        "PaymentIntent(address payer,uint256 merchantId,uint256 amount,bytes32 ref,uint256 nonce,uint256 deadline)"
-    );
+    /// @notice Type hash of the witness a signed payment's ERC-3009 nonce is derived from.
+    bytes32 public constant PAYMENT_WITNESS_TYPEHASH =
+        keccak256("PaymentWitness(uint256 merchantId,address payout,bytes32 ref,bytes32 payerNonce)");
+    /// @notice How long a requested payout change waits before it can take effect.
+    uint64 public constant PAYOUT_CHANGE_DELAY = 2 days;
     /// @notice Longest merchant name, in bytes.
     uint256 public constant MAX_NAME_LENGTH = 64;
 
@@ -59,18 +57,18 @@ contract ServicePayments is
     uint256 private _merchantCount;
     uint256 private _bookingCount;
     uint256 private _escrowed;
-    mapping(uint256 merchantId => Merchant) private _merchants;
+    mapping(uint256 merchantId => MerchantRecord) private _merchants;
     mapping(uint256 merchantId => string) private _merchantNames;
     mapping(address payout => uint256 merchantId) private _merchantIdOf;
-    mapping(uint256 merchantId => mapping(address payer => Paid)) private _paid;
+    mapping(uint256 merchantId => address payout) private _pendingPayout;
+    mapping(uint256 merchantId => mapping(address payer => uint256 net)) private _paid;
     mapping(uint256 bookingId => Booking) private _bookings;
 
-    /// @param token_ the district token (ERC-20 with EIP-2612 permit)
+    /// @param token_ the district token (ERC-20 with ERC-3009 authorizations)
     /// @param admin the default admin (two-step transfer, `adminDelay` seconds)
     /// @param adminDelay the delay of a default admin transfer, in seconds
     constructor(address token_, address admin, uint48 adminDelay)
         AccessControlDefaultAdminRules(adminDelay, admin)
-        EIP712("District ServicePayments", "1")
     {
         if (token_ == address(0)) revert ServicePaymentsZeroAddress();
         _token = IERC20(token_);
@@ -91,28 +89,60 @@ contract ServicePayments is
         if (_merchantIdOf[payout] != 0) revert ServicePaymentsPayoutAlreadyUsed(payout);
 
         merchantId = ++_merchantCount;
-        _merchants[merchantId] = Merchant({payout: payout, category: category, active: true});
+        _merchants[merchantId] =
+            MerchantRecord({payout: payout, category: category, active: true, changeEffectiveAt: 0});
         _merchantNames[merchantId] = name;
         _merchantIdOf[payout] = merchantId;
         emit MerchantRegistered(merchantId, payout, category, name);
     }
 
     /// @inheritdoc IServicePayments
-    function setMerchantPayout(uint256 merchantId, address payout) external onlyRole(REGISTRAR_ROLE) {
-        Merchant storage m = _knownMerchant(merchantId);
+    function requestPayoutChange(uint256 merchantId, address payout) external onlyRole(REGISTRAR_ROLE) {
+        MerchantRecord storage m = _knownMerchant(merchantId);
         if (payout == address(0)) revert ServicePaymentsZeroAddress();
+        if (_merchantIdOf[payout] != 0) revert ServicePaymentsPayoutAlreadyUsed(payout);
+
+        uint64 effectiveAt = uint64(block.timestamp) + PAYOUT_CHANGE_DELAY;
+        _pendingPayout[merchantId] = payout;
+        m.changeEffectiveAt = effectiveAt;
+        emit MerchantPayoutChangeRequested(merchantId, m.payout, payout, effectiveAt);
+    }
+
+    /// @inheritdoc IServicePayments
+    function completePayoutChange(uint256 merchantId) external {
+        MerchantRecord storage m = _knownMerchant(merchantId);
+        uint64 effectiveAt = m.changeEffectiveAt;
+        if (effectiveAt == 0) revert ServicePaymentsNoPayoutChange(merchantId);
+        if (block.timestamp < effectiveAt) revert ServicePaymentsPayoutChangeNotDue(merchantId, effectiveAt);
+        address payout = _pendingPayout[merchantId];
+        // Another merchant may have taken this address since the request.
         if (_merchantIdOf[payout] != 0) revert ServicePaymentsPayoutAlreadyUsed(payout);
 
         address oldPayout = m.payout;
         m.payout = payout;
+        m.changeEffectiveAt = 0;
+        delete _pendingPayout[merchantId];
         delete _merchantIdOf[oldPayout];
         _merchantIdOf[payout] = merchantId;
         emit MerchantPayoutChanged(merchantId, oldPayout, payout);
     }
 
     /// @inheritdoc IServicePayments
+    function cancelPayoutChange(uint256 merchantId) external {
+        if (!hasRole(DEFAULT_ADMIN_ROLE, msg.sender) && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+            revert ServicePaymentsCannotCancelPayoutChange(merchantId, msg.sender);
+        }
+        MerchantRecord storage m = _knownMerchant(merchantId);
+        if (m.changeEffectiveAt == 0) revert ServicePaymentsNoPayoutChange(merchantId);
+        address payout = _pendingPayout[merchantId];
+        m.changeEffectiveAt = 0;
+        delete _pendingPayout[merchantId];
+        emit MerchantPayoutChangeCanceled(merchantId, payout);
+    }
+
+    /// @inheritdoc IServicePayments
     function setMerchantActive(uint256 merchantId, bool active) external onlyRole(REGISTRAR_ROLE) {
-        Merchant storage m = _knownMerchant(merchantId);
+        MerchantRecord storage m = _knownMerchant(merchantId);
         if (m.active == active) revert ServicePaymentsMerchantStatusUnchanged(merchantId, active);
         m.active = active;
         emit MerchantStatusChanged(merchantId, active);
@@ -123,36 +153,34 @@ contract ServicePayments is
     /// @inheritdoc IServicePayments
     function pay(uint256 merchantId, uint256 amount, bytes32 ref) external whenNotPaused nonReentrant {
         if (amount == 0) revert ServicePaymentsZeroAmount();
-        address payout = _activePayout(merchantId);
-        _pay(_paid[merchantId][msg.sender], merchantId, payout, msg.sender, amount, ref);
+        (address payout,) = _activePayout(merchantId);
+        _record(merchantId, msg.sender, amount, ref);
+        _token.safeTransferFrom(msg.sender, payout, amount);
     }
 
     /// @inheritdoc IServicePayments
-    function payWithPermit(
+    function payWithAuthorization(
         address payer,
         uint256 merchantId,
         uint256 amount,
         bytes32 ref,
-        uint256 deadline,
-        uint8 permitV,
-        bytes32 permitR,
-        bytes32 permitS,
-        bytes calldata intentSignature
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 payerNonce,
+        bytes calldata signature
     ) external whenNotPaused nonReentrant {
-        if (block.timestamp > deadline) revert ServicePaymentsIntentExpired(deadline);
         if (payer == address(0)) revert ServicePaymentsZeroAddress();
         if (amount == 0) revert ServicePaymentsZeroAmount();
-        address payout = _activePayout(merchantId);
+        address payout = _payoutForSignedPayment(merchantId);
+        bytes32 nonce = paymentAuthorizationNonce(merchantId, payout, ref, payerNonce);
 
-        Paid storage paid = _paid[merchantId][payer];
-        // The intent is bound to the payer's permit nonce it was signed for. Normally the permit is
-        // still pending and consumes that nonce here. When someone else already submitted the
-        // permit (it is public once broadcast: a front-runner can call `permit` directly), the
-        // allowance it set pays for the intent instead of the payment failing.
-        if (_useIntent(paid, payer, merchantId, amount, ref, deadline, intentSignature)) {
-            IERC20Permit(address(_token)).permit(payer, address(this), amount, deadline, permitV, permitR, permitS);
-        }
-        _pay(paid, merchantId, payout, payer, amount, ref);
+        _record(merchantId, payer, amount, ref);
+        // The token checks the payer's signature over (payer, this contract, amount, window, nonce)
+        // and marks the nonce used once ever; the nonce binds merchant, payout and reference.
+        IDistrictToken(address(_token)).receiveWithAuthorization(
+            payer, address(this), amount, validAfter, validBefore, nonce, signature
+        );
+        _token.safeTransfer(payout, amount);
     }
 
     /// @inheritdoc IServicePayments
@@ -165,13 +193,12 @@ contract ServicePayments is
         if (msg.sender != payout) revert ServicePaymentsNotMerchant(merchantId, msg.sender);
         if (payer == address(0)) revert ServicePaymentsZeroAddress();
         if (amount == 0) revert ServicePaymentsZeroAmount();
-        Paid storage total = _paid[merchantId][payer];
-        uint256 paid = total.net;
+        uint256 paid = _paid[merchantId][payer];
         if (amount > paid) revert ServicePaymentsRefundAboveNetPaid(merchantId, payer, amount, paid);
 
-        // amount <= paid < 2**128, checked just above.
+        // amount <= paid, checked just above.
         unchecked {
-            total.net = uint128(paid - amount);
+            _paid[merchantId][payer] = paid - amount;
         }
         emit PaymentRefunded(merchantId, payer, ref, amount);
         _token.safeTransferFrom(payout, payer, amount);
@@ -211,6 +238,11 @@ contract ServicePayments is
         if (msg.sender != payout) revert ServicePaymentsNotMerchant(merchantId, msg.sender);
         uint256 deposit = b.deposit;
         if (charge > deposit) revert ServicePaymentsChargeAboveDeposit(bookingId, charge, deposit);
+        // After expiry the payer may reclaim: the merchant can then only give the deposit back.
+        uint64 expiresAt = b.expiresAt;
+        if (charge != 0 && block.timestamp > expiresAt) {
+            revert ServicePaymentsBookingExpired(bookingId, expiresAt, charge);
+        }
 
         b.open = false;
         // Each open deposit is counted once in _escrowed, so it holds at least `deposit`.
@@ -257,6 +289,22 @@ contract ServicePayments is
         _unpause();
     }
 
+    /// @inheritdoc IServicePayments
+    function rescue(address asset, address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+        if (to == address(0)) revert ServicePaymentsZeroAddress();
+        if (amount == 0) revert ServicePaymentsZeroAmount();
+        uint256 excess = IERC20(asset).balanceOf(address(this));
+        if (asset == address(_token)) {
+            // The escrow is always held: balance >= escrowed (deposits come in before they count
+            // and leave after they stop counting); a shortfall would show as no excess.
+            uint256 escrowed_ = _escrowed;
+            excess = excess > escrowed_ ? excess - escrowed_ : 0;
+        }
+        if (amount > excess) revert ServicePaymentsRescueAboveExcess(asset, amount, excess);
+        emit TokensRescued(asset, to, amount);
+        IERC20(asset).safeTransfer(to, amount);
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IMerchantDirectory
@@ -273,7 +321,8 @@ contract ServicePayments is
     /// @inheritdoc IServicePayments
     /// @dev An unknown id returns an empty entry (payout zero).
     function merchant(uint256 merchantId) external view returns (Merchant memory) {
-        return _merchants[merchantId];
+        MerchantRecord memory m = _merchants[merchantId];
+        return Merchant({payout: m.payout, category: m.category, active: m.active});
     }
 
     /// @inheritdoc IServicePayments
@@ -294,7 +343,7 @@ contract ServicePayments is
 
     /// @inheritdoc IServicePayments
     function netPaid(uint256 merchantId, address payer) external view returns (uint256) {
-        return _paid[merchantId][payer].net;
+        return _paid[merchantId][payer];
     }
 
     /// @inheritdoc IServicePayments
@@ -314,40 +363,48 @@ contract ServicePayments is
     }
 
     /// @inheritdoc IServicePayments
-    function paymentIntentDigest(
-        address payer,
-        uint256 merchantId,
-        uint256 amount,
-        bytes32 ref,
-        uint256 nonce,
-        uint256 deadline
-    ) public view returns (bytes32) {
-        return _hashTypedDataV4(
-            keccak256(abi.encode(PAYMENT_INTENT_TYPEHASH, payer, merchantId, amount, ref, nonce, deadline))
-        );
+    function pendingPayout(uint256 merchantId) external view returns (address payout, uint64 effectiveAt) {
+        return (_pendingPayout[merchantId], _merchants[merchantId].changeEffectiveAt);
+    }
+
+    /// @inheritdoc IServicePayments
+    function paymentAuthorizationNonce(uint256 merchantId, address payout, bytes32 ref, bytes32 payerNonce)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(PAYMENT_WITNESS_TYPEHASH, merchantId, payout, ref, payerNonce));
     }
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Effects, event, then the transfer from the payer to the merchant's payout address.
-    function _pay(Paid storage paid, uint256 merchantId, address payout, address payer, uint256 amount, bytes32 ref)
-        private
-    {
-        paid.net = SafeCast.toUint128(paid.net + amount);
+    /// @dev Effects and event of a payment: the refund bound grows by `amount`.
+    function _record(uint256 merchantId, address payer, uint256 amount, bytes32 ref) private {
+        _paid[merchantId][payer] += amount;
         emit PaymentMade(merchantId, payer, ref, amount);
-        _token.safeTransferFrom(payer, payout, amount);
     }
 
-    /// @dev The payout address of an active merchant, or a revert (unknown, suspended).
-    function _activePayout(uint256 merchantId) private view returns (address payout) {
-        Merchant memory m = _merchants[merchantId];
+    /// @dev The payout address of an active merchant and when its pending payout change takes
+    /// effect (0: none), or a revert (unknown, suspended).
+    function _activePayout(uint256 merchantId) private view returns (address payout, uint64 changeEffectiveAt) {
+        MerchantRecord memory m = _merchants[merchantId];
         payout = m.payout;
         // A registered merchant always has a non-zero payout address.
         if (payout == address(0)) revert ServicePaymentsUnknownMerchant(merchantId);
         if (!m.active) revert ServicePaymentsMerchantSuspended(merchantId);
+        changeEffectiveAt = m.changeEffectiveAt;
     }
 
-    function _knownMerchant(uint256 merchantId) private view returns (Merchant storage m) {
+    /// @dev The payout of an active merchant whose payout is not changing, or a revert.
+    function _payoutForSignedPayment(uint256 merchantId) private view returns (address payout) {
+        uint64 changeEffectiveAt;
+        (payout, changeEffectiveAt) = _activePayout(merchantId);
+        if (changeEffectiveAt != 0) {
+            revert ServicePaymentsPayoutChangePending(merchantId, _pendingPayout[merchantId], changeEffectiveAt);
+        }
+    }
+
+    function _knownMerchant(uint256 merchantId) private view returns (MerchantRecord storage m) {
         m = _merchants[merchantId];
         if (m.payout == address(0)) revert ServicePaymentsUnknownMerchant(merchantId);
     }
@@ -357,46 +414,5 @@ contract ServicePayments is
         // Every opened booking has a non-zero payer.
         if (b.payer == address(0)) revert ServicePaymentsUnknownBooking(bookingId);
         if (!b.open) revert ServicePaymentsBookingNotOpen(bookingId);
-    }
-
-    /// @dev Marks the intent used (for the permit nonce the payer signed it for) and tells whether
-    /// its permit is still to be submitted. Accepted: an intent signed for the payer's current permit nonce (its permit is
-    /// pending); or one signed for the nonce just spent, when that intent was never executed here
-    /// and the allowance to this contract is exactly the amount (its permit was submitted by someone
-    /// else, a front-runner). Anything else signed by the payer is a replay or a cancelled intent
-    /// (the payer spent the nonce otherwise); anything not signed by the payer is refused.
-    function _useIntent(
-        Paid storage paid,
-        address payer,
-        uint256 merchantId,
-        uint256 amount,
-        bytes32 ref,
-        uint256 deadline,
-        bytes calldata signature
-    ) private returns (bool permitPending) {
-        uint256 nonce = IERC20Permit(address(_token)).nonces(payer);
-        bytes32 digest = paymentIntentDigest(payer, merchantId, amount, ref, nonce, deadline);
-        (address signer,,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (signer == payer) {
-            paid.intentUsedUpTo = SafeCast.toUint128(nonce + 1);
-            return true;
-        }
-        if (nonce != 0) {
-            // nonce != 0: no underflow.
-            uint256 previousNonce;
-            unchecked {
-                previousNonce = nonce - 1;
-            }
-            digest = paymentIntentDigest(payer, merchantId, amount, ref, previousNonce, deadline);
-            (address previous,,) = ECDSA.tryRecoverCalldata(digest, signature);
-            if (previous == payer) {
-                if (paid.intentUsedUpTo == nonce || _token.allowance(payer, address(this)) != amount) {
-                    revert ServicePaymentsIntentReplayed(payer, previousNonce);
-                }
-                paid.intentUsedUpTo = SafeCast.toUint128(nonce);
-                return false;
-            }
-        }
-        revert ServicePaymentsIntentInvalidSigner(signer, payer);
     }
 }

@@ -49,9 +49,14 @@ def deploy(
     commons_fund: Annotated[str | None, typer.Option(help="address receiving conversion fees")] = None,
     force: Annotated[bool, typer.Option(help="deploy again even if the manifest is live")] = False,
     as_json: JsonOption = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="deployment file (TOML or JSON): admin, roles, minters; "
+                     "required off a local dev chain"),
+    ] = None,
 ) -> None:
     """Compile the contracts with py-solc-x and deploy them; write the deployment manifest."""
-    from ledger.chain.client import connect, load_signer
+    from ledger.chain.client import connect, is_dev_node, load_signer
     from ledger.chain.deploy import DeployParams, deploy_district, manifest_is_live
     from ledger.chain.manifest import Manifest
 
@@ -73,6 +78,11 @@ def deploy(
             )
             return
     account = load_signer(settings, w3, prompt=_hidden_prompt)
+    if config is not None or not is_dev_node(w3):
+        from ledger.cli_operator import deploy_with_file
+
+        deploy_with_file(w3, account, config, path, as_json)
+        return
     params = DeployParams(
         admin_delay_seconds=settings.admin_delay_seconds if admin_delay is None else admin_delay,
         redemption_fee_bps=settings.redemption_fee_bps if fee_bps is None else fee_bps,
@@ -141,7 +151,7 @@ def _hidden_prompt(question: str) -> str:
 def _register_areas() -> None:
     """Each area adds its commands from ledger/cli_<area>.py."""
     for area in ("energy", "registry", "readings", "indexer", "settlement", "serve", "treasury", "node",
-                 "ops"):
+                 "ops", "operator"):
         try:
             module = importlib.import_module(f"ledger.cli_{area}")
         except ModuleNotFoundError as exc:

@@ -27,9 +27,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.chain.client import ChainClient, connect
-from ledger.chain.deploy import DeployParams, decoder_for_manifest, deploy_district, manifest_is_live
+from ledger.chain.deploy import decoder_for_manifest, manifest_is_live
+from ledger.chain.deploy_plan import DeploymentPlan, parse_plan
 from ledger.chain.devnode import AnvilNode, DevNode, anvil_binary, rpc_answers
 from ledger.chain.district import Category, District, ref32
+from ledger.chain.governance import deploy_with_plan
 from ledger.chain.manifest import Manifest
 from ledger.domain.money import format_micro
 from ledger.settings import LedgerSettings
@@ -58,6 +60,11 @@ MERCHANTS = [
 ]
 RESIDENTS = [("Alice", 4), ("Bruno (prosumer)", 5), ("Chloé", 6), ("Driss (prosumer)", 7), ("Élise", 8)]
 COMMONS_FUND_INDEX = 9
+DEMO_ROLES = {"treasurer": 15, "registrar": 16, "pauser": 17, "freezer": 18}
+"""Local dev chain only: each operator power on its own dev account (the deployer, account 0,
+stays the admin with no delay for convenience and runs the energy settlement)."""
+DEMO_MINT_ALLOWANCE = "100000.00"
+DEMO_MINT_DAILY_LIMIT = "20000.00"
 SIM_HOMES = 30
 HOME_ACCOUNT_BASE = 100
 """Simulated home n is dev account HOME_ACCOUNT_BASE + n."""
@@ -65,6 +72,28 @@ HOME_DEPOSIT = 50 * M3E
 DEMO_TARIFF = (90_000, 100_000, 80_000)
 """µ€/kWh in solar, peak and off-peak hours: within the bounds (0.04 to the regulated price)."""
 SETTLE_EVERY_S = 10
+
+
+def demo_plan() -> DeploymentPlan:
+    """The demo's deployment: split roles on dev accounts, the deployer as (dev-only) admin."""
+    roles = {name: [dev_account(i).address] for name, i in DEMO_ROLES.items() if name != "treasurer"}
+    return parse_plan({
+        "admin": {"delay_seconds": 0},
+        "token": {"commons_fund": dev_account(COMMONS_FUND_INDEX).address},
+        "roles": roles,
+        "minters": [{"address": dev_account(DEMO_ROLES["treasurer"]).address,
+                     "allowance": DEMO_MINT_ALLOWANCE, "daily_limit": DEMO_MINT_DAILY_LIMIT}],
+    })
+
+
+def role_signer(operator: District, contract: str, role: str) -> District:
+    """The district seen from the dev account holding `role` (the deployer when it holds it)."""
+    holders = operator.manifest.roles.get(contract, {}).get(role, [])
+    for index in (0, *DEMO_ROLES.values()):
+        account = dev_account(index)
+        if account.address in holders:
+            return operator.as_(account)
+    return operator
 
 
 def home_account(n: int) -> LocalAccount:
@@ -87,12 +116,13 @@ def seed_homes(operator: District, settlement: str, homes: int) -> int:
     from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
     from ledger.energy.simulator import OPERATION_ID
     touched = 0
+    treasurer = role_signer(operator, "DistrictToken", "TREASURER_ROLE")
     for n in range(homes):
         home = home_account(n)
         ref = f"DEMO-HOME-{n}"
         did = False
         if not operator.client.call(operator.token.functions.depositRecorded(ref32(ref))):
-            operator.record_deposit(ref, home.address, HOME_DEPOSIT)
+            treasurer.record_deposit(ref, home.address, HOME_DEPOSIT)
             did = True
         view = operator.as_(home)
         did = sign_mandate(view, settlement, operation_number(OPERATION_ID), *DEMO_MANDATE) or did
@@ -134,7 +164,8 @@ def seed_district(operator: District, references: Path | None = None) -> dict[st
     Payments, the refund, the bookings and the signed payment carry only a salted commitment
     to their reference (ledger.chain.reference), as the wallet sends them; the clear references
     and salts, which payer and merchant keep in their wallets, are written to `references`
-    (0600) when given, so the demo's commitments can be matched.
+    (0600) when given, so the demo's commitments can be matched. The registrar registers, the
+    treasurer mints (within its allowance).
     """
     from ledger.chain.reference import new_salt, reference_commitment
 
@@ -146,14 +177,16 @@ def seed_district(operator: District, references: Path | None = None) -> dict[st
         kept["0x" + commitment.hex()] = {"ref": reference, "salt": "0x" + salt.hex()}
         return commitment
 
+    registrar = role_signer(operator, "ServicePayments", "REGISTRAR_ROLE")
+    treasurer = role_signer(operator, "DistrictToken", "TREASURER_ROLE")
     merchant_ids: dict[str, int] = {}
     merchant_view: dict[str, District] = {}
     for name, category, index in MERCHANTS:
-        merchant_ids[name], _ = operator.register_merchant(name, category, dev_account(index).address)
+        merchant_ids[name], _ = registrar.register_merchant(name, category, dev_account(index).address)
         merchant_view[name] = operator.as_(dev_account(index))
     residents = {label: operator.as_(dev_account(index)) for label, index in RESIDENTS}
     for number, (_label, view) in enumerate(residents.items(), start=1):
-        operator.record_deposit(f"DEMO-DEP-{number:04d}", view.address, 200 * M3E)
+        treasurer.record_deposit(f"DEMO-DEP-{number:04d}", view.address, 200 * M3E)
     bakery, coworking, cars = (merchant_ids[m[0]] for m in MERCHANTS)
     alice, bruno, chloe, driss, elise = residents.values()
     baguette_salt = new_salt()
@@ -228,9 +261,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 if kept:
                     print(f"The index of the previous chain is kept as {kept}")
             print("Compiling and deploying the contracts ...")
-            manifest = deploy_district(
-                w3, operator_account, DeployParams(commons_fund=dev_account(COMMONS_FUND_INDEX).address)
-            )
+            manifest = deploy_with_plan(w3, operator_account, demo_plan()).manifest
             manifest.save(path)
         operator = District(w3, operator_account, manifest)
         if operator.merchant_count() == 0:
@@ -362,6 +393,13 @@ def _print_summary(operator: District, manifest: Manifest, settings: LedgerSetti
     for name, contract in manifest.contracts.items():
         print(f"  {name:<16} {contract.address}")
     print(f"  supply           {_m3e(supply)} against a reserve of {_m3e(reserve)}")
+    if manifest.admin:
+        print(f"  admin            {manifest.admin.get('address')} ({manifest.admin.get('kind')}"
+              + (", local dev chain only)" if manifest.admin.get("dev_only") else ")"))
+    for contract_name, roles in manifest.roles.items():
+        for role, holders in roles.items():
+            if role != "DEFAULT_ADMIN_ROLE" and holders:
+                print(f"  {role:<16} {', '.join(holders)} ({contract_name})")
     for merchant in operator.merchants():
         print(
             f"  merchant #{merchant['id']}      {merchant['name']} ({merchant['category']}) "

@@ -7,6 +7,7 @@ LedgerError                 every error the ledger raises on purpose
 │   └── ContractRuleError   a contract rule refused the call (custom error, decoded)
 ├── CompilerError           solc could not be found or failed
 ├── ManifestError           the deployment manifest is missing or does not fit the chain
+├── DeploymentError         a deployment ended differently from its plan (roles read back)
 └── InputError              bad input from a person or a device, with what to do about it
 
 Each carries a sentence a resident or the operator understands; the CLI maps them to exit codes.
@@ -44,6 +45,10 @@ class CompilerError(LedgerError):
 
 class ManifestError(LedgerError):
     """The deployment manifest is missing or does not match the chain."""
+
+
+class DeploymentError(LedgerError):
+    """A deployment ended differently from its deployment file (read back on chain)."""
 
 
 class InputError(LedgerError):

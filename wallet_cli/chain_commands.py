@@ -921,38 +921,125 @@ def broadcast(
         emit(as_json, data, f"Broadcast: {money(micro)} from {tx['from']} to {recipient}. "
              f"Receipt: {data['tx_hash']} (block {data['block']})")
         return
-    from wallet_cli.signing import FILE_KIND, load_signed_payment
+    from wallet_cli.signing import CANCEL_KIND, FILE_KIND, load_signed_cancel, load_signed_payment
 
-    if kind != FILE_KIND:
-        raise UsageError(f"{file} is neither a signed payment nor a signed transfer.")
+    if kind not in (FILE_KIND, CANCEL_KIND):
+        raise UsageError(f"{file} is neither a signed payment, a cancellation nor a signed transfer.")
     try:
         file_chain = int(document.get("chain_id", -1))
     except (TypeError, ValueError):
         raise UsageError(f"{file} has no valid chain id.") from None
     _refuse_other_chain(file_chain, settings, gateway)
-    signed = load_signed_payment(document)
+    if kind == CANCEL_KIND:
+        cancel = load_signed_cancel(document, check_signer=not _is_contract(gateway, document, "authorizer"))
+        if cancel.token.lower() != gateway.token.lower():
+            raise UsageError(f"The cancellation is for another token than the manifest's ({cancel.token}).")
+        _cancel(ctx, settings, gateway, cancel.authorizer, cancel.nonce, cancel.signature, account,
+                yes, timeout, password_file, as_json)
+        return
+    signed = load_signed_payment(document, check_signer=not _is_contract(gateway, document, "payer"))
     t = signed.terms
     if (t.token.lower() != gateway.token.lower()
             or t.service_payments.lower() != gateway.payments.lower()):
         raise UsageError("The payment was signed for other contracts than the manifest's "
                          f"(token {t.token}, ServicePayments {t.service_payments}): refused.")
-    if t.deadline < time.time():
-        expired = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.deadline))
+    if t.valid_before <= time.time():
+        expired = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.valid_before))
         raise WalletError(f"The signed payment expired at {expired}: ask the payer to sign again.")
+    if gateway.authorization_used(t.payer, t.nonce):
+        raise WalletError("This signed payment was already paid or cancelled by its payer: it can "
+                          "never move money again. Nothing was sent.")
     merchant = find_merchant(gateway.merchants(), str(t.merchant_id))
+    if merchant.payout.lower() != t.payout.lower():
+        raise WalletError(
+            f"The payment was signed for the payout address {t.payout}, but {merchant.name} is now "
+            f"paid at {merchant.payout}: ask the payer to sign again. Nothing was sent.")
     submitter, _ = pick_account(ctx, account)
     ref = bytes32_to_ref(t.ref)
     confirm([f"Submit {t.payer}'s payment of {money(t.amount)} to {merchant.name} (merchant "
              f"#{merchant.id}, payout {merchant.payout}), ref {ref}",
              f"Submitted by {submitter}; chain {file_chain}"], yes, "Submit?")
     _signer_flow(ctx, settings, gateway, submitter, password_file)
-    receipt = wait(gateway, gateway.pay_with_permit(signed.pay_with_permit_args()), timeout,
-                   "the payment")
+    receipt = wait(gateway, gateway.pay_with_authorization(signed.pay_with_authorization_args()),
+                   timeout, "the payment")
     data = {"kind": kind, "payer": t.payer, "merchant": merchant.as_json(), "amount": str(t.amount),
             "amount_display": money(t.amount), "ref": ref, "chain_id": file_chain,
-            **receipt_json(receipt)}
+            "nonce": "0x" + t.nonce.hex(), **receipt_json(receipt)}
     emit(as_json, data, f"Paid {money(t.amount)} from {t.payer} to {merchant.name}, ref {ref}. "
          f"Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def _is_contract(gateway: ChainGateway, document: dict[str, Any], field: str) -> bool:
+    address = str(document.get(field, ""))
+    return bool(address.startswith("0x") and len(address) == 42 and gateway.is_contract(address))
+
+
+def _cancel(ctx: typer.Context, settings: Settings, gateway: ChainGateway, authorizer: str, nonce: bytes,
+            signature: bytes, account: str | None, yes: bool, timeout: float,
+            password_file: Path | None, as_json: bool) -> None:
+    if gateway.authorization_used(authorizer, nonce):
+        raise WalletError("This authorization was already used or cancelled: there is nothing to "
+                          "cancel, it can never move money again.")
+    submitter, _ = pick_account(ctx, account)
+    confirm([f"Cancel the unused authorization 0x{nonce.hex()} of {authorizer}",
+             f"Submitted by {submitter}"], yes, "Cancel it?")
+    _signer_flow(ctx, settings, gateway, submitter, password_file)
+    receipt = wait(gateway, gateway.cancel_authorization(authorizer, nonce, signature), timeout,
+                   "the cancellation")
+    data = {"kind": "m3e-signed-cancel", "authorizer": authorizer, "nonce": "0x" + nonce.hex(),
+            **receipt_json(receipt)}
+    emit(as_json, data, f"Cancelled: the authorization 0x{nonce.hex()} of {authorizer} can never be "
+         f"used. Receipt: {data['tx_hash']} (block {data['block']})")
+
+
+def cancel(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The signed payment file to withdraw.", dir_okay=False)],
+    account: Annotated[str, typer.Option(
+        "--account", "-a", help="The payer's account: it signs the cancellation.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the signed cancellation to this file (0600) for `wallet broadcast` "
+        "instead of sending it now (offline).", dir_okay=False)] = None,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a payment you signed and that was not used yet: it can then never be submitted."""
+    from wallet_cli.home import atomic_write
+    from wallet_cli.keys import decrypt_keystore
+    from wallet_cli.prompting import read_password
+    from wallet_cli.signing import load_signed_payment, sign_cancel
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{file} does not exist.") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{file} cannot be read: {exc}.") from exc
+    if not isinstance(document, dict):
+        raise UsageError(f"{file} is not a signed payment file.")
+    payment = load_signed_payment(document).terms
+    store = _keystore(ctx)
+    if store.address_of(account).lower() != payment.payer.lower():
+        raise UsageError(f"Only the payer {payment.payer} can cancel this payment; '{account}' is "
+                         f"{store.address_of(account)}.")
+    if out is not None and out.exists():
+        raise UsageError(f"{out} exists already: choose another file.")
+    password = read_password(password_file, prompt=f"Password of '{account}'")
+    signed = sign_cancel(decrypt_keystore(store.load(account), password).private_key, payment)
+    if out is not None:
+        atomic_write(out, (json.dumps(signed.to_json(), indent=2) + "\n").encode(), overwrite=False)
+        emit(as_json, {"file": str(out), **signed.to_json()},
+             f"Signed the cancellation of 0x{signed.nonce.hex()}: {out} (submit it with `wallet broadcast`)")
+        return
+    settings = load(ctx)
+    gateway = make_gateway(settings)
+    _refuse_other_chain(payment.chain_id, settings, gateway)
+    if payment.token.lower() != gateway.token.lower():
+        raise UsageError(f"The payment was signed for another token than the manifest's ({payment.token}).")
+    _cancel(ctx, settings, gateway, payment.payer, signed.nonce, signed.signature, account, yes, timeout,
+            password_file, as_json)
 
 
 def _refuse_other_chain(file_chain: int, settings: Settings, gateway: ChainGateway) -> None:
@@ -971,6 +1058,6 @@ def register(app: typer.Typer, sign_app: typer.Typer) -> None:
 
     for name, func in (("balance", balance), ("send", send), ("pay", pay), ("refund", refund),
                        ("book", book), ("close", close), ("reclaim", reclaim),
-                       ("redeem", redeem), ("broadcast", broadcast)):
+                       ("redeem", redeem), ("broadcast", broadcast), ("cancel", cancel)):
         app.command(name)(guarded(func))
     sign_app.command("tx")(guarded(sign_tx))

@@ -50,7 +50,10 @@ class ChainGateway(Protocol):
     def close_booking(self, booking_id: int, charge: int) -> str: ...
     def reclaim_booking(self, booking_id: int) -> str: ...
     def redeem(self, amount: int, ref: bytes) -> str: ...
-    def pay_with_permit(self, args: list[Any]) -> str: ...
+    def pay_with_authorization(self, args: list[Any]) -> str: ...
+    def cancel_authorization(self, authorizer: str, nonce: bytes, signature: bytes) -> str: ...
+    def authorization_used(self, authorizer: str, nonce: bytes) -> bool: ...
+    def is_contract(self, address: str) -> bool: ...
     def send_raw(self, raw_tx: str) -> str: ...
     def receipt(self, tx_hash: str) -> dict[str, Any] | None: ...
 
@@ -216,8 +219,26 @@ class DistrictGateway:
     def redeem(self, amount: int, ref: bytes) -> str:
         return self._submit(self.district.token.functions.redeem(amount, ref))
 
-    def pay_with_permit(self, args: list[Any]) -> str:
+    def pay_with_authorization(self, args: list[Any]) -> str:
         converted = list(args)
-        for i in (3, 6, 7, 8):  # ref, r, s, intent signature: hex text -> bytes
+        for i in (3, 6, 7):  # ref, payer nonce, signature: hex text -> bytes
             converted[i] = bytes.fromhex(str(converted[i]).removeprefix("0x"))
-        return self._submit(self.district.payments.functions.payWithPermit(*converted))
+        return self._submit(self.district.payments.functions.payWithAuthorization(*converted))
+
+    def cancel_authorization(self, authorizer: str, nonce: bytes, signature: bytes) -> str:
+        from web3 import Web3
+
+        return self._submit(self.district.token.functions.cancelAuthorization(
+            Web3.to_checksum_address(authorizer), nonce, signature))
+
+    def authorization_used(self, authorizer: str, nonce: bytes) -> bool:
+        """ERC-3009 authorizationState: the nonce was used or cancelled (raw JSON-RPC)."""
+        from wallet_cli.rpc import SEL_AUTHORIZATION_STATE, word
+
+        data = SEL_AUTHORIZATION_STATE + word(authorizer) + nonce.hex()
+        return int(self.rpc.eth_call(self.token, data), 16) != 0
+
+    def is_contract(self, address: str) -> bool:
+        """True when code lives at the address (a contract wallet signs with EIP-1271)."""
+        code = str(self.rpc.call("eth_getCode", [address, "latest"]))
+        return code not in ("0x", "0x0", "")

@@ -827,11 +827,11 @@ def sign_payment_cmd(
         Path, typer.Option("--out", help="File to write (0600, never overwritten).",
                            dir_okay=False)
     ],
-    nonce: Annotated[
-        int | None,
-        typer.Option("--nonce", help="Your current permit nonce on the token (offline: you "
-                     "say it; `wallet balance --json` shows it). Default: asked from the chain.",
-                     min=0),
+    payout: Annotated[
+        str | None,
+        typer.Option("--payout", help="The merchant's payout address, which the signature binds "
+                     "(offline: you say it, e.g. from the merchant's payment request). Default: "
+                     "read from the chain."),
     ] = None,
     ref: Annotated[
         str | None, typer.Option("--ref", help="Payment reference (up to 140 bytes; the file "
@@ -841,25 +841,31 @@ def sign_payment_cmd(
         str, typer.Option("--deadline", help="Until when it may be submitted: 30m, 2h, 1d or "
                           "a unix time.")
     ] = "1h",
+    valid_after: Annotated[
+        int, typer.Option("--valid-after", help="Not before this unix time (default: at once).",
+                          min=0)
+    ] = 0,
     token: Annotated[str | None, typer.Option("--token", help="Token address.")] = None,
     service_payments: Annotated[
         str | None, typer.Option("--service-payments", help="ServicePayments address.")
     ] = None,
-    permit_domain: Annotated[
+    domain_name: Annotated[
         str, typer.Option("--token-name", help="The token's EIP-712 domain name.")
     ] = "Monnaie du 3e",
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sign a payment offline (EIP-2612 permit + EIP-712 intent) into a file for a terminal.
+    """Sign a payment offline (an ERC-3009 authorization) into a file for a merchant's terminal.
 
-    Nothing touches the network. Whoever holds the file can submit it once, before the
-    deadline, exactly as signed: to that merchant, that amount, that reference.
+    The signature binds the merchant, its payout address, the amount, the reference and the
+    validity window, with a fresh random nonce: whoever holds the file can submit it once,
+    exactly as signed. `wallet cancel FILE` withdraws it while it is unused.
     """
     import time
 
     from wallet_cli.amounts import format_amount, parse_amount
+    from wallet_cli.names import is_address, to_checksum_address
     from wallet_cli.prompting import is_interactive
     from wallet_cli.references import check_reference, commit
 
@@ -867,23 +873,29 @@ def sign_payment_cmd(
     committed = commit(check_reference(ref)) if ref else None
     ref_bytes = committed.commitment if committed else bytes(32)
     expires = _parse_deadline(deadline, int(time.time()))
+    if valid_after >= expires:
+        raise UsageError("--valid-after must come before the deadline.")
     token_address, payments_address, chain_id = _resolve_contracts(ctx, token, service_payments)
     if out.exists():
         raise UsageError(f"{out} exists already: choose another file.")
     store = _keystore(ctx)
     payer = store.address_of(name)
-    if nonce is None:
-        nonce = _fetch_permit_nonce(ctx, token_address, payer)
+    if payout is None:
+        payout = _fetch_payout(ctx, payments_address, merchant_id)
+    elif not is_address(payout):
+        raise UsageError(f"'{payout}' is not an address: give the merchant's payout address (0x...).")
+    payout = to_checksum_address(payout)
     if not yes:
         if not is_interactive():
             raise UsageError("There is no terminal to confirm: check the terms and pass --yes.")
-        info(f"Pay {format_amount(micro)} to merchant #{merchant_id}"
+        info(f"Pay {format_amount(micro)} to merchant #{merchant_id} (payout {payout})"
              + (f", ref {ref}" if ref else ""))
         info(f"From {name} ({payer}) on chain {chain_id}, valid until "
              f"{time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(expires))}")
         if not typer.confirm("Sign?", default=False, err=True):
             raise WalletError("Not signed.")
 
+    from ledger.chain.typed_data import random_nonce
     from wallet_cli.home import atomic_write
     from wallet_cli.keys import decrypt_keystore
     from wallet_cli.prompting import read_password
@@ -891,8 +903,9 @@ def sign_payment_cmd(
 
     terms = PaymentTerms(
         token=token_address, service_payments=payments_address, chain_id=chain_id,
-        payer=payer, merchant_id=merchant_id, amount=micro, ref=ref_bytes, nonce=nonce,
-        deadline=expires, token_name=permit_domain,
+        payer=payer, merchant_id=merchant_id, payout=payout, amount=micro, ref=ref_bytes,
+        valid_after=valid_after, valid_before=expires, payer_nonce=random_nonce(),
+        token_name=domain_name,
     )
     password = read_password(password_file, prompt=f"Password of '{name}'")
     derived = decrypt_keystore(store.load(name), password)
@@ -911,8 +924,8 @@ def sign_payment_cmd(
     )
 
 
-def _fetch_permit_nonce(ctx: typer.Context, token: str, payer: str) -> int:
-    """The payer's permit nonce from the chain (raw JSON-RPC); offline, say --nonce."""
+def _fetch_payout(ctx: typer.Context, payments: str, merchant_id: int) -> str:
+    """The merchant's payout address from the chain (raw JSON-RPC); offline, say --payout."""
     from wallet_cli.errors import ChainError
     from wallet_cli.settings import load_settings
 
@@ -920,9 +933,13 @@ def _fetch_permit_nonce(ctx: typer.Context, token: str, payer: str) -> int:
     settings = load_settings(state.home, state.flags)
     try:
         with chain_commands.make_rpc(settings) as rpc:
-            return rpc.permit_nonce(token, payer)
+            if not 1 <= merchant_id <= rpc.merchant_count(payments):
+                raise UsageError(f"No merchant has the id {merchant_id}.")
+            return rpc.merchant(payments, merchant_id).payout
     except ChainError as exc:
-        raise UsageError(f"{exc.message} Offline, give the permit nonce with --nonce N.") from exc
+        raise UsageError(
+            f"{exc.message} Offline, give the merchant's payout address with --payout 0x..."
+        ) from exc
 
 
 @sign_app.command("check")
@@ -931,7 +948,7 @@ def sign_check(
     file: Annotated[Path, typer.Argument(help="A signed payment file.", dir_okay=False)],
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a signed payment file offline: both signatures are the payer's, and its terms."""
+    """Check a signed payment file offline: the signature is the payer's, and its terms."""
     from wallet_cli.amounts import format_amount
     from wallet_cli.payment_uri import bytes32_to_ref
     from wallet_cli.signing import load_signed_payment
@@ -946,10 +963,10 @@ def sign_check(
     t = signed.terms
     emit(
         as_json,
-        {"valid": True, **signed.to_json(), "args": signed.pay_with_permit_args()},
-        f"Valid: {t.payer} pays {format_amount(t.amount)} to merchant #{t.merchant_id}, "
-        f"ref {bytes32_to_ref(t.ref)}, nonce {t.nonce}, deadline {t.deadline}, "
-        f"chain {t.chain_id}",
+        {"valid": True, **signed.to_json(), "args": signed.pay_with_authorization_args()},
+        f"Valid: {t.payer} pays {format_amount(t.amount)} to merchant #{t.merchant_id} "
+        f"(payout {t.payout}), ref {bytes32_to_ref(t.ref)}, valid {t.valid_after} to "
+        f"{t.valid_before}, nonce 0x{t.nonce.hex()}, chain {t.chain_id}",
     )
 
 

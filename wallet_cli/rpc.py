@@ -30,6 +30,7 @@ SEL_MERCHANT = "0x020cdd36"  # merchant(uint256)
 SEL_MERCHANT_NAME = "0xaa0b32f5"  # merchantName(uint256)
 SEL_MERCHANT_ID_OF = "0x64d71a12"  # merchantIdOf(address)
 SEL_BOOKING = "0x358dc19c"  # booking(uint256)
+SEL_AUTHORIZATION_STATE = "0xe94a0102"  # authorizationState(address,bytes32)
 
 CATEGORIES = ("co-working", "car-sharing", "parking", "concierge", "food", "retail", "other")
 

@@ -3,9 +3,27 @@ pragma solidity 0.8.28;
 
 /// @title Merchant and shared-service payments of the district
 /// @notice A registry of merchants and shared services (co-working, car sharing, parking,
-/// concierge, food, retail), payments with a reference, offline-signed payments (EIP-2612 permit
-/// plus an EIP-712 payment intent), refunds bounded by what the payer paid, and booking deposits
-/// held in escrow.
+/// concierge, food, retail), payments with a reference, offline-signed payments (an ERC-3009
+/// authorization of the district token whose nonce binds the merchant), refunds bounded by what
+/// the payer paid, and booking deposits held in escrow.
+///
+/// A signed payment is ONE signature of the payer, on the token's EIP-712 domain:
+///   ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)
+/// with from = the payer, to = this contract, value = the amount, and
+///   nonce = keccak256(abi.encode(PAYMENT_WITNESS_TYPEHASH, merchantId, payout, ref, payerNonce))
+/// where PAYMENT_WITNESS_TYPEHASH = keccak256("PaymentWitness(uint256 merchantId,address payout,bytes32 ref,bytes32 payerNonce)")
+/// and payerNonce is 32 random bytes the payer's wallet draws (see `paymentAuthorizationNonce`).
+/// Only this contract can submit it (the token requires the payee as caller), and it recomputes the
+/// nonce from the merchant, the merchant's current payout address and the reference given: a
+/// terminal that changes the payee, amount, reference or validity window, or a payout address
+/// changed since signing, breaks the signature. The token marks the nonce used once ever; the
+/// payer cancels an unused one with the token's `cancelAuthorization`. Payments signed in any
+/// order all go through: nonces are random, not sequential.
+///
+/// Powers: REGISTRAR_ROLE registers merchants and requests payout changes, which take effect
+/// only PAYOUT_CHANGE_DELAY later (the admin or the registrar can cancel meanwhile); signed
+/// payments to a merchant whose payout change is pending are refused. After a booking expires its
+/// merchant can only close it with a zero charge; the payer can reclaim it.
 /// @dev Refunds are bounded per (payer, merchant) by the net amount paid (paid minus refunded):
 /// keeping one running total per pair instead of one record per payment keeps a payment to a
 /// known merchant under 60k gas.
@@ -41,7 +59,17 @@ interface IServicePayments {
     event MerchantRegistered(
         uint256 indexed merchantId, address indexed payout, Category category, string name
     );
-    /// @notice A merchant's payout address changed.
+    /// @notice The registrar asked to move a merchant's payouts to `newPayout`; it takes effect at
+    /// `effectiveAt` unless cancelled.
+    event MerchantPayoutChangeRequested(
+        uint256 indexed merchantId,
+        address indexed oldPayout,
+        address indexed newPayout,
+        uint64 effectiveAt
+    );
+    /// @notice A requested payout change was cancelled before it took effect.
+    event MerchantPayoutChangeCanceled(uint256 indexed merchantId, address indexed newPayout);
+    /// @notice A merchant's payout address changed (a requested change took effect).
     event MerchantPayoutChanged(
         uint256 indexed merchantId, address indexed oldPayout, address indexed newPayout
     );
@@ -68,6 +96,8 @@ interface IServicePayments {
     event BookingClosed(uint256 indexed bookingId, uint256 charged, uint256 returned);
     /// @notice The payer took back the whole deposit of an expired booking.
     event BookingReclaimed(uint256 indexed bookingId, uint256 returned);
+    /// @notice Tokens sent to this contract by mistake (beyond the escrow) were sent to `to`.
+    event TokensRescued(address indexed asset, address indexed to, uint256 amount);
 
     /// @notice An amount of zero was given where value must move.
     error ServicePaymentsZeroAmount();
@@ -91,12 +121,21 @@ interface IServicePayments {
     error ServicePaymentsRefundAboveNetPaid(
         uint256 merchantId, address payer, uint256 amount, uint256 netPaid
     );
-    /// @notice The signed payment intent is past its deadline.
-    error ServicePaymentsIntentExpired(uint256 deadline);
-    /// @notice The payment intent was not signed by the payer.
-    error ServicePaymentsIntentInvalidSigner(address signer, address payer);
-    /// @notice The payment intent was already used (its nonce is spent).
-    error ServicePaymentsIntentReplayed(address payer, uint256 nonce);
+    /// @notice This merchant's payout address is changing: signed payments to it are refused until
+    /// the change takes effect at `effectiveAt` (then sign again for the new payout address).
+    error ServicePaymentsPayoutChangePending(uint256 merchantId, address newPayout, uint64 effectiveAt);
+    /// @notice No payout change is pending for this merchant.
+    error ServicePaymentsNoPayoutChange(uint256 merchantId);
+    /// @notice The payout change cannot take effect yet: wait until its effective time (the delay
+    /// protects the merchant).
+    error ServicePaymentsPayoutChangeNotDue(uint256 merchantId, uint64 effectiveAt);
+    /// @notice Only the admin or a registrar may cancel a pending payout change.
+    error ServicePaymentsCannotCancelPayoutChange(uint256 merchantId, address caller);
+    /// @notice The booking has expired: its merchant can only close it with a zero charge now (the
+    /// payer may reclaim the whole deposit).
+    error ServicePaymentsBookingExpired(uint256 bookingId, uint64 expiresAt, uint256 charge);
+    /// @notice Only tokens beyond the open booking deposits can be rescued.
+    error ServicePaymentsRescueAboveExcess(address asset, uint256 amount, uint256 excess);
     /// @notice A booking must expire in the future.
     error ServicePaymentsExpiryNotInFuture(uint64 expiresAt);
     /// @notice No booking has this id.
@@ -114,30 +153,33 @@ interface IServicePayments {
     function registerMerchant(string calldata name, Category category, address payout)
         external
         returns (uint256 merchantId);
-    /// @notice Moves a merchant's payouts to a new address (REGISTRAR_ROLE).
-    function setMerchantPayout(uint256 merchantId, address payout) external;
+    /// @notice Asks to move a merchant's payouts to `payout` (REGISTRAR_ROLE); the change takes
+    /// effect only after PAYOUT_CHANGE_DELAY, through `completePayoutChange`. A new request
+    /// replaces a pending one and restarts the delay.
+    function requestPayoutChange(uint256 merchantId, address payout) external;
+    /// @notice Applies a requested payout change once its delay has passed (anyone may call).
+    function completePayoutChange(uint256 merchantId) external;
+    /// @notice Cancels a pending payout change (DEFAULT_ADMIN_ROLE or REGISTRAR_ROLE).
+    function cancelPayoutChange(uint256 merchantId) external;
     /// @notice Suspends or reactivates a merchant (REGISTRAR_ROLE).
     function setMerchantActive(uint256 merchantId, bool active) external;
 
     /// @notice Pays `amount` to a merchant from the caller (needs an allowance to this contract).
     function pay(uint256 merchantId, uint256 amount, bytes32 ref) external;
 
-    /// @notice Submits a payment the payer signed offline: an EIP-2612 permit of exactly `amount`
-    /// to this contract and an EIP-712 `PaymentIntent(payer, merchantId, amount, ref, nonce,
-    /// deadline)` whose nonce is the payer's current permit nonce. Anyone may submit it (the
-    /// merchant's terminal); nothing of it can be changed, and it can be used once. If someone
-    /// else already submitted the permit itself to the token (a front-runner), the intent still
-    /// goes through once, paid from the exact allowance that permit set.
-    function payWithPermit(
+    /// @notice Submits a payment the payer signed offline (see the contract notice): anyone may
+    /// submit it (the merchant's terminal); nothing of it can be changed and it pays once ever.
+    /// No allowance is needed or touched. `signature` is the payer's (65 bytes for an EOA, or what
+    /// its EIP-1271 wallet accepts).
+    function payWithAuthorization(
         address payer,
         uint256 merchantId,
         uint256 amount,
         bytes32 ref,
-        uint256 deadline,
-        uint8 permitV,
-        bytes32 permitR,
-        bytes32 permitS,
-        bytes calldata intentSignature
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 payerNonce,
+        bytes calldata signature
     ) external;
 
     /// @notice Refunds `amount` to `payer` from the merchant's payout address (called by it,
@@ -149,6 +191,7 @@ interface IServicePayments {
         external
         returns (uint256 bookingId);
     /// @notice The merchant closes a booking, charging at most the deposit; the rest returns.
+    /// After `expiresAt` the charge must be zero.
     function closeBooking(uint256 bookingId, uint256 charge) external;
     /// @notice The payer takes back the whole deposit after expiry if the merchant did not close.
     function reclaimBooking(uint256 bookingId) external;
@@ -157,6 +200,10 @@ interface IServicePayments {
     function pause() external;
     /// @notice Lifts the pause (PAUSER_ROLE).
     function unpause() external;
+
+    /// @notice Sends `amount` of `asset` held here by mistake to `to` (DEFAULT_ADMIN_ROLE); of the
+    /// district token, only what exceeds the open booking deposits.
+    function rescue(address asset, address to, uint256 amount) external;
 
     /// @notice The token payments are made in.
     function token() external view returns (address);
@@ -176,13 +223,17 @@ interface IServicePayments {
     function bookingCount() external view returns (uint256);
     /// @notice Tokens held in escrow for open bookings.
     function escrowed() external view returns (uint256);
-    /// @notice The EIP-712 hash of a payment intent, as the payer signs it.
-    function paymentIntentDigest(
-        address payer,
+    /// @notice The pending payout change of a merchant (zero address and 0 when none).
+    function pendingPayout(uint256 merchantId)
+        external
+        view
+        returns (address payout, uint64 effectiveAt);
+    /// @notice The ERC-3009 nonce a payer signs for a payment: the witness hash binding the
+    /// merchant, its payout address, the reference and the payer's random nonce.
+    function paymentAuthorizationNonce(
         uint256 merchantId,
-        uint256 amount,
+        address payout,
         bytes32 ref,
-        uint256 nonce,
-        uint256 deadline
-    ) external view returns (bytes32);
+        bytes32 payerNonce
+    ) external pure returns (bytes32);
 }

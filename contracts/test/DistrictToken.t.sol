@@ -36,19 +36,19 @@ contract DistrictTokenTest is DistrictFixture {
 
     function test_DeploymentRevertsOnZeroCommonsFund() public {
         vm.expectRevert(IDistrictToken.DistrictTokenZeroAddress.selector);
-        new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, address(0), FEE_BPS);
+        new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, address(0), FEE_BPS, address(0));
     }
 
     function test_DeploymentRevertsOnFeeAboveCap() public {
         vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenFeeAboveCap.selector, 1001, 1000));
-        new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, 1001);
+        new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, 1001, address(0));
     }
 
     function test_DeploymentRevertsOnZeroAdmin() public {
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0))
         );
-        new DistrictToken("Monnaie du 3e", "M3E", address(0), ADMIN_DELAY, commons, FEE_BPS);
+        new DistrictToken("Monnaie du 3e", "M3E", address(0), ADMIN_DELAY, commons, FEE_BPS, address(0));
     }
 
     // ------------------------------------------------------------------ deposits
@@ -156,11 +156,56 @@ contract DistrictTokenTest is DistrictFixture {
         assertEq(token.redemptionCount(), 3, "count");
     }
 
-    function test_RedeemRoundsTheFeeDown() public {
-        _fundBakery(99);
+    /// @dev Finding 4: the fee rounded down, so at 300 bps 33 micro-M3E or less paid nothing.
+    function test_RedeemRoundsTheFeeUp() public {
+        _fundBakery(133);
+        vm.startPrank(bakery);
+        token.redeem(99, REF); // 99 * 300 / 10000 = 2.97 -> 3
+        assertEq(token.balanceOf(commons), 3, "fee rounded up");
+        token.redeem(33, REF); // 0.99 -> 1
+        assertEq(token.balanceOf(commons), 4, "a small redemption pays a fee too");
+        token.redeem(1, REF); // 0.03 -> 1: the whole micro-M3E is the fee
+        vm.stopPrank();
+        assertEq(token.balanceOf(commons), 5, "never nothing");
+    }
+
+    /// @dev Finding 4: there was no minimum redemption, though each one is a bank wire.
+    function test_RedeemRevertsBelowTheMinimum() public {
+        vm.prank(admin);
+        token.setMinRedemption(10 * ONE_M3E);
+        _fundBakery(20 * ONE_M3E);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDistrictToken.DistrictTokenRedemptionBelowMinimum.selector, 10 * ONE_M3E - 1, 10 * ONE_M3E
+            )
+        );
         vm.prank(bakery);
-        token.redeem(99, REF); // 99 * 300 / 10000 = 2.97 -> 2
-        assertEq(token.balanceOf(commons), 2, "fee rounded down");
+        token.redeem(10 * ONE_M3E - 1, REF);
+        vm.prank(bakery);
+        token.redeem(10 * ONE_M3E, REF);
+    }
+
+    function test_TheDefaultMinimumIsTenM3EAndTheCapHolds() public {
+        DistrictToken fresh =
+            new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS, address(0));
+        assertEq(fresh.minRedemption(), 10 * ONE_M3E, "default");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDistrictToken.DistrictTokenMinRedemptionAboveCap.selector, 1_000 * ONE_M3E + 1, 1_000 * ONE_M3E
+            )
+        );
+        vm.prank(admin);
+        token.setMinRedemption(1_000 * ONE_M3E + 1);
+        vm.expectEmit(false, false, false, true, address(token));
+        emit IDistrictToken.MinRedemptionChanged(1, 1_000 * ONE_M3E);
+        vm.prank(admin);
+        token.setMinRedemption(1_000 * ONE_M3E);
+        bytes32 role = token.DEFAULT_ADMIN_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, treasurer, role)
+        );
+        vm.prank(treasurer);
+        token.setMinRedemption(0);
     }
 
     /// @dev Audit: the commons fund, registered as a merchant to convert the fees it collected,
@@ -222,10 +267,10 @@ contract DistrictTokenTest is DistrictFixture {
     }
 
     function test_RedeemRevertsBeforeMerchantDirectoryIsSet() public {
-        DistrictToken fresh = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS);
+        DistrictToken fresh = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS, address(0));
         vm.expectRevert(IDistrictToken.DistrictTokenMerchantDirectoryNotSet.selector);
         vm.prank(bakery);
-        fresh.redeem(ONE_M3E, REF);
+        fresh.redeem(10 * ONE_M3E, REF);
     }
 
     function test_RedeemRevertsWhilePaused() public {
@@ -242,7 +287,7 @@ contract DistrictTokenTest is DistrictFixture {
         uint256 reserve_ = token.reserve();
         bytes32 slot = _reserveSlot();
         vm.store(address(token), slot, bytes32(reserve_ - 1));
-        uint256 euros = 10 * ONE_M3E - 10 * ONE_M3E * FEE_BPS / 10_000;
+        uint256 euros = 10 * ONE_M3E - (10 * ONE_M3E * FEE_BPS + 9_999) / 10_000;
         vm.expectRevert(
             abi.encodeWithSelector(
                 IDistrictToken.DistrictTokenSupplyAboveReserve.selector,
@@ -255,7 +300,7 @@ contract DistrictTokenTest is DistrictFixture {
     }
 
     /// forge-config: default.fuzz.runs = 512
-    function testFuzz_RedeemSplitsAmountIntoFloorFeeAndBurnedEuros(uint256 amount, uint256 feeBps) public {
+    function testFuzz_RedeemSplitsAmountIntoCeilingFeeAndBurnedEuros(uint256 amount, uint256 feeBps) public {
         feeBps = _bound(feeBps, 0, 1000);
         amount = _bound(amount, 1, 1_000 * ONE_M3E);
         vm.prank(admin);
@@ -268,8 +313,9 @@ contract DistrictTokenTest is DistrictFixture {
         token.redeem(amount, REF);
 
         uint256 fee = token.balanceOf(commons);
-        assertEq(fee, amount * feeBps / 10_000, "fee is the floor");
-        assertLe(fee * 10_000, amount * feeBps, "fee never rounds up");
+        assertEq(fee, (amount * feeBps + 9_999) / 10_000, "fee is the ceiling");
+        assertLe(amount * feeBps, fee * 10_000, "fee never rounds down");
+        assertLe(fee * 10_000, amount * feeBps + 9_999, "by less than one unit");
         assertEq(supplyBefore - token.totalSupply(), amount - fee, "burned");
         assertEq(reserveBefore - token.reserve(), amount - fee, "reserve follows the burn");
         assertLe(token.totalSupply(), token.reserve(), "backed");
@@ -328,7 +374,7 @@ contract DistrictTokenTest is DistrictFixture {
     }
 
     function test_SetMerchantDirectoryWorksOnceOnly() public {
-        DistrictToken fresh = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS);
+        DistrictToken fresh = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS, address(0));
         vm.expectEmit(true, false, false, true, address(fresh));
         emit IDistrictToken.MerchantDirectorySet(address(payments));
         vm.startPrank(admin);
@@ -344,7 +390,7 @@ contract DistrictTokenTest is DistrictFixture {
     }
 
     function test_SetMerchantDirectoryRevertsOnZeroAddress() public {
-        DistrictToken fresh = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS);
+        DistrictToken fresh = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS, address(0));
         vm.expectRevert(IDistrictToken.DistrictTokenZeroAddress.selector);
         vm.prank(admin);
         fresh.setMerchantDirectory(address(0));
@@ -400,6 +446,21 @@ contract DistrictTokenTest is DistrictFixture {
     }
 
     // ------------------------------------------------------------------ permit (EIP-2612)
+
+    /// @dev Finding 5: permit and approve worked while paused.
+    function test_ApproveAndPermitRevertWhilePaused() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _signPermit(payerKey, payer, 7 * ONE_M3E, 0, deadline);
+        vm.prank(pauser);
+        token.pause();
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        token.permit(payer, address(payments), 7 * ONE_M3E, deadline, v, r, s);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vm.prank(payer);
+        token.approve(stranger, ONE_M3E);
+        assertEq(token.allowance(payer, address(payments)), 0, "no allowance");
+        assertEq(token.nonces(payer), 0, "nonce not spent");
+    }
 
     function test_PermitSetsAllowanceAndSpendsTheNonce() public {
         uint256 deadline = block.timestamp + 1 hours;

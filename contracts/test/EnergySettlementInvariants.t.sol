@@ -284,10 +284,11 @@ contract EnergySettlementInvariantsTest is TestBase {
         address admin = _makeAddr("admin");
         address treasurer = _makeAddr("treasurer");
         address oracle = _makeAddr("oracle");
-        token = new DistrictToken("Monnaie du 3e", "M3E", admin, 3 days, _makeAddr("commons"), 300);
+        token = new DistrictToken("Monnaie du 3e", "M3E", admin, 3 days, _makeAddr("commons"), 300, address(0));
         settlement = new EnergySettlement(address(token), admin, 3 days);
         vm.startPrank(admin);
         token.grantRole(token.TREASURER_ROLE(), treasurer);
+        token.configureMinter(treasurer, 1e30, 0);
         settlement.grantRole(settlement.ORACLE_ROLE(), oracle);
         settlement.grantRole(settlement.TARIFF_ROLE(), oracle);
         vm.stopPrank();

@@ -5,12 +5,29 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IAccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 
 import {ServicePayments} from "../ServicePayments.sol";
+import {IDistrictToken} from "../interfaces/IDistrictToken.sol";
 import {IServicePayments} from "../interfaces/IServicePayments.sol";
+import {Vm} from "./utils/Vm.sol";
 import {DistrictFixture} from "./utils/DistrictFixture.sol";
+
+/// @notice A minimal EIP-1271 smart wallet: valid when its owner key signed the digest.
+contract ContractWallet is IERC1271 {
+    address private immutable _owner;
+
+    constructor(uint256 ownerKey) {
+        _owner = Vm(address(uint160(uint256(keccak256("hevm cheat code"))))).addr(ownerKey);
+    }
+
+    function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
+        (address signer,,) = ECDSA.tryRecover(hash, signature);
+        return signer == _owner ? IERC1271.isValidSignature.selector : bytes4(0xffffffff);
+    }
+}
 
 contract ServicePaymentsTest is DistrictFixture {
     bytes32 internal constant REF = keccak256("FACT-42");
@@ -29,18 +46,13 @@ contract ServicePaymentsTest is DistrictFixture {
 
     // ------------------------------------------------------------------ deployment
 
-    function test_DeploymentSetsTokenAdminAndEip712Domain() public view {
+    function test_DeploymentSetsTokenAdminAndRoles() public view {
         assertEq(payments.token(), address(token), "token");
         assertEq(payments.defaultAdmin(), admin, "admin");
         assertEq(payments.defaultAdminDelay(), ADMIN_DELAY, "delay");
         assertEq(payments.REGISTRAR_ROLE(), keccak256("REGISTRAR_ROLE"), "registrar role");
         assertEq(payments.PAUSER_ROLE(), keccak256("PAUSER_ROLE"), "pauser role");
-        (, string memory name, string memory version, uint256 chainId, address verifying,,) =
-            payments.eip712Domain();
-        assertEq(name, "District ServicePayments", "domain name");
-        assertEq(version, "1", "domain version");
-        assertEq(chainId, block.chainid, "chain id");
-        assertEq(verifying, address(payments), "verifying contract");
+        assertEq(payments.PAYOUT_CHANGE_DELAY(), 2 days, "payout change delay");
     }
 
     function test_DeploymentRevertsOnZeroToken() public {
@@ -48,24 +60,15 @@ contract ServicePaymentsTest is DistrictFixture {
         new ServicePayments(address(0), admin, ADMIN_DELAY);
     }
 
-    function test_PaymentIntentDigestFollowsEip712() public view {
-        bytes32 typeHash = keccak256(
-            "PaymentIntent(address payer,uint256 merchantId,uint256 amount,bytes32 ref,uint256 nonce,uint256 deadline)"
-        );
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("District ServicePayments"),
-                keccak256("1"),
-                block.chainid,
-                address(payments)
-            )
-        );
-        bytes32 structHash = keccak256(abi.encode(typeHash, payer, bakeryId, AMOUNT, REF, uint256(7), uint256(99)));
+    function test_PaymentAuthorizationNonceIsTheWitnessHash() public view {
+        bytes32 typeHash =
+            keccak256("PaymentWitness(uint256 merchantId,address payout,bytes32 ref,bytes32 payerNonce)");
+        assertEq(payments.PAYMENT_WITNESS_TYPEHASH(), typeHash, "type hash");
+        bytes32 salt = keccak256("salt");
         assertEq(
-            payments.paymentIntentDigest(payer, bakeryId, AMOUNT, REF, 7, 99),
-            keccak256(abi.encodePacked(hex"1901", domain, structHash)),
-            "digest"
+            payments.paymentAuthorizationNonce(bakeryId, bakery, REF, salt),
+            keccak256(abi.encode(typeHash, bakeryId, bakery, REF, salt)),
+            "nonce"
         );
     }
 
@@ -131,17 +134,41 @@ contract ServicePaymentsTest is DistrictFixture {
         payments.registerMerchant("Sneaky", IServicePayments.Category.Other, stranger);
     }
 
-    function test_SetMerchantPayoutMovesPayoutsAndTheDirectoryEntry() public {
+    function _requestPayout(uint256 merchantId, address newPayout) internal {
+        vm.prank(registrar);
+        payments.requestPayoutChange(merchantId, newPayout);
+    }
+
+    function test_PayoutChangeTakesEffectOnlyAfterTheDelay() public {
         address newPayout = _makeAddr("bakery new account");
+        uint64 effectiveAt = uint64(block.timestamp) + 2 days;
+        vm.expectEmit(true, true, true, true, address(payments));
+        emit IServicePayments.MerchantPayoutChangeRequested(bakeryId, bakery, newPayout, effectiveAt);
+        _requestPayout(bakeryId, newPayout);
+        (address pending, uint64 at) = payments.pendingPayout(bakeryId);
+        assertEq(pending, newPayout, "pending payout");
+        assertEq(at, effectiveAt, "effective at");
+        assertEq(payments.merchant(bakeryId).payout, bakery, "unchanged during the delay");
+
+        vm.warp(effectiveAt - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IServicePayments.ServicePaymentsPayoutChangeNotDue.selector, bakeryId, effectiveAt)
+        );
+        payments.completePayoutChange(bakeryId);
+
+        vm.warp(effectiveAt);
         vm.expectEmit(true, true, true, true, address(payments));
         emit IServicePayments.MerchantPayoutChanged(bakeryId, bakery, newPayout);
-        vm.prank(registrar);
-        payments.setMerchantPayout(bakeryId, newPayout);
+        vm.prank(stranger); // anyone may apply a change that waited its delay
+        payments.completePayoutChange(bakeryId);
 
         assertEq(payments.merchant(bakeryId).payout, newPayout, "payout");
         assertEq(payments.merchantIdOf(newPayout), bakeryId, "new payout maps to the merchant");
         assertEq(payments.merchantIdOf(bakery), 0, "old payout forgotten");
         assertFalse(payments.isActiveMerchant(bakery), "old payout is no merchant");
+        (pending, at) = payments.pendingPayout(bakeryId);
+        assertEq(pending, address(0), "nothing pending");
+        assertEq(at, 0, "no date");
 
         _approvePayments(payer, type(uint256).max);
         vm.prank(payer);
@@ -149,29 +176,83 @@ contract ServicePaymentsTest is DistrictFixture {
         assertEq(token.balanceOf(newPayout), AMOUNT, "paid to the new payout");
     }
 
-    function test_SetMerchantPayoutRevertsForUnknownMerchant() public {
+    /// @dev Finding 2: a registrar key could repoint a payout at itself and collect at once.
+    function test_ARegistrarCannotRepointAPayoutAtItselfAndCollectAtOnce() public {
+        _requestPayout(bakeryId, registrar);
+        assertEq(payments.merchant(bakeryId).payout, bakery, "payments still go to the merchant");
+        assertFalse(payments.isActiveMerchant(registrar), "the registrar cannot redeem as the merchant");
+        // the admin sees the request event and cancels it within the delay
+        vm.expectEmit(true, true, false, false, address(payments));
+        emit IServicePayments.MerchantPayoutChangeCanceled(bakeryId, registrar);
+        vm.prank(admin);
+        payments.cancelPayoutChange(bakeryId);
+        vm.warp(block.timestamp + 3 days);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsNoPayoutChange.selector, bakeryId));
+        payments.completePayoutChange(bakeryId);
+        assertEq(payments.merchant(bakeryId).payout, bakery, "never changed");
+    }
+
+    function test_ANewRequestRestartsTheDelay() public {
+        _requestPayout(bakeryId, _makeAddr("first"));
+        vm.warp(block.timestamp + 1 days);
+        address second = _makeAddr("second");
+        _requestPayout(bakeryId, second);
+        (address pending, uint64 at) = payments.pendingPayout(bakeryId);
+        assertEq(pending, second, "replaced");
+        assertEq(at, block.timestamp + 2 days, "restarted");
+    }
+
+    function test_CompletePayoutChangeRevertsWhenNoneIsPending() public {
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsNoPayoutChange.selector, bakeryId));
+        payments.completePayoutChange(bakeryId);
+    }
+
+    function test_CompletePayoutChangeRevertsWhenTheAddressWasTakenMeanwhile() public {
+        address newPayout = _makeAddr("contested");
+        _requestPayout(bakeryId, newPayout);
+        _register("Other", IServicePayments.Category.Other, newPayout);
+        vm.warp(block.timestamp + 2 days);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsPayoutAlreadyUsed.selector, newPayout));
+        payments.completePayoutChange(bakeryId);
+    }
+
+    function test_CancelPayoutChangeRevertsForAnyoneElse() public {
+        _requestPayout(bakeryId, stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(IServicePayments.ServicePaymentsCannotCancelPayoutChange.selector, bakeryId, bakery)
+        );
+        vm.prank(bakery);
+        payments.cancelPayoutChange(bakeryId);
+        vm.prank(registrar);
+        payments.cancelPayoutChange(bakeryId);
+        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsNoPayoutChange.selector, bakeryId));
+        vm.prank(registrar);
+        payments.cancelPayoutChange(bakeryId);
+    }
+
+    function test_RequestPayoutChangeRevertsForUnknownMerchant() public {
         vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsUnknownMerchant.selector, 99));
         vm.prank(registrar);
-        payments.setMerchantPayout(99, stranger);
+        payments.requestPayoutChange(99, stranger);
     }
 
-    function test_SetMerchantPayoutRevertsOnZeroAddress() public {
+    function test_RequestPayoutChangeRevertsOnZeroAddress() public {
         vm.expectRevert(IServicePayments.ServicePaymentsZeroAddress.selector);
         vm.prank(registrar);
-        payments.setMerchantPayout(bakeryId, address(0));
+        payments.requestPayoutChange(bakeryId, address(0));
     }
 
-    function test_SetMerchantPayoutRevertsWhenPayoutAlreadyUsed() public {
+    function test_RequestPayoutChangeRevertsWhenPayoutAlreadyUsed() public {
         vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsPayoutAlreadyUsed.selector, coworking));
         vm.prank(registrar);
-        payments.setMerchantPayout(bakeryId, coworking);
+        payments.requestPayoutChange(bakeryId, coworking);
     }
 
-    function test_SetMerchantPayoutRevertsForNonRegistrar() public {
+    function test_RequestPayoutChangeRevertsForNonRegistrar() public {
         bytes32 role = payments.REGISTRAR_ROLE();
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bakery, role));
         vm.prank(bakery);
-        payments.setMerchantPayout(bakeryId, stranger);
+        payments.requestPayoutChange(bakeryId, stranger);
     }
 
     function test_SetMerchantActiveSuspendsAndReactivates() public {
@@ -308,262 +389,237 @@ contract ServicePaymentsTest is DistrictFixture {
         assertEq(token.allowance(payer, address(payments)), 0, "allowance spent");
     }
 
-    // ------------------------------------------------------------------ payWithPermit
+    // ------------------------------------------------------------------ payWithAuthorization
 
-    function _signedPayment(uint256 amount, uint256 deadline)
-        internal
-        view
-        returns (uint8 v, bytes32 r, bytes32 s, bytes memory intent)
-    {
-        uint256 nonce = token.nonces(payer);
-        (v, r, s) = _signPermit(payerKey, payer, amount, nonce, deadline);
-        intent = _signIntent(payerKey, payer, bakeryId, amount, REF, nonce, deadline);
+    bytes32 internal constant SALT = keccak256("payer random nonce 1");
+
+    function _window() internal view returns (uint256 validAfter, uint256 validBefore) {
+        return (block.timestamp - 1, block.timestamp + 10 minutes);
     }
 
-    function test_PayWithPermitPaysFromAnOfflineSignature() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+    function _signed(uint256 amount, bytes32 salt) internal view returns (bytes memory) {
+        (uint256 validAfter, uint256 validBefore) = _window();
+        return _signPayment(payerKey, payer, bakeryId, bakery, amount, REF, validAfter, validBefore, salt);
+    }
 
+    function _submit(uint256 amount, bytes32 salt, bytes memory signature) internal {
+        (uint256 validAfter, uint256 validBefore) = _window();
+        vm.prank(terminal);
+        payments.payWithAuthorization(payer, bakeryId, amount, REF, validAfter, validBefore, salt, signature);
+    }
+
+    function test_PayWithAuthorizationPaysFromAnOfflineSignatureWithoutAllowance() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        bytes32 nonce = payments.paymentAuthorizationNonce(bakeryId, bakery, REF, SALT);
         vm.expectEmit(true, true, true, true, address(payments));
         emit IServicePayments.PaymentMade(bakeryId, payer, REF, AMOUNT);
-        vm.prank(terminal);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        _submit(AMOUNT, SALT, sig);
 
         assertEq(token.balanceOf(bakery), AMOUNT, "merchant paid");
+        assertEq(token.balanceOf(address(payments)), 0, "nothing stays in the contract");
         assertEq(payments.netPaid(bakeryId, payer), AMOUNT, "net paid");
-        assertEq(token.nonces(payer), 1, "permit nonce spent");
-        assertEq(token.allowance(payer, address(payments)), 0, "exact allowance spent");
+        assertTrue(token.authorizationState(payer, nonce), "nonce used");
+        assertEq(token.allowance(payer, address(payments)), 0, "no allowance involved");
     }
 
-    function test_PayWithPermitRevertsWhenReplayed() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-
-        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-    }
-
-    function test_PayWithPermitRevertsWhenIntentIsPastDeadline() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        vm.warp(deadline + 1);
-        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentExpired.selector, deadline));
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-    }
-
-    function test_PayWithPermitAcceptsTheDeadlineSecondItself() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        vm.warp(deadline);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), AMOUNT, "paid at the deadline");
-    }
-
-    function test_PayWithPermitRevertsWhenIntentSignedByAnotherKey() public {
-        (address other, uint256 otherKey) = _account("other");
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s,) = _signedPayment(AMOUNT, deadline);
-        bytes memory intent = _signIntent(otherKey, payer, bakeryId, AMOUNT, REF, 0, deadline);
+    function test_PayWithAuthorizationRevertsWhenReplayed() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        _submit(AMOUNT, SALT, sig);
+        bytes32 nonce = payments.paymentAuthorizationNonce(bakeryId, bakery, REF, SALT);
         vm.expectRevert(
-            abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentInvalidSigner.selector, other, payer)
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenAuthorizationUsedOrCanceled.selector, payer, nonce)
         );
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        _submit(AMOUNT, SALT, sig);
     }
 
-    function test_PayWithPermitRevertsWhenTheAmountIsChanged() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        vm.expectRevert(); // the recovered signer is some unrelated address
-        payments.payWithPermit(payer, bakeryId, AMOUNT + 1, REF, deadline, v, r, s, intent);
-        assertEq(token.nonces(payer), 0, "nothing spent");
-    }
-
-    function test_PayWithPermitRevertsOnMalformedIntentSignature() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s,) = _signedPayment(AMOUNT, deadline);
+    /// @dev Finding 1: an intent the payer cancelled came back to life when the payer later
+    /// approved the same amount. Now: cancelled is cancelled, whatever the allowance.
+    function test_ACancelledPaymentStaysDeadAfterTheSameAmountIsApproved() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        bytes32 nonce = payments.paymentAuthorizationNonce(bakeryId, bakery, REF, SALT);
+        vm.expectEmit(true, true, false, false, address(token));
+        emit IDistrictToken.AuthorizationCanceled(payer, nonce);
+        token.cancelAuthorization(payer, nonce, _signCancel(payerKey, payer, nonce));
+        _approvePayments(payer, AMOUNT); // to pay or book normally, exactly the same amount
         vm.expectRevert(
-            abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentInvalidSigner.selector, address(0), payer)
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenAuthorizationUsedOrCanceled.selector, payer, nonce)
         );
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, hex"1234");
+        _submit(AMOUNT, SALT, sig);
+        assertEq(token.balanceOf(bakery), 0, "not paid");
+        assertEq(token.allowance(payer, address(payments)), AMOUNT, "the allowance is untouched");
     }
 
-    function test_PayWithPermitRevertsWhenThePermitIsNotThePayers() public {
-        (address other, uint256 otherKey) = _account("other");
-        uint256 deadline = block.timestamp + 10 minutes;
-        (,,, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        (uint8 v, bytes32 r, bytes32 s) = _signPermit(otherKey, payer, AMOUNT, 0, deadline);
-        vm.expectRevert(abi.encodeWithSelector(ERC20Permit.ERC2612InvalidSigner.selector, other, payer));
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+    /// @dev Finding 1 (stall): payments signed offline in any order all go through.
+    function test_PaymentsSignedOfflineGoThroughInAnyOrder() public {
+        bytes32 salt2 = keccak256("payer random nonce 2");
+        bytes32 salt3 = keccak256("payer random nonce 3");
+        bytes memory sig1 = _signed(1 * ONE_M3E, SALT);
+        bytes memory sig2 = _signed(2 * ONE_M3E, salt2);
+        bytes memory sig3 = _signed(3 * ONE_M3E, salt3);
+        _submit(3 * ONE_M3E, salt3, sig3);
+        _submit(1 * ONE_M3E, SALT, sig1);
+        _submit(2 * ONE_M3E, salt2, sig2);
+        assertEq(token.balanceOf(bakery), 6 * ONE_M3E, "all three paid");
     }
 
-    function test_PayWithPermitRevertsOnZeroPayer() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+    /// @dev Finding 1 (allowance reset): a signed payment leaves an unlimited approval as it was.
+    function test_ASignedPaymentLeavesAnExistingApprovalAlone() public {
+        _approvePayments(payer, type(uint256).max);
+        _submit(AMOUNT, SALT, _signed(AMOUNT, SALT));
+        assertEq(token.allowance(payer, address(payments)), type(uint256).max, "approval untouched");
+    }
+
+    function test_PayWithAuthorizationRevertsBeforeAndAfterItsWindow() public {
+        uint256 validAfter = block.timestamp + 60;
+        uint256 validBefore = block.timestamp + 600;
+        bytes memory sig = _signPayment(payerKey, payer, bakeryId, bakery, AMOUNT, REF, validAfter, validBefore, SALT);
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenAuthorizationNotYetValid.selector, validAfter));
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, REF, validAfter, validBefore, SALT, sig);
+        vm.warp(validBefore);
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenAuthorizationExpired.selector, validBefore));
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, REF, validAfter, validBefore, SALT, sig);
+        vm.warp(validBefore - 1);
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, REF, validAfter, validBefore, SALT, sig);
+        assertEq(token.balanceOf(bakery), AMOUNT, "paid inside the window");
+    }
+
+    function test_PayWithAuthorizationRevertsWhenSignedByAnotherKey() public {
+        (, uint256 otherKey) = _account("other");
+        (uint256 validAfter, uint256 validBefore) = _window();
+        bytes memory sig = _signPayment(otherKey, payer, bakeryId, bakery, AMOUNT, REF, validAfter, validBefore, SALT);
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, payer));
+        _submit(AMOUNT, SALT, sig);
+    }
+
+    function test_TheTerminalCannotChangeAmountMerchantReferenceOrWindow() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        (uint256 validAfter, uint256 validBefore) = _window();
+        bytes memory invalid = abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, payer);
+        vm.startPrank(terminal);
+        vm.expectRevert(invalid);
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT + 1, REF, validAfter, validBefore, SALT, sig);
+        vm.expectRevert(invalid);
+        payments.payWithAuthorization(payer, coworkingId, AMOUNT, REF, validAfter, validBefore, SALT, sig);
+        vm.expectRevert(invalid);
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, keccak256("other"), validAfter, validBefore, SALT, sig);
+        vm.expectRevert(invalid);
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, REF, validAfter, validBefore + 1, SALT, sig);
+        vm.expectRevert(invalid);
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, REF, validAfter, validBefore, keccak256("x"), sig);
+        vm.stopPrank();
+        assertEq(token.balanceOf(bakery), 0, "nothing paid");
+    }
+
+    /// @dev The authorization names this contract as payee: nobody can submit it to the token
+    /// directly (around the payment record), nor as a plain transfer.
+    function test_NobodyCanSubmitThePaymentAuthorizationAroundTheContract() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        bytes32 nonce = payments.paymentAuthorizationNonce(bakeryId, bakery, REF, SALT);
+        (uint256 validAfter, uint256 validBefore) = _window();
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenCallerNotPayee.selector, terminal, address(payments))
+        );
+        vm.prank(terminal);
+        token.receiveWithAuthorization(payer, address(payments), AMOUNT, validAfter, validBefore, nonce, sig);
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, payer));
+        vm.prank(terminal);
+        token.transferWithAuthorization(payer, address(payments), AMOUNT, validAfter, validBefore, nonce, sig);
+    }
+
+    /// @dev Finding 2: signed payments pending for a merchant whose payout is changing are refused,
+    /// and once it changed, authorizations signed for the old payout no longer match.
+    function test_SignedPaymentsAreRefusedWhileThePayoutChanges() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        address newPayout = _makeAddr("bakery new account");
+        _requestPayout(bakeryId, newPayout);
+        uint64 effectiveAt = uint64(block.timestamp) + 2 days;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IServicePayments.ServicePaymentsPayoutChangePending.selector, bakeryId, newPayout, effectiveAt
+            )
+        );
+        _submit(AMOUNT, SALT, sig);
+        vm.warp(effectiveAt);
+        payments.completePayoutChange(bakeryId);
+        (uint256 validAfter,) = _window();
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, payer));
+        payments.payWithAuthorization(payer, bakeryId, AMOUNT, REF, validAfter, effectiveAt + 1, SALT, sig);
+        assertEq(token.balanceOf(newPayout), 0, "the new payout collected nothing signed for the old one");
+    }
+
+    function test_PayWithAuthorizationRevertsOnZeroPayerOrAmount() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
+        (uint256 validAfter, uint256 validBefore) = _window();
         vm.expectRevert(IServicePayments.ServicePaymentsZeroAddress.selector);
-        payments.payWithPermit(address(0), bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-    }
-
-    function test_PayWithPermitRevertsOnZeroAmount() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(0, deadline);
+        payments.payWithAuthorization(address(0), bakeryId, AMOUNT, REF, validAfter, validBefore, SALT, sig);
         vm.expectRevert(IServicePayments.ServicePaymentsZeroAmount.selector);
-        payments.payWithPermit(payer, bakeryId, 0, REF, deadline, v, r, s, intent);
+        payments.payWithAuthorization(payer, bakeryId, 0, REF, validAfter, validBefore, SALT, sig);
     }
 
-    function test_PayWithPermitRevertsForSuspendedMerchant() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+    function test_PayWithAuthorizationRevertsForSuspendedMerchant() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
         vm.prank(registrar);
         payments.setMerchantActive(bakeryId, false);
         vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsMerchantSuspended.selector, bakeryId));
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        _submit(AMOUNT, SALT, sig);
     }
 
-    function test_PayWithPermitRevertsWhilePaused() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
+    function test_PayWithAuthorizationRevertsWhilePausedHereOrOnTheToken() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
         vm.prank(pauser);
         payments.pause();
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
+        _submit(AMOUNT, SALT, sig);
+        vm.startPrank(pauser);
+        payments.unpause();
+        token.pause();
+        vm.stopPrank();
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        _submit(AMOUNT, SALT, sig);
     }
 
-    /// forge-config: default.fuzz.runs = 512
-    function testFuzz_PayWithPermitAcceptsOnlyThePayersIntentSignature(uint256 key, uint256 amount) public {
-        key = _bound(key, 1, SECP256K1_N - 1);
-        if (key % 4 == 0) key = payerKey; // a quarter of the runs sign with the payer's own key
-        amount = _bound(amount, 1, token.balanceOf(payer));
-        uint256 deadline = block.timestamp + 1 hours;
-        (uint8 v, bytes32 r, bytes32 s) = _signPermit(payerKey, payer, amount, 0, deadline);
-        bytes memory intent = _signIntent(key, payer, bakeryId, amount, REF, 0, deadline);
-        address signer = vm.addr(key);
-
-        if (signer != payer) {
-            vm.expectRevert(
-                abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentInvalidSigner.selector, signer, payer)
-            );
-        }
-        payments.payWithPermit(payer, bakeryId, amount, REF, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), signer == payer ? amount : 0, "paid only on the payer's signature");
+    function test_PayWithAuthorizationAcceptsAContractWalletSignature() public {
+        ContractWallet wallet = new ContractWallet(payerKey);
+        _deposit(address(wallet), 50 * ONE_M3E);
+        (uint256 validAfter, uint256 validBefore) = _window();
+        // The wallet accepts what its owner key signed (EIP-1271); the digest is the same.
+        bytes memory sig =
+            _signPayment(payerKey, address(wallet), bakeryId, bakery, AMOUNT, REF, validAfter, validBefore, SALT);
+        payments.payWithAuthorization(address(wallet), bakeryId, AMOUNT, REF, validAfter, validBefore, SALT, sig);
+        assertEq(token.balanceOf(bakery), AMOUNT, "paid by the contract wallet");
+        (, uint256 otherKey) = _account("other");
+        bytes32 salt2 = keccak256("2");
+        bytes memory bad =
+            _signPayment(otherKey, address(wallet), bakeryId, bakery, AMOUNT, REF, validAfter, validBefore, salt2);
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, address(wallet)));
+        payments.payWithAuthorization(address(wallet), bakeryId, AMOUNT, REF, validAfter, validBefore, salt2, bad);
     }
 
-    /// forge-config: default.fuzz.runs = 256
-    function testFuzz_PayWithPermitRejectsIntentsForOtherTermsThanSigned(uint256 otherAmount, bytes32 otherRef)
-        public
-    {
-        otherAmount = _bound(otherAmount, 1, 1_000 * ONE_M3E);
-        vm.assume(otherAmount != AMOUNT || otherRef != REF);
-        uint256 deadline = block.timestamp + 1 hours;
-        bytes memory intent = _signIntent(payerKey, payer, bakeryId, AMOUNT, REF, 0, deadline);
-        (uint8 v, bytes32 r, bytes32 s) = _signPermit(payerKey, payer, otherAmount, 0, deadline);
-        vm.expectRevert();
-        payments.payWithPermit(payer, bakeryId, otherAmount, otherRef, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), 0, "nothing paid");
-    }
-
-    // ------------------------------------------------------------------ payWithPermit: audit findings
-
-    /// @dev Audit: the permit is public once the terminal broadcasts it; anyone could submit it to
-    /// the token first, spending the nonce the intent is bound to, and the offline payment failed
-    /// (the resident is gone, the merchant unpaid). Now the intent still goes through, once.
-    function test_PayWithPermitStillPaysWhenSomeoneSubmittedThePermitFirst() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        vm.prank(stranger);
-        token.permit(payer, address(payments), AMOUNT, deadline, v, r, s); // the front-run
-
-        vm.expectEmit(true, true, true, true, address(payments));
-        emit IServicePayments.PaymentMade(bakeryId, payer, REF, AMOUNT);
-        vm.prank(terminal);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), AMOUNT, "merchant paid");
-        assertEq(payments.netPaid(bakeryId, payer), AMOUNT, "net paid");
-        assertEq(token.allowance(payer, address(payments)), 0, "the front-run allowance is spent");
-
-        // and it can still be used only once, even when the payer later approves again
-        _approvePayments(payer, type(uint256).max);
-        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), AMOUNT, "paid once");
-    }
-
-    /// @dev Replays are refused even when the allowance left matches the amount again (a wallet
-    /// approving the same sum for `pay`): the intent is marked used, not only its nonce spent.
-    function test_PayWithPermitReplayIsRefusedWhateverTheAllowance() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-        _approvePayments(payer, AMOUNT);
-        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), AMOUNT, "paid once");
-    }
-
-    /// @dev A payer cancels an intent by spending its nonce with another permit: it stays dead.
-    function test_PayWithPermitIntentCancelledByAnotherPermitStaysDead() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        (uint8 cv, bytes32 cr, bytes32 cs) =
-            vm.sign(payerKey, _permitDigest(payer, stranger, 0, 0, deadline));
-        token.permit(payer, stranger, 0, deadline, cv, cr, cs);
-        vm.expectRevert(abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentReplayed.selector, payer, 0));
-        vm.prank(terminal);
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-    }
-
-    /// @dev An intent whose permit was front-run is bound to its merchant: the allowance cannot
-    /// pay another merchant, and an intent signed for an older nonce is dead.
-    function test_PayWithPermitFrontRunAllowanceServesOnlyTheSignedIntent() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        token.permit(payer, address(payments), AMOUNT, deadline, v, r, s);
-        vm.expectRevert(); // signed for the bakery, not the co-working: an unrelated signer
-        payments.payWithPermit(payer, coworkingId, AMOUNT, REF, deadline, v, r, s, intent);
-        // a second permit moves the nonce on: the intent of nonce 0 is now too old
-        (uint8 v2, bytes32 r2, bytes32 s2) = _signPermit(payerKey, payer, AMOUNT, 1, deadline);
-        token.permit(payer, address(payments), AMOUNT, deadline, v2, r2, s2);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IServicePayments.ServicePaymentsIntentInvalidSigner.selector,
-                _recoverIntent(intent, 2, deadline),
-                payer
-            )
-        );
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, intent);
-        assertEq(token.balanceOf(bakery), 0, "nothing paid");
-    }
-
-    function _recoverIntent(bytes memory intent, uint256 nonce, uint256 deadline) internal view returns (address) {
-        bytes32 digest = payments.paymentIntentDigest(payer, bakeryId, AMOUNT, REF, nonce, deadline);
+    function test_PayWithAuthorizationRefusesTheHighSTwinOfTheSignature() public {
+        bytes memory sig = _signed(AMOUNT, SALT);
         bytes32 r;
         bytes32 s;
         uint8 v;
         assembly {
-            r := mload(add(intent, 32))
-            s := mload(add(intent, 64))
-            v := byte(0, mload(add(intent, 96)))
+            r := mload(add(sig, 32))
+            s := mload(add(sig, 64))
+            v := byte(0, mload(add(sig, 96)))
         }
-        return ecrecover(digest, v, r, s);
+        bytes memory twin = abi.encodePacked(r, bytes32(SECP256K1_N - uint256(s)), v == 27 ? uint8(28) : uint8(27));
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, payer));
+        _submit(AMOUNT, SALT, twin);
     }
 
-    /// @dev Signature malleability: the high-s twin of a valid intent signature is refused.
-    function test_PayWithPermitRefusesTheHighSTwinOfTheIntentSignature() public {
-        uint256 deadline = block.timestamp + 10 minutes;
-        (uint8 v, bytes32 r, bytes32 s, bytes memory intent) = _signedPayment(AMOUNT, deadline);
-        bytes32 ir;
-        bytes32 is_;
-        uint8 iv;
-        assembly {
-            ir := mload(add(intent, 32))
-            is_ := mload(add(intent, 64))
-            iv := byte(0, mload(add(intent, 96)))
+    function testFuzz_PayWithAuthorizationAcceptsOnlyThePayersSignature(uint256 key, uint256 amount) public {
+        key = _bound(key, 1, SECP256K1_N - 1);
+        amount = _bound(amount, 1, token.balanceOf(payer));
+        (uint256 validAfter, uint256 validBefore) = _window();
+        bytes memory sig = _signPayment(key, payer, bakeryId, bakery, amount, REF, validAfter, validBefore, SALT);
+        if (key != payerKey) {
+            vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenInvalidSignature.selector, payer));
         }
-        bytes memory twin = abi.encodePacked(ir, bytes32(SECP256K1_N - uint256(is_)), iv == 27 ? uint8(28) : uint8(27));
-        vm.expectRevert(
-            abi.encodeWithSelector(IServicePayments.ServicePaymentsIntentInvalidSigner.selector, address(0), payer)
-        );
-        payments.payWithPermit(payer, bakeryId, AMOUNT, REF, deadline, v, r, s, twin);
+        _submit(amount, SALT, sig);
+        assertEq(token.balanceOf(bakery), key == payerKey ? amount : 0, "paid only when the payer signed");
     }
 
     /// @dev Refund bounds belong to the merchant, not to its payout address: after a payout change
@@ -571,8 +627,9 @@ contract ServicePaymentsTest is DistrictFixture {
     function test_ANewPayoutRefundsWhatWasPaidToTheOldOneAndNoMore() public {
         _payBakery(AMOUNT);
         address newPayout = _makeAddr("bakery new account");
-        vm.prank(registrar);
-        payments.setMerchantPayout(bakeryId, newPayout);
+        _requestPayout(bakeryId, newPayout);
+        vm.warp(block.timestamp + 2 days);
+        payments.completePayoutChange(bakeryId);
         _deposit(newPayout, AMOUNT);
         _approvePayments(newPayout, type(uint256).max);
         vm.prank(bakery);
@@ -586,6 +643,41 @@ contract ServicePaymentsTest is DistrictFixture {
         );
         vm.prank(newPayout);
         payments.refund(bakeryId, payer, 1, REF);
+    }
+
+    // ------------------------------------------------------------------ rescue
+
+    function test_RescueSendsOnlyTokensBeyondTheEscrow() public {
+        uint256 id = _openBooking(AMOUNT, 1 days);
+        vm.prank(payer);
+        token.transfer(address(payments), 5 * ONE_M3E); // by mistake
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IServicePayments.ServicePaymentsRescueAboveExcess.selector, address(token), 5 * ONE_M3E + 1, 5 * ONE_M3E
+            )
+        );
+        vm.prank(admin);
+        payments.rescue(address(token), payer, 5 * ONE_M3E + 1);
+        vm.expectEmit(true, true, false, true, address(payments));
+        emit IServicePayments.TokensRescued(address(token), payer, 5 * ONE_M3E);
+        vm.prank(admin);
+        payments.rescue(address(token), payer, 5 * ONE_M3E);
+        assertEq(token.balanceOf(address(payments)), AMOUNT, "the escrow stays");
+        vm.prank(coworking);
+        payments.closeBooking(id, 0);
+    }
+
+    function test_RescueNeedsTheAdminAndAnAddressAndAnAmount() public {
+        bytes32 role = payments.DEFAULT_ADMIN_ROLE();
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, registrar, role));
+        vm.prank(registrar);
+        payments.rescue(address(token), registrar, 1);
+        vm.startPrank(admin);
+        vm.expectRevert(IServicePayments.ServicePaymentsZeroAddress.selector);
+        payments.rescue(address(token), address(0), 1);
+        vm.expectRevert(IServicePayments.ServicePaymentsZeroAmount.selector);
+        payments.rescue(address(token), payer, 0);
+        vm.stopPrank();
     }
 
     // ------------------------------------------------------------------ refunds
@@ -779,14 +871,38 @@ contract ServicePaymentsTest is DistrictFixture {
         assertFalse(payments.booking(id).open, "closed");
     }
 
-    function test_CloseBookingWorksForSuspendedMerchantAndAfterExpiry() public {
+    function test_CloseBookingWorksForSuspendedMerchant() public {
         uint256 id = _openBooking(AMOUNT, 1 days);
         vm.prank(registrar);
         payments.setMerchantActive(coworkingId, false);
-        vm.warp(block.timestamp + 2 days);
         vm.prank(coworking);
         payments.closeBooking(id, AMOUNT);
         assertEq(token.balanceOf(coworking), AMOUNT, "whole deposit charged");
+    }
+
+    /// @dev Finding 3: the merchant could take the whole deposit after expiry, racing the payer.
+    function test_AfterExpiryTheMerchantCanOnlyCloseWithAZeroCharge() public {
+        uint256 id = _openBooking(AMOUNT, 1 days);
+        uint64 expiresAt = payments.booking(id).expiresAt;
+        vm.warp(expiresAt + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IServicePayments.ServicePaymentsBookingExpired.selector, id, expiresAt, AMOUNT)
+        );
+        vm.prank(coworking);
+        payments.closeBooking(id, AMOUNT);
+        uint256 before = token.balanceOf(payer);
+        vm.prank(coworking);
+        payments.closeBooking(id, 0);
+        assertEq(token.balanceOf(payer), before + AMOUNT, "the whole deposit went back");
+        assertEq(token.balanceOf(coworking), 0, "nothing charged");
+    }
+
+    function test_AtTheExpirySecondItselfTheMerchantMayStillCharge() public {
+        uint256 id = _openBooking(AMOUNT, 1 days);
+        vm.warp(payments.booking(id).expiresAt);
+        vm.prank(coworking);
+        payments.closeBooking(id, 1);
+        assertEq(token.balanceOf(coworking), 1, "charged at the last second");
     }
 
     function test_CloseBookingRevertsAboveTheDeposit() public {

@@ -134,6 +134,15 @@ class ChainClient:
         tx = self._prepare(fn.build_transaction, {"from": self.address})  # type: ignore[arg-type]
         return self._send(tx, wait)
 
+    def send_call(self, to: str, data: str, wait: bool = True) -> SentTx:
+        """Send prepared calldata to a contract (gas estimated by the node, reverts decoded)."""
+        base = {"from": self.address, "to": Web3.to_checksum_address(to), "data": data}
+
+        def build(params: dict[str, Any]) -> dict[str, Any]:
+            return {**params, "gas": int(self.w3.eth.estimate_gas(params))}  # type: ignore[arg-type]
+
+        return self._send(self._prepare(build, base), wait)
+
     def deploy(self, abi: list[dict[str, Any]], bytecode: str, *args: Any) -> SentTx:
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
         tx = self._prepare(factory.constructor(*args).build_transaction, {"from": self.address})

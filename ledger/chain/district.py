@@ -30,7 +30,12 @@ from ledger.chain.client import ChainClient, SentTx
 from ledger.chain.deploy import decoder_for_manifest
 from ledger.chain.manifest import Manifest
 from ledger.chain.reference import ReferenceError, new_salt, reference_commitment
-from ledger.chain.typed_data import intent_typed_data, permit_typed_data
+from ledger.chain.typed_data import (
+    authorization_typed_data,
+    cancel_authorization_typed_data,
+    payment_authorization_nonce,
+    random_nonce,
+)
 from ledger.errors import InputError
 
 MAX_UINT256 = 2**256 - 1
@@ -101,20 +106,26 @@ def ref_text(value: bytes) -> str:
 
 @dataclass(frozen=True)
 class SignedPayment:
-    """A payment signed offline: permit + intent, for a merchant's terminal to submit."""
+    """A payment signed offline: one ERC-3009 authorization bound to a merchant, its payout
+    address and a reference, for a merchant's terminal to submit (`payWithAuthorization`)."""
 
     chain_id: int
+    token: str
     payments: str
     payer: str
     merchant_id: int
+    payout: str
     amount: int
-    ref: str | bytes
-    nonce: int
-    deadline: int
-    permit_v: int
-    permit_r: str
-    permit_s: str
-    intent_signature: str
+    ref: bytes
+    valid_after: int
+    valid_before: int
+    payer_nonce: bytes
+    signature: bytes
+
+    @property
+    def authorization_nonce(self) -> bytes:
+        """The ERC-3009 nonce the token marks used (the one `cancelAuthorization` takes)."""
+        return payment_authorization_nonce(self.merchant_id, self.payout, self.ref, self.payer_nonce)
 
 
 def sign_payment_offline(
@@ -125,43 +136,46 @@ def sign_payment_offline(
     token_name: str,
     payments: str,
     merchant_id: int,
+    payout: str,
     amount: int,
-    ref: str | bytes,
-    nonce: int,
-    deadline: int,
+    ref: bytes,
+    valid_before: int,
+    valid_after: int = 0,
+    payer_nonce: bytes | None = None,
 ) -> SignedPayment:
-    """Sign permit + intent without touching the network (the nonce is the payer's permit nonce).
+    """Sign the payment without touching the network, with a fresh random payer nonce.
 
     `ref` is the 32-byte commitment (text is refused: commit it first, see `commit_ref`)."""
-    committed = ref_arg(ref)
-    permit = Account.sign_typed_data(
+    ref = ref_arg(ref)
+    payer_nonce = payer_nonce if payer_nonce is not None else random_nonce()
+    nonce = payment_authorization_nonce(merchant_id, payout, ref, payer_nonce)
+    signed = Account.sign_typed_data(
         account.key,
-        full_message=permit_typed_data(
-            chain_id=chain_id, token=token, token_name=token_name, owner=account.address,
-            spender=payments, value=amount, nonce=nonce, deadline=deadline,
-        ),
-    )
-    intent = Account.sign_typed_data(
-        account.key,
-        full_message=intent_typed_data(
-            chain_id=chain_id, payments=payments, payer=account.address, merchant_id=merchant_id,
-            amount=amount, ref=committed, nonce=nonce, deadline=deadline,
+        full_message=authorization_typed_data(
+            primary_type="ReceiveWithAuthorization", chain_id=chain_id, token=token,
+            token_name=token_name, sender=account.address, to=payments,
+            value=amount, valid_after=valid_after, valid_before=valid_before, nonce=nonce,
         ),
     )
     return SignedPayment(
-        chain_id=chain_id,
-        payments=payments,
-        payer=account.address,
-        merchant_id=merchant_id,
-        amount=amount,
-        ref=committed,
-        nonce=nonce,
-        deadline=deadline,
-        permit_v=permit.v,
-        permit_r="0x" + permit.r.to_bytes(32, "big").hex(),
-        permit_s="0x" + permit.s.to_bytes(32, "big").hex(),
-        intent_signature="0x" + bytes(intent.signature).hex(),
+        chain_id=chain_id, token=token, payments=payments, payer=account.address,
+        merchant_id=merchant_id, payout=Web3.to_checksum_address(payout), amount=amount, ref=ref,
+        valid_after=valid_after, valid_before=valid_before, payer_nonce=payer_nonce,
+        signature=bytes(signed.signature),
     )
+
+
+def sign_cancel_offline(
+    account: LocalAccount, *, chain_id: int, token: str, token_name: str, nonce: bytes
+) -> bytes:
+    """The payer's ERC-3009 CancelAuthorization of `nonce` (65 bytes)."""
+    signed = Account.sign_typed_data(
+        account.key,
+        full_message=cancel_authorization_typed_data(
+            chain_id=chain_id, token=token, token_name=token_name, authorizer=account.address, nonce=nonce
+        ),
+    )
+    return bytes(signed.signature)
 
 
 class District:
@@ -317,21 +331,28 @@ class District:
     def permit_nonce(self, owner: str) -> int:
         return int(self.client.call(self.token.functions.nonces(Web3.to_checksum_address(owner))))
 
+    def token_name(self) -> str:
+        return str(self.client.call(self.token.functions.name()))
+
+    def payout_of(self, merchant_id: int) -> str:
+        payout, _category, _active = self.client.call(self.payments.functions.merchant(merchant_id))
+        return str(payout)
+
     def sign_payment(
         self, merchant_id: int, amount: int, ref: str | bytes, valid_seconds: int = 3600
     ) -> SignedPayment:
-        account = self.client.account
+        """Sign a payment to the merchant's current payout address, valid for `valid_seconds`."""
         return sign_payment_offline(
-            account,
+            self.client.account,
             chain_id=self.client.chain_id,
             token=self.token.address,
-            token_name=str(self.client.call(self.token.functions.name())),
+            token_name=self.token_name(),
             payments=self.payments.address,
             merchant_id=merchant_id,
+            payout=self.payout_of(merchant_id),
             amount=amount,
             ref=self._commit(ref),
-            nonce=self.permit_nonce(account.address),
-            deadline=int(time.time()) + valid_seconds,
+            valid_before=int(time.time()) + valid_seconds,
         )
 
     def submit_signed_payment(self, signed: SignedPayment) -> SentTx:
@@ -340,17 +361,37 @@ class District:
                 f"the payment was signed for chain {signed.chain_id}, this is {self.client.chain_id}"
             )
         return self.client.transact(
-            self.payments.functions.payWithPermit(
+            self.payments.functions.payWithAuthorization(
                 Web3.to_checksum_address(signed.payer),
                 signed.merchant_id,
                 signed.amount,
-                ref_arg(signed.ref),
-                signed.deadline,
-                signed.permit_v,
-                bytes.fromhex(signed.permit_r[2:]),
-                bytes.fromhex(signed.permit_s[2:]),
-                bytes.fromhex(signed.intent_signature[2:]),
+                signed.ref,
+                signed.valid_after,
+                signed.valid_before,
+                signed.payer_nonce,
+                signed.signature,
             )
+        )
+
+    def authorization_used(self, authorizer: str, nonce: bytes) -> bool:
+        """Whether the ERC-3009 nonce was used or cancelled (it can never move money again)."""
+        return bool(
+            self.client.call(
+                self.token.functions.authorizationState(Web3.to_checksum_address(authorizer), nonce)
+            )
+        )
+
+    def cancel_authorization(self, nonce: bytes, signature: bytes | None = None, authorizer: str | None = None
+                             ) -> SentTx:
+        """Cancel an unused authorization: signed here by this account, or a signature given."""
+        authorizer = authorizer or self.address
+        if signature is None:
+            signature = sign_cancel_offline(
+                self.client.account, chain_id=self.client.chain_id, token=self.token.address,
+                token_name=self.token_name(), nonce=nonce,
+            )
+        return self.client.transact(
+            self.token.functions.cancelAuthorization(Web3.to_checksum_address(authorizer), nonce, signature)
         )
 
     def refund(self, merchant_id: int, payer: str, amount: int, ref: str | bytes) -> SentTx:

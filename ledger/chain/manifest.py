@@ -32,6 +32,13 @@ class Manifest:
     # The sentence of each custom error (`Name(types)` -> NatSpec @notice), so that clients
     # without a compiler explain a refusal in words.
     error_notices: dict[str, str] = field(default_factory=dict)
+    # Who administers the contracts: {"kind": "timelock"|"safe"|"deployer", "address", "delay_seconds",
+    # ...} and who holds each role, read back on chain after the deployment:
+    # {"DistrictToken": {"TREASURER_ROLE": ["0x..."], ...}, ...}.
+    admin: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Governance contracts deployed with the district (an OpenZeppelin TimelockController).
+    governance: dict[str, DeployedContract] = field(default_factory=dict)
 
     def contract(self, name: str) -> DeployedContract:
         try:
@@ -79,6 +86,9 @@ class Manifest:
                 deployer=raw.get("deployer", ""),
                 genesis_hash=raw.get("genesis_hash", ""),
                 error_notices=dict(raw.get("error_notices", {})),
+                admin=dict(raw.get("admin", {})),
+                roles={c: {r: list(h) for r, h in rs.items()} for c, rs in raw.get("roles", {}).items()},
+                governance={n: DeployedContract(**c) for n, c in raw.get("governance", {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"the deployment manifest {path} is malformed: {exc}") from exc

@@ -29,8 +29,33 @@ _EXTRA_NOTICES = {
     "ECDSAInvalidSignatureS": "The signature is malleable and refused.",
     "ReentrancyGuardReentrantCall": "Re-entrant call refused.",
     "SafeERC20FailedOperation": "A token transfer failed.",
+    "SafeCastOverflowedUintDowncast": "The number is too large for the contract to store.",
+    "AccessControlBadConfirmation": "Only the account itself may renounce its role.",
+    "AccessControlEnforcedDefaultAdminDelay": "The admin change must wait its delay; accept it after "
+    "the scheduled time.",
+    "AccessControlEnforcedDefaultAdminRules": "The admin role moves only by a two-step transfer with a "
+    "delay (begin, then accept).",
+    "AccessControlInvalidDefaultAdmin": "This account is not the pending admin and cannot accept.",
+    "ERC20InvalidApprover": "The zero address cannot approve.",
+    "ERC20InvalidReceiver": "Tokens cannot be sent to this address (the zero address).",
+    "ERC20InvalidSender": "Tokens cannot be sent from this address (the zero address).",
+    "ERC20InvalidSpender": "The zero address cannot be approved as a spender.",
+    "ExpectedPause": "The contract is not paused.",
+    "InvalidAccountNonce": "The permit nonce is not the account's current nonce.",
+    "InvalidShortString": "The text is not a valid short string.",
+    "StringTooLong": "The text is too long.",
+    "FailedCall": "A call made through the timelock failed.",
+    "TimelockInsufficientDelay": "The timelock operation must wait at least the timelock's delay.",
+    "TimelockInvalidOperationLength": "The timelock batch has lists of different lengths.",
+    "TimelockUnauthorizedCaller": "Only the timelock itself may change its delay.",
+    "TimelockUnexecutedPredecessor": "The timelock operation this one depends on was not executed yet.",
+    "TimelockUnexpectedOperationState": "The timelock operation is not in the state this needs: "
+    "not scheduled, not ready yet, or already done.",
 }
-_AMOUNT_WORDS = ("amount", "deposit", "charge", "netpaid", "supply", "reserve", "balance", "needed")
+_AMOUNT_WORDS = (
+    "amount", "deposit", "charge", "netpaid", "supply", "reserve", "balance", "needed",
+    "allowance", "limit", "minted", "minimum", "excess",
+)
 _PANICS = {
     0x01: "an internal check failed",
     0x11: "an amount overflowed or went below zero",

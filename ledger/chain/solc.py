@@ -23,6 +23,8 @@ from ledger.errors import CompilerError
 
 SOLC_VERSION = "0.8.28"
 CONTRACT_NAMES = ("DistrictToken", "ServicePayments", "EnergySettlement")
+# Governance building blocks deployed from OpenZeppelin's npm package, unchanged.
+TIMELOCK_SOURCE = "@openzeppelin/contracts/governance/TimelockController.sol"
 # Must match hardhat.config.js so that Hardhat and Python build the same bytecode.
 COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 10000},
@@ -180,6 +182,14 @@ def compile_contracts(solc: str | None = None, root: Path | None = None) -> Comp
     ]
     if not entries:
         raise CompilerError(f"no contracts found under {root / 'contracts'}")
+    return compile_entries(entries, solc, root)
+
+
+def compile_entries(entries: list[str], solc: str | None = None, root: Path | None = None) -> Compilation:
+    """Compile the given source files (paths under the root, or `@openzeppelin/...` from
+    node_modules) and return the contract named after each file; a contract listed in
+    RUNS_OVERRIDES is compiled with its own optimizer runs (as hardhat.config.js does)."""
+    root = root or project_root()
     binary = find_solc(solc, root)
     groups: dict[int, list[str]] = {}
     for entry in entries:
@@ -205,5 +215,6 @@ def compile_contracts(solc: str | None = None, root: Path | None = None) -> Comp
                 immutable_references=out["evm"]["deployedBytecode"].get("immutableReferences", {}),
                 userdoc=out.get("userdoc", {}),
             )
-    sources = all_sources
-    return Compilation(compiler_version=version, source_hash=source_hash(sources), contracts=contracts)
+    return Compilation(
+        compiler_version=version, source_hash=source_hash(all_sources), contracts=contracts
+    )

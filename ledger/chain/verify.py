@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from web3 import Web3
 
 from ledger.chain.manifest import Manifest
-from ledger.chain.solc import Compilation, compile_contracts
+from ledger.chain.solc import TIMELOCK_SOURCE, Compilation, compile_contracts, compile_entries
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,12 @@ def verify_deployment(
     w3: Web3, manifest: Manifest, compilation: Compilation | None = None
 ) -> list[VerifyResult]:
     compilation = compilation or compile_contracts()
+    governance = compile_entries([TIMELOCK_SOURCE]) if manifest.governance else None
     results = []
-    for name, deployed in sorted(manifest.contracts.items()):
-        compiled = compilation.contracts.get(name)
+    everything = sorted(manifest.contracts.items()) + sorted(manifest.governance.items())
+    for name, deployed in everything:
+        source = governance if name in manifest.governance and governance is not None else compilation
+        compiled = source.contracts.get(name)
         if compiled is None:
             results.append(VerifyResult(name, deployed.address, False, "no such contract in the sources"))
             continue
@@ -60,5 +63,7 @@ def verify_deployment(
             results.append(VerifyResult(name, deployed.address, False, reason))
             continue
         note = "" if manifest.source_hash == compilation.source_hash else " (manifest source hash is older)"
+        if source is governance:
+            note = " (OpenZeppelin, from node_modules)"
         results.append(VerifyResult(name, deployed.address, True, "runtime code matches the source" + note))
     return results

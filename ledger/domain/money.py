@@ -25,3 +25,19 @@ def format_micro(micro: int, symbol: str = SYMBOL, *, full: bool = False, thousa
     whole_text = f"{whole:,}".replace(",", thousands) if thousands else str(whole)
     text = f"{sign}{whole_text}.{digits}"
     return f"{text} {symbol}" if symbol else text
+
+
+def parse_m3e(text: str) -> int:
+    """"12.50" (M3E, at most six decimals) -> 12_500_000 micro-M3E, exactly; ValueError else.
+
+    Digits with an optional dot; no sign, exponent or separator. Integer arithmetic only.
+    """
+    cleaned = text.strip()
+    if cleaned.upper().endswith(SYMBOL):
+        cleaned = cleaned[: -len(SYMBOL)].strip()
+    whole, _, frac = cleaned.partition(".")
+    if not (whole or frac) or not (whole + frac).isascii() or not (whole + frac).isdigit():
+        raise ValueError(f"{text!r} is not an amount: write a number of {SYMBOL} such as \"5000.00\"")
+    if len(frac) > DECIMALS:
+        raise ValueError(f"{text!r} has more than {DECIMALS} decimals")
+    return int(whole or "0") * MICRO + int(frac.ljust(DECIMALS, "0") or "0")

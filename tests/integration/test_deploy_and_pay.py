@@ -91,7 +91,8 @@ def test_the_whole_money_path_moves_balances_exactly(chain_node: DevNode, deploy
     assert bakery.balance_of(bakery.address) == 12_500_000
     with pytest.raises(ContractRuleError) as replay:
         terminal.submit_signed_payment(signed)
-    assert replay.value.error_name in {"ServicePaymentsIntentReplayed", "ERC2612InvalidSigner"}
+    assert replay.value.error_name == "DistrictTokenAuthorizationUsedOrCanceled"
+    assert "already used or cancelled" in str(replay.value)
 
     bakery.refund(bakery_id, resident.address, 1 * M3E, "INV-1")
     assert resident.balance_of(resident.address) == 100 * M3E - 12_500_000 + 1 * M3E
@@ -124,8 +125,12 @@ def test_contract_errors_reach_python_as_sentences_naming_the_rule(chain_node: D
     assert unknown.value.error_name == "ServicePaymentsUnknownMerchant"
     assert str(unknown.value).startswith("No merchant has this id")
     assert "999" in str(unknown.value)
-    with pytest.raises(ContractRuleError) as not_merchant:
+    with pytest.raises(ContractRuleError) as below_minimum:
         stranger.redeem(1, "X")
+    assert str(below_minimum.value).startswith("The amount is below the smallest conversion to euros")
+    assert "minimum 10.00 M3E" in str(below_minimum.value)
+    with pytest.raises(ContractRuleError) as not_merchant:
+        stranger.redeem(10 * M3E, "X")
     assert "Only an active registered merchant may convert tokens to euros" in str(not_merchant.value)
     with pytest.raises(ContractRuleError) as no_role:
         stranger.record_deposit("STRANGER", stranger.address, 1)

@@ -45,6 +45,7 @@ class FakeGateway:
         self.mined = True
         self.refuse: ContractRefusedError | None = None
         self._key: bytes | None = None
+        self.used: set[tuple[str, bytes]] = set()
 
     def use_key(self, private_key: bytes) -> None:
         self._key = private_key
@@ -96,8 +97,18 @@ class FakeGateway:
     def redeem(self, amount: int, ref: bytes) -> str:
         return self._tx("redeem", amount, ref)
 
-    def pay_with_permit(self, args: list[Any]) -> str:
-        return self._tx("permit", *args)
+    def pay_with_authorization(self, args: list[Any]) -> str:
+        return self._tx("authorization", *args)
+
+    def cancel_authorization(self, authorizer: str, nonce: bytes, signature: bytes) -> str:
+        self.used.add((authorizer.lower(), nonce))
+        return self._tx("cancel", authorizer, nonce, signature)
+
+    def authorization_used(self, authorizer: str, nonce: bytes) -> bool:
+        return (authorizer.lower(), nonce) in self.used
+
+    def is_contract(self, address: str) -> bool:
+        return False
 
     def send_raw(self, raw_tx: str) -> str:
         self.sent.append(("raw", raw_tx))
@@ -154,6 +165,7 @@ def test_selectors_and_topics_are_the_keccak_of_their_signatures() -> None:
         (rpc.SEL_MERCHANT_COUNT, "merchantCount()"), (rpc.SEL_MERCHANT, "merchant(uint256)"),
         (rpc.SEL_MERCHANT_NAME, "merchantName(uint256)"),
         (rpc.SEL_MERCHANT_ID_OF, "merchantIdOf(address)"), (rpc.SEL_BOOKING, "booking(uint256)"),
+        (rpc.SEL_AUTHORIZATION_STATE, "authorizationState(address,bytes32)"),
     ):
         assert constant == "0x" + keccak(text=signature)[:4].hex(), signature
     for topic, event in (
@@ -395,7 +407,7 @@ def test_a_signed_transfer_is_written_offline_and_broadcast_as_is(
     assert result.exit_code == 2 and "signed for chain 69003" in result.stderr
 
 
-def test_sign_payment_offline_without_a_nonce_and_no_chain_asks_for_it(
+def test_sign_payment_offline_without_a_payout_and_no_chain_asks_for_it(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def down(request: httpx.Request) -> httpx.Response:
@@ -405,7 +417,64 @@ def test_sign_payment_offline_without_a_nonce_and_no_chain_asks_for_it(
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(down)))
     result = runner.invoke(app, signer(tmp_path, "sign", "payment", "resident", "--merchant-id",
                                        "1", "--amount", "1", "--out", str(tmp_path / "p.json")))
-    assert result.exit_code == 2 and "--nonce" in result.stderr
+    assert result.exit_code == 2 and "--payout" in result.stderr
+
+
+def test_a_signed_payment_is_submitted_once_and_a_cancelled_one_never(
+    home: Path, chain: FakeGateway, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "p1.json", tmp_path / "p2.json"
+    for out in (first, second):
+        code, _ = invoke_json(*signer(tmp_path, "sign", "payment", "resident", "--merchant-id", "1",
+                                         "--payout", BAKERY, "--amount", "2.40", "--ref", "CROISSANT",
+                                         "--out", str(out)))
+        assert code == 0 and (out.stat().st_mode & 0o077) == 0
+    one, two = (json.loads(p.read_text()) for p in (first, second))
+    assert one["payer_nonce"] != two["payer_nonce"]  # random, not sequential
+    code, _ = invoke_json(*signer(tmp_path, "broadcast", str(second)))  # any order
+    assert code == 0 and chain.sent[-1][0] == "authorization"
+    assert chain.sent[-1][1:] == (ME, 1, 2_400_000, "0x" + b"CROISSANT".ljust(32, b"\0").hex(),
+                                  0, int(two["valid_before"]), two["payer_nonce"], two["signature"])
+    chain.used.add((ME.lower(), bytes.fromhex(two["nonce"][2:])))  # the token marked it used
+    code, again = invoke_json(*signer(tmp_path, "broadcast", str(second)))
+    assert code == 1 and "already paid or cancelled" in again["message"]
+
+    code, cancelled = invoke_json(*signer(tmp_path, "cancel", str(first), "--account", "resident"))
+    assert code == 0 and cancelled["nonce"] == one["nonce"]
+    assert chain.sent[-1][:3] == ("cancel", ME, bytes.fromhex(one["nonce"][2:]))
+    before = len(chain.sent)
+    code, refused = invoke_json(*signer(tmp_path, "broadcast", str(first)))
+    assert code == 1 and "already paid or cancelled" in refused["message"]
+    assert len(chain.sent) == before
+
+
+def test_a_terminal_cannot_change_the_payee_amount_or_reference_of_a_signed_payment(
+    home: Path, chain: FakeGateway, tmp_path: Path
+) -> None:
+    out = tmp_path / "p.json"
+    invoke_json(*signer(tmp_path, "sign", "payment", "resident", "--merchant-id", "1", "--payout", BAKERY,
+                        "--amount", "2.40", "--ref", "CROISSANT", "--out", str(out)))
+    original = json.loads(out.read_text())
+    for field, value in (("amount", "24000000"), ("merchant_id", "2"), ("payout", RUCHE),
+                         ("ref", "0x" + b"OTHER".ljust(32, b"\0").hex()), ("valid_before", "9999999999")):
+        forged = tmp_path / f"forged-{field}.json"
+        forged.write_text(json.dumps({**original, field: value}))
+        code, data = invoke_json(*signer(tmp_path, "broadcast", str(forged)))
+        assert code == 1 and "the file was changed after signing" in data["message"], field
+    assert chain.sent == []
+
+
+def test_only_the_payer_can_cancel_its_payment(home: Path, chain: FakeGateway, tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    invoke_json(*signer(tmp_path, "sign", "payment", "resident", "--merchant-id", "1", "--payout", BAKERY,
+                        "--amount", "1", "--out", str(out)))
+    document = json.loads(out.read_text())
+    document["payer"] = NEIGHBOUR
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(document))
+    code, data = invoke_json(*signer(tmp_path, "cancel", str(other), "--account", "resident"))
+    assert code != 0 and chain.sent == []
+    assert "changed after signing" in data["message"]
 
 
 # ---------------------------------------------------------------- waiting

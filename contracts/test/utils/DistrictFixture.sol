@@ -16,6 +16,15 @@ abstract contract DistrictFixture is TestBase {
 
     bytes32 internal constant PERMIT_TYPEHASH =
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+    bytes32 internal constant RECEIVE_TYPEHASH = keccak256(
+        "ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+    );
+    bytes32 internal constant TRANSFER_TYPEHASH = keccak256(
+        "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+    );
+    bytes32 internal constant CANCEL_TYPEHASH = keccak256("CancelAuthorization(address authorizer,bytes32 nonce)");
+    /// @dev What the fixture's treasurer may mint in total.
+    uint256 internal constant TREASURER_ALLOWANCE = 1e30;
 
     DistrictToken internal token;
     ServicePayments internal payments;
@@ -23,6 +32,7 @@ abstract contract DistrictFixture is TestBase {
     address internal admin;
     address internal treasurer;
     address internal pauser;
+    address internal freezer;
     address internal registrar;
     address internal commons;
     address internal bakery; // payout address of merchant 1
@@ -38,13 +48,14 @@ abstract contract DistrictFixture is TestBase {
         admin = _makeAddr("admin");
         treasurer = _makeAddr("treasurer");
         pauser = _makeAddr("pauser");
+        freezer = _makeAddr("freezer");
         registrar = _makeAddr("registrar");
         commons = _makeAddr("commons");
         bakery = _makeAddr("bakery");
         (payer, payerKey) = _account("payer");
         stranger = _makeAddr("stranger");
 
-        token = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS);
+        token = new DistrictToken("Monnaie du 3e", "M3E", admin, ADMIN_DELAY, commons, FEE_BPS, address(0));
         payments = new ServicePayments(address(token), admin, ADMIN_DELAY);
         vm.label(address(token), "DistrictToken");
         vm.label(address(payments), "ServicePayments");
@@ -52,6 +63,10 @@ abstract contract DistrictFixture is TestBase {
         vm.startPrank(admin);
         token.grantRole(token.TREASURER_ROLE(), treasurer);
         token.grantRole(token.PAUSER_ROLE(), pauser);
+        token.grantRole(token.FREEZER_ROLE(), freezer);
+        token.configureMinter(treasurer, TREASURER_ALLOWANCE, 0);
+        // Unit tests of other rules redeem small amounts; the minimum has tests of its own.
+        token.setMinRedemption(1);
         token.setMerchantDirectory(address(payments));
         payments.grantRole(payments.REGISTRAR_ROLE(), registrar);
         payments.grantRole(payments.PAUSER_ROLE(), pauser);
@@ -101,16 +116,59 @@ abstract contract DistrictFixture is TestBase {
         return vm.sign(key, _permitDigest(owner, address(payments), value, nonce, deadline));
     }
 
-    function _signIntent(
+    function _tokenDigest(bytes32 structHash) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked(hex"1901", token.DOMAIN_SEPARATOR(), structHash));
+    }
+
+    /// @dev The payer's one signature of a payment: a token ReceiveWithAuthorization to the payments
+    /// contract whose nonce is the witness of merchant, payout and reference.
+    function _signPayment(
         uint256 key,
         address payer_,
         uint256 merchantId,
+        address payout,
         uint256 amount,
         bytes32 ref,
-        uint256 nonce,
-        uint256 deadline
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 payerNonce
     ) internal view returns (bytes memory) {
-        bytes32 digest = payments.paymentIntentDigest(payer_, merchantId, amount, ref, nonce, deadline);
+        bytes32 nonce = payments.paymentAuthorizationNonce(merchantId, payout, ref, payerNonce);
+        return _signReceive(key, payer_, address(payments), amount, validAfter, validBefore, nonce);
+    }
+
+    function _signReceive(
+        uint256 key,
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce
+    ) internal view returns (bytes memory) {
+        bytes32 digest =
+            _tokenDigest(keccak256(abi.encode(RECEIVE_TYPEHASH, from, to, value, validAfter, validBefore, nonce)));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _signTransfer(
+        uint256 key,
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce
+    ) internal view returns (bytes memory) {
+        bytes32 digest =
+            _tokenDigest(keccak256(abi.encode(TRANSFER_TYPEHASH, from, to, value, validAfter, validBefore, nonce)));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _signCancel(uint256 key, address authorizer, bytes32 nonce) internal view returns (bytes memory) {
+        bytes32 digest = _tokenDigest(keccak256(abi.encode(CANCEL_TYPEHASH, authorizer, nonce)));
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         return abi.encodePacked(r, s, v);
     }
