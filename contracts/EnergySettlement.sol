@@ -10,6 +10,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {IDistrictToken} from "./interfaces/IDistrictToken.sol";
 import {IEnergySettlement} from "./interfaces/IEnergySettlement.sol";
 
 /// @title Daily settlement of collective solar self-consumption
@@ -577,11 +578,13 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         }
         uint256 rest = credit - netted;
         uint256 paid = rest < sums.pool ? rest : sums.pool;
+        // A member frozen by a court or AML order receives nothing: its credit stays due to it
+        // (paid by `release` once the order is lifted) and the batch goes on for the others.
+        if (paid != 0 && !_push(member, paid, index)) paid = 0;
         // netted + rest - paid = credit - paid <= credit < 2**80.
         account.owed -= int96(int256(netted + rest - paid));
         sums.pool -= paid;
         emit EnergySettlementCredited(operationId, day, version, index, member, netted, paid, rest - paid);
-        if (paid != 0) _push(member, paid, index);
     }
 
     /// @dev True when `member`'s mandate allows pulling `amount` for `day`, and counts it in
@@ -615,7 +618,8 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     }
 
     /// @dev Pulls `amount` from `member` into the pool. False when the member lacks balance or
-    /// allowance (ERC-6093 errors of the token); any other refusal reverts the batch.
+    /// allowance (ERC-6093 errors of the token) or is frozen by an order (the line is then owed,
+    /// like a shortfall, so one frozen member never stalls a day); any other refusal reverts.
     function _pull(address member, uint256 amount, uint32 index) private returns (bool) {
         try _token.transferFrom(member, address(this), amount) returns (bool ok) {
             if (!ok) revert EnergySettlementTransferFailed(index, "");
@@ -625,14 +629,23 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
             if (
                 selector == IERC20Errors.ERC20InsufficientBalance.selector
                     || selector == IERC20Errors.ERC20InsufficientAllowance.selector
+                    || selector == IDistrictToken.DistrictTokenAccountFrozen.selector
             ) return false;
             revert EnergySettlementTransferFailed(index, reason);
         }
     }
 
-    /// @dev Pays `amount` from the pool to `member`; any refusal of the token reverts the batch.
-    function _push(address member, uint256 amount, uint32 index) private {
-        if (!_token.transfer(member, amount)) revert EnergySettlementTransferFailed(index, "");
+    /// @dev Pays `amount` from the pool to `member`. False when the member is frozen by an order
+    /// (nothing moved); any other refusal of the token reverts the batch.
+    function _push(address member, uint256 amount, uint32 index) private returns (bool) {
+        try _token.transfer(member, amount) returns (bool ok) {
+            if (!ok) revert EnergySettlementTransferFailed(index, "");
+            return true;
+        } catch (bytes memory reason) {
+            bytes4 selector = reason.length >= 4 ? bytes4(reason) : bytes4(0);
+            if (selector == IDistrictToken.DistrictTokenAccountFrozen.selector) return false;
+            revert EnergySettlementTransferFailed(index, reason);
+        }
     }
 
     function _batchCount(uint32 transfers, uint32 batchSize) private pure returns (uint32) {

@@ -279,6 +279,38 @@ contract EnergySettlementTest is DistrictFixture {
         assertEq(c.credits, 10 * ONE_M3E, "credits");
     }
 
+    /// @dev A court or anti-money-laundering order freezes one consumer and one producer after the
+    /// day was committed: their lines are owed or stay due, every other household is settled.
+    function test_AFrozenConsumerOrProducerNeverStallsTheDay() public {
+        IEnergySettlement.MemberTransfer[] memory t = _day(7 * ONE_M3E, 3 * ONE_M3E, 4 * ONE_M3E);
+        bytes32[] memory leaves = _commit(DAY, 1, t, 4);
+        uint256 c2 = token.balanceOf(consumer2);
+        uint256 p1 = token.balanceOf(producer);
+        vm.startPrank(freezer);
+        token.freeze(consumer, keccak256("TJ Lyon 2026-777"));
+        token.freeze(producer2, keccak256("TJ Lyon 2026-778"));
+        vm.stopPrank();
+        _payBatch(DAY, 1, t, 4, leaves, 0);
+        assertEq(settlement.commitment(OP, DAY, 1).nextBatch, 1, "the batch went through");
+        assertEq(uint256(int256(settlement.memberAccount(OP, consumer).owed)), 7 * ONE_M3E, "frozen: owed");
+        assertEq(c2 - token.balanceOf(consumer2), 3 * ONE_M3E, "the other consumer paid");
+        assertEq(token.balanceOf(producer) - p1, 3 * ONE_M3E, "the other producer got what the pool held");
+        assertEq(token.balanceOf(producer2), 0, "the frozen producer received nothing");
+        _eqInt(-int256(settlement.memberAccount(OP, producer2).owed), int256(4 * ONE_M3E), "due to it");
+        // the orders are lifted: the consumer's debt is collected, what is due is released
+        vm.startPrank(freezer);
+        token.unfreeze(consumer, keccak256("TJ Lyon 2026-777"));
+        token.unfreeze(producer2, keccak256("TJ Lyon 2026-778"));
+        vm.stopPrank();
+        vm.prank(oracle);
+        settlement.collect(OP, consumer);
+        settlement.release(OP, producer2);
+        settlement.release(OP, producer);
+        assertEq(token.balanceOf(producer2), 4 * ONE_M3E, "released to the unfrozen producer");
+        assertEq(token.balanceOf(producer) - p1, 6 * ONE_M3E, "the other producer whole");
+        assertEq(settlement.pool(OP), 0, "pool empty");
+    }
+
     function test_AnEarlierBatchWithOffListLinesRevertsAndMovesNothing() public {
         IEnergySettlement.MemberTransfer[] memory t = _day(7 * ONE_M3E, 3 * ONE_M3E, 4 * ONE_M3E);
         bytes32[] memory leaves = _commit(DAY, 1, t, 2);
