@@ -6,17 +6,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.fakes import FakeEnergy, FakeReading
+from api.fakes import FakeEnergy, FakeReading, FakeSettlements
+from api.ports import SettledDay
+from ledger.db.queries_api import CursorInfo
 from ledger.energy.settlement import Line, LineKind
 from tests.unit.test_api import ALICE, build, seeded, signed_in
-from tests.unit.test_api_energy import (  # noqa: F401  (fixtures)
-    HOMES,
-    NOON,
-    energy_client,
-    ledger_for_energy,
-    settled,
-    step_at,
-)
+from tests.unit.test_api_energy import DAY, HOMES, NOON, chain_of, day_lines, step_at
 from tests.unit.test_api_energy import A as PROSUMER
 from tests.unit.test_api_energy import B as BUYER
 from tests.unit.test_api_security import RESIDENT_A, sign, sign_in, siwe_text
@@ -97,17 +92,21 @@ def test_attack_meter_without_home_is_published_alone_behind_zero_homes() -> Non
     assert step["consumption_wh"] != 4321
 
 
-
 # -- pseudonyms ------------------------------------------------------------------------------------
 
 
-def test_attack_proof_leaves_invert_buyer_pseudonyms(energy_client: TestClient) -> None:
+def test_attack_proof_leaves_invert_buyer_pseudonyms() -> None:
     """'Prosumers see buyers as pseudonyms ... unless a buyer opts in to be named.' The proofs
     route shows the pseudonym but also every other field of the line and its leaf hash: the leaf
     is keccak over (kind, index, time, payer, payee, wh, value), so the prosumer tries the
     district's addresses (all on chain) as payer until the leaf matches: the pseudonym falls."""
-    sign_in(energy_client, RESIDENT_A)
-    response = energy_client.get(f"/v1/accounts/{PROSUMER}/proofs?day=2025-06-21")
+    lines = day_lines(1)
+    settled = FakeSettlements(
+        [SettledDay(1, DAY, 1, lines, chain_of(lines))], CursorInfo(50, "0x" + "cd" * 32)
+    )
+    with TestClient(build(seeded(), settlements=settled)) as client:
+        sign_in(client, RESIDENT_A)
+        response = client.get(f"/v1/accounts/{PROSUMER}/proofs?day=2025-06-21")
     assert response.status_code == 200, response.text
     candidates = [*HOMES, BUYER]  # e.g. every address seen in Transfer events
     unmasked: dict[str, str] = {}
@@ -117,9 +116,13 @@ def test_attack_proof_leaves_invert_buyer_pseudonyms(energy_client: TestClient) 
                 continue
             for candidate in candidates:
                 guess = Line(
-                    LineKind[line["kind"].upper()], line["index"], line["time"], candidate,
+                    LineKind[line["kind"].upper()],
+                    line["index"],
+                    line["time"],
+                    candidate,
                     line["payee"] if line["payee"].startswith("0x") else PROSUMER,
-                    line["wh"], int(line["value"]),
+                    line["wh"],
+                    int(line["value"]),
                 )
                 if "0x" + guess.leaf().hex() == line["leaf"].lower():
                     unmasked[line["payer"]] = candidate
