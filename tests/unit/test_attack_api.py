@@ -144,3 +144,33 @@ def test_attack_a_nonce_is_spent_once_per_letter_case() -> None:
             answer = client.post("/v1/auth/siwe", json={"message": text, "signature": sign(RESIDENT_A, text)})
             sessions += answer.status_code == 200
     assert sessions == 1, "one nonce opened two sessions"
+
+
+# -- treasury top-up -------------------------------------------------------------------------------
+
+
+def test_attack_topup_instructions_are_not_marked_no_store() -> None:
+    """The top-up answer is per resident (their RF reference, which names their address to the
+    bank), yet only its QR code says no-store; the JSON has no Cache-Control."""
+    from ledger.treasury.view import BankDetails, MemoryTreasuryView
+
+    app = build(seeded())
+    app.state.treasury = MemoryTreasuryView(BankDetails("FR7630006000011234567890189", "Association"))
+    with TestClient(app) as client:
+        sign_in(client, RESIDENT_A)
+        reply = client.get("/v1/treasury/topup", params={"amount": "10.00"})
+    assert reply.status_code == 200, reply.text
+    assert _no_store(reply), dict(reply.headers)
+
+
+def test_attack_topup_reference_names_the_address_to_anyone_who_sees_the_transfer() -> None:
+    """The RF reference of a top-up is sha256 of the lower-case address, with no server secret:
+    whoever sees the bank transfer (the payer's bank, an accountant, a shared bank statement) tries
+    the district's addresses (all on chain) and joins the payer's name and IBAN to the address,
+    hence to its whole on-chain history, which the API keeps to the resident."""
+    from ledger.domain.treasury import topup_reference
+
+    seen_on_bank_statement = topup_reference(RESIDENT_A.address)
+    on_chain = [*HOMES, BUYER, RESIDENT_A.address, ALICE]
+    recovered = [a for a in on_chain if topup_reference(a) == seen_on_bank_statement]
+    assert recovered == [], f"the bank reference {seen_on_bank_statement} names {recovered}"
