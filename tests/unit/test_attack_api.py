@@ -174,3 +174,18 @@ def test_attack_topup_reference_names_the_address_to_anyone_who_sees_the_transfe
     on_chain = [*HOMES, BUYER, RESIDENT_A.address, ALICE]
     recovered = [a for a in on_chain if topup_reference(a) == seen_on_bank_statement]
     assert recovered == [], f"the bank reference {seen_on_bank_statement} names {recovered}"
+
+
+def test_attack_polling_the_district_as_readings_arrive_isolates_one_home() -> None:
+    """Gateways send each home's readings when they can (late, retried): a neighbour who reads the
+    public district figure before and after one more home's reading of the step arrives gets that
+    home's figure alone, by subtraction. Both answers were 'built from at least 5 homes'."""
+    energy = FakeEnergy(
+        [FakeReading(HOMES[i], NOON, 900, "electricity", "import", 100 + i) for i in range(5)]
+    )
+    with TestClient(build(seeded(), energy=energy)) as client:
+        before = step_at(client.get("/v1/energy/district?day=2025-06-21").json(), NOON)["consumption_wh"]
+        energy.readings.append(FakeReading(HOMES[6], NOON, 900, "electricity", "import", 5555))
+        after = step_at(client.get("/v1/energy/district?day=2025-06-21").json(), NOON)["consumption_wh"]
+    assert isinstance(before, int) and isinstance(after, int)
+    assert after - before != 5555, "the late home's consumption is the difference of two public answers"
