@@ -10,7 +10,7 @@ from api.fakes import FakeEnergy, FakeReading, FakeSettlements
 from api.ports import SettledDay
 from ledger.db.queries_api import CursorInfo
 from ledger.energy.settlement import Line, LineKind
-from tests.unit.test_api import ALICE, build, seeded, signed_in
+from tests.unit.test_api import ALICE, BAKERY, build, seeded, signed_in
 from tests.unit.test_api_energy import DAY, HOMES, NOON, chain_of, day_lines, step_at
 from tests.unit.test_api_energy import A as PROSUMER
 from tests.unit.test_api_energy import B as BUYER
@@ -189,3 +189,27 @@ def test_attack_polling_the_district_as_readings_arrive_isolates_one_home() -> N
         after = step_at(client.get("/v1/energy/district?day=2025-06-21").json(), NOON)["consumption_wh"]
     assert isinstance(before, int) and isinstance(after, int)
     assert after - before != 5555, "the late home's consumption is the difference of two public answers"
+
+
+# -- schema exactness ------------------------------------------------------------------------------
+
+
+def test_attack_openapi_allows_references_the_api_refuses() -> None:
+    """'what the OpenAPI allows, the API accepts': the schema of a merchant's payment request
+    bounds the reference by 140 characters and forbids only C0 controls and DEL, but the API
+    counts 140 bytes and refuses other non-printable characters, with 400."""
+    import re
+
+    with TestClient(signed_in(build(seeded()), BAKERY)) as client:
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["MerchantRequestIn"]
+        field = schema["properties"]["reference"]
+        refused = {}
+        for reference in ("é" * 140, "a\u2028b", "a\u0085b", "\u200b"):
+            allowed = len(reference) <= field["maxLength"] and re.search(field["pattern"], reference)
+            assert allowed, reference
+            answer = client.post(
+                "/v1/merchants/1/payment-requests", json={"amount": "2400000", "reference": reference}
+            )
+            if answer.status_code != 201:
+                refused[reference] = answer.status_code
+    assert refused == {}, f"the OpenAPI schema allows these references, the API refuses them: {refused}"
