@@ -6,8 +6,9 @@ covers an interval, the gateway's reading of that interval is left out (the dist
 metering authority), so no interval counts twice. A *home* is the meter's wallet (lowercase) or,
 for a meter without one, its gateway; a meter with neither is left out of the figures (neither
 summed nor counted: summed but not counted, it could be published alone behind others). A
-figure of a step counts only the homes with a non-zero contribution to that figure: a home reporting 0 (an import-only meter's export
-register) adds nothing to the sum, so it must not make the group look larger than it is.
+figure of a step counts only the homes with a non-zero contribution to that figure: a home
+reporting 0 (an import-only meter's export register) adds nothing to the sum, so it must not
+make the group look larger than it is.
 
 Settlement events: the indexer decodes `EnergySettlementDayCommitted` and
 `EnergySettlementBatchPaid` into `settlement_days` and `settlement_payments` (rolled back with

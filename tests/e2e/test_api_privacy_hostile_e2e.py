@@ -11,16 +11,20 @@ import httpx
 import pytest
 import uvicorn
 
+from api.serving import proxy_options
 from ledger.chain.devnode import free_port
-from tests.unit.test_api import build, seeded
+from tests.unit.test_api import build, make_settings, seeded
 
 
 @pytest.fixture
 def served() -> Iterator[str]:
-    """The API as `ledger serve` starts it (uvicorn's defaults: same options as cli_serve)."""
+    """The API as `ledger serve` starts it: uvicorn with the proxy options cli_serve takes from
+    the settings (api.serving.proxy_options; no trusted proxy configured, as by default)."""
     app = build(seeded(), rate_limit_enabled=True, nonce_per_minute=3, rate_burst=1000)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    options = proxy_options(make_settings())
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -34,7 +38,7 @@ def served() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def test_attack_x_forwarded_for_bypasses_the_per_client_nonce_cap(served: str) -> None:
+def test_a_client_naming_itself_in_x_forwarded_for_is_still_capped(served: str) -> None:
     """'per-client caps': the cap is keyed on the client address, which uvicorn (proxy_headers on
     by default, 127.0.0.1 trusted) takes from X-Forwarded-For. Any client on the host, or any
     client behind a local proxy that passes the header through, names a new address per request

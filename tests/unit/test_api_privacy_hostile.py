@@ -1,9 +1,12 @@
-"""Attacks on the API's privacy promises that succeed (outside review, branch attack-api).
+"""Attacks on the API's privacy promises (outside review of issue 11).
 
-Each test states what the README / issue 11 promise and fails while the API breaks it."""
+Each test states what the README / issue 11 promise and fails while the API breaks it. The
+findings not fixed yet are marked `xfail(strict=True)` with the finding's number: each turns into
+a failure the day its fix lands, so the mark must then be removed."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.fakes import FakeEnergy, FakeReading, FakeSettlements
@@ -24,7 +27,7 @@ def _no_store(response: object) -> bool:
     return "no-store" in value.lower()
 
 
-def test_attack_private_balance_is_not_marked_no_store() -> None:
+def test_a_private_balance_is_marked_no_store() -> None:
     """A resident's balance is private (only to that resident), yet its answer carries no
     Cache-Control: a shared cache or the browser's disk cache may keep and replay it, while the
     history, statement, energy and proofs routes all say `private, no-store`."""
@@ -34,7 +37,7 @@ def test_attack_private_balance_is_not_marked_no_store() -> None:
     assert _no_store(response), dict(response.headers)
 
 
-def test_attack_private_payments_list_is_not_marked_no_store() -> None:
+def test_a_private_payments_list_is_marked_no_store() -> None:
     """The resident's payments (merchant, amount, reference or commitment) are private, yet the
     answer has no Cache-Control: no-store."""
     with TestClient(signed_in(build(seeded()), ALICE)) as client:
@@ -43,7 +46,7 @@ def test_attack_private_payments_list_is_not_marked_no_store() -> None:
     assert _no_store(response), dict(response.headers)
 
 
-def test_attack_naming_choice_and_session_are_not_marked_no_store() -> None:
+def test_the_naming_choice_and_the_session_are_marked_no_store() -> None:
     """The resident's naming choice and the session answer (which address is signed in) are
     per-user answers without Cache-Control: no-store."""
     with TestClient(signed_in(build(seeded()), ALICE)) as client:
@@ -65,7 +68,7 @@ def _district(energy: FakeEnergy) -> dict[str, object]:
     return body
 
 
-def test_attack_zero_value_homes_make_one_home_production_public() -> None:
+def test_zero_value_homes_do_not_make_one_homes_production_public() -> None:
     """'district energy figures built from at least 5 homes' / 'no single home's figure': four
     homes that export nothing (a 0 export register, as every import-only meter reports) count
     as homes, so the district production of the step is exactly the one solar home's export."""
@@ -75,7 +78,7 @@ def test_attack_zero_value_homes_make_one_home_production_public() -> None:
     assert step["production_wh"] != 1234, "one home's production is published as the district's"
 
 
-def test_attack_zero_value_homes_make_one_home_consumption_public() -> None:
+def test_zero_value_homes_do_not_make_one_homes_gas_public() -> None:
     """The same with gas: one home's gas use of a step, alone, once four homes report 0."""
     heated = FakeReading(HOMES[5], NOON, 900, "gas", "import", 777)
     zero_homes = [FakeReading(HOMES[i], NOON, 900, "gas", "import", 0) for i in range(1, 5)]
@@ -83,7 +86,7 @@ def test_attack_zero_value_homes_make_one_home_consumption_public() -> None:
     assert step["gas_wh"] != 777, "one home's gas use is published as the district's"
 
 
-def test_attack_meter_without_home_is_published_alone_behind_zero_homes() -> None:
+def test_a_meter_without_a_home_is_not_published_alone_behind_zero_homes() -> None:
     """A meter with no home (not counted, so it never makes a group look larger) is still summed:
     behind five zero-value homes its figure is published alone."""
     lone = FakeReading(None, NOON, 900, "electricity", "import", 4321)
@@ -95,6 +98,7 @@ def test_attack_meter_without_home_is_published_alone_behind_zero_homes() -> Non
 # -- pseudonyms ------------------------------------------------------------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="open finding 3: proof leaves carry unnamed buyers' addresses")
 def test_attack_proof_leaves_invert_buyer_pseudonyms() -> None:
     """'Prosumers see buyers as pseudonyms ... unless a buyer opts in to be named.' The proofs
     route shows the pseudonym but also every other field of the line and its leaf hash: the leaf
@@ -132,7 +136,7 @@ def test_attack_proof_leaves_invert_buyer_pseudonyms() -> None:
 # -- sign-in ---------------------------------------------------------------------------------------
 
 
-def test_attack_a_nonce_is_spent_once_per_letter_case() -> None:
+def test_a_nonce_is_spent_once_whatever_its_letter_case() -> None:
     """'single use': the nonce is hex checked by bytes.fromhex (case-blind) but recorded as spent
     by its exact text, so the same server nonce in upper case opens a second session (and every
     mix of cases another: 2^n sessions from one nonce)."""
@@ -149,7 +153,7 @@ def test_attack_a_nonce_is_spent_once_per_letter_case() -> None:
 # -- treasury top-up -------------------------------------------------------------------------------
 
 
-def test_attack_topup_instructions_are_not_marked_no_store() -> None:
+def test_the_topup_instructions_are_marked_no_store() -> None:
     """The top-up answer is per resident (their RF reference, which names their address to the
     bank), yet only its QR code says no-store; the JSON has no Cache-Control."""
     from ledger.treasury.view import BankDetails, MemoryTreasuryView
@@ -163,6 +167,7 @@ def test_attack_topup_instructions_are_not_marked_no_store() -> None:
     assert _no_store(reply), dict(reply.headers)
 
 
+@pytest.mark.xfail(strict=True, reason="open finding 7: the RF reference is an unkeyed hash")
 def test_attack_topup_reference_names_the_address_to_anyone_who_sees_the_transfer() -> None:
     """The RF reference of a top-up is sha256 of the lower-case address, with no server secret:
     whoever sees the bank transfer (the payer's bank, an accountant, a shared bank statement) tries
@@ -176,6 +181,7 @@ def test_attack_topup_reference_names_the_address_to_anyone_who_sees_the_transfe
     assert recovered == [], f"the bank reference {seen_on_bank_statement} names {recovered}"
 
 
+@pytest.mark.xfail(strict=True, reason="open finding 2: a step's figure is published before it is final")
 def test_attack_polling_the_district_as_readings_arrive_isolates_one_home() -> None:
     """Gateways send each home's readings when they can (late, retried): a neighbour who reads the
     public district figure before and after one more home's reading of the step arrives gets that
@@ -194,6 +200,7 @@ def test_attack_polling_the_district_as_readings_arrive_isolates_one_home() -> N
 # -- schema exactness ------------------------------------------------------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="open finding 8: the reference schema is still looser than the API")
 def test_attack_openapi_allows_references_the_api_refuses() -> None:
     """'what the OpenAPI allows, the API accepts': the schema of a merchant's payment request
     bounds the reference by 140 characters and forbids only C0 controls and DEL, but the API
