@@ -245,10 +245,12 @@ class FakeEnergy:
                 figure = "production" if r.direction == "export" else "consumption"
             else:
                 figure = r.commodity
+            if r.home is None:  # a meter without a home is neither summed nor counted
+                continue
             key = (r.start_ts - r.start_ts % step, figure)
             sums[key] = sums.get(key, 0) + r.value
             group = homes.setdefault(key, set())
-            if r.home is not None:
+            if r.value != 0:  # only homes that add something to the figure count toward its group
                 group.add(r.home.lower())
         return DistrictRows(step, [StepFigure(k[0], k[1], v, len(homes[k])) for k, v in sorted(sums.items())])
 

@@ -118,8 +118,21 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
+def _carries_session(scope: Scope) -> bool:
+    """Whether the request names a session (an `Authorization: Bearer` header or a cookie)."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return True
+        if name == b"cookie":
+            return True
+    return False
+
+
 class SecurityHeadersMiddleware:
-    """nosniff and no-referrer on every answer (plain ASGI: streaming answers stay streaming)."""
+    """nosniff and no-referrer on every answer (plain ASGI: streaming answers stay streaming), and
+    `Cache-Control` on every answer whose route did not set its own: `private, no-store` when the
+    request carries a session (cookie or bearer), `no-store` otherwise, so no private answer
+    (balance, payments, naming, session, top-up) is kept by a shared or a disk cache."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -137,6 +150,9 @@ class SecurityHeadersMiddleware:
                     headers.append((b"x-content-type-options", b"nosniff"))
                 if b"referrer-policy" not in names:
                     headers.append((b"referrer-policy", b"no-referrer"))
+                if b"cache-control" not in names:
+                    private = _carries_session(scope)
+                    headers.append((b"cache-control", b"private, no-store" if private else b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

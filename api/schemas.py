@@ -443,7 +443,10 @@ class ProofLineOut(Out):
     payee: str
     wh: int
     value: str = Field(description="integer (micro-M3E; 1/1000 micro-M3E for step lines)")
-    leaf: str
+    leaf: str | None = Field(
+        description="the leaf hash; null (and proof empty) when a line of the set has a "
+        "counterparty shown by pseudonym (the leaf hashes the real address)"
+    )
     proof: list[str]
     verified: bool = Field(description="the proof leads to the root committed on chain")
 

@@ -325,7 +325,10 @@ def account_proofs(
     source: SettlementSource, account: str, day: date, namer: Namer = _as_is
 ) -> ProofsOut:
     """Your lines of `day` with their proofs. A counterparty who did not choose to be named is
-    shown by its pseudonym: the leaf and proof still prove the line is in the committed tree."""
+    shown by its pseudonym; the leaf hashes its real address, so a set with such a line carries
+    no leaf and no proof (a leaf, or a sibling hash in the proof of a neighbouring line, would let
+    the pseudonym be inverted by trying the district's addresses): `verified` is then the
+    server's check against the root on chain."""
     wallet = account.lower()
     cursor = source.cursor()
     sets: list[ProofSetOut] = []
@@ -344,6 +347,7 @@ def account_proofs(
             return shown[address.lower()][0] if address.lower() in shown else address
 
         onchain = bytes.fromhex(s.chain.root.removeprefix("0x")) if s.chain else None
+        masked = any(not named for _label, named in shown.values())
         lines = [
             ProofLineOut(
                 line=number,
@@ -354,8 +358,8 @@ def account_proofs(
                 payee=show(line.payee),
                 wh=line.wh,
                 value=str(line.value),
-                leaf=_hex(line.leaf()),
-                proof=[_hex(p) for p in s.lines.proof(number)],
+                leaf=None if masked else _hex(line.leaf()),
+                proof=[] if masked else [_hex(p) for p in s.lines.proof(number)],
                 verified=onchain is not None and verify_offline(s.lines, number, onchain),
             )
             for number, line in s.lines.lines_of(wallet)

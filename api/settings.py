@@ -63,6 +63,10 @@ class ApiSettings(BaseSettings):
     gateway_rate_per_second: float = Field(default=1.0, gt=0)
     gateway_burst: int = Field(default=10, ge=1)
     rate_limit_enabled: bool = True
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses
+    # or networks, LEDGER_API_TRUSTED_PROXIES); empty: forwarded headers are ignored, so no client
+    # names its own address to the per-client caps.
+    trusted_proxies: str = ""
     # Freshness.
     min_block_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     feed_poll_seconds: float = Field(default=0.5, gt=0)

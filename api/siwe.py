@@ -261,7 +261,9 @@ class SiweVerifier:
             raise _refused("siwe_bad_signature", "The signature is not valid.") from None
         if signer.lower() != message.address.lower():
             raise _refused("siwe_bad_signature", "The signature was not made by the address in the message.")
-        if not self.state.spend_nonce(message.nonce, nonce_expires, int(now)):
+        # Recorded in lower case: the MAC check reads hex case-blind, so every spelling of one nonce
+        # must spend the same record (all stores: memory, SQL, Redis).
+        if not self.state.spend_nonce(message.nonce.lower(), nonce_expires, int(now)):
             raise _refused(
                 "siwe_bad_nonce",
                 "The nonce is unknown, expired or already used: ask for a new one and sign again.",

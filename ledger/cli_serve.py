@@ -49,6 +49,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.serving import proxy_options
     from api.settings import ApiSettings
 
     if loop not in ("asyncio", "uvloop", "auto"):
@@ -73,6 +74,7 @@ def serve(
         "loop": _pick("uvloop", "asyncio") if loop == "uvloop" else loop,
         # httptools (uvicorn[standard]) parses requests in C; h11 is the pure-Python fallback.
         "http": _pick("httptools", "h11"),
+        **proxy_options(settings),
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]

@@ -4,8 +4,11 @@ and the settlement commitments and payments the indexer decoded.
 Readings: only current rows (a superseded raw value is history). When the distributor's data
 covers an interval, the gateway's reading of that interval is left out (the distributor is the
 metering authority), so no interval counts twice. A *home* is the meter's wallet (lowercase) or,
-for a meter without one, its gateway; a meter with neither is counted in the sums but never as a
-home, so a group is never reported larger than it is.
+for a meter without one, its gateway; a meter with neither is left out of the figures (neither
+summed nor counted: summed but not counted, it could be published alone behind others). A
+figure of a step counts only the homes with a non-zero contribution to that figure: a home
+reporting 0 (an import-only meter's export register) adds nothing to the sum, so it must not
+make the group look larger than it is.
 
 Settlement events: the indexer decodes `EnergySettlementDayCommitted` and
 `EnergySettlementBatchPaid` into `settlement_days` and `settlement_payments` (rolled back with
@@ -163,8 +166,10 @@ class EnergyQueries:
                 else_=literal("water"),
             ).label("figure")
             home = func.coalesce(func.lower(m.c.wallet), literal("gw:") + m.c.device_id)
+            where.append(or_(m.c.wallet.is_not(None), m.c.device_id.is_not(None)))
+            contributing = case((r.c.value != 0, home), else_=None)
             rows = conn.execute(
-                select(bucket, figure, func.sum(r.c.value), func.count(func.distinct(home)))
+                select(bucket, figure, func.sum(r.c.value), func.count(func.distinct(contributing)))
                 .where(*where)
                 .group_by(bucket, figure)
                 .order_by(bucket, figure)
