@@ -51,6 +51,13 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Conflict(ApiError):
+    """Well-formed, but at odds with the ledger's state (another chain, an expired signature)."""
+
+    status = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

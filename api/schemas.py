@@ -272,7 +272,7 @@ class SignedPaymentIn(BaseModel):
     chain_id: int
     payer: str = Field(pattern=ADDRESS_PATTERN)
     merchant_id: str = Field(pattern=r"^[1-9][0-9]{0,18}$")
-    amount: str = Field(pattern=MICRO_PATTERN, description="integer micro-M3E")
+    amount: str = Field(pattern=POSITIVE_MICRO_PATTERN, description="integer micro-M3E, above zero")
     ref: str = Field(pattern=HEX32_PATTERN)
     valid_after: str = Field(pattern=r"^[0-9]{1,20}$", description="unix time")
     valid_before: str = Field(pattern=r"^[0-9]{1,20}$", description="unix time")

@@ -52,9 +52,9 @@ def test_other_chains_expired_or_old_format_payments_are_refused_before_the_chai
         old = client.post("/v1/payments/signed", json=wallet_file(version=1))
         zero = client.post("/v1/payments/signed", json=wallet_file(amount="0"))
         short = client.post("/v1/payments/signed", json=wallet_file(signature="0x1234"))
-    assert other.status_code == 400 and "signed for chain 1" in other.json()["error"]["message"]
-    assert expired.status_code == 400 and "has expired" in expired.json()["error"]["message"]
-    assert old.status_code == 422 and zero.status_code == 400 and short.status_code == 422
+    assert other.status_code == 409 and "signed for chain 1" in other.json()["error"]["message"]
+    assert expired.status_code == 409 and "has expired" in expired.json()["error"]["message"]
+    assert old.status_code == 422 and zero.status_code == 422 and short.status_code == 422
     assert operator.sent == []
 
 
