@@ -149,4 +149,31 @@ contract AttackTest is DistrictFixture {
             // Refusing to retire an unfinished carry-over also keeps the promise.
         }
     }
+    /// @dev Promise (IDistrictToken): "each bank reference mints once, ever". The record of used
+    /// bank references lives only in the retired token; the successor starts empty, so a bank
+    /// deposit already minted before the migration mints AGAIN after it (a ledger retry, a replayed
+    /// job, or a hostile treasurer key within its allowance), and the reserve grows with it: one
+    /// euro then backs two tokens while `supply <= reserve` still holds on paper.
+    function test_ABankReferenceMintedBeforeTheMigrationCannotMintAgainAfterIt() public {
+        bytes32 bankRef = _deposit(stranger, 50 * ONE_M3E);
+        assertTrue(token.depositRecorded(bankRef), "recorded in the old token");
+
+        DistrictToken next = _successorOf(address(token));
+        vm.prank(admin);
+        token.retire(address(next));
+        address[] memory holders = new address[](3);
+        holders[0] = payer;
+        holders[1] = stranger;
+        holders[2] = commons;
+        next.carryOver(holders);
+        bytes32 role = next.TREASURER_ROLE();
+        vm.startPrank(admin);
+        next.grantRole(role, treasurer);
+        next.configureMinter(treasurer, TREASURER_ALLOWANCE, 0);
+        vm.stopPrank();
+
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenDepositAlreadyRecorded.selector, bankRef));
+        vm.prank(treasurer);
+        next.recordDeposit(bankRef, stranger, 50 * ONE_M3E);
+    }
 }
