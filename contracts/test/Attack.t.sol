@@ -2,6 +2,8 @@
 pragma solidity 0.8.28;
 
 import {DistrictToken} from "../DistrictToken.sol";
+import {EnergySettlement} from "../EnergySettlement.sol";
+import {IEnergySettlement} from "../interfaces/IEnergySettlement.sol";
 import {IDistrictToken} from "../interfaces/IDistrictToken.sol";
 import {DistrictFixture} from "./utils/DistrictFixture.sol";
 
@@ -175,5 +177,73 @@ contract AttackTest is DistrictFixture {
         vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenDepositAlreadyRecorded.selector, bankRef));
         vm.prank(treasurer);
         next.recordDeposit(bankRef, stranger, 50 * ONE_M3E);
+    }
+}
+
+/// @notice The same review, on the energy settlement: a freeze order on one resident.
+contract AttackSettlementTest is DistrictFixture {
+    uint256 internal constant OP = 1;
+    uint32 internal constant DAY = 20250615;
+
+    EnergySettlement internal settlement;
+    address internal oracle;
+    address internal producer;
+    address internal producer2;
+    address internal consumer;
+    address internal consumer2;
+
+    function setUp() public override {
+        super.setUp();
+        oracle = _makeAddr("oracle");
+        producer = _makeAddr("producer");
+        producer2 = _makeAddr("producer 2");
+        consumer = _makeAddr("consumer");
+        consumer2 = _makeAddr("consumer 2");
+        settlement = new EnergySettlement(address(token), admin, ADMIN_DELAY);
+        address operator = _makeAddr("operator");
+        vm.startPrank(admin);
+        settlement.grantRole(settlement.ORACLE_ROLE(), oracle);
+        settlement.grantRole(settlement.TARIFF_ROLE(), operator);
+        vm.stopPrank();
+        vm.prank(operator);
+        settlement.setTariff(OP, 20250601, 80_000, 100_000, 60_000);
+        _deposit(consumer, 100 * ONE_M3E);
+        _deposit(consumer2, 100 * ONE_M3E);
+        vm.prank(consumer);
+        token.approve(address(settlement), type(uint256).max);
+        vm.prank(consumer2);
+        token.approve(address(settlement), type(uint256).max);
+    }
+
+    /// @dev A freeze order on ONE producer (or consumer) after the oracle committed a day makes
+    /// `_pull` revert with DistrictTokenAccountFrozen, which is neither of the two errors turned
+    /// into a shortfall: the whole batch reverts, lines are paid strictly in order, and a
+    /// correction cannot be committed while the version is open. Every other household of that
+    /// operation and day stays unpaid for as long as the order lasts (court orders last months).
+    /// Expected: the frozen line is reported (like a shortfall) and the batch goes on.
+    function test_AFreezeOnOneResidentDoesNotStallTheWholeDaysSettlement() public {
+        IEnergySettlement.Transfer[] memory t = new IEnergySettlement.Transfer[](2);
+        t[0] = IEnergySettlement.Transfer({payer: consumer, payee: producer, amount: ONE_M3E});
+        t[1] = IEnergySettlement.Transfer({payer: consumer2, payee: producer2, amount: 2 * ONE_M3E});
+        bytes32 h;
+        for (uint256 i = 0; i < t.length; ++i) h = keccak256(abi.encode(h, t[i].payer, t[i].payee, t[i].amount));
+        IEnergySettlement.Totals memory totals = IEnergySettlement.Totals({
+            producedWh: 1000,
+            consumedWh: 1200,
+            allocatedWh: 900,
+            surplusWh: 100,
+            amount: uint128(3 * ONE_M3E),
+            transfers: 2
+        });
+        vm.prank(oracle);
+        settlement.commitDay(OP, DAY, 1, keccak256("root"), totals, h);
+
+        vm.prank(freezer);
+        token.freeze(producer, keccak256("TJ Lyon 2026-777"));
+
+        vm.prank(oracle);
+        try settlement.pay(OP, DAY, 1, 0, t) {} catch {}
+        assertEq(token.balanceOf(producer2), 2 * ONE_M3E, "the other household was paid");
+        assertEq(token.balanceOf(producer), 0, "the frozen account received nothing");
     }
 }
