@@ -66,8 +66,10 @@ contract AttackTest is DistrictFixture {
     /// @dev Promise: a frozen account can neither send nor receive until the operator lifts the
     /// order. The freeze lives only in the retired token; `carryOver` (callable by anyone,
     /// including the frozen holder) mints the frozen balance in the successor to an account that
-    /// is not frozen there: migration silently lifts every court / AML order. Either the carry-over
-    /// of a frozen holder must be refused, or the freeze must follow the balance.
+    /// is not frozen there: migration silently lifts every court / AML order. The README says
+    /// freezes "are not carried (the operator sets them again)", but nothing makes the operator
+    /// freeze in the successor BEFORE `retire`, and after it the frozen holder wins the race.
+    /// Either the carry-over of a frozen holder must be refused, or the freeze must follow it.
     function test_CarryOverDoesNotLiftAFreezeOfThePredecessor() public {
         _freeze(token, payer);
         DistrictToken next = _successorOf(address(token));
