@@ -2,14 +2,13 @@
 pragma solidity 0.8.28;
 
 import {DistrictToken} from "../DistrictToken.sol";
-import {EnergySettlement} from "../EnergySettlement.sol";
-import {IEnergySettlement} from "../interfaces/IEnergySettlement.sol";
 import {IDistrictToken} from "../interfaces/IDistrictToken.sol";
+import {IServicePayments} from "../interfaces/IServicePayments.sol";
 import {DistrictFixture} from "./utils/DistrictFixture.sol";
 
-/// @notice An outside review's confirmed problems. Each test asserts a PROMISED behaviour and so
-/// FAILS on the contracts as they are; it passes once the problem is fixed.
-contract AttackTest is DistrictFixture {
+/// @notice Freezes and the migration path (retire + carryOver) hold against an outside review's
+/// attacks: each test was written as the attack first, failed, and passes since the fix.
+contract FreezeAndMigrationTest is DistrictFixture {
     bytes32 internal constant ORDER = keccak256("TJ Lyon 2026-999");
     bytes32 internal constant REF = keccak256("attack ref");
 
@@ -34,7 +33,7 @@ contract AttackTest is DistrictFixture {
     /// `_spendAllowance` skips `_approve` when the allowance is type(uint256).max, and `_update`
     /// checks only `from` and `to`: a frozen SPENDER holding an unlimited allowance keeps moving
     /// the owner's tokens. (With a finite allowance the same call is refused.)
-    function test_AFrozenSpenderCannotSpendAnUnlimitedAllowance() public {
+    function test_AFrozenSpenderCannotSpendEvenAnUnlimitedAllowance() public {
         vm.prank(payer);
         token.transfer(bakery, 10 * ONE_M3E);
         vm.prank(bakery);
@@ -55,7 +54,7 @@ contract AttackTest is DistrictFixture {
     /// @dev The same hole through the payments contract: once the payments contract is frozen,
     /// payers who gave it an unlimited allowance (what wallets do by default) still pay through
     /// it, while payers with a finite allowance are refused.
-    function test_AFrozenPaymentsContractCannotPullAnUnlimitedAllowance() public {
+    function test_AFrozenPaymentsContractCannotPullEvenAnUnlimitedAllowance() public {
         _approvePayments(payer, type(uint256).max);
         _freeze(token, address(payments));
         vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenAccountFrozen.selector, address(payments)));
@@ -70,7 +69,7 @@ contract AttackTest is DistrictFixture {
     /// freezes "are not carried (the operator sets them again)", but nothing makes the operator
     /// freeze in the successor BEFORE `retire`, and after it the frozen holder wins the race.
     /// Either the carry-over of a frozen holder must be refused, or the freeze must follow it.
-    function test_CarryOverDoesNotLiftAFreezeOfThePredecessor() public {
+    function test_CarryOverKeepsAFreezeOfThePredecessor() public {
         _freeze(token, payer);
         DistrictToken next = _successorOf(address(token));
         vm.prank(admin);
@@ -78,10 +77,11 @@ contract AttackTest is DistrictFixture {
 
         vm.prank(payer); // the frozen holder carries itself over
         try next.carryOver(_one(payer)) {
-            assertTrue(next.balanceOf(payer) != 0, "carried");
+            uint256 carried = next.balanceOf(payer); // read before the prank and expectRevert
+            assertTrue(carried != 0, "carried");
             vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenAccountFrozen.selector, payer));
             vm.prank(payer);
-            next.transfer(stranger, next.balanceOf(payer));
+            next.transfer(stranger, carried);
         } catch {
             // Refusing to carry a frozen balance over also keeps the order.
         }
@@ -90,14 +90,35 @@ contract AttackTest is DistrictFixture {
     // ------------------------------------------------------------------ migration path
 
     /// @dev Promise: immutable contracts with a migration path (retire + carryOver). `retire`
-    /// refuses while the payments contract holds ANY token, and `openBooking` accepts any expiry up
-    /// to 2**64 - 1. A booking nobody closes (a merchant colluding with a second address, a
-    /// merchant that lost its key, or a hostile one) holds the migration hostage for ever: the
-    /// payer cannot reclaim before expiry, and neither the admin nor anyone else can release it.
-    function test_AnUnclosedBookingCannotBlockTheMigrationForEver() public {
+    /// waits for the open booking deposits; `openBooking` used to accept any expiry up to
+    /// 2**64 - 1, so a booking nobody closes (a merchant colluding with a second address, a
+    /// merchant that lost its key, or a hostile one) held the migration hostage for ever. Now an
+    /// expiry is at most MAX_BOOKING_DURATION (90 days) away, after which the payer reclaims.
+    function test_AnUnclosedBookingHoldsTheMigrationAtMostNinetyDays() public {
         _approvePayments(payer, type(uint256).max);
+        uint256 latest = block.timestamp + payments.MAX_BOOKING_DURATION();
+        assertEq(payments.MAX_BOOKING_DURATION(), 90 days, "the stated maximum");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IServicePayments.ServicePaymentsExpiryTooFar.selector, type(uint64).max, latest
+            )
+        );
         vm.prank(payer);
-        uint256 id = payments.openBooking(bakeryId, 1, type(uint64).max, REF);
+        payments.openBooking(bakeryId, 1, type(uint64).max, REF);
+        vm.expectRevert(
+            abi.encodeWithSelector(IServicePayments.ServicePaymentsExpiryTooFar.selector, uint64(latest + 1), latest)
+        );
+        vm.prank(payer);
+        payments.openBooking(bakeryId, 1, uint64(latest + 1), REF);
+        vm.prank(payer);
+        uint256 id = payments.openBooking(bakeryId, 1, uint64(latest), REF); // the longest allowed
+
+        DistrictToken early = _successorOf(address(token));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenEscrowNotEmpty.selector, address(payments), 1)
+        );
+        vm.prank(admin);
+        token.retire(address(early));
 
         vm.warp(block.timestamp + 366 days); // a year later the merchant has still not closed it
         DistrictToken next = _successorOf(address(token));
@@ -180,72 +201,221 @@ contract AttackTest is DistrictFixture {
         vm.prank(treasurer);
         next.recordDeposit(bankRef, stranger, 50 * ONE_M3E);
     }
-}
 
-/// @notice The same review, on the energy settlement: a freeze order on one resident.
-contract AttackSettlementTest is DistrictFixture {
-    uint256 internal constant OP = 1;
-    uint32 internal constant DAY = 20250615;
+    // ------------------------------------------------------------------ the chosen behaviours, strictly
 
-    EnergySettlement internal settlement;
-    address internal oracle;
-    address internal producer;
-    address internal producer2;
-    address internal consumer;
-    address internal consumer2;
+    /// @dev The freeze follows the balance (not a refusal): the holder is carried over frozen, under
+    /// the predecessor's order reference, and only the successor's freezer lifts it.
+    function test_AHolderFrozenInThePredecessorIsCarriedOverFrozenUnderTheSameOrder() public {
+        uint256 balance = token.balanceOf(payer);
+        _freeze(token, payer);
+        assertEq(token.freezeOrder(payer), ORDER, "the order is kept");
+        DistrictToken next = _successorOf(address(token));
+        vm.prank(admin);
+        token.retire(address(next));
 
-    function setUp() public override {
-        super.setUp();
-        oracle = _makeAddr("oracle");
-        producer = _makeAddr("producer");
-        producer2 = _makeAddr("producer 2");
-        consumer = _makeAddr("consumer");
-        consumer2 = _makeAddr("consumer 2");
-        settlement = new EnergySettlement(address(token), admin, ADMIN_DELAY);
-        address operator = _makeAddr("operator");
-        vm.startPrank(admin);
-        settlement.grantRole(settlement.ORACLE_ROLE(), oracle);
-        settlement.grantRole(settlement.TARIFF_ROLE(), operator);
-        vm.stopPrank();
-        vm.prank(operator);
-        settlement.setTariff(OP, 20250601, 80_000, 100_000, 60_000);
-        _deposit(consumer, 100 * ONE_M3E);
-        _deposit(consumer2, 100 * ONE_M3E);
-        vm.prank(consumer);
-        token.approve(address(settlement), type(uint256).max);
-        vm.prank(consumer2);
-        token.approve(address(settlement), type(uint256).max);
+        vm.expectEmit(true, true, false, true, address(next));
+        emit IDistrictToken.AccountFrozen(payer, ORDER);
+        next.carryOver(_one(payer));
+        assertEq(next.balanceOf(payer), balance, "the balance arrived");
+        assertTrue(next.isFrozen(payer), "frozen in the successor");
+        assertEq(next.freezeOrder(payer), ORDER, "under the same order");
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenAccountFrozen.selector, payer));
+        vm.prank(payer);
+        next.transfer(stranger, 1);
+
+        bytes32 role = next.FREEZER_ROLE();
+        vm.prank(admin);
+        next.grantRole(role, freezer);
+        vm.prank(freezer);
+        next.unfreeze(payer, ORDER);
+        assertEq(next.freezeOrder(payer), bytes32(0), "no order once lifted");
+        vm.prank(payer);
+        next.transfer(stranger, 1);
+        assertEq(next.balanceOf(stranger), 1, "moves once the order is lifted");
     }
 
-    /// @dev A freeze order on ONE producer (or consumer) after the oracle committed a day makes
-    /// `_pull` revert with DistrictTokenAccountFrozen, which is neither of the two errors turned
-    /// into a shortfall: the whole batch reverts, lines are paid strictly in order, and a
-    /// correction cannot be committed while the version is open. Every other household of that
-    /// operation and day stays unpaid for as long as the order lasts (court orders last months).
-    /// Expected: the frozen line is reported (like a shortfall) and the batch goes on.
-    function test_AFreezeOnOneResidentDoesNotStallTheWholeDaysSettlement() public {
-        IEnergySettlement.Transfer[] memory t = new IEnergySettlement.Transfer[](2);
-        t[0] = IEnergySettlement.Transfer({payer: consumer, payee: producer, amount: ONE_M3E});
-        t[1] = IEnergySettlement.Transfer({payer: consumer2, payee: producer2, amount: 2 * ONE_M3E});
-        bytes32 h;
-        for (uint256 i = 0; i < t.length; ++i) h = keccak256(abi.encode(h, t[i].payer, t[i].payee, t[i].amount));
-        IEnergySettlement.Totals memory totals = IEnergySettlement.Totals({
-            producedWh: 1000,
-            consumedWh: 1200,
-            allocatedWh: 900,
-            surplusWh: 100,
-            amount: uint128(3 * ONE_M3E),
-            transfers: 2
-        });
-        vm.prank(oracle);
-        settlement.commitDay(OP, DAY, 1, keccak256("root"), totals, h);
+    /// @dev An account the operator froze in the successor before the carry-over still receives
+    /// its predecessor balance (it stays frozen there): the carry-over of a batch never fails on it.
+    function test_AHolderFrozenInTheSuccessorBeforeTheCarryOverStillReceivesItsBalance() public {
+        uint256 balance = token.balanceOf(payer);
+        DistrictToken next = _successorOf(address(token));
+        bytes32 role = next.FREEZER_ROLE();
+        vm.prank(admin);
+        next.grantRole(role, freezer);
+        _freeze(next, payer);
+        vm.prank(admin);
+        token.retire(address(next));
+        next.carryOver(_one(payer));
+        assertEq(next.balanceOf(payer), balance, "carried");
+        assertTrue(next.isFrozen(payer), "still frozen");
+        assertEq(next.carriedTotal(), balance, "counted as carried");
+    }
 
-        vm.prank(freezer);
-        token.freeze(producer, keccak256("TJ Lyon 2026-777"));
+    /// @dev The strict form of the chained-retire promise: B refuses to retire, naming what is
+    /// missing, until every A balance was carried over; then C receives everything.
+    function test_ASuccessorRefusesToRetireUntilItsCarryOverIsComplete() public {
+        vm.prank(payer);
+        token.transfer(bakery, 100 * ONE_M3E);
+        uint256 supplyA = token.totalSupply();
+        uint256 bakeryInA = token.balanceOf(bakery);
 
-        vm.prank(oracle);
-        try settlement.pay(OP, DAY, 1, 0, t) {} catch {}
-        assertEq(token.balanceOf(producer2), 2 * ONE_M3E, "the other household was paid");
-        assertEq(token.balanceOf(producer), 0, "the frozen account received nothing");
+        DistrictToken b = _successorOf(address(token));
+        vm.prank(admin);
+        token.retire(address(b));
+        DistrictToken c = _successorOf(address(b));
+
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenCarryOverUnfinished.selector, address(token), 0, supplyA)
+        );
+        vm.prank(admin);
+        b.retire(address(c));
+
+        b.carryOver(_one(payer));
+        uint256 carried = b.carriedTotal();
+        assertEq(carried, token.balanceOf(payer), "the payer's balance is counted");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDistrictToken.DistrictTokenCarryOverUnfinished.selector, address(token), carried, supplyA
+            )
+        );
+        vm.prank(admin);
+        b.retire(address(c));
+
+        address[] memory rest = new address[](2);
+        rest[0] = bakery;
+        rest[1] = commons; // holds no tokens: carried as zero
+        b.carryOver(rest);
+        assertEq(b.carriedTotal(), supplyA, "every balance carried");
+        vm.prank(admin);
+        b.retire(address(c));
+
+        address[] memory holders = new address[](2);
+        holders[0] = payer;
+        holders[1] = bakery;
+        c.carryOver(holders);
+        assertEq(c.balanceOf(bakery), bakeryInA, "the bakery's balance reached the last token");
+        assertEq(c.totalSupply(), c.reserve(), "no euro without its token");
+    }
+
+    /// @dev A successor whose predecessor held nothing still takes the (zero) reserve before it
+    /// retires: one carryOver call with no holder ends it.
+    function test_AnEmptyCarryOverEndsTheMigrationOfAnEmptyPredecessor() public {
+        DistrictToken empty = _successorOf(address(0));
+        DistrictToken b = _successorOf(address(empty));
+        vm.prank(admin);
+        empty.retire(address(b));
+        DistrictToken c = _successorOf(address(b));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenCarryOverUnfinished.selector, address(empty), 0, 0)
+        );
+        vm.prank(admin);
+        b.retire(address(c));
+        b.carryOver(new address[](0));
+        vm.prank(admin);
+        b.retire(address(c));
+        assertEq(b.successor(), address(c), "retired");
+    }
+
+    /// @dev Only a predecessor retired to THIS token can strand balances in it: while the
+    /// predecessor is still active (or retired elsewhere), its holders keep their tokens there.
+    function test_ASuccessorWhosePredecessorIsStillActiveMayRetire() public {
+        DistrictToken b = _successorOf(address(token));
+        DistrictToken c = _successorOf(address(b));
+        vm.prank(admin);
+        b.retire(address(c));
+        assertEq(b.successor(), address(c), "retired");
+        assertEq(token.successor(), address(0), "the first token is untouched");
+    }
+
+    /// @dev The record of bank references follows the whole chain of predecessors.
+    function test_ABankReferenceMintedTwoMigrationsAgoCannotMintAgain() public {
+        bytes32 bankRef = _deposit(stranger, 50 * ONE_M3E);
+        DistrictToken b = _successorOf(address(token));
+        vm.prank(admin);
+        token.retire(address(b));
+        address[] memory holders = new address[](3);
+        holders[0] = payer;
+        holders[1] = stranger;
+        holders[2] = commons;
+        b.carryOver(holders);
+        DistrictToken c = _successorOf(address(b));
+        vm.prank(admin);
+        b.retire(address(c));
+        assertTrue(c.depositRecorded(bankRef), "recorded two tokens back");
+        assertFalse(c.depositRecorded(keccak256("a new deposit")), "a new reference is free");
+
+        bytes32 role = c.TREASURER_ROLE();
+        vm.startPrank(admin);
+        c.grantRole(role, treasurer);
+        c.configureMinter(treasurer, TREASURER_ALLOWANCE, 0);
+        vm.stopPrank();
+        vm.expectRevert(abi.encodeWithSelector(IDistrictToken.DistrictTokenDepositAlreadyRecorded.selector, bankRef));
+        vm.prank(treasurer);
+        c.recordDeposit(bankRef, stranger, 50 * ONE_M3E);
+    }
+
+    // ------------------------------------------------------------------ minter keys
+
+    /// @dev Revoking TREASURER_ROLE zeroes the key's allowance: granting the role again later does
+    /// not revive an old allowance.
+    function test_RevokingTheTreasurerRoleZeroesItsMinterAllowance() public {
+        bytes32 role = token.TREASURER_ROLE();
+        vm.expectEmit(true, false, false, true, address(token));
+        emit IDistrictToken.MinterConfigured(treasurer, 0, 0);
+        vm.prank(admin);
+        token.revokeRole(role, treasurer);
+        (uint256 allowance, uint256 dailyLimit,) = token.minter(treasurer);
+        assertEq(allowance, 0, "allowance zeroed");
+        assertEq(dailyLimit, 0, "daily limit zeroed");
+
+        vm.prank(admin);
+        token.grantRole(role, treasurer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistrictToken.DistrictTokenMintAboveAllowance.selector, treasurer, ONE_M3E, 0)
+        );
+        vm.prank(treasurer);
+        token.recordDeposit(keccak256("after the role came back"), payer, ONE_M3E);
+    }
+
+    /// @dev A key renouncing its own role is zeroed too (renounceRole goes through _revokeRole).
+    function test_ATreasurerRenouncingItsRoleKeepsNoAllowance() public {
+        bytes32 role = token.TREASURER_ROLE();
+        vm.prank(treasurer);
+        token.renounceRole(role, treasurer);
+        (uint256 allowance,,) = token.minter(treasurer);
+        assertEq(allowance, 0, "allowance zeroed");
+    }
+
+    /// @dev Compare-and-set: the admin lowers a key's allowance from 100 to 10 M3E; the key mints
+    /// 90 first (front-running); the lowering then fails instead of granting 10 more on top.
+    function test_ConfigureMinterIfUnchangedFailsWhenTheKeyMintedInBetween() public {
+        vm.prank(admin);
+        token.configureMinter(treasurer, 100 * ONE_M3E, 0);
+        vm.prank(treasurer);
+        token.recordDeposit(keccak256("front-run"), payer, 90 * ONE_M3E);
+
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDistrictToken.DistrictTokenMinterAllowanceChanged.selector, treasurer, 100 * ONE_M3E, 10 * ONE_M3E
+            )
+        );
+        vm.prank(admin);
+        token.configureMinterIfUnchanged(treasurer, 100 * ONE_M3E, 10 * ONE_M3E, 0);
+
+        vm.prank(admin);
+        token.configureMinterIfUnchanged(treasurer, 10 * ONE_M3E, 0, 0);
+        (uint256 allowance,,) = token.minter(treasurer);
+        assertEq(allowance, 0, "set from what the key could still mint");
+    }
+
+    /// @dev Only the admin configures a key, with or without the compare-and-set.
+    function test_OnlyTheAdminConfiguresAMinterIfUnchanged() public {
+        bytes32 adminRole = token.DEFAULT_ADMIN_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSignature("AccessControlUnauthorizedAccount(address,bytes32)", treasurer, adminRole)
+        );
+        vm.prank(treasurer);
+        token.configureMinterIfUnchanged(treasurer, TREASURER_ALLOWANCE, type(uint128).max, 0);
     }
 }
