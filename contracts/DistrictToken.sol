@@ -248,7 +248,9 @@ contract DistrictToken is
         if (account == address(0)) revert DistrictTokenZeroAddress();
         Minter storage m = _minters[account];
         uint256 current = m.allowance;
-        if (current != expectedAllowance) revert DistrictTokenMinterAllowanceChanged(account, expectedAllowance, current);
+        if (current != expectedAllowance) {
+            revert DistrictTokenMinterAllowanceChanged(account, expectedAllowance, current);
+        }
         m.allowance = SafeCast.toUint128(allowance);
         m.dailyLimit = SafeCast.toUint128(dailyLimit);
         emit MinterConfigured(account, allowance, dailyLimit);

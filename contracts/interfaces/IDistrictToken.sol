@@ -148,10 +148,10 @@ interface IDistrictToken {
     error DistrictTokenAlreadyCarriedOver(address holder);
     /// @notice The treasurer key's remaining allowance is no longer the one expected (it minted in
     /// between): read minter() again and decide the new allowance from what it may still mint.
-    error DistrictTokenMinterAllowanceChanged(address minter, uint256 expected, uint256 allowance);
+    error DistrictTokenMinterAllowanceChanged(address minter, uint256 expectedAllowance, uint256 allowance);
     /// @notice This token cannot be retired before every balance of its retired predecessor was
     /// carried over here: call carryOver for the remaining holders first.
-    error DistrictTokenCarryOverUnfinished(address predecessor, uint256 carried, uint256 predecessorSupply);
+    error DistrictTokenCarryOverUnfinished(address predecessor, uint256 carriedAmount, uint256 predecessorSupply);
 
     /// @notice Records a euro deposit received by the operator and mints it to `beneficiary`.
     /// @dev Only TREASURER_ROLE; consumes the caller's minter allowance (and its daily limit);
