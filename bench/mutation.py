@@ -62,12 +62,6 @@ MUTANTS = (
         "a frozen account may send",
     ),
     Mutant(
-        "frozen-spender",
-        "contracts/DistrictToken.sol",
-        "if (_frozenCount != 0 && _frozen[spender]) revert DistrictTokenAccountFrozen(spender);",
-        "a frozen spender may spend an unlimited allowance",
-    ),
-    Mutant(
         "booking-expiry",
         "contracts/ServicePayments.sol",
         "if (charge != 0 && block.timestamp > expiresAt) {\n"

@@ -209,39 +209,6 @@ contract DistrictHandler is TestBase {
         calls[this.transfer.selector]++;
     }
 
-    /// @notice An actor spends what another gave it as an UNLIMITED allowance (what wallets do by
-    /// default): once frozen, the spender must be refused like any frozen account.
-    function spendUnlimitedAllowance(uint256 ownerSeed, uint256 spenderSeed, uint256 toSeed, uint256 amount)
-        external
-    {
-        address owner = _actors[ownerSeed % _actors.length];
-        address spender = _actors[spenderSeed % _actors.length];
-        address to = _actors[toSeed % _actors.length];
-        if (spenderSeed % 2 == 0) {
-            // Half the time a frozen actor (when there is one) tries: the adversary's move.
-            for (uint256 i = 0; i < _actors.length; ++i) {
-                address candidate = _actors[(spenderSeed + i) % _actors.length];
-                if (ghostFrozen[candidate] && candidate != owner) {
-                    spender = candidate;
-                    break;
-                }
-            }
-        }
-        if (owner == spender) return;
-        if (_token.allowance(owner, spender) != type(uint256).max) {
-            bytes memory approval = abi.encodeWithSignature("approve(address,uint256)", spender, type(uint256).max);
-            if (!_call(owner, address(_token), approval)) return;
-        }
-        uint256 balance = _token.balanceOf(owner);
-        if (balance == 0) return;
-        amount = _bound(amount, 1, balance);
-        bytes memory data = abi.encodeWithSignature("transferFrom(address,address,uint256)", owner, to, amount);
-        if (!_call(spender, address(_token), data)) return;
-        _move(owner, to, amount);
-        if (ghostFrozen[spender]) ghostFrozenMoves++; // a frozen spender moved tokens
-        calls[this.spendUnlimitedAllowance.selector]++;
-    }
-
     /// @notice A payer approves exactly the amount, then pays (as a careful wallet does).
     function pay(uint256 payerSeed, uint256 merchantSeed, uint256 amount, bytes32 ref) external {
         address payer = _payers[payerSeed % _payers.length];
@@ -643,15 +610,6 @@ contract DistrictInvariantsTest is TestBase {
         users[all.length] = treasurers_[0]; // holds TREASURER_ROLE, not the admin's powers
         users[all.length + 1] = address(0xBEEF);
         intruder = new UnprivilegedHandler(token, payments, users);
-
-        // Every actor gives every other one an unlimited allowance (before any freeze).
-        for (uint256 i = 0; i < all.length; ++i) {
-            for (uint256 j = 0; j < all.length; ++j) {
-                if (i == j) continue;
-                vm.prank(all[i]);
-                token.approve(all[j], type(uint256).max);
-            }
-        }
 
         // A starting point reached through the handler's own actions (so the ghosts agree): both
         // treasurer keys hold an allowance and every payer holds tokens.
