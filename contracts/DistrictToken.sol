@@ -88,6 +88,9 @@ contract DistrictToken is
     mapping(address account => bool) private _frozen;
     mapping(address authorizer => mapping(bytes32 nonce => bool)) private _authorizationState;
     mapping(address holder => bool) private _carriedOver;
+    mapping(address account => bytes32 orderRef) private _freezeOrders;
+    /// @dev The sum of the predecessor balances carried over so far.
+    uint256 private _carriedTotal;
 
     /// @param name_ ERC-20 name, also the EIP-712 domain name of permits ("Monnaie du 3e")
     /// @param symbol_ ERC-20 symbol ("M3E")
@@ -127,7 +130,9 @@ contract DistrictToken is
     {
         if (amount == 0) revert DistrictTokenZeroAmount();
         if (beneficiary == address(0)) revert DistrictTokenZeroAddress();
-        if (_depositRecorded[bankRef]) revert DistrictTokenDepositAlreadyRecorded(bankRef);
+        if (_depositRecorded[bankRef] || _recordedBefore(bankRef)) {
+            revert DistrictTokenDepositAlreadyRecorded(bankRef);
+        }
         _useMinterAllowance(msg.sender, amount);
 
         _depositRecorded[bankRef] = true;
@@ -234,10 +239,29 @@ contract DistrictToken is
     }
 
     /// @inheritdoc IDistrictToken
+    function configureMinterIfUnchanged(
+        address account,
+        uint256 expectedAllowance,
+        uint256 allowance,
+        uint256 dailyLimit
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (account == address(0)) revert DistrictTokenZeroAddress();
+        Minter storage m = _minters[account];
+        uint256 current = m.allowance;
+        if (current != expectedAllowance) {
+            revert DistrictTokenMinterAllowanceChanged(account, expectedAllowance, current);
+        }
+        m.allowance = SafeCast.toUint128(allowance);
+        m.dailyLimit = SafeCast.toUint128(dailyLimit);
+        emit MinterConfigured(account, allowance, dailyLimit);
+    }
+
+    /// @inheritdoc IDistrictToken
     function freeze(address account, bytes32 orderRef) external onlyRole(FREEZER_ROLE) {
         if (account == address(0)) revert DistrictTokenZeroAddress();
         if (_frozen[account]) revert DistrictTokenFreezeUnchanged(account, true);
         _frozen[account] = true;
+        _freezeOrders[account] = orderRef;
         ++_frozenCount;
         emit AccountFrozen(account, orderRef);
     }
@@ -246,6 +270,7 @@ contract DistrictToken is
     function unfreeze(address account, bytes32 orderRef) external onlyRole(FREEZER_ROLE) {
         if (!_frozen[account]) revert DistrictTokenFreezeUnchanged(account, false);
         _frozen[account] = false;
+        delete _freezeOrders[account];
         // The account was frozen, so the count is at least one.
         unchecked {
             --_frozenCount;
@@ -282,8 +307,21 @@ contract DistrictToken is
         if (current != address(0)) revert DistrictTokenIsRetired(current);
         address directory = _merchantDirectory;
         if (directory != address(0)) {
-            uint256 held = balanceOf(directory);
+            // The open booking deposits, not the balance: anyone may send tokens to the directory,
+            // and a donation must not block the migration (the admin rescues it there).
+            uint256 held = IMerchantDirectory(directory).escrowed();
             if (held != 0) revert DistrictTokenEscrowNotEmpty(directory, held);
+        }
+        address old = predecessor;
+        if (old != address(0) && IDistrictToken(old).successor() == address(this)) {
+            // Retiring before every predecessor balance arrived here would strand the rest: the
+            // predecessor is retired to this token, which would be retired too. A retired
+            // predecessor's supply never changes, so the carry-over ends exactly at it.
+            uint256 owed = IERC20(old).totalSupply();
+            uint256 carried = _carriedTotal;
+            if (!_reserveCarriedOver || carried != owed) {
+                revert DistrictTokenCarryOverUnfinished(old, carried, owed);
+            }
         }
         _successor = successor_;
         if (!paused()) _pause();
@@ -310,8 +348,20 @@ contract DistrictToken is
             _carriedOver[holder] = true;
             uint256 amount = IERC20(old).balanceOf(holder);
             if (amount != 0) {
-                _mint(holder, amount);
+                _carriedTotal += amount;
+                // Not `_mint`: a holder frozen here (or frozen in the predecessor, the freeze
+                // follows below) still gets its balance, which then stays frozen.
+                _requireNotPaused();
+                ERC20._update(address(0), holder, amount);
                 emit BalanceCarriedOver(holder, amount);
+            }
+            if (!_frozen[holder] && IDistrictToken(old).isFrozen(holder)) {
+                // The court or anti-money-laundering order follows the balance, with its reference.
+                bytes32 orderRef = IDistrictToken(old).freezeOrder(holder);
+                _frozen[holder] = true;
+                _freezeOrders[holder] = orderRef;
+                ++_frozenCount;
+                emit AccountFrozen(holder, orderRef);
             }
         }
         _requireBacked();
@@ -368,8 +418,9 @@ contract DistrictToken is
     }
 
     /// @inheritdoc IDistrictToken
+    /// @dev Here or in any predecessor: a bank reference mints once across migrations.
     function depositRecorded(bytes32 bankRef) external view returns (bool) {
-        return _depositRecorded[bankRef];
+        return _depositRecorded[bankRef] || _recordedBefore(bankRef);
     }
 
     /// @inheritdoc IDistrictToken
@@ -409,6 +460,16 @@ contract DistrictToken is
     }
 
     /// @inheritdoc IDistrictToken
+    function freezeOrder(address account) external view returns (bytes32) {
+        return _freezeOrders[account];
+    }
+
+    /// @inheritdoc IDistrictToken
+    function carriedTotal() external view returns (uint256) {
+        return _carriedTotal;
+    }
+
+    /// @inheritdoc IDistrictToken
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool) {
         return _authorizationState[authorizer][nonce];
     }
@@ -438,6 +499,26 @@ contract DistrictToken is
             if (_frozen[to]) revert DistrictTokenAccountFrozen(to);
         }
         super._update(from, to, value);
+    }
+
+    /// @dev A frozen spender spends no allowance, an unlimited one included: OpenZeppelin skips
+    /// `_approve` (and so its freeze check) when the allowance is type(uint256).max.
+    function _spendAllowance(address owner, address spender, uint256 value) internal override {
+        if (_frozenCount != 0 && _frozen[spender]) revert DistrictTokenAccountFrozen(spender);
+        super._spendAllowance(owner, spender, value);
+    }
+
+    /// @dev Revoking TREASURER_ROLE also zeroes the key's minter allowance and daily limit: a
+    /// role granted again later mints nothing until the admin configures it again.
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked && role == TREASURER_ROLE) {
+            Minter storage m = _minters[account];
+            if (m.allowance != 0 || m.dailyLimit != 0) {
+                delete _minters[account];
+                emit MinterConfigured(account, 0, 0);
+            }
+        }
     }
 
     /// @dev Approvals (approve, permit, and the allowance spent by transferFrom) stop while paused
@@ -517,6 +598,12 @@ contract DistrictToken is
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
         if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
         return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
+    }
+
+    /// @dev Whether a predecessor (or its own predecessors, recursively) recorded `bankRef`.
+    function _recordedBefore(bytes32 bankRef) private view returns (bool) {
+        address old = predecessor;
+        return old != address(0) && IDistrictToken(old).depositRecorded(bankRef);
     }
 
     /// @dev Defensive: the supply may never exceed the recorded euros.

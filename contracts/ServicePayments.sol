@@ -51,6 +51,9 @@ contract ServicePayments is
     uint64 public constant PAYOUT_CHANGE_DELAY = 2 days;
     /// @notice Longest merchant name, in bytes.
     uint256 public constant MAX_NAME_LENGTH = 64;
+    /// @notice The longest a booking may last from its opening: after it the payer reclaims the
+    /// deposit, so no unclosed booking holds the token's migration for longer.
+    uint256 public constant MAX_BOOKING_DURATION = 90 days;
 
     IERC20 private immutable _token;
 
@@ -215,6 +218,8 @@ contract ServicePayments is
     {
         if (deposit == 0) revert ServicePaymentsZeroAmount();
         if (expiresAt <= block.timestamp) revert ServicePaymentsExpiryNotInFuture(expiresAt);
+        uint256 latest = block.timestamp + MAX_BOOKING_DURATION;
+        if (expiresAt > latest) revert ServicePaymentsExpiryTooFar(expiresAt, latest);
         _activePayout(merchantId);
 
         bookingId = ++_bookingCount;
@@ -358,7 +363,7 @@ contract ServicePayments is
     }
 
     /// @inheritdoc IServicePayments
-    function escrowed() external view returns (uint256) {
+    function escrowed() external view override(IServicePayments, IMerchantDirectory) returns (uint256) {
         return _escrowed;
     }
 

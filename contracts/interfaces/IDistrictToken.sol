@@ -146,6 +146,12 @@ interface IDistrictToken {
     error DistrictTokenPredecessorNotRetired(address predecessor, address successor);
     /// @notice This holder's balance was already carried over.
     error DistrictTokenAlreadyCarriedOver(address holder);
+    /// @notice The treasurer key's remaining allowance is no longer the one expected (it minted in
+    /// between): read minter() again and decide the new allowance from what it may still mint.
+    error DistrictTokenMinterAllowanceChanged(address minter, uint256 expectedAllowance, uint256 allowance);
+    /// @notice This token cannot be retired before every balance of its retired predecessor was
+    /// carried over here: call carryOver for the remaining holders first.
+    error DistrictTokenCarryOverUnfinished(address predecessor, uint256 carriedAmount, uint256 predecessorSupply);
 
     /// @notice Records a euro deposit received by the operator and mints it to `beneficiary`.
     /// @dev Only TREASURER_ROLE; consumes the caller's minter allowance (and its daily limit);
@@ -162,6 +168,16 @@ interface IDistrictToken {
     /// @notice Sets what `minter` may still mint (replacing the remaining allowance) and its limit
     /// per UTC day (0: none) (DEFAULT_ADMIN_ROLE). The key also needs TREASURER_ROLE to mint.
     function configureMinter(address minter, uint256 allowance, uint256 dailyLimit) external;
+
+    /// @notice Like `configureMinter`, but only while `minter` may still mint exactly
+    /// `expectedAllowance`: a treasurer key that minted in between (racing a lowered allowance, as
+    /// with ERC-20 `approve`) makes the call fail instead of receiving the new allowance on top.
+    function configureMinterIfUnchanged(
+        address minter,
+        uint256 expectedAllowance,
+        uint256 allowance,
+        uint256 dailyLimit
+    ) external;
 
     /// @notice Freezes `account` under the order `orderRef` (FREEZER_ROLE).
     function freeze(address account, bytes32 orderRef) external;
@@ -206,11 +222,14 @@ interface IDistrictToken {
 
     /// @notice Retires this token for `successor` (DEFAULT_ADMIN_ROLE): every transfer, mint, burn,
     /// approval and authorization stops for ever; balances and the reserve stay readable for the
-    /// successor's `carryOver`. Refused while the payments contract holds tokens.
+    /// successor's `carryOver`. Refused while the payments contract holds open booking deposits
+    /// (`escrowed()`, not its balance), and, on a successor, while the carry-over from its own
+    /// retired predecessor is unfinished.
     function retire(address successor) external;
 
     /// @notice On a successor: mints to each holder the balance it had in the retired predecessor,
     /// once per holder; the first call takes over the predecessor's whole reserve. Anyone may call.
+    /// A holder frozen in the predecessor gets its balance here frozen, under the same order.
     function carryOver(address[] calldata holders) external;
 
     /// @notice Sets the conversion fee in basis points (DEFAULT_ADMIN_ROLE), at most MAX_FEE_BPS.
@@ -231,7 +250,7 @@ interface IDistrictToken {
     /// @notice The euros held by the operator against the supply, in micro-euro.
     function reserve() external view returns (uint256);
 
-    /// @notice Whether a bank reference has already minted.
+    /// @notice Whether a bank reference has already minted, here or in any predecessor.
     function depositRecorded(bytes32 bankRef) external view returns (bool);
 
     /// @notice The conversion fee in basis points.
@@ -255,6 +274,12 @@ interface IDistrictToken {
     /// @notice Whether `account` is frozen.
     function isFrozen(address account) external view returns (bool);
 
+    /// @notice The order reference under which `account` is frozen (zero when not frozen).
+    function freezeOrder(address account) external view returns (bytes32);
+
+    /// @notice The sum of the predecessor balances carried over here so far.
+    function carriedTotal() external view returns (uint256);
+
     /// @notice ERC-3009: whether the authorization `nonce` of `authorizer` was used or cancelled.
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
 
@@ -275,4 +300,7 @@ interface IDistrictToken {
 interface IMerchantDirectory {
     /// @notice True when `account` is the payout address of an active merchant.
     function isActiveMerchant(address account) external view returns (bool);
+
+    /// @notice Tokens held in escrow for open bookings (what `retire` waits for).
+    function escrowed() external view returns (uint256);
 }

@@ -138,6 +138,9 @@ interface IServicePayments {
     error ServicePaymentsRescueAboveExcess(address asset, uint256 amount, uint256 excess);
     /// @notice A booking must expire in the future.
     error ServicePaymentsExpiryNotInFuture(uint64 expiresAt);
+    /// @notice A booking may last at most MAX_BOOKING_DURATION (90 days) from its opening: choose an
+    /// expiry no later than `latest`.
+    error ServicePaymentsExpiryTooFar(uint64 expiresAt, uint256 latest);
     /// @notice No booking has this id.
     error ServicePaymentsUnknownBooking(uint256 bookingId);
     /// @notice The booking was already closed or reclaimed.
@@ -186,7 +189,8 @@ interface IServicePayments {
     /// with an allowance to this contract); bounded by the net amount the payer paid.
     function refund(uint256 merchantId, address payer, uint256 amount, bytes32 ref) external;
 
-    /// @notice Moves a deposit into escrow for a booking that expires at `expiresAt`.
+    /// @notice Moves a deposit into escrow for a booking that expires at `expiresAt`, at most
+    /// MAX_BOOKING_DURATION (90 days) after the opening.
     function openBooking(uint256 merchantId, uint256 deposit, uint64 expiresAt, bytes32 ref)
         external
         returns (uint256 bookingId);

@@ -25,12 +25,15 @@ NEW_ERRORS = {
     "DistrictTokenNoPredecessor",
     "DistrictTokenPredecessorNotRetired",
     "DistrictTokenAlreadyCarriedOver",
+    "DistrictTokenCarryOverUnfinished",
+    "DistrictTokenMinterAllowanceChanged",
     "ServicePaymentsPayoutChangePending",
     "ServicePaymentsNoPayoutChange",
     "ServicePaymentsPayoutChangeNotDue",
     "ServicePaymentsCannotCancelPayoutChange",
     "ServicePaymentsBookingExpired",
     "ServicePaymentsRescueAboveExcess",
+    "ServicePaymentsExpiryTooFar",
 }
 
 
@@ -76,3 +79,26 @@ def test_a_minter_allowance_error_shows_amounts_in_m3e(compilation) -> None:  # 
     message = str(decoder.decode(data))
     assert message.startswith("This treasurer key may not mint that much: ask the admin")
     assert "amount 5.00 M3E" in message and "allowance 1.25 M3E" in message
+
+
+def test_an_unfinished_carry_over_says_what_to_do_and_how_much_is_missing(compilation) -> None:  # type: ignore[no-untyped-def]
+    decoder = decoder_for(compilation)
+    types = ["address", "uint256", "uint256"]
+    data = keccak(text="DistrictTokenCarryOverUnfinished(address,uint256,uint256)")[:4] + encode(
+        types, ["0x" + "11" * 20, 900_000_000, 1_050_000_000]
+    )
+    message = str(decoder.decode(data))
+    assert message.startswith("This token cannot be retired before every balance of its retired predecessor")
+    assert "call carryOver for the remaining holders first" in message
+    assert "carriedAmount 900.00 M3E" in message and "predecessorSupply 1 050.00 M3E" in message
+
+
+def test_a_booking_expiry_too_far_names_the_ninety_days(compilation) -> None:  # type: ignore[no-untyped-def]
+    decoder = decoder_for(compilation)
+    types = ["uint64", "uint256"]
+    data = keccak(text="ServicePaymentsExpiryTooFar(uint64,uint256)")[:4] + encode(
+        types, [2**64 - 1, 1_757_776_000]
+    )
+    message = str(decoder.decode(data))
+    assert message.startswith("A booking may last at most MAX_BOOKING_DURATION (90 days) from its opening")
+    assert "latest 1757776000" in message
