@@ -433,7 +433,9 @@ def test_a_signed_payment_is_submitted_once_and_a_cancelled_one_never(
     assert one["payer_nonce"] != two["payer_nonce"]  # random, not sequential
     code, _ = invoke_json(*signer(tmp_path, "broadcast", str(second)))  # any order
     assert code == 0 and chain.sent[-1][0] == "authorization"
-    assert chain.sent[-1][1:] == (ME, 1, 2_400_000, "0x" + b"CROISSANT".ljust(32, b"\0").hex(),
+    # the reference travels as its salted commitment, never as the clear text
+    assert two["ref"] != "0x" + b"CROISSANT".ljust(32, b"\0").hex()
+    assert chain.sent[-1][1:] == (ME, 1, 2_400_000, two["ref"],
                                   0, int(two["valid_before"]), two["payer_nonce"], two["signature"])
     chain.used.add((ME.lower(), bytes.fromhex(two["nonce"][2:])))  # the token marked it used
     code, again = invoke_json(*signer(tmp_path, "broadcast", str(second)))

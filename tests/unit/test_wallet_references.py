@@ -103,7 +103,7 @@ def test_a_booking_sends_a_commitment(home: Path, chain: FakeGateway, tmp_path: 
 def test_an_offline_signed_payment_carries_the_commitment(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "signed.json"
     result = runner.invoke(app, ["sign", "payment", "resident", "--merchant-id", "1", "--amount",
-                                 "3.10", "--ref", "TERMINAL-1", "--out", str(out), "--nonce", "0",
+                                 "3.10", "--ref", "TERMINAL-1", "--out", str(out), "--payout", BAKERY,
                                  "--token", TOKEN, "--service-payments", BAKERY, "--yes",
                                  "--password-file", str(tmp_path / "pw")])
     assert result.exit_code == 0, result.output
