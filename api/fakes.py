@@ -19,7 +19,7 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
-from ledger.db.queries_energy import DistrictRows, OwnReading, SettlementEvent, StepFigure
+from ledger.db.queries_energy import DistrictRows, OwnReading, SettlementEvent, StepFigure, group_size
 
 
 @dataclass
@@ -240,6 +240,7 @@ class FakeEnergy:
         step = 1800 if any(r.step_s >= 1800 for r in rows) else 900
         sums: dict[tuple[int, str], int] = {}
         homes: dict[tuple[int, str], set[str]] = {}
+        reporting: dict[tuple[int, str], set[str]] = {}
         for r in rows:
             if r.commodity == "electricity":
                 figure = "production" if r.direction == "export" else "consumption"
@@ -250,9 +251,13 @@ class FakeEnergy:
             key = (r.start_ts - r.start_ts % step, figure)
             sums[key] = sums.get(key, 0) + r.value
             group = homes.setdefault(key, set())
+            reporting.setdefault(key, set()).add(r.home.lower())
             if r.value != 0:  # only homes that add something to the figure count toward its group
                 group.add(r.home.lower())
-        return DistrictRows(step, [StepFigure(k[0], k[1], v, len(homes[k])) for k, v in sorted(sums.items())])
+        return DistrictRows(step, [
+            StepFigure(k[0], k[1], v, group_size(v, len(homes[k]), len(reporting[k])))
+            for k, v in sorted(sums.items())
+        ])
 
     def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]:
         return [

@@ -8,7 +8,9 @@ for a meter without one, its gateway; a meter with neither is left out of the fi
 summed nor counted: summed but not counted, it could be published alone behind others). A
 figure of a step counts only the homes with a non-zero contribution to that figure: a home
 reporting 0 (an import-only meter's export register) adds nothing to the sum, so it must not
-make the group look larger than it is.
+make the group look larger than it is. A figure whose sum is 0 (every home reported 0: no
+production at night) is the one exception: it reveals nothing a home alone contributed, so its
+group is every home that reported (`group_size`).
 
 Settlement events: the indexer decodes `EnergySettlementDayCommitted` and
 `EnergySettlementBatchPaid` into `settlement_days` and `settlement_payments` (rolled back with
@@ -39,6 +41,12 @@ FIGURES = ("production", "consumption", "gas", "water")
 
 R = cast(Table, EnergyReading.__table__)
 M = cast(Table, EnergyMeter.__table__)
+
+
+def group_size(total: int, contributing: int, reporting: int) -> int:
+    """How many homes a step's figure stands for: those adding a non-zero value to it, or, when
+    the figure is 0 (all of them reported 0), every home that reported."""
+    return reporting if total == 0 else contributing
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +177,19 @@ class EnergyQueries:
             where.append(or_(m.c.wallet.is_not(None), m.c.device_id.is_not(None)))
             contributing = case((r.c.value != 0, home), else_=None)
             rows = conn.execute(
-                select(bucket, figure, func.sum(r.c.value), func.count(func.distinct(contributing)))
+                select(
+                    bucket, figure, func.sum(r.c.value), func.count(func.distinct(contributing)),
+                    func.count(func.distinct(home)),
+                )
                 .where(*where)
                 .group_by(bucket, figure)
                 .order_by(bucket, figure)
             ).all()
-        return DistrictRows(step, [StepFigure(int(b), str(f), int(t), int(h)) for b, f, t, h in rows])
+        figures = [
+            StepFigure(int(b), str(f), int(t), group_size(int(t), int(h), int(a)))
+            for b, f, t, h, a in rows
+        ]
+        return DistrictRows(step, figures)
 
     def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]:
         """The readings of the meters of `account` (its wallet), by time."""

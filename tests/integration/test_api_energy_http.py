@@ -183,7 +183,8 @@ def _insert_readings(url: str, at: int, readings: list[tuple[str | None, str, in
 
 def test_the_sql_aggregates_count_only_homes_that_add_to_the_figure(tmp_path: Path) -> None:
     """Four homes exporting 0 do not hide the one solar home's export, and a meter without a
-    home is neither summed nor counted (SQLite, the SQL path of the fake's rule)."""
+    home is neither summed nor counted (SQLite, the SQL path of the fake's rule). A figure of 0
+    stands for every home that reported it (five homes importing 0: a group of 5)."""
     url, _client = _app_store(tmp_path)
     at = 1_900_000_800  # far from the simulated district's day
     homes = [f"0x{n:040x}" for n in range(1, 11)]
@@ -202,6 +203,6 @@ def test_the_sql_aggregates_count_only_homes_that_add_to_the_figure(tmp_path: Pa
         rows = queries.district(at, at + 900)
         figures = {f.figure: (f.total, f.homes) for f in rows.figures}
         assert figures["production"] == (1234, 1)
-        assert figures["consumption"] == (0, 0)
+        assert figures["consumption"] == (0, 5)  # the home-less 4321 is not summed
     finally:
         queries.close()

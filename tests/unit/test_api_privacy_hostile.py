@@ -86,6 +86,15 @@ def test_zero_value_homes_do_not_make_one_homes_gas_public() -> None:
     assert step["gas_wh"] != 777, "one home's gas use is published as the district's"
 
 
+def test_a_step_where_five_homes_all_report_zero_is_published_as_zero() -> None:
+    """At night every roof exports 0: a zero figure reveals nothing one home added, so five homes
+    reporting 0 publish a production of 0 (not a hidden step), while four do not."""
+    five = [FakeReading(HOMES[i], NOON, 900, "electricity", "export", 0) for i in range(5)]
+    assert step_at(_district(FakeEnergy(five)), NOON)["production_wh"] == 0
+    four = five[:4]
+    assert step_at(_district(FakeEnergy(four)), NOON)["production_wh"] is None
+
+
 def test_a_meter_without_a_home_is_not_published_alone_behind_zero_homes() -> None:
     """A meter with no home (not counted, so it never makes a group look larger) is still summed:
     behind five zero-value homes its figure is published alone."""
