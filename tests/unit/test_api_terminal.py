@@ -32,15 +32,16 @@ def wallet_file(**changes: Any) -> dict[str, Any]:
 
 def test_a_signed_payment_file_is_relayed_exactly_as_signed() -> None:
     operator = FakeOperator()
+    signed = wallet_file()  # once: its validity is computed from the clock
     with TestClient(build(seeded(), operator)) as client:
-        reply = client.post("/v1/payments/signed", json=wallet_file())
+        reply = client.post("/v1/payments/signed", json=signed)
     assert reply.status_code == 201, reply.text
     assert reply.json()["tx_hash"] == "0x" + "ef" * 32
     ((name, (terms,)),) = operator.sent
     assert name == "submit_signed_payment"
     assert terms == SignedPaymentTerms(
         payer=PAYER, merchant_id=3, amount=2_400_000, ref=b"CROISSANT".ljust(32, b"\0"), valid_after=0,
-        valid_before=int(wallet_file()["valid_before"]), payer_nonce=bytes.fromhex("11" * 32),
+        valid_before=int(signed["valid_before"]), payer_nonce=bytes.fromhex("11" * 32),
         signature=bytes.fromhex("33" * 65))
 
 
