@@ -1,7 +1,7 @@
 """Mutation check of the district invariants: plant known bugs one at a time, run ONLY the
 invariant tests (contracts/test/Invariants.t.sol), and show which invariant kills each mutant.
 
-Each mutant removes one guard from a temporary copy of the contracts (the worktree is never
+Each mutant removes one guard from a temporary copy of the contracts (the working tree is never
 touched); a mutant is killed when at least one invariant fails. The unmutated copy runs first and
 must pass, or the table would mean nothing.
 Run: .venv/bin/python bench/mutation.py [--runs N] [--only NAME ...]
@@ -146,7 +146,7 @@ def main() -> int:
     chosen = [m for m in MUTANTS if args.only is None or m.name in args.only]
     rows: list[tuple[str, str, str, float]] = []
     with tempfile.TemporaryDirectory(prefix="district-mutation-") as tmp:
-        # One snapshot of the sources first: edits in the worktree during the run change nothing.
+        # One snapshot of the sources first: edits in the working tree during the run change nothing.
         snapshot = Path(tmp) / "snapshot"
         snapshot.mkdir()
         _copy_project(ROOT, snapshot)

@@ -1,4 +1,4 @@
-"""`ledger allocate` through a throwaway Typer app (the lead wires `register` into ledger.cli)."""
+"""`ledger allocate` through a throwaway Typer app (`register` is what ledger.cli wires in)."""
 
 from __future__ import annotations
 
