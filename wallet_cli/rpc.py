@@ -168,9 +168,9 @@ class Rpc:
         from ledger.names import printable
         from wallet_cli.names import to_checksum_address
 
-        # The chain holds whatever was registered: escape sequences, bidi overrides and
-        # invisible letters are shown as <U+XXXX> in every line the wallet prints.
         payout_address = to_checksum_address(address_from_word(payout))
+        # The chain holds whatever was registered: escape sequences, bidi overrides and invisible
+        # letters are printed as their code points (e.g. <U+202E>), never passed to the terminal.
         return Merchant(merchant_id, printable(str(name)), label, payout_address, bool(active))
 
     def merchants(self, payments: str) -> list[Merchant]:
