@@ -885,17 +885,11 @@ def broadcast(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a signed payment or a signed transfer; refuses one signed for another chain."""
+    from wallet_cli.home import read_document
     from wallet_cli.payment_uri import bytes32_to_ref
     from wallet_cli.rpc import words
 
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{file} does not exist.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{file} cannot be read: {exc}.") from exc
-    if not isinstance(document, dict):
-        raise UsageError(f"{file} is not a signed M3E file.")
+    document = read_document(file, "a signed M3E file")
     settings = load(ctx)
     gateway = make_gateway(settings)
     kind = document.get("kind")
@@ -1006,19 +1000,12 @@ def cancel(
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel a payment you signed and that was not used yet: it can then never be submitted."""
-    from wallet_cli.home import atomic_write
+    from wallet_cli.home import atomic_write, read_document
     from wallet_cli.keys import decrypt_keystore
     from wallet_cli.prompting import read_password
     from wallet_cli.signing import load_signed_payment, sign_cancel
 
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{file} does not exist.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{file} cannot be read: {exc}.") from exc
-    if not isinstance(document, dict):
-        raise UsageError(f"{file} is not a signed payment file.")
+    document = read_document(file, "a signed payment file")
     payment = load_signed_payment(document).terms
     store = _keystore(ctx)
     if store.address_of(account).lower() != payment.payer.lower():

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wallet_cli.errors import WalletError
+from wallet_cli.errors import UsageError, WalletError
 
 APP_DIR = "m3e-wallet"
 DIR_MODE = 0o700
@@ -122,6 +122,20 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def read_document(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object the user hands over (a signed payment, a signed transfer): a sentence, never
+    a traceback, when it is missing, unreadable or not an object. `what` names it in that sentence."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist.") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path} cannot be read: {exc}.") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{path} is not {what}.")
+    return value
 
 
 def read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:

@@ -950,16 +950,11 @@ def sign_check(
 ) -> None:
     """Check a signed payment file offline: the signature is the payer's, and its terms."""
     from wallet_cli.amounts import format_amount
+    from wallet_cli.home import read_document
     from wallet_cli.payment_uri import bytes32_to_ref
     from wallet_cli.signing import load_signed_payment
 
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{file} does not exist.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{file} cannot be read: {exc}.") from exc
-    signed = load_signed_payment(data)
+    signed = load_signed_payment(read_document(file, "a signed payment file"))
     t = signed.terms
     emit(
         as_json,
