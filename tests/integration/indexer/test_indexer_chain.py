@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ledger.db import WriterBusy, make_engine
 from ledger.db.lock import writer_lock
-from ledger.indexer.errors import DeepReorgError, NodeBehind
+from ledger.indexer.errors import NodeBehind
 from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
 from tests.integration.indexer.helpers import (
     CHAIN_ID,
@@ -129,23 +129,6 @@ def test_a_shorter_chain_is_waited_for_then_its_reorg_is_rolled_back(
     index_once(chain.url, manifest, sqlite_url, confirmations=12)
     assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
     assert check(chain.url, manifest, sqlite_url).ok
-
-
-def test_a_reorg_deeper_than_finality_stops_with_an_alert_and_deletes_nothing(
-    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
-) -> None:
-    seed_activity(district, rounds=1)
-    snapshot = chain.snapshot()
-    for i in range(6):
-        district.transfer(1, district.account(12), 10 + i)
-    index_once(chain.url, manifest, sqlite_url, confirmations=2)
-    before = digest(sqlite_url)
-    chain.revert(snapshot)
-    for i in range(8):
-        district.transfer(2, district.account(13), 20 + i)
-    with pytest.raises(DeepReorgError, match="ALERT"):
-        index_once(chain.url, manifest, sqlite_url, confirmations=2)
-    assert digest(sqlite_url) == before
 
 
 def test_live_mode_follows_new_blocks_within_a_poll(

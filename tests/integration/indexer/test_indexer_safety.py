@@ -139,7 +139,8 @@ def test_a_reorg_below_finality_names_the_rebuild_command_which_recovers(
     chain.revert(snapshot)
     for i in range(8):
         district.transfer(2, district.account(13), 20 + i)
-    with pytest.raises(DeepReorgError) as refused:
+    # (this scenario is also the alert test: a reorg deeper than finality deletes nothing)
+    with pytest.raises(DeepReorgError, match="ALERT") as refused:
         index_once(chain.url, manifest, sqlite_url, confirmations=2)
     assert digest(sqlite_url) == before
     command = f"ledger index --rebuild-from {refused.value.rebuild_from}"
@@ -151,7 +152,8 @@ def test_a_reorg_below_finality_names_the_rebuild_command_which_recovers(
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
     assert check(chain.url, manifest, sqlite_url).ok
-    outside = run_ledger(*_index_args(chain.url, manifest, sqlite_url, "--rebuild-from", "1"))
+    # block 0 is below any deploy block: outside the index whatever ran on this chain before
+    outside = run_ledger(*_index_args(chain.url, manifest, sqlite_url, "--rebuild-from", "0"))
     assert outside.returncode == 1 and "outside the indexed blocks" in outside.stderr
 
 
