@@ -4,11 +4,14 @@
     ledger role list
     ledger role grant|revoke ROLE ADDRESS [--contract token|payments|settlement] [--execute]
     ledger freeze|unfreeze ACCOUNT --order REF
-    ledger merchant set-payout ID ADDRESS | complete-payout ID | cancel-payout ID | show ID
+    ledger merchant add NAME --category C --payout ADDRESS | suspend ID | resume ID | list
+    ledger merchant set-payout ID ADDRESS | complete-payout ID | cancel-payout ID
     ledger minter set-allowance ADDRESS AMOUNT [--daily-limit AMOUNT] [--execute] | show ADDRESS
+    ledger pause|unpause [--contract token|payments|settlement]
+    ledger deposit BENEFICIARY AMOUNT --bank-ref REF
 
-Every command signs with the operator key (LEDGER_KEYSTORE and its password file or a hidden
-prompt; LEDGER_DEPLOYER_KEY; the dev key on a local dev chain only) and checks, before sending,
+Every command signs with the operator key (LEDGER_KEYSTORE and its password: a 0600 file named
+by LEDGER_KEYSTORE_PASSWORD_FILE, `-` for standard input, or a hidden prompt; LEDGER_DEPLOYER_KEY; the dev key on a local dev chain only) and checks, before sending,
 that this key holds the role the action needs. Admin changes (roles, allowances) go straight to
 the contract when the key is the admin (a local dev chain); when the admin is the timelock, a
 proposer's command schedules the change and the same command with `--execute` sends it once
@@ -39,7 +42,10 @@ ExecuteOption = Annotated[
 ]
 
 role_app = typer.Typer(help="Who holds each role; grant or revoke one (admin).", no_args_is_help=True)
-merchant_app = typer.Typer(help="Merchant payout changes (they wait a delay).", no_args_is_help=True)
+merchant_app = typer.Typer(
+    help="The merchant registry: add, suspend, resume, list; payout changes (they wait a delay).",
+    no_args_is_help=True,
+)
 minter_app = typer.Typer(help="Treasurer keys and their mint allowances.", no_args_is_help=True)
 
 
@@ -241,6 +247,142 @@ def unfreeze(
     _freeze(account, order, as_json, unfreeze=True)
 
 
+def _pause(contract: str | None, as_json: bool, paused: bool) -> None:
+    from ledger.chain.operator import CONTRACT_ALIASES
+
+    op = _operator()
+    if contract is not None and CONTRACT_ALIASES.get(contract, contract) not in op.pausable():
+        raise InputError(f"{contract!r} cannot be paused: use token, payments or settlement")
+    names = [CONTRACT_ALIASES.get(contract, contract)] if contract else op.pausable()
+    # every role is checked before the first transaction, so a refusal leaves nothing half-paused
+    for name in names:
+        op.require_role(op.contract(name), "pauser")
+    state = "paused" if paused else "running"
+    results: list[dict[str, object]] = []
+    lines = []
+    for name in names:
+        sent = op.set_paused(name, paused)
+        results.append({"contract": name, "paused": paused, "tx_hash": sent.tx_hash if sent else None})
+        lines.append(
+            f"{name} is now {state} (tx {sent.tx_hash})." if sent else f"{name} was already {state}: nothing sent."
+        )
+    _emit(as_json, {"results": results}, "\n".join(lines))
+
+
+ContractOption = Annotated[
+    str | None,
+    typer.Option("--contract", help="token, payments or settlement (default: every contract that pauses)"),
+]
+
+
+def pause(contract: ContractOption = None, as_json: JsonOption = False) -> None:
+    """Stop transfers, payments and settlement at once (PAUSER_ROLE); `ledger unpause` resumes."""
+    _pause(contract, as_json, paused=True)
+
+
+def unpause(contract: ContractOption = None, as_json: JsonOption = False) -> None:
+    """Let the paused contracts run again (PAUSER_ROLE); a retired token stays paused."""
+    _pause(contract, as_json, paused=False)
+
+
+def deposit(
+    beneficiary: Annotated[str, typer.Argument(help="the account credited")],
+    amount: Annotated[str, typer.Argument(help='the euros received, in M3E one for one, e.g. "200.00"')],
+    bank_ref: Annotated[str, typer.Option("--bank-ref", help="the bank transfer's reference (≤ 32 bytes)")],
+    as_json: JsonOption = False,
+) -> None:
+    """Record a euro deposit seen on the bank statement and mint it (TREASURER_ROLE, within the
+    key's allowance); a bank reference mints once, ever."""
+    from ledger.domain.money import format_micro, parse_m3e
+
+    try:
+        micro = parse_m3e(amount)
+    except ValueError as exc:
+        raise InputError(f"amount: {exc}") from None
+    op = _operator()
+    sent = op.record_deposit(bank_ref, beneficiary, micro)
+    allowance, _, _ = op.minter(op.address)
+    _emit(
+        as_json,
+        {"beneficiary": beneficiary, "amount": micro, "bank_ref": bank_ref, "tx_hash": sent.tx_hash,
+         "allowance_left": allowance},
+        f"Deposit {bank_ref} recorded: {format_micro(micro)} minted to {beneficiary} (tx {sent.tx_hash}); "
+        f"this key may still mint {format_micro(allowance)}.",
+    )
+
+
+@merchant_app.command("add")
+def merchant_add(
+    name: Annotated[str, typer.Argument(help="the name residents see (unique, look-alikes refused)")],
+    category: Annotated[
+        str, typer.Option(help="co-working, car-sharing, parking, concierge, food, retail or other")
+    ],
+    payout: Annotated[str, typer.Option(help="the address that receives its payments")],
+    as_json: JsonOption = False,
+) -> None:
+    """Register a merchant or shared service (REGISTRAR_ROLE)."""
+    from ledger.chain.district import Category
+
+    labels = {c.label: c for c in Category}
+    chosen = labels.get(category.strip().lower().replace("_", "-"))
+    if chosen is None:
+        raise InputError(f"category {category!r} is not one of: {', '.join(labels)}")
+    merchant_id, sent = _operator().register_merchant(name, int(chosen), payout)
+    _emit(
+        as_json,
+        {"merchant_id": merchant_id, "name": name, "category": chosen.label, "payout": payout,
+         "tx_hash": sent.tx_hash},
+        f"Merchant #{merchant_id} {name} ({chosen.label}) registered, paid at {payout} (tx {sent.tx_hash}).",
+    )
+
+
+def _set_active(merchant_id: int, active: bool, as_json: bool) -> None:
+    op = _operator()
+    sent = op.set_merchant_active(merchant_id, active)
+    name = op.merchant(merchant_id)["name"]
+    state = "active" if active else "suspended"
+    _emit(
+        as_json,
+        {"merchant_id": merchant_id, "active": active, "tx_hash": sent.tx_hash if sent else None},
+        f"Merchant #{merchant_id} {name} is now {state} (tx {sent.tx_hash})."
+        if sent
+        else f"Merchant #{merchant_id} {name} was already {state}: nothing sent.",
+    )
+
+
+@merchant_app.command("suspend")
+def merchant_suspend(
+    merchant_id: Annotated[int, typer.Argument(help="the merchant's id", min=1)],
+    as_json: JsonOption = False,
+) -> None:
+    """Suspend a merchant: it can neither be paid nor redeem until resumed (REGISTRAR_ROLE)."""
+    _set_active(merchant_id, False, as_json)
+
+
+@merchant_app.command("resume")
+def merchant_resume(
+    merchant_id: Annotated[int, typer.Argument(help="the merchant's id", min=1)],
+    as_json: JsonOption = False,
+) -> None:
+    """Let a suspended merchant be paid again (REGISTRAR_ROLE)."""
+    _set_active(merchant_id, True, as_json)
+
+
+@merchant_app.command("list")
+def merchant_list(as_json: JsonOption = False) -> None:
+    """Every registered merchant, read on chain: id, name, category, payout, state."""
+    from ledger.chain.district import District
+
+    op = _operator()
+    merchants = District(op.client.w3, op.client.account, op.manifest).merchants()
+    lines = [
+        f"#{m['id']:<4} {m['name']} ({m['category']}) paid at {m['payout']}"
+        + ("" if m["active"] else " [suspended]")
+        for m in merchants
+    ]
+    _emit(as_json, {"merchants": merchants}, "\n".join(lines) or "No merchant is registered yet.")
+
+
 @merchant_app.command("set-payout")
 def merchant_set_payout(
     merchant_id: Annotated[int, typer.Argument(help="the merchant's id", min=1)],
@@ -350,3 +492,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(minter_app, name="minter")
     app.command("freeze")(freeze)
     app.command("unfreeze")(unfreeze)
+    app.command("pause")(pause)
+    app.command("unpause")(unpause)
+    app.command("deposit")(deposit)

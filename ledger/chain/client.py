@@ -7,6 +7,7 @@ chain runs with a zero base fee, so residents never need ether).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,20 @@ def load_signer(
     return account
 
 
+def _read_password_file(path: Path) -> str:
+    """A password file only its owner can read (one others can read is refused: chmod 600)."""
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ConfigError(
+                f"the password file {path} can be read by other users (mode {mode & 0o777:o}): "
+                f"run `chmod 600 {path}` and try again"
+            )
+        return path.read_text().rstrip("\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the password file {path}: {exc.strerror}") from None
+
+
 def _decrypt_keystore(path: Path, password_file: Path | None, prompt: Callable[[str], str] | None) -> str:
     import json
 
@@ -91,13 +106,19 @@ def _decrypt_keystore(path: Path, password_file: Path | None, prompt: Callable[[
         keyfile = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the keystore {path}: {exc}") from exc
-    if password_file is not None:
-        password = password_file.read_text().rstrip("\n")
+    if password_file is not None and str(password_file) == "-":
+        # the password piped on standard input (one line), never on the command line
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise ConfigError("LEDGER_KEYSTORE_PASSWORD_FILE is '-' but standard input held no password line")
+    elif password_file is not None:
+        password = _read_password_file(password_file)
     elif prompt is not None and os.isatty(0):
         password = prompt(f"Password for {path.name}: ")
     else:
         raise ConfigError(
-            "the keystore needs a password: set LEDGER_KEYSTORE_PASSWORD_FILE or run in a terminal"
+            "the keystore needs a password: set LEDGER_KEYSTORE_PASSWORD_FILE to a 0600 file, or to '-' "
+            "and pipe it on standard input, or run in a terminal"
         )
     try:
         return "0x" + bytes(Account.decrypt(keyfile, password)).hex()

@@ -117,7 +117,7 @@ class Operator:
     ) -> AdminOutcome:
         contract = self.contract(alias)
         role_id = self.role_id(contract, role)
-        account = Web3.to_checksum_address(account)
+        account = checksum(account, "the account")
         fn = contract.functions.revokeRole if revoke else contract.functions.grantRole
         return self.admin_call(contract, fn(role_id, account), execute=execute)
 
@@ -193,19 +193,106 @@ class Operator:
         token = self.contract("token")
         self.require_role(token, "freezer")
         fn = token.functions.unfreeze if unfreeze else token.functions.freeze
-        return self.client.transact(fn(Web3.to_checksum_address(account), ref32(order_ref)))
+        return self.client.transact(fn(checksum(account, "the account"), ref32(order_ref)))
 
     def is_frozen(self, account: str) -> bool:
         return bool(
             self.client.call(self.contract("token").functions.isFrozen(Web3.to_checksum_address(account)))
         )
 
+    # --- pause -------------------------------------------------------------------------------
+    def pausable(self) -> list[str]:
+        """The contracts of the manifest that can be paused, by name."""
+        return [
+            name
+            for name, contract in self.contracts.items()
+            if any(i.get("name") == "pause" and i.get("type") == "function" for i in abi_items(contract))
+        ]
+
+    def is_paused(self, alias: str) -> bool:
+        return bool(self.client.call(self.contract(alias).functions.paused()))
+
+    def set_paused(self, alias: str, paused: bool) -> SentTx | None:
+        """Pause or unpause one contract (PAUSER_ROLE); None when it already is in that state
+        (OpenZeppelin would revert: nothing to send)."""
+        contract = self.contract(alias)
+        self.require_role(contract, "pauser")
+        if self.is_paused(alias) == paused:
+            return None
+        fn = contract.functions.pause if paused else contract.functions.unpause
+        return self.client.transact(fn())
+
+    # --- deposits ----------------------------------------------------------------------------
+    def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> SentTx:
+        """Mint `amount` micro-M3E to `beneficiary` for the euro deposit `bank_ref` (TREASURER_ROLE,
+        within the key's allowance); every refusal the contract would make is said before sending."""
+        from ledger.domain.money import format_micro
+
+        if amount <= 0:
+            raise InputError("the amount of a deposit must be more than 0 M3E")
+        reference = ref32(bank_ref)
+        beneficiary = checksum(beneficiary, "the beneficiary")
+        token = self.contract("token")
+        self.require_role(token, "treasurer")
+        if self.client.call(token.functions.depositRecorded(reference)):
+            raise InputError(
+                f"the bank reference {bank_ref!r} was already recorded (a reference mints once, ever): "
+                "check the bank statement; nothing was sent"
+            )
+        if self.is_paused("token"):
+            raise InputError("the token is paused: `ledger unpause` first (PAUSER_ROLE); nothing was sent")
+        allowance, daily, today = self.minter(self.address)
+        if amount > allowance:
+            raise RoleMissing(
+                f"{self.address} may still mint {format_micro(allowance)}, less than "
+                f"{format_micro(amount)}: the admin raises it with `ledger minter set-allowance`"
+            )
+        if daily and today + amount > daily:
+            raise RoleMissing(
+                f"{self.address} may mint {format_micro(daily)} a day and minted "
+                f"{format_micro(today)} today: record this deposit tomorrow (UTC) or ask the admin "
+                "for a higher daily limit"
+            )
+        return self.client.transact(
+            token.functions.recordDeposit(reference, beneficiary, amount)
+        )
+
+    # --- merchant registry -------------------------------------------------------------------
+    def register_merchant(self, name: str, category: int, payout: str) -> tuple[int, SentTx]:
+        """Register a merchant (REGISTRAR_ROLE); names that read like another merchant's are
+        refused by the District's own check before sending."""
+        from ledger.chain.district import Category, District
+
+        payout = checksum(payout, "the payout")
+        self.require_role(self.contract("payments"), "registrar")
+        district = District(self.client.w3, self.client.account, self.manifest)
+        return district.register_merchant(name, Category(category), payout)
+
+    def merchant(self, merchant_id: int) -> dict[str, Any]:
+        payments = self.contract("payments")
+        count = int(self.client.call(payments.functions.merchantCount()))
+        if not 1 <= merchant_id <= count:
+            raise InputError(
+                f"there is no merchant #{merchant_id} (ids run from 1 to {count}): `ledger merchant list`"
+            )
+        record = self.client.call(payments.functions.merchant(merchant_id))
+        name = str(self.client.call(payments.functions.merchantName(merchant_id)))
+        return {"id": merchant_id, "name": name, "payout": str(record[0]), "active": bool(record[2])}
+
+    def set_merchant_active(self, merchant_id: int, active: bool) -> SentTx | None:
+        """Suspend or resume a merchant (REGISTRAR_ROLE); None when it already is in that state."""
+        payments = self.contract("payments")
+        self.require_role(payments, "registrar")
+        if self.merchant(merchant_id)["active"] == active:
+            return None
+        return self.client.transact(payments.functions.setMerchantActive(merchant_id, active))
+
     # --- merchant payouts --------------------------------------------------------------------
     def request_payout_change(self, merchant_id: int, payout: str) -> tuple[int, SentTx]:
         payments = self.contract("payments")
         self.require_role(payments, "registrar")
         sent = self.client.transact(
-            payments.functions.requestPayoutChange(merchant_id, Web3.to_checksum_address(payout))
+            payments.functions.requestPayoutChange(merchant_id, checksum(payout, "the payout"))
         )
         _, effective_at = self.pending_payout(merchant_id)
         return effective_at, sent
@@ -230,6 +317,14 @@ class Operator:
             self.contract("payments").functions.pendingPayout(merchant_id)
         )
         return str(payout), int(effective_at)
+
+
+def checksum(address: str, what: str) -> str:
+    """`address` in checksum form, or an InputError naming `what` (a typo never reaches a send)."""
+    text = address.strip()
+    if not Web3.is_address(text):
+        raise InputError(f"{what} {address!r} is not an address: give 0x followed by 40 hex digits")
+    return str(Web3.to_checksum_address(text))
 
 
 def role_constant(role: str) -> str:
