@@ -188,4 +188,12 @@ def main() -> None:
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        # typer >= 0.20 raises its own copy of click's exceptions (TyperException underneath)
+        if isinstance(exc, typer.TyperException):
+            show = getattr(exc, "show", None)
+            if callable(show):
+                show()
+            else:
+                typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
         raise

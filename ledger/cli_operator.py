@@ -11,7 +11,8 @@
     ledger deposit BENEFICIARY AMOUNT --bank-ref REF
 
 Every command signs with the operator key (LEDGER_KEYSTORE and its password: a 0600 file named
-by LEDGER_KEYSTORE_PASSWORD_FILE, `-` for standard input, or a hidden prompt; LEDGER_DEPLOYER_KEY; the dev key on a local dev chain only) and checks, before sending,
+by LEDGER_KEYSTORE_PASSWORD_FILE, `-` for standard input, or a hidden prompt; LEDGER_DEPLOYER_KEY;
+the dev key on a local dev chain only) and checks, before sending,
 that this key holds the role the action needs. Admin changes (roles, allowances) go straight to
 the contract when the key is the admin (a local dev chain); when the admin is the timelock, a
 proposer's command schedules the change and the same command with `--execute` sends it once
@@ -264,7 +265,9 @@ def _pause(contract: str | None, as_json: bool, paused: bool) -> None:
         sent = op.set_paused(name, paused)
         results.append({"contract": name, "paused": paused, "tx_hash": sent.tx_hash if sent else None})
         lines.append(
-            f"{name} is now {state} (tx {sent.tx_hash})." if sent else f"{name} was already {state}: nothing sent."
+            f"{name} is now {state} (tx {sent.tx_hash})."
+            if sent
+            else f"{name} was already {state}: nothing sent."
         )
     _emit(as_json, {"results": results}, "\n".join(lines))
 
@@ -299,6 +302,8 @@ def deposit(
         micro = parse_m3e(amount)
     except ValueError as exc:
         raise InputError(f"amount: {exc}") from None
+    if micro <= 0:
+        raise InputError("amount: a deposit is more than 0 M3E; give the euros received, e.g. \"200.00\"")
     op = _operator()
     sent = op.record_deposit(bank_ref, beneficiary, micro)
     allowance, _, _ = op.minter(op.address)
@@ -494,4 +499,5 @@ def register(app: typer.Typer) -> None:
     app.command("unfreeze")(unfreeze)
     app.command("pause")(pause)
     app.command("unpause")(unpause)
-    app.command("deposit")(deposit)
+    # a negative amount reaches the amount check (and its sentence), not "No such option: -1"
+    app.command("deposit", context_settings={"ignore_unknown_options": True})(deposit)

@@ -23,7 +23,7 @@ from web3 import Web3
 from ledger.chain.client import connect
 from ledger.chain.devnode import AnvilNode, anvil_binary, free_port
 from ledger.chain.governance import deploy_with_plan
-from ledger.demo import DEMO_ROLES, dev_account, demo_plan
+from ledger.demo import DEMO_ROLES, demo_plan, dev_account
 
 RESIDENT = 4
 PASSWORD = "correct horse battery staple"
@@ -110,7 +110,8 @@ def test_pause_then_unpause_with_the_pauser_key_and_both_are_indexed(stack: Stac
     assert again.returncode == 0 and "already paused: nothing sent" in again.stdout
     resumed = ledger(stack, DEMO_ROLES["pauser"], "unpause", "--json")
     assert resumed.returncode == 0, resumed.stderr
-    assert {r["contract"] for r in json.loads(resumed.stdout)["results"]} >= {"DistrictToken", "ServicePayments"}
+    contracts = {r["contract"] for r in json.loads(resumed.stdout)["results"]}
+    assert contracts >= {"DistrictToken", "ServicePayments"}
     rows = indexed(stack, "SELECT topic0 FROM raw_logs WHERE topic0 IN (?, ?)",
                    topic("Paused(address)"), topic("Unpaused(address)"))
     assert len([r for r in rows if r[0] == topic("Paused(address)")]) >= 2
@@ -133,12 +134,13 @@ def test_a_deposit_with_the_password_on_stdin_mints_once_and_is_indexed(stack: S
     assert "123.45 M3E minted to" in done.stdout
     twice = ledger(stack, DEMO_ROLES["treasurer"], *args, stdin=PASSWORD + "\n", env=stdin_env)
     assert twice.returncode == 2 and "already recorded" in twice.stderr
-    too_much = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "99999999.00", "--bank-ref", "BANK-BIG")
+    too_much = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "99999999.00",
+                      "--bank-ref", "BANK-BIG")
     assert too_much.returncode == 1 and "may still mint" in too_much.stderr
     rows = indexed(stack, "SELECT beneficiary, amount FROM deposits")
     # SQLite keeps uint256 as 32 big-endian bytes (ledger/db/types.py)
-    assert any(str(b).lower() == resident.lower() and int.from_bytes(bytes(a), "big") == 123_450_000  # type: ignore[arg-type]
-               for b, a in rows)
+    assert any(str(b).lower() == resident.lower() and isinstance(a, bytes)
+               and int.from_bytes(a, "big") == 123_450_000 for b, a in rows)
 
 
 def test_merchant_add_suspend_resume_need_the_registrar_and_are_indexed(stack: Stack) -> None:
@@ -163,7 +165,7 @@ def test_merchant_add_suspend_resume_need_the_registrar_and_are_indexed(stack: S
     assert unknown.returncode == 2 and "there is no merchant #999" in unknown.stderr
     kinds = indexed(stack, "SELECT kind, active FROM merchant_events WHERE merchant_id = ? "
                     "ORDER BY block_number, log_index", merchant_id)
-    assert [k for k, _ in kinds][0] == "registered"
+    assert kinds[0][0] == "registered"
     assert [bool(a) for k, a in kinds[1:]] == [False, True]
 
 
@@ -190,7 +192,8 @@ def test_role_grant_revoke_list_need_the_admin_and_are_indexed(stack: Stack) -> 
     listed = ledger(stack, RESIDENT, "role", "list", "--json")
     assert newcomer not in json.loads(listed.stdout)["roles"]["DistrictToken"]["PAUSER_ROLE"]
     rows = indexed(stack, "SELECT topic0, topic2 FROM raw_logs WHERE topic0 IN (?, ?)",
-                   topic("RoleGranted(bytes32,address,address)"), topic("RoleRevoked(bytes32,address,address)"))
+                   topic("RoleGranted(bytes32,address,address)"),
+                   topic("RoleRevoked(bytes32,address,address)"))
     about_newcomer = [t for t, account in rows if str(account).lower().endswith(newcomer[2:].lower())]
     assert topic("RoleGranted(bytes32,address,address)") in about_newcomer
     assert topic("RoleRevoked(bytes32,address,address)") in about_newcomer
