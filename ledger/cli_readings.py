@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -194,6 +195,18 @@ def simulate(
             help="home n's wallet is the dev-mnemonic account BASE+n (local demo chain only)",
         ),
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="fill the --days past days and today up to now, then publish each quarter-hour as it "
+            "ends on the wall clock, until SIGINT or SIGTERM (--speed is then unused)",
+        ),
+    ] = False,
+    prosumer: Annotated[
+        list[str] | None,
+        typer.Option("--prosumer", help="one more home with a solar roof for this wallet (repeatable)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Simulate homes publishing signed readings over MQTT, ingested into the database."""
@@ -205,6 +218,7 @@ def simulate(
     from ledger.energy.simulator import (
         build_district,
         register_district,
+        run_live,
         run_simulation,
         simulated_steps,
     )
@@ -221,7 +235,7 @@ def simulate(
         def wallet_for(n: int) -> str:
             return str(dev_account(base + n).address)
 
-    district = build_district(homes, seed, wallet_for=wallet_for)
+    district = build_district(homes, seed, wallet_for=wallet_for, prosumers=prosumer or ())
     register_district(store, salt, district)
     first = date.fromisoformat(start) if start else _today_paris() - timedelta(days=days)
     steps = simulated_steps(first, days)
@@ -241,7 +255,26 @@ def simulate(
         def publish(device: str, body: bytes) -> None:
             publisher.publish(readings_topic(device), body, qos=1).wait_for_publish(10)
 
-        report = run_simulation(publish, district, steps, seed=seed, speed=speed)
+        if follow:
+            stop = _stop_on_signals()
+            typer.echo(f"Following the wall clock from {first} with {len(district)} homes.", err=True)
+
+            said: list[bool] = []
+
+            def backfilled(start_ts: int) -> None:
+                # said once, when the step just before now is in (the current day is sent first)
+                if not said and start_ts + 2 * 900 > time.time():
+                    said.append(True)
+                    typer.echo("Today is filled up to now; one quarter-hour every quarter-hour from now.",
+                               err=True)
+
+            def caught_up(steps_sent: int) -> None:
+                typer.echo(f"Caught up: {steps_sent} quarter-hours sent; following the wall clock.", err=True)
+
+            report = run_live(publish, district, first, seed=seed, stop=stop, on_step=backfilled,
+                              on_backfilled=caught_up)
+        else:
+            report = run_simulation(publish, district, steps, seed=seed, speed=speed)
         subscriber.drain(60)
     finally:
         publisher.disconnect()
@@ -260,6 +293,21 @@ def simulate(
             f"{report.published} envelopes published, {counts.get('accepted', 0)} accepted, "
             f"{counts.get('duplicate', 0)} duplicates, {counts.get('rejected', 0)} rejected."
         )
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM. The handlers are set explicitly: a process started in the
+    background by a shell inherits SIGINT ignored, and `kill -INT` must still stop it."""
+    import signal
+
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
 
 
 def _today_paris() -> date:

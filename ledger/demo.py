@@ -72,6 +72,10 @@ HOME_DEPOSIT = 50 * M3E
 DEMO_TARIFF = (90_000, 100_000, 80_000)
 """µ€/kWh in solar, peak and off-peak hours: within the bounds (0.04 to the regulated price)."""
 SETTLE_EVERY_S = 10
+SIM_PAST_DAYS = 3
+NAMED_PROSUMERS = [(label, index) for label, index in RESIDENTS if "prosumer" in label]
+"""Residents with a solar roof in the simulation (Bruno and Driss): their homes come after the
+simulated ones."""
 
 
 def demo_plan() -> DeploymentPlan:
@@ -128,6 +132,20 @@ def seed_homes(operator: District, settlement: str, homes: int) -> int:
         did = sign_mandate(view, settlement, operation_number(OPERATION_ID), *DEMO_MANDATE) or did
         touched += did
     return touched
+
+
+def enrol_named_prosumers(operator: District, settlement: str) -> int:
+    """Bruno's and Driss's energy mandates (they were funded by the seed); idempotent. Returns how
+    many were signed now."""
+    from ledger.energy.settlement import operation_number
+    from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
+    from ledger.energy.simulator import OPERATION_ID
+
+    return sum(
+        sign_mandate(operator.as_(dev_account(index)), settlement, operation_number(OPERATION_ID),
+                     *DEMO_MANDATE)
+        for _label, index in NAMED_PROSUMERS
+    )
 
 
 def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, operation: str) -> bool:
@@ -238,7 +256,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
     state.mkdir(parents=True, exist_ok=True)
     node: DevNode | AnvilNode | None = None
     children: list[subprocess.Popen[bytes]] = []
-    # SIGTERM (a service manager, `kill`) stops everything like Ctrl-C does.
+    # SIGINT and SIGTERM stop everything, however the demo was started: a shell starting it in
+    # the background (`ledger demo &`) hands it SIGINT ignored, so both handlers are set here.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if rpc_answers(settings.rpc_url):
@@ -275,6 +295,8 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
             settlement = manifest.contract("EnergySettlement").address
             if seed_homes(operator, settlement, SIM_HOMES):
                 print(f"Funded {SIM_HOMES} simulated homes (50 M3E each), enrolled for solar settlement")
+            if enrol_named_prosumers(operator, settlement):
+                print("Enrolled Bruno and Driss, the prosumers, for solar settlement")
             if ensure_demo_tariff(w3, operator_account, manifest, OPERATION_ID):
                 print(f"Set the solar tariff of {OPERATION_ID}: {DEMO_TARIFF[0]:,} µ€/kWh in solar hours")
         if block_ms and not once:
@@ -297,10 +319,13 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 children.append(_start_service(["serve"], state / "api.log", env))
             if importlib.util.find_spec("ledger.energy.simulator"):
                 # A few dozen homes publish signed readings over MQTT (an embedded broker when
-                # LEDGER_MQTT_URL is unset), one simulated quarter-hour per second.
-                # Homes are dev accounts 100 + n, funded and enrolled above.
-                simulate = ["simulate", "--homes", str(SIM_HOMES), "--speed", "900", "--days", "3",
+                # LEDGER_MQTT_URL is unset): the past days and today up to now at once, then each
+                # quarter-hour as it ends on the wall clock. Homes are dev accounts 100 + n, funded
+                # and enrolled above, plus Bruno's and Driss's roofs.
+                simulate = ["simulate", "--homes", str(SIM_HOMES), "--follow", "--days", str(SIM_PAST_DAYS),
                             "--dev-wallets", str(HOME_ACCOUNT_BASE)]
+                for _label, index in NAMED_PROSUMERS:
+                    simulate += ["--prosumer", dev_account(index).address]
                 children.append(_start_service(simulate, state / "simulator.log", env))
             if importlib.util.find_spec("ledger.energy.settlement_source"):
                 from ledger.energy.simulator import OPERATION_ID
@@ -326,18 +351,27 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 node.start()
                 if block_ms:
                     interval_mining(connect(settings.rpc_url), block_ms)
-            for child in children:
-                if child.poll() is not None:
-                    print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
-                    children.remove(child)
+            for child in [c for c in children if c.poll() is not None]:
+                print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
+                children.remove(child)
     except KeyboardInterrupt:
         print("\nStopping ...")
     finally:
+        # a second signal must not cut the clean-up short (the chain would keep running)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(children):
-            with contextlib.suppress(ProcessLookupError):
-                child.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=10)
+            # the whole process group: a service's own children (workers) stop with it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                print(f"a service (pid {child.pid}) did not stop in 15 s: killed", file=sys.stderr)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
         if node is not None:
             node.stop()
 
