@@ -137,6 +137,9 @@ def test_a_deposit_with_the_password_on_stdin_mints_once_and_is_indexed(stack: S
     too_much = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "99999999.00",
                       "--bank-ref", "BANK-BIG")
     assert too_much.returncode == 1 and "may still mint" in too_much.stderr
+    over_the_day = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "19900.00",
+                          "--bank-ref", "BANK-DAY")  # 123.45 minted today, 20,000 a day
+    assert over_the_day.returncode == 1 and "record this deposit tomorrow" in over_the_day.stderr
     rows = indexed(stack, "SELECT beneficiary, amount FROM deposits")
     # SQLite keeps uint256 as 32 big-endian bytes (ledger/db/types.py)
     assert any(str(b).lower() == resident.lower() and isinstance(a, bytes)
