@@ -258,8 +258,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
     children: list[subprocess.Popen[bytes]] = []
     # SIGINT and SIGTERM stop everything, however the demo was started: a shell starting it in
     # the background (`ledger demo &`) hands it SIGINT ignored, so both handlers are set here.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if rpc_answers(settings.rpc_url):
             print(f"Reusing the chain already running at {settings.rpc_url}")
@@ -374,6 +373,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 child.wait()
         if node is not None:
             node.stop()
+        for sig, handler in previous.items():  # a caller in the same process gets its own back
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def start_local_chain(port: int, state: Path, initial_date: str | None = None) -> DevNode | AnvilNode:
