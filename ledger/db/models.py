@@ -316,3 +316,17 @@ class IndexerChain(Base):
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     genesis_hash: Mapped[str] = mapped_column(Hash)
     highest_head: Mapped[int] = mapped_column(BigInteger)
+
+
+class IndexerNodeLimits(Base):
+    """What the indexer learned of a node's eth_getLogs limits, so a restart starts at them.
+
+    `node` is the SHA-256 of the node's URL (a provider's URL may carry its API key)."""
+
+    __tablename__ = "indexer_node_limits"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_span: Mapped[int | None] = mapped_column(BigInteger)  # a cap the node stated
+    refused_span: Mapped[int | None] = mapped_column(BigInteger)  # the smallest span refused
+    served_span: Mapped[int] = mapped_column(BigInteger)  # the largest span served below it
+    target_logs: Mapped[int] = mapped_column(BigInteger)  # logs per answer the node accepts

@@ -16,6 +16,15 @@ class BlockRow(NamedTuple):
     timestamp: int
 
 
+class NodeLimits(NamedTuple):
+    """A node's eth_getLogs limits as learned by the indexer (block spans, logs per answer)."""
+
+    max_span: int | None  # the cap the node stated in a refusal
+    refused_span: int | None  # the smallest span it refused without stating a cap
+    served_span: int  # the largest span it answered below that
+    target_logs: int  # the most logs per answer it accepts
+
+
 class LogRow(NamedTuple):
     """A raw log, with its chain id first (it goes to the database as is). Its block hash is
     the `blocks` row of its block number (stored in the same batch, checked equal)."""

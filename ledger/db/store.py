@@ -24,7 +24,14 @@ from sqlalchemy.engine import Connection, Engine
 from ledger.db.engine import sqlite_path
 from ledger.db.errors import DatabaseError, DatabaseUnavailable
 from ledger.db.models import Base
-from ledger.db.records import Batch, BlockRow, Cursor, MerchantEventRow, PaymentRow
+from ledger.db.records import (
+    Batch,
+    BlockRow,
+    Cursor,
+    MerchantEventRow,
+    NodeLimits,
+    PaymentRow,
+)
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _CHUNK = 500
@@ -290,6 +297,34 @@ class Store:
                 text("UPDATE indexer_chain SET highest_head = :h "
                      "WHERE chain_id = :c AND highest_head < :h"),
                 {"c": chain_id, "h": head},
+            )
+
+    def node_limits(self, chain_id: int, node: str) -> NodeLimits | None:
+        """The eth_getLogs limits learned earlier from `node` (a hash of its URL), if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT max_span, refused_span, served_span, target_logs "
+                     "FROM indexer_node_limits WHERE chain_id = :c AND node = :n"),
+                {"c": chain_id, "n": node},
+            ).first()
+        if row is None:
+            return None
+        return NodeLimits(
+            None if row[0] is None else int(row[0]), None if row[1] is None else int(row[1]),
+            int(row[2]), int(row[3]),
+        )
+
+    def save_node_limits(self, chain_id: int, node: str, limits: NodeLimits) -> None:
+        """Record (or replace) what was learned of `node`'s eth_getLogs limits."""
+        values = {"c": chain_id, "n": node, "m": limits.max_span, "r": limits.refused_span,
+                  "s": limits.served_span, "t": limits.target_logs}
+        with self._tx() as conn:
+            conn.execute(text("DELETE FROM indexer_node_limits WHERE chain_id = :c AND node = :n"),
+                         values)
+            conn.execute(
+                text("INSERT INTO indexer_node_limits (chain_id, node, max_span, refused_span, "
+                     "served_span, target_logs) VALUES (:c, :n, :m, :r, :s, :t)"),
+                values,
             )
 
     def stored_blocks_desc(self, chain_id: int, at_most: int, limit: int) -> list[tuple[int, str]]:

@@ -22,6 +22,7 @@ Correctness rules (see docs in `Indexer`):
 from __future__ import annotations
 
 import gc
+import hashlib
 import queue
 import threading
 import time
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.db.errors import DatabaseUnavailable
-from ledger.db.records import Batch, BlockRow, Cursor
+from ledger.db.records import Batch, BlockRow, Cursor, NodeLimits
 from ledger.db.store import Store
 from ledger.indexer.errors import (
     ChainMismatch,
@@ -168,6 +169,10 @@ class Indexer:
         self.reorgs = 0
         self._indexes_ready = False
         self.highest_head = -1  # the highest head ever reported (loaded by check_chain)
+        # The node's log-range limits are kept per node, keyed by a hash of its URL (which may
+        # carry a provider's key): a restart starts at the cap instead of learning it again.
+        self._node_key = hashlib.sha256(rpc.url.encode()).hexdigest()
+        self._limits_saved: NodeLimits | None = None
 
     # -- public -------------------------------------------------------------------------------
 
@@ -177,6 +182,7 @@ class Indexer:
         A node behind the cursor is waited for when following and raises NodeBehind otherwise.
         """
         self.check_chain()
+        self.load_node_limits()
         backoff = 0.5
         lagging = 0
         verified = False
@@ -249,6 +255,23 @@ class Indexer:
             )
         self.highest_head = highest
         self._note_head(head)
+
+    def load_node_limits(self) -> None:
+        """Start the adaptive log range at what an earlier run learned of this node."""
+        limits = self.store.node_limits(self.chain_id, self._node_key)
+        if limits is not None:
+            self.ranges.restore(limits)
+            self._limits_saved = limits
+            self.progress.event("node-limits", max_span=limits.max_span,
+                                refused_span=limits.refused_span, served_span=limits.served_span,
+                                target_logs=limits.target_logs)
+
+    def _save_node_limits(self) -> None:
+        """Record newly learned limits (rare: only after a refusal changed them)."""
+        learned = self.ranges.learned()
+        if learned is not None and learned != self._limits_saved:
+            self.store.save_node_limits(self.chain_id, self._node_key, learned)
+            self._limits_saved = learned
 
     def _note_head(self, head: int) -> None:
         if head > self.highest_head:
@@ -568,5 +591,6 @@ class Indexer:
         batch.blocks = [_block_row(stored[n]) for n in sorted(stored)]
         count = self.decoder.decode_into(fetched.logs, batch)
         self.store.apply(batch)
+        self._save_node_limits()
         self.events_indexed += count
         self.progress.update(fetched.last, head, count)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from ledger.db import DatabaseUnavailable, WriterBusy, make_engine, migrate
 from ledger.db.lock import writer_lock
 from ledger.db.models import Balance
+from ledger.db.records import NodeLimits
 from ledger.db.store import Store
 from ledger.db.types import U256_MAX
 from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
@@ -43,6 +44,30 @@ def test_amounts_up_to_2_256_minus_1_survive_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_amounts_up_to_2_256_minus_1_survive_postgres(postgres_url: str) -> None:
     _round_trip(postgres_url)
+
+
+def _node_limits_round_trip(url: str) -> None:
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        store = Store(engine)
+        assert store.node_limits(1, "a" * 64) is None
+        store.save_node_limits(1, "a" * 64, NodeLimits(None, 2_048, 1_536, 7_500))
+        store.save_node_limits(1, "a" * 64, NodeLimits(300, None, 300, 20_000))  # replaced
+        store.save_node_limits(2, "a" * 64, NodeLimits(10, None, 10, 5))  # another chain
+        assert store.node_limits(1, "a" * 64) == NodeLimits(300, None, 300, 20_000)
+        assert store.node_limits(1, "b" * 64) is None  # another node learns its own
+    finally:
+        engine.dispose()
+
+
+def test_a_node_range_cap_is_kept_in_sqlite(tmp_path: Path) -> None:
+    _node_limits_round_trip(f"sqlite:///{tmp_path / 'limits.db'}")
+
+
+@pytest.mark.postgres
+def test_a_node_range_cap_is_kept_in_postgres(postgres_url: str) -> None:
+    _node_limits_round_trip(postgres_url)
 
 
 def test_migrations_run_twice_without_change(tmp_path: Path) -> None:
