@@ -244,6 +244,70 @@ class SettlementShortfall(Base):
     amount: Mapped[int] = mapped_column(U256)
 
 
+class TokenAuthorization(Base):
+    """AuthorizationUsed / AuthorizationCanceled: an ERC-3009 nonce of `authorizer` is spent
+    (`state` "used") or revoked by its signer ("canceled"); either way it can never pay."""
+
+    __tablename__ = "token_authorizations"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    authorizer: Mapped[str] = mapped_column(Address)
+    nonce: Mapped[str] = mapped_column(Hash)
+    state: Mapped[str] = mapped_column(String(8))
+
+    __table_args__ = (
+        Index("ix_token_authorizations_nonce", "chain_id", "authorizer", "nonce"),
+    )
+
+
+class AccountFreeze(Base):
+    """AccountFrozen / AccountUnfrozen under a court or anti-money-laundering order."""
+
+    __tablename__ = "account_freezes"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    account: Mapped[str] = mapped_column(Address)
+    order_ref: Mapped[str] = mapped_column(Hash)
+    frozen: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_account_freezes_account", "chain_id", "account", "block_number", "log_index"),
+    )
+
+
+class MinterConfig(Base):
+    """MinterConfigured: what a treasurer key may still mint, and at most per UTC day (0: none)."""
+
+    __tablename__ = "minter_configs"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    minter: Mapped[str] = mapped_column(Address, index=True)
+    allowance: Mapped[int] = mapped_column(U256)
+    daily_limit: Mapped[int] = mapped_column(U256)
+
+
+class PayoutChange(Base):
+    """MerchantPayoutChangeRequested ("requested", effective at `effective_at`, unix seconds) and
+    MerchantPayoutChangeCanceled ("canceled"); the change itself is a `merchant_events` row."""
+
+    __tablename__ = "payout_changes"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    old_payout: Mapped[str | None] = mapped_column(Address, nullable=True)
+    new_payout: Mapped[str] = mapped_column(Address)
+    effective_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class Merchant(Base):
     __tablename__ = "merchants"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)

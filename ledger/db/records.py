@@ -188,6 +188,51 @@ class SettlementShortfallRow(NamedTuple):
     amount: int
 
 
+class AuthorizationRow(NamedTuple):
+    """AuthorizationUsed (state "used") or AuthorizationCanceled (state "canceled")."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    authorizer: str
+    nonce: str
+    state: str
+
+
+class FreezeRow(NamedTuple):
+    """AccountFrozen (frozen True) or AccountUnfrozen (frozen False)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    account: str
+    order_ref: str
+    frozen: bool
+
+
+class MinterConfigRow(NamedTuple):
+    block_number: int
+    log_index: int
+    tx_hash: str
+    minter: str
+    allowance: int
+    daily_limit: int
+
+
+class PayoutChangeRow(NamedTuple):
+    """MerchantPayoutChangeRequested (kind "requested") or ...Canceled (kind "canceled": no old
+    payout, no effective time)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    merchant_id: int
+    kind: str
+    old_payout: str | None
+    new_payout: str
+    effective_at: int | None
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -215,3 +260,7 @@ class Batch:
     settlement_days: list[SettlementDayRow] = field(default_factory=list)
     settlement_payments: list[SettlementPaymentRow] = field(default_factory=list)
     settlement_shortfalls: list[SettlementShortfallRow] = field(default_factory=list)
+    authorizations: list[AuthorizationRow] = field(default_factory=list)
+    freezes: list[FreezeRow] = field(default_factory=list)
+    minter_configs: list[MinterConfigRow] = field(default_factory=list)
+    payout_changes: list[PayoutChangeRow] = field(default_factory=list)

@@ -93,6 +93,19 @@ _BULK: dict[str, tuple[str, ...]] = {
         "chain_id", "booking_id", "merchant_id", "payer", "deposit", "expires_at", "ref", "state",
         "opened_block", "opened_log_index", "opened_tx",
     ),
+    "token_authorizations": (
+        "chain_id", "block_number", "log_index", "tx_hash", "authorizer", "nonce", "state",
+    ),
+    "account_freezes": (
+        "chain_id", "block_number", "log_index", "tx_hash", "account", "order_ref", "frozen",
+    ),
+    "minter_configs": (
+        "chain_id", "block_number", "log_index", "tx_hash", "minter", "allowance", "daily_limit",
+    ),
+    "payout_changes": (
+        "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "kind", "old_payout",
+        "new_payout", "effective_at",
+    ),
     "balances": ("chain_id", "account", "balance", "updated_block"),
     "balance_history": ("chain_id", "account", "block_number", "balance"),
     "supply_history": ("chain_id", "block_number", "block_time", "total_supply", "reserve"),
@@ -105,6 +118,7 @@ _BULK: dict[str, tuple[str, ...]] = {
 _BY_BLOCK = (
     "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
     "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls",
+    "token_authorizations", "account_freezes", "minter_configs", "payout_changes",
     "balance_history", "supply_history", "blocks",
 )
 
@@ -139,6 +153,10 @@ DIGEST_TABLES: dict[str, str] = {
     "settlement_days": "block_number, log_index",
     "settlement_payments": "block_number, log_index",
     "settlement_shortfalls": "block_number, log_index",
+    "token_authorizations": "block_number, log_index",
+    "account_freezes": "block_number, log_index",
+    "minter_configs": "block_number, log_index",
+    "payout_changes": "block_number, log_index",
     "bookings": "booking_id",
     "merchants": "merchant_id",
     "balances": "account",
@@ -500,6 +518,8 @@ class Store:
             if (batch.tariffs or batch.settlement_days or batch.settlement_payments
                     or batch.settlement_shortfalls):
                 self._apply_settlement(conn, batch)
+            if batch.authorizations or batch.freezes or batch.minter_configs or batch.payout_changes:
+                self._apply_powers(conn, batch)
             self._apply_balances_and_supply(conn, batch)
             self._apply_takings(conn, c, batch.payments, batch.refunds)
             self._apply_bookings(conn, batch)
@@ -530,6 +550,17 @@ class Store:
             "settlement_shortfalls",
             [(c, *s[:3], u(s[3]), *s[4:9], u(s[9])) for s in batch.settlement_shortfalls],
         )
+
+    def _apply_powers(self, conn: Connection, batch: Batch) -> None:
+        """Authorizations spent or cancelled, freezes, minter allowances, payout changes (rare:
+        the signed-payment path adds one authorization row per payment)."""
+        c = batch.chain_id
+        u = self._u
+        self._bulk(conn, "token_authorizations", [(c, *a) for a in batch.authorizations])
+        self._bulk(conn, "account_freezes", [(c, *f) for f in batch.freezes])
+        self._bulk(conn, "minter_configs",
+                   [(c, *m[:4], u(m[4]), u(m[5])) for m in batch.minter_configs])
+        self._bulk(conn, "payout_changes", [(c, *p) for p in batch.payout_changes])
 
     def _set_cursor(self, conn: Connection, chain_id: int, cursor: Cursor) -> None:
         updated = conn.execute(
