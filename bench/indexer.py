@@ -29,6 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -36,7 +37,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eth_abi import encode  # noqa: E402
+from eth_abi.abi import encode  # noqa: E402
 
 from ledger.chain.devnode import DevNode, free_port  # noqa: E402
 from ledger.db import make_engine, migrate  # noqa: E402
@@ -178,6 +179,39 @@ def measure_limit(
     return count, elapsed
 
 
+def measure_limit_with_headers(url: str, addresses: list[str], last: int) -> tuple[int, float]:
+    """What the indexer must read by design, sequentially, without writing: eth_getLogs in its
+    adaptive ranges, then the header of every block holding logs (its hash is checked against
+    the logs' and stored, its time dates payments), 500 per batch, + orjson parsing."""
+    client = httpx.Client(timeout=600)
+    ranges = AdaptiveRange()
+    count = 0
+
+    def post(payload: object) -> Any:
+        return orjson.loads(client.post(url, content=orjson.dumps(payload),
+                                        headers={"content-type": "application/json"}).content)
+
+    with gc_paused():
+        started = time.perf_counter()
+        a = 0
+        while a <= last:
+            b = min(last, a + ranges.span - 1)
+            logs = post({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [
+                {"address": addresses, "fromBlock": hex(a), "toBlock": hex(b)}]})["result"]
+            ranges.on_success(b - a + 1, len(logs))
+            count += len(logs)
+            blocks = sorted({log["blockNumber"] for log in logs} | {hex(b)})
+            for i in range(0, len(blocks), 500):
+                post([{"jsonrpc": "2.0", "id": j, "method": "eth_getBlockByNumber",
+                       "params": [n, False]} for j, n in enumerate(blocks[i : i + 500])])
+            del logs
+            gc.collect(1)
+            a = b + 1
+        elapsed = time.perf_counter() - started
+    client.close()
+    return count, elapsed
+
+
 def run_indexer(url: str, manifest: Path, database_url: str) -> tuple[int, float]:
     engine = make_engine(database_url)
     migrate(engine)
@@ -219,10 +253,19 @@ def run_workload(workload: str, args: argparse.Namespace) -> None:
                   f"= {n / s:,.0f} ev/s")
         used = max(limits, key=lambda k: limits[k])
         limit = limits[used]
-        print(f"    ratios below are to the highest limit: {used}, {limit:,.0f} ev/s")
+        n, s = measure_limit_with_headers(node.url, addresses, last)
+        with_headers = n / s
+        print(f"(a') limit with the headers the indexer needs (logs' blocks): {n:,} logs in "
+              f"{s:.2f} s = {with_headers:,.0f} ev/s")
+        print(f"    ratios below are to the highest eth_getLogs limit: {used}, {limit:,.0f} ev/s"
+              f"; [with headers: to (a')]")
+
+        def ratios(rate: float) -> str:
+            return f"ratio to limit {rate / limit:.2f} [{rate / with_headers:.2f}]"
+
         n, s = run_indexer(node.url, manifest, f"sqlite:///{tmp}/bench.db")
         print(f"(b) indexer -> SQLite:     {n:,} events in {s:.2f} s = {n / s:,.0f} ev/s "
-              f"(ratio to limit {n / s / limit:.2f})")
+              f"({ratios(n / s)})")
         if args.postgres:
             admin = make_engine(args.postgres)
             name = f"ledger_bench_{uuid.uuid4().hex[:8]}"
@@ -232,7 +275,7 @@ def run_workload(workload: str, args: argparse.Namespace) -> None:
                 url = admin.url.set(database=name).render_as_string(hide_password=False)
                 n, s = run_indexer(node.url, manifest, url)
                 print(f"(b) indexer -> PostgreSQL: {n:,} events in {s:.2f} s = {n / s:,.0f} ev/s "
-                      f"(ratio to limit {n / s / limit:.2f})")
+                      f"({ratios(n / s)})")
             finally:
                 with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

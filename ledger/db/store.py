@@ -258,11 +258,15 @@ class Store:
             raw = conn.connection.driver_connection
             if raw is None:  # pragma: no cover - the pool always has one
                 raise DatabaseUnavailable("no database connection")
+            text_rows = _copy_text(table, rows, len(columns))
             with raw.cursor() as cur, cur.copy(
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN"
             ) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                if text_rows is not None:
+                    copy.write(text_rows)
+                else:
+                    for row in rows:
+                        copy.write_row(row)
             return
         # SQLite: multi-row VALUES, each statement as many rows as 999 parameters hold (the
         # oldest SQLite limit): ~30% less work than one row per statement.
@@ -846,6 +850,38 @@ class Store:
         """Test helper: store headers outside a batch."""
         with self._tx() as conn:
             self._bulk(conn, "blocks", [(chain_id, *b) for b in blocks])
+
+
+_NULL = "\\N"
+
+
+def _copy_text(table: str, rows: Sequence[Sequence[Any]], width: int) -> str | None:
+    """COPY's text format of `rows` in one string (several times cheaper than psycopg's row by
+    row writer), or None when a value would need escaping: then the caller writes row by row.
+
+    Exact by counting: every NULL adds one backslash, each row `width - 1` tabs and one newline;
+    any other backslash, tab, newline or carriage return inside a value changes a count."""
+    if table == "raw_logs":  # topics 1 to 3 may be NULL; every other column is set
+        nulls = 0
+        lines = []
+        for r in rows:
+            t1, t2, t3 = r[7], r[8], r[9]
+            if t1 is None or t2 is None or t3 is None:
+                nulls += (t1 is None) + (t2 is None) + (t3 is None)
+            lines.append(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t"
+                         f"{_NULL if t1 is None else t1}\t{_NULL if t2 is None else t2}\t"
+                         f"{_NULL if t3 is None else t3}\t{r[10]}\n")
+        text = "".join(lines)
+    else:
+        if any(None in r for r in rows):
+            return None
+        nulls = 0
+        line = "\t".join(["%s"] * width) + "\n"
+        text = "".join([line % tuple(r) for r in rows])
+    if (text.count("\\") != nulls or text.count("\t") != len(rows) * (width - 1)
+            or text.count("\n") != len(rows) or "\r" in text):
+        return None
+    return text
 
 
 def _has_index(conn: Connection, index: Index) -> bool:
