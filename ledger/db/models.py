@@ -308,6 +308,19 @@ class PayoutChange(Base):
     effective_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class ReserveCarry(Base):
+    """ReserveCarriedOver: the reserve a successor token took over from its retired predecessor;
+    `supply_history` adds it to the reserve."""
+
+    __tablename__ = "reserve_carries"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    predecessor: Mapped[str] = mapped_column(Address)
+    reserve: Mapped[int] = mapped_column(U256)
+
+
 class Merchant(Base):
     __tablename__ = "merchants"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)

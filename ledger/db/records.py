@@ -233,6 +233,17 @@ class PayoutChangeRow(NamedTuple):
     effective_at: int | None
 
 
+class ReserveCarryRow(NamedTuple):
+    """ReserveCarriedOver: a successor token took over its retired predecessor's reserve (added
+    to its own: the indexed reserve follows it)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    predecessor: str
+    reserve: int
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -264,3 +275,4 @@ class Batch:
     freezes: list[FreezeRow] = field(default_factory=list)
     minter_configs: list[MinterConfigRow] = field(default_factory=list)
     payout_changes: list[PayoutChangeRow] = field(default_factory=list)
+    reserve_carries: list[ReserveCarryRow] = field(default_factory=list)

@@ -106,6 +106,7 @@ _BULK: dict[str, tuple[str, ...]] = {
         "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "kind", "old_payout",
         "new_payout", "effective_at",
     ),
+    "reserve_carries": ("chain_id", "block_number", "log_index", "tx_hash", "predecessor", "reserve"),
     "balances": ("chain_id", "account", "balance", "updated_block"),
     "balance_history": ("chain_id", "account", "block_number", "balance"),
     "supply_history": ("chain_id", "block_number", "block_time", "total_supply", "reserve"),
@@ -119,7 +120,7 @@ _BY_BLOCK = (
     "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
     "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls",
     "token_authorizations", "account_freezes", "minter_configs", "payout_changes",
-    "balance_history", "supply_history", "blocks",
+    "reserve_carries", "balance_history", "supply_history", "blocks",
 )
 
 # Tables whose secondary indexes serve readers only (the API, reconcile, rollbacks): an initial
@@ -157,6 +158,7 @@ DIGEST_TABLES: dict[str, str] = {
     "account_freezes": "block_number, log_index",
     "minter_configs": "block_number, log_index",
     "payout_changes": "block_number, log_index",
+    "reserve_carries": "block_number, log_index",
     "bookings": "booking_id",
     "merchants": "merchant_id",
     "balances": "account",
@@ -596,7 +598,7 @@ class Store:
     def _apply_balances_and_supply(self, conn: Connection, batch: Batch) -> None:
         c = batch.chain_id
         u = self._u
-        supply_changes = bool(batch.deposits or batch.redemptions)
+        supply_changes = bool(batch.deposits or batch.redemptions or batch.reserve_carries)
         if not batch.transfers and not supply_changes:
             return
         zero = ZERO_ADDRESS
@@ -631,10 +633,24 @@ class Store:
                 balances[receiver] = got
                 history[(receiver, block)] = got
         reserve_after: dict[int, int] = {}
-        for d in batch.deposits:
-            reserve_after[d[0]] = d[6]
-        for r in batch.redemptions:
-            reserve_after[r[0]] = r[9]
+        if batch.reserve_carries:
+            # A carried reserve is added to the reserve as it stands (deposits and redemptions
+            # state the reserve after them): fold all three in log order.
+            self._bulk(conn, "reserve_carries",
+                       [(c, *k[:4], u(k[4])) for k in batch.reserve_carries])
+            running = reserve
+            for block, _li, relative, value in sorted(
+                [(d[0], d[1], False, d[6]) for d in batch.deposits]
+                + [(r[0], r[1], False, r[9]) for r in batch.redemptions]
+                + [(k[0], k[1], True, k[4]) for k in batch.reserve_carries]
+            ):
+                running = running + value if relative else value
+                reserve_after[block] = running
+        else:
+            for d in batch.deposits:
+                reserve_after[d[0]] = d[6]
+            for r in batch.redemptions:
+                reserve_after[r[0]] = r[9]
         # One supply row per block where supply or reserve changed, carrying the other forward.
         rows = []
         supply = start_supply

@@ -30,6 +30,7 @@ from ledger.db.records import (
     PaymentRow,
     PayoutChangeRow,
     RedemptionRow,
+    ReserveCarryRow,
     SettlementDayRow,
     SettlementPaymentRow,
     SettlementShortfallRow,
@@ -58,11 +59,13 @@ TOKEN_EVENTS = {
     "AccountUnfrozen": "AccountUnfrozen(address,bytes32)",
     "AuthorizationUsed": "AuthorizationUsed(address,bytes32)",
     "AuthorizationCanceled": "AuthorizationCanceled(address,bytes32)",
-    # Kept raw only (no decoded table yet): the minimum redemption, rescues, a migration.
+    # The reserve a successor takes over: decoded (it moves the indexed reserve).
+    "ReserveCarriedOver": "ReserveCarriedOver(address,uint256)",
+    # Kept raw only (no decoded table yet): the minimum redemption, rescues, a retirement, and
+    # carried balances (each also a mint Transfer, which the balances follow).
     "MinRedemptionChanged": "MinRedemptionChanged(uint256,uint256)",
     "TokensRescued": "TokensRescued(address,address,uint256)",
     "Retired": "Retired(address,uint256,uint256)",
-    "ReserveCarriedOver": "ReserveCarriedOver(address,uint256)",
     "BalanceCarriedOver": "BalanceCarriedOver(address,uint256)",
 }
 PAYMENTS_EVENTS = {
@@ -122,6 +125,7 @@ T_AUTHORIZATION_USED = topic(TOKEN_EVENTS["AuthorizationUsed"])
 T_AUTHORIZATION_CANCELED = topic(TOKEN_EVENTS["AuthorizationCanceled"])
 _TOKEN_POWERS = frozenset({T_MINTER_CONFIGURED, T_ACCOUNT_FROZEN, T_ACCOUNT_UNFROZEN,
                            T_AUTHORIZATION_USED, T_AUTHORIZATION_CANCELED})
+T_RESERVE_CARRIED = topic(TOKEN_EVENTS["ReserveCarriedOver"])
 T_PAYOUT_REQUESTED = topic(PAYMENTS_EVENTS["MerchantPayoutChangeRequested"])
 T_PAYOUT_CANCELED = topic(PAYMENTS_EVENTS["MerchantPayoutChangeCanceled"])
 T_MERCHANT_REGISTERED = topic(PAYMENTS_EVENTS["MerchantRegistered"])
@@ -300,6 +304,10 @@ class Decoder:
                             int(_word(data, 4), 16),
                         )
                     )
+                elif t0 == T_RESERVE_CARRIED:
+                    _topics(topics, 2, "ReserveCarriedOver", bn)
+                    batch.reserve_carries.append(ReserveCarryRow(
+                        bn, li, tx, "0x" + topics[1][26:], int(_word(data, 0), 16)))
                 elif t0 in _TOKEN_POWERS:
                     self._token_powers(bn, li, tx, t0, topics, data, batch)
             elif address == payments:

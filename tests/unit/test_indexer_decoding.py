@@ -31,6 +31,7 @@ from ledger.indexer.events import (
     T_PAYOUT_CANCELED,
     T_PAYOUT_REQUESTED,
     T_REDEEMED,
+    T_RESERVE_CARRIED,
     T_SHORTFALL,
     T_TARIFF_SET,
     T_TRANSFER,
@@ -413,3 +414,11 @@ def test_a_malformed_powers_log_is_a_decode_error_not_a_wrong_row(
     address, topics, data = bad
     with pytest.raises(DecodeError):
         Decoder(TOKEN, PAYMENTS).decode_into([log(address, topics, data)], batch())
+
+
+def test_a_carried_reserve_is_decoded_exactly() -> None:
+    b = batch()
+    Decoder(TOKEN, PAYMENTS).decode_into(
+        [log(TOKEN, [T_RESERVE_CARRIED, addr_topic(BOB)], "0x" + word(U256_MAX))], b)
+    k = b.reserve_carries[0]
+    assert (k.block_number, k.predecessor, k.reserve) == (7, BOB, U256_MAX)

@@ -23,10 +23,13 @@ from ledger.db.records import (
     Batch,
     BlockRow,
     Cursor,
+    DepositRow,
     FreezeRow,
     MinterConfigRow,
     NodeLimits,
     PayoutChangeRow,
+    ReserveCarryRow,
+    TransferRow,
 )
 from ledger.db.store import Store
 from ledger.db.types import U256_MAX
@@ -326,3 +329,43 @@ def test_the_upgrade_decodes_powers_events_already_stored_in_sqlite(tmp_path: Pa
 @pytest.mark.postgres
 def test_the_upgrade_decodes_powers_events_already_stored_in_postgres(postgres_url: str) -> None:
     _upgrade_decodes_stored_logs(postgres_url)
+
+
+def _carried_reserve_moves_the_indexed_reserve(url: str) -> None:
+    """A successor's ReserveCarriedOver adds the predecessor's reserve to the indexed reserve
+    (deposits state the reserve after them, the carry is added), and a reorg takes it away."""
+    migrate(url)
+    engine = make_engine(url)
+    tx = "0x" + "ef" * 32
+    try:
+        store = Store(engine)
+        first = Batch(7, 1, Cursor(2, "0x" + "01" * 32))
+        first.blocks = [BlockRow(2, "0x" + "01" * 32, "0x" + "00" * 32, 1_764_000_000)]
+        first.transfers = [TransferRow(2, 0, tx, "0x" + "0" * 40, _ALICE, 100)]
+        first.deposits = [DepositRow(2, 1, tx, "0x" + "b1" * 32, _ALICE, 100, 100)]
+        store.apply(first)
+        carry = Batch(7, 3, Cursor(4, "0x" + "03" * 32))
+        carry.blocks = [BlockRow(3, "0x" + "02" * 32, "0x" + "01" * 32, 1_764_000_002),
+                        BlockRow(4, "0x" + "03" * 32, "0x" + "02" * 32, 1_764_000_004)]
+        # block 3: the carried reserve, then a carried balance (a mint); block 4: a deposit
+        carry.reserve_carries = [ReserveCarryRow(3, 0, tx, _BOB, 2**200)]
+        carry.transfers = [TransferRow(3, 1, tx, "0x" + "0" * 40, _BOB, 2**199),
+                           TransferRow(4, 0, tx, "0x" + "0" * 40, _ALICE, 5)]
+        carry.deposits = [DepositRow(4, 1, tx, "0x" + "b2" * 32, _ALICE, 5, 2**200 + 105)]
+        store.apply(carry)
+        assert store.supply(7, 3) == (100 + 2**199, 100 + 2**200)
+        assert store.supply(7) == (105 + 2**199, 2**200 + 105)
+        assert store.count("reserve_carries", 7) == 1
+        store.rollback_to(7, Cursor(2, "0x" + "01" * 32))
+        assert store.supply(7) == (100, 100) and store.count("reserve_carries", 7) == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_carried_reserve_moves_the_indexed_reserve_in_sqlite(tmp_path: Path) -> None:
+    _carried_reserve_moves_the_indexed_reserve(f"sqlite:///{tmp_path / 'carry.db'}")
+
+
+@pytest.mark.postgres
+def test_a_carried_reserve_moves_the_indexed_reserve_in_postgres(postgres_url: str) -> None:
+    _carried_reserve_moves_the_indexed_reserve(postgres_url)

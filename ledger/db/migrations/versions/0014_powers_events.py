@@ -1,5 +1,5 @@
 """powers events: signed-payment authorizations used or cancelled, freezes, minter allowances,
-requested and cancelled payout changes, decoded
+requested and cancelled payout changes, and a successor's carried-over reserve, decoded
 
 The indexer kept these logs raw only; these tables hold them decoded, keyed like every event
 table by (chain_id, block_number, log_index) and rolled back with them on a reorg. Allowances are
@@ -141,9 +141,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("chain_id", "block_number", "log_index"),
     )
     op.create_index("ix_payout_changes_merchant_id", "payout_changes", ["merchant_id"])
+    # Created empty: a reserve carried over before this revision is in the raw logs, and the
+    # index of such a successor is rebuilt (`ledger index --rebuild-from`) to fold it in.
+    op.create_table(
+        "reserve_carries",
+        *_key(),
+        sa.Column("predecessor", sa.String(length=42), nullable=False),
+        sa.Column("reserve", ledger.db.types.U256(), nullable=False),
+        sa.PrimaryKeyConstraint("chain_id", "block_number", "log_index"),
+    )
     _decode_stored_logs()
 
 
 def downgrade() -> None:
-    for table in ("payout_changes", "minter_configs", "account_freezes", "token_authorizations"):
+    for table in ("reserve_carries", "payout_changes", "minter_configs", "account_freezes",
+                  "token_authorizations"):
         op.drop_table(table)
