@@ -171,7 +171,7 @@ class Indexer:
         self.highest_head = -1  # the highest head ever reported (loaded by check_chain)
         # The node's log-range limits are kept per node, keyed by a hash of its URL (which may
         # carry a provider's key): a restart starts at the cap instead of learning it again.
-        self._node_key = hashlib.sha256(rpc.url.encode()).hexdigest()
+        self._node_key = hashlib.sha256(str(getattr(rpc, "url", "")).encode()).hexdigest()
         self._limits_saved: NodeLimits | None = None
 
     # -- public -------------------------------------------------------------------------------
