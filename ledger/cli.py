@@ -151,7 +151,7 @@ def _hidden_prompt(question: str) -> str:
 def _register_areas() -> None:
     """Each area adds its commands from ledger/cli_<area>.py."""
     for area in ("energy", "registry", "readings", "indexer", "settlement", "serve", "treasury", "node",
-                 "ops", "operator"):
+                 "ops", "operator", "network"):
         try:
             module = importlib.import_module(f"ledger.cli_{area}")
         except ModuleNotFoundError as exc:

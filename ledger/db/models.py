@@ -244,6 +244,83 @@ class SettlementShortfall(Base):
     amount: Mapped[int] = mapped_column(U256)
 
 
+class TokenAuthorization(Base):
+    """AuthorizationUsed / AuthorizationCanceled: an ERC-3009 nonce of `authorizer` is spent
+    (`state` "used") or revoked by its signer ("canceled"); either way it can never pay."""
+
+    __tablename__ = "token_authorizations"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    authorizer: Mapped[str] = mapped_column(Address)
+    nonce: Mapped[str] = mapped_column(Hash)
+    state: Mapped[str] = mapped_column(String(8))
+
+    __table_args__ = (
+        Index("ix_token_authorizations_nonce", "chain_id", "authorizer", "nonce"),
+    )
+
+
+class AccountFreeze(Base):
+    """AccountFrozen / AccountUnfrozen under a court or anti-money-laundering order."""
+
+    __tablename__ = "account_freezes"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    account: Mapped[str] = mapped_column(Address)
+    order_ref: Mapped[str] = mapped_column(Hash)
+    frozen: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_account_freezes_account", "chain_id", "account", "block_number", "log_index"),
+    )
+
+
+class MinterConfig(Base):
+    """MinterConfigured: what a treasurer key may still mint, and at most per UTC day (0: none)."""
+
+    __tablename__ = "minter_configs"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    minter: Mapped[str] = mapped_column(Address, index=True)
+    allowance: Mapped[int] = mapped_column(U256)
+    daily_limit: Mapped[int] = mapped_column(U256)
+
+
+class PayoutChange(Base):
+    """MerchantPayoutChangeRequested ("requested", effective at `effective_at`, unix seconds) and
+    MerchantPayoutChangeCanceled ("canceled"); the change itself is a `merchant_events` row."""
+
+    __tablename__ = "payout_changes"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    old_payout: Mapped[str | None] = mapped_column(Address, nullable=True)
+    new_payout: Mapped[str] = mapped_column(Address)
+    effective_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ReserveCarry(Base):
+    """ReserveCarriedOver: the reserve a successor token took over from its retired predecessor;
+    `supply_history` adds it to the reserve."""
+
+    __tablename__ = "reserve_carries"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    predecessor: Mapped[str] = mapped_column(Address)
+    reserve: Mapped[int] = mapped_column(U256)
+
+
 class Merchant(Base):
     __tablename__ = "merchants"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -316,3 +393,17 @@ class IndexerChain(Base):
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     genesis_hash: Mapped[str] = mapped_column(Hash)
     highest_head: Mapped[int] = mapped_column(BigInteger)
+
+
+class IndexerNodeLimits(Base):
+    """What the indexer learned of a node's eth_getLogs limits, so a restart starts at them.
+
+    `node` is the SHA-256 of the node's URL (a provider's URL may carry its API key)."""
+
+    __tablename__ = "indexer_node_limits"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    max_span: Mapped[int | None] = mapped_column(BigInteger)  # a cap the node stated
+    refused_span: Mapped[int | None] = mapped_column(BigInteger)  # the smallest span refused
+    served_span: Mapped[int] = mapped_column(BigInteger)  # the largest span served below it
+    target_logs: Mapped[int] = mapped_column(BigInteger)  # logs per answer the node accepts

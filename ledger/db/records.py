@@ -16,6 +16,15 @@ class BlockRow(NamedTuple):
     timestamp: int
 
 
+class NodeLimits(NamedTuple):
+    """A node's eth_getLogs limits as learned by the indexer (block spans, logs per answer)."""
+
+    max_span: int | None  # the cap the node stated in a refusal
+    refused_span: int | None  # the smallest span it refused without stating a cap
+    served_span: int  # the largest span it answered below that
+    target_logs: int  # the most logs per answer it accepts
+
+
 class LogRow(NamedTuple):
     """A raw log, with its chain id first (it goes to the database as is). Its block hash is
     the `blocks` row of its block number (stored in the same batch, checked equal)."""
@@ -179,6 +188,62 @@ class SettlementShortfallRow(NamedTuple):
     amount: int
 
 
+class AuthorizationRow(NamedTuple):
+    """AuthorizationUsed (state "used") or AuthorizationCanceled (state "canceled")."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    authorizer: str
+    nonce: str
+    state: str
+
+
+class FreezeRow(NamedTuple):
+    """AccountFrozen (frozen True) or AccountUnfrozen (frozen False)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    account: str
+    order_ref: str
+    frozen: bool
+
+
+class MinterConfigRow(NamedTuple):
+    block_number: int
+    log_index: int
+    tx_hash: str
+    minter: str
+    allowance: int
+    daily_limit: int
+
+
+class PayoutChangeRow(NamedTuple):
+    """MerchantPayoutChangeRequested (kind "requested") or ...Canceled (kind "canceled": no old
+    payout, no effective time)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    merchant_id: int
+    kind: str
+    old_payout: str | None
+    new_payout: str
+    effective_at: int | None
+
+
+class ReserveCarryRow(NamedTuple):
+    """ReserveCarriedOver: a successor token took over its retired predecessor's reserve (added
+    to its own: the indexed reserve follows it)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    predecessor: str
+    reserve: int
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -206,3 +271,8 @@ class Batch:
     settlement_days: list[SettlementDayRow] = field(default_factory=list)
     settlement_payments: list[SettlementPaymentRow] = field(default_factory=list)
     settlement_shortfalls: list[SettlementShortfallRow] = field(default_factory=list)
+    authorizations: list[AuthorizationRow] = field(default_factory=list)
+    freezes: list[FreezeRow] = field(default_factory=list)
+    minter_configs: list[MinterConfigRow] = field(default_factory=list)
+    payout_changes: list[PayoutChangeRow] = field(default_factory=list)
+    reserve_carries: list[ReserveCarryRow] = field(default_factory=list)

@@ -24,7 +24,14 @@ from sqlalchemy.engine import Connection, Engine
 from ledger.db.engine import sqlite_path
 from ledger.db.errors import DatabaseError, DatabaseUnavailable
 from ledger.db.models import Base
-from ledger.db.records import Batch, BlockRow, Cursor, MerchantEventRow, PaymentRow
+from ledger.db.records import (
+    Batch,
+    BlockRow,
+    Cursor,
+    MerchantEventRow,
+    NodeLimits,
+    PaymentRow,
+)
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _CHUNK = 500
@@ -86,6 +93,20 @@ _BULK: dict[str, tuple[str, ...]] = {
         "chain_id", "booking_id", "merchant_id", "payer", "deposit", "expires_at", "ref", "state",
         "opened_block", "opened_log_index", "opened_tx",
     ),
+    "token_authorizations": (
+        "chain_id", "block_number", "log_index", "tx_hash", "authorizer", "nonce", "state",
+    ),
+    "account_freezes": (
+        "chain_id", "block_number", "log_index", "tx_hash", "account", "order_ref", "frozen",
+    ),
+    "minter_configs": (
+        "chain_id", "block_number", "log_index", "tx_hash", "minter", "allowance", "daily_limit",
+    ),
+    "payout_changes": (
+        "chain_id", "block_number", "log_index", "tx_hash", "merchant_id", "kind", "old_payout",
+        "new_payout", "effective_at",
+    ),
+    "reserve_carries": ("chain_id", "block_number", "log_index", "tx_hash", "predecessor", "reserve"),
     "balances": ("chain_id", "account", "balance", "updated_block"),
     "balance_history": ("chain_id", "account", "block_number", "balance"),
     "supply_history": ("chain_id", "block_number", "block_time", "total_supply", "reserve"),
@@ -98,7 +119,8 @@ _BULK: dict[str, tuple[str, ...]] = {
 _BY_BLOCK = (
     "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
     "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls",
-    "balance_history", "supply_history", "blocks",
+    "token_authorizations", "account_freezes", "minter_configs", "payout_changes",
+    "reserve_carries", "balance_history", "supply_history", "blocks",
 )
 
 # Tables whose secondary indexes serve readers only (the API, reconcile, rollbacks): an initial
@@ -132,6 +154,11 @@ DIGEST_TABLES: dict[str, str] = {
     "settlement_days": "block_number, log_index",
     "settlement_payments": "block_number, log_index",
     "settlement_shortfalls": "block_number, log_index",
+    "token_authorizations": "block_number, log_index",
+    "account_freezes": "block_number, log_index",
+    "minter_configs": "block_number, log_index",
+    "payout_changes": "block_number, log_index",
+    "reserve_carries": "block_number, log_index",
     "bookings": "booking_id",
     "merchants": "merchant_id",
     "balances": "account",
@@ -233,11 +260,15 @@ class Store:
             raw = conn.connection.driver_connection
             if raw is None:  # pragma: no cover - the pool always has one
                 raise DatabaseUnavailable("no database connection")
+            text_rows = _copy_text(table, rows, len(columns))
             with raw.cursor() as cur, cur.copy(
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN"
             ) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                if text_rows is not None:
+                    copy.write(text_rows)
+                else:
+                    for row in rows:
+                        copy.write_row(row)
             return
         # SQLite: multi-row VALUES, each statement as many rows as 999 parameters hold (the
         # oldest SQLite limit): ~30% less work than one row per statement.
@@ -290,6 +321,34 @@ class Store:
                 text("UPDATE indexer_chain SET highest_head = :h "
                      "WHERE chain_id = :c AND highest_head < :h"),
                 {"c": chain_id, "h": head},
+            )
+
+    def node_limits(self, chain_id: int, node: str) -> NodeLimits | None:
+        """The eth_getLogs limits learned earlier from `node` (a hash of its URL), if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT max_span, refused_span, served_span, target_logs "
+                     "FROM indexer_node_limits WHERE chain_id = :c AND node = :n"),
+                {"c": chain_id, "n": node},
+            ).first()
+        if row is None:
+            return None
+        return NodeLimits(
+            None if row[0] is None else int(row[0]), None if row[1] is None else int(row[1]),
+            int(row[2]), int(row[3]),
+        )
+
+    def save_node_limits(self, chain_id: int, node: str, limits: NodeLimits) -> None:
+        """Record (or replace) what was learned of `node`'s eth_getLogs limits."""
+        values = {"c": chain_id, "n": node, "m": limits.max_span, "r": limits.refused_span,
+                  "s": limits.served_span, "t": limits.target_logs}
+        with self._tx() as conn:
+            conn.execute(text("DELETE FROM indexer_node_limits WHERE chain_id = :c AND node = :n"),
+                         values)
+            conn.execute(
+                text("INSERT INTO indexer_node_limits (chain_id, node, max_span, refused_span, "
+                     "served_span, target_logs) VALUES (:c, :n, :m, :r, :s, :t)"),
+                values,
             )
 
     def stored_blocks_desc(self, chain_id: int, at_most: int, limit: int) -> list[tuple[int, str]]:
@@ -465,6 +524,8 @@ class Store:
             if (batch.tariffs or batch.settlement_days or batch.settlement_payments
                     or batch.settlement_shortfalls):
                 self._apply_settlement(conn, batch)
+            if batch.authorizations or batch.freezes or batch.minter_configs or batch.payout_changes:
+                self._apply_powers(conn, batch)
             self._apply_balances_and_supply(conn, batch)
             self._apply_takings(conn, c, batch.payments, batch.refunds)
             self._apply_bookings(conn, batch)
@@ -496,6 +557,17 @@ class Store:
             [(c, *s[:3], u(s[3]), *s[4:9], u(s[9])) for s in batch.settlement_shortfalls],
         )
 
+    def _apply_powers(self, conn: Connection, batch: Batch) -> None:
+        """Authorizations spent or cancelled, freezes, minter allowances, payout changes (rare:
+        the signed-payment path adds one authorization row per payment)."""
+        c = batch.chain_id
+        u = self._u
+        self._bulk(conn, "token_authorizations", [(c, *a) for a in batch.authorizations])
+        self._bulk(conn, "account_freezes", [(c, *f) for f in batch.freezes])
+        self._bulk(conn, "minter_configs",
+                   [(c, *m[:4], u(m[4]), u(m[5])) for m in batch.minter_configs])
+        self._bulk(conn, "payout_changes", [(c, *p) for p in batch.payout_changes])
+
     def _set_cursor(self, conn: Connection, chain_id: int, cursor: Cursor) -> None:
         updated = conn.execute(
             text("UPDATE indexer_cursor SET block_number = :n, block_hash = :h WHERE chain_id = :c"),
@@ -526,7 +598,7 @@ class Store:
     def _apply_balances_and_supply(self, conn: Connection, batch: Batch) -> None:
         c = batch.chain_id
         u = self._u
-        supply_changes = bool(batch.deposits or batch.redemptions)
+        supply_changes = bool(batch.deposits or batch.redemptions or batch.reserve_carries)
         if not batch.transfers and not supply_changes:
             return
         zero = ZERO_ADDRESS
@@ -561,10 +633,24 @@ class Store:
                 balances[receiver] = got
                 history[(receiver, block)] = got
         reserve_after: dict[int, int] = {}
-        for d in batch.deposits:
-            reserve_after[d[0]] = d[6]
-        for r in batch.redemptions:
-            reserve_after[r[0]] = r[9]
+        if batch.reserve_carries:
+            # A carried reserve is added to the reserve as it stands (deposits and redemptions
+            # state the reserve after them): fold all three in log order.
+            self._bulk(conn, "reserve_carries",
+                       [(c, *k[:4], u(k[4])) for k in batch.reserve_carries])
+            running = reserve
+            for block, _li, relative, value in sorted(
+                [(d[0], d[1], False, d[6]) for d in batch.deposits]
+                + [(r[0], r[1], False, r[9]) for r in batch.redemptions]
+                + [(k[0], k[1], True, k[4]) for k in batch.reserve_carries]
+            ):
+                running = running + value if relative else value
+                reserve_after[block] = running
+        else:
+            for d in batch.deposits:
+                reserve_after[d[0]] = d[6]
+            for r in batch.redemptions:
+                reserve_after[r[0]] = r[9]
         # One supply row per block where supply or reserve changed, carrying the other forward.
         rows = []
         supply = start_supply
@@ -780,6 +866,38 @@ class Store:
         """Test helper: store headers outside a batch."""
         with self._tx() as conn:
             self._bulk(conn, "blocks", [(chain_id, *b) for b in blocks])
+
+
+_NULL = "\\N"
+
+
+def _copy_text(table: str, rows: Sequence[Sequence[Any]], width: int) -> str | None:
+    """COPY's text format of `rows` in one string (several times cheaper than psycopg's row by
+    row writer), or None when a value would need escaping: then the caller writes row by row.
+
+    Exact by counting: every NULL adds one backslash, each row `width - 1` tabs and one newline;
+    any other backslash, tab, newline or carriage return inside a value changes a count."""
+    if table == "raw_logs":  # topics 1 to 3 may be NULL; every other column is set
+        nulls = 0
+        lines = []
+        for r in rows:
+            t1, t2, t3 = r[7], r[8], r[9]
+            if t1 is None or t2 is None or t3 is None:
+                nulls += (t1 is None) + (t2 is None) + (t3 is None)
+            lines.append(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t"
+                         f"{_NULL if t1 is None else t1}\t{_NULL if t2 is None else t2}\t"
+                         f"{_NULL if t3 is None else t3}\t{r[10]}\n")
+        text = "".join(lines)
+    else:
+        if any(None in r for r in rows):
+            return None
+        nulls = 0
+        line = "\t".join(["%s"] * width) + "\n"
+        text = "".join([line % tuple(r) for r in rows])
+    if (text.count("\\") != nulls or text.count("\t") != len(rows) * (width - 1)
+            or text.count("\n") != len(rows) or "\r" in text):
+        return None
+    return text
 
 
 def _has_index(conn: Connection, index: Index) -> bool:

@@ -18,14 +18,19 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
 from ledger.db.records import (
+    AuthorizationRow,
     Batch,
     BookingEndRow,
     BookingOpenRow,
     DepositRow,
+    FreezeRow,
     LogRow,
     MerchantEventRow,
+    MinterConfigRow,
     PaymentRow,
+    PayoutChangeRow,
     RedemptionRow,
+    ReserveCarryRow,
     SettlementDayRow,
     SettlementPaymentRow,
     SettlementShortfallRow,
@@ -49,9 +54,24 @@ TOKEN_EVENTS = {
     "RedemptionFeeChanged": "RedemptionFeeChanged(uint256,uint256)",
     "CommonsFundChanged": "CommonsFundChanged(address,address)",
     "MerchantDirectorySet": "MerchantDirectorySet(address)",
+    "MinterConfigured": "MinterConfigured(address,uint256,uint256)",
+    "AccountFrozen": "AccountFrozen(address,bytes32)",
+    "AccountUnfrozen": "AccountUnfrozen(address,bytes32)",
+    "AuthorizationUsed": "AuthorizationUsed(address,bytes32)",
+    "AuthorizationCanceled": "AuthorizationCanceled(address,bytes32)",
+    # The reserve a successor takes over: decoded (it moves the indexed reserve).
+    "ReserveCarriedOver": "ReserveCarriedOver(address,uint256)",
+    # Kept raw only (no decoded table yet): the minimum redemption, rescues, a retirement, and
+    # carried balances (each also a mint Transfer, which the balances follow).
+    "MinRedemptionChanged": "MinRedemptionChanged(uint256,uint256)",
+    "TokensRescued": "TokensRescued(address,address,uint256)",
+    "Retired": "Retired(address,uint256,uint256)",
+    "BalanceCarriedOver": "BalanceCarriedOver(address,uint256)",
 }
 PAYMENTS_EVENTS = {
     "MerchantRegistered": "MerchantRegistered(uint256,address,uint8,string)",
+    "MerchantPayoutChangeRequested": "MerchantPayoutChangeRequested(uint256,address,address,uint64)",
+    "MerchantPayoutChangeCanceled": "MerchantPayoutChangeCanceled(uint256,address)",
     "MerchantPayoutChanged": "MerchantPayoutChanged(uint256,address,address)",
     "MerchantStatusChanged": "MerchantStatusChanged(uint256,bool)",
     "PaymentMade": "PaymentMade(uint256,address,bytes32,uint256)",
@@ -59,6 +79,8 @@ PAYMENTS_EVENTS = {
     "BookingOpened": "BookingOpened(uint256,uint256,address,uint256,uint64,bytes32)",
     "BookingClosed": "BookingClosed(uint256,uint256,uint256)",
     "BookingReclaimed": "BookingReclaimed(uint256,uint256)",
+    # Kept raw only (no decoded table yet).
+    "TokensRescued": "TokensRescued(address,address,uint256)",
 }
 SETTLEMENT_EVENTS = {
     "EnergySettlementTariffSet": "EnergySettlementTariffSet(uint256,uint256,uint32,uint32,uint32,uint32)",
@@ -96,6 +118,16 @@ COMMON_EVENTS = {
 T_TRANSFER = topic(TOKEN_EVENTS["Transfer"])
 T_DEPOSIT = topic(TOKEN_EVENTS["DepositRecorded"])
 T_REDEEMED = topic(TOKEN_EVENTS["Redeemed"])
+T_MINTER_CONFIGURED = topic(TOKEN_EVENTS["MinterConfigured"])
+T_ACCOUNT_FROZEN = topic(TOKEN_EVENTS["AccountFrozen"])
+T_ACCOUNT_UNFROZEN = topic(TOKEN_EVENTS["AccountUnfrozen"])
+T_AUTHORIZATION_USED = topic(TOKEN_EVENTS["AuthorizationUsed"])
+T_AUTHORIZATION_CANCELED = topic(TOKEN_EVENTS["AuthorizationCanceled"])
+_TOKEN_POWERS = frozenset({T_MINTER_CONFIGURED, T_ACCOUNT_FROZEN, T_ACCOUNT_UNFROZEN,
+                           T_AUTHORIZATION_USED, T_AUTHORIZATION_CANCELED})
+T_RESERVE_CARRIED = topic(TOKEN_EVENTS["ReserveCarriedOver"])
+T_PAYOUT_REQUESTED = topic(PAYMENTS_EVENTS["MerchantPayoutChangeRequested"])
+T_PAYOUT_CANCELED = topic(PAYMENTS_EVENTS["MerchantPayoutChangeCanceled"])
 T_MERCHANT_REGISTERED = topic(PAYMENTS_EVENTS["MerchantRegistered"])
 T_MERCHANT_PAYOUT = topic(PAYMENTS_EVENTS["MerchantPayoutChanged"])
 T_MERCHANT_STATUS = topic(PAYMENTS_EVENTS["MerchantStatusChanged"])
@@ -272,11 +304,40 @@ class Decoder:
                             int(_word(data, 4), 16),
                         )
                     )
+                elif t0 == T_RESERVE_CARRIED:
+                    _topics(topics, 2, "ReserveCarriedOver", bn)
+                    batch.reserve_carries.append(ReserveCarryRow(
+                        bn, li, tx, "0x" + topics[1][26:], int(_word(data, 0), 16)))
+                elif t0 in _TOKEN_POWERS:
+                    self._token_powers(bn, li, tx, t0, topics, data, batch)
             elif address == payments:
                 self._payments(bn, li, tx, t0, topics, data, times, batch)
             elif address == settlement:
                 self._settlement(bn, li, tx, t0, topics, data, batch)
         return n
+
+    @staticmethod
+    def _token_powers(
+        bn: int, li: int, tx: str, t0: str | None, topics: list[str], data: str, batch: Batch
+    ) -> None:
+        """Authorizations spent or cancelled, freezes and minter allowances."""
+        if t0 == T_AUTHORIZATION_USED or t0 == T_AUTHORIZATION_CANCELED:
+            _topics(topics, 3, "AuthorizationUsed" if t0 == T_AUTHORIZATION_USED
+                    else "AuthorizationCanceled", bn)
+            batch.authorizations.append(AuthorizationRow(
+                bn, li, tx, "0x" + topics[1][26:], topics[2],
+                "used" if t0 == T_AUTHORIZATION_USED else "canceled",
+            ))
+        elif t0 == T_ACCOUNT_FROZEN or t0 == T_ACCOUNT_UNFROZEN:
+            _topics(topics, 3, "AccountFrozen" if t0 == T_ACCOUNT_FROZEN else "AccountUnfrozen", bn)
+            batch.freezes.append(FreezeRow(
+                bn, li, tx, "0x" + topics[1][26:], topics[2], t0 == T_ACCOUNT_FROZEN,
+            ))
+        elif t0 == T_MINTER_CONFIGURED:
+            _topics(topics, 2, "MinterConfigured", bn)
+            batch.minter_configs.append(MinterConfigRow(
+                bn, li, tx, "0x" + topics[1][26:], int(_word(data, 0), 16), int(_word(data, 1), 16),
+            ))
 
     @staticmethod
     def _settlement(
@@ -421,6 +482,17 @@ class Decoder:
                     True,
                 )
             )
+        elif t0 == T_PAYOUT_REQUESTED:
+            _topics(topics, 4, "MerchantPayoutChangeRequested", bn)
+            batch.payout_changes.append(PayoutChangeRow(
+                bn, li, tx, _id(topics[1][2:]), "requested", "0x" + topics[2][26:],
+                "0x" + topics[3][26:], _id(_word(data, 0)),
+            ))
+        elif t0 == T_PAYOUT_CANCELED:
+            _topics(topics, 3, "MerchantPayoutChangeCanceled", bn)
+            batch.payout_changes.append(PayoutChangeRow(
+                bn, li, tx, _id(topics[1][2:]), "canceled", None, "0x" + topics[2][26:], None,
+            ))
         elif t0 == T_MERCHANT_PAYOUT:
             batch.merchant_events.append(
                 MerchantEventRow(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 
+from ledger.db.records import NodeLimits
 from ledger.indexer.errors import RangeTooLarge, RateLimited, RpcError, RpcUnavailable
 
 # Error texts by which nodes (geth, Besu, Erigon, Nethermind, providers) refuse a log range.
@@ -252,10 +253,32 @@ class AdaptiveRange:
         self.span = initial
         self.minimum = minimum
         self.maximum = maximum
+        self._unbounded = maximum  # `maximum` before any node stated a cap
         self.target_logs = target_logs
         self.refused_at: int | None = None  # the smallest span refused as a range
         self.served = 0  # the largest span answered below `refused_at`
         self.refusals = 0
+
+    def learned(self) -> NodeLimits | None:
+        """What refusals taught of the node (None: nothing yet), to keep across restarts."""
+        if self.refusals == 0:
+            return None
+        return NodeLimits(
+            self.maximum if self.maximum < self._unbounded else None,
+            self.refused_at, self.served, self.target_logs,
+        )
+
+    def restore(self, limits: NodeLimits) -> None:
+        """Start from limits learned by an earlier run: at the stated cap, or at the largest span
+        served below a refused one, so a restart does not learn them again from refusals."""
+        if limits.max_span is not None:
+            self.maximum = max(self.minimum, min(self.maximum, limits.max_span))
+        self.refused_at = limits.refused_span
+        self.served = limits.served_span
+        self.target_logs = max(1, limits.target_logs)
+        start = self.maximum if limits.max_span is not None else limits.served_span
+        if start > 0:
+            self.span = max(self.minimum, min(self.maximum, start))
 
     def _grow_to(self, wanted: int, span: int) -> int:
         wanted = min(self.maximum, wanted)

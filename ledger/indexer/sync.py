@@ -22,6 +22,7 @@ Correctness rules (see docs in `Indexer`):
 from __future__ import annotations
 
 import gc
+import hashlib
 import queue
 import threading
 import time
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.db.errors import DatabaseUnavailable
-from ledger.db.records import Batch, BlockRow, Cursor
+from ledger.db.records import Batch, BlockRow, Cursor, NodeLimits
 from ledger.db.store import Store
 from ledger.indexer.errors import (
     ChainMismatch,
@@ -168,6 +169,10 @@ class Indexer:
         self.reorgs = 0
         self._indexes_ready = False
         self.highest_head = -1  # the highest head ever reported (loaded by check_chain)
+        # The node's log-range limits are kept per node, keyed by a hash of its URL (which may
+        # carry a provider's key): a restart starts at the cap instead of learning it again.
+        self._node_key = hashlib.sha256(str(getattr(rpc, "url", "")).encode()).hexdigest()
+        self._limits_saved: NodeLimits | None = None
 
     # -- public -------------------------------------------------------------------------------
 
@@ -177,6 +182,7 @@ class Indexer:
         A node behind the cursor is waited for when following and raises NodeBehind otherwise.
         """
         self.check_chain()
+        self.load_node_limits()
         backoff = 0.5
         lagging = 0
         verified = False
@@ -249,6 +255,23 @@ class Indexer:
             )
         self.highest_head = highest
         self._note_head(head)
+
+    def load_node_limits(self) -> None:
+        """Start the adaptive log range at what an earlier run learned of this node."""
+        limits = self.store.node_limits(self.chain_id, self._node_key)
+        if limits is not None:
+            self.ranges.restore(limits)
+            self._limits_saved = limits
+            self.progress.event("node-limits", max_span=limits.max_span,
+                                refused_span=limits.refused_span, served_span=limits.served_span,
+                                target_logs=limits.target_logs)
+
+    def _save_node_limits(self) -> None:
+        """Record newly learned limits (rare: only after a refusal changed them)."""
+        learned = self.ranges.learned()
+        if learned is not None and learned != self._limits_saved:
+            self.store.save_node_limits(self.chain_id, self._node_key, learned)
+            self._limits_saved = learned
 
     def _note_head(self, head: int) -> None:
         if head > self.highest_head:
@@ -379,8 +402,9 @@ class Indexer:
 
     def _backfill(self, cursor: Cursor, end: int, head: int) -> None:
         """Blocks (cursor, end], all final. A fetch thread reads ranges (eth_getLogs, headers,
-        JSON parsing) up to `_PREFETCH` ahead while this thread decodes and writes them, so the
-        node is kept busy while the database writes.
+        JSON parsing) and a decode thread turns them into rows, each up to `_PREFETCH` ahead of
+        the next stage, while this thread writes them, so the node and the decoder work while
+        the database writes.
 
         Into empty tables, the readers' secondary indexes are dropped first and built once the
         backfill reaches `end` (until then only the API's reads are slower; a crash leaves them
@@ -389,13 +413,19 @@ class Indexer:
         if not cursor.block_hash and self.store.drop_deferred_indexes_if_empty():
             self._indexes_ready = False
         written = cursor.block_number
-        ahead: queue.Queue[Fetched | BaseException | None] = queue.Queue(maxsize=_PREFETCH)
+        # Three stages, each a queue of `_PREFETCH` apart: a thread reads ranges (eth_getLogs,
+        # headers, JSON), a thread decodes them into rows, this thread writes them. Decoding
+        # runs while the database works (SQLite and PostgreSQL release the GIL meanwhile) and
+        # the node answers; what is written, and its transaction, are unchanged.
+        fetched_q: queue.Queue[Fetched | BaseException | None] = queue.Queue(maxsize=_PREFETCH)
+        decoded_q: queue.Queue[tuple[Batch, int] | BaseException | None] = queue.Queue(
+            maxsize=_PREFETCH)
         quit_ = threading.Event()
 
-        def hand_over(item: Fetched | BaseException | None) -> None:
+        def hand_over(q: queue.Queue[Any], item: object) -> None:
             while not quit_.is_set():
                 try:
-                    ahead.put(item, timeout=0.1)
+                    q.put(item, timeout=0.1)
                     return
                 except queue.Full:
                     continue
@@ -406,29 +436,50 @@ class Indexer:
                 while first <= end and not self.stop.is_set() and not quit_.is_set():
                     fetched = self._fetch_final(first, end)
                     first = fetched.last + 1
-                    hand_over(fetched)
-            except BaseException as exc:  # handed to the writer, which raises it
-                hand_over(exc)
+                    hand_over(fetched_q, fetched)
+            except BaseException as exc:  # handed on to the writer, which raises it
+                hand_over(fetched_q, exc)
                 return
-            hand_over(None)
+            hand_over(fetched_q, None)
 
-        fetcher = threading.Thread(target=fetch_ahead, name="getlogs", daemon=True)
+        def decode_ahead() -> None:
+            while not quit_.is_set():
+                try:
+                    item = fetched_q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is None or isinstance(item, BaseException):
+                    hand_over(decoded_q, item)
+                    return
+                try:
+                    decoded = self._decode(item)
+                except BaseException as exc:  # handed on to the writer, which raises it
+                    hand_over(decoded_q, exc)
+                    return
+                del item
+                hand_over(decoded_q, decoded)
+
+        stages = [threading.Thread(target=fetch_ahead, name="getlogs", daemon=True),
+                  threading.Thread(target=decode_ahead, name="decode", daemon=True)]
         batches = 0
         with gc_paused(), self.store.backfilling():
-            fetcher.start()
+            for stage in stages:
+                stage.start()
             try:
-                while (item := ahead.get()) is not None:
-                    if isinstance(item, BaseException):
-                        raise item
-                    self._write(item, head)
-                    written = item.last
-                    del item
+                while (ready := decoded_q.get()) is not None:
+                    if isinstance(ready, BaseException):
+                        raise ready
+                    batch, count = ready
+                    self._apply(batch, count, head)
+                    written = batch.cursor.block_number
+                    del ready, batch
                     batches += 1
                     if batches % _GC_EVERY == 0:
                         gc.collect(1)  # the young generations only: bounded by a few batches
             finally:
                 quit_.set()
-                fetcher.join()
+                for stage in stages:
+                    stage.join()
         if written >= end:
             self._ensure_indexes()
 
@@ -555,6 +606,17 @@ class Indexer:
     # -- writing ------------------------------------------------------------------------------
 
     def _write(self, fetched: Fetched, head: int) -> None:
+        self._apply(*self._decode(fetched), head)
+
+    def _apply(self, batch: Batch, count: int, head: int) -> None:
+        """Write one decoded batch with its cursor (one transaction)."""
+        self.store.apply(batch)
+        self._save_node_limits()
+        self.events_indexed += count
+        self.progress.update(batch.cursor.block_number, head, count)
+
+    def _decode(self, fetched: Fetched) -> tuple[Batch, int]:
+        """The rows of a fetched range (no I/O: the backfill runs it on the fetch thread)."""
         batch = Batch(self.chain_id, fetched.first, Cursor(fetched.last, fetched.last_hash))
         times = batch.block_times
         for n, h in fetched.headers.items():
@@ -567,6 +629,4 @@ class Indexer:
         }
         batch.blocks = [_block_row(stored[n]) for n in sorted(stored)]
         count = self.decoder.decode_into(fetched.logs, batch)
-        self.store.apply(batch)
-        self.events_indexed += count
-        self.progress.update(fetched.last, head, count)
+        return batch, count

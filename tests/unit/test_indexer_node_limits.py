@@ -104,3 +104,29 @@ def test_more_results_than_allowed_lowers_the_log_target_not_the_range_cap() -> 
     r = AdaptiveRange(initial=8_192, target_logs=20_000)
     assert r.on_error(8_192, "query returned more than 10000 results")
     assert r.target_logs == 7_500 and r.refused_at is None and r.span == 4_096
+
+
+def test_nothing_is_kept_of_a_node_that_never_refused() -> None:
+    r = AdaptiveRange(initial=16)
+    r.on_success(16, 0)
+    assert r.learned() is None
+
+
+@pytest.mark.parametrize("message", ["exceed maximum block range: 500", "block range is too large"])
+def test_a_restart_starts_at_the_learned_cap_and_is_not_refused_again(message: str) -> None:
+    cap = 500
+    first = AdaptiveRange(initial=16)
+    for _ in range(100):
+        if first.span > cap:
+            assert first.on_error(first.span, message)
+        else:
+            first.on_success(first.span, 0)
+    learned = first.learned()
+    assert learned is not None
+    again = AdaptiveRange(initial=16)
+    again.restore(learned)
+    assert cap // 2 < again.span <= cap  # starts at the cap, not at 16
+    for _ in range(100):
+        assert again.span <= cap, "a restarted range asked the node for more than it refused"
+        again.on_success(again.span, 0)
+    assert again.refusals == 0

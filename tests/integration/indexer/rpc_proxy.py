@@ -17,8 +17,8 @@ Rule = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
 class RpcProxy:
-    def __init__(self, target: str, rule: Rule, *, http_status: Callable[[], int] | None = None
-                 ) -> None:
+    def __init__(self, target: str, rule: Rule, *, http_status: Callable[[], int] | None = None,
+                 port: int = 0) -> None:
         self.target = target
         self.rule = rule
         self.http_status = http_status
@@ -55,7 +55,7 @@ class RpcProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -10,9 +10,39 @@ from sqlalchemy import select
 
 from ledger.db import DatabaseUnavailable, WriterBusy, make_engine, migrate
 from ledger.db.lock import writer_lock
-from ledger.db.models import Balance
+from ledger.db.models import (
+    AccountFreeze,
+    Balance,
+    MinterConfig,
+    PayoutChange,
+    RawLog,
+    TokenAuthorization,
+)
+from ledger.db.records import (
+    AuthorizationRow,
+    Batch,
+    BlockRow,
+    Cursor,
+    DepositRow,
+    FreezeRow,
+    MinterConfigRow,
+    NodeLimits,
+    PayoutChangeRow,
+    ReserveCarryRow,
+    TransferRow,
+)
 from ledger.db.store import Store
 from ledger.db.types import U256_MAX
+from ledger.indexer.events import (
+    T_ACCOUNT_FROZEN,
+    T_ACCOUNT_UNFROZEN,
+    T_AUTHORIZATION_CANCELED,
+    T_AUTHORIZATION_USED,
+    T_MINTER_CONFIGURED,
+    T_PAYOUT_CANCELED,
+    T_PAYOUT_REQUESTED,
+    Decoder,
+)
 from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
 from tests.integration.indexer.helpers import chain_logs, check, digest, index_once, indexed_logs
 
@@ -43,6 +73,30 @@ def test_amounts_up_to_2_256_minus_1_survive_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_amounts_up_to_2_256_minus_1_survive_postgres(postgres_url: str) -> None:
     _round_trip(postgres_url)
+
+
+def _node_limits_round_trip(url: str) -> None:
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        store = Store(engine)
+        assert store.node_limits(1, "a" * 64) is None
+        store.save_node_limits(1, "a" * 64, NodeLimits(None, 2_048, 1_536, 7_500))
+        store.save_node_limits(1, "a" * 64, NodeLimits(300, None, 300, 20_000))  # replaced
+        store.save_node_limits(2, "a" * 64, NodeLimits(10, None, 10, 5))  # another chain
+        assert store.node_limits(1, "a" * 64) == NodeLimits(300, None, 300, 20_000)
+        assert store.node_limits(1, "b" * 64) is None  # another node learns its own
+    finally:
+        engine.dispose()
+
+
+def test_a_node_range_cap_is_kept_in_sqlite(tmp_path: Path) -> None:
+    _node_limits_round_trip(f"sqlite:///{tmp_path / 'limits.db'}")
+
+
+@pytest.mark.postgres
+def test_a_node_range_cap_is_kept_in_postgres(postgres_url: str) -> None:
+    _node_limits_round_trip(postgres_url)
 
 
 def test_migrations_run_twice_without_change(tmp_path: Path) -> None:
@@ -154,3 +208,164 @@ def test_the_sqlite_lock_can_be_waited_for(tmp_path: Path) -> None:
         pass
     t.join(5)
     engine.dispose()
+
+
+_NONCE = "0x" + "5a" * 32
+_ORDER = "0x" + "0c" * 32
+_ALICE = "0x" + "aa" * 20
+_BOB = "0x" + "bb" * 20
+
+
+def _powers_batch(first: int) -> Batch:
+    batch = Batch(7, first, Cursor(first + 1, "0x" + "01" * 32))
+    batch.blocks = [BlockRow(first, "0x" + "02" * 32, "0x" + "03" * 32, 1_764_000_000),
+                    BlockRow(first + 1, "0x" + "01" * 32, "0x" + "02" * 32, 1_764_000_002)]
+    tx = "0x" + "ef" * 32
+    batch.authorizations = [AuthorizationRow(first, 0, tx, _ALICE, _NONCE, "used")]
+    batch.freezes = [FreezeRow(first, 1, tx, _BOB, _ORDER, True)]
+    batch.minter_configs = [MinterConfigRow(first + 1, 0, tx, _ALICE, U256_MAX, 2**53 + 1)]
+    batch.payout_changes = [PayoutChangeRow(first + 1, 1, tx, 3, "requested", _ALICE, _BOB,
+                                            1_764_172_800)]
+    return batch
+
+
+def _powers_are_stored_exactly_and_rolled_back(url: str) -> None:
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        store = Store(engine)
+        store.apply(_powers_batch(10))
+        store.apply(_powers_batch(12))
+        with engine.connect() as conn:
+            minted = conn.execute(select(MinterConfig.allowance, MinterConfig.daily_limit)
+                                  ).all()
+            frozen = conn.execute(select(AccountFreeze.frozen)).scalars().all()
+        assert [tuple(m) for m in minted] == [(U256_MAX, 2**53 + 1)] * 2 and frozen == [True] * 2
+        for table in ("token_authorizations", "account_freezes", "minter_configs",
+                      "payout_changes"):
+            assert store.count(table, 7) == 2
+        store.rollback_to(7, Cursor(11, "0x" + "01" * 32))  # a reorg of blocks 12 and 13
+        for table in ("token_authorizations", "account_freezes", "minter_configs",
+                      "payout_changes"):
+            assert store.count(table, 7) == 1, table
+    finally:
+        engine.dispose()
+
+
+def test_powers_events_are_stored_exactly_and_rolled_back_in_sqlite(tmp_path: Path) -> None:
+    _powers_are_stored_exactly_and_rolled_back(f"sqlite:///{tmp_path / 'powers.db'}")
+
+
+@pytest.mark.postgres
+def test_powers_events_are_stored_exactly_and_rolled_back_in_postgres(postgres_url: str) -> None:
+    _powers_are_stored_exactly_and_rolled_back(postgres_url)
+
+
+def _raw(block: int, index: int, address: str, topics: list[str], data: str) -> dict[str, object]:
+    return {"chain_id": 7, "block_number": block, "log_index": index, "tx_hash": "0x" + "ef" * 32,
+            "tx_index": 0, "address": address, "topic0": topics[0],
+            "topic1": topics[1] if len(topics) > 1 else None,
+            "topic2": topics[2] if len(topics) > 2 else None,
+            "topic3": topics[3] if len(topics) > 3 else None, "data": data}
+
+
+def _upgrade_decodes_stored_logs(url: str) -> None:
+    """A database indexed before migration 0014 gets its powers events decoded by the upgrade
+    (no re-indexing), as the indexer's decoder would have."""
+    migrate(url, "0013_node_limits")
+    token, payments = "0x" + "11" * 20, "0x" + "22" * 20
+    word = f"{2**200 + 5:064x}" + f"{7:064x}"
+    logs = [
+        _raw(5, 0, token, [T_AUTHORIZATION_USED, "0x" + "0" * 24 + _ALICE[2:], _NONCE], "0x"),
+        _raw(5, 1, token, [T_AUTHORIZATION_CANCELED, "0x" + "0" * 24 + _BOB[2:], _NONCE], "0x"),
+        _raw(5, 2, token, [T_ACCOUNT_FROZEN, "0x" + "0" * 24 + _BOB[2:], _ORDER], "0x"),
+        _raw(6, 0, token, [T_ACCOUNT_UNFROZEN, "0x" + "0" * 24 + _BOB[2:], _ORDER], "0x"),
+        _raw(6, 1, token, [T_MINTER_CONFIGURED, "0x" + "0" * 24 + _ALICE[2:]], "0x" + word),
+        _raw(6, 2, payments, [T_PAYOUT_REQUESTED, f"0x{3:064x}", "0x" + "0" * 24 + _ALICE[2:],
+                              "0x" + "0" * 24 + _BOB[2:]], f"0x{1_764_172_800:064x}"),
+        _raw(6, 3, payments, [T_PAYOUT_CANCELED, f"0x{3:064x}", "0x" + "0" * 24 + _BOB[2:]], "0x"),
+    ]
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(RawLog.__table__.insert(), logs)
+        decoder_batch = Batch(7, 5, Cursor(6, ""))
+        Decoder(token, payments).decode_into([
+            {"address": r["address"], "topics": [t for t in (r["topic0"], r["topic1"], r["topic2"],
+                                                              r["topic3"]) if t],
+             "data": r["data"], "blockNumber": hex(int(str(r["block_number"]))),
+             "logIndex": hex(int(str(r["log_index"]))), "transactionHash": r["tx_hash"],
+             "transactionIndex": "0x0"} for r in logs], decoder_batch)
+        migrate(url)
+        store = Store(engine)
+        with engine.connect() as conn:
+            got_auth = [tuple(r) for r in conn.execute(select(
+                TokenAuthorization.block_number, TokenAuthorization.log_index,
+                TokenAuthorization.tx_hash, TokenAuthorization.authorizer,
+                TokenAuthorization.nonce, TokenAuthorization.state))]
+            got_freezes = [tuple(r) for r in conn.execute(select(
+                AccountFreeze.block_number, AccountFreeze.log_index, AccountFreeze.tx_hash,
+                AccountFreeze.account, AccountFreeze.order_ref, AccountFreeze.frozen))]
+            got_minters = [tuple(r) for r in conn.execute(select(
+                MinterConfig.block_number, MinterConfig.log_index, MinterConfig.tx_hash,
+                MinterConfig.minter, MinterConfig.allowance, MinterConfig.daily_limit))]
+            got_changes = [tuple(r) for r in conn.execute(select(
+                PayoutChange.block_number, PayoutChange.log_index, PayoutChange.tx_hash,
+                PayoutChange.merchant_id, PayoutChange.kind, PayoutChange.old_payout,
+                PayoutChange.new_payout, PayoutChange.effective_at))]
+        assert sorted(got_auth) == [tuple(a) for a in decoder_batch.authorizations]
+        assert sorted(got_freezes) == [tuple(f) for f in decoder_batch.freezes]
+        assert sorted(got_minters) == [tuple(m) for m in decoder_batch.minter_configs]
+        assert sorted(got_changes) == [tuple(p) for p in decoder_batch.payout_changes]
+        assert store.count("token_authorizations", 7) == 2
+    finally:
+        engine.dispose()
+
+
+def test_the_upgrade_decodes_powers_events_already_stored_in_sqlite(tmp_path: Path) -> None:
+    _upgrade_decodes_stored_logs(f"sqlite:///{tmp_path / 'upgrade.db'}")
+
+
+@pytest.mark.postgres
+def test_the_upgrade_decodes_powers_events_already_stored_in_postgres(postgres_url: str) -> None:
+    _upgrade_decodes_stored_logs(postgres_url)
+
+
+def _carried_reserve_moves_the_indexed_reserve(url: str) -> None:
+    """A successor's ReserveCarriedOver adds the predecessor's reserve to the indexed reserve
+    (deposits state the reserve after them, the carry is added), and a reorg takes it away."""
+    migrate(url)
+    engine = make_engine(url)
+    tx = "0x" + "ef" * 32
+    try:
+        store = Store(engine)
+        first = Batch(7, 1, Cursor(2, "0x" + "01" * 32))
+        first.blocks = [BlockRow(2, "0x" + "01" * 32, "0x" + "00" * 32, 1_764_000_000)]
+        first.transfers = [TransferRow(2, 0, tx, "0x" + "0" * 40, _ALICE, 100)]
+        first.deposits = [DepositRow(2, 1, tx, "0x" + "b1" * 32, _ALICE, 100, 100)]
+        store.apply(first)
+        carry = Batch(7, 3, Cursor(4, "0x" + "03" * 32))
+        carry.blocks = [BlockRow(3, "0x" + "02" * 32, "0x" + "01" * 32, 1_764_000_002),
+                        BlockRow(4, "0x" + "03" * 32, "0x" + "02" * 32, 1_764_000_004)]
+        # block 3: the carried reserve, then a carried balance (a mint); block 4: a deposit
+        carry.reserve_carries = [ReserveCarryRow(3, 0, tx, _BOB, 2**200)]
+        carry.transfers = [TransferRow(3, 1, tx, "0x" + "0" * 40, _BOB, 2**199),
+                           TransferRow(4, 0, tx, "0x" + "0" * 40, _ALICE, 5)]
+        carry.deposits = [DepositRow(4, 1, tx, "0x" + "b2" * 32, _ALICE, 5, 2**200 + 105)]
+        store.apply(carry)
+        assert store.supply(7, 3) == (100 + 2**199, 100 + 2**200)
+        assert store.supply(7) == (105 + 2**199, 2**200 + 105)
+        assert store.count("reserve_carries", 7) == 1
+        store.rollback_to(7, Cursor(2, "0x" + "01" * 32))
+        assert store.supply(7) == (100, 100) and store.count("reserve_carries", 7) == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_carried_reserve_moves_the_indexed_reserve_in_sqlite(tmp_path: Path) -> None:
+    _carried_reserve_moves_the_indexed_reserve(f"sqlite:///{tmp_path / 'carry.db'}")
+
+
+@pytest.mark.postgres
+def test_a_carried_reserve_moves_the_indexed_reserve_in_postgres(postgres_url: str) -> None:
+    _carried_reserve_moves_the_indexed_reserve(postgres_url)

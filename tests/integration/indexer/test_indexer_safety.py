@@ -256,9 +256,19 @@ def test_a_node_range_cap_is_learned_once_and_remembered(
     with RpcProxy(chain.url, rule) as proxy:
         index_once(proxy.url, manifest, sqlite_url, confirmations=0)
         spans = [span(c) for c in proxy.calls if c["method"] == "eth_getLogs"]
+        port = proxy.server.server_address[1]
     refusals = sum(s > cap for s in spans)
     assert refusals <= (1 if "300" in message else 8), spans
     assert refusals / len(spans) < 0.25, spans
+    assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
+
+    # A restart (a new indexer, a new process's memory) starts at the cap kept in the database.
+    chain.mine(3_000)
+    with RpcProxy(chain.url, rule, port=port) as proxy:  # the same node URL
+        index_once(proxy.url, manifest, sqlite_url, confirmations=0)
+        spans = [span(c) for c in proxy.calls if c["method"] == "eth_getLogs"]
+    assert spans and all(s <= cap for s in spans), spans
+    assert max(spans[:-1]) > cap // 2, spans  # at the cap from the first call, not from 16
     assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
 
 
