@@ -65,6 +65,7 @@ UNITS = {"electricity": "Wh", "gas": "Wh", "water": "L"}
 
 _PAYLOAD_KEYS = frozenset({"device_id", "counter", "meter_serial", "clock_status", "readings"})
 _OPTIONAL_PAYLOAD_KEYS = frozenset({"registers"})
+_ANY_PAYLOAD_KEYS = _PAYLOAD_KEYS | _OPTIONAL_PAYLOAD_KEYS
 _REGISTERS_KEYS = frozenset({"step_s", "samples"})
 _OPTIONAL_REGISTERS_KEYS = frozenset({"modulus"})
 _SAMPLE_KEYS = frozenset({"at", "index"})
@@ -362,9 +363,10 @@ def open_wire(body: bytes) -> SignedMessage:
 
 def parse_payload(payload: Mapping[str, Any]) -> Envelope:
     """The typed envelope; raises `Rejected` (malformed, bad step, misaligned...)."""
-    if not _PAYLOAD_KEYS <= set(payload) <= _PAYLOAD_KEYS | _OPTIONAL_PAYLOAD_KEYS:
-        missing = sorted(_PAYLOAD_KEYS - set(payload))
-        extra = sorted(set(payload) - _PAYLOAD_KEYS - _OPTIONAL_PAYLOAD_KEYS)
+    keys = payload.keys()
+    if keys != _PAYLOAD_KEYS and not _PAYLOAD_KEYS <= keys <= _ANY_PAYLOAD_KEYS:
+        missing = sorted(_PAYLOAD_KEYS - set(keys))
+        extra = sorted(set(keys) - _ANY_PAYLOAD_KEYS)
         raise Rejected(
             Code.MALFORMED, f"payload fields do not match: missing {missing}, unexpected {extra}"
         )
