@@ -503,6 +503,31 @@ contract EnergySettlementTest is DistrictFixture {
         assertEq(settlement.memberAccount(OP, consumer2).spentDay, 3, "within the cap: pulled");
     }
 
+    function test_SettingTheMandateAgainNeverWipesWhatAMemberOwesOrPulled() public {
+        vm.prank(consumer2);
+        settlement.revokeMandate(OP);
+        _settle(DAY, 1, _day(5, 3, 4), 4); // consumer pulls 5; consumer2, without mandate, owes 3
+        IEnergySettlement.MemberAccount memory pulled = settlement.memberAccount(OP, consumer);
+        vm.prank(consumer);
+        settlement.setMandate(OP, PER_DAY, PER_MONTH);
+        _join(consumer2);
+        IEnergySettlement.MemberAccount memory again = settlement.memberAccount(OP, consumer);
+        assertEq(again.day, pulled.day, "window kept");
+        assertEq(again.spentDay, 5, "pulled that day kept");
+        assertEq(again.spentMonth, 5, "pulled that month kept");
+        assertEq(uint256(int256(settlement.memberAccount(OP, consumer2).owed)), 3, "still owed");
+    }
+
+    function test_AMemberWhoJoinsStartsWithNothingPulledOrOwed() public {
+        address newcomer = _makeAddr("newcomer");
+        _join(newcomer);
+        IEnergySettlement.MemberAccount memory a = settlement.memberAccount(OP, newcomer);
+        assertLe(uint256(a.day), 9999, "no real day yet (days are yyyymmdd)");
+        assertEq(a.spentDay, 0, "nothing pulled that day");
+        assertEq(a.spentMonth, 0, "nothing pulled that month");
+        assertEq(uint256(int256(a.owed)), 0, "nothing owed");
+    }
+
     function test_TheMonthlyCapHoldsAcrossDays() public {
         vm.warp(1_751_328_000 + 2 days); // 2025-07-03
         _deposit(consumer, 1_000 * ONE_M3E);

@@ -40,10 +40,18 @@ from ledger.db.energy_models import (
 )
 from ledger.db.errors import DatabaseUnavailable
 from ledger.energy.errors import RegistryError, StoreConflictError
-from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.ingest import (
+    BaseKey,
+    CarryKey,
+    Changes,
+    FullKey,
+    NewReading,
+    RawInput,
+    Review,
+    StoredSample,
+)
 from ledger.energy.membership import Consent, Membership, participants_on
 from ledger.energy.operation_check import Rules
-from ledger.energy.register_import import StoredSample
 from ledger.energy.registry import Gateway, KeyKind, Meter, Operation, Participant, Role
 from ledger.energy.reviews import (
     KEEP_PROPOSED,
@@ -167,6 +175,8 @@ class _SqlBatch:
                 )
             if changes.carries:
                 self._store.add_carries(conn, changes.carries)
+            if changes.samples:
+                self._store.insert_register_samples(conn, changes.samples)
             if changes.counts:
                 self._store.add_counts(conn, changes.counts.items())
         except IntegrityError as exc:
@@ -610,21 +620,29 @@ class SqlEnergyStore:
     def add_register_samples(self, samples: Sequence[StoredSample], raw_sha256: str) -> None:
         try:
             with self._engine.begin() as conn:
-                ids = self.meter_ids({s.meter for s in samples}, conn)
-                rows = [
-                    {"source": "distributor", "meter_id": ids[s.meter], "direction": s.direction,
-                     "at_ts": s.at_ts, "serial": s.device, "register_index": s.index,
-                     "event": s.event, "raw_sha256": raw_sha256}
-                    for s in samples
-                ]
-                stmt: Any = (sqlite.insert(SAMPLES) if conn.dialect.name == "sqlite"
-                             else postgresql.insert(SAMPLES))
-                conn.execute(stmt.on_conflict_do_nothing(), rows)
+                self.insert_register_samples(
+                    conn, [("distributor", raw_sha256, s) for s in samples]
+                )
         except OperationalError as exc:
             raise DatabaseUnavailable(f"the register samples could not be stored: {exc.orig}") from exc
 
+    def insert_register_samples(
+        self, conn: Connection, samples: Sequence[tuple[str, str, StoredSample]]
+    ) -> None:
+        """(source, sha256 of the input, sample); an identical sample already stored is kept once."""
+        ids = self.meter_ids({s.meter for _, _, s in samples}, conn)
+        rows = [
+            {"source": source, "meter_id": ids[s.meter], "direction": s.direction,
+             "at_ts": s.at_ts, "serial": s.device, "register_index": s.index,
+             "event": s.event, "raw_sha256": sha}
+            for source, sha, s in samples
+        ]
+        stmt: Any = (sqlite.insert(SAMPLES) if conn.dialect.name == "sqlite"
+                     else postgresql.insert(SAMPLES))
+        conn.execute(stmt.on_conflict_do_nothing(), rows)
+
     def register_samples(
-        self, meters: Collection[str], start_ts: int, end_ts: int
+        self, meters: Collection[str], start_ts: int, end_ts: int, source: str = "distributor"
     ) -> list[StoredSample]:
         out: list[StoredSample] = []
         with self._read() as conn:
@@ -632,8 +650,8 @@ class SqlEnergyStore:
                 query = (
                     select(SAMPLES, M.c.serial.label("meter"))
                     .join(M, M.c.meter_id == SAMPLES.c.meter_id)
-                    .where(M.c.serial.in_(chunk), SAMPLES.c.at_ts >= start_ts,
-                           SAMPLES.c.at_ts < end_ts)
+                    .where(M.c.serial.in_(chunk), SAMPLES.c.source == source,
+                           SAMPLES.c.at_ts >= start_ts, SAMPLES.c.at_ts < end_ts)
                     .order_by(SAMPLES.c.at_ts)
                 )
                 out += [StoredSample(r.meter, r.direction, int(r.at_ts), int(r.register_index),

@@ -16,7 +16,19 @@ integers and strings only (no floats, so there is a single spelling of every val
                    "start": "2025-06-21T10:15:00Z",  # ISO 8601, UTC, at a step boundary
                    "step_s": 900 | 1800,
                    "value": 412,                     # int: Wh (electricity, gas energy) or L (water)
-                   "version": "raw" | "corrected"}]}
+                   "version": "raw" | "corrected"}],
+     "registers": {                               # optional: cumulative indexes instead of, or
+        "step_s": 900 | 1800,                     # next to, interval readings ("readings" may
+        "modulus": 1000000000,                    # then be []); modulus optional, default 10^9
+        "samples": [{"at": "2025-06-21T10:15:00Z",  # on a step boundary, unless final/initial
+                     "index": 41234567,              # the register, 0 <= index < modulus
+                     "direction": "import",          # optional, default import
+                     "device": "09123456789012",     # optional: the physical meter's serial,
+                     "event": "" | "final" | "initial"}]}}  # which changes at a replacement
+
+Register samples are turned into interval energy exactly as the `register-index` CSV is
+(`ledger.energy.ingest.intervals_of`: rollover at the modulus, a meter replaced between its final
+and initial index, a reset or a gap left missing), against the gateway's samples stored before.
 
 Signatures: Ed25519 (64 bytes), or ECDSA P-256 with SHA-256, DER or raw r||s (exactly 64 bytes
 is read as r||s). The algorithm is the one of the key registered for the gateway, never taken
@@ -52,6 +64,14 @@ COMMODITIES = ("electricity", "gas", "water")
 UNITS = {"electricity": "Wh", "gas": "Wh", "water": "L"}
 
 _PAYLOAD_KEYS = frozenset({"device_id", "counter", "meter_serial", "clock_status", "readings"})
+_OPTIONAL_PAYLOAD_KEYS = frozenset({"registers"})
+_ANY_PAYLOAD_KEYS = _PAYLOAD_KEYS | _OPTIONAL_PAYLOAD_KEYS
+_REGISTERS_KEYS = frozenset({"step_s", "samples"})
+_OPTIONAL_REGISTERS_KEYS = frozenset({"modulus"})
+_SAMPLE_KEYS = frozenset({"at", "index"})
+_OPTIONAL_SAMPLE_KEYS = frozenset({"direction", "device", "event"})
+REGISTER_EVENTS = ("", "final", "initial")
+DEFAULT_REGISTER_MODULUS = 10**9
 _READING_KEYS = frozenset({"start", "step_s", "commodity", "direction", "value", "version"})
 _MAX_ID = 128
 
@@ -128,21 +148,53 @@ class IntervalReading:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterReading:
+    """A cumulative register index read at `at_ts` (Unix s UTC) on the physical meter `device`."""
+
+    at_ts: int
+    index: int
+    direction: str
+    device: str
+    event: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": format_utc(self.at_ts), "index": self.index, "direction": self.direction,
+                "device": self.device, "event": self.event}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterBlock:
+    """The register samples of an envelope, with the step they are read at and the modulus."""
+
+    step_s: int
+    modulus: int
+    samples: tuple[RegisterReading, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step_s": self.step_s, "modulus": self.modulus,
+                "samples": [s.to_json() for s in self.samples]}
+
+
+@dataclass(frozen=True, slots=True)
 class Envelope:
     device_id: str
     counter: int
     meter_serial: str
     clock_status: str
     readings: tuple[IntervalReading, ...]
+    registers: RegisterBlock | None = None
 
     def payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "device_id": self.device_id,
             "counter": self.counter,
             "meter_serial": self.meter_serial,
             "clock_status": self.clock_status,
             "readings": [r.to_json() for r in self.readings],
         }
+        if self.registers is not None:
+            payload["registers"] = self.registers.to_json()
+        return payload
 
 
 def format_utc(ts: int) -> str:
@@ -311,9 +363,10 @@ def open_wire(body: bytes) -> SignedMessage:
 
 def parse_payload(payload: Mapping[str, Any]) -> Envelope:
     """The typed envelope; raises `Rejected` (malformed, bad step, misaligned...)."""
-    if set(payload) != _PAYLOAD_KEYS:
-        missing = sorted(_PAYLOAD_KEYS - set(payload))
-        extra = sorted(set(payload) - _PAYLOAD_KEYS)
+    keys = payload.keys()
+    if keys != _PAYLOAD_KEYS and not _PAYLOAD_KEYS <= keys <= _ANY_PAYLOAD_KEYS:
+        missing = sorted(_PAYLOAD_KEYS - set(keys))
+        extra = sorted(set(keys) - _ANY_PAYLOAD_KEYS)
         raise Rejected(
             Code.MALFORMED, f"payload fields do not match: missing {missing}, unexpected {extra}"
         )
@@ -333,15 +386,88 @@ def parse_payload(payload: Mapping[str, Any]) -> Envelope:
     if clock not in CLOCK_STATUSES:
         raise Rejected(Code.MALFORMED, f"payload.clock_status must be one of {list(CLOCK_STATUSES)}")
     items = payload["readings"]
-    if not isinstance(items, list) or not items:
-        raise Rejected(Code.MALFORMED, "payload.readings must be a non-empty list")
-    if len(items) > MAX_READINGS:
+    registers = (
+        parse_registers(payload["registers"], serial) if "registers" in payload else None
+    )
+    if not isinstance(items, list) or (not items and registers is None):
+        raise Rejected(
+            Code.MALFORMED,
+            "payload.readings must be a non-empty list (or [] next to payload.registers)",
+        )
+    count = len(items) + (len(registers.samples) if registers is not None else 0)
+    if count > MAX_READINGS:
         raise Rejected(
             Code.TOO_MANY_READINGS,
-            f"{len(items)} readings in one envelope; send at most {MAX_READINGS} per envelope",
+            f"{count} readings and register samples in one envelope; send at most "
+            f"{MAX_READINGS} per envelope",
         )
     readings = tuple(parse_reading(item, n) for n, item in enumerate(items))
-    return Envelope(payload["device_id"], counter, serial, clock, readings)
+    return Envelope(payload["device_id"], counter, serial, clock, readings, registers)
+
+
+def parse_registers(block: object, meter_serial: str) -> RegisterBlock:
+    """`payload.registers`, every integer bounded; raises `Rejected` naming the field."""
+    where = "payload.registers"
+    if not isinstance(block, dict) or not (
+        _REGISTERS_KEYS <= set(block) <= _REGISTERS_KEYS | _OPTIONAL_REGISTERS_KEYS
+    ):
+        raise Rejected(Code.MALFORMED, f"{where} must be an object with step_s, samples and "
+                                       "optionally modulus")
+    step = block["step_s"]
+    if type(step) is not int or step not in STEPS_S:
+        raise Rejected(Code.BAD_STEP, f"{where}.step_s is {step!r}; it must be 900 (15 min) or "
+                                      "1800 (30 min)")
+    modulus = block.get("modulus", DEFAULT_REGISTER_MODULUS)
+    if type(modulus) is not int:
+        raise Rejected(Code.MALFORMED, f"{where}.modulus must be a whole number, got {modulus!r}")
+    if not 2 <= modulus <= MAX_VALUE + 1:
+        raise Rejected(Code.OUT_OF_RANGE, f"{where}.modulus is {modulus}; a register counts "
+                                          f"modulo 2 to {MAX_VALUE + 1} (2^53): send the "
+                                          "register's real size")
+    items = block["samples"]
+    if not isinstance(items, list) or not items:
+        raise Rejected(Code.MALFORMED, f"{where}.samples must be a non-empty list")
+    if len(items) > MAX_READINGS:
+        raise Rejected(Code.TOO_MANY_READINGS, f"{len(items)} register samples in one envelope; "
+                                               f"send at most {MAX_READINGS} per envelope")
+    samples = tuple(
+        _parse_sample(item, f"{where}.samples[{n}]", step, modulus, meter_serial)
+        for n, item in enumerate(items)
+    )
+    return RegisterBlock(step, modulus, samples)
+
+
+def _parse_sample(item: object, where: str, step: int, modulus: int, serial: str) -> RegisterReading:
+    if not isinstance(item, dict) or not (
+        _SAMPLE_KEYS <= set(item) <= _SAMPLE_KEYS | _OPTIONAL_SAMPLE_KEYS
+    ):
+        raise Rejected(Code.MALFORMED, f"{where} must have at and index (optional: direction, "
+                                       "device, event)")
+    at = parse_utc(item["at"], f"{where}.at")
+    if at < MIN_START_TS:
+        raise Rejected(Code.OUT_OF_RANGE, f"{where}.at {item['at']} is before 2000-01-01: set the "
+                                          "gateway clock")
+    index = item["index"]
+    if type(index) is not int:
+        raise Rejected(Code.MALFORMED, f"{where}.index must be a whole number of Wh, got {index!r}")
+    if not 0 <= index < modulus:
+        raise Rejected(Code.OUT_OF_RANGE, f"{where}.index is {index}; a register index is 0 to "
+                                          f"{modulus - 1} (below the modulus): send the "
+                                          "register as the meter shows it")
+    direction = item.get("direction", "import")
+    if direction not in DIRECTIONS:
+        raise Rejected(Code.MALFORMED, f"{where}.direction must be one of {list(DIRECTIONS)}")
+    device = item.get("device", serial)
+    if not isinstance(device, str) or not 0 < len(device) <= _MAX_ID:
+        raise Rejected(Code.MALFORMED, f"{where}.device must be a text of 1 to 128 characters")
+    event = item.get("event", "")
+    if event not in REGISTER_EVENTS:
+        raise Rejected(Code.MALFORMED, f"{where}.event must be empty, final or initial")
+    if not event and at % step:
+        raise Rejected(Code.MISALIGNED, f"{where}.at {item['at']} is not on a {step // 60}-minute "
+                                        "boundary (only a final or initial index may fall inside "
+                                        "a step)")
+    return RegisterReading(at, index, direction, device, event)
 
 
 def parse_reading(item: object, n: int) -> IntervalReading:

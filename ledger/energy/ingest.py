@@ -45,6 +45,7 @@ from ledger.energy.envelope import (
     Envelope,
     IntervalReading,
     PublicKey,
+    RegisterBlock,
     Rejected,
     format_utc,
     load_public_key,
@@ -124,6 +125,8 @@ class Changes:
     counts: Counter[str] = field(default_factory=Counter)
     carries: list[tuple[str, CarryKey, str]] = field(default_factory=list)
     """(source, carry key, sha256 of the file): half Wh left for a half-hour not yet received."""
+    samples: list[tuple[str, str, StoredSample]] = field(default_factory=list)
+    """(source, sha256 of the input, sample): register samples of the inputs accepted."""
 
 
 class ReadingBatch(Protocol):
@@ -143,6 +146,11 @@ class ReadingStore(Protocol):
     def counts(self) -> dict[str, int]: ...
     def half_wh_carries(self, source: str, keys: Collection[CarryKey]) -> set[CarryKey]:
         """The keys among `keys` for which a half Wh was recorded (written by `Changes.carries`)."""
+        ...
+    def register_samples(
+        self, meters: Collection[str], start_ts: int, end_ts: int, source: str = DISTRIBUTOR
+    ) -> list[StoredSample]:
+        """Stored register samples of these meters from `source`, start_ts <= at < end_ts."""
         ...
 
 
@@ -226,6 +234,7 @@ class _Prepared:
     device_id: str | None = None
     counter: int | None = None
     clock_status: str = "unknown"
+    samples: tuple[StoredSample, ...] = ()
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -282,6 +291,9 @@ class IngestPipeline:
         }
         meters = self._store.meters(serials) if serials else {}
         prepared: list[_Prepared] = []
+        # register samples of earlier envelopes of this batch, not stored yet: a later envelope
+        # of the same meter continues them
+        pending: dict[tuple[str, str], list[StoredSample]] = {}
         for n, sha, size, message in opened:
             try:
                 gateway = gateways.get(message.device_id)
@@ -302,16 +314,24 @@ class IngestPipeline:
                     )
                 meter = self._check_meter(meters.get(envelope.meter_serial), envelope)
                 self._check_readings(meter, envelope.readings)
+                readings = envelope.readings
+                samples: tuple[StoredSample, ...] = ()
+                if envelope.registers is not None:
+                    derived, samples = self._register_readings(meter, envelope.registers, pending)
+                    readings = (*readings, *derived)
+                    self._check_readings(meter, readings)
             except Rejected as exc:
                 counter = message.payload.get("counter")
                 results[n] = _rejected(
                     sha, exc, message.device_id, counter if type(counter) is int else None
                 )
                 continue
+            for sample in samples:
+                pending.setdefault((sample.meter, sample.direction), []).append(sample)
             prepared.append(
                 _Prepared(
-                    n, sha, size, GATEWAY, channel, meter, envelope.readings,
-                    envelope.device_id, envelope.counter, envelope.clock_status,
+                    n, sha, size, GATEWAY, channel, meter, readings,
+                    envelope.device_id, envelope.counter, envelope.clock_status, samples,
                 )
             )
         for n, result in self._commit_each_alone_if_needed(prepared, results).items():
@@ -439,6 +459,42 @@ class IngestPipeline:
                     f"readings[{n}] gives a second, different value for {format_utc(r.start_ts)}",
                 )
 
+    def _register_readings(
+        self,
+        meter: Meter,
+        block: RegisterBlock,
+        pending: Mapping[tuple[str, str], Sequence[StoredSample]],
+    ) -> tuple[tuple[IntervalReading, ...], tuple[StoredSample, ...]]:
+        """The step energies the envelope's register samples complete, with the gateway's samples
+        stored before (and those of earlier envelopes of the batch): the CSV's conversion."""
+        latest = int(self._clock()) + self._skew
+        for n, sample in enumerate(block.samples):
+            where = f"payload.registers.samples[{n}]"
+            if meter.commodity != "electricity" and sample.direction != "import":
+                raise Rejected(Code.WRONG_COMMODITY,
+                               f"{where}: {meter.commodity} is only ever measured as import")
+            if sample.at_ts > latest:
+                raise Rejected(Code.FUTURE_TIMESTAMP,
+                               f"{where}.at ({format_utc(sample.at_ts)}) is in the future: check "
+                               "the gateway clock")
+        mine = tuple(StoredSample(meter.serial, s.direction, s.at_ts, s.index, s.device, s.event)
+                     for s in block.samples)
+        step = block.step_s
+        lo, hi = min(s.at_ts for s in mine) - step, max(s.at_ts for s in mine) + step + 1
+        stored = self._store.register_samples({meter.serial}, lo, hi, source=GATEWAY)
+        limit = meter.max_per_step(step)
+        readings: list[IntervalReading] = []
+        for direction in sorted({s.direction for s in mine}):
+            # one sample per (instant, physical meter), as the table keeps it: the stored one wins
+            near: dict[tuple[int, str], StoredSample] = {}
+            for s in (*mine, *pending.get((meter.serial, direction), ()), *stored):
+                if s.direction == direction and lo <= s.at_ts < hi:
+                    near[(s.at_ts, s.device)] = s
+            intervals, _gaps = intervals_of(list(near.values()), step, block.modulus, limit)
+            readings += [IntervalReading(start, step, meter.commodity, direction, wh, "raw")
+                         for start, wh in intervals]
+        return tuple(readings), mine
+
     # The transaction ---------------------------------------------------------------------------
 
     def _commit_each_alone_if_needed(
@@ -562,6 +618,7 @@ class IngestPipeline:
                 )
             last[p.device_id] = p.counter
             changes.counters[p.device_id] = p.counter
+        changes.samples += [(p.source, p.sha256, sample) for sample in p.samples]
         stored = duplicates = superseded = 0
         reasons: list[str] = []
         serial = p.meter.serial
@@ -706,3 +763,36 @@ def registers_to_intervals(
             continue
         intervals.append((start, delta))
     return intervals, gaps
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """A cumulative register index of the registered meter `meter`, read on the physical meter
+    `device`; `event` is "" or "final" / "initial" at a replacement."""
+
+    meter: str
+    direction: str
+    at_ts: int
+    index: int
+    device: str
+    event: str
+
+
+def intervals_of(
+    samples: Sequence[StoredSample], step_s: int, modulus: int, max_per_step: int
+) -> tuple[list[tuple[int, int]], list[Gap]]:
+    """Step energies of one meter and direction from its samples: the one conversion of the
+    register-index CSV and of the envelope's registers (rules: `ledger.energy.register_import`)."""
+    plain = [s for s in samples if not s.event]
+    finals = {s.at_ts: s for s in samples if s.event == "final"}
+    initials = {s.at_ts: s for s in samples if s.event == "initial"}
+    swaps = {at: (finals[at].index, initials[at].index) for at in finals if at in initials}
+    for at in swaps:
+        if at % step_s == 0:  # a swap on a step boundary: each side is an ordinary sample
+            plain += [finals[at], initials[at]]
+    ordered = sorted(plain, key=lambda s: (s.at_ts, s.event != "final"))
+    as_samples = [RegisterSample(s.at_ts, s.index, s.device) for s in ordered]
+    on_boundary = {at: v for at, v in swaps.items() if at % step_s}
+    return registers_to_intervals(
+        as_samples, step_s, modulus=modulus, max_per_step=max_per_step, replacements=on_boundary
+    )

@@ -14,7 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ledger.energy.errors import StoreConflictError
-from ledger.energy.ingest import BaseKey, CarryKey, Changes, FullKey, NewReading, RawInput, Review
+from ledger.energy.ingest import (
+    DISTRIBUTOR,
+    BaseKey,
+    CarryKey,
+    Changes,
+    FullKey,
+    NewReading,
+    RawInput,
+    Review,
+    StoredSample,
+)
 from ledger.energy.registry import Gateway, Meter, Operation, Participant
 
 
@@ -26,6 +36,7 @@ class _State:
     reviews: list[Review] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     carries: set[tuple[str, CarryKey]] = field(default_factory=set)
+    samples: dict[tuple[str, str, str, int, str], StoredSample] = field(default_factory=dict)
 
 
 class _Batch:
@@ -64,6 +75,10 @@ class _Batch:
             state.readings[key] = row
         state.reviews.extend(changes.reviews)
         state.carries.update((source, key) for source, key, _ in changes.carries)
+        for source, _, sample in changes.samples:
+            state.samples.setdefault(
+                (source, sample.meter, sample.direction, sample.at_ts, sample.device), sample
+            )
         state.counters.update(changes.counters)
         state.counts.update(changes.counts)
 
@@ -87,6 +102,13 @@ class MemoryEnergyStore:
 
     def half_wh_carries(self, source: str, keys: Collection[CarryKey]) -> set[CarryKey]:
         return {k for k in keys if (source, k) in self._state.carries}
+
+    def register_samples(
+        self, meters: Collection[str], start_ts: int, end_ts: int, source: str = DISTRIBUTOR
+    ) -> list[StoredSample]:
+        found = [s for (src, *_), s in self._state.samples.items()
+                 if src == source and s.meter in meters and start_ts <= s.at_ts < end_ts]
+        return sorted(found, key=lambda s: s.at_ts)
 
     # RegistryStore
     def operation(self, operation_id: str) -> Operation | None:

@@ -36,28 +36,21 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.energy.csv_import import ImportReport, RowRejection, _instant, _whole
-from ledger.energy.envelope import DIRECTIONS, MIN_START_TS, Code, IntervalReading, Rejected
-from ledger.energy.errors import CsvImportError
-from ledger.energy.ingest import (
-    Gap,
-    IngestPipeline,
-    IngestResult,
-    RegisterSample,
-    registers_to_intervals,
+from ledger.energy.envelope import (
+    DEFAULT_REGISTER_MODULUS,
+    DIRECTIONS,
+    MIN_START_TS,
+    REGISTER_EVENTS,
+    Code,
+    IntervalReading,
+    Rejected,
 )
+from ledger.energy.errors import CsvImportError
+from ledger.energy.ingest import Gap, IngestPipeline, IngestResult, StoredSample, intervals_of
 
-DEFAULT_MODULUS = 10**9
-EVENTS = ("", "final", "initial")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSample:
-    meter: str
-    direction: str
-    at_ts: int
-    index: int
-    device: str
-    event: str
+DEFAULT_MODULUS = DEFAULT_REGISTER_MODULUS
+EVENTS = REGISTER_EVENTS
+__all__ = ["StoredSample", "import_registers", "intervals_of", "parse_registers"]
 
 
 class RegisterStore(Protocol):
@@ -133,25 +126,6 @@ def parse_registers(data: bytes) -> tuple[list[tuple[int, StoredSample]], list[R
             continue
         good.append((line, StoredSample(meter, direction, at, index, device[:128], event)))
     return good, bad
-
-
-def intervals_of(
-    samples: Sequence[StoredSample], step_s: int, modulus: int, max_per_step: int
-) -> tuple[list[tuple[int, int]], list[Gap]]:
-    """Step energies of one meter and direction from its samples (see the module docstring)."""
-    plain = [s for s in samples if not s.event]
-    finals = {s.at_ts: s for s in samples if s.event == "final"}
-    initials = {s.at_ts: s for s in samples if s.event == "initial"}
-    swaps = {at: (finals[at].index, initials[at].index) for at in finals if at in initials}
-    for at in swaps:
-        if at % step_s == 0:  # a swap on a step boundary: each side is an ordinary sample
-            plain += [finals[at], initials[at]]
-    ordered = sorted(plain, key=lambda s: (s.at_ts, s.event != "final"))
-    as_samples = [RegisterSample(s.at_ts, s.index, s.device) for s in ordered]
-    on_boundary = {at: v for at, v in swaps.items() if at % step_s}
-    return registers_to_intervals(
-        as_samples, step_s, modulus=modulus, max_per_step=max_per_step, replacements=on_boundary
-    )
 
 
 def import_registers(

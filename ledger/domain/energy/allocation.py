@@ -300,6 +300,19 @@ class StepAllocation:
         return dict(zip(self.producers, totals, strict=True))
 
 
+def _rows_of(
+    consumers: list[str], allocated: Mapping[str, int],
+    per_value: Mapping[int, tuple[tuple[int, ...], list[int], int]],
+) -> dict[str, tuple[int, ...]]:
+    return {i: per_value[allocated[i]][0] for i in consumers}
+
+
+def _bumps_of(
+    consumers: list[str], allocated: Mapping[str, int], tops: Mapping[int, tuple[int, ...]]
+) -> dict[str, tuple[int, ...]]:
+    return {i: tops[allocated[i]] for i in consumers if allocated[i] in tops}
+
+
 def split_pairs(
     production: Mapping[str, int], allocated: Mapping[str, int]
 ) -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
@@ -320,11 +333,13 @@ def split_pairs(
     n = len(p_k)
     # Everything but the bumps depends on A_i only: compute it once per distinct value.
     per_value: dict[int, tuple[tuple[int, ...], list[int], int]] = {}
-    column_floor = [0] * n
+    tops: dict[int, tuple[int, ...]] = {}
     counts: dict[int, int] = {}
     for i in consumers:
         a = allocated[i]
         counts[a] = counts.get(a, 0) + 1
+    # demand[k]: how many consumers want one more Wh of producer k by largest remainder alone.
+    demand = [0] * n
     for a, count in counts.items():
         floors = tuple([a * p // total for p in p_k])
         short = a - sum(floors)
@@ -333,36 +348,48 @@ def split_pairs(
             remainders = [a * p % total for p in p_k]
             # stable sort, reversed: largest remainder first, ties by producer id (the index)
             order = sorted(range(n), key=remainders.__getitem__, reverse=True)
+            top = tops[a] = tuple(order[:short])
+            for k in top:
+                demand[k] += count
         per_value[a] = (floors, order, short)
-        column_floor = [c + count * f for c, f in zip(column_floor, floors, strict=True)]
-    slack = [p - c for p, c in zip(p_k, column_floor, strict=True)]
-    # Fast path: when no producer is asked for more than it has left by the largest remainders
-    # of all consumers together, nobody is skipped and each consumer's extra Wh go to the first
-    # `short` producers of its order (the same result the sequential pass below would give).
-    demand = [0] * n
+    # Fast path: when no producer is asked for more than it has left (its slack) by the largest
+    # remainders of all consumers together, nobody is skipped and each consumer's extra Wh go to
+    # the first `short` producers of its order (what the sequential pass below would give).
+    # Each floor is at most A_i * P_k / P, so slack_k >= P_k * (P - sum A_i) / P: when that
+    # bound covers the demand, the exact slack (a sum over every value) is not needed.
+    spare = total - sum(a * count for a, count in counts.items())
+    if all(d * total <= p * spare for d, p in zip(demand, p_k, strict=True)):
+        return producers, _rows_of(consumers, allocated, per_value), _bumps_of(consumers, allocated, tops)
+    column_floor = [0] * n
     for a, count in counts.items():
-        _, order, short = per_value[a]
-        for k in order[:short]:
-            demand[k] += count
+        column_floor = [c + count * f for c, f in zip(column_floor, per_value[a][0], strict=True)]
+    slack = [p - c for p, c in zip(p_k, column_floor, strict=True)]
     if all(d <= s for d, s in zip(demand, slack, strict=True)):
-        tops = {a: tuple(order[:short]) for a, (_, order, short) in per_value.items() if short}
-        floors_of = {i: per_value[allocated[i]][0] for i in consumers}
-        bumps_of = {i: tops[allocated[i]] for i in consumers if allocated[i] in tops}
-        return producers, floors_of, bumps_of
+        return producers, _rows_of(consumers, allocated, per_value), _bumps_of(consumers, allocated, tops)
+    # Sequential pass, consumers by id: each takes its extra Wh from the first `short` producers
+    # of its order that still have slack. The live set only shrinks, so a top computed earlier
+    # stays exact while all its producers have slack (checked in C by `all`); it is recomputed
+    # only when one of them ran dry, instead of scanning the order for every consumer.
+    live_tops = dict(tops)
     floors_of = {}
     bumps_of = {}
+    has_slack = slack.__getitem__
     for i in consumers:
-        floors, order, short = per_value[allocated[i]]
+        a = allocated[i]
+        floors, order, short = per_value[a]
         floors_of[i] = floors
         if not short:
             continue
-        bumps: list[int] = []
-        for k in order:
-            if slack[k] > 0:
-                slack[k] -= 1
-                bumps.append(k)
-                if len(bumps) == short:
-                    break
+        top = live_tops[a]
+        if not all(map(has_slack, top)):
+            top = tuple([k for k in order if slack[k] > 0][:short])
+            live_tops[a] = top
+        for k in top:
+            slack[k] -= 1
+        if len(top) == short:
+            bumps_of[i] = top
+            continue
+        bumps = list(top)
         while len(bumps) < short:  # producers ran dry: any producer with Wh left, by id
             for k in range(n):
                 if slack[k] > 0 and len(bumps) < short:
@@ -385,6 +412,11 @@ def allocate(
         )
     p: dict[str, int] = {m: v for m, v in prod.items() if not isinstance(v, Missing)}
     c: dict[str, int] = {m: v for m, v in cons.items() if not isinstance(v, Missing)}
+    return _allocate_checked(p, c, key)
+
+
+def _allocate_checked(p: dict[str, int], c: dict[str, int], key: AllocationKey) -> StepAllocation:
+    """Allocate readings already checked (whole Wh >= 0) and sorted by meter id."""
     allocated = consumer_allocations(sum(p.values()), c, key)
     producers, floors, bumps = split_pairs(p, allocated)
     return StepAllocation(
@@ -400,4 +432,5 @@ def allocate(
 def allocate_step(readings: StepReadings, key: AllocationKey) -> StepAllocation:
     """Allocate one step; refuses (MissingReadingError) when any participant has no value."""
     production, consumption = readings.complete()
-    return allocate(production, consumption, key)
+    # StepReadings checked and sorted every value when it was built: not checked a second time.
+    return _allocate_checked(dict(production), dict(consumption), key)
