@@ -179,6 +179,27 @@ class SettlementShortfallRow(NamedTuple):
     amount: int
 
 
+class FundEventRow(NamedTuple):
+    """A CommonsFund event. `kind` is "inflow" (source, from, amount), "outflow" (programme,
+    month, to, amount, ref), "opened" or "changed" (programme, spender, monthly budget, active,
+    name when opened). `month` is year * 12 + month - 1 in UTC, the contract's rule (an inflow's
+    is its block's)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    kind: str
+    programme_id: int | None
+    month: int | None
+    source: str | None
+    account: str | None
+    amount: int | None
+    monthly_budget: int | None
+    active: bool | None
+    name: str | None
+    ref: str | None
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -206,3 +227,4 @@ class Batch:
     settlement_days: list[SettlementDayRow] = field(default_factory=list)
     settlement_payments: list[SettlementPaymentRow] = field(default_factory=list)
     settlement_shortfalls: list[SettlementShortfallRow] = field(default_factory=list)
+    fund_events: list[FundEventRow] = field(default_factory=list)
