@@ -104,7 +104,8 @@ def test_get_fund_shows_balance_flows_and_budgets_left_as_indexed() -> None:
     assert (body["recorded_in"]["micro"], body["recorded_out"]["micro"]) == (str(13 * M3E), str(3 * M3E))
     assert body["not_yet_recorded"]["micro"] == str(2 * M3E)
     (p,) = body["programmes"]
-    assert (p["name"], p["left_this_month"]["micro"], p["budget_spent"]) == ("Free basics", str(2 * M3E), False)
+    assert (p["name"], p["left_this_month"]["micro"], p["budget_spent"]) == (
+        "Free basics", str(2 * M3E), False)
     assert body["inflows"] == [{"month": month_label(month), "source": "REDEMPTION_FEES",
                                 "amount": {"micro": str(13 * M3E), "display": "13.00 M3E"}, "count": 1}]
     assert body["outflows"][0]["programme_id"] == 1
