@@ -7,14 +7,16 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {ICommonsFund} from "./interfaces/ICommonsFund.sol";
+import {IEnergySettlement} from "./interfaces/IEnergySettlement.sol";
 
 /// @title The commons fund of the district
 /// @notice See ICommonsFund: programmes opened by the council, monthly budgets enforced here,
 /// every inflow and outflow an event.
 /// @dev The council is DEFAULT_ADMIN_ROLE, moved only by OpenZeppelin's two-step handover after
 /// the admin delay, as on the other district contracts; the deployer makes it a timelock or a
-/// Safe off a dev chain. No reentrancy guard: the only external calls go to the district token,
-/// fixed at construction, which calls nobody back. Accounting: `_totalIn - _totalOut` never
+/// Safe off a dev chain. No reentrancy guard: the external calls go to the district token, fixed
+/// at construction, which calls nobody back, and to the settlement the council names (once, in
+/// `grantSettlement`, after the fund's books are written). Accounting: `_totalIn - _totalOut` never
 /// exceeds the token balance (every outflow is checked against it), and equals it after
 /// `recordReceived`.
 contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
@@ -26,6 +28,8 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     bytes32 public constant SOURCE_REDEMPTION_FEES = "REDEMPTION_FEES";
     /// @notice The longest programme name, in bytes.
     uint256 public constant MAX_NAME_BYTES = 64;
+    /// @notice The reference of an outflow the energy settlement pulled.
+    bytes32 public constant REF_SETTLEMENT = "SETTLEMENT";
 
     IERC20 private immutable _token;
 
@@ -35,6 +39,11 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     mapping(uint256 programmeId => Programme) private _programmes;
     mapping(uint256 programmeId => mapping(uint32 month => uint256)) private _spent;
     mapping(address household => uint64) private _eligibleUntil;
+    address private _settlement;
+    uint256 private _settlementProgramme;
+    /// @dev The allowance last given to `_settlement`: what it pulled since is this minus the
+    /// token's allowance now (each pull spends the allowance).
+    uint256 private _granted;
 
     /// @param token_ the district token the fund holds
     /// @param council the council's timelock or Safe (a key only on a dev chain)
@@ -69,8 +78,38 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     {
         _known(programmeId);
         if (spender == address(0)) revert CommonsFundZeroAddress();
+        _sync();
         _programmes[programmeId] = Programme({spender: spender, monthlyBudget: monthlyBudget, active: active});
         emit ProgrammeChanged(programmeId, spender, monthlyBudget, active);
+        // A lowered budget or a closed programme takes effect on the settlement's allowance too.
+        if (programmeId == _settlementProgramme && _settlement != address(0)) _setAllowance();
+    }
+
+    /// @inheritdoc ICommonsFund
+    function grantSettlement(uint256 programmeId, address settlement, uint256 operationId)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        _known(programmeId);
+        if (settlement == address(0)) revert CommonsFundZeroAddress();
+        _sync();
+        address previous = _settlement;
+        if (previous != address(0) && previous != settlement) {
+            _token.forceApprove(previous, 0);
+            _granted = 0;
+        }
+        _settlement = settlement;
+        _settlementProgramme = programmeId;
+        // The allowance is the limit: the mandate is set to the widest the settlement accepts.
+        IEnergySettlement(settlement).setMandate(operationId, type(uint48).max, type(uint48).max);
+        _setAllowance();
+    }
+
+    /// @inheritdoc ICommonsFund
+    function refreshSettlementAllowance() external returns (uint256 allowance) {
+        if (_settlement == address(0)) revert CommonsFundNoSettlement();
+        _sync();
+        return _setAllowance();
     }
 
     // ------------------------------------------------------------------ money
@@ -82,17 +121,20 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         if (!p.active) revert CommonsFundProgrammeClosed(programmeId);
         if (amount == 0) revert CommonsFundZeroAmount();
         if (to == address(0)) revert CommonsFundZeroAddress();
+        // Settlement pulls and plain transfers are recorded first, so the budget and balance checks
+        // below are on accounted money.
+        _sync();
         uint32 month = monthOf(block.timestamp);
         uint256 spent = _spent[programmeId][month];
         uint256 left = p.monthlyBudget > spent ? p.monthlyBudget - spent : 0;
         if (amount > left) revert CommonsFundOverBudget(programmeId, amount, left);
-        // Plain transfers are recorded first, so the balance check below is on accounted money.
-        _recordReceived();
         uint256 balance = _totalIn - _totalOut;
         if (amount > balance) revert CommonsFundInsufficientBalance(amount, balance);
         _spent[programmeId][month] = spent + amount;
         _totalOut += amount;
         emit Disbursed(programmeId, month, to, amount, ref);
+        // What the settlement may still pull shrinks with what this programme just paid.
+        if (programmeId == _settlementProgramme && _settlement != address(0)) _setAllowance();
         _token.safeTransfer(to, amount);
     }
 
@@ -101,7 +143,7 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         if (amount == 0) revert CommonsFundZeroAmount();
         if (source == bytes32(0)) revert CommonsFundNoSource();
         // Earlier plain transfers keep their own record, apart from this contribution.
-        _recordReceived();
+        _sync();
         uint256 before = _token.balanceOf(address(this));
         _token.safeTransferFrom(msg.sender, address(this), amount);
         // Count what arrived, not what was asked: a token that took a fee would otherwise leave
@@ -113,7 +155,7 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
 
     /// @inheritdoc ICommonsFund
     function recordReceived() external returns (uint256 recorded) {
-        return _recordReceived();
+        return _sync();
     }
 
     // ------------------------------------------------------------------ social service
@@ -154,6 +196,11 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         if (!p.active) return 0;
         uint256 spent = _spent[programmeId][monthOf(block.timestamp)];
         return p.monthlyBudget > spent ? p.monthlyBudget - spent : 0;
+    }
+
+    /// @inheritdoc ICommonsFund
+    function settlementGrant() external view returns (address settlement, uint256 programmeId) {
+        return (_settlement, _settlementProgramme);
     }
 
     /// @inheritdoc ICommonsFund
@@ -198,12 +245,41 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         if (p.spender == address(0)) revert CommonsFundUnknownProgramme(programmeId);
     }
 
-    function _recordReceived() private returns (uint256 recorded) {
+    /// @dev Records what changed the balance since the last record: first what arrived by plain
+    /// transfer (an inflow), then what the settlement pulled (the granted programme's outflow of
+    /// the current month). The pulls are known exactly from the fall of the allowance, so the
+    /// inflow is exact too even when the settlement pulled tokens not yet recorded. Runs before
+    /// every check on the books. Returns the inflow recorded.
+    function _sync() private returns (uint256 recorded) {
+        address settlement = _settlement;
+        uint256 granted = _granted;
+        uint256 pulled = settlement == address(0) ? 0 : granted - _token.allowance(address(this), settlement);
         uint256 balance = _token.balanceOf(address(this));
         uint256 accounted = _totalIn - _totalOut;
-        if (balance <= accounted) return 0;
-        recorded = balance - accounted;
-        _totalIn += recorded;
-        emit Inflow(SOURCE_REDEMPTION_FEES, address(0), recorded);
+        if (balance + pulled > accounted) {
+            recorded = balance + pulled - accounted;
+            _totalIn += recorded;
+            emit Inflow(SOURCE_REDEMPTION_FEES, address(0), recorded);
+        }
+        if (pulled != 0) {
+            _granted = granted - pulled;
+            uint256 programmeId = _settlementProgramme;
+            uint32 month = monthOf(block.timestamp);
+            _spent[programmeId][month] += pulled;
+            _totalOut += pulled;
+            emit Disbursed(programmeId, month, settlement, pulled, REF_SETTLEMENT);
+        }
+    }
+
+    /// @dev Allowance = what is left of the granted programme's month (0 when closed).
+    function _setAllowance() private returns (uint256 allowance) {
+        uint256 programmeId = _settlementProgramme;
+        Programme memory p = _programmes[programmeId];
+        uint256 spent = _spent[programmeId][monthOf(block.timestamp)];
+        allowance = p.active && p.monthlyBudget > spent ? p.monthlyBudget - spent : 0;
+        _granted = allowance;
+        address settlement = _settlement;
+        _token.forceApprove(settlement, allowance);
+        emit SettlementAllowanceSet(programmeId, settlement, allowance);
     }
 }

@@ -19,6 +19,14 @@ pragma solidity 0.8.28;
 /// equals its token balance once every plain transfer is recorded; each disbursement records them
 /// first.
 ///
+/// The social energy price: the council names one programme whose budget the energy settlement
+/// may pull (`grantSettlement`). The fund is then a paying member of the operation, under a
+/// mandate, and the settlement pulls the fund's member line of a day through its proven member
+/// path, within the token allowance the fund gives it: exactly what is left of that programme's
+/// month (`refreshSettlementAllowance`, which anyone may call, sets it again). What the settlement
+/// pulled (the fall of that allowance) is recorded as the programme's outflow in the month it is
+/// recorded, before any other record, payment or allowance: the month's budget is never exceeded.
+///
 /// The social service (SOCIAL_SERVICE_ROLE) records an eligibility flag for an address with an
 /// expiry date; nothing else about the household goes on chain.
 interface ICommonsFund {
@@ -52,6 +60,10 @@ interface ICommonsFund {
     /// `eligibleUntil` (a Unix time; 0 withdraws it).
     event EligibilitySet(address indexed household, uint64 eligibleUntil);
 
+    /// @notice The energy settlement `settlement` may pull up to `allowance` from the fund for
+    /// programme `programmeId` (what is left of its month).
+    event SettlementAllowanceSet(uint256 indexed programmeId, address indexed settlement, uint256 allowance);
+
     /// @notice An amount of zero was given where value must move.
     error CommonsFundZeroAmount();
     /// @notice The zero address was given where an account is needed.
@@ -73,6 +85,8 @@ interface ICommonsFund {
     error CommonsFundEligibilityInThePast(uint64 eligibleUntil);
     /// @notice A source must be named (a non-zero bytes32).
     error CommonsFundNoSource();
+    /// @notice No energy settlement was granted a programme: the council calls `grantSettlement`.
+    error CommonsFundNoSettlement();
 
     /// @notice Open a programme (council only). Returns its id, numbered from 1.
     function openProgramme(string calldata name, address spender, uint128 monthlyBudget)
@@ -96,6 +110,17 @@ interface ICommonsFund {
     /// fees) as an inflow under "REDEMPTION_FEES". Anyone may call it; returns what it recorded.
     function recordReceived() external returns (uint256 recorded);
 
+    /// @notice Let the energy settlement `settlement` pull programme `programmeId`'s budget for
+    /// operation `operationId` (council only): sets the fund's mandate there (limited by the
+    /// allowance alone) and an allowance of what is left of the programme's month. Replaces an
+    /// earlier grant (whose allowance falls to zero).
+    function grantSettlement(uint256 programmeId, address settlement, uint256 operationId) external;
+
+    /// @notice Record what the settlement pulled, then set its allowance again to what is left of
+    /// the programme's month (anyone; the settlement service calls it before each day and at the
+    /// start of a month). Returns the new allowance.
+    function refreshSettlementAllowance() external returns (uint256 allowance);
+
     /// @notice Set `household` eligible to the social price until `eligibleUntil` (0 withdraws
     /// it). SOCIAL_SERVICE_ROLE only.
     function setEligibility(address household, uint64 eligibleUntil) external;
@@ -114,6 +139,9 @@ interface ICommonsFund {
 
     /// @notice What programme `programmeId` may still pay this month (0 when closed).
     function leftThisMonth(uint256 programmeId) external view returns (uint256);
+
+    /// @notice The settlement granted a programme (zero when none), and that programme.
+    function settlementGrant() external view returns (address settlement, uint256 programmeId);
 
     /// @notice Every inflow recorded since deployment.
     function totalIn() external view returns (uint256);

@@ -8,6 +8,15 @@ import {ICommonsFund} from "../interfaces/ICommonsFund.sol";
 import {IServicePayments} from "../interfaces/IServicePayments.sol";
 import {TestBase} from "./utils/TestBase.sol";
 
+/// @notice Stands for the energy settlement: takes the fund's mandate and pulls within the allowance.
+contract PullingSettlement {
+    function setMandate(uint256, uint48, uint48) external {}
+
+    function pull(DistrictToken token, address from, uint256 amount) external {
+        token.transferFrom(from, address(this), amount);
+    }
+}
+
 /// @notice Drives the fund as the district does (redemption fees arriving, contributions, the
 /// council opening and changing programmes, spenders paying, months passing) and as an attacker
 /// does (anyone else trying to open, change or spend a programme, spenders asking for more than
@@ -34,6 +43,11 @@ contract CommonsFundHandler is TestBase {
     uint256 public usurpations;
     mapping(uint256 programmeId => ICommonsFund.Programme) public ghostProgramme;
     mapping(uint256 programmeId => mapping(uint32 month => uint256)) public ghostSpent;
+    PullingSettlement public immutable settlement = new PullingSettlement();
+    /// @notice The programme the settlement may pull (0 before the council grants one).
+    uint256 public grantedProgramme;
+    /// @notice What the settlement pulled since the fund last recorded it.
+    uint256 public pendingPulls;
 
     constructor(
         CommonsFund fund_,
@@ -60,6 +74,16 @@ contract CommonsFundHandler is TestBase {
         _token.recordDeposit(keccak256(abi.encode("bank", ++_bankNonce)), to, amount);
     }
 
+    /// @dev Every fund call that touches the books first records the fees that arrived and the
+    /// settlement's pulls.
+    function _synced() internal {
+        ghostIn += ghostUnrecorded;
+        ghostUnrecorded = 0;
+        ghostSpent[grantedProgramme][_fund.monthOf(block.timestamp)] += pendingPulls;
+        ghostOut += pendingPulls;
+        pendingPulls = 0;
+    }
+
     // ------------------------------------------------------------------ the district
 
     /// @dev A merchant converts takings to euros: the fee lands in the fund by plain transfer.
@@ -80,14 +104,13 @@ contract CommonsFundHandler is TestBase {
         _token.approve(address(_fund), amount);
         _fund.contribute(amount, "SOLIDARITY_SURCHARGE");
         vm.stopPrank();
-        ghostIn += amount + ghostUnrecorded; // earlier plain transfers are recorded first
-        ghostUnrecorded = 0;
+        _synced();
+        ghostIn += amount;
     }
 
     function recordReceived() external {
         _fund.recordReceived();
-        ghostIn += ghostUnrecorded;
-        ghostUnrecorded = 0;
+        _synced();
     }
 
     function open(uint256 spenderSeed, uint128 budget) external {
@@ -107,7 +130,35 @@ contract CommonsFundHandler is TestBase {
         budget = uint128(_bound(budget, 0, 500 * ONE_M3E));
         vm.prank(_council);
         _fund.changeProgramme(id, spender, budget, active);
+        _synced();
         ghostProgramme[id] = ICommonsFund.Programme(spender, budget, active);
+    }
+
+    function grantSettlement(uint256 idSeed) external {
+        if (ghostProgrammes == 0) return;
+        uint256 id = 1 + idSeed % ghostProgrammes;
+        vm.prank(_council);
+        _fund.grantSettlement(id, address(settlement), 1);
+        _synced();
+        grantedProgramme = id;
+    }
+
+    /// @dev The settlement pulls the fund's member line: within the allowance, or not at all.
+    function settlementPulls(uint256 amount) external {
+        if (grantedProgramme == 0) return;
+        uint256 allowance = _token.allowance(address(_fund), address(settlement));
+        uint256 balance = _token.balanceOf(address(_fund));
+        amount = _bound(amount, 1, allowance + 1);
+        try settlement.pull(_token, address(_fund), amount) {
+            if (amount > allowance || amount > balance) ++overspends;
+            pendingPulls += amount;
+        } catch {}
+    }
+
+    function refreshSettlementAllowance() external {
+        if (grantedProgramme == 0) return;
+        _fund.refreshSettlementAllowance();
+        _synced();
     }
 
     /// @dev Anyone asks any programme for any amount: it goes through only when the caller is
@@ -121,14 +172,14 @@ contract CommonsFundHandler is TestBase {
         amount = _bound(amount, 1, 2 * uint256(p.monthlyBudget) + 1);
         uint32 month = _fund.monthOf(block.timestamp);
         uint256 fundBefore = _token.balanceOf(address(_fund));
+        uint256 pulledHere = id == grantedProgramme ? pendingPulls : 0;
         vm.prank(caller);
         try _fund.disburse(id, _merchant, amount, keccak256("ref")) {
             bool allowed = caller == p.spender && p.active
-                && ghostSpent[id][month] + amount <= p.monthlyBudget && amount <= fundBefore;
+                && ghostSpent[id][month] + pulledHere + amount <= p.monthlyBudget && amount <= fundBefore;
             if (!allowed) ++overspends;
+            _synced();
             ghostSpent[id][month] += amount;
-            ghostIn += ghostUnrecorded;
-            ghostUnrecorded = 0;
             ghostOut += amount;
         } catch {}
     }
@@ -223,13 +274,23 @@ contract CommonsFundInvariants is TestBase {
     }
 
     /// forge-config: default.invariant.runs = 600
+    function invariant_TheSettlementMayNeverPullBeyondTheMonthLeft() public view {
+        uint256 id = handler.grantedProgramme();
+        if (id == 0) return;
+        ICommonsFund.Programme memory p = fund.programme(id);
+        uint256 spent = fund.spentIn(id, fund.monthOf(block.timestamp)) + handler.pendingPulls();
+        uint256 left = p.active && p.monthlyBudget > spent ? p.monthlyBudget - spent : 0;
+        assertLe(token.allowance(address(fund), address(handler.settlement())), left, "allowance within the month left");
+    }
+
+    /// forge-config: default.invariant.runs = 600
     function invariant_InflowsMinusOutflowsIsTheBalance() public view {
         assertEq(fund.totalIn(), handler.ghostIn(), "inflows recorded");
         assertEq(fund.totalOut(), handler.ghostOut(), "outflows recorded");
         assertEq(
             fund.totalIn() - fund.totalOut() + handler.ghostUnrecorded(),
-            token.balanceOf(address(fund)),
-            "in - out (+ fees not yet recorded) = balance"
+            token.balanceOf(address(fund)) + handler.pendingPulls(),
+            "in - out (+ fees and - pulls not yet recorded) = balance"
         );
     }
 }

@@ -26,7 +26,7 @@ from ledger.errors import ConfigError, ContractRuleError
 DEPLOYER = 0
 PROPOSERS = (30, 31)
 EXECUTOR = 32
-ROLES = {"registrar": 21, "pauser": 22, "oracle": 23, "tariff": 24, "freezer": 25}
+ROLES = {"registrar": 21, "pauser": 22, "oracle": 23, "tariff": 24, "freezer": 25, "social_service": 27}
 TREASURER = 26
 ADMIN_DELAY = 3 * 86400
 TIMELOCK_DELAY = 2 * 86400
