@@ -94,6 +94,8 @@ FUND_EVENTS = {
     "Disbursed": "Disbursed(uint256,uint32,address,uint256,bytes32)",
     # Kept raw only: who is eligible to the social price is not shown, even pseudonymously.
     "EligibilitySet": "EligibilitySet(address,uint64)",
+    # Kept raw only: the allowance follows from the budgets and outflows already decoded.
+    "SettlementAllowanceSet": "SettlementAllowanceSet(uint256,address,uint256)",
 }
 # Kept raw only (no decoded table): OpenZeppelin Pausable and AccessControl.
 COMMON_EVENTS = {
