@@ -385,10 +385,10 @@ def compute_day(
     from the previous day. `already_transferred`: member -> net micro-M3E of the member lines of
     earlier versions of the day that the chain processed (> 0 paid; shortfalls included: the
     member owes them on chain); a correction moves only the difference. `social`: the social
-    price (eligible households, the fund's share and what is left of its month; for a correction,
-    what is left plus what earlier versions of the day pulled from the fund): the fund becomes a
-    paying member and SOLIDARITY lines say what it pays for whom. Raises the core's errors (a
-    missing reading, a missing step) unchanged.
+    price (eligible households, the fund's share and what is left of its month; a correction adds
+    back what earlier versions of the day moved from the fund): the fund becomes a paying member
+    and SOLIDARITY lines say what it pays for whom. Raises the core's errors (a missing reading,
+    a missing step) unchanged.
     """
     if not 1 <= version <= MAX_UINT32:
         raise SettlementError(f"a version is 1 to {MAX_UINT32}, got {version}")
@@ -453,9 +453,11 @@ def compute_day(
         if fund in net:
             raise SettlementError("the commons fund's account cannot also be a meter's account")
         eligible = frozenset(account_of(a) for a in social.eligible)
+        # What earlier versions of this day took from the fund is part of what it may pay now.
+        earlier = max(0, (already_transferred or {}).get(fund, 0))
         parts = solidarity_parts(
             {who: value for who, (_, value) in bought.items()},
-            SocialPrice(fund, eligible, social.discount_bps, social.budget_left),
+            SocialPrice(fund, eligible, social.discount_bps, social.budget_left + earlier),
         )
         for number, who in enumerate(sorted(parts)):
             lines.append(Line(LineKind.SOLIDARITY, number, day_start, fund, who, bought[who][0], parts[who]))
