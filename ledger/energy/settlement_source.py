@@ -45,6 +45,7 @@ from ledger.domain.energy.allocation import (
     StepReadings,
 )
 from ledger.domain.energy.pricing import TariffBook
+from ledger.domain.energy.solidarity import SocialPrice
 from ledger.domain.energy.steps import PARIS, StepLength, day_bounds, day_step_starts, local_day_of
 from ledger.energy.ingest import DISTRIBUTOR, GATEWAY, NewReading
 from ledger.energy.registry import KeyKind, Meter, Operation, Participant, Role
@@ -419,10 +420,15 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
 
 
 def store_compute(
-    store: SettlementReadingStore, operation_id: str, day: date, book: Callable[[], TariffBook]
+    store: SettlementReadingStore,
+    operation_id: str,
+    day: date,
+    book: Callable[[], TariffBook],
+    social: Callable[[Iterable[str]], SocialPrice | None] | None = None,
 ) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[str, int]], DayLines]:
     """The `Compute` of `Settler.run` reading the store when (and only when) it is called: a
-    day already committed but not fully paid is finished without reading anything."""
+    day already committed but not fully paid is finished without reading anything. `social`
+    gives the social price for the day's accounts (read from the chain then), or None."""
 
     def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         inputs = day_inputs(store, operation_id, day)
@@ -437,6 +443,7 @@ def store_compute(
             residues=residues,
             version=version,
             already_transferred=moved,
+            social=social(inputs.accounts.values()) if social is not None else None,
         )
 
     return compute

@@ -68,9 +68,12 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
     w3 = connect(node.url)
     council = dev_account(0)  # the dev deployment's admin: the council, and the social service
     manifest = deploy_district(w3, council)
-    world = build_world(w3, manifest, OP, PRODUCERS, CONSUMERS, operator=council, tariff_from=date(2025, 6, 1))
+    world = build_world(
+        w3, manifest, OP, PRODUCERS, CONSUMERS, operator=council, tariff_from=date(2025, 6, 1)
+    )
     operator = world.operator
-    fund = operator.client.contract(manifest.contract("CommonsFund").address, manifest.contract("CommonsFund").abi)
+    deployed = manifest.contract("CommonsFund")
+    fund = operator.client.contract(deployed.address, deployed.abi)
     send: Any = operator.client.transact
     send(fund.functions.openProgramme("Social energy price", world.chain.address, BUDGET))
     send(fund.functions.grantSettlement(1, world.chain.address, OP))
@@ -79,7 +82,8 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
     send(fund.functions.contribute(100 * M3E, b"GIFT".ljust(32, b"\0")))
     household = world.accounts["PRM-C1"]
     send(fund.functions.setEligibility(household, int(datetime(2025, 12, 31, tzinfo=UTC).timestamp())))
-    w3.provider.make_request("evm_setNextBlockTimestamp", [int(datetime(2025, 6, 17, tzinfo=UTC).timestamp())])
+    after_the_days = int(datetime(2025, 6, 17, tzinfo=UTC).timestamp())
+    w3.provider.make_request("evm_setNextBlockTimestamp", [after_the_days])
     w3.provider.make_request("evm_mine", [])
 
     social = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS)
@@ -105,7 +109,8 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
     call = operator.client.call
     send(fund.functions.recordReceived())
     assert call(fund.functions.spentIn(1, JUNE_2025)) == line.value
-    assert call(fund.functions.totalIn()) - call(fund.functions.totalOut()) == world.balance(str(fund.address))
+    books = call(fund.functions.totalIn()) - call(fund.functions.totalOut())
+    assert books == world.balance(str(fund.address))
 
     # The council lowers the month's budget to what was spent: the next day is at the normal price.
     send(fund.functions.changeProgramme(1, world.chain.address, line.value, True))
