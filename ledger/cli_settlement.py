@@ -331,6 +331,13 @@ def settle_watch_command(
     lookback: Annotated[int, typer.Option("--lookback-days", min=1, help="oldest day looked at")] = 31,
     batch: Annotated[int, typer.Option("--batch", min=1, help="transfer lines per transaction")] = 100,
     cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after N checks")] = None,
+    social_discount: Annotated[
+        int,
+        typer.Option(
+            "--social-discount", min=0, max=10_000,
+            help="basis points of the price the commons fund pays for eligible households (0: none)",
+        ),
+    ] = 0,
     rpc_url: RpcOption = None,
     manifest: ManifestOption = None,
 ) -> None:
@@ -369,6 +376,7 @@ def settle_watch_command(
         lookback_days=lookback,
         batch_size=batch,
         changes=readings_store,  # re-settles days whose distributor data or reviews changed
+        social=(lambda accounts: chain.social_price(accounts, social_discount)) if social_discount else None,
     )
     try:
         watcher.run(cycles=cycles)

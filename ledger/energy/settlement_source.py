@@ -520,6 +520,8 @@ class SettleWatcher:
     changes: ChangeFeed | None = None
     """When given (the SQL store), a settled day whose distributor data change or whose review is
     resolved is settled again: the correction version is committed without anyone asking."""
+    social: Callable[[Iterable[str]], SocialPrice | None] | None = None
+    """When given, the social price of each day settled (see `store_compute`)."""
     _closed: set[date] = field(default_factory=set)
     _open: dict[date, int] = field(default_factory=dict)
     _recheck: set[date] = field(default_factory=set)
@@ -600,7 +602,7 @@ class SettleWatcher:
                     self._closed.add(day)
                     return self._event("day-already-settled", day=day.isoformat(), version=latest)
                 result = Settler(self.chain, self.days, batch_size=self.batch_size).run(
-                    self._op, day, store_compute(self.store, self.operation_id, day, self.book)
+                    self._op, day, store_compute(self.store, self.operation_id, day, self.book, self.social)
                 )
             except DayOpenError as exc:
                 if self._open.get(day) == exc.missing_steps:

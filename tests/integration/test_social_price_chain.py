@@ -11,15 +11,22 @@ from typing import Any
 
 import pytest
 
+from api import services
+from api.services import Deployment
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
 from ledger.chain.devnode import DevNode, free_port
-from ledger.demo import dev_account
+from ledger.chain.district import District
+from ledger.chain.governance import deploy_with_plan
+from ledger.db.queries_api import ApiQueries
+from ledger.demo import DEMO_ELIGIBLE_HOME, DEMO_FUND_GRANT, demo_plan, dev_account, home_account, seed_fund
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.solidarity import SocialPrice
 from ledger.domain.energy.steps import StepLength
 from ledger.energy.settlement import DayLines, JsonDayStore, LineKind, Settler, day_compute, tariff_book
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from ledger.energy.simulator import OPERATION_ID
+from tests.integration.indexer.helpers import index_once
 
 pytestmark = pytest.mark.chain
 
@@ -121,3 +128,38 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
     assert not [ln for ln in next_lines.lines if ln.kind is LineKind.SOLIDARITY]
     normal_next = {t.member: t.amount for t in _normal(world, NEXT_DAY).transfers}
     assert household_before - world.balance(household) == normal_next[household]
+
+    # The fund's report, from the indexed events: the settlement's pull is programme 1's outflow
+    # of June, the month's budget is spent, and the books equal the balance.
+    manifest_path = tmp_path / "deployment.json"
+    manifest.save(manifest_path)
+    database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index_once(node.url, manifest_path, database_url, confirmations=0)
+    queries = ApiQueries.from_url(database_url, 69003)
+    try:
+        report = services.fund(queries, Deployment(token=None, contracts=(), fund=str(fund.address).lower()),
+                               now=datetime(2025, 6, 17, tzinfo=UTC).timestamp())
+    finally:
+        queries.close()
+    assert [(f.month, f.programme_id, int(f.amount.micro)) for f in report.outflows] == [
+        ("2025-06", 1, line.value)]
+    (programme,) = report.programmes
+    assert programme.budget_spent and programme.left_this_month.micro == "0"
+    assert int(report.balance.micro) == world.balance(str(fund.address))
+    assert report.not_yet_recorded.micro == "0"
+
+
+def test_the_demo_opens_the_social_programme_and_finds_one_home_eligible(node: DevNode) -> None:
+    w3 = connect(node.url)
+    manifest = deploy_with_plan(w3, dev_account(0), demo_plan()).manifest
+    operator = District(w3, dev_account(0), manifest)
+    assert seed_fund(operator, OPERATION_ID)
+    assert not seed_fund(operator, OPERATION_ID), "seeded once"
+    deployed = manifest.contract("CommonsFund")
+    fund = operator.client.contract(deployed.address, deployed.abi)
+    call = operator.client.call
+    assert call(operator.token.functions.commonsFund()) == deployed.address
+    granted = tuple(call(fund.functions.settlementGrant()))
+    assert granted == (manifest.contract("EnergySettlement").address, 1)
+    assert call(fund.functions.isEligible(home_account(DEMO_ELIGIBLE_HOME).address))
+    assert call(fund.functions.totalIn()) == DEMO_FUND_GRANT
