@@ -137,7 +137,7 @@ def test_verify_compares_the_timelock_with_the_openzeppelin_source_too(
     assert result.returncode == 0, result.stderr
     checked = {c["name"]: c["matches"] for c in json.loads(result.stdout)["contracts"]}
     assert checked == {"DistrictToken": True, "ServicePayments": True, "EnergySettlement": True,
-                       "TimelockController": True}
+                       "CommonsFund": True, "TimelockController": True}
 
 
 def test_a_role_grant_through_the_timelock_waits_its_delay(
