@@ -82,6 +82,7 @@ def load_deployment(settings: ApiSettings) -> Deployment:
     """The contract addresses, from the manifest when there is one (read without web3)."""
     token = settings.token_address.lower() if settings.token_address else None
     contracts: tuple[str, ...] = ()
+    fund: str | None = None
     if settings.manifest is not None and Path(settings.manifest).is_file():
         from ledger.chain.manifest import Manifest
 
@@ -93,7 +94,9 @@ def load_deployment(settings: ApiSettings) -> Deployment:
             contracts = tuple(c.address.lower() for c in manifest.contracts.values())
             if token is None and "DistrictToken" in manifest.contracts:
                 token = manifest.contracts["DistrictToken"].address.lower()
-    return Deployment(token=token, contracts=tuple(a for a in contracts if a != token))
+            if "CommonsFund" in manifest.contracts:
+                fund = manifest.contracts["CommonsFund"].address.lower()
+    return Deployment(token=token, contracts=tuple(a for a in contracts if a != token), fund=fund)
 
 
 def _ledger_error(exc: LedgerError) -> tuple[int, str, str]:

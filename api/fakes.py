@@ -12,6 +12,7 @@ from ledger.db.queries_api import (
     ZERO_ADDRESS,
     BalanceFigure,
     CursorInfo,
+    FundFigures,
     MerchantItem,
     Page,
     PaymentItem,
@@ -20,6 +21,7 @@ from ledger.db.queries_api import (
     TransferItem,
 )
 from ledger.db.queries_energy import DistrictRows, OwnReading, SettlementEvent, StepFigure, group_size
+from ledger.domain.fund import FundEvent
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FakeLedger:
     payment_list: list[PaymentItem] = field(default_factory=list)
     supply: list[SupplyPoint] = field(default_factory=list)
     reserve: int = 0
+    fund_events: list[FundEvent] = field(default_factory=list)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -124,6 +127,9 @@ class FakeLedger:
 
     def supply_series(self, limit: int) -> Page[SupplyPoint]:
         return Page(self.cursor_info, self.supply[-limit:])
+
+    def fund_figures(self, fund: str) -> FundFigures:
+        return FundFigures(self.cursor_info, list(self.fund_events), self.balance(fund).balance)
 
     def balance(self, account: str) -> BalanceFigure:
         account = account.lower()

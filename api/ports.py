@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 from ledger.db.queries_api import (
     BalanceFigure,
     CursorInfo,
+    FundFigures,
     MerchantItem,
     Page,
     PaymentItem,
@@ -46,6 +47,8 @@ class LedgerReader(Protocol):
     def token_figures(self, since_time: int, exclude: Sequence[str]) -> TokenFigures: ...
 
     def supply_series(self, limit: int) -> Page[SupplyPoint]: ...
+
+    def fund_figures(self, fund: str) -> FundFigures: ...
 
     def balance(self, account: str) -> BalanceFigure: ...
 

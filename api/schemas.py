@@ -70,6 +70,49 @@ class TokenOut(Indexed):
     declaration: DeclarationOut
 
 
+class FundProgrammeOut(Out):
+    programme_id: int
+    name: str
+    spender: str = Field(description="who the council allows to pay from this programme")
+    monthly_budget: Amount
+    active: bool
+    spent_this_month: Amount
+    left_this_month: Amount = Field(description="zero while the programme is closed")
+    budget_spent: bool = Field(
+        description="true when nothing is left this month: solidarity prices and free tiers it pays "
+        "for stop until next month"
+    )
+
+
+class FundFlowOut(Out):
+    month: str = Field(examples=["2025-06"], description="calendar month, UTC (the contract's rule)")
+    amount: Amount
+    count: int
+
+
+class FundInflowOut(FundFlowOut):
+    source: str = Field(examples=["REDEMPTION_FEES"])
+
+
+class FundOutflowOut(FundFlowOut):
+    programme_id: int
+
+
+class FundOut(Indexed):
+    address: str
+    month: str = Field(description="the current calendar month, UTC")
+    balance: Amount = Field(description="what the fund holds on chain, as indexed")
+    recorded_in: Amount
+    recorded_out: Amount
+    not_yet_recorded: Amount = Field(
+        description="fees that reached the fund by plain transfer and that its next record or "
+        "payment will count as an inflow"
+    )
+    programmes: list[FundProgrammeOut]
+    inflows: list[FundInflowOut] = Field(description="by month and source")
+    outflows: list[FundOutflowOut] = Field(description="by month and programme")
+
+
 class SupplyPointOut(Out):
     block: int
     time: int

@@ -25,6 +25,10 @@ from api.schemas import (
     Amount,
     BalanceOut,
     DeclarationOut,
+    FundInflowOut,
+    FundOut,
+    FundOutflowOut,
+    FundProgrammeOut,
     MerchantOut,
     MerchantPaymentOut,
     MerchantPaymentsOut,
@@ -44,6 +48,7 @@ from api.state import ApiState
 from ledger.chain.reference import matches, new_salt, reference_commitment
 from ledger.db.api_state import StoredRequest
 from ledger.db.queries_api import MerchantItem, PaymentItem
+from ledger.domain.fund import fund_report, month_label, utc_month
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,6 +68,7 @@ class Deployment:
 
     token: str | None
     contracts: tuple[str, ...]
+    fund: str | None = None
 
 
 def parse_cursor(text: str | None) -> tuple[int, int] | None:
@@ -132,6 +138,53 @@ def token(
                 "and booking deposits into the district contracts"
             ),
         ),
+    )
+
+
+def fund(reader: LedgerReader, deployment: Deployment, now: float | None = None) -> FundOut:
+    """The commons fund: balance, inflows by source and month, outflows by programme and month,
+    and each programme's budget left this (UTC) month."""
+    if deployment.fund is None:
+        raise NotFound(
+            "This district has no commons fund contract: deploy the contracts of this version "
+            "(`ledger deploy`) and point the API at the new manifest.",
+            code="no_fund",
+        )
+    figures = reader.fund_figures(deployment.fund)
+    month = utc_month(int(time.time() if now is None else now))
+    report = fund_report(figures.events, month)
+    recorded = report.total_in - report.total_out
+    return FundOut(
+        indexed_block=figures.indexed.block_number,
+        address=deployment.fund,
+        month=month_label(month),
+        balance=amount(figures.balance),
+        recorded_in=amount(report.total_in),
+        recorded_out=amount(report.total_out),
+        not_yet_recorded=amount(max(0, figures.balance - recorded)),
+        programmes=[
+            FundProgrammeOut(
+                programme_id=p.programme_id,
+                name=p.name,
+                spender=p.spender,
+                monthly_budget=amount(p.monthly_budget),
+                active=p.active,
+                spent_this_month=amount(p.spent_this_month),
+                left_this_month=amount(p.left_this_month),
+                budget_spent=p.left_this_month == 0,
+            )
+            for p in report.programmes
+        ],
+        inflows=[
+            FundInflowOut(month=month_label(f.month), source=f.key, amount=amount(f.amount), count=f.count)
+            for f in report.inflows
+        ],
+        outflows=[
+            FundOutflowOut(
+                month=month_label(f.month), programme_id=int(f.key), amount=amount(f.amount), count=f.count
+            )
+            for f in report.outflows
+        ],
     )
 
 

@@ -130,11 +130,21 @@ def settle_command(
     ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="transfer lines per transaction")] = 100,
     batch_delay: Annotated[float, typer.Option("--batch-delay", hidden=True)] = 0.0,
+    social_discount: Annotated[
+        int,
+        typer.Option(
+            "--social-discount", min=0, max=10_000,
+            help="basis points of the price the commons fund pays for eligible households (0: none)",
+        ),
+    ] = 0,
     rpc_url: RpcOption = None,
     manifest: ManifestOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Settle a day: compute its lines, commit their Merkle root, pay the netted amounts.
+
+    With --social-discount, households the commons fund finds eligible pay that much less and
+    the fund pays the producer the difference, within what is left of its programme's month.
 
     Safe to run again at any time: it continues from what the chain holds, pays nothing twice,
     and commits a correction (the next version, paying only the difference) when the readings
@@ -145,7 +155,7 @@ def settle_command(
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
     if readings is None:
-        _settle_from_store(settings, the_day, operation, batch, batch_delay, as_json)
+        _settle_from_store(settings, the_day, operation, batch, batch_delay, as_json, social_discount)
         return
     accounts = read_participants(participants or settings.state_dir / "energy" / "participants.csv")
     allocation_key = read_key(key, shares)
@@ -165,6 +175,7 @@ def settle_command(
         book=tariff_book(chain.tariffs(op), chain.price_bounds()),
         accounts=accounts,
         batch_size=batch,
+        social=chain.social_price(accounts.values(), social_discount) if social_discount else None,
     )
     store = JsonDayStore(settings.state_dir / "settlement")
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
@@ -180,7 +191,13 @@ def _delay_hook(batch_delay: float) -> Callable[[str], None]:
 
 
 def _settle_from_store(
-    settings: LedgerSettings, the_day: date, operation: str, batch: int, batch_delay: float, as_json: bool
+    settings: LedgerSettings,
+    the_day: date,
+    operation: str,
+    batch: int,
+    batch_delay: float,
+    as_json: bool,
+    social_discount: int = 0,
 ) -> None:
     from ledger.cli_registry import open_store
     from ledger.energy.settlement import JsonDayStore, Settler, operation_number, tariff_book, with_batch_size
@@ -192,7 +209,11 @@ def _settle_from_store(
     op = operation_number(operation)
     compute = with_batch_size(
         store_compute(
-            readings_store, operation, the_day, lambda: tariff_book(chain.tariffs(op), chain.price_bounds())
+            readings_store,
+            operation,
+            the_day,
+            lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
+            (lambda accounts: chain.social_price(accounts, social_discount)) if social_discount else None,
         ),
         batch,
     )
@@ -310,6 +331,13 @@ def settle_watch_command(
     lookback: Annotated[int, typer.Option("--lookback-days", min=1, help="oldest day looked at")] = 31,
     batch: Annotated[int, typer.Option("--batch", min=1, help="transfer lines per transaction")] = 100,
     cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after N checks")] = None,
+    social_discount: Annotated[
+        int,
+        typer.Option(
+            "--social-discount", min=0, max=10_000,
+            help="basis points of the price the commons fund pays for eligible households (0: none)",
+        ),
+    ] = 0,
     rpc_url: RpcOption = None,
     manifest: ManifestOption = None,
 ) -> None:
@@ -348,6 +376,7 @@ def settle_watch_command(
         lookback_days=lookback,
         batch_size=batch,
         changes=readings_store,  # re-settles days whose distributor data or reviews changed
+        social=(lambda accounts: chain.social_price(accounts, social_discount)) if social_discount else None,
     )
     try:
         watcher.run(cycles=cycles)

@@ -60,7 +60,7 @@ MERCHANTS = [
 ]
 RESIDENTS = [("Alice", 4), ("Bruno (prosumer)", 5), ("Chloé", 6), ("Driss (prosumer)", 7), ("Élise", 8)]
 COMMONS_FUND_INDEX = 9
-DEMO_ROLES = {"treasurer": 15, "registrar": 16, "pauser": 17, "freezer": 18}
+DEMO_ROLES = {"treasurer": 15, "registrar": 16, "pauser": 17, "freezer": 18, "social_service": 19}
 """Local dev chain only: each operator power on its own dev account (the deployer, account 0,
 stays the admin with no delay for convenience and runs the energy settlement)."""
 DEMO_MINT_ALLOWANCE = "100000.00"
@@ -76,6 +76,12 @@ SIM_PAST_DAYS = 3
 NAMED_PROSUMERS = [(label, index) for label, index in RESIDENTS if "prosumer" in label]
 """Residents with a solar roof in the simulation (Bruno and Driss): their homes come after the
 simulated ones."""
+DEMO_SOCIAL_BUDGET = 20 * M3E
+"""The commons fund's social energy programme: what it may pay each month."""
+DEMO_SOCIAL_DISCOUNT_BPS = 4_000
+"""An eligible home pays 40 % less for its neighbours' solar; the fund pays that part."""
+DEMO_FUND_GRANT = 100 * M3E
+DEMO_ELIGIBLE_HOME = 1
 
 
 def demo_plan() -> DeploymentPlan:
@@ -83,7 +89,6 @@ def demo_plan() -> DeploymentPlan:
     roles = {name: [dev_account(i).address] for name, i in DEMO_ROLES.items() if name != "treasurer"}
     return parse_plan({
         "admin": {"delay_seconds": 0},
-        "token": {"commons_fund": dev_account(COMMONS_FUND_INDEX).address},
         "roles": roles,
         "minters": [{"address": dev_account(DEMO_ROLES["treasurer"]).address,
                      "allowance": DEMO_MINT_ALLOWANCE, "daily_limit": DEMO_MINT_DAILY_LIMIT}],
@@ -98,6 +103,34 @@ def role_signer(operator: District, contract: str, role: str) -> District:
         if account.address in holders:
             return operator.as_(account)
     return operator
+
+
+def seed_fund(operator: District, operation: str) -> bool:
+    """The council's first programme (the demo's deployer is its dev-only council): the social
+    energy price, granted to the settlement of the simulated operation, a grant from the town
+    hall into the fund, and one simulated home found eligible by the social service. False when
+    the fund already has a programme (or the contracts have no fund)."""
+    from ledger.energy.settlement import operation_number
+
+    manifest = operator.manifest
+    if "CommonsFund" not in manifest.contracts or "EnergySettlement" not in manifest.contracts:
+        return False
+    deployed = manifest.contract("CommonsFund")
+    fund = operator.client.contract(deployed.address, deployed.abi)
+    if int(operator.client.call(fund.functions.programmeCount())) > 0:
+        return False
+    settlement = manifest.contract("EnergySettlement").address
+    send = operator.client.transact
+    send(fund.functions.openProgramme("Social energy price", settlement, DEMO_SOCIAL_BUDGET))
+    send(fund.functions.grantSettlement(1, settlement, operation_number(operation)))
+    treasurer = role_signer(operator, "DistrictToken", "TREASURER_ROLE")
+    treasurer.record_deposit("DEMO-TOWN-HALL-GRANT", operator.address, DEMO_FUND_GRANT)
+    send(operator.token.functions.approve(fund.address, DEMO_FUND_GRANT))
+    send(fund.functions.contribute(DEMO_FUND_GRANT, b"TOWN_HALL_GRANT".ljust(32, b"\0")))
+    social = role_signer(operator, "CommonsFund", "SOCIAL_SERVICE_ROLE")
+    until = int(time.time()) + 365 * 86_400
+    social.client.transact(fund.functions.setEligibility(home_account(DEMO_ELIGIBLE_HOME).address, until))
+    return True
 
 
 def home_account(n: int) -> LocalAccount:
@@ -298,6 +331,8 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 print("Enrolled Bruno and Driss, the prosumers, for solar settlement")
             if ensure_demo_tariff(w3, operator_account, manifest, OPERATION_ID):
                 print(f"Set the solar tariff of {OPERATION_ID}: {DEMO_TARIFF[0]:,} µ€/kWh in solar hours")
+            if seed_fund(operator, OPERATION_ID):
+                print("Opened the commons fund's social energy programme; simulated home 1 is eligible")
         if block_ms and not once:
             # Blocks every ~2 s from now on, like a permissioned QBFT network.
             interval_mining(w3, block_ms)
@@ -330,7 +365,8 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 from ledger.energy.simulator import OPERATION_ID
 
                 # Each simulated day is settled on chain once all its readings are in.
-                watch = ["settle-watch", "--operation", OPERATION_ID, "--interval", str(SETTLE_EVERY_S)]
+                watch = ["settle-watch", "--operation", OPERATION_ID, "--interval", str(SETTLE_EVERY_S),
+                         "--social-discount", str(DEMO_SOCIAL_DISCOUNT_BPS)]
                 children.append(_start_service(watch, state / "settlement.log", env))
         _print_summary(operator, manifest, settings)
         if once:

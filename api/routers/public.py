@@ -16,6 +16,7 @@ from api.schemas import (
     ADDRESS_PATTERN,
     POSITIVE_MICRO_PATTERN,
     Category,
+    FundOut,
     Health,
     MerchantsOut,
     PaymentRequestOut,
@@ -56,6 +57,13 @@ async def health(reader: Reader, settings: Settings) -> Health:
 async def token(reader: Reader, settings: Settings, deployment: DeploymentDep) -> TokenOut:
     """Supply, euro reserve, backing ratio and digital payments over 12 rolling months."""
     return await anyio.to_thread.run_sync(services.token, reader, settings, deployment)
+
+
+@router.get("/fund", response_model=FundOut, responses=errors(404))
+async def fund(reader: Reader, deployment: DeploymentDep) -> FundOut:
+    """The commons fund: its balance, inflows by source and month, outflows by programme and
+    month, and what each programme may still pay this month (calendar months, UTC)."""
+    return await anyio.to_thread.run_sync(services.fund, reader, deployment)
 
 
 @router.get("/token/supply-history", response_model=SupplySeriesOut, responses=errors())

@@ -53,7 +53,8 @@ def deploy_district(
     params: DeployParams | None = None,
     compilation: Compilation | None = None,
 ) -> Manifest:
-    """Deploy DistrictToken, ServicePayments (and EnergySettlement when present), wire them.
+    """Deploy DistrictToken, ServicePayments (and CommonsFund, EnergySettlement when present),
+    wire them: the token's conversion fees go to the CommonsFund unless `commons_fund` is given.
 
     A local dev chain convenience: the deployer is the admin and holds every role (recorded as
     `dev_only` in the manifest). Any other deployment goes through a deployment file
@@ -104,6 +105,15 @@ def deploy_district(
             if not client.call(contract.functions.hasRole(role, admin)):
                 client.transact(contract.functions.grantRole(role, admin))
     client.transact(token.functions.configureMinter(admin, params.mint_allowance, 0))
+    if "CommonsFund" in compilation.contracts:
+        # The council is the admin here (a dev chain); the conversion fees go to the fund
+        # unless another recipient was asked for.
+        fund_address, _ = put("CommonsFund", token_address, admin, delay)
+        fund_contract = client.contract(fund_address, compilation.contracts["CommonsFund"].abi)
+        if not params.commons_fund:
+            client.transact(token.functions.setCommonsFund(fund_address))
+        role = client.call(fund_contract.functions.SOCIAL_SERVICE_ROLE())
+        client.transact(fund_contract.functions.grantRole(role, admin))
     if "EnergySettlement" in compilation.contracts:
         settlement_address, _ = put("EnergySettlement", token_address, admin, delay)
         settlement = client.contract(settlement_address, compilation.contracts["EnergySettlement"].abi)

@@ -42,7 +42,7 @@ from ledger.chain.solc import TIMELOCK_SOURCE, Compilation, compile_contracts, c
 from ledger.domain.money import format_micro
 from ledger.errors import ConfigError, DeploymentError
 
-DISTRICT = ("DistrictToken", "ServicePayments", "EnergySettlement")
+DISTRICT = ("DistrictToken", "ServicePayments", "EnergySettlement", "CommonsFund")
 TIMELOCK = "TimelockController"
 _TIMELOCK_ROLES = ("PROPOSER_ROLE", "EXECUTOR_ROLE", "CANCELLER_ROLE")
 _SAFE_THRESHOLD = "0xe75235b8"  # getThreshold()
@@ -183,6 +183,10 @@ def deploy_with_plan(
     contracts = {"DistrictToken": token, "ServicePayments": payments}
     if "EnergySettlement" in compilation.contracts:
         contracts["EnergySettlement"] = put("EnergySettlement", token.address, admin_address, delay)
+    if "CommonsFund" in compilation.contracts:
+        # The council is the same admin (timelock or Safe); the set-up batch then makes the fund
+        # the token's fee recipient, unless the file names another one.
+        contracts["CommonsFund"] = put("CommonsFund", token.address, admin_address, delay)
 
     calls = setup_calls(contracts, plan)
     safe_batch: Path | None = None
@@ -263,6 +267,10 @@ def setup_calls(contracts: dict[str, Contract], plan: DeploymentPlan) -> list[Ad
     """The admin's set-up: merchant directory, every role grant, every minter allowance."""
     token, payments = contracts["DistrictToken"], contracts["ServicePayments"]
     calls = [_call("DistrictToken", token, "setMerchantDirectory", [payments.address])]
+    fund = contracts.get("CommonsFund")
+    if fund is not None and plan.commons_fund is None:
+        calls.append(_call("DistrictToken", token, "setCommonsFund", [fund.address],
+                           f"send the conversion fees to the commons fund {fund.address}"))
     for role, holders in sorted(plan.roles.items()):
         owners = [name for name, c in contracts.items() if role in role_constants(c)]
         if not owners:

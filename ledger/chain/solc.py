@@ -22,7 +22,7 @@ from typing import Any
 from ledger.errors import CompilerError
 
 SOLC_VERSION = "0.8.28"
-CONTRACT_NAMES = ("DistrictToken", "ServicePayments", "EnergySettlement")
+CONTRACT_NAMES = ("DistrictToken", "ServicePayments", "EnergySettlement", "CommonsFund")
 # Governance building blocks deployed from OpenZeppelin's npm package, unchanged.
 TIMELOCK_SOURCE = "@openzeppelin/contracts/governance/TimelockController.sol"
 # Must match hardhat.config.js so that Hardhat and Python build the same bytecode.

@@ -3,10 +3,10 @@
 Every row carries `chain_id`. Decoded event tables are keyed like the raw logs, by
 (chain_id, block_number, log_index), so undoing a reorg is `DELETE ... WHERE block_number > n`.
 EnergySettlement events land in tariffs, settlement_days, settlement_payments and
-settlement_shortfalls (same key, rolled back the same way). Projections (balances,
-balance_history, merchant_takings_daily, supply_history, merchants, bookings) are derived from
-the decoded rows and rolled back with them. The `indexer_cursor` row is written in the same
-transaction as the data it covers.
+settlement_shortfalls, CommonsFund events in fund_events (same key, rolled back the same way).
+Projections (balances, balance_history, merchant_takings_daily, supply_history, merchants,
+bookings) are derived from the decoded rows and rolled back with them. The `indexer_cursor` row
+is written in the same transaction as the data it covers.
 """
 
 from __future__ import annotations
@@ -319,6 +319,29 @@ class ReserveCarry(Base):
     tx_hash: Mapped[str] = mapped_column(Hash)
     predecessor: Mapped[str] = mapped_column(Address)
     reserve: Mapped[int] = mapped_column(U256)
+
+
+class FundEvent(Base):
+    """CommonsFund events: inflows (by source), outflows (by programme and month), programmes
+    opened or changed by the council (see records.FundEventRow)."""
+
+    __tablename__ = "fund_events"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    kind: Mapped[str] = mapped_column(String(8))
+    programme_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    month: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    source: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    account: Mapped[str | None] = mapped_column(Address, nullable=True)
+    amount: Mapped[int | None] = mapped_column(U256, nullable=True)
+    monthly_budget: Mapped[int | None] = mapped_column(U256, nullable=True)
+    active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ref: Mapped[str | None] = mapped_column(Hash, nullable=True)
+
+    __table_args__ = (Index("ix_fund_events_programme_month", "chain_id", "programme_id", "month"),)
 
 
 class Merchant(Base):

@@ -33,13 +33,16 @@ from sqlalchemy.sql.elements import TextClause
 from ledger.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from ledger.db.errors import DatabaseUnavailable
 from ledger.db.models import (
+    Balance,
     Block,
+    FundEvent,
     Merchant,
     Payment,
     Refund,
     SupplyHistory,
     Transfer,
 )
+from ledger.domain.fund import FundEvent as FundEventItem
 
 T = TypeVar("T")
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -222,6 +225,16 @@ def _newest_first(sent: Rows, received: Rows, limit: int) -> list[Sequence[Any]]
     return out
 
 
+@dataclass(frozen=True)
+class FundFigures:
+    """The commons fund's events as indexed, and its token balance (which also counts the fees
+    that arrived by plain transfer and that the fund has not recorded yet)."""
+
+    indexed: CursorInfo
+    events: list[FundEventItem]
+    balance: int
+
+
 class ApiQueries:
     """The API's read-only view of one chain in the indexer's database."""
 
@@ -358,6 +371,34 @@ class ApiQueries:
         if row is None:
             return TokenFigures(cursor, 0, 0, paid, None)
         return TokenFigures(cursor, int(row[1]), int(row[2]), paid, int(row[0]))
+
+    def fund_figures(self, fund: str) -> FundFigures:
+        """Every CommonsFund event (a few a day) and the fund's balance, in one snapshot."""
+        with self._read() as conn:
+            cursor = self._cursor(conn)
+            rows = conn.execute(
+                select(
+                    FundEvent.block_number, FundEvent.log_index, FundEvent.kind, FundEvent.programme_id,
+                    FundEvent.month, FundEvent.source, FundEvent.account, FundEvent.amount,
+                    FundEvent.monthly_budget, FundEvent.active, FundEvent.name,
+                )
+                .where(FundEvent.chain_id == self.chain_id)
+                .order_by(FundEvent.block_number, FundEvent.log_index)
+            ).all()
+            balance = conn.execute(
+                select(Balance.balance).where(
+                    Balance.chain_id == self.chain_id, Balance.account == fund.lower()
+                )
+            ).scalar()
+        events = [
+            FundEventItem(
+                int(r[0]), int(r[1]), str(r[2]), None if r[3] is None else int(r[3]),
+                None if r[4] is None else int(r[4]), r[5], r[6], None if r[7] is None else _int(r[7]),
+                None if r[8] is None else _int(r[8]), None if r[9] is None else bool(r[9]), r[10],
+            )
+            for r in rows
+        ]
+        return FundFigures(cursor, events, 0 if balance is None else _int(balance))
 
     def _digital_payments(self, conn: Connection, since_time: int, exclude: Sequence[str]) -> int:
         """Token moved between two holders since `since_time`: every transfer that is neither a

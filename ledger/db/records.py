@@ -244,6 +244,27 @@ class ReserveCarryRow(NamedTuple):
     reserve: int
 
 
+class FundEventRow(NamedTuple):
+    """A CommonsFund event. `kind` is "inflow" (source, from, amount), "outflow" (programme,
+    month, to, amount, ref), "opened" or "changed" (programme, spender, monthly budget, active,
+    name when opened). `month` is year * 12 + month - 1 in UTC, the contract's rule (an inflow's
+    is its block's)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    kind: str
+    programme_id: int | None
+    month: int | None
+    source: str | None
+    account: str | None
+    amount: int | None
+    monthly_budget: int | None
+    active: bool | None
+    name: str | None
+    ref: str | None
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -276,3 +297,4 @@ class Batch:
     minter_configs: list[MinterConfigRow] = field(default_factory=list)
     payout_changes: list[PayoutChangeRow] = field(default_factory=list)
     reserve_carries: list[ReserveCarryRow] = field(default_factory=list)
+    fund_events: list[FundEventRow] = field(default_factory=list)

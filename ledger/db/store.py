@@ -89,6 +89,10 @@ _BULK: dict[str, tuple[str, ...]] = {
         "chain_id", "block_number", "log_index", "tx_hash", "operation_id", "day", "version",
         "line_index", "payer", "payee", "amount",
     ),
+    "fund_events": (
+        "chain_id", "block_number", "log_index", "tx_hash", "kind", "programme_id", "month",
+        "source", "account", "amount", "monthly_budget", "active", "name", "ref",
+    ),
     "bookings": (
         "chain_id", "booking_id", "merchant_id", "payer", "deposit", "expires_at", "ref", "state",
         "opened_block", "opened_log_index", "opened_tx",
@@ -118,7 +122,7 @@ _BULK: dict[str, tuple[str, ...]] = {
 # Tables whose rows are keyed by block_number: a rollback deletes above the ancestor.
 _BY_BLOCK = (
     "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
-    "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls",
+    "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls", "fund_events",
     "token_authorizations", "account_freezes", "minter_configs", "payout_changes",
     "reserve_carries", "balance_history", "supply_history", "blocks",
 )
@@ -159,6 +163,7 @@ DIGEST_TABLES: dict[str, str] = {
     "minter_configs": "block_number, log_index",
     "payout_changes": "block_number, log_index",
     "reserve_carries": "block_number, log_index",
+    "fund_events": "block_number, log_index",
     "bookings": "booking_id",
     "merchants": "merchant_id",
     "balances": "account",
@@ -526,6 +531,13 @@ class Store:
                 self._apply_settlement(conn, batch)
             if batch.authorizations or batch.freezes or batch.minter_configs or batch.payout_changes:
                 self._apply_powers(conn, batch)
+            if batch.fund_events:
+                self._bulk(
+                    conn,
+                    "fund_events",
+                    [(c, *f[:8], None if f[8] is None else u(f[8]),
+                      None if f[9] is None else u(f[9]), *f[10:]) for f in batch.fund_events],
+                )
             self._apply_balances_and_supply(conn, batch)
             self._apply_takings(conn, c, batch.payments, batch.refunds)
             self._apply_bookings(conn, batch)

@@ -55,6 +55,7 @@ from ledger.domain.energy.pricing import (
     TimeBand,
     settle_day,
 )
+from ledger.domain.energy.solidarity import SocialPrice, solidarity_parts
 from ledger.domain.energy.steps import StepLength, day_bounds, day_step_starts
 from ledger.energy.errors import EnergyIOError
 from ledger.energy.merkle import StandardMerkleTree, leaf_hash, verify
@@ -93,6 +94,10 @@ class LineKind(enum.IntEnum):
     BATCH = 6
     """A batch of member lines: index = batch number, wh = its line count, value = the hash chain
     of its lines as an integer (`batch_hash`)."""
+    SOLIDARITY = 7
+    """The social price: the commons fund (payer) pays `value` of the household's (payee) day of
+    purchases (`wh`, as its BOUGHT line); the household's member line is its BOUGHT value minus
+    its SOLD value minus this, the fund's member line the sum of these lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,14 +377,18 @@ def compute_day(
     version: int = 1,
     already_transferred: Mapping[str, int] | None = None,
     batch_size: int = DEFAULT_BATCH,
+    social: SocialPrice | None = None,
 ) -> DayLines:
     """The lines of (operation, day, version) from the readings of every step of the day.
 
     `accounts`: meter -> wallet address. `residues`: 1/1000 micro-euro carried per meter pair
     from the previous day. `already_transferred`: member -> net micro-M3E of the member lines of
     earlier versions of the day that the chain processed (> 0 paid; shortfalls included: the
-    member owes them on chain); a correction moves only the difference. Raises the core's errors
-    (a missing reading, a missing step) unchanged.
+    member owes them on chain); a correction moves only the difference. `social`: the social
+    price (eligible households, the fund's share and what is left of its month; a correction adds
+    back what earlier versions of the day moved from the fund): the fund becomes a paying member
+    and SOLIDARITY lines say what it pays for whom. Raises the core's errors (a missing reading,
+    a missing step) unchanged.
     """
     if not 1 <= version <= MAX_UINT32:
         raise SettlementError(f"a version is 1 to {MAX_UINT32}, got {version}")
@@ -439,6 +448,22 @@ def compute_day(
         net[who] = net.get(who, 0) + value
     for who, (_, value) in sold.items():
         net[who] = net.get(who, 0) - value
+    if social is not None:
+        fund = account_of(social.fund)
+        if fund in net:
+            raise SettlementError("the commons fund's account cannot also be a meter's account")
+        eligible = frozenset(account_of(a) for a in social.eligible)
+        # What earlier versions of this day took from the fund is part of what it may pay now.
+        earlier = max(0, (already_transferred or {}).get(fund, 0))
+        parts = solidarity_parts(
+            {who: value for who, (_, value) in bought.items()},
+            SocialPrice(fund, eligible, social.discount_bps, social.budget_left + earlier),
+        )
+        for number, who in enumerate(sorted(parts)):
+            lines.append(Line(LineKind.SOLIDARITY, number, day_start, fund, who, bought[who][0], parts[who]))
+            net[who] -= parts[who]
+        if parts:
+            net[fund] = sum(parts.values())
     transfers = member_difference(net, already_transferred or {})
     for number, t in enumerate(transfers):
         payer, payee = (t.member, ZERO_ADDRESS) if t.amount > 0 else (ZERO_ADDRESS, t.member)
@@ -857,8 +882,9 @@ def day_compute(
     book: TariffBook,
     accounts: Mapping[str, str],
     batch_size: int = DEFAULT_BATCH,
+    social: SocialPrice | None = None,
 ) -> Compute:
-    """The `Compute` of `Settler.run` for these inputs."""
+    """The `Compute` of `Settler.run` for these inputs (`social`: see `compute_day`)."""
 
     def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         return compute_day(
@@ -873,6 +899,7 @@ def day_compute(
             version=version,
             already_transferred=moved,
             batch_size=batch_size,
+            social=social,
         )
 
     return compute

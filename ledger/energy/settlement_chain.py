@@ -7,7 +7,7 @@ own logs by topic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 from ledger.chain.client import ChainClient
 from ledger.chain.manifest import Manifest
 from ledger.domain.energy.pricing import Band, PriceBounds
+from ledger.domain.energy.solidarity import SocialPrice
 from ledger.energy.settlement import (
     BatchReceipt,
     ChainTariff,
@@ -43,6 +44,28 @@ class ChainSettlement:
         self.contract = client.contract(deployed.address, deployed.abi)
         self.address = str(self.contract.address)
         self._abi: list[dict[str, Any]] = list(deployed.abi)
+        fund = manifest.contracts.get("CommonsFund")
+        self.fund = client.contract(fund.address, fund.abi) if fund is not None else None
+        self._token = manifest.contracts.get("DistrictToken")
+
+    # --- the social price (the commons fund as a paying member) --------------------------------
+    def social_price(self, accounts: Iterable[str], discount_bps: int) -> SocialPrice | None:
+        """The social price for a day settled now: the accounts the fund finds eligible now, and
+        what it lets this settlement pull (its allowance, set again first to what is left of the
+        programme's month). None when the fund granted no programme to this settlement."""
+        if self.fund is None or self._token is None:
+            return None
+        granted, _ = self.client.call(self.fund.functions.settlementGrant())
+        if str(granted).lower() != self.address.lower():
+            return None
+        self.client.transact(self.fund.functions.refreshSettlementAllowance())
+        token = self.client.contract(self._token.address, self._token.abi)
+        left = int(self.client.call(token.functions.allowance(self.fund.address, self.address)))
+        eligible = frozenset(
+            a for a in {to_checksum_address(x) for x in accounts}
+            if self.client.call(self.fund.functions.isEligible(a))
+        )
+        return SocialPrice(str(self.fund.address), eligible, discount_bps, left)
 
     # --- roles and tariffs (operator) ----------------------------------------------------------
     def has_role(self, role_name: str, account: str | None = None) -> bool:

@@ -45,6 +45,7 @@ from ledger.domain.energy.allocation import (
     StepReadings,
 )
 from ledger.domain.energy.pricing import TariffBook
+from ledger.domain.energy.solidarity import SocialPrice
 from ledger.domain.energy.steps import PARIS, StepLength, day_bounds, day_step_starts, local_day_of
 from ledger.energy.ingest import DISTRIBUTOR, GATEWAY, NewReading
 from ledger.energy.registry import KeyKind, Meter, Operation, Participant, Role
@@ -419,10 +420,15 @@ def day_inputs(store: SettlementReadingStore, operation_id: str, day: date) -> D
 
 
 def store_compute(
-    store: SettlementReadingStore, operation_id: str, day: date, book: Callable[[], TariffBook]
+    store: SettlementReadingStore,
+    operation_id: str,
+    day: date,
+    book: Callable[[], TariffBook],
+    social: Callable[[Iterable[str]], SocialPrice | None] | None = None,
 ) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[str, int]], DayLines]:
     """The `Compute` of `Settler.run` reading the store when (and only when) it is called: a
-    day already committed but not fully paid is finished without reading anything."""
+    day already committed but not fully paid is finished without reading anything. `social`
+    gives the social price for the day's accounts (read from the chain then), or None."""
 
     def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         inputs = day_inputs(store, operation_id, day)
@@ -437,6 +443,7 @@ def store_compute(
             residues=residues,
             version=version,
             already_transferred=moved,
+            social=social(inputs.accounts.values()) if social is not None else None,
         )
 
     return compute
@@ -513,6 +520,8 @@ class SettleWatcher:
     changes: ChangeFeed | None = None
     """When given (the SQL store), a settled day whose distributor data change or whose review is
     resolved is settled again: the correction version is committed without anyone asking."""
+    social: Callable[[Iterable[str]], SocialPrice | None] | None = None
+    """When given, the social price of each day settled (see `store_compute`)."""
     _closed: set[date] = field(default_factory=set)
     _open: dict[date, int] = field(default_factory=dict)
     _recheck: set[date] = field(default_factory=set)
@@ -593,7 +602,7 @@ class SettleWatcher:
                     self._closed.add(day)
                     return self._event("day-already-settled", day=day.isoformat(), version=latest)
                 result = Settler(self.chain, self.days, batch_size=self.batch_size).run(
-                    self._op, day, store_compute(self.store, self.operation_id, day, self.book)
+                    self._op, day, store_compute(self.store, self.operation_id, day, self.book, self.social)
                 )
             except DayOpenError as exc:
                 if self._open.get(day) == exc.missing_steps:

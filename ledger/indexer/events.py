@@ -2,8 +2,8 @@
 
 Hand-written for the hot events (Transfer, PaymentMade...): slicing hex strings is ~20x faster
 than a generic ABI decoder. The dynamic `MerchantRegistered` goes through eth_abi. EnergySettlement
-events (tariffs, day commitments, paid batches, shortfalls) are decoded in a branch of their own,
-reached only by logs of the settlement contract: the token's hot path is unchanged.
+events (tariffs, day commitments, paid batches, shortfalls) and CommonsFund events are decoded in
+branches of their own, reached only by logs of those contracts: the token's hot path is unchanged.
 `check_abi(abi)` verifies that a deployed contract's ABI declares these events exactly.
 """
 
@@ -24,6 +24,7 @@ from ledger.db.records import (
     BookingOpenRow,
     DepositRow,
     FreezeRow,
+    FundEventRow,
     LogRow,
     MerchantEventRow,
     MinterConfigRow,
@@ -37,6 +38,7 @@ from ledger.db.records import (
     TariffRow,
     TransferRow,
 )
+from ledger.domain.fund import utc_month
 from ledger.indexer.errors import DecodeError
 
 LOCAL_TZ = ZoneInfo("Europe/Paris")
@@ -107,6 +109,16 @@ SETTLEMENT_EVENTS = {
     "EnergySettlementVoidCancelled": "EnergySettlementVoidCancelled(uint256,uint32,uint32)",
     "EnergySettlementVoided": "EnergySettlementVoided(uint256,uint32,uint32,uint32)",
 }
+FUND_EVENTS = {
+    "ProgrammeOpened": "ProgrammeOpened(uint256,address,uint128,string)",
+    "ProgrammeChanged": "ProgrammeChanged(uint256,address,uint128,bool)",
+    "Inflow": "Inflow(bytes32,address,uint256)",
+    "Disbursed": "Disbursed(uint256,uint32,address,uint256,bytes32)",
+    # Kept raw only: who is eligible to the social price is not shown, even pseudonymously.
+    "EligibilitySet": "EligibilitySet(address,uint64)",
+    # Kept raw only: the allowance follows from the budgets and outflows already decoded.
+    "SettlementAllowanceSet": "SettlementAllowanceSet(uint256,address,uint256)",
+}
 # Kept raw only (no decoded table): OpenZeppelin Pausable and AccessControl.
 COMMON_EVENTS = {
     "Paused": "Paused(address)",
@@ -140,6 +152,10 @@ T_TARIFF_SET = topic(SETTLEMENT_EVENTS["EnergySettlementTariffSet"])
 T_DAY_COMMITTED = topic(SETTLEMENT_EVENTS["EnergySettlementDayCommitted"])
 T_BATCH_PAID = topic(SETTLEMENT_EVENTS["EnergySettlementBatchPaid"])
 T_SHORTFALL = topic(SETTLEMENT_EVENTS["EnergySettlementShortfall"])
+T_PROGRAMME_OPENED = topic(FUND_EVENTS["ProgrammeOpened"])
+T_PROGRAMME_CHANGED = topic(FUND_EVENTS["ProgrammeChanged"])
+T_INFLOW = topic(FUND_EVENTS["Inflow"])
+T_DISBURSED = topic(FUND_EVENTS["Disbursed"])
 
 _MAX_ID = (1 << 63) - 1
 
@@ -168,6 +184,16 @@ def check_abi(abi: Iterable[Mapping[str, Any]], expected: Mapping[str, str]) -> 
 def local_day(timestamp: int) -> str:
     """The Europe/Paris calendar date of a block time (merchant takings are per local day)."""
     return datetime.fromtimestamp(timestamp, UTC).astimezone(LOCAL_TZ).date().isoformat()
+
+
+def _source(hex64: str) -> str:
+    """A bytes32 source ("REDEMPTION_FEES"...) as text; one that is not text stays hex."""
+    raw = bytes.fromhex(hex64).rstrip(b"\0")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return "0x" + hex64
+    return text if text.isprintable() else "0x" + hex64
 
 
 def _word(data: str, i: int) -> str:
@@ -205,14 +231,17 @@ class Decoder:
         payments: str | None,
         others: Iterable[str] = (),
         settlement: str | None = None,
+        fund: str | None = None,
     ) -> None:
         self.token = token.lower()
+        self.fund = fund.lower() if fund else None
         self.payments = payments.lower() if payments else None
         self.settlement = settlement.lower() if settlement else None
         self.addresses = sorted(
             {self.token, *(a.lower() for a in others)}
             | ({self.payments} if self.payments else set())
             | ({self.settlement} if self.settlement else set())
+            | ({self.fund} if self.fund else set())
         )
 
     def decode_into(self, logs: list[dict[str, Any]], batch: Batch) -> int:
@@ -221,6 +250,7 @@ class Decoder:
         token = self.token
         payments = self.payments
         settlement = self.settlement
+        fund = self.fund
         raw_append = batch.logs.append
         transfer_append = batch.transfers.append
         block_cache: dict[str, int] = {}
@@ -314,6 +344,8 @@ class Decoder:
                 self._payments(bn, li, tx, t0, topics, data, times, batch)
             elif address == settlement:
                 self._settlement(bn, li, tx, t0, topics, data, batch)
+            elif address == fund:
+                self._fund(bn, li, tx, t0, topics, data, times, batch)
         return n
 
     @staticmethod
@@ -337,6 +369,48 @@ class Decoder:
             _topics(topics, 2, "MinterConfigured", bn)
             batch.minter_configs.append(MinterConfigRow(
                 bn, li, tx, "0x" + topics[1][26:], int(_word(data, 0), 16), int(_word(data, 1), 16),
+            ))
+
+    @staticmethod
+    def _fund(
+        bn: int,
+        li: int,
+        tx: str,
+        t0: str | None,
+        topics: list[str],
+        data: str,
+        times: dict[int, int],
+        batch: Batch,
+    ) -> None:
+        """CommonsFund events (rare: a few a day) into fund_events."""
+        append = batch.fund_events.append
+        if t0 == T_INFLOW:
+            _topics(topics, 3, "Inflow", bn)
+            append(FundEventRow(
+                bn, li, tx, "inflow", None, utc_month(times[bn]), _source(topics[1][2:]),
+                "0x" + topics[2][26:], int(_word(data, 0), 16), None, None, None, None,
+            ))
+        elif t0 == T_DISBURSED:
+            _topics(topics, 4, "Disbursed", bn)
+            append(FundEventRow(
+                bn, li, tx, "outflow", _id(topics[1][2:]), _id(topics[2][2:]), None,
+                "0x" + topics[3][26:], int(_word(data, 0), 16), None, None, None, "0x" + _word(data, 1),
+            ))
+        elif t0 == T_PROGRAMME_OPENED:
+            _topics(topics, 3, "ProgrammeOpened", bn)
+            try:
+                budget, name = abi_decode(["uint128", "string"], bytes.fromhex(data[2:]))
+            except Exception as exc:  # eth_abi raises several types
+                raise DecodeError(f"ProgrammeOpened at block {bn}: {exc}") from exc
+            append(FundEventRow(
+                bn, li, tx, "opened", _id(topics[1][2:]), None, None, "0x" + topics[2][26:], None,
+                int(budget), True, str(name), None,
+            ))
+        elif t0 == T_PROGRAMME_CHANGED:
+            _topics(topics, 3, "ProgrammeChanged", bn)
+            append(FundEventRow(
+                bn, li, tx, "changed", _id(topics[1][2:]), None, None, "0x" + topics[2][26:], None,
+                int(_word(data, 0), 16), int(_word(data, 1), 16) != 0, None, None,
             ))
 
     @staticmethod

@@ -45,6 +45,7 @@ from ledger.indexer.errors import (
     RpcUnavailable,
 )
 from ledger.indexer.events import (
+    FUND_EVENTS,
     PAYMENTS_EVENTS,
     SETTLEMENT_EVENTS,
     TOKEN_EVENTS,
@@ -87,6 +88,7 @@ class Targets:
     start_block: int
     others: tuple[str, ...] = ()
     settlement: str | None = None
+    fund: str | None = None
     genesis_hash: str = ""  # block 0's hash from the manifest ("" when it has none)
 
     @classmethod
@@ -98,17 +100,20 @@ class Targets:
         token = contracts["DistrictToken"]
         payments = contracts.get("ServicePayments")
         settlement = contracts.get("EnergySettlement")
+        fund = contracts.get("CommonsFund")
         problems = check_abi(token.abi, TOKEN_EVENTS)
         if payments is not None:
             problems += check_abi(payments.abi, PAYMENTS_EVENTS)
         if settlement is not None:
             problems += check_abi(settlement.abi, SETTLEMENT_EVENTS)
+        if fund is not None:
+            problems += check_abi(fund.abi, FUND_EVENTS)
         if problems:
             raise ChainMismatch("the contracts' events differ from the indexer's: "
                                 + "; ".join(problems))
         others = tuple(
             c.address.lower() for n, c in contracts.items()
-            if n not in ("DistrictToken", "ServicePayments", "EnergySettlement")
+            if n not in ("DistrictToken", "ServicePayments", "EnergySettlement", "CommonsFund")
         )
         return cls(
             chain_id=int(manifest.chain_id),
@@ -117,6 +122,7 @@ class Targets:
             start_block=min(int(c.deploy_block) for c in contracts.values()),
             others=others,
             settlement=settlement.address.lower() if settlement is not None else None,
+            fund=fund.address.lower() if fund is not None else None,
             genesis_hash=str(getattr(manifest, "genesis_hash", "") or "").lower(),
         )
 
@@ -162,7 +168,9 @@ class Indexer:
         self.stop = stop or threading.Event()
         self.ranges = ranges or AdaptiveRange()
         self.unfinalized_span = unfinalized_span
-        self.decoder = Decoder(targets.token, targets.payments, targets.others, targets.settlement)
+        self.decoder = Decoder(
+            targets.token, targets.payments, targets.others, targets.settlement, targets.fund
+        )
         self.addresses = self.decoder.addresses
         self._tag_supported = use_finalized_tag
         self.events_indexed = 0

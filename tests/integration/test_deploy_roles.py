@@ -26,7 +26,7 @@ from ledger.errors import ConfigError, ContractRuleError
 DEPLOYER = 0
 PROPOSERS = (30, 31)
 EXECUTOR = 32
-ROLES = {"registrar": 21, "pauser": 22, "oracle": 23, "tariff": 24, "freezer": 25}
+ROLES = {"registrar": 21, "pauser": 22, "oracle": 23, "tariff": 24, "freezer": 25, "social_service": 27}
 TREASURER = 26
 ADMIN_DELAY = 3 * 86400
 TIMELOCK_DELAY = 2 * 86400
@@ -137,7 +137,7 @@ def test_verify_compares_the_timelock_with_the_openzeppelin_source_too(
     assert result.returncode == 0, result.stderr
     checked = {c["name"]: c["matches"] for c in json.loads(result.stdout)["contracts"]}
     assert checked == {"DistrictToken": True, "ServicePayments": True, "EnergySettlement": True,
-                       "TimelockController": True}
+                       "CommonsFund": True, "TimelockController": True}
 
 
 def test_a_role_grant_through_the_timelock_waits_its_delay(

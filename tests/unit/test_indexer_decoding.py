@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 from ledger.db.records import Batch, Cursor
 from ledger.db.types import U256_MAX, u256_from_blob, u256_to_blob
+from ledger.domain.fund import utc_month
 from ledger.indexer.errors import DecodeError, RangeTooLarge, RpcError, RpcUnavailable
 from ledger.indexer.events import (
+    FUND_EVENTS,
     PAYMENTS_EVENTS,
     SETTLEMENT_EVENTS,
     T_ACCOUNT_FROZEN,
@@ -25,11 +27,15 @@ from ledger.indexer.events import (
     T_AUTHORIZATION_USED,
     T_BATCH_PAID,
     T_DAY_COMMITTED,
+    T_DISBURSED,
+    T_INFLOW,
     T_MERCHANT_REGISTERED,
     T_MINTER_CONFIGURED,
     T_PAYMENT,
     T_PAYOUT_CANCELED,
     T_PAYOUT_REQUESTED,
+    T_PROGRAMME_CHANGED,
+    T_PROGRAMME_OPENED,
     T_REDEEMED,
     T_RESERVE_CARRIED,
     T_SHORTFALL,
@@ -422,3 +428,71 @@ def test_a_carried_reserve_is_decoded_exactly() -> None:
         [log(TOKEN, [T_RESERVE_CARRIED, addr_topic(BOB)], "0x" + word(U256_MAX))], b)
     k = b.reserve_carries[0]
     assert (k.block_number, k.predecessor, k.reserve) == (7, BOB, U256_MAX)
+
+
+FUND = "0x" + "44" * 20
+
+
+def fund_log(
+    t0: str, topics: list[str], types: list[str], values: list[Any], index: int = 0
+) -> dict[str, object]:
+    return log(FUND, [t0, *topics], "0x" + encode(types, values).hex(), index=index)
+
+
+def fund_decoder() -> Decoder:
+    return Decoder(TOKEN, PAYMENTS, settlement=SETTLEMENT, fund=FUND)
+
+
+def test_the_fund_interface_declares_exactly_the_events_the_indexer_decodes() -> None:
+    assert _solidity_events((INTERFACES / "ICommonsFund.sol").read_text()) == FUND_EVENTS
+
+
+def test_fund_inflow_outflow_and_programmes_decode_all_fields() -> None:
+    b = batch()  # block 7 at 1_764_000_000 = 2025-11-24 UTC: month 2025 * 12 + 10
+    ref = bytes(range(32))
+    fund_decoder().decode_into([
+        fund_log(T_INFLOW, ["0x" + b"REDEMPTION_FEES".ljust(32, b"\0").hex(), addr_topic(ALICE)],
+                 ["uint256"], [U256_MAX], index=0),
+        fund_log(T_DISBURSED, ["0x" + word(3), "0x" + word(2025 * 12 + 9), addr_topic(BOB)],
+                 ["uint256", "bytes32"], [42, ref], index=1),
+        fund_log(T_PROGRAMME_OPENED, ["0x" + word(3), addr_topic(ALICE)],
+                 ["uint128", "string"], [UINT128_MAX, "Énergie solidaire"], index=2),
+        fund_log(T_PROGRAMME_CHANGED, ["0x" + word(3), addr_topic(BOB)],
+                 ["uint128", "bool"], [5, False], index=3),
+    ], b)
+    inflow, outflow, opened, changed = b.fund_events
+    assert inflow[3:] == ("inflow", None, 2025 * 12 + 10, "REDEMPTION_FEES", ALICE, U256_MAX,
+                          None, None, None, None)
+    assert outflow[3:] == ("outflow", 3, 2025 * 12 + 9, None, BOB, 42, None, None, None,
+                           "0x" + ref.hex())
+    assert opened[3:] == ("opened", 3, None, None, ALICE, None, UINT128_MAX, True,
+                          "Énergie solidaire", None)
+    assert changed[3:] == ("changed", 3, None, None, BOB, None, 5, False, None, None)
+    assert b.transfers == [] and b.settlement_payments == []
+
+
+def test_an_eligibility_stays_raw_and_fund_events_of_another_contract_are_not_decoded() -> None:
+    b = batch()
+    eligibility = topic(FUND_EVENTS["EligibilitySet"])
+    fund_decoder().decode_into([
+        fund_log(eligibility, [addr_topic(ALICE)], ["uint64"], [1_800_000_000], index=0),
+        log(TOKEN, [T_INFLOW, "0x" + word(1), addr_topic(ALICE)], "0x" + word(5), index=1),
+    ], b)
+    assert len(b.logs) == 2 and b.fund_events == []
+    assert FUND in fund_decoder().addresses
+
+
+def test_a_non_text_source_is_kept_as_hex_and_a_malformed_fund_log_is_a_decode_error() -> None:
+    b = batch()
+    source = "ff" * 32
+    fund_decoder().decode_into([fund_log(T_INFLOW, ["0x" + source, addr_topic(ALICE)],
+                                         ["uint256"], [1])], b)
+    assert b.fund_events[0].source == "0x" + source
+    with pytest.raises(DecodeError, match="topics"):
+        fund_decoder().decode_into([log(FUND, [T_DISBURSED, "0x" + word(1)], "0x" + word(0) * 2)],
+                                   batch())
+
+
+def test_the_utc_month_follows_the_contracts_rule_at_the_month_edge() -> None:
+    assert utc_month(1_751_328_000 - 1) == 2025 * 12 + 5  # 2025-06-30T23:59:59Z
+    assert utc_month(1_751_328_000) == 2025 * 12 + 6  # 2025-07-01T00:00:00Z (02:00 in Paris)

@@ -43,7 +43,7 @@ def chain_logs(url: str, manifest: Path) -> list[tuple[int, int, str]]:
     """(block, log index, block hash) of every log of our contracts on the chain."""
     targets = Targets.from_manifest(Manifest.load(manifest))
     addresses = [targets.token, *targets.others] + [
-        a for a in (targets.payments, targets.settlement) if a]
+        a for a in (targets.payments, targets.settlement, targets.fund) if a]
     with RpcClient(url) as rpc:
         logs = rpc.get_logs(addresses, targets.start_block, rpc.block_number())
     return [(int(lg["blockNumber"], 16), int(lg["logIndex"], 16), lg["blockHash"]) for lg in logs]
