@@ -195,7 +195,7 @@ def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
 
     import httpx
 
-    from wallet_cli import report_commands
+    from wallet_cli import context
     from wallet_cli.session import StoredSession, save_session
 
     api = "http://district.test"
@@ -211,7 +211,7 @@ def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
         return httpx.Response(404)
 
     monkeypatch.setattr(
-        report_commands, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+        context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
     )
     monkeypatch.setenv("WALLET_API_URL", api)
     save_session(

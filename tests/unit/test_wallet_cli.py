@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from ledger.chain.reference import reference_commitment
 from wallet_cli import keys
+from wallet_cli.context import guarded
 from wallet_cli.errors import (
     EXIT_NOT_CONFIRMED,
     ChainError,
@@ -23,7 +24,7 @@ from wallet_cli.errors import (
     UsageError,
     WalletError,
 )
-from wallet_cli.main import app, guarded
+from wallet_cli.main import app
 from wallet_cli.payment_uri import parse_payment_uri
 
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

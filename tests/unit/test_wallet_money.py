@@ -14,7 +14,9 @@ from eth_utils import keccak
 from typer.testing import CliRunner
 
 from ledger.chain.reference import reference_commitment
-from wallet_cli import chain_commands, history, keys, report_commands, rpc
+from wallet_cli import context, history, keys, rpc
+from wallet_cli.commands import chain as chain_commands
+from wallet_cli.commands import energy
 from wallet_cli.errors import ContractRefusedError, UnknownMerchantError
 from wallet_cli.main import app
 from wallet_cli.rpc import Merchant, Rpc
@@ -142,7 +144,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def chain(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
     fake = FakeGateway()
-    monkeypatch.setattr(chain_commands, "make_gateway", lambda settings: fake)
+    monkeypatch.setattr(context, "make_gateway", lambda settings: fake)
     return fake
 
 
@@ -199,7 +201,7 @@ def test_balance_is_one_eth_call_shown_with_the_symbol(
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"],
                                          "result": "0x" + rpc.word(value)})
 
-    monkeypatch.setattr(chain_commands, "make_rpc",
+    monkeypatch.setattr(context, "make_rpc",
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(answer)))
     result = runner.invoke(app, ["balance"])
     assert result.exit_code == 0, result.output
@@ -215,7 +217,7 @@ def test_balance_says_when_the_node_does_not_answer(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    monkeypatch.setattr(chain_commands, "make_rpc",
+    monkeypatch.setattr(context, "make_rpc",
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(down)))
     result = runner.invoke(app, ["balance"])
     assert result.exit_code == 1 and "does not answer" in result.stderr
@@ -413,7 +415,7 @@ def test_sign_payment_offline_without_a_payout_and_no_chain_asks_for_it(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    monkeypatch.setattr(chain_commands, "make_rpc",
+    monkeypatch.setattr(context, "make_rpc",
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(down)))
     result = runner.invoke(app, signer(tmp_path, "sign", "payment", "resident", "--merchant-id",
                                        "1", "--amount", "1", "--out", str(tmp_path / "p.json")))
@@ -521,7 +523,7 @@ def test_history_from_the_api_groups_merchant_payouts_by_category(
          "active": True}]},
         f"/v1/accounts/{ME}/history": {"indexed_block": 9, "account": ME, "items": [item, mint],
                                        "next_cursor": None}}
-    monkeypatch.setattr(report_commands, "make_http",
+    monkeypatch.setattr(context, "make_http",
                         lambda: httpx.Client(transport=_api(routes)))
     code, data = invoke_json("history")
     assert code == 0 and data["source"] == "api"
@@ -541,7 +543,7 @@ def test_energy_when_the_api_has_no_energy_endpoint(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WALLET_API_URL", "http://api")
-    monkeypatch.setattr(report_commands, "make_http", lambda: httpx.Client(transport=_api({})))
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=_api({})))
     result = runner.invoke(app, ["energy"])
     assert result.exit_code == 1 and "no energy endpoint" in result.stderr
 
@@ -553,7 +555,7 @@ def test_energy_per_day_and_month_with_bars(home: Path, monkeypatch: pytest.Monk
              "earned": {"micro": "360000"}},
             {"day": "2026-06-01", "produced_wh": 6_000, "allocated": [], "earned": "0"}]
     routes = {f"/v1/accounts/{ME}/energy": {"days": days}}
-    monkeypatch.setattr(report_commands, "make_http", lambda: httpx.Client(transport=_api(routes)))
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=_api(routes)))
     code, data = invoke_json("energy")
     assert code == 0
     assert [m["month"] for m in data["months"]] == ["2026-05", "2026-06"]
@@ -563,8 +565,8 @@ def test_energy_per_day_and_month_with_bars(home: Path, monkeypatch: pytest.Monk
 
 
 def test_bars_are_proportional_in_eighths() -> None:
-    assert report_commands.bar(0, 10) == ""
-    assert report_commands.bar(10, 10, width=4) == "████"
-    assert report_commands.bar(5, 10, width=4) == "██"
-    assert report_commands.bar(1, 8, width=4) == "▌"
-    assert report_commands.bar(1, 16, width=4) == "▎"
+    assert energy.bar(0, 10) == ""
+    assert energy.bar(10, 10, width=4) == "████"
+    assert energy.bar(5, 10, width=4) == "██"
+    assert energy.bar(1, 8, width=4) == "▌"
+    assert energy.bar(1, 16, width=4) == "▎"

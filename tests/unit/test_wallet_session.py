@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from typer.testing import CliRunner
 
-from wallet_cli import keys, report_commands, session
+from wallet_cli import context, keys, session
 from wallet_cli.errors import NotSignedInError, NotYourDataError
 from wallet_cli.main import app
 
@@ -154,7 +154,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
-    monkeypatch.setattr(report_commands, "make_http",
+    monkeypatch.setattr(context, "make_http",
                         lambda: httpx.Client(transport=fake.transport()))
     return fake
 
@@ -396,7 +396,7 @@ def test_login_and_own_data_through_the_real_api_app(
     def client() -> Iterator[TestClient]:
         yield TestClient(api_app)
 
-    monkeypatch.setattr(report_commands, "make_http", client)
+    monkeypatch.setattr(context, "make_http", client)
     result = runner.invoke(app, ["login", "--password-file", str(tmp_path / "pw"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["address"] == ALICE
