@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,13 +188,17 @@ def open_keystore(ctx: typer.Context) -> Any:
 
 
 def pick_account(ctx: typer.Context, name: str | None) -> tuple[str, str]:
-    """(name, address) of one account of this wallet; with a single account, that one."""
+    """(name, address) of one account of this wallet: `name`, else the configured account (env
+    WALLET_ACCOUNT or config.toml), else the only one."""
     store = open_keystore(ctx)
+    if name is None:
+        name = load(ctx).account
     if name is None:
         names = store.names()
         if len(names) != 1:
             known = f" (accounts: {', '.join(names)})" if names else ""
-            raise UsageError(f"Which account? Pass --account NAME{known}.")
+            raise UsageError(f"Which account? Pass --account NAME, or set one for every command "
+                             f"with `wallet config set account NAME`{known}.")
         name = names[0]
     return name, str(store.address_of(name))
 
@@ -335,28 +338,37 @@ def recipient(
     return to_checksum_address(address), f"contact '{stored}'"
 
 
-def explicit_api_url(ctx: typer.Context) -> str | None:
-    """The API URL only when someone configured it (the default localhost does not count)."""
-    from wallet_cli.settings import read_config_file
+HTTP_CONNECT_TIMEOUT = 3.0
+"""Seconds to reach the API: a stopped or wrong host fails fast."""
+HTTP_READ_TIMEOUT = 30.0
+"""Seconds for an answer: the API may wait for its indexer (a loaded demo took 9 s)."""
 
-    state = state_of(ctx)
-    flag = state.flags.get("api_url")
-    if flag:
-        return str(flag)
-    env = os.environ.get("WALLET_API_URL")
-    if env:
-        return env
-    value = read_config_file(state.home).get("api_url")
-    return str(value) if value else None
+
+def api_url_of(ctx: typer.Context) -> str:
+    """The district API's URL by the one rule (flag > env > config.toml > default)."""
+    from wallet_cli.session import normalize_api_url
+
+    return str(normalize_api_url(load(ctx).api_url))
 
 
 def make_http() -> Any:
     import httpx
 
-    return httpx.Client(timeout=10.0)
+    return httpx.Client(timeout=httpx.Timeout(HTTP_READ_TIMEOUT, connect=HTTP_CONNECT_TIMEOUT))
+
+
+def spinner(text: str) -> Any:
+    """A spinner on standard error while the API answers (drawn only on a terminal)."""
+    from wallet_cli.waiting import Spinner
+
+    return Spinner(text)
 
 
 def account_address(ctx: typer.Context, account: str | None) -> str:
+    """The address `--account` names (an account, a contact or an address), else the configured
+    account (env WALLET_ACCOUNT or config.toml), else the wallet's only account."""
+    if account is None:
+        account = load(ctx).account
     if account is None:
         return pick_account(ctx, None)[1]
     address, _label = recipient(ctx, account)

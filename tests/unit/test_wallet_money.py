@@ -534,9 +534,16 @@ def test_history_from_the_api_groups_merchant_payouts_by_category(
     assert "food" in text and "receipt 0x" + "aa" * 32 in text
 
 
-def test_energy_without_an_api_says_no_data_source(home: Path) -> None:
+def test_energy_when_the_api_cannot_be_reached_says_how_to_point_at_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(refuse)))
     result = runner.invoke(app, ["energy"])
-    assert result.exit_code == 1 and "No energy data source configured" in result.stderr
+    assert result.exit_code == 1
+    assert "cannot be reached" in result.stderr and "wallet config set api_url" in result.stderr
 
 
 def test_energy_when_the_api_has_no_energy_endpoint(

@@ -46,7 +46,6 @@ from wallet_cli.context import (
     confirm,
     connect,
     emit,
-    explicit_api_url,
     guarded,
     money,
     receipt_json,
@@ -265,32 +264,26 @@ def report(
     """For prosumers: production, what was allocated to whom, earnings per day and month."""
 
     address = account_address(ctx, account)
-    api_url = explicit_api_url(ctx)
-    if api_url is None:
-        raise NoDataSourceError(
-            "No energy data source configured: the settlement data comes from the district API "
-            "(--api-url, env WALLET_API_URL or `wallet config set api_url URL`).")
+    api_url = context.api_url_of(ctx)
     import httpx
 
-    from wallet_cli.session import check_reply
+    from wallet_cli.session import check_reply, not_answered
 
-    base = api_url.rstrip("/")
-    session = session_for(ctx, address, base)
+    session = session_for(ctx, address, api_url)
     headers = {"Authorization": f"Bearer {session.token}"} if session is not None else {}
     try:
-        with context.make_http() as http:
-            reply = http.get(f"{base}/v1/accounts/{address}/energy", params={"days": days},
+        with context.make_http() as http, context.spinner(f"Asking {api_url} for your energy"):
+            reply = http.get(f"{api_url}/v1/accounts/{address}/energy", params={"days": days},
                              headers=headers)
             if reply.status_code == 404:
                 raise NoDataSourceError(
-                    f"No energy data source configured: the API at {api_url} has no energy "
-                    "endpoint (/v1/accounts/{address}/energy) yet.")
-            check_reply(reply, base, "your energy data")
+                    f"No energy data source: the API at {api_url} has no energy endpoint "
+                    f"(/v1/accounts/{address}/energy): check the API URL (--api-url, env "
+                    "WALLET_API_URL or `wallet config set api_url URL`).")
+            check_reply(reply, api_url, "your energy data")
             payload = reply.json()
     except httpx.HTTPError as exc:
-        raise NoDataSourceError(
-            f"No energy data source: the API at {api_url} did not answer ({type(exc).__name__})."
-        ) from exc
+        raise not_answered(api_url, "your energy data", exc) from exc
     try:
         summary = summarize_energy(list(payload["days"]))
     except (KeyError, TypeError, ValueError) as exc:

@@ -26,7 +26,6 @@ from wallet_cli.context import (
     JsonOpt,
     account_address,
     emit,
-    explicit_api_url,
     guarded,
     home_of,
     load,
@@ -57,22 +56,20 @@ def history(
     if source not in ("auto", "api", "chain"):
         raise UsageError("--source is auto, api or chain.")
     address = account_address(ctx, account)
-    api_url = explicit_api_url(ctx) if source != "chain" else None
-    if source == "api" and api_url is None:
-        raise ConfigError("No API configured: --api-url, env WALLET_API_URL or "
-                          "`wallet config set api_url URL`.")
+    api_url = context.api_url_of(ctx) if source != "chain" else None
     result: hist.History | None = None
     if api_url is not None:
         import httpx
 
         try:
-            with context.make_http() as http:
+            with context.make_http() as http, context.spinner(f"Asking {api_url} for your history"):
                 result = hist.api_history(http, api_url, address, headers=_bearer(ctx, address, api_url))
                 _add_private_references(ctx, http, api_url, result)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             if source == "api":
                 raise ConfigError(f"The API at {api_url} did not give the history ({exc}).") from exc
-            note(f"The API at {api_url} did not answer ({type(exc).__name__}): reading the chain.")
+            note(f"The API at {api_url} did not answer ({type(exc).__name__}): reading the chain "
+                 "(choose with --source api|chain).")
             result = None
     if result is None:
         settings = load(ctx)
@@ -161,15 +158,15 @@ def statement(
     """Your monthly statement as CSV (payments negative, refunds positive); needs `wallet login`."""
     import re
 
-    from wallet_cli.session import PrivateApi, live_session, normalize_api_url
+    from wallet_cli.session import PrivateApi, live_session
 
     match = re.fullmatch(r"(\d{4})-(\d{2})", month)
     if match is None or not 1 <= int(match.group(2)) <= 12:
         raise UsageError(f"The month must be written YYYY-MM, like 2026-11 (not '{month}').")
     address = account_address(ctx, account)
-    api_url = normalize_api_url(explicit_api_url(ctx) or load(ctx).api_url)
+    api_url = context.api_url_of(ctx)
     session = live_session(home_of(ctx), address, api_url)
-    with context.make_http() as http:
+    with context.make_http() as http, context.spinner(f"Asking {api_url} for your statement"):
         reply = PrivateApi(http, api_url, session).get(
             f"/v1/accounts/{address}/statement.csv", "your statement", {"month": month})
         text = str(reply.text)

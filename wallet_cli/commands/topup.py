@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from wallet_cli import context
-from wallet_cli.context import emit, explicit_api_url, guarded, info, pick_account, session_for, state_of
+from wallet_cli.context import emit, guarded, info, pick_account, session_for, state_of
 from wallet_cli.errors import AmountError, ApiError, ConfigError, UsageError, WalletError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
@@ -59,13 +59,17 @@ def _operator(ctx: typer.Context, iban: str | None, name: str | None) -> tuple[s
         config = {}
     iban = iban or os.environ.get("WALLET_OPERATOR_IBAN") or config.get("operator_iban")
     name = name or os.environ.get("WALLET_OPERATOR_NAME") or config.get("operator_name")
-    api_url = explicit_api_url(ctx)
+    api_url = context.api_url_of(ctx)
     if not iban and api_url:
         try:
             with context.make_http() as http:
                 reply = http.get(f"{api_url.rstrip('/')}/v1/treasury/bank")
         except Exception as exc:
-            raise ApiError(f"The district API at {api_url} did not answer ({type(exc).__name__}).") from exc
+            raise ApiError(
+                f"The operator's IBAN is not configured and the district API at {api_url} did not "
+                f"answer ({type(exc).__name__}): set it with `wallet config set operator_iban "
+                "FR76...` (from the operator's site) or WALLET_OPERATOR_IBAN, or check the API URL."
+            ) from exc
         if reply.status_code != 200:
             raise ApiError(
                 f"The district API does not give the operator's bank account ({reply.status_code})."
