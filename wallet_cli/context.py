@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from wallet_cli.settings import Settings
 
 P = ParamSpec("P")
+ZERO_ADDRESS = ("0x0000000000000000000000000000000000000000 is the zero address: nobody holds its key, "
+                "so M3E sent there would be lost and the token refuses it. Check the address with "
+                "the person you pay; nothing was sent.")
 DEFAULT_TIMEOUT = 60.0
+
+# For commands taking an amount argument: "-1" is then read as the amount (and refused with a
+# sentence by parse_amount) instead of click's "No such option: -1".
+AMOUNT_ARGUMENTS: dict[str, Any] = {"ignore_unknown_options": True}
 
 SIGN_HELP = (
     "Sign offline: a payment for a merchant's terminal to submit, or a transfer "
@@ -235,12 +242,17 @@ def confirm(lines: list[str], yes: bool, question: str = "Sign and send?") -> No
 
     if yes:
         return
-    if not is_interactive():
-        raise UsageError("There is no terminal to confirm: check the terms and pass --yes.")
     for line in lines:
         typer.echo(line, err=True)
+    if not is_interactive():
+        raise UsageError(no_terminal_to_confirm())
     if not typer.confirm(question, default=False, err=True):
         raise WalletError("Cancelled: nothing was signed.")
+
+
+def no_terminal_to_confirm() -> str:
+    return ("There is no terminal to ask you to confirm the terms above, so nothing was signed: "
+            "check them, then run the same command again with --yes to sign them as shown.")
 
 
 def wait(gateway: ChainGateway, tx_hash: str, timeout: float, what: str) -> dict[str, Any]:
@@ -314,7 +326,10 @@ def recipient(
     from wallet_cli.names import is_address, looks_like_address, to_checksum_address
 
     if is_address(text) or looks_like_address(text):
-        return to_checksum_address(text), None
+        address = to_checksum_address(text)
+        if int(address, 16) == 0:
+            raise UsageError(ZERO_ADDRESS)
+        return address, None
     store = open_keystore(ctx)
     accounts = store.accounts()
     mine = [a for a in accounts if a.name == text] or [

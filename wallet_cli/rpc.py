@@ -193,6 +193,13 @@ class Rpc:
         block = self.call("eth_getBlockByNumber", [hex(number), False])
         return int(block["timestamp"], 16) if isinstance(block, dict) else None
 
+    def latest_block_time(self) -> int:
+        """The timestamp of the latest block: the clock the contracts check windows against."""
+        block = self.call("eth_getBlockByNumber", ["latest", False])
+        if not isinstance(block, dict) or "timestamp" not in block:
+            raise ChainError(f"The node at {self.url} did not give its latest block.")
+        return int(str(block["timestamp"]), 16)
+
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         result = self.call("eth_getTransactionReceipt", [tx_hash])
         return result if isinstance(result, dict) else None

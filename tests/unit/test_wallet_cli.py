@@ -177,7 +177,7 @@ def test_request_json_carries_the_uri_and_what_it_decodes_to(home: Path) -> None
     data = run_json("request", "0.125", "--ref", "Café", "--to", MERCHANT, "--token", TOKEN)
     parsed = parse_payment_uri(data["uri"], expected_token=TOKEN)
     assert parsed.amount == 125_000 and parsed.ref == "Café"
-    assert data["amount"] == "125000" and data["amount_display"] == "0.125 M3E"
+    assert data["amount"] == "125000" and data["amount_display"] == "0.125000 M3E"
     assert parsed.ref_salt is not None and data["ref_salt"] == "0x" + parsed.ref_salt.hex()
     # what goes on chain: the salted commitment, never the text
     assert data["ref_bytes32"] == "0x" + reference_commitment("Café", parsed.ref_salt).hex()

@@ -5,6 +5,7 @@ balance over raw JSON-RPC, history from the API, energy, offline signed transfer
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.node_chain = 69003
+        self.clock_ahead = 0  # seconds the chain's block time runs ahead of this machine
+        self.booked_until: int | None = None
         self.balances: dict[str, int] = {ME.lower(): 50_000_000}
         self.merchant_list = [Merchant(1, "Boulangerie du Lac", "food", BAKERY, True),
                               Merchant(2, "La Ruche Part-Dieu", "co-working", RUCHE, True)]
@@ -54,6 +57,9 @@ class FakeGateway:
 
     def node_chain_id(self) -> int:
         return self.node_chain
+
+    def chain_time(self) -> int:
+        return int(time.time()) + self.clock_ahead
 
     def balance_of(self, owner: str) -> int:
         return self.balances.get(owner.lower(), 0)
@@ -88,6 +94,7 @@ class FakeGateway:
         return self._tx("refund", merchant_id, payer, amount, ref)
 
     def open_booking(self, merchant_id: int, deposit: int, expires_at: int, ref: bytes) -> str:
+        self.booked_until = expires_at
         return self._tx("book", merchant_id, deposit, ref)
 
     def close_booking(self, booking_id: int, charge: int) -> str:
@@ -250,8 +257,11 @@ def test_without_yes_and_without_a_terminal_nothing_is_signed(
 ) -> None:
     result = runner.invoke(app, ["pay", "Boulangerie du Lac", "1", "--ref", "R",
                                  "--password-file", str(tmp_path / "pw")])
-    assert result.exit_code == 2 and "pass --yes" in result.stderr
-    assert chain.sent == []
+    assert result.exit_code == 2 and chain.sent == []
+    # the terms it would sign, then a whole sentence saying how to accept them
+    assert "Boulangerie du Lac" in result.stderr and "1.00 M3E" in result.stderr
+    assert "nothing was signed" in result.stderr
+    assert "run the same command again with --yes" in result.stderr
 
 
 def test_the_confirmation_shows_merchant_amount_recipient_and_chain(
@@ -568,7 +578,7 @@ def test_energy_per_day_and_month_with_bars(home: Path, monkeypatch: pytest.Monk
     assert [m["month"] for m in data["months"]] == ["2026-05", "2026-06"]
     assert data["days"][0]["allocated_wh"] == 4_000 and data["months"][0]["earned"] == "360000"
     text = runner.invoke(app, ["energy"]).stdout
-    assert "to Chloé: 3.0 kWh" in text and "█" in text
+    assert "to Chloé: 3.000 kWh" in text and "█" in text
 
 
 def test_bars_are_proportional_in_eighths() -> None:

@@ -268,7 +268,7 @@ def test_energy_sends_the_session_and_draws_the_chart(
     assert login(tmp_path).exit_code == 0
     result = runner.invoke(app, ["energy"])
     assert result.exit_code == 0, result.output
-    assert f"to {OTHER}: 3.0 kWh" in result.stdout and "█" in result.stdout
+    assert f"to {OTHER}: 3.000 kWh" in result.stdout and "█" in result.stdout
     assert api.requests[-1].headers["authorization"] == f"Bearer {TOKEN}"
 
 

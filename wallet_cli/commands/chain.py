@@ -24,12 +24,12 @@ transaction hash: it may still go through.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ledger.domain.clock import paris_time
 from wallet_cli import context
 from wallet_cli.context import (
     DEFAULT_TIMEOUT,
@@ -76,12 +76,18 @@ TOPIC_BOOKING_OPENED = "0x90ff71f04fc678ffbbe7d754e3bf4c9ecee13e81a32342613148f7
 TOPIC_REDEEMED = "0x72363178076ac2ddbcf0c5a237291d159e338aa284d9a84ae7e33a2f02d38f02"
 
 
-def check_balance(gateway: ChainGateway, address: str, needed: int) -> int:
+BUY_OR = "Buy M3E from the operator (`wallet topup`, a euro transfer) or "
+REFUND_ADVICE = ("A refund is paid from this payout account: wait for takings or move M3E to it "
+                 "from another of your accounts, or refund less.")
+
+
+def check_balance(gateway: ChainGateway, address: str, needed: int, advice: str) -> int:
+    """The balance of `address`, or a sentence with what to do that fits the command."""
     balance = gateway.balance_of(address)
     if balance < needed:
         raise InsufficientBalanceError(
             f"Not enough M3E: your balance is {money(balance)} and this needs {money(needed)}. "
-            "Buy M3E from the operator (a euro deposit) or pay less.",
+            + advice,
             balance, needed,
         )
     return balance
@@ -261,7 +267,7 @@ def send(
         warning = payout_check(ctx, gateway, merchant)
     if address.lower() == payer.lower():
         raise UsageError("That is your own account: nothing to send.")
-    check_balance(gateway, payer, micro)
+    check_balance(gateway, payer, micro, BUY_OR + "send less.")
     if warning:
         note(warning)
     who = f"{label} {address}" if label else address
@@ -334,7 +340,7 @@ def pay(
     check_chain(settings, gateway)
     if merchant is not None and not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: payments are refused.")
-    check_balance(gateway, payer, micro)
+    check_balance(gateway, payer, micro, BUY_OR + "pay less.")
     warning = payout_check(ctx, gateway, merchant) if merchant is not None else None
     if warning:
         note(warning)
@@ -419,7 +425,7 @@ def refund(
     to, label = recipient(ctx, payer)
     if not to:
         raise UsageError(f"'{payer}' is not an address or a contact.")
-    check_balance(gateway, me, micro)
+    check_balance(gateway, me, micro, REFUND_ADVICE)
     confirm([f"Refund {money(micro)} to {label + ' ' if label else ''}{to}",
              f"From {merchant.name} (merchant #{merchant.id}, {me}), ref {ref}, chain "
              f"{settings.chain_id}"], yes)
@@ -458,7 +464,7 @@ def redeem(
     if merchant is None or not merchant.active:
         raise WalletError(f"Only active merchants convert M3E back to euros; {name} ({me}) is "
                           "not the payout account of an active merchant.")
-    check_balance(gateway, me, micro)
+    check_balance(gateway, me, micro, "Redeem at most your balance.")
     confirm([f"Convert {money(micro)} to euros for {merchant.name} ({me}), ref {ref}",
              "The conversion fee is kept for the commons fund; the rest is paid in euros.",
              f"Chain {settings.chain_id}"], yes)
@@ -508,12 +514,14 @@ def book(
     merchant = find_merchant(gateway.merchants(), merchant_name)
     if not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: bookings are refused.")
-    check_balance(gateway, payer, micro)
+    check_balance(gateway, payer, micro, BUY_OR + "book with a smaller deposit.")
     warning = payout_check(ctx, gateway, merchant)
     if warning:
         note(warning)
-    expires = int(time.time() + hours * 3600)
-    until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
+    # The contract compares with its block time, which may run ahead of this machine's clock
+    # (the demo chain did by ~70 s): the window starts from the chain's latest block.
+    expires = gateway.chain_time() + int(hours * 3600)
+    until = paris_time(expires)
     confirm([f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
              f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
              f"From {name} ({payer}) on chain {settings.chain_id}"], yes)
@@ -743,9 +751,9 @@ def broadcast(
             or t.service_payments.lower() != gateway.payments.lower()):
         raise UsageError("The payment was signed for other contracts than the manifest's "
                          f"(token {t.token}, ServicePayments {t.service_payments}): refused.")
-    if t.valid_before <= time.time():
-        expired = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.valid_before))
-        raise WalletError(f"The signed payment expired at {expired}: ask the payer to sign again.")
+    if t.valid_before <= gateway.chain_time():  # the token checks it against block time
+        raise WalletError(f"The signed payment expired at {paris_time(t.valid_before)}: ask the "
+                          "payer to sign again.")
     if gateway.authorization_used(t.payer, t.nonce):
         raise WalletError("This signed payment was already paid or cancelled by its payer: it can "
                           "never move money again. Nothing was sent.")
@@ -850,5 +858,7 @@ def register(app: typer.Typer) -> None:
     for name, func in (("balance", balance), ("send", send), ("pay", pay), ("refund", refund),
                        ("book", book), ("close", close), ("reclaim", reclaim),
                        ("redeem", redeem), ("broadcast", broadcast), ("cancel", cancel)):
-        app.command(name)(guarded(func))
-    context.group(app, "sign", context.SIGN_HELP).command("tx")(guarded(sign_tx))
+        settings = context.AMOUNT_ARGUMENTS if name in ("send", "pay", "refund", "book", "redeem") else None
+        app.command(name, context_settings=settings)(guarded(func))
+    sign = context.group(app, "sign", context.SIGN_HELP)
+    sign.command("tx", context_settings=context.AMOUNT_ARGUMENTS)(guarded(sign_tx))

@@ -210,8 +210,14 @@ def bar(value: int, largest: int, width: int = BAR_WIDTH) -> str:
     return "█" * full + ("" if part == 0 else " ▏▎▍▌▋▊▉"[part])
 
 
+def _micro(raw: Any) -> int:
+    """An API amount: {"micro": "123"} or the bare integer text."""
+    return int(raw["micro"] if isinstance(raw, dict) else raw)
+
+
 def summarize_energy(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per day and per month: produced Wh, allocated Wh per recipient, earned micro-M3E."""
+    """Per day and per month: produced Wh, allocated Wh per recipient, earned micro-M3E (what
+    your production sold for), bought Wh and paid micro-M3E (what your consumption cost)."""
     out_days = []
     months: dict[str, dict[str, int]] = {}
     for d in days:
@@ -219,39 +225,53 @@ def summarize_energy(days: list[dict[str, Any]]) -> dict[str, Any]:
         produced = int(d.get("produced_wh") or 0)
         allocated: list[dict[str, Any]] = [{"to": str(a["to"]), "wh": int(a["wh"])}
                                            for a in d.get("allocated", [])]
-        earned_raw = d.get("earned", {})
-        earned = int(earned_raw["micro"] if isinstance(earned_raw, dict) else earned_raw)
+        earned = _micro(d.get("earned", "0"))
+        bought = int(d.get("bought_wh") or 0)
+        paid = _micro(d.get("owed", "0"))
+        shared = sum(a["wh"] for a in allocated)
         out_days.append({"day": day, "produced_wh": produced, "allocated": allocated,
-                         "allocated_wh": sum(a["wh"] for a in allocated), "earned": str(earned)})
-        month = months.setdefault(day[:7], {"produced_wh": 0, "allocated_wh": 0, "earned": 0})
-        month["produced_wh"] += produced
-        month["allocated_wh"] += sum(a["wh"] for a in allocated)
-        month["earned"] += earned
+                         "allocated_wh": shared, "earned": str(earned),
+                         "bought_wh": bought, "paid": str(paid)})
+        month = months.setdefault(day[:7], {"produced_wh": 0, "allocated_wh": 0, "earned": 0,
+                                            "bought_wh": 0, "paid": 0})
+        for key, value in (("produced_wh", produced), ("allocated_wh", shared), ("earned", earned),
+                           ("bought_wh", bought), ("paid", paid)):
+            month[key] += value
     return {"days": out_days,
             "months": [{"month": m, "produced_wh": v["produced_wh"],
-                        "allocated_wh": v["allocated_wh"], "earned": str(v["earned"])}
+                        "allocated_wh": v["allocated_wh"], "earned": str(v["earned"]),
+                        "bought_wh": v["bought_wh"], "paid": str(v["paid"])}
                        for m, v in sorted(months.items())]}
 
 
 def render_energy(address: str, summary: dict[str, Any]) -> list[str]:
-    from wallet_cli.amounts import format_amount
+    """The report for people: energy in kWh (3 decimals), money in M3E, one decimal count per
+    table, every figure with its unit."""
+    from wallet_cli.amounts import format_amount, format_wh, needs_six_decimals
 
-    lines = [f"Solar energy of {address}"]
-    days = summary["days"]
+    days, months = summary["days"], summary["months"]
+    rows = days + months
+    six = needs_six_decimals([int(r["earned"]) for r in rows] + [int(r["paid"]) for r in rows])
+
+    def m3e(value: str) -> str:
+        return format_amount(int(value), full=six)
+
+    def row(label: str, r: dict[str, Any]) -> str:
+        return (f"  {label:<10}  {format_wh(r['produced_wh']):>14}  {format_wh(r['allocated_wh']):>14}"
+                f"  {m3e(r['earned']):>16}  {format_wh(r['bought_wh']):>14}  {m3e(r['paid']):>16}")
+
+    header = (f"  {'':<10}  {'produced':>14}  {'shared':>14}  {'earned':>16}  {'bought':>14}  "
+              f"{'paid':>16}")
+    lines = [f"Solar energy of {address}", "", "per day", header]
     largest = max((d["produced_wh"] for d in days), default=0)
-    lines.append("")
-    lines.append("per day           produced   shared   earned")
     for d in days:
-        lines.append(f"  {d['day']}  {d['produced_wh'] / 1000:8.1f} kWh {d['allocated_wh'] / 1000:6.1f} "
-                     f"{format_amount(int(d['earned'])):>12}  {bar(d['allocated_wh'], largest)}")
+        lines.append(row(d["day"], d) + f"  {bar(d['allocated_wh'], largest)}")
         for a in d["allocated"]:
-            lines.append(f"      to {a['to']}: {a['wh'] / 1000:.1f} kWh")
-    lines.append("")
-    lines.append("per month")
-    top = max((int(m["earned"]) for m in summary["months"]), default=0)
-    for m in summary["months"]:
-        lines.append(f"  {m['month']}  {m['produced_wh'] / 1000:8.1f} kWh "
-                     f"{format_amount(int(m['earned'])):>12}  {bar(int(m['earned']), top)}")
+            lines.append(f"      to {a['to']}: {format_wh(a['wh'])}")
+    lines += ["", "per month", header]
+    top = max((int(m["earned"]) for m in months), default=0)
+    for m in months:
+        lines.append(row(m["month"], m) + f"  {bar(int(m['earned']), top)}")
     return lines
 
 

@@ -479,7 +479,7 @@ def _resolve_recipient(ctx: typer.Context, target: str | None) -> tuple[str, str
     return str(store.address_of(target)), target
 
 
-@app.command("request")
+@app.command("request", context_settings=context.AMOUNT_ARGUMENTS)
 @guarded
 def request(
     ctx: typer.Context,
@@ -675,6 +675,7 @@ def sign_payment_cmd(
     """
     import time
 
+    from ledger.domain.clock import paris_time
     from wallet_cli.amounts import format_amount, parse_amount
     from wallet_cli.names import is_address, to_checksum_address
     from wallet_cli.prompting import is_interactive
@@ -697,12 +698,11 @@ def sign_payment_cmd(
         raise UsageError(f"'{payout}' is not an address: give the merchant's payout address (0x...).")
     payout = to_checksum_address(payout)
     if not yes:
-        if not is_interactive():
-            raise UsageError("There is no terminal to confirm: check the terms and pass --yes.")
         info(f"Pay {format_amount(micro)} to merchant #{merchant_id} (payout {payout})"
              + (f", ref {ref}" if ref else ""))
-        info(f"From {name} ({payer}) on chain {chain_id}, valid until "
-             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(expires))}")
+        info(f"From {name} ({payer}) on chain {chain_id}, valid until {paris_time(expires)}")
+        if not is_interactive():
+            raise UsageError(context.no_terminal_to_confirm())
         if not typer.confirm("Sign?", default=False, err=True):
             raise WalletError("Not signed.")
 
@@ -760,6 +760,7 @@ def sign_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a signed payment file offline: the signature is the payer's, and its terms."""
+    from ledger.domain.clock import paris_time
     from wallet_cli.amounts import format_amount
     from wallet_cli.home import read_document
     from wallet_cli.payment_uri import bytes32_to_ref
@@ -771,8 +772,8 @@ def sign_check(
         as_json,
         {"valid": True, **signed.to_json(), "args": signed.pay_with_authorization_args()},
         f"Valid: {t.payer} pays {format_amount(t.amount)} to merchant #{t.merchant_id} "
-        f"(payout {t.payout}), ref {bytes32_to_ref(t.ref)}, valid {t.valid_after} to "
-        f"{t.valid_before}, nonce 0x{t.nonce.hex()}, chain {t.chain_id}",
+        f"(payout {t.payout}), ref {bytes32_to_ref(t.ref)}, valid from {paris_time(t.valid_after)} to "
+        f"{paris_time(t.valid_before)}, nonce 0x{t.nonce.hex()}, chain {t.chain_id}",
     )
 
 

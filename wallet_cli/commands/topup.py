@@ -179,4 +179,4 @@ def topup(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("topup")(guarded(topup))
+    app.command("topup", context_settings=context.AMOUNT_ARGUMENTS)(guarded(topup))
