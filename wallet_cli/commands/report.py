@@ -9,8 +9,10 @@ salted commitment to its reference: the history shows the clear reference of eve
 this wallet holds (wallet_cli.references: payments it made, requests it issued, refunds and
 bookings), and the 0x commitment for the others.
 
-`wallet statement --month YYYY-MM` downloads the monthly statement (CSV, private: needs the
-session) from `GET /v1/accounts/{address}/statement.csv?month=`, to standard output or to
+`wallet statement --month YYYY-MM` builds the monthly statement (CSV, private: needs the
+session) from `GET /v1/accounts/{address}/statement.csv?month=` (payments and refunds) and
+`GET /v1/accounts/{address}/energy?day=<last day>&days=<days of the month>` (energy sold and
+bought, wallet_cli.statement), to standard output (a summary with units on standard error) or to
 `--output FILE` (written 0600, atomically).
 """
 
@@ -158,7 +160,10 @@ def statement(
     """Your monthly statement as CSV (payments negative, refunds positive); needs `wallet login`."""
     import re
 
+    from wallet_cli.amounts import format_amount, format_wh, needs_six_decimals
+    from wallet_cli.errors import ApiError
     from wallet_cli.session import PrivateApi, live_session
+    from wallet_cli.statement import build_statement, month_days
 
     match = re.fullmatch(r"(\d{4})-(\d{2})", month)
     if match is None or not 1 <= int(match.group(2)) <= 12:
@@ -166,24 +171,38 @@ def statement(
     address = account_address(ctx, account)
     api_url = context.api_url_of(ctx)
     session = live_session(home_of(ctx), address, api_url)
+    last_day, day_count = month_days(month)
     with context.make_http() as http, context.spinner(f"Asking {api_url} for your statement"):
-        reply = PrivateApi(http, api_url, session).get(
-            f"/v1/accounts/{address}/statement.csv", "your statement", {"month": month})
-        text = str(reply.text)
-    lines = max(0, len([line for line in text.splitlines() if line.strip()]) - 1)
-    data: dict[str, Any] = {"account": address, "month": month, "lines": lines,
+        private = PrivateApi(http, api_url, session)
+        reply = private.get(f"/v1/accounts/{address}/statement.csv", "your statement",
+                            {"month": month})
+        energy = private.get_json(f"/v1/accounts/{address}/energy", "your energy of the month",
+                                  {"day": last_day, "days": day_count})
+    days = energy.get("days") if isinstance(energy, dict) else None
+    if not isinstance(days, list):
+        raise ApiError(f"The API at {api_url} gave energy data this wallet cannot read (no days).")
+    built = build_statement(str(reply.text), days, reply.headers.get("x-indexed-block"), api_url)
+    text = built.csv
+    data: dict[str, Any] = {"account": address, "month": month, **built.as_json(),
                             "indexed_block": reply.headers.get("x-indexed-block")}
+    figures = (built.payments_micro, built.energy_earned_micro, built.energy_paid_micro,
+               built.total_micro)
+    payments, earned, paid, total = (format_amount(m, full=needs_six_decimals(list(figures)))
+                                     for m in figures)
+    summary = (f"Statement of {month} for {address}: {built.lines} line(s); merchants {payments}, "
+               f"energy sold {format_wh(built.energy_sold_wh)} for {earned}, energy bought "
+               f"{format_wh(built.energy_bought_wh)} for {paid}; total {total}")
     if output is not None:
         from wallet_cli.home import atomic_write
 
         atomic_write(output, text.encode("utf-8"))
-        emit(as_json, {**data, "file": str(output)},
-             f"Statement of {month} for {address}: {lines} line(s) written to {output}.")
+        emit(as_json, {**data, "file": str(output)}, f"{summary}, written to {output}.")
         return
     if as_json:
         emit(True, {**data, "file": None, "csv": text}, "")
     else:
         typer.echo(text, nl=not text.endswith("\n"))
+        note(summary + ".")
 
 
 def register(app: typer.Typer) -> None:
