@@ -29,9 +29,12 @@ from typing import Annotated
 
 import typer
 
+from wallet_cli import light_params
 from wallet_cli.commands import chain, energy, offline, reference, report, session, topup
 from wallet_cli.context import SIGN_HELP, State, group
 from wallet_cli.errors import EXIT_FAILED
+
+light_params.install()  # plain parameters converted without importing pydantic (start-up)
 
 EPILOG = (
     "\b\nExit codes:\n"

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger.domain.clock import paris_time
 from wallet_cli import context
 from wallet_cli.context import (
     DEFAULT_TIMEOUT,
@@ -521,6 +520,8 @@ def book(
     # The contract compares with its block time, which may run ahead of this machine's clock
     # (the demo chain did by ~70 s): the window starts from the chain's latest block.
     expires = gateway.chain_time() + int(hours * 3600)
+    from ledger.domain.clock import paris_time
+
     until = paris_time(expires)
     confirm([f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
              f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
@@ -752,6 +753,8 @@ def broadcast(
         raise UsageError("The payment was signed for other contracts than the manifest's "
                          f"(token {t.token}, ServicePayments {t.service_payments}): refused.")
     if t.valid_before <= gateway.chain_time():  # the token checks it against block time
+        from ledger.domain.clock import paris_time
+
         raise WalletError(f"The signed payment expired at {paris_time(t.valid_before)}: ask the "
                           "payer to sign again.")
     if gateway.authorization_used(t.payer, t.nonce):

@@ -9,7 +9,6 @@ come only from a hidden prompt, standard input when it is not a terminal, or `--
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +49,8 @@ sign_app = typer.Typer()
 
 def _backup_positions(word_count: int) -> list[int]:
     """Two distinct word positions (0-based) drawn from the OS random source."""
+    import secrets  # here: it pulls hmac and OpenSSL, which `wallet --help` does not need
+
     return sorted(secrets.SystemRandom().sample(range(word_count), 2))
 
 
