@@ -121,7 +121,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm (scripts).")]
 AccountOpt = Annotated[
     str | None,
-    typer.Option("--account", "-a", help="Which of your accounts (default: the only one)."),
+    typer.Option("--account", "-a", help="Which of your accounts (default: env WALLET_ACCOUNT, "
+                 "else `account` in config.toml, else the only one)."),
 ]
 PasswordFileOpt = Annotated[
     Path | None,

@@ -42,6 +42,7 @@ config_app = typer.Typer(
     help="Settings kept in <home>/config.toml.", rich_markup_mode=None, no_args_is_help=True
 )
 sign_app = typer.Typer()
+CONFIG_KEY_HELP = "rpc_url, api_url, manifest, token, account, operator_iban or operator_name."
 
 
 # ---------------------------------------------------------------- keys
@@ -797,7 +798,7 @@ def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @guarded
 def config_set(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="rpc_url, api_url, manifest or token.")],
+    key: Annotated[str, typer.Argument(help=CONFIG_KEY_HELP)],
     value: Annotated[str, typer.Argument(help="The value.")],
     as_json: JsonOpt = False,
 ) -> None:
@@ -816,7 +817,7 @@ def config_set(
 @guarded
 def config_unset(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="rpc_url, api_url, manifest or token.")],
+    key: Annotated[str, typer.Argument(help=CONFIG_KEY_HELP)],
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a setting from <home>/config.toml (back to env or default)."""

@@ -40,7 +40,7 @@ from wallet_cli.errors import ConfigError, UsageError, WalletError
 AccountOpt = Annotated[
     str | None,
     typer.Option("--account", "-a", help="An account name, a contact or an address "
-                 "(default: the only account)."),
+                 "(default: the configured account, else the only one)."),
 ]
 
 

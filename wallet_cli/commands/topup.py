@@ -28,7 +28,9 @@ from wallet_cli.errors import AmountError, ApiError, ConfigError, UsageError, Wa
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
 AccountOpt = Annotated[
-    str | None, typer.Option("--account", "-a", help="The account to top up (default: the only account).")
+    str | None,
+    typer.Option("--account", "-a",
+                 help="The account to top up (default: the configured account, else the only one)."),
 ]
 DEFAULT_NAME = "Association Monnaie du 3e"
 
