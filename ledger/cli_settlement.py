@@ -247,10 +247,30 @@ def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: 
     typer.echo(f"  lines and proofs: {store.path(op, the_day)}")
 
 
+def choose_operation(store: Any, the_day: date, given: str | None) -> int:
+    """The operation whose lines to prove: the one given, else the only one settled that day
+    (several or none: a sentence naming those that exist)."""
+    from ledger.energy.settlement import operation_number
+
+    if given is not None:
+        return operation_number(given)
+    that_day = store.operations(the_day)
+    if len(that_day) == 1:
+        return int(that_day[0])
+    if that_day:
+        raise InputError(f"{len(that_day)} operations settled {the_day}: "
+                         f"{', '.join(map(str, that_day))}; choose one with --operation")
+    known = store.operations()
+    raise InputError(f"no settlement of {the_day} in this state directory"
+                     + (f" (operations settled here: {', '.join(map(str, known))})" if known else
+                        " (nothing settled here yet: run `ledger settle` first)"))
+
+
 def proof_command(
     day: Annotated[str, typer.Option("--day", help="local day, YYYY-MM-DD")],
     account: Annotated[str, typer.Option("--account", help="the wallet address whose lines to prove")],
-    operation: OperationOption = "1",
+    operation: Annotated[str | None, typer.Option(
+        "--operation", help="sharing operation id (default: the only one settled that day)")] = None,
     rpc_url: RpcOption = None,
     manifest: ManifestOption = None,
     as_json: JsonOption = False,
@@ -260,15 +280,16 @@ def proof_command(
     from ledger.energy.settlement import (
         JsonDayStore,
         account_of,
-        operation_number,
         verify_offline,
     )
 
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
     who = account_of(account)
-    op = operation_number(operation)
-    versions = JsonDayStore(settings.state_dir / "settlement").load(op, the_day)
+    store = JsonDayStore(settings.state_dir / "settlement")
+    op = choose_operation(store, the_day, operation)
+    operation = operation if operation is not None else str(op)
+    versions = store.load(op, the_day)
     if not versions:
         raise InputError(f"no settlement of {the_day} for operation {operation} in this state directory")
     chain = _chain(settings, signer=False)

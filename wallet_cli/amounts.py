@@ -2,8 +2,9 @@
 
 Parsing goes through `Decimal` built from the text (never a float), accepts at most 6 decimals
 and only positive amounts, and fails with a sentence saying what to type instead. Formatting
-shows the symbol and two decimals ("12.50 M3E"), or every significant decimal when the amount is
-not a whole number of cents ("0.125 M3E"), so nothing is ever rounded away on screen.
+shows the symbol and two decimals ("12.50 M3E"), or all six decimals when the amount is not a
+whole number of cents ("0.125000 M3E"), so nothing is ever rounded away on screen and the number
+of decimals is one of two, never three to five; energy is shown in kWh with three decimals.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def parse_amount(text: str) -> int:
         raise AmountError(
             f"'{text}' is not an amount: use a dot for decimals and no thousands separator, "
             "for example 12.50."
+        )
+    if cleaned.startswith("-"):
+        raise AmountError(
+            f"'{text}' is negative: an amount is a positive number of {SYMBOL} such as 12.50 "
+            "(to give money back, the merchant refunds: `wallet refund`)."
         )
     if not _AMOUNT_TEXT.match(cleaned):
         raise AmountError(
@@ -64,12 +70,30 @@ def to_decimal(micro: int) -> Decimal:
         return Decimal(micro).scaleb(-DECIMALS)
 
 
-def format_amount(micro: int, *, symbol: bool = True, full: bool = False) -> str:
-    """Format micro-M3E: "12.50 M3E"; all significant decimals when not a whole cent.
+CENT = UNIT // 100
 
-    `full` always prints the 6 decimals ("12.500000 M3E"). Negative amounts keep their sign.
+
+def format_amount(micro: int, *, symbol: bool = True, full: bool | None = None) -> str:
+    """Format micro-M3E in one of two fixed forms: "12.50 M3E" (a whole number of cents) or all
+    six decimals "0.125000 M3E" (nothing is rounded away), never three to five decimals.
+
+    `full` True forces the six decimals (a table where some amount needs them), False the short
+    form when it is exact. Negative amounts keep their sign.
     """
-    return format_micro(micro, SYMBOL if symbol else "", full=full)
+    six = micro % CENT != 0 if full is None else (full or micro % CENT != 0)
+    return format_micro(micro, SYMBOL if symbol else "", full=six)
+
+
+def needs_six_decimals(micros: list[int]) -> bool:
+    """True when one amount of a table is not a whole cent: then every row shows six decimals."""
+    return any(m % CENT for m in micros)
+
+
+def format_wh(wh: int) -> str:
+    """Energy in kWh with three decimals, exact from integer Wh: 12345 -> "12.345 kWh"."""
+    sign = "-" if wh < 0 else ""
+    whole, rest = divmod(abs(wh), 1000)
+    return f"{sign}{whole}.{rest:03d} kWh"
 
 
 def plain_amount(micro: int) -> str:

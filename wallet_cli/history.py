@@ -357,11 +357,10 @@ def _money(micro: int) -> str:
 
 def render(history: History) -> list[str]:
     """The history as text, one block per category, newest last, with the receipts."""
-    import time
-
+    from ledger.domain.clock import paris_minute
     from wallet_cli.amounts import format_amount
 
-    lines = [f"History of {history.account} (from the {history.source})"]
+    lines = [f"History of {history.account} (from the {history.source}; times in Europe/Paris)"]
     groups = history.grouped()
     if not groups:
         lines.append("  nothing yet")
@@ -370,7 +369,7 @@ def render(history: History) -> list[str]:
         lines.append("")
         lines.append(f"{category}  ({len(items)}, net {format_amount(total)})")
         for e in items:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.time)) if e.time else "-"
+            when = paris_minute(e.time) if e.time else "-"
             who = e.merchant or e.counterparty or ""
             ref = f"  ref {e.ref}" if e.ref else ""
             detail = f"  ({e.detail})" if e.detail else ""

@@ -24,7 +24,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,6 +87,8 @@ def atomic_write(
     directory = path.parent
     if private_dir:
         ensure_private_dir(directory)
+    import tempfile  # here: it pulls random and hashlib, which most commands never need
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     tmp = Path(tmp_name)
     try:

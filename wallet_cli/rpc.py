@@ -1,8 +1,9 @@
 """Raw JSON-RPC to the district chain over httpx: fast reads without web3.
 
-`import web3` alone costs about 0.8 s on this machine, more than `wallet balance` may take in
-all; the reads of the wallet (balance, nonces, merchants, logs, receipts) and sending an already
-signed raw transaction need only a few JSON-RPC calls, so they go through this small client.
+`import web3` alone costs about 0.8 s on this machine, and httpx a good part of a second under
+load, more than `wallet balance` may take in all; the reads of the wallet (balance, nonces,
+merchants, logs, receipts) and sending an already signed raw transaction need only a few
+JSON-RPC calls, so they go through this small client over the standard library's http.client.
 Writes that build and sign contract calls go through ledger.chain (web3), imported lazily.
 
 Calldata is encoded by hand for the few static-argument calls used here (a 4-byte selector and
@@ -85,19 +86,31 @@ class RpcError(ChainError):
 
 
 class Rpc:
-    """A JSON-RPC client of one node (`transport` lets tests answer with httpx.MockTransport)."""
+    """A JSON-RPC client of one node.
+
+    Over the standard library's http.client (one kept-alive connection): httpx costs more to
+    import than `wallet balance` may take in all. `transport` (an httpx transport) is the seam
+    tests use to answer with httpx.MockTransport; then httpx carries the calls."""
 
     def __init__(
         self, url: str, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None
     ) -> None:
-        import httpx
-
         self.url = url
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._timeout = timeout
         self._ids = itertools.count(1)
+        self._http: Any = None
+        self._connection: Any = None
+        if transport is not None:
+            import httpx
+
+            self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def __enter__(self) -> Rpc:
         return self
@@ -105,29 +118,67 @@ class Rpc:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _unreachable(self, exc: BaseException) -> ChainError:
+        return ChainError(
+            f"The district chain at {self.url} does not answer ({type(exc).__name__}): "
+            "check the RPC URL (--rpc-url, WALLET_RPC_URL or `wallet config set rpc_url`).")
+
+    def _post(self, body: bytes) -> bytes:
+        if self._http is not None:
+            import httpx
+
+            try:
+                reply = self._http.post(self.url, content=body,
+                                        headers={"Content-Type": "application/json"})
+                reply.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from exc
+            return bytes(reply.content)
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ChainError(f"The RPC URL {self.url} is not an http:// or https:// URL.")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):  # a kept-alive connection the node closed is opened again once
+            try:
+                if self._connection is None:
+                    kind = (http.client.HTTPSConnection if parts.scheme == "https"
+                            else http.client.HTTPConnection)
+                    self._connection = kind(parts.hostname, parts.port, timeout=self._timeout)
+                self._connection.request("POST", path, body, {"Content-Type": "application/json"})
+                reply = self._connection.getresponse()
+                data = reply.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if attempt == 2 or not isinstance(exc, http.client.RemoteDisconnected
+                                                  | BrokenPipeError | ConnectionResetError):
+                    raise self._unreachable(exc) from exc
+                continue
+            if reply.status >= 400:
+                raise ChainError(f"The node at {self.url} answered HTTP {reply.status}: check the "
+                                 "RPC URL (--rpc-url, WALLET_RPC_URL or `wallet config set rpc_url`).")
+            return bytes(data)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
     def call(self, method: str, params: list[Any] | None = None) -> Any:
-        import httpx
+        import json
 
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        raw = self._post(json.dumps(body).encode())
         try:
-            reply = self._http.post(self.url, json=body)
-            reply.raise_for_status()
-            data = reply.json()
-        except httpx.HTTPError as exc:
-            raise ChainError(
-                f"The district chain at {self.url} does not answer ({type(exc).__name__}): "
-                "check the RPC URL (--rpc-url, WALLET_RPC_URL or `wallet config set rpc_url`)."
-            ) from exc
+            data = json.loads(raw)
         except ValueError as exc:
             raise ChainError(f"The node at {self.url} did not answer in JSON-RPC.") from exc
         if not isinstance(data, dict):
             raise ChainError(f"The node at {self.url} did not answer in JSON-RPC.")
         if "error" in data:
             error = data["error"] if isinstance(data["error"], dict) else {}
-            raw = error.get("data")
-            revert = raw if isinstance(raw, str) else (
-                raw.get("data") if isinstance(raw, dict) and isinstance(raw.get("data"), str)
-                else None)
+            raw_error = error.get("data")
+            revert = raw_error if isinstance(raw_error, str) else (
+                raw_error.get("data") if isinstance(raw_error, dict)
+                and isinstance(raw_error.get("data"), str) else None)
             raise RpcError(f"The node refused {method}: {error.get('message', data['error'])}",
                            revert)
         return data.get("result")
@@ -192,6 +243,13 @@ class Rpc:
     def block_time(self, number: int) -> int | None:
         block = self.call("eth_getBlockByNumber", [hex(number), False])
         return int(block["timestamp"], 16) if isinstance(block, dict) else None
+
+    def latest_block_time(self) -> int:
+        """The timestamp of the latest block: the clock the contracts check windows against."""
+        block = self.call("eth_getBlockByNumber", ["latest", False])
+        if not isinstance(block, dict) or "timestamp" not in block:
+            raise ChainError(f"The node at {self.url} did not give its latest block.")
+        return int(str(block["timestamp"]), 16)
 
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         result = self.call("eth_getTransactionReceipt", [tx_hash])

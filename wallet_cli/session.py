@@ -164,6 +164,20 @@ def check_reply(reply: Any, api_url: str, what: str) -> None:
                    + (f": {said}" if said else "") + ").")
 
 
+def not_answered(api_url: str, what: str, exc: Exception) -> ApiError:
+    """The sentence for an API that could not be reached or took too long."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        return ApiError(f"The district API at {api_url} cannot be reached ({type(exc).__name__}): "
+                        "check the API URL (--api-url, env WALLET_API_URL or `wallet config set "
+                        "api_url URL`) and that the API is running.")
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiError(f"The district API at {api_url} did not send {what} within its time limit "
+                        f"({type(exc).__name__}): it may be busy, try again in a minute.")
+    return ApiError(f"The district API at {api_url} did not answer ({type(exc).__name__}).")
+
+
 class PrivateApi:
     """GET on the API with the session's bearer token (when there is one)."""
 
@@ -185,8 +199,7 @@ class PrivateApi:
             reply = self.http.get(f"{self.api_url}{path}", params=params or {},
                                   headers=self._headers())
         except httpx.HTTPError as exc:
-            raise ApiError(f"The API at {self.api_url} did not answer "
-                           f"({type(exc).__name__}).") from exc
+            raise not_answered(self.api_url, what, exc) from exc
         check_reply(reply, self.api_url, what)
         return reply
 

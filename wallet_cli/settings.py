@@ -1,16 +1,18 @@
-"""Settings of the wallet: RPC URL, API URL, deployment manifest, token.
+"""Settings of the wallet: RPC URL, API URL, deployment manifest, token, account.
 
-Precedence, highest first: command-line flags (`wallet --rpc-url ...`), environment variables
-(`WALLET_RPC_URL`, `WALLET_API_URL`, `WALLET_MANIFEST`, `WALLET_TOKEN`), the config file
-`<wallet home>/config.toml`, then the defaults (a local node and API on 127.0.0.1).
+One rule for every command, highest first: command-line flags (`wallet --rpc-url ...`,
+`--api-url`, `--manifest`, a command's `--account`), environment variables (`WALLET_RPC_URL`,
+`WALLET_API_URL`, `WALLET_MANIFEST`, `WALLET_TOKEN`, `WALLET_ACCOUNT`), the config file
+`<wallet home>/config.toml`, then the defaults (a local node and API on 127.0.0.1; the only
+account of the wallet). `wallet config show` prints what a command will use.
 
-Built by the CLI entry when a command needs it, never at import time; pydantic-settings is
-imported lazily (it costs about 0.2 s).
+Built by the CLI entry when a command needs it, never at import time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +22,9 @@ from wallet_cli.errors import ConfigError
 from wallet_cli.home import atomic_write
 
 CONFIG_FILE = "config.toml"
-CONFIG_KEYS = ("rpc_url", "api_url", "manifest", "token", "operator_iban", "operator_name")
+CONFIG_KEYS = (
+    "rpc_url", "api_url", "manifest", "token", "account", "operator_iban", "operator_name",
+)
 # Where `ledger demo` and `ledger deploy` write the manifest by default.
 LOCAL_MANIFEST = Path(".state") / "deployment.json"
 
@@ -65,6 +69,7 @@ class Settings:
     manifest: Path | None
     token: str | None
     chain_id: int
+    account: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -72,52 +77,58 @@ class Settings:
         return data
 
 
+DEFAULTS: dict[str, str] = {"rpc_url": "http://127.0.0.1:8545", "api_url": "http://127.0.0.1:8000"}
+DEFAULT_CHAIN_ID = 69003
+_WHERE = {"flag": "the command line", "env": "env WALLET_{}", "file": "config.toml"}
+
+
+def _pick(key: str, flags: dict[str, Any], file_values: dict[str, Any]) -> tuple[str | None, str]:
+    """The value of `key` and where it came from: flag, else env WALLET_<KEY>, else file."""
+    flag = flags.get(key)
+    if flag is not None and str(flag) != "":
+        return str(flag), "flag"
+    env = os.environ.get(f"WALLET_{key.upper()}")
+    if env:
+        return env, "env"
+    value = file_values.get(key)
+    if value is not None and str(value) != "":
+        return str(value), "file"
+    return DEFAULTS.get(key), "default"
+
+
 def load_settings(home: Path, flags: dict[str, Any] | None = None) -> Settings:
-    """The resolved settings (flags > env WALLET_* > config.toml > defaults)."""
-    from pydantic import ValidationError
-    from pydantic_settings import BaseSettings, SettingsConfigDict
+    """The resolved settings, one rule for every key: flag > env WALLET_* > config.toml > default.
 
-    class WalletSettings(BaseSettings):
-        model_config = SettingsConfigDict(env_prefix="WALLET_", extra="forbid")
-
-        rpc_url: str = "http://127.0.0.1:8545"
-        api_url: str = "http://127.0.0.1:8000"
-        manifest: Path | None = None
-        token: str | None = None
-        chain_id: int = 69003
-
+    Resolved by hand, not by pydantic-settings: importing pydantic costs more than `wallet
+    balance` may take in all (bench/wallet.sh), and five strings need no model."""
+    given = flags or {}
     file_values = read_config_file(home)
-
-    class _WithFile(WalletSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: Any,
-            env_settings: Any,
-            dotenv_settings: Any,
-            file_secret_settings: Any,
-        ) -> tuple[Any, ...]:
-            def config_file_source() -> dict[str, Any]:
-                return dict(file_values)
-
-            return (init_settings, env_settings, config_file_source)
-
-    explicit = {k: v for k, v in (flags or {}).items() if v is not None}
-    try:
-        loaded = _WithFile(**explicit)
-    except ValidationError as exc:
-        raise ConfigError(f"The settings are not valid: {exc.errors()[0]['msg']}.") from exc
-    manifest = loaded.manifest
+    values: dict[str, str | None] = {}
+    for key in ("rpc_url", "api_url", "manifest", "token", "account"):
+        value, source = _pick(key, given, file_values)
+        if key.endswith("_url") and value is not None and not value.startswith(("http://", "https://")):
+            where = _WHERE.get(source, "the defaults").format(key.upper())
+            raise ConfigError(f"The {key} '{value}' (from {where}) is not an http:// or https:// URL: "
+                              f"give one like {DEFAULTS[key]}.")
+        values[key] = value
+    chain_text = os.environ.get("WALLET_CHAIN_ID")
+    chain_id = DEFAULT_CHAIN_ID
+    if chain_text:
+        if not (chain_text.isascii() and chain_text.isdigit()):
+            raise ConfigError(f"WALLET_CHAIN_ID must be a whole number like {DEFAULT_CHAIN_ID} "
+                              f"(not '{chain_text}').")
+        chain_id = int(chain_text)
+    manifest = Path(values["manifest"]) if values["manifest"] else None
     if manifest is None and LOCAL_MANIFEST.is_file():
         # Next to a `ledger demo` (or `ledger deploy`) run: its manifest in ./.state.
         manifest = LOCAL_MANIFEST.resolve()
     return Settings(
-        rpc_url=loaded.rpc_url,
-        api_url=loaded.api_url,
+        rpc_url=str(values["rpc_url"]),
+        api_url=str(values["api_url"]),
         manifest=manifest,
-        token=loaded.token,
-        chain_id=loaded.chain_id,
+        token=values["token"],
+        chain_id=chain_id,
+        account=values["account"],
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
+from ledger.domain.clock import is_plausible_time, paris_time
 from ledger.domain.money import format_micro
 from ledger.errors import ContractRuleError
 
@@ -56,6 +57,8 @@ _AMOUNT_WORDS = (
     "amount", "deposit", "charge", "netpaid", "supply", "reserve", "balance", "needed",
     "allowance", "limit", "minted", "minimum", "excess",
 )
+# Arguments that hold a unix time: shown as a Paris date, which is how residents read them.
+_TIME_NAMES = ("now", "latest", "eta", "validBefore", "validAfter")
 _PANICS = {
     0x01: "an internal check failed",
     0x11: "an amount overflowed or went below zero",
@@ -144,6 +147,8 @@ def _show(name: str, value: Any) -> str:
         if text and all(32 <= b < 127 for b in text):
             return repr(text.decode())
         return "0x" + value.hex()
+    if isinstance(value, int) and (name in _TIME_NAMES or name.endswith("At")) and is_plausible_time(value):
+        return paris_time(value)
     if isinstance(value, int) and any(w in name.lower() for w in _AMOUNT_WORDS):
         return format_micro(value, thousands=" ")
     return str(value)

@@ -544,6 +544,18 @@ class JsonDayStore:
     def path(self, operation_id: int, day: date) -> Path:
         return self._dir(operation_id) / f"{day.isoformat()}.json"
 
+    def operations(self, day: date | None = None) -> list[int]:
+        """The operations with settlement files here (of `day` only, when given), in order."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in self.root.iterdir():
+            number = entry.name.removeprefix("op-")
+            if entry.is_dir() and entry.name.startswith("op-") and number.isdigit():
+                if day is None or self.path(int(number), day).is_file():
+                    found.append(int(number))
+        return sorted(found)
+
     def load(self, operation_id: int, day: date) -> dict[int, DayLines]:
         path = self.path(operation_id, day)
         try:

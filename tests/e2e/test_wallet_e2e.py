@@ -18,7 +18,7 @@ import pytest
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
-from ledger.chain.devnode import DevNode
+from ledger.chain.devnode import DevNode, free_port
 from ledger.chain.district import Category, District
 from ledger.demo import dev_account
 
@@ -230,7 +230,9 @@ def test_a_transaction_not_mined_in_time_exits_3_with_its_hash(stack: Stack) -> 
     assert "may still go through" in data["message"]
 
 
-def test_energy_without_a_data_source_says_so(stack: Stack) -> None:
-    result = stack.run("resident-home", "energy", env={"WALLET_API_URL": ""})
+def test_energy_when_the_configured_api_does_not_answer_says_how_to_point_at_it(stack: Stack) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # a loopback port where nothing listens
+    result = stack.run("resident-home", "energy", env={"WALLET_API_URL": nobody})
     assert result.returncode == 1
-    assert "No energy data source configured" in result.stderr
+    assert f"The district API at {nobody} cannot be reached" in result.stderr
+    assert "wallet config set api_url" in result.stderr

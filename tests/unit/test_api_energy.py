@@ -417,7 +417,7 @@ def test_a_buyer_who_opts_in_is_named_to_the_prosumers(energy_client: TestClient
 
 
 def test_the_energy_answer_reads_in_the_wallet(energy_client: TestClient) -> None:
-    from wallet_cli.report_commands import summarize_energy
+    from wallet_cli.commands.energy import summarize_energy
 
     sign_in(energy_client, RESIDENT_A)
     days = energy_client.get(f"/v1/accounts/{A}/energy?day=2025-06-21&days=2").json()["days"]

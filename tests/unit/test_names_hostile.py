@@ -401,8 +401,8 @@ def test_a_superscript_digit_in_a_signing_deadline_is_refused_with_a_sentence() 
     """LOW (crash, same root as the two above). `wallet sign payment ... --deadline ²h`:
     _parse_deadline tests str.isdigit() ('²' is a digit to Python) then int('²') raises
     ValueError, a traceback instead of the 'is not a deadline' sentence."""
+    from wallet_cli.commands.offline import _parse_deadline
     from wallet_cli.errors import UsageError
-    from wallet_cli.main import _parse_deadline
 
     with pytest.raises(UsageError):
         _parse_deadline("\u00b2h", int(time.time()))

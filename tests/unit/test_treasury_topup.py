@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from stdnum import iso11649
@@ -18,6 +19,7 @@ from ledger.domain.treasury import topup_reference
 from ledger.treasury.view import BankDetails, MemoryTreasuryView
 from tests.unit.test_api import build, seeded
 from tests.unit.test_api_security import RESIDENT_A, RESIDENT_B, sign_in
+from wallet_cli import context
 from wallet_cli.main import app as wallet_app
 
 IBAN = "FR7630006000011234567890189"
@@ -109,7 +111,11 @@ def test_wallet_topup_refuses_amounts_a_transfer_cannot_carry(home: Path, amount
     assert why in result.output
 
 
-def test_wallet_topup_refuses_an_invalid_operator_iban(home: Path) -> None:
+def test_wallet_topup_refuses_an_invalid_operator_iban(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(refuse)))
     result = runner.invoke(
         wallet_app, ["topup", "10", "--account", ADDRESS, "--iban", "FR7630006000011234567890188"]
     )
@@ -195,7 +201,7 @@ def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
 
     import httpx
 
-    from wallet_cli import report_commands
+    from wallet_cli import context
     from wallet_cli.session import StoredSession, save_session
 
     api = "http://district.test"
@@ -211,7 +217,7 @@ def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
         return httpx.Response(404)
 
     monkeypatch.setattr(
-        report_commands, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+        context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
     )
     monkeypatch.setenv("WALLET_API_URL", api)
     save_session(

@@ -66,13 +66,14 @@ def test_bad_amounts_are_refused_with_what_to_type(text: str, fragment: str) -> 
         (12_000_000, "12.00 M3E"),
         (0, "0.00 M3E"),
         (1, "0.000001 M3E"),
-        (125_000, "0.125 M3E"),
+        (125_000, "0.125000 M3E"),
+        (247_998_010, "247.998010 M3E"),
         (12_345_678, "12.345678 M3E"),
         (-2_500_000, "-2.50 M3E"),
         (10_000, "0.01 M3E"),
     ],
 )
-def test_amounts_show_the_symbol_and_two_decimals_unless_not_a_whole_cent(
+def test_amounts_show_the_symbol_and_two_decimals_or_all_six_when_not_a_whole_cent(
     micro: int, shown: str
 ) -> None:
     assert format_amount(micro) == shown

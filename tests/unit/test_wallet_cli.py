@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from ledger.chain.reference import reference_commitment
 from wallet_cli import keys
+from wallet_cli.context import guarded
 from wallet_cli.errors import (
     EXIT_NOT_CONFIRMED,
     ChainError,
@@ -23,7 +24,7 @@ from wallet_cli.errors import (
     UsageError,
     WalletError,
 )
-from wallet_cli.main import app, guarded
+from wallet_cli.main import app
 from wallet_cli.payment_uri import parse_payment_uri
 
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -176,7 +177,7 @@ def test_request_json_carries_the_uri_and_what_it_decodes_to(home: Path) -> None
     data = run_json("request", "0.125", "--ref", "Café", "--to", MERCHANT, "--token", TOKEN)
     parsed = parse_payment_uri(data["uri"], expected_token=TOKEN)
     assert parsed.amount == 125_000 and parsed.ref == "Café"
-    assert data["amount"] == "125000" and data["amount_display"] == "0.125 M3E"
+    assert data["amount"] == "125000" and data["amount_display"] == "0.125000 M3E"
     assert parsed.ref_salt is not None and data["ref_salt"] == "0x" + parsed.ref_salt.hex()
     # what goes on chain: the salted commitment, never the text
     assert data["ref_bytes32"] == "0x" + reference_commitment("Café", parsed.ref_salt).hex()

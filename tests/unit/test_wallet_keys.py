@@ -11,7 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from wallet_cli import keys, main
+from wallet_cli import keys
+from wallet_cli.commands import offline
 from wallet_cli.errors import KeystoreError, UsageError, WrongPasswordError
 from wallet_cli.main import app
 
@@ -182,7 +183,7 @@ def test_new_shows_the_mnemonic_once_checks_two_words_and_saves_a_0600_keystore(
     home: Path, terminal: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keys, "new_mnemonic", lambda words=12: TEST_MNEMONIC)
-    monkeypatch.setattr(main, "_backup_positions", lambda count: [2, 11])
+    monkeypatch.setattr(offline, "_backup_positions", lambda count: [2, 11])
     result = run("new", "alice", input=f"test\njunk\n{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "12. junk" in result.stderr  # shown on the terminal, not in the output
@@ -201,7 +202,7 @@ def test_new_saves_nothing_when_the_words_do_not_match(
     home: Path, terminal: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keys, "new_mnemonic", lambda words=12: TEST_MNEMONIC)
-    monkeypatch.setattr(main, "_backup_positions", lambda count: [0, 11])
+    monkeypatch.setattr(offline, "_backup_positions", lambda count: [0, 11])
     result = run("new", "alice", input="test\nnope\nnope\nnope\n")
     assert result.exit_code == 1
     assert "nothing was saved" in result.stderr
@@ -212,7 +213,7 @@ def test_new_saves_nothing_when_the_words_do_not_match(
 def test_new_asks_the_password_twice_and_refuses_a_mismatch(
     home: Path, terminal: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(main, "_backup_positions", lambda count: [0, 1])
+    monkeypatch.setattr(offline, "_backup_positions", lambda count: [0, 1])
     monkeypatch.setattr(keys, "new_mnemonic", lambda words=12: TEST_MNEMONIC)
     result = run("new", "alice",
                  input=f"test\ntest\n{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n")
@@ -222,7 +223,7 @@ def test_new_asks_the_password_twice_and_refuses_a_mismatch(
 
 def test_new_refuses_a_short_password(home: Path, terminal: None,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(main, "_backup_positions", lambda count: [0, 1])
+    monkeypatch.setattr(offline, "_backup_positions", lambda count: [0, 1])
     monkeypatch.setattr(keys, "new_mnemonic", lambda words=12: TEST_MNEMONIC)
     result = run("new", "alice", input="test\ntest\nshort\nshort\n")
     assert result.exit_code == 2

@@ -19,7 +19,7 @@ from tests.unit.test_wallet_money import (  # the wallet's in-memory chain and h
     home,
     signer,
 )
-from wallet_cli import chain_commands
+from wallet_cli import context
 from wallet_cli.main import app
 from wallet_cli.rpc import Merchant
 
@@ -57,7 +57,7 @@ class FakeRpc:
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch, chain: FakeGateway) -> FakeRpc:
     fake = FakeRpc(chain.merchant_list)
-    monkeypatch.setattr(chain_commands, "make_rpc", lambda settings: fake)
+    monkeypatch.setattr(context, "make_rpc", lambda settings: fake)
     return fake
 
 

@@ -5,6 +5,7 @@ balance over raw JSON-RPC, history from the API, energy, offline signed transfer
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from eth_utils import keccak
 from typer.testing import CliRunner
 
 from ledger.chain.reference import reference_commitment
-from wallet_cli import chain_commands, history, keys, report_commands, rpc
+from wallet_cli import context, history, keys, rpc
+from wallet_cli.commands import chain as chain_commands
+from wallet_cli.commands import energy
 from wallet_cli.errors import ContractRefusedError, UnknownMerchantError
 from wallet_cli.main import app
 from wallet_cli.rpc import Merchant, Rpc
@@ -38,6 +41,8 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.node_chain = 69003
+        self.clock_ahead = 0  # seconds the chain's block time runs ahead of this machine
+        self.booked_until: int | None = None
         self.balances: dict[str, int] = {ME.lower(): 50_000_000}
         self.merchant_list = [Merchant(1, "Boulangerie du Lac", "food", BAKERY, True),
                               Merchant(2, "La Ruche Part-Dieu", "co-working", RUCHE, True)]
@@ -52,6 +57,9 @@ class FakeGateway:
 
     def node_chain_id(self) -> int:
         return self.node_chain
+
+    def chain_time(self) -> int:
+        return int(time.time()) + self.clock_ahead
 
     def balance_of(self, owner: str) -> int:
         return self.balances.get(owner.lower(), 0)
@@ -86,6 +94,7 @@ class FakeGateway:
         return self._tx("refund", merchant_id, payer, amount, ref)
 
     def open_booking(self, merchant_id: int, deposit: int, expires_at: int, ref: bytes) -> str:
+        self.booked_until = expires_at
         return self._tx("book", merchant_id, deposit, ref)
 
     def close_booking(self, booking_id: int, charge: int) -> str:
@@ -142,7 +151,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def chain(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
     fake = FakeGateway()
-    monkeypatch.setattr(chain_commands, "make_gateway", lambda settings: fake)
+    monkeypatch.setattr(context, "make_gateway", lambda settings: fake)
     return fake
 
 
@@ -199,7 +208,7 @@ def test_balance_is_one_eth_call_shown_with_the_symbol(
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"],
                                          "result": "0x" + rpc.word(value)})
 
-    monkeypatch.setattr(chain_commands, "make_rpc",
+    monkeypatch.setattr(context, "make_rpc",
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(answer)))
     result = runner.invoke(app, ["balance"])
     assert result.exit_code == 0, result.output
@@ -215,7 +224,7 @@ def test_balance_says_when_the_node_does_not_answer(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    monkeypatch.setattr(chain_commands, "make_rpc",
+    monkeypatch.setattr(context, "make_rpc",
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(down)))
     result = runner.invoke(app, ["balance"])
     assert result.exit_code == 1 and "does not answer" in result.stderr
@@ -248,8 +257,11 @@ def test_without_yes_and_without_a_terminal_nothing_is_signed(
 ) -> None:
     result = runner.invoke(app, ["pay", "Boulangerie du Lac", "1", "--ref", "R",
                                  "--password-file", str(tmp_path / "pw")])
-    assert result.exit_code == 2 and "pass --yes" in result.stderr
-    assert chain.sent == []
+    assert result.exit_code == 2 and chain.sent == []
+    # the terms it would sign, then a whole sentence saying how to accept them
+    assert "Boulangerie du Lac" in result.stderr and "1.00 M3E" in result.stderr
+    assert "nothing was signed" in result.stderr
+    assert "run the same command again with --yes" in result.stderr
 
 
 def test_the_confirmation_shows_merchant_amount_recipient_and_chain(
@@ -413,7 +425,7 @@ def test_sign_payment_offline_without_a_payout_and_no_chain_asks_for_it(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    monkeypatch.setattr(chain_commands, "make_rpc",
+    monkeypatch.setattr(context, "make_rpc",
                         lambda settings: Rpc("http://node", transport=httpx.MockTransport(down)))
     result = runner.invoke(app, signer(tmp_path, "sign", "payment", "resident", "--merchant-id",
                                        "1", "--amount", "1", "--out", str(tmp_path / "p.json")))
@@ -521,7 +533,7 @@ def test_history_from_the_api_groups_merchant_payouts_by_category(
          "active": True}]},
         f"/v1/accounts/{ME}/history": {"indexed_block": 9, "account": ME, "items": [item, mint],
                                        "next_cursor": None}}
-    monkeypatch.setattr(report_commands, "make_http",
+    monkeypatch.setattr(context, "make_http",
                         lambda: httpx.Client(transport=_api(routes)))
     code, data = invoke_json("history")
     assert code == 0 and data["source"] == "api"
@@ -532,16 +544,23 @@ def test_history_from_the_api_groups_merchant_payouts_by_category(
     assert "food" in text and "receipt 0x" + "aa" * 32 in text
 
 
-def test_energy_without_an_api_says_no_data_source(home: Path) -> None:
+def test_energy_when_the_api_cannot_be_reached_says_how_to_point_at_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(refuse)))
     result = runner.invoke(app, ["energy"])
-    assert result.exit_code == 1 and "No energy data source configured" in result.stderr
+    assert result.exit_code == 1
+    assert "cannot be reached" in result.stderr and "wallet config set api_url" in result.stderr
 
 
 def test_energy_when_the_api_has_no_energy_endpoint(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WALLET_API_URL", "http://api")
-    monkeypatch.setattr(report_commands, "make_http", lambda: httpx.Client(transport=_api({})))
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=_api({})))
     result = runner.invoke(app, ["energy"])
     assert result.exit_code == 1 and "no energy endpoint" in result.stderr
 
@@ -553,18 +572,18 @@ def test_energy_per_day_and_month_with_bars(home: Path, monkeypatch: pytest.Monk
              "earned": {"micro": "360000"}},
             {"day": "2026-06-01", "produced_wh": 6_000, "allocated": [], "earned": "0"}]
     routes = {f"/v1/accounts/{ME}/energy": {"days": days}}
-    monkeypatch.setattr(report_commands, "make_http", lambda: httpx.Client(transport=_api(routes)))
+    monkeypatch.setattr(context, "make_http", lambda: httpx.Client(transport=_api(routes)))
     code, data = invoke_json("energy")
     assert code == 0
     assert [m["month"] for m in data["months"]] == ["2026-05", "2026-06"]
     assert data["days"][0]["allocated_wh"] == 4_000 and data["months"][0]["earned"] == "360000"
     text = runner.invoke(app, ["energy"]).stdout
-    assert "to Chloé: 3.0 kWh" in text and "█" in text
+    assert "to Chloé: 3.000 kWh" in text and "█" in text
 
 
 def test_bars_are_proportional_in_eighths() -> None:
-    assert report_commands.bar(0, 10) == ""
-    assert report_commands.bar(10, 10, width=4) == "████"
-    assert report_commands.bar(5, 10, width=4) == "██"
-    assert report_commands.bar(1, 8, width=4) == "▌"
-    assert report_commands.bar(1, 16, width=4) == "▎"
+    assert energy.bar(0, 10) == ""
+    assert energy.bar(10, 10, width=4) == "████"
+    assert energy.bar(5, 10, width=4) == "██"
+    assert energy.bar(1, 8, width=4) == "▌"
+    assert energy.bar(1, 16, width=4) == "▎"

@@ -5,7 +5,9 @@ httpx.MockTransport, then the real API app in-process through Starlette's TestCl
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
+import io
 import json
 import stat
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from typer.testing import CliRunner
 
-from wallet_cli import keys, report_commands, session
+from wallet_cli import context, keys, session
 from wallet_cli.errors import NotSignedInError, NotYourDataError
 from wallet_cli.main import app
 
@@ -125,8 +127,10 @@ class FakeApi:
         if path == f"/v1/accounts/{ME}/statement.csv":
             if not self.authorized(request):
                 return refused
-            csv = ("date,kind,merchant,ref,amount_micro,amount\n"
-                   "2026-05-30,payment,Boulangerie du Lac,BAGUETTE-0001,-4200000,-4.20\n")
+            # the columns of the API's statement (api/services.py statement_csv)
+            csv = ("day,kind,merchant_id,merchant,reference,amount_micro_m3e,amount_m3e,block,tx_hash\r\n"
+                   "2026-05-30,payment,1,Boulangerie du Lac,BAGUETTE-0001,-4200000,-4.20,9,0xaa\r\n"
+                   ",total,,,,-4200000,-4.20,9,\r\n")
             return httpx.Response(200, text=csv, headers={"X-Indexed-Block": "9",
                                                           "content-type": "text/csv"})
         return httpx.Response(404, json={"error": {"code": "not_found", "message": "No."}})
@@ -154,7 +158,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
-    monkeypatch.setattr(report_commands, "make_http",
+    monkeypatch.setattr(context, "make_http",
                         lambda: httpx.Client(transport=fake.transport()))
     return fake
 
@@ -268,7 +272,7 @@ def test_energy_sends_the_session_and_draws_the_chart(
     assert login(tmp_path).exit_code == 0
     result = runner.invoke(app, ["energy"])
     assert result.exit_code == 0, result.output
-    assert f"to {OTHER}: 3.0 kWh" in result.stdout and "█" in result.stdout
+    assert f"to {OTHER}: 3.000 kWh" in result.stdout and "█" in result.stdout
     assert api.requests[-1].headers["authorization"] == f"Bearer {TOKEN}"
 
 
@@ -299,13 +303,43 @@ def test_statement_to_standard_output_and_to_a_private_file(
 ) -> None:
     assert login(tmp_path).exit_code == 0
     result = runner.invoke(app, ["statement", "--month", "2026-05"])
-    assert result.exit_code == 0 and "BAGUETTE-0001,-4200000" in result.stdout
-    assert api.requests[-1].url.params["month"] == "2026-05"
+    assert result.exit_code == 0 and "BAGUETTE-0001,,-4200000,-4.20" in result.stdout
+    asked = {r.url.path: r.url.params for r in api.requests}
+    assert asked[f"/v1/accounts/{ME}/statement.csv"]["month"] == "2026-05"
+    assert asked[f"/v1/accounts/{ME}/energy"]["day"] == "2026-05-31"
+    assert asked[f"/v1/accounts/{ME}/energy"]["days"] == "31"
     out = tmp_path / "may.csv"
     data = json.loads(runner.invoke(app, ["statement", "--month", "2026-05", "--output",
                                           str(out), "--json"]).stdout)
-    assert data["lines"] == 1 and data["file"] == str(out) and data["indexed_block"] == "9"
-    assert out.read_text().startswith("date,kind") and stat.S_IMODE(out.stat().st_mode) == 0o600
+    # the payment and the energy sold on 2026-05-30
+    assert data["lines"] == 2 and data["file"] == str(out) and data["indexed_block"] == "9"
+    assert out.read_text().startswith("day,kind") and stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_the_statement_has_energy_sold_and_bought_with_units_and_one_decimal_count(
+    home: Path, api: FakeApi, tmp_path: Path
+) -> None:
+    api.energy_days = [
+        {"day": "2026-05-30", "produced_wh": 12_000, "allocated": [{"to": OTHER, "wh": 3_000}],
+         "allocated_wh": 3_000, "earned": {"micro": "270000"}, "bought_wh": 0, "owed": {"micro": "0"}},
+        {"day": "2026-05-31", "produced_wh": 0, "allocated": [], "allocated_wh": 0,
+         "earned": {"micro": "0"}, "bought_wh": 1_500, "owed": {"micro": "123456"}},
+    ]
+    assert login(tmp_path).exit_code == 0
+    result = runner.invoke(app, ["statement", "--month", "2026-05"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["day", "kind", "merchant_id", "merchant", "reference", "energy_wh",
+                       "amount_micro_m3e", "amount_m3e", "block", "tx_hash"]
+    by_kind = {r[1]: r for r in rows[1:]}
+    assert by_kind["energy sold"][5:8] == ["3000", "270000", "0.270000"]
+    assert by_kind["energy bought"][5:8] == ["1500", "-123456", "-0.123456"]
+    assert by_kind["payment"][6:8] == ["-4200000", "-4.200000"]  # one decimal count per column
+    assert by_kind["total"][6] == str(-4_200_000 + 270_000 - 123_456)
+    assert "energy sold 3.000 kWh for 0.270000 M3E" in result.stderr
+    data = json.loads(runner.invoke(app, ["statement", "--month", "2026-05", "--json"]).stdout)
+    assert data["energy_earned"] == "270000" and data["energy_paid"] == "123456"
+    assert data["total"] == str(-4_200_000 + 270_000 - 123_456)
 
 
 def test_statement_needs_a_session_and_a_real_month(home: Path, api: FakeApi) -> None:
@@ -396,7 +430,7 @@ def test_login_and_own_data_through_the_real_api_app(
     def client() -> Iterator[TestClient]:
         yield TestClient(api_app)
 
-    monkeypatch.setattr(report_commands, "make_http", client)
+    monkeypatch.setattr(context, "make_http", client)
     result = runner.invoke(app, ["login", "--password-file", str(tmp_path / "pw"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["address"] == ALICE

@@ -21,18 +21,20 @@ from typing import Annotated, Any
 
 import typer
 
+from wallet_cli import context
+from wallet_cli.context import (
+    AccountOpt,
+    JsonOpt,
+    PasswordFileOpt,
+    emit,
+    guarded,
+    home_of,
+    load,
+    note,
+    pick_account,
+    unlock,
+)
 from wallet_cli.errors import ApiError, NoTerminalError, NotSignedInError, UsageError
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
-AccountOpt = Annotated[
-    str | None,
-    typer.Option("--account", "-a", help="Which of your accounts (default: the only one)."),
-]
-PasswordFileOpt = Annotated[
-    Path | None,
-    typer.Option("--password-file", dir_okay=False,
-                 help="Read the password from the first line of this file instead of a prompt."),
-]
 
 
 def _show(lines: list[str]) -> None:
@@ -62,8 +64,6 @@ def login(
     """
     import httpx
 
-    from wallet_cli import report_commands
-    from wallet_cli.chain_commands import emit, home_of, load, pick_account, unlock
     from wallet_cli.session import (
         StoredSession,
         api_message,
@@ -79,7 +79,7 @@ def login(
     api_url = normalize_api_url(settings.api_url)
     _need_password_source(password_file)
     try:
-        with report_commands.make_http() as http:
+        with context.make_http() as http:
             reply = http.get(f"{api_url}/v1/auth/nonce", params={"address": address})
             check_reply(reply, api_url, "a sign-in message")
             body = reply.json()
@@ -135,8 +135,6 @@ def logout(
     """Sign out of the district API: the session is ended there and removed from this wallet."""
     import httpx
 
-    from wallet_cli import report_commands
-    from wallet_cli.chain_commands import emit, home_of, load, note, pick_account
     from wallet_cli.session import forget_session, load_session, normalize_api_url
 
     settings = load(ctx)
@@ -147,7 +145,7 @@ def logout(
     revoked = False
     if stored is not None and not stored.expired():
         try:
-            with report_commands.make_http() as http:
+            with context.make_http() as http:
                 reply = http.post(f"{api_url}/v1/auth/logout",
                                   headers={"Authorization": f"Bearer {stored.token}"})
                 revoked = reply.status_code < 400
@@ -207,7 +205,6 @@ def sign_message(
     and refused when it is for another account or chain, or expired. With the message on
     standard input, the password comes from --password-file.
     """
-    from wallet_cli.chain_commands import emit, pick_account, unlock
     from wallet_cli.siwe import (
         SiweMessageError,
         looks_like_sign_in,
@@ -223,7 +220,6 @@ def sign_message(
         raise UsageError("There is no message to sign (empty input).")
     details: dict[str, Any] = {}
     if looks_like_sign_in(text):
-        from wallet_cli.chain_commands import load
         from wallet_cli.session import now
 
         request = parse_sign_in(text)
@@ -250,9 +246,7 @@ def sign_message(
          signature)
 
 
-def register(app: typer.Typer, sign_app: typer.Typer) -> None:
-    from wallet_cli.main import guarded
-
+def register(app: typer.Typer) -> None:
     app.command("login")(guarded(login))
     app.command("logout")(guarded(logout))
-    sign_app.command("message")(guarded(sign_message))
+    context.group(app, "sign", context.SIGN_HELP).command("message")(guarded(sign_message))

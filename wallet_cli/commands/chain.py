@@ -1,6 +1,6 @@
 """The money commands: balance, send, pay, refund, book/close/reclaim, redeem, broadcast, sign tx.
 
-Registered on the `wallet` app by `register(app, sign_app)` (main.py). Everything heavy is
+Registered on the `wallet` app by `register(app)` (wallet_cli/main.py). Everything heavy is
 imported inside the commands: `wallet balance` speaks raw JSON-RPC through httpx (no web3), the
 commands that sign a contract call use ledger.chain (web3) through `wallet_cli.gateway`.
 
@@ -24,15 +24,39 @@ transaction hash: it may still go through.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wallet_cli import context
+from wallet_cli.context import (
+    DEFAULT_TIMEOUT,
+    AccountOpt,
+    JsonOpt,
+    PasswordFileOpt,
+    RefOpt,
+    TimeoutOpt,
+    YesOpt,
+    check_chain,
+    confirm,
+    connect,
+    emit,
+    guarded,
+    home_of,
+    load,
+    manifest_of,
+    money,
+    note,
+    open_keystore,
+    pick_account,
+    receipt_json,
+    recipient,
+    unlock,
+    wait,
+)
 from wallet_cli.errors import (
     ChainError,
-    ConfigError,
     InsufficientBalanceError,
     UnknownMerchantError,
     UsageError,
@@ -40,152 +64,29 @@ from wallet_cli.errors import (
 )
 
 if TYPE_CHECKING:
-    from wallet_cli.contacts import KnownName
     from wallet_cli.gateway import ChainGateway
     from wallet_cli.references import Committed
-    from wallet_cli.rpc import Merchant, Rpc
+    from wallet_cli.rpc import Merchant
     from wallet_cli.settings import Settings
 
-DEFAULT_TIMEOUT = 60.0
 SIGNED_TX_KIND = "m3e-signed-tx"
 SIGNED_TX_VERSION = 1
 TOPIC_BOOKING_OPENED = "0x90ff71f04fc678ffbbe7d754e3bf4c9ecee13e81a32342613148f736ed4818c1"
 TOPIC_REDEEMED = "0x72363178076ac2ddbcf0c5a237291d159e338aa284d9a84ae7e33a2f02d38f02"
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm (scripts).")]
-AccountOpt = Annotated[
-    str | None,
-    typer.Option("--account", "-a", help="Which of your accounts (default: the only one)."),
-]
-PasswordFileOpt = Annotated[
-    Path | None,
-    typer.Option("--password-file", dir_okay=False,
-                 help="Read the password from the first line of this file instead of a prompt."),
-]
-TimeoutOpt = Annotated[
-    float,
-    typer.Option("--timeout", min=0.0,
-                 help="Seconds to wait for the confirmation; then exit 3 (it may still go through)."),
-]
-RefOpt = Annotated[str, typer.Option("--ref", help="Payment reference (up to 140 bytes; only a "
-                                     "salted commitment to it goes on chain).")]
+
+BUY_OR = "Buy M3E from the operator (`wallet topup`, a euro transfer) or "
+REFUND_ADVICE = ("A refund is paid from this payout account: wait for takings or move M3E to it "
+                 "from another of your accounts, or refund less.")
 
 
-# ---------------------------------------------------------------- plumbing (tests swap these)
-
-
-def load(ctx: typer.Context) -> Settings:
-    from wallet_cli.main import _state
-    from wallet_cli.settings import load_settings
-
-    state = _state(ctx)
-    return load_settings(state.home, state.flags)
-
-
-def home_of(ctx: typer.Context) -> Path:
-    from wallet_cli.main import _state
-
-    return _state(ctx).home
-
-
-def manifest_of(settings: Settings) -> Path:
-    if settings.manifest is None:
-        raise ConfigError(
-            "Where are the district contracts? Give the deployment manifest: --manifest PATH, "
-            "env WALLET_MANIFEST or `wallet config set manifest PATH`."
-        )
-    return settings.manifest
-
-
-def make_rpc(settings: Settings) -> Rpc:
-    from wallet_cli.rpc import Rpc
-
-    return Rpc(settings.rpc_url)
-
-
-def make_gateway(settings: Settings) -> ChainGateway:
-    from wallet_cli.gateway import DistrictGateway
-
-    return DistrictGateway(settings.rpc_url, manifest_of(settings))
-
-
-def _keystore(ctx: typer.Context) -> Any:
-    from wallet_cli.keystore import Keystore
-
-    return Keystore(home_of(ctx) / "keystore")
-
-
-def pick_account(ctx: typer.Context, name: str | None) -> tuple[str, str]:
-    """(name, address) of one account of this wallet; with a single account, that one."""
-    store = _keystore(ctx)
-    if name is None:
-        names = store.names()
-        if len(names) != 1:
-            known = f" (accounts: {', '.join(names)})" if names else ""
-            raise UsageError(f"Which account? Pass --account NAME{known}.")
-        name = names[0]
-    return name, str(store.address_of(name))
-
-
-def unlock(ctx: typer.Context, name: str, password_file: Path | None) -> bytes:
-    from wallet_cli.keys import decrypt_keystore
-    from wallet_cli.prompting import read_password
-
-    store = _keystore(ctx)
-    password = read_password(password_file, prompt=f"Password of '{name}'")
-    return decrypt_keystore(store.load(name), password).private_key
-
-
-def connect(ctx: typer.Context, account: str | None) -> tuple[str, str, Settings, ChainGateway]:
-    """The chosen account (name, address), the settings, and a gateway checked to be on their chain."""
-    name, address = pick_account(ctx, account)
-    settings = load(ctx)
-    gateway = make_gateway(settings)
-    check_chain(settings, gateway)
-    return name, address, settings, gateway
-
-
-def check_chain(settings: Settings, gateway: ChainGateway) -> None:
-    node = gateway.node_chain_id()
-    if gateway.chain_id != settings.chain_id or node != settings.chain_id:
-        raise ConfigError(
-            f"Chain mismatch: the wallet expects chain {settings.chain_id}, the manifest says "
-            f"{gateway.chain_id} and the node at the RPC URL is chain {node}. Nothing was sent."
-        )
-
-
-def confirm(lines: list[str], yes: bool, question: str = "Sign and send?") -> None:
-    from wallet_cli.prompting import is_interactive
-
-    if yes:
-        return
-    if not is_interactive():
-        raise UsageError("There is no terminal to confirm: check the terms and pass --yes.")
-    for line in lines:
-        typer.echo(line, err=True)
-    if not typer.confirm(question, default=False, err=True):
-        raise WalletError("Cancelled: nothing was signed.")
-
-
-def wait(gateway: ChainGateway, tx_hash: str, timeout: float, what: str) -> dict[str, Any]:
-    from wallet_cli.waiting import wait_for_receipt
-
-    return wait_for_receipt(gateway.receipt, tx_hash, timeout=timeout, what=what)
-
-
-def money(micro: int) -> str:
-    from wallet_cli.amounts import format_amount
-
-    return format_amount(micro)
-
-
-def check_balance(gateway: ChainGateway, address: str, needed: int) -> int:
+def check_balance(gateway: ChainGateway, address: str, needed: int, advice: str) -> int:
+    """The balance of `address`, or a sentence with what to do that fits the command."""
     balance = gateway.balance_of(address)
     if balance < needed:
         raise InsufficientBalanceError(
             f"Not enough M3E: your balance is {money(balance)} and this needs {money(needed)}. "
-            "Buy M3E from the operator (a euro deposit) or pay less.",
+            + advice,
             balance, needed,
         )
     return balance
@@ -273,21 +174,6 @@ def committed_ref(ctx: typer.Context, ref: str, role: str, salt: bytes | None = 
     return committed
 
 
-def receipt_json(receipt: dict[str, Any]) -> dict[str, Any]:
-    return {"tx_hash": receipt.get("transactionHash"),
-            "block": int(str(receipt["blockNumber"]), 16)}
-
-
-def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
-    from wallet_cli.main import emit as main_emit
-
-    main_emit(as_json, data, human)
-
-
-def note(text: str) -> None:
-    typer.echo(text, err=True)
-
-
 def _signer_flow(
     ctx: typer.Context, settings: Settings, gateway: ChainGateway, account: str,
     password_file: Path | None,
@@ -300,80 +186,6 @@ def _approve(gateway: ChainGateway, amount: int, timeout: float) -> None:
     approval = gateway.approve_if_needed(amount)
     if approval is not None:
         wait(gateway, approval, timeout, "the approval of ServicePayments")
-
-
-def own_accounts(ctx: typer.Context) -> list[KnownName]:
-    """This wallet's accounts as names a contact may not resemble."""
-    from wallet_cli.contacts import KnownName
-
-    return [KnownName("account", a.name, a.address) for a in _keystore(ctx).accounts()]
-
-
-def merchant_names(merchants: list[Merchant]) -> list[KnownName]:
-    from wallet_cli.contacts import KnownName
-
-    return [KnownName("merchant", m.name, f"#{m.id}, payout {m.payout}") for m in merchants]
-
-
-def known_merchants(ctx: typer.Context) -> tuple[list[KnownName], str | None]:
-    """The registry's merchants (raw JSON-RPC) when a manifest is configured and the node
-    answers; else the merchants this wallet has paid, with a note saying the registry was not
-    read."""
-    from wallet_cli.contacts import KnownName, SeenPayouts
-
-    seen = [KnownName("merchant", name, f"#{i}, payout {payout}")
-            for i, name, payout in SeenPayouts(home_of(ctx)).names() if name]
-    settings = load(ctx)
-    if settings.manifest is None:
-        return seen, ("The merchant registry was not read (no manifest configured): only the "
-                      "merchants this wallet has paid were compared.")
-    from wallet_cli.settings import service_payments_from_manifest
-
-    try:
-        payments = service_payments_from_manifest(settings.manifest)
-        with make_rpc(settings) as rpc:
-            return merchant_names(rpc.merchants(payments)), None
-    except WalletError as exc:
-        return seen, (f"The merchant registry could not be read ({exc.message}): only the "
-                      "merchants this wallet has paid were compared.")
-
-
-def _recipient(
-    ctx: typer.Context, text: str, merchants: list[Merchant] | None = None,
-) -> tuple[str, str | None]:
-    """An address, one of your accounts, or a contact (offline); ("", None) when not found.
-
-    Your own accounts come first (`alice` is your account even if a contact has that name).
-    A contact found by name is refused when it is, or looks like, one of your accounts, another
-    contact or (when `merchants` are given) a merchant: it may predate the rule or the merchant.
-    """
-    from ledger.names import fold
-    from wallet_cli.contacts import Contacts, KnownName, refuse_lookalike
-    from wallet_cli.names import is_address, looks_like_address, to_checksum_address
-
-    if is_address(text) or looks_like_address(text):
-        return to_checksum_address(text), None
-    store = _keystore(ctx)
-    accounts = store.accounts()
-    mine = [a for a in accounts if a.name == text] or [
-        a for a in accounts if fold(a.name) == fold(text)]
-    if len(mine) == 1:
-        return str(store.address_of(mine[0].name)), f"your account '{mine[0].name}'"
-    book = Contacts(home_of(ctx))
-    found = book.find(text)
-    if found is None:
-        return "", None
-    stored, address = found
-    known = [KnownName("account", a.name, a.address) for a in accounts]
-    known += [KnownName("contact", n, a) for n, a in book.all().items() if n != stored]
-    if merchants is not None:
-        known += merchant_names(merchants)
-    try:
-        refuse_lookalike(stored, known, what="paid or shown as a contact")
-    except WalletError as exc:
-        raise type(exc)(f"{exc.message} Remove it (`wallet contacts remove`) and save it again "
-                        "under another name.") from None
-    return to_checksum_address(address), f"contact '{stored}'"
 
 
 # ---------------------------------------------------------------- balance
@@ -395,18 +207,18 @@ def balance(
     token = settings.token or token_from_manifest(manifest_of(settings))
     targets: list[tuple[str, str]] = []
     if account is None:
-        store = _keystore(ctx)
+        store = open_keystore(ctx)
         targets = [(a.name, a.address) for a in store.accounts() if a.address.startswith("0x")]
         if not targets:
             raise UsageError("No account yet: create one with `wallet new NAME`, or pass "
                              "--account ADDRESS.")
     else:
-        address, label = _recipient(ctx, account)
+        address, label = recipient(ctx, account)
         if not address:
             raise UsageError(f"'{account}' is not an account, a contact or an address.")
         targets = [(account if label else address, address)]
     rows = []
-    with make_rpc(settings) as rpc:
+    with context.make_rpc(settings) as rpc:
         for name, address in targets:
             micro = rpc.balance_of(token, address)
             rows.append({"name": name, "address": address, "balance": str(micro),
@@ -443,7 +255,7 @@ def send(
     micro = parse_amount(amount)
     name, payer, settings, gateway = connect(ctx, account)
     merchants = gateway.merchants()
-    address, label = _recipient(ctx, to, merchants)
+    address, label = recipient(ctx, to, merchants)
     merchant = None
     warning = None
     if not address:
@@ -454,7 +266,7 @@ def send(
         warning = payout_check(ctx, gateway, merchant)
     if address.lower() == payer.lower():
         raise UsageError("That is your own account: nothing to send.")
-    check_balance(gateway, payer, micro)
+    check_balance(gateway, payer, micro, BUY_OR + "send less.")
     if warning:
         note(warning)
     who = f"{label} {address}" if label else address
@@ -500,7 +312,7 @@ def pay(
 
     settings = load(ctx)
     name, payer = pick_account(ctx, account)
-    gateway = make_gateway(settings)
+    gateway = context.make_gateway(settings)
     merchant: Merchant | None
     if is_payment_uri(target):
         if amount is not None or ref is not None:
@@ -527,7 +339,7 @@ def pay(
     check_chain(settings, gateway)
     if merchant is not None and not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: payments are refused.")
-    check_balance(gateway, payer, micro)
+    check_balance(gateway, payer, micro, BUY_OR + "pay less.")
     warning = payout_check(ctx, gateway, merchant) if merchant is not None else None
     if warning:
         note(warning)
@@ -609,10 +421,10 @@ def refund(
         raise WalletError(
             f"Only the payout account of '{merchant.name}' ({merchant.payout}) can refund; "
             f"{name} is {me}.")
-    to, label = _recipient(ctx, payer)
+    to, label = recipient(ctx, payer)
     if not to:
         raise UsageError(f"'{payer}' is not an address or a contact.")
-    check_balance(gateway, me, micro)
+    check_balance(gateway, me, micro, REFUND_ADVICE)
     confirm([f"Refund {money(micro)} to {label + ' ' if label else ''}{to}",
              f"From {merchant.name} (merchant #{merchant.id}, {me}), ref {ref}, chain "
              f"{settings.chain_id}"], yes)
@@ -651,7 +463,7 @@ def redeem(
     if merchant is None or not merchant.active:
         raise WalletError(f"Only active merchants convert M3E back to euros; {name} ({me}) is "
                           "not the payout account of an active merchant.")
-    check_balance(gateway, me, micro)
+    check_balance(gateway, me, micro, "Redeem at most your balance.")
     confirm([f"Convert {money(micro)} to euros for {merchant.name} ({me}), ref {ref}",
              "The conversion fee is kept for the commons fund; the rest is paid in euros.",
              f"Chain {settings.chain_id}"], yes)
@@ -701,12 +513,16 @@ def book(
     merchant = find_merchant(gateway.merchants(), merchant_name)
     if not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: bookings are refused.")
-    check_balance(gateway, payer, micro)
+    check_balance(gateway, payer, micro, BUY_OR + "book with a smaller deposit.")
     warning = payout_check(ctx, gateway, merchant)
     if warning:
         note(warning)
-    expires = int(time.time() + hours * 3600)
-    until = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
+    # The contract compares with its block time, which may run ahead of this machine's clock
+    # (the demo chain did by ~70 s): the window starts from the chain's latest block.
+    expires = gateway.chain_time() + int(hours * 3600)
+    from ledger.domain.clock import paris_time
+
+    until = paris_time(expires)
     confirm([f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
              f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
              f"From {name} ({payer}) on chain {settings.chain_id}"], yes)
@@ -821,21 +637,20 @@ def sign_tx(
     """Sign an M3E transfer into a file (zero-fee EIP-1559), for `wallet broadcast` later."""
     from wallet_cli.amounts import parse_amount
     from wallet_cli.home import atomic_write
-    from wallet_cli.main import _resolve_token
     from wallet_cli.rpc import SEL_TRANSFER, word
 
     micro = parse_amount(amount)
-    payer = str(_keystore(ctx).address_of(name))
-    address, label = _recipient(ctx, to)
+    payer = str(open_keystore(ctx).address_of(name))
+    address, label = recipient(ctx, to)
     if not address:
         raise UsageError(f"'{to}' is not an address, a contact or one of your accounts.")
-    token_address, chain_id = _resolve_token(ctx, token)
+    token_address, chain_id = context.resolve_token(ctx, token)
     if out.exists():
         raise UsageError(f"{out} exists already: choose another file.")
     if nonce is None:
         settings = load(ctx)
         try:
-            with make_rpc(settings) as rpc:
+            with context.make_rpc(settings) as rpc:
                 nonce = rpc.tx_count(payer)
         except ChainError as exc:
             raise UsageError(f"{exc.message} Offline, give the nonce with --nonce N.") from exc
@@ -891,7 +706,7 @@ def broadcast(
 
     document = read_document(file, "a signed M3E file")
     settings = load(ctx)
-    gateway = make_gateway(settings)
+    gateway = context.make_gateway(settings)
     kind = document.get("kind")
     if kind == SIGNED_TX_KIND:
         raw = str(document.get("raw", ""))
@@ -937,9 +752,11 @@ def broadcast(
             or t.service_payments.lower() != gateway.payments.lower()):
         raise UsageError("The payment was signed for other contracts than the manifest's "
                          f"(token {t.token}, ServicePayments {t.service_payments}): refused.")
-    if t.valid_before <= time.time():
-        expired = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.valid_before))
-        raise WalletError(f"The signed payment expired at {expired}: ask the payer to sign again.")
+    if t.valid_before <= gateway.chain_time():  # the token checks it against block time
+        from ledger.domain.clock import paris_time
+
+        raise WalletError(f"The signed payment expired at {paris_time(t.valid_before)}: ask the "
+                          "payer to sign again.")
     if gateway.authorization_used(t.payer, t.nonce):
         raise WalletError("This signed payment was already paid or cancelled by its payer: it can "
                           "never move money again. Nothing was sent.")
@@ -1007,7 +824,7 @@ def cancel(
 
     document = read_document(file, "a signed payment file")
     payment = load_signed_payment(document).terms
-    store = _keystore(ctx)
+    store = open_keystore(ctx)
     if store.address_of(account).lower() != payment.payer.lower():
         raise UsageError(f"Only the payer {payment.payer} can cancel this payment; '{account}' is "
                          f"{store.address_of(account)}.")
@@ -1021,7 +838,7 @@ def cancel(
              f"Signed the cancellation of 0x{signed.nonce.hex()}: {out} (submit it with `wallet broadcast`)")
         return
     settings = load(ctx)
-    gateway = make_gateway(settings)
+    gateway = context.make_gateway(settings)
     _refuse_other_chain(payment.chain_id, settings, gateway)
     if payment.token.lower() != gateway.token.lower():
         raise UsageError(f"The payment was signed for another token than the manifest's ({payment.token}).")
@@ -1040,11 +857,11 @@ def _refuse_other_chain(file_chain: int, settings: Settings, gateway: ChainGatew
 # ---------------------------------------------------------------- registration
 
 
-def register(app: typer.Typer, sign_app: typer.Typer) -> None:
-    from wallet_cli.main import guarded
-
+def register(app: typer.Typer) -> None:
     for name, func in (("balance", balance), ("send", send), ("pay", pay), ("refund", refund),
                        ("book", book), ("close", close), ("reclaim", reclaim),
                        ("redeem", redeem), ("broadcast", broadcast), ("cancel", cancel)):
-        app.command(name)(guarded(func))
-    sign_app.command("tx")(guarded(sign_tx))
+        settings = context.AMOUNT_ARGUMENTS if name in ("send", "pay", "refund", "book", "redeem") else None
+        app.command(name, context_settings=settings)(guarded(func))
+    sign = context.group(app, "sign", context.SIGN_HELP)
+    sign.command("tx", context_settings=context.AMOUNT_ARGUMENTS)(guarded(sign_tx))

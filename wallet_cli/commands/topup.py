@@ -22,11 +22,15 @@ from typing import Annotated, Any
 
 import typer
 
+from wallet_cli import context
+from wallet_cli.context import emit, guarded, info, pick_account, session_for, state_of
 from wallet_cli.errors import AmountError, ApiError, ConfigError, UsageError, WalletError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
 AccountOpt = Annotated[
-    str | None, typer.Option("--account", "-a", help="The account to top up (default: the only account).")
+    str | None,
+    typer.Option("--account", "-a",
+                 help="The account to top up (default: the configured account, else the only one)."),
 ]
 DEFAULT_NAME = "Association Monnaie du 3e"
 
@@ -48,24 +52,26 @@ def _euros(text: str) -> int:
 
 
 def _operator(ctx: typer.Context, iban: str | None, name: str | None) -> tuple[str, str, str | None]:
-    from wallet_cli.main import _state
-    from wallet_cli.report_commands import explicit_api_url, make_http
     from wallet_cli.settings import read_config_file
 
     config: dict[str, Any] = {}
     try:
-        config = read_config_file(_state(ctx).home)
+        config = read_config_file(state_of(ctx).home)
     except ConfigError:
         config = {}
     iban = iban or os.environ.get("WALLET_OPERATOR_IBAN") or config.get("operator_iban")
     name = name or os.environ.get("WALLET_OPERATOR_NAME") or config.get("operator_name")
-    api_url = explicit_api_url(ctx)
+    api_url = context.api_url_of(ctx)
     if not iban and api_url:
         try:
-            with make_http() as http:
+            with context.make_http() as http:
                 reply = http.get(f"{api_url.rstrip('/')}/v1/treasury/bank")
         except Exception as exc:
-            raise ApiError(f"The district API at {api_url} did not answer ({type(exc).__name__}).") from exc
+            raise ApiError(
+                f"The operator's IBAN is not configured and the district API at {api_url} did not "
+                f"answer ({type(exc).__name__}): set it with `wallet config set operator_iban "
+                "FR76...` (from the operator's site) or WALLET_OPERATOR_IBAN, or check the API URL."
+            ) from exc
         if reply.status_code != 200:
             raise ApiError(
                 f"The district API does not give the operator's bank account ({reply.status_code})."
@@ -88,7 +94,6 @@ def _operator(ctx: typer.Context, iban: str | None, name: str | None) -> tuple[s
 
 def _register(ctx: typer.Context, address: str, api_url: str | None, amount_text: str) -> str:
     """Register the reference with the API when signed in; a note for the person otherwise."""
-    from wallet_cli.report_commands import make_http, session_for
 
     if not api_url:
         return (
@@ -104,7 +109,7 @@ def _register(ctx: typer.Context, address: str, api_url: str | None, amount_text
             "Sign in once (`wallet login`) so the district ledger knows this reference is yours; "
             "otherwise the operator assigns your transfer by hand."
         )
-    with make_http() as http:
+    with context.make_http() as http:
         reply = http.get(
             f"{api_url.rstrip('/')}/v1/treasury/topup",
             params={"amount": amount_text},
@@ -133,8 +138,6 @@ def topup(
     from segno import helpers
 
     from ledger.domain.treasury import format_eur, group_rf, topup_reference
-    from wallet_cli.chain_commands import pick_account
-    from wallet_cli.main import emit, info
 
     micro = _euros(amount)
     if account is not None and account.startswith("0x") and len(account) == 42:
@@ -178,6 +181,4 @@ def topup(
 
 
 def register(app: typer.Typer) -> None:
-    from wallet_cli.main import guarded
-
-    app.command("topup")(guarded(topup))
+    app.command("topup", context_settings=context.AMOUNT_ARGUMENTS)(guarded(topup))

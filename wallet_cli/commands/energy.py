@@ -9,6 +9,22 @@
 - `wallet energy mandate --operation OP`: the mandate, what was pulled in the current day and month
   window, and what the member owes (or is due).
 
+The report (prosumers: production, allocated to whom, earnings per day and per month) needs the
+settlement data, which only the API holds (load curves never go on chain). The API is asked
+for `GET /v1/accounts/{address}/energy?days=N`, answering::
+
+    {"days": [{"day": "2026-05-01", "produced_wh": 12000 or null (no readings stored),
+               "allocated": [{"to": "0x...", "wh": 3000, "amount": {"micro": "270000"}}, ...],
+               "earned": {"micro": "270000", "display": "0.27 M3E"}, ...}, ...], ...}
+
+(the API answers more: the day's load curves in "steps", bought Wh and "owed"; only the fields
+above are read here). The endpoint needs a Sign-In with Ethereum session of the account: the
+session kept by `wallet login` is sent as a bearer token; a missing, ended or refused session
+gives "sign in first: wallet login" (exit 1).
+
+When no API is configured, or it has no energy endpoint, the command says so and exits 1: it
+never makes data up.
+
 Exit codes as every money command: 0 done, 1 failed, 2 usage, 3 sent but not confirmed in time.
 """
 
@@ -18,28 +34,33 @@ from typing import Annotated, Any
 
 import typer
 
-from wallet_cli.chain_commands import (
+from wallet_cli import context
+from wallet_cli.context import (
     DEFAULT_TIMEOUT,
     AccountOpt,
     JsonOpt,
     PasswordFileOpt,
     TimeoutOpt,
     YesOpt,
+    account_address,
     confirm,
     connect,
     emit,
+    guarded,
     money,
     receipt_json,
+    session_for,
     unlock,
     wait,
 )
-from wallet_cli.errors import UsageError, WalletError
+from wallet_cli.errors import NoDataSourceError, UsageError, WalletError
 
 OperationOpt = Annotated[
     str, typer.Option("--operation", help="The sharing operation id (as the operator gave it).")
 ]
 MONTHS_APPROVED = 12
 """The allowance given to the settlement contract: this many monthly caps."""
+BAR_WIDTH = 40
 
 
 def _operation(text: str) -> int:
@@ -180,11 +201,119 @@ def mandate(
     emit(as_json, data, human)
 
 
+def bar(value: int, largest: int, width: int = BAR_WIDTH) -> str:
+    """A bar of `width` cells for value/largest, in eighths of a cell (integers only)."""
+    if largest <= 0 or value <= 0:
+        return ""
+    eighths = value * width * 8 // largest
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("" if part == 0 else " ▏▎▍▌▋▊▉"[part])
+
+
+def _micro(raw: Any) -> int:
+    """An API amount: {"micro": "123"} or the bare integer text."""
+    return int(raw["micro"] if isinstance(raw, dict) else raw)
+
+
+def summarize_energy(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per day and per month: produced Wh, allocated Wh per recipient, earned micro-M3E (what
+    your production sold for), bought Wh and paid micro-M3E (what your consumption cost)."""
+    out_days = []
+    months: dict[str, dict[str, int]] = {}
+    for d in days:
+        day = str(d["day"])
+        produced = int(d.get("produced_wh") or 0)
+        allocated: list[dict[str, Any]] = [{"to": str(a["to"]), "wh": int(a["wh"])}
+                                           for a in d.get("allocated", [])]
+        earned = _micro(d.get("earned", "0"))
+        bought = int(d.get("bought_wh") or 0)
+        paid = _micro(d.get("owed", "0"))
+        shared = sum(a["wh"] for a in allocated)
+        out_days.append({"day": day, "produced_wh": produced, "allocated": allocated,
+                         "allocated_wh": shared, "earned": str(earned),
+                         "bought_wh": bought, "paid": str(paid)})
+        month = months.setdefault(day[:7], {"produced_wh": 0, "allocated_wh": 0, "earned": 0,
+                                            "bought_wh": 0, "paid": 0})
+        for key, value in (("produced_wh", produced), ("allocated_wh", shared), ("earned", earned),
+                           ("bought_wh", bought), ("paid", paid)):
+            month[key] += value
+    return {"days": out_days,
+            "months": [{"month": m, "produced_wh": v["produced_wh"],
+                        "allocated_wh": v["allocated_wh"], "earned": str(v["earned"]),
+                        "bought_wh": v["bought_wh"], "paid": str(v["paid"])}
+                       for m, v in sorted(months.items())]}
+
+
+def render_energy(address: str, summary: dict[str, Any]) -> list[str]:
+    """The report for people: energy in kWh (3 decimals), money in M3E, one decimal count per
+    table, every figure with its unit."""
+    from wallet_cli.amounts import format_amount, format_wh, needs_six_decimals
+
+    days, months = summary["days"], summary["months"]
+    rows = days + months
+    six = needs_six_decimals([int(r["earned"]) for r in rows] + [int(r["paid"]) for r in rows])
+
+    def m3e(value: str) -> str:
+        return format_amount(int(value), full=six)
+
+    def row(label: str, r: dict[str, Any]) -> str:
+        return (f"  {label:<10}  {format_wh(r['produced_wh']):>14}  {format_wh(r['allocated_wh']):>14}"
+                f"  {m3e(r['earned']):>16}  {format_wh(r['bought_wh']):>14}  {m3e(r['paid']):>16}")
+
+    header = (f"  {'':<10}  {'produced':>14}  {'shared':>14}  {'earned':>16}  {'bought':>14}  "
+              f"{'paid':>16}")
+    lines = [f"Solar energy of {address}", "", "per day", header]
+    largest = max((d["produced_wh"] for d in days), default=0)
+    for d in days:
+        lines.append(row(d["day"], d) + f"  {bar(d['allocated_wh'], largest)}")
+        for a in d["allocated"]:
+            lines.append(f"      to {a['to']}: {format_wh(a['wh'])}")
+    lines += ["", "per month", header]
+    top = max((int(m["earned"]) for m in months), default=0)
+    for m in months:
+        lines.append(row(m["month"], m) + f"  {bar(int(m['earned']), top)}")
+    return lines
+
+
+def report(
+    ctx: typer.Context,
+    account: AccountOpt = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=366, help="How many days back.")] = 31,
+    as_json: JsonOpt = False,
+) -> None:
+    """For prosumers: production, what was allocated to whom, earnings per day and month."""
+
+    address = account_address(ctx, account)
+    api_url = context.api_url_of(ctx)
+    import httpx
+
+    from wallet_cli.session import check_reply, not_answered
+
+    session = session_for(ctx, address, api_url)
+    headers = {"Authorization": f"Bearer {session.token}"} if session is not None else {}
+    try:
+        with context.make_http() as http, context.spinner(f"Asking {api_url} for your energy"):
+            reply = http.get(f"{api_url}/v1/accounts/{address}/energy", params={"days": days},
+                             headers=headers)
+            if reply.status_code == 404:
+                raise NoDataSourceError(
+                    f"No energy data source: the API at {api_url} has no energy endpoint "
+                    f"(/v1/accounts/{address}/energy): check the API URL (--api-url, env "
+                    "WALLET_API_URL or `wallet config set api_url URL`).")
+            check_reply(reply, api_url, "your energy data")
+            payload = reply.json()
+    except httpx.HTTPError as exc:
+        raise not_answered(api_url, "your energy data", exc) from exc
+    try:
+        summary = summarize_energy(list(payload["days"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NoDataSourceError(f"The API at {api_url} gave energy data this wallet cannot read "
+                                f"({exc}).") from exc
+    emit(as_json, {"account": address, **summary}, "\n".join(render_energy(address, summary)))
+
+
 def register(app: typer.Typer) -> None:
     """`wallet energy` becomes a group: the report without a sub-command, plus join/leave/mandate."""
-    from wallet_cli.main import guarded
-    from wallet_cli.report_commands import energy as report
-
     group = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                         help="Your solar energy: the report, and your mandate of an operation.")
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from wallet_cli.context import emit, guarded, home_of
 from wallet_cli.errors import UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on standard output.")]
@@ -27,7 +28,6 @@ references_app = typer.Typer(
 @references_app.command("list")
 def list_references(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The references this wallet holds, with their commitment and how it got them."""
-    from wallet_cli.chain_commands import emit, home_of
     from wallet_cli.references import ReferenceBook
 
     entries = ReferenceBook(home_of(ctx)).entries()
@@ -46,7 +46,6 @@ def add_reference(
 ) -> None:
     """Keep a reference someone gave you with its salt (to read it in `wallet history`)."""
     from ledger.chain.reference import ReferenceError, parse_salt
-    from wallet_cli.chain_commands import emit, home_of
     from wallet_cli.references import ReferenceBook, check_reference, commit
 
     try:
@@ -60,8 +59,6 @@ def add_reference(
 
 
 def register(app: typer.Typer) -> None:
-    from wallet_cli.main import guarded
-
     for command in references_app.registered_commands:
         if command.callback is not None:
             command.callback = guarded(command.callback)
