@@ -83,6 +83,17 @@ def _settlement(gateway: Any) -> Any:
     return gateway.district.client.contract(deployed.address, deployed.abi)
 
 
+def mandate_sentence(operation: str, per_day: int, per_month: int, window_day: int,
+                     pulled_day: int, pulled_month: int) -> str:
+    """The mandate in words. `window_day` is the contract's yyyymmdd of the last pull; below any
+    real date (0, or 1 once the mandate has prepared the member's slot) nothing was pulled yet."""
+    head = f"Mandate for operation {operation}: {money(per_day)} a day, {money(per_month)} a month; "
+    if window_day < 19700101:
+        return head + "nothing pulled yet."
+    day = f"{window_day // 10000:04d}-{window_day // 100 % 100:02d}-{window_day % 100:02d}"
+    return head + f"pulled {money(pulled_day)} on {day} and {money(pulled_month)} that month."
+
+
 def _reader(gateway: Any) -> tuple[Any, Any]:
     """(client, contract) for reads, without the account's key."""
     from eth_account import Account
@@ -191,9 +202,8 @@ def mandate(
     if not active:
         human = f"No energy mandate for operation {operation}: join with `wallet energy join`."
     else:
-        human = (f"Mandate for operation {operation}: {money(int(per_day))} a day, "
-                 f"{money(int(per_month))} a month; pulled {money(int(spent_day))} on {int(window)} "
-                 f"and {money(int(spent_month))} that month.")
+        human = mandate_sentence(operation, int(per_day), int(per_month), int(window),
+                                 int(spent_day), int(spent_month))
     if int(owed) > 0:
         human += f" You owe {money(int(owed))} (billed in euros, or pulled again under your mandate)."
     elif int(owed) < 0:
