@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger.errors import ConfigError, InputError
+from ledger.errors import ChainError, ConfigError, InputError, LedgerError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -261,8 +261,16 @@ def _pause(contract: str | None, as_json: bool, paused: bool) -> None:
     state = "paused" if paused else "running"
     results: list[dict[str, object]] = []
     lines = []
+    failures: list[str] = []
     for name in names:
-        sent = op.set_paused(name, paused)
+        try:
+            sent = op.set_paused(name, paused)
+        except LedgerError as exc:
+            # the others are still tried (in an emergency, pause what can be paused) and the
+            # operator is told exactly which contract is in which state
+            failures.append(f"{name} was NOT {'paused' if paused else 'unpaused'}: {exc}")
+            results.append({"contract": name, "paused": None, "error": str(exc)})
+            continue
         results.append({"contract": name, "paused": paused, "tx_hash": sent.tx_hash if sent else None})
         lines.append(
             f"{name} is now {state} (tx {sent.tx_hash})."
@@ -270,6 +278,8 @@ def _pause(contract: str | None, as_json: bool, paused: bool) -> None:
             else f"{name} was already {state}: nothing sent."
         )
     _emit(as_json, {"results": results}, "\n".join(lines))
+    if failures:
+        raise ChainError("; ".join(failures) + "; run the same command again once the cause is fixed")
 
 
 ContractOption = Annotated[
