@@ -157,8 +157,11 @@ def role_list(as_json: JsonOption = False) -> None:
     _emit(as_json, {"roles": roles, "admin": op.manifest.admin}, "\n".join(lines))
 
 
-def _grant(role: str, address: str, contract: str | None, execute: bool, as_json: bool, revoke: bool) -> None:
-    from ledger.chain.operator import role_constant
+def _grant(
+    role: str, address: str, contract: str | None, execute: bool, as_json: bool, revoke: bool,
+    leave_empty: bool = False,
+) -> None:
+    from ledger.chain.operator import CONTRACT_ALIASES, checksum, role_constant
 
     op = _operator()
     constant = role_constant(role)
@@ -178,6 +181,18 @@ def _grant(role: str, address: str, contract: str | None, execute: bool, as_json
             "the default admin changes by a delayed two-step transfer, not a grant: "
             "use the contracts' beginDefaultAdminTransfer through the admin"
         )
+    if revoke and not leave_empty:
+        # checked on every contract before the first transaction: nothing is half-revoked
+        account = checksum(address, "the account")
+        held = op.roles()
+        for target in targets:
+            name = CONTRACT_ALIASES.get(target, target)
+            if held.get(name, {}).get(constant) == [account]:
+                raise LedgerError(
+                    f"{account} is the last holder of {constant} on {name}: revoking it leaves nobody "
+                    f"able to use that power. Grant it to another key first, or add --leave-empty if "
+                    "nobody should hold it; nothing was sent"
+                )
     results = []
     for target in targets:
         outcome = op.grant(target, constant, address, revoke=revoke, execute=execute)
@@ -213,10 +228,14 @@ def role_revoke(
     address: Annotated[str, typer.Argument(help="the key that loses the role")],
     contract: Annotated[str | None, typer.Option(help="token, payments or settlement")] = None,
     execute: ExecuteOption = False,
+    leave_empty: Annotated[
+        bool, typer.Option("--leave-empty", help="revoke even from the last holder of the role")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Revoke a role (the admin; through the timelock when it is the admin)."""
-    _grant(role, address, contract, execute, as_json, revoke=True)
+    """Revoke a role (the admin; through the timelock when it is the admin); the last holder of a
+    role keeps it unless --leave-empty."""
+    _grant(role, address, contract, execute, as_json, revoke=True, leave_empty=leave_empty)
 
 
 def _freeze(account: str, order: str, as_json: bool, unfreeze: bool) -> None:

@@ -97,7 +97,8 @@ class DevNode:
                 if rpc_answers(self.url):
                     return self
                 if self.process.poll() is not None:
-                    raise ChainUnavailable(f"the local chain exited at start (code {self.process.returncode})")
+                    code = self.process.returncode
+                    raise ChainUnavailable(f"the local chain exited at start (code {code})")
                 time.sleep(0.2)
         except BaseException:
             # a signal (KeyboardInterrupt) while waiting: the node has its own session, so
