@@ -3,6 +3,8 @@ while the local chain starts, a pause that fails half-way."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import pytest
 
 import ledger.chain.devnode as devnode
 from ledger.chain.client import SentTx
-from ledger.errors import ChainError
+from ledger.errors import ChainError, ConfigError
 from tests.unit.test_cli_operator import FakeOperator, run
 
 
@@ -61,3 +63,64 @@ def test_attack_a_pause_failing_half_way_says_which_contracts_are_paused(
     # the operator must learn the token IS paused and the payments contract is NOT
     assert "DistrictToken is now paused" in out + err
     assert "ServicePayments" in err and "not mined in time" in err
+
+
+class TerminalInput(io.StringIO):
+    """Standard input that is a terminal: what is typed there is echoed on the screen."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_attack_the_password_dash_on_a_terminal_is_asked_hidden_not_echoed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from eth_account import Account
+
+    from ledger.chain import client
+
+    store = tmp_path / "key.json"
+    store.write_text(json.dumps(Account.encrypt(bytes.fromhex("22" * 32), "typed", kdf="pbkdf2",
+                                                iterations=10)))
+    typed = TerminalInput("typed\n")
+    monkeypatch.setattr("sys.stdin", typed)
+    asked: list[str] = []
+
+    def hidden(question: str) -> str:
+        asked.append(question)
+        return "typed"
+
+    assert client._decrypt_keystore(store, Path("-"), hidden) == "0x" + "22" * 32
+    assert asked, "the password was read from a terminal with echo on, not through the hidden prompt"
+    assert typed.tell() == 0
+
+
+def test_attack_a_password_file_swapped_after_its_check_is_not_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ledger.chain import client
+
+    private = tmp_path / "private"
+    private.write_text("private\n")
+    private.chmod(0o600)
+    public = tmp_path / "public"
+    public.write_text("world-readable\n")
+    public.chmod(0o644)
+    link = tmp_path / "password"
+    link.symlink_to(private)
+    real_stat = Path.stat
+
+    def stat_then_swap(self: Path, *args: object, **kwargs: object) -> os.stat_result:
+        result = real_stat(self, *args, **kwargs)  # type: ignore[arg-type]
+        if self == link:  # the link is pointed elsewhere between the check and the read
+            link.unlink()
+            link.symlink_to(public)
+        return result
+
+    monkeypatch.setattr(Path, "stat", stat_then_swap)
+    try:
+        read = client._read_password_file(link)
+    except ConfigError as refused:
+        assert "chmod 600" in str(refused)
+    else:
+        assert read != "world-readable", "a file other users can read was taken as the password"
