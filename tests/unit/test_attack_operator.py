@@ -124,3 +124,19 @@ def test_attack_a_password_file_swapped_after_its_check_is_not_read(
         assert "chmod 600" in str(refused)
     else:
         assert read != "world-readable", "a file other users can read was taken as the password"
+
+
+def test_attack_a_bad_simulate_start_day_is_a_sentence_and_touches_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from ledger.cli import main
+
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    monkeypatch.setattr("sys.argv", ["ledger", "simulate", "--homes", "1", "--start", "2026-13-45"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert "--start '2026-13-45' is not a day" in err and "YYYY-MM-DD" in err
+    assert list(tmp_path.iterdir()) == []  # no registry was created or written
