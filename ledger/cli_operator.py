@@ -125,6 +125,8 @@ def _operator(rpc_url: str | None = None, manifest: Path | None = None) -> Opera
 
 
 def _outcome_text(what: str, outcome: AdminOutcome) -> str:
+    if outcome.status == "unchanged":
+        return f"{what}: nothing sent."
     if outcome.status == "scheduled":
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(outcome.ready_at or 0))
         return (
@@ -161,7 +163,7 @@ def _grant(
     role: str, address: str, contract: str | None, execute: bool, as_json: bool, revoke: bool,
     leave_empty: bool = False,
 ) -> None:
-    from ledger.chain.operator import CONTRACT_ALIASES, checksum, role_constant
+    from ledger.chain.operator import CONTRACT_ALIASES, AdminOutcome, checksum, role_constant
 
     op = _operator()
     constant = role_constant(role)
@@ -195,6 +197,12 @@ def _grant(
                 )
     results = []
     for target in targets:
+        what_it_is = "does not hold" if revoke else "already holds"
+        if op.has_role(op.contract(target), constant, checksum(address, "the account")) != revoke:
+            # OpenZeppelin would accept the call and change nothing: a transaction for nothing
+            unchanged = AdminOutcome("unchanged", "")
+            results.append((target, unchanged, f"{address} {what_it_is} {constant} on {target}"))
+            continue
         outcome = op.grant(target, constant, address, revoke=revoke, execute=execute)
         what = (
             f"{'revoke' if revoke else 'grant'} {constant} {'from' if revoke else 'to'} {address} on {target}"

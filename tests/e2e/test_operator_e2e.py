@@ -260,3 +260,12 @@ def test_attack_revoking_the_last_pauser_is_refused_unless_asked_for(stack: Stac
     assert stack.w3.eth.block_number == block
     listed = ledger(stack, RESIDENT, "role", "list", "--json")
     assert pauser in json.loads(listed.stdout)["roles"]["ServicePayments"]["PAUSER_ROLE"]
+
+
+def test_attack_revoking_a_role_the_key_does_not_hold_sends_nothing_and_says_so(stack: Stack) -> None:
+    resident = dev_account(RESIDENT).address
+    block = stack.w3.eth.block_number
+    done = ledger(stack, 0, "role", "revoke", "freezer", resident, "--contract", "token")
+    assert done.returncode == 0, done.stderr
+    assert "Done" not in done.stdout and "nothing sent" in done.stdout
+    assert stack.w3.eth.block_number == block
