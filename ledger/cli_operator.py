@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger.errors import ConfigError, InputError
+from ledger.errors import ChainError, ConfigError, InputError, LedgerError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -125,6 +125,8 @@ def _operator(rpc_url: str | None = None, manifest: Path | None = None) -> Opera
 
 
 def _outcome_text(what: str, outcome: AdminOutcome) -> str:
+    if outcome.status == "unchanged":
+        return f"{what}: nothing sent."
     if outcome.status == "scheduled":
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(outcome.ready_at or 0))
         return (
@@ -157,8 +159,11 @@ def role_list(as_json: JsonOption = False) -> None:
     _emit(as_json, {"roles": roles, "admin": op.manifest.admin}, "\n".join(lines))
 
 
-def _grant(role: str, address: str, contract: str | None, execute: bool, as_json: bool, revoke: bool) -> None:
-    from ledger.chain.operator import role_constant
+def _grant(
+    role: str, address: str, contract: str | None, execute: bool, as_json: bool, revoke: bool,
+    leave_empty: bool = False,
+) -> None:
+    from ledger.chain.operator import CONTRACT_ALIASES, AdminOutcome, checksum, role_constant
 
     op = _operator()
     constant = role_constant(role)
@@ -178,8 +183,26 @@ def _grant(role: str, address: str, contract: str | None, execute: bool, as_json
             "the default admin changes by a delayed two-step transfer, not a grant: "
             "use the contracts' beginDefaultAdminTransfer through the admin"
         )
+    if revoke and not leave_empty:
+        # checked on every contract before the first transaction: nothing is half-revoked
+        account = checksum(address, "the account")
+        held = op.roles()
+        for target in targets:
+            name = CONTRACT_ALIASES.get(target, target)
+            if held.get(name, {}).get(constant) == [account]:
+                raise LedgerError(
+                    f"{account} is the last holder of {constant} on {name}: revoking it leaves nobody "
+                    f"able to use that power. Grant it to another key first, or add --leave-empty if "
+                    "nobody should hold it; nothing was sent"
+                )
     results = []
     for target in targets:
+        what_it_is = "does not hold" if revoke else "already holds"
+        if op.has_role(op.contract(target), constant, checksum(address, "the account")) != revoke:
+            # OpenZeppelin would accept the call and change nothing: a transaction for nothing
+            unchanged = AdminOutcome("unchanged", "")
+            results.append((target, unchanged, f"{address} {what_it_is} {constant} on {target}"))
+            continue
         outcome = op.grant(target, constant, address, revoke=revoke, execute=execute)
         what = (
             f"{'revoke' if revoke else 'grant'} {constant} {'from' if revoke else 'to'} {address} on {target}"
@@ -213,10 +236,14 @@ def role_revoke(
     address: Annotated[str, typer.Argument(help="the key that loses the role")],
     contract: Annotated[str | None, typer.Option(help="token, payments or settlement")] = None,
     execute: ExecuteOption = False,
+    leave_empty: Annotated[
+        bool, typer.Option("--leave-empty", help="revoke even from the last holder of the role")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Revoke a role (the admin; through the timelock when it is the admin)."""
-    _grant(role, address, contract, execute, as_json, revoke=True)
+    """Revoke a role (the admin; through the timelock when it is the admin); the last holder of a
+    role keeps it unless --leave-empty."""
+    _grant(role, address, contract, execute, as_json, revoke=True, leave_empty=leave_empty)
 
 
 def _freeze(account: str, order: str, as_json: bool, unfreeze: bool) -> None:
@@ -261,8 +288,16 @@ def _pause(contract: str | None, as_json: bool, paused: bool) -> None:
     state = "paused" if paused else "running"
     results: list[dict[str, object]] = []
     lines = []
+    failures: list[str] = []
     for name in names:
-        sent = op.set_paused(name, paused)
+        try:
+            sent = op.set_paused(name, paused)
+        except LedgerError as exc:
+            # the others are still tried (in an emergency, pause what can be paused) and the
+            # operator is told exactly which contract is in which state
+            failures.append(f"{name} was NOT {'paused' if paused else 'unpaused'}: {exc}")
+            results.append({"contract": name, "paused": None, "error": str(exc)})
+            continue
         results.append({"contract": name, "paused": paused, "tx_hash": sent.tx_hash if sent else None})
         lines.append(
             f"{name} is now {state} (tx {sent.tx_hash})."
@@ -270,6 +305,8 @@ def _pause(contract: str | None, as_json: bool, paused: bool) -> None:
             else f"{name} was already {state}: nothing sent."
         )
     _emit(as_json, {"results": results}, "\n".join(lines))
+    if failures:
+        raise ChainError("; ".join(failures) + "; run the same command again once the cause is fixed")
 
 
 ContractOption = Annotated[

@@ -25,6 +25,7 @@ from typing import Annotated
 import typer
 
 from ledger.cli_registry import meter_salt, open_store
+from ledger.errors import InputError
 from ledger.settings import LedgerSettings
 
 readings_app = typer.Typer(
@@ -223,6 +224,11 @@ def simulate(
         simulated_steps,
     )
 
+    # checked before the registry is touched: a typo changes nothing
+    try:
+        first = date.fromisoformat(start) if start else _today_paris() - timedelta(days=days)
+    except ValueError:
+        raise InputError(f"--start {start!r} is not a day: write it YYYY-MM-DD, e.g. 2026-03-01") from None
     settings = LedgerSettings()
     store = open_store(settings)
     salt = meter_salt(required=False) or secrets.token_bytes(32)  # simulated serials only
@@ -237,7 +243,6 @@ def simulate(
 
     district = build_district(homes, seed, wallet_for=wallet_for, prosumers=prosumer or ())
     register_district(store, salt, district)
-    first = date.fromisoformat(start) if start else _today_paris() - timedelta(days=days)
     steps = simulated_steps(first, days)
     broker: EmbeddedBroker | None = None
     url = settings.mqtt_url

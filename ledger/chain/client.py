@@ -88,13 +88,16 @@ def load_signer(
 def _read_password_file(path: Path) -> str:
     """A password file only its owner can read (one others can read is refused: chmod 600)."""
     try:
-        mode = path.stat().st_mode
-        if mode & 0o077:
-            raise ConfigError(
-                f"the password file {path} can be read by other users (mode {mode & 0o777:o}): "
-                f"run `chmod 600 {path}` and try again"
-            )
-        return path.read_text().rstrip("\n")
+        # the mode is checked on the file opened, not on the path: a link swapped between a
+        # check and a read cannot hand over another file
+        with open(path, encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if mode & 0o077:
+                raise ConfigError(
+                    f"the password file {path} can be read by other users (mode {mode & 0o777:o}): "
+                    f"run `chmod 600 {path}` and try again"
+                )
+            return handle.read().rstrip("\n")
     except OSError as exc:
         raise ConfigError(f"cannot read the password file {path}: {exc.strerror}") from None
 
@@ -107,8 +110,12 @@ def _decrypt_keystore(path: Path, password_file: Path | None, prompt: Callable[[
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the keystore {path}: {exc}") from exc
     if password_file is not None and str(password_file) == "-":
-        # the password piped on standard input (one line), never on the command line
-        password = sys.stdin.readline().rstrip("\r\n")
+        if sys.stdin.isatty() and prompt is not None:
+            # typed on a terminal: a plain read would echo it on the screen
+            password = prompt(f"Password for {path.name}: ")
+        else:
+            # the password piped on standard input (one line), never on the command line
+            password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise ConfigError("LEDGER_KEYSTORE_PASSWORD_FILE is '-' but standard input held no password line")
     elif password_file is not None:

@@ -92,12 +92,19 @@ class DevNode:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if rpc_answers(self.url):
-                return self
-            if self.process.poll() is not None:
-                raise ChainUnavailable(f"the local chain exited at start (code {self.process.returncode})")
-            time.sleep(0.2)
+        try:
+            while time.monotonic() < deadline:
+                if rpc_answers(self.url):
+                    return self
+                if self.process.poll() is not None:
+                    code = self.process.returncode
+                    raise ChainUnavailable(f"the local chain exited at start (code {code})")
+                time.sleep(0.2)
+        except BaseException:
+            # a signal (KeyboardInterrupt) while waiting: the node has its own session, so
+            # nothing else would stop it
+            self.stop()
+            raise
         self.stop()
         raise ChainUnavailable(f"the local chain did not answer on port {self.port} within {timeout:.0f} s")
 
@@ -237,16 +244,21 @@ class AnvilNode:
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if rpc_answers(self.url):
-                return self
-            if self.process.poll() is not None:
-                self.stop()
-                raise ChainUnavailable(
-                    f"the local chain exited at start (code {self.process.returncode}); "
-                    f"see {self.log_path or 'its log'} (is port {self.port} taken?)"
-                )
-            time.sleep(0.1)
+        try:
+            while time.monotonic() < deadline:
+                if rpc_answers(self.url):
+                    return self
+                if self.process.poll() is not None:
+                    raise ChainUnavailable(
+                        f"the local chain exited at start (code {self.process.returncode}); "
+                        f"see {self.log_path or 'its log'} (is port {self.port} taken?)"
+                    )
+                time.sleep(0.1)
+        except BaseException:
+            # a signal (KeyboardInterrupt) while waiting, or the exit above: the node has its own
+            # session, so nothing else would stop it
+            self.stop()
+            raise
         self.stop()
         raise ChainUnavailable(f"the local chain did not answer on port {self.port} within {timeout:.0f} s")
 

@@ -230,11 +230,15 @@ class Operator:
 
         if amount <= 0:
             raise InputError("the amount of a deposit must be more than 0 M3E")
-        reference = ref32(bank_ref)
+        reference = deposit_reference(bank_ref)
         beneficiary = checksum(beneficiary, "the beneficiary")
         token = self.contract("token")
         self.require_role(token, "treasurer")
-        if self.client.call(token.functions.depositRecorded(reference)):
+        # the raw text padded (how this command minted before) is checked too, so a reference
+        # minted either way never mints again
+        if any(
+            self.client.call(token.functions.depositRecorded(r)) for r in {reference, _padded(bank_ref)}
+        ):
             raise InputError(
                 f"the bank reference {bank_ref!r} was already recorded (a reference mints once, ever): "
                 "check the bank statement; nothing was sent"
@@ -317,6 +321,31 @@ class Operator:
             self.contract("payments").functions.pendingPayout(merchant_id)
         )
         return str(payout), int(effective_at)
+
+
+def deposit_reference(bank_ref: str) -> bytes:
+    """The bytes32 a bank reference mints under: the statement import's encoding
+    (`bank_ref_bytes`), so one bank transfer has one bankRef whichever path records it.
+
+    Surrounding blanks and control characters are refused rather than stripped: a reference
+    pasted with a trailing space would otherwise be a new bankRef and mint the same euros again."""
+    from ledger.domain.treasury import bank_ref_bytes
+
+    if not bank_ref.strip():
+        raise InputError("the bank reference is empty: give the reference on the bank statement")
+    if bank_ref != bank_ref.strip() or any(not c.isprintable() for c in bank_ref):
+        raise InputError(
+            f"the bank reference {bank_ref!r} has blanks around it or control characters: give it "
+            "exactly as the bank statement prints it"
+        )
+    return bank_ref_bytes(bank_ref)
+
+
+def _padded(bank_ref: str) -> bytes:
+    """The raw UTF-8 text zero padded; a reference longer than 32 bytes never minted that way,
+    so it stands for its own encoding."""
+    raw = bank_ref.encode("utf-8")
+    return raw.ljust(32, b"\0") if len(raw) <= 32 else deposit_reference(bank_ref)
 
 
 def checksum(address: str, what: str) -> str:

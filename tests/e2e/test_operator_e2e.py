@@ -208,3 +208,64 @@ def test_a_password_file_others_can_read_is_refused(stack: Stack) -> None:
     loose.chmod(0o644)
     done = ledger(stack, DEMO_ROLES["pauser"], "pause", env={"LEDGER_KEYSTORE_PASSWORD_FILE": str(loose)})
     assert done.returncode == 2 and "chmod 600" in done.stderr
+
+
+def _supply(stack: Stack) -> int:
+    from ledger.chain.manifest import Manifest
+
+    token = Manifest.load(stack.root / "deployment.json").contract("DistrictToken")
+    return int(stack.w3.eth.contract(address=token.address, abi=token.abi).functions.totalSupply().call())
+
+
+def test_attack_a_bank_reference_the_statement_import_minted_is_not_minted_again_by_hand(
+    stack: Stack,
+) -> None:
+    from ledger.chain.client import ChainClient
+    from ledger.chain.deploy import decoder_for_manifest
+    from ledger.chain.manifest import Manifest
+    from ledger.domain.treasury import bank_ref_bytes
+
+    # the statement import (ledger/treasury) mints a bank entry under bank_ref_bytes(key)
+    manifest = Manifest.load(stack.root / "deployment.json")
+    treasurer = ChainClient(stack.w3, dev_account(DEMO_ROLES["treasurer"]), decoder_for_manifest(manifest))
+    deployed = manifest.contract("DistrictToken")
+    token = treasurer.contract(deployed.address, deployed.abi)
+    resident = dev_account(RESIDENT).address
+    key = "VIREMENT-ÉLISE-0001"  # a bank reference with an accent
+    treasurer.transact(token.functions.recordDeposit(bank_ref_bytes(key), resident, 10_000_000))
+    before = _supply(stack)
+    by_hand = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "10.00", "--bank-ref", key)
+    assert by_hand.returncode != 0, "the same bank deposit was minted a second time: " + by_hand.stdout
+    assert _supply(stack) == before
+
+
+def test_attack_a_bank_reference_with_a_stray_space_does_not_mint_again(stack: Stack) -> None:
+    resident = dev_account(RESIDENT).address
+    first = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "1.00", "--bank-ref", "BANK-WS-0001")
+    assert first.returncode == 0, first.stderr
+    before = _supply(stack)
+    pasted = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "1.00",
+                    "--bank-ref", "BANK-WS-0001 ")
+    assert pasted.returncode == 2, "a copy-paste with a trailing space minted again: " + pasted.stdout
+    assert "bank reference" in pasted.stderr and "Traceback" not in pasted.stderr
+    assert _supply(stack) == before
+
+
+def test_attack_revoking_the_last_pauser_is_refused_unless_asked_for(stack: Stack) -> None:
+    pauser = dev_account(DEMO_ROLES["pauser"]).address
+    block = stack.w3.eth.block_number
+    last = ledger(stack, 0, "role", "revoke", "pauser", pauser, "--contract", "payments")
+    assert last.returncode == 1, "the last pauser was revoked without a word: " + last.stdout
+    assert "nobody" in last.stderr and "--leave-empty" in last.stderr
+    assert stack.w3.eth.block_number == block
+    listed = ledger(stack, RESIDENT, "role", "list", "--json")
+    assert pauser in json.loads(listed.stdout)["roles"]["ServicePayments"]["PAUSER_ROLE"]
+
+
+def test_attack_revoking_a_role_the_key_does_not_hold_sends_nothing_and_says_so(stack: Stack) -> None:
+    resident = dev_account(RESIDENT).address
+    block = stack.w3.eth.block_number
+    done = ledger(stack, 0, "role", "revoke", "freezer", resident, "--contract", "token")
+    assert done.returncode == 0, done.stderr
+    assert "Done" not in done.stdout and "nothing sent" in done.stdout
+    assert stack.w3.eth.block_number == block
