@@ -11,7 +11,10 @@ from ledger.db.api_state import StoredRequest
 from ledger.db.queries_api import (
     ZERO_ADDRESS,
     BalanceFigure,
+    BookingItem,
+    CommonsFigures,
     CursorInfo,
+    MandateItem,
     MerchantItem,
     Page,
     PaymentItem,
@@ -35,6 +38,9 @@ class FakeLedger:
     payment_list: list[PaymentItem] = field(default_factory=list)
     supply: list[SupplyPoint] = field(default_factory=list)
     reserve: int = 0
+    commons_figures: CommonsFigures | None = None
+    booking_list: list[tuple[str, BookingItem]] = field(default_factory=list)
+    mandate_list: list[tuple[str, MandateItem]] = field(default_factory=list)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -185,6 +191,20 @@ class FakeLedger:
 
     def blocks(self, numbers: Sequence[int]) -> dict[int, str]:
         return {n: self.block_hashes[n] for n in numbers if n in self.block_hashes}
+
+    def block_times(self, numbers: Sequence[int]) -> dict[int, int]:
+        return {n: self.block_time[n] for n in numbers if n in self.block_time}
+
+    def commons(self, token: str | None, recent: int = 20) -> CommonsFigures:
+        if self.commons_figures is None:
+            return CommonsFigures(self.cursor_info, None, None, 0, 0, 0, 0, False, None, [])
+        return self.commons_figures
+
+    def bookings(self, payer: str, limit: int = 100) -> Page[BookingItem]:
+        return Page(self.cursor_info, [b for who, b in self.booking_list if who == payer.lower()][:limit])
+
+    def mandates(self, member: str) -> Page[MandateItem]:
+        return Page(self.cursor_info, [m for who, m in self.mandate_list if who == member.lower()])
 
     def close(self) -> None:
         return None

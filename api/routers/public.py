@@ -16,6 +16,7 @@ from api.schemas import (
     ADDRESS_PATTERN,
     POSITIVE_MICRO_PATTERN,
     Category,
+    CommonsOut,
     Health,
     MerchantsOut,
     PaymentRequestOut,
@@ -61,6 +62,13 @@ async def token(reader: Reader, settings: Settings, deployment: DeploymentDep) -
 @router.get("/token/supply-history", response_model=SupplySeriesOut, responses=errors())
 async def supply_history(reader: Reader, limit: Limit = 200) -> SupplySeriesOut:
     return await anyio.to_thread.run_sync(services.supply_series, reader, limit)
+
+
+@router.get("/commons", response_model=CommonsOut, responses=errors())
+async def commons(reader: Reader, deployment: DeploymentDep) -> CommonsOut:
+    """The commons fund (its account, balance and the redemption fees it received), the euro
+    payouts of merchants' redemptions, and whether the token is paused."""
+    return await anyio.to_thread.run_sync(services.commons, reader, deployment)
 
 
 @router.get("/merchants", response_model=MerchantsOut, responses=errors(400))
