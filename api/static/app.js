@@ -174,7 +174,8 @@ function startFeed() {
   const source = new EventSource("/v1/feed");
   source.onopen = () => setStatus(undefined, true);
   source.onerror = () => setStatus(undefined, false);
-  const onPayment = (e) => { addPayment(JSON.parse(e.data), true); scheduleRefresh(); };
+  // The event's name is its kind (payment or refund): the data does not repeat it.
+  const onPayment = (e) => { addPayment({ ...JSON.parse(e.data), kind: e.type }, true); scheduleRefresh(); };
   source.addEventListener("payment", onPayment);
   source.addEventListener("refund", onPayment);
   source.addEventListener("settlement", () => scheduleRefresh());
@@ -285,7 +286,8 @@ function drawEnergy(e) {
   text($("energy-rate"), `Autoconsommation : ${fmtPct(e.self_consumption_rate)} · produit ${fmtKWh(t.production_wh)}, consommé ${fmtKWh(t.consumption_wh)}`
     + (t.gas_wh || t.water_l ? ` · gaz ${fmtKWh(t.gas_wh)} · eau ${whole.format(t.water_l)} L` : ""));
   text($("mairie-solar"), fmtPct(e.self_consumption_rate));
-  text($("mairie-solar-detail"), `du solaire produit consommé dans le quartier · ${fmtKWh(t.production_wh)} produits`);
+  const when = e.day === parisDay(new Date()) ? "aujourd'hui" : `le ${new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeZone: "UTC" }).format(new Date(e.day))}`;
+  text($("mairie-solar-detail"), `du solaire produit consommé dans le quartier ${when} · ${fmtKWh(t.production_wh)} produits`);
   const data = {
     labels: e.steps.map((s) => hourMinute.format(new Date(s.start))),
     datasets: [
@@ -352,7 +354,6 @@ let me = null;
 function setStatementLink() {
   const month = $("me-month").value || parisDay(new Date()).slice(0, 7);
   $("me-statement").href = `/v1/accounts/${me}/statement.csv?month=${month}`;
-  $("me-statement").download = `releve-${month}.csv`;
 }
 
 async function showMe(address) {
@@ -456,9 +457,12 @@ async function myMandates() {
   for (const row of m.mandates) {
     const li = document.createElement("li");
     li.className = `mandate ${row.active ? "active" : "revoked"}`;
+    // Operation ids are uint256 (often a hash of the operation's name): shortened, whole in the title.
+    const operation = row.operation_id.length > 12 ? `${row.operation_id.slice(0, 6)}…${row.operation_id.slice(-4)}` : row.operation_id;
+    li.title = `opération ${row.operation_id}`;
     li.textContent = row.active
-      ? `Opération ${row.operation_id} : au plus ${fmtM3E(row.per_day.micro)} par jour et ${fmtM3E(row.per_month.micro)} par mois, signé le ${fmtWhen(row.time)}. Révocable à tout moment (wallet energy mandate revoke).`
-      : `Opération ${row.operation_id} : mandat révoqué le ${fmtWhen(row.time)}.`;
+      ? `Opération ${operation} : au plus ${fmtM3E(row.per_day.micro)} par jour et ${fmtM3E(row.per_month.micro)} par mois, signé le ${fmtWhen(row.time)}. Révocable à tout moment (wallet energy mandate revoke).`
+      : `Opération ${operation} : mandat révoqué le ${fmtWhen(row.time)}.`;
     list.append(li);
   }
   if (!m.mandates.length) { const li = document.createElement("li"); li.textContent = "Aucun mandat énergie."; list.append(li); }

@@ -4,6 +4,8 @@ the French sign-in statement."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -101,3 +103,9 @@ def test_the_sign_in_message_states_its_purpose_in_french() -> None:
         message = client.get("/v1/auth/nonce", params={"address": ALICE}).json()["message"]
     assert message.split("\n")[3] == SIGN_IN_STATEMENT
     assert "Connexion" in SIGN_IN_STATEMENT and SIGN_IN_STATEMENT.isascii()  # EIP-4361: no accents
+
+
+def test_the_page_expects_the_statement_the_server_sends() -> None:
+    """The page refuses to ask for a signature over any other statement: both must say the same."""
+    page_script = (Path(__file__).resolve().parents[2] / "api/static/app.js").read_text(encoding="utf-8")
+    assert f'"{SIGN_IN_STATEMENT}"' in page_script.replace('"\n  + "', "")
