@@ -397,6 +397,7 @@ class MemoryApiState:
     windows: dict[tuple[str, int], int] = field(default_factory=dict)
     stored: dict[tuple[int, bytes], StoredRequest] = field(default_factory=dict)
     naming: dict[str, bool] = field(default_factory=dict)
+    addresses: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def create_session(self, token_hash: str, address: str, expires_at: int, now: int) -> None:
         self.sessions[token_hash] = (address, expires_at)
@@ -430,6 +431,12 @@ class MemoryApiState:
 
     def named(self, addresses: Sequence[str]) -> set[str]:
         return {a.lower() for a in addresses if self.naming.get(a.lower())}
+
+    def set_merchant_address(self, chain_id: int, merchant_id: int, street_address: str, now: int) -> None:
+        self.addresses[(chain_id, merchant_id)] = street_address
+
+    def merchant_addresses(self, chain_id: int) -> dict[int, str]:
+        return {m: a for (c, m), a in self.addresses.items() if c == chain_id}
 
     def close(self) -> None:
         return None

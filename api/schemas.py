@@ -110,6 +110,22 @@ class MerchantOut(Out):
     category: Category
     payout: str
     active: bool
+    street_address: str | None = Field(default=None, description="where to find it (set by a registrar)")
+
+
+class MerchantAddressIn(In):
+    street_address: str = Field(
+        min_length=3,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the street address shown in the directory (printable text, one line)",
+        examples=["12 rue Moncey, 69003 Lyon"],
+    )
+
+
+class MerchantAddressOut(Out):
+    merchant_id: int
+    street_address: str
 
 
 class MerchantsOut(Indexed):

@@ -221,7 +221,7 @@ def category_number(label: str | None) -> int | None:
         raise BadRequest(f"Unknown category {label!r}; use one of {', '.join(CATEGORIES)}.") from None
 
 
-def merchants(reader: LedgerReader, category: str | None) -> MerchantsOut:
+def merchants(reader: LedgerReader, category: str | None, addresses: dict[int, str]) -> MerchantsOut:
     page = reader.merchants(category_number(category))
     return MerchantsOut(
         indexed_block=page.indexed.block_number,
@@ -232,6 +232,7 @@ def merchants(reader: LedgerReader, category: str | None) -> MerchantsOut:
                 category=CATEGORIES[m.category] if 0 <= m.category < len(CATEGORIES) else "other",
                 payout=m.payout,
                 active=m.active,
+                street_address=addresses.get(m.merchant_id),
             )
             for m in page.items
         ],

@@ -28,7 +28,7 @@ from ledger.domain.energy.steps import PARIS
 from ledger.energy.settlement import operation_number
 from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
 from ledger.energy.simulator import OPERATION_ID
-from tests.e2e.api_stack import Stack, running_stack
+from tests.e2e.api_stack import Stack, running_stack, sign_in
 
 pytestmark = pytest.mark.chain
 CHROMIUM = os.environ.get("LEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -48,6 +48,11 @@ CHROMIUM_ARGS = [
 # production figure may be built from (fewer are withheld).
 ENERGY_HOMES = 15
 ALICE = dev_account(RESIDENTS[0][1])  # home 0 (a solar roof) is Alice's: she has energy curves
+STREETS = {
+    1: "12 rue Moncey, 69003 Lyon",
+    2: "3 place Guichard, 69003 Lyon",
+    3: "40 cours Gambetta, 69003 Lyon",
+}
 GROUP = "\u202f"  # the thousands separator of fr-FR
 NBSP = "\u00a0"
 LIVE = "() => document.getElementById('live-dot').classList.contains('live')"
@@ -99,6 +104,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ) as running:
         settlement = running.manifest.contract("EnergySettlement").address
         sign_mandate(running.operator.as_(ALICE), settlement, operation_number(OPERATION_ID), *DEMO_MANDATE)
+        # The registrar (the deployer here) gives each merchant its street address.
+        registrar = sign_in(running.api_url, dev_account(0))
+        for merchant_id, street in STREETS.items():
+            answer = httpx.put(
+                f"{running.api_url}/v1/operator/merchants/{merchant_id}/address",
+                json={"street_address": street},
+                headers=registrar,
+                timeout=20,
+            )
+            assert answer.status_code == 200, answer.text
         running.wait_indexed(running.head())
         yield running
 
@@ -223,7 +238,11 @@ def test_the_page_draws_the_district_and_shows_payments_live(
         timeout=30_000,
     )
     assert "remboursement" in page.locator("#feed li.payment", has_text=f"−1,11{NBSP}M3E").first.inner_text()
-    assert page.locator("#merchants li").count() == 3
+    # The directory: name, category and street address of each merchant.
+    directory = page.locator("#merchants li").all_inner_texts()
+    assert len(directory) == 3, directory
+    assert "Boulangerie du Lac" in directory[0] and "alimentation" in directory[0], directory
+    assert all(STREETS[n] in entry for n, entry in zip((1, 2, 3), directory, strict=True)), directory
     page.screenshot(path=str(ARTIFACTS / "api-page.png"), full_page=True)
     shots(page, tmp_path, "page")
     assert not failed, f"requests that failed or left the server: {failed}"

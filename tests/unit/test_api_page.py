@@ -4,12 +4,13 @@ the French sign-in statement."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.fakes import FakeLedger
+from api.fakes import FakeLedger, FakeOperator
 from api.siwe import SIGN_IN_STATEMENT
 from ledger.db.queries_api import BookingItem, CommonsFigures, MandateItem, RedemptionItem
 from tests.unit.test_api import ALICE, BRUNO, M3E, build, seeded, signed_in
@@ -109,3 +110,38 @@ def test_the_page_expects_the_statement_the_server_sends() -> None:
     """The page refuses to ask for a signature over any other statement: both must say the same."""
     page_script = (Path(__file__).resolve().parents[2] / "api/static/app.js").read_text(encoding="utf-8")
     assert f'"{SIGN_IN_STATEMENT}"' in page_script.replace('"\n  + "', "")
+
+
+def registrar_app(ledger: FakeLedger, who: str) -> TestClient:
+    operator = FakeOperator()
+    operator.grant(ALICE, "registrar")
+    return TestClient(signed_in(build(ledger, operator), who))
+
+
+def test_a_registrar_sets_a_merchants_street_address_and_the_directory_shows_it() -> None:
+    ledger = seeded()
+    with registrar_app(ledger, ALICE) as registrar:
+        spaced = {"street_address": " 12  rue Moncey, 69003 Lyon "}
+        answer = registrar.put("/v1/operator/merchants/1/address", json=spaced)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"merchant_id": 1, "street_address": "12 rue Moncey, 69003 Lyon"}
+        directory = registrar.get("/v1/merchants").json()["merchants"]
+    assert [m["street_address"] for m in directory] == ["12 rue Moncey, 69003 Lyon", None]
+
+
+def test_only_a_registrar_sets_an_address_of_a_registered_merchant_in_one_printable_line() -> None:
+    ledger = seeded()
+    body = {"street_address": "12 rue Moncey, 69003 Lyon"}
+    with registrar_app(ledger, BRUNO) as bruno:
+        refused = bruno.put("/v1/operator/merchants/1/address", json=body)
+    assert refused.status_code == 403 and "registrar" in refused.json()["error"]["message"]
+    with TestClient(build(ledger)) as anonymous:
+        assert anonymous.put("/v1/operator/merchants/1/address", json=body).status_code == 401
+    with registrar_app(ledger, ALICE) as registrar:
+        unknown = registrar.put("/v1/operator/merchants/99/address", json=body)
+        assert unknown.status_code == 404 and "99" in unknown.json()["error"]["message"]
+        for bad in ("   ", "12 rue\nMoncey", "x" * 201, ""):
+            answer = registrar.put("/v1/operator/merchants/1/address", json={"street_address": bad})
+            assert answer.status_code in (400, 422), (bad, answer.text)
+            assert re.search("street.address", answer.text), (bad, answer.text)  # the field is named
+        assert all(m["street_address"] is None for m in registrar.get("/v1/merchants").json()["merchants"])
