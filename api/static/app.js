@@ -60,6 +60,15 @@ const parisDay = (moment) => new Intl.DateTimeFormat("en-CA", { timeZone: PARIS,
 const chartM3E = (micro) => Number(BigInt(micro) / 10000n) / 100;
 
 function text(el, value) { el.textContent = value; }
+// A town-hall figure: the number large, its unit smaller after an ordinary space, so a long
+// figure wraps before its unit rather than inside it.
+function bigFigure(el, formatted) {
+  const cut = formatted.lastIndexOf("\u00a0");
+  const unit = document.createElement("span");
+  unit.className = "unit";
+  unit.textContent = formatted.slice(cut + 1);
+  el.replaceChildren(formatted.slice(0, cut), " ", unit);
+}
 function cell(tr, value) { const td = document.createElement("td"); td.textContent = value; tr.append(td); return td; }
 
 function setStatus(block, live) {
@@ -78,7 +87,7 @@ async function loadToken() {
   $("declared-bar").value = Math.min(1000, Number(t.declaration.share_of_threshold) * 1000);
   const share = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 4 }).format(t.declaration.share_of_threshold * 100);
   text($("declared-hint"), `${share}\u00a0% du seuil de déclaration (${fmtEUR(t.declaration.threshold.micro)})`);
-  text($("mairie-supply"), fmtM3E(t.total_supply.micro));
+  bigFigure($("mairie-supply"), fmtM3E(t.total_supply.micro));
   text($("mairie-backing"), `garantis par ${fmtEUR(t.reserve.micro)} en banque (${fmtPct(t.backing_ratio)})`);
   setStatus(t.indexed_block);
 }
@@ -227,7 +236,7 @@ function renderCommons(c) {
     cell(tr, "Aucune conversion en euros pour l'instant.").colSpan = 5;
     body.append(tr);
   }
-  text($("mairie-fund"), fmtM3E(c.fund.balance.micro));
+  bigFigure($("mairie-fund"), fmtM3E(c.fund.balance.micro));
   text($("mairie-fund-inflows"), `dont ${fmtM3E(c.fund.fee_inflows.micro)} de commissions de conversion`);
 }
 

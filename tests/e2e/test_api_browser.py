@@ -467,8 +467,9 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
     page.goto(stack.api_url + "/?display=mairie", wait_until="domcontentloaded")
     token = httpx.get(f"{stack.api_url}/v1/token", timeout=10).json()
     commons = httpx.get(f"{stack.api_url}/v1/commons", timeout=10).json()
-    wait_text(page, "mairie-supply", fr(int(token["total_supply"]["micro"]), "M3E"))
-    wait_text(page, "mairie-fund", fr(int(commons["fund"]["balance"]["micro"]), "M3E"))
+    # Large figures put an ordinary space before their (smaller) unit, to wrap there if need be.
+    wait_text(page, "mairie-supply", fr(int(token["total_supply"]["micro"]), "M3E").replace(NBSP, " "))
+    wait_text(page, "mairie-fund", fr(int(commons["fund"]["balance"]["micro"]), "M3E").replace(NBSP, " "))
     assert fr(int(token["reserve"]["micro"]), "€") in page.locator("#mairie-backing").inner_text()
     # Today's solar figures (before sunrise nothing is produced yet: no rate, 0 kWh).
     today = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=10).json()
@@ -487,6 +488,12 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
         ".filter(a => a.scrollWidth > a.clientWidth + 1).map(a => a.textContent)"
     )
     assert spill == [], f"figures wider than their card: {spill}"
+    # One line each: a box under 1.6 times its font size (two lines would take 2.2).
+    heights = page.evaluate(
+        "() => [...document.querySelectorAll('.huge')].map(e =>"
+        " e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).fontSize))"
+    )
+    assert all(h < 1.6 for h in heights), f"a figure wraps at 1920 px: {heights}"
     # Only the district's figures: the sign-in, the forms and the resident's space are not there.
     for hidden in ("space", "request-form", "merchants", "feed"):
         assert not page.locator(f"#{hidden}").is_visible(), hidden
