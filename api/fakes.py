@@ -11,8 +11,11 @@ from ledger.db.api_state import StoredRequest
 from ledger.db.queries_api import (
     ZERO_ADDRESS,
     BalanceFigure,
+    BookingItem,
+    CommonsFigures,
     CursorInfo,
     FundFigures,
+    MandateItem,
     MerchantItem,
     Page,
     PaymentItem,
@@ -38,6 +41,9 @@ class FakeLedger:
     supply: list[SupplyPoint] = field(default_factory=list)
     reserve: int = 0
     fund_events: list[FundEvent] = field(default_factory=list)
+    commons_figures: CommonsFigures | None = None
+    booking_list: list[tuple[str, BookingItem]] = field(default_factory=list)
+    mandate_list: list[tuple[str, MandateItem]] = field(default_factory=list)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -191,6 +197,20 @@ class FakeLedger:
 
     def blocks(self, numbers: Sequence[int]) -> dict[int, str]:
         return {n: self.block_hashes[n] for n in numbers if n in self.block_hashes}
+
+    def block_times(self, numbers: Sequence[int]) -> dict[int, int]:
+        return {n: self.block_time[n] for n in numbers if n in self.block_time}
+
+    def commons(self, token: str | None, recent: int = 20) -> CommonsFigures:
+        if self.commons_figures is None:
+            return CommonsFigures(self.cursor_info, None, None, 0, 0, 0, 0, False, None, [])
+        return self.commons_figures
+
+    def bookings(self, payer: str, limit: int = 100) -> Page[BookingItem]:
+        return Page(self.cursor_info, [b for who, b in self.booking_list if who == payer.lower()][:limit])
+
+    def mandates(self, member: str) -> Page[MandateItem]:
+        return Page(self.cursor_info, [m for who, m in self.mandate_list if who == member.lower()])
 
     def close(self) -> None:
         return None
@@ -383,6 +403,7 @@ class MemoryApiState:
     windows: dict[tuple[str, int], int] = field(default_factory=dict)
     stored: dict[tuple[int, bytes], StoredRequest] = field(default_factory=dict)
     naming: dict[str, bool] = field(default_factory=dict)
+    addresses: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def create_session(self, token_hash: str, address: str, expires_at: int, now: int) -> None:
         self.sessions[token_hash] = (address, expires_at)
@@ -416,6 +437,12 @@ class MemoryApiState:
 
     def named(self, addresses: Sequence[str]) -> set[str]:
         return {a.lower() for a in addresses if self.naming.get(a.lower())}
+
+    def set_merchant_address(self, chain_id: int, merchant_id: int, street_address: str, now: int) -> None:
+        self.addresses[(chain_id, merchant_id)] = street_address
+
+    def merchant_addresses(self, chain_id: int) -> dict[int, str]:
+        return {m: a for (c, m), a in self.addresses.items() if c == chain_id}
 
     def close(self) -> None:
         return None

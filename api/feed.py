@@ -4,7 +4,7 @@
 announced and yields events:
 - `block`    the indexed head moved (number, hash);
 - `payment`  a merchant payment or refund appeared (in (block, log index) order): merchant,
-             amount and day only (no payer, reference or transaction: the feed is public);
+             amount, day and block time only (no payer, reference or transaction: the feed is public);
 - `settlement` a solar-sharing day was committed on chain (`"event": "committed"`, with its
              Merkle root and totals) or a batch of its transfer lines was paid (`"event": "paid"`,
              with the lines, the amount paid and the shortfall), in the same order as payments;
@@ -169,13 +169,14 @@ class FeedTracker:
     def _item_events(self, payments: list[Any], settled: list[SettlementEvent]) -> list[FeedEvent]:
         """Payments, refunds and settlement events, merged in (block, log index) order."""
         hashes = self.reader.blocks(sorted({_position(i)[0] for i in [*payments, *settled]}))
-        keyed = [(_position(p), self._payment_event(p, hashes)) for p in payments]
+        times = self.reader.block_times(sorted({p.block_number for p in payments}))
+        keyed = [(_position(p), self._payment_event(p, hashes, times)) for p in payments]
         keyed += [(_position(e), self._settlement_event(e, hashes)) for e in settled]
         keyed.sort(key=lambda k: k[0])
         return [event for _, event in keyed]
 
     @staticmethod
-    def _payment_event(p: Any, hashes: dict[int, str]) -> FeedEvent:
+    def _payment_event(p: Any, hashes: dict[int, str], times: dict[int, int]) -> FeedEvent:
         return FeedEvent(
             p.kind,
             f"{p.block_number}.{p.log_index}.{_h8(hashes.get(p.block_number, ''))}",
@@ -188,6 +189,7 @@ class FeedTracker:
                 "merchant": p.merchant_name,
                 "amount": _money(p.amount),
                 "day": p.day,
+                "time": times.get(p.block_number),
             },
         )
 

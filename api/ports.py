@@ -16,8 +16,11 @@ from typing import Literal, Protocol
 
 from ledger.db.queries_api import (
     BalanceFigure,
+    BookingItem,
+    CommonsFigures,
     CursorInfo,
     FundFigures,
+    MandateItem,
     MerchantItem,
     Page,
     PaymentItem,
@@ -71,6 +74,14 @@ class LedgerReader(Protocol):
     ) -> Page[PaymentItem]: ...
 
     def blocks(self, numbers: Sequence[int]) -> dict[int, str]: ...
+
+    def block_times(self, numbers: Sequence[int]) -> dict[int, int]: ...
+
+    def commons(self, token: str | None, recent: int = 20) -> CommonsFigures: ...
+
+    def bookings(self, payer: str, limit: int = 100) -> Page[BookingItem]: ...
+
+    def mandates(self, member: str) -> Page[MandateItem]: ...
 
     def close(self) -> None: ...
 

@@ -92,3 +92,10 @@ class RedisApiState:
     def named(self, addresses: Sequence[str]) -> set[str]:
         found: set[str] = self.durable.named(addresses)
         return found
+
+    def set_merchant_address(self, chain_id: int, merchant_id: int, street_address: str, now: int) -> None:
+        self.durable.set_merchant_address(chain_id, merchant_id, street_address, now)
+
+    def merchant_addresses(self, chain_id: int) -> dict[int, str]:
+        found: dict[int, str] = self.durable.merchant_addresses(chain_id)
+        return found

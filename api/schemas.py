@@ -153,6 +153,22 @@ class MerchantOut(Out):
     category: Category
     payout: str
     active: bool
+    street_address: str | None = Field(default=None, description="where to find it (set by a registrar)")
+
+
+class MerchantAddressIn(In):
+    street_address: str = Field(
+        min_length=3,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the street address shown in the directory (printable text, one line)",
+        examples=["12 rue Moncey, 69003 Lyon"],
+    )
+
+
+class MerchantAddressOut(Out):
+    merchant_id: int
+    street_address: str
 
 
 class MerchantsOut(Indexed):
@@ -180,6 +196,7 @@ class PaymentOut(Out):
     )
     commitment: str = Field(description="the bytes32 the chain records (0x + 64 hex)")
     day: str
+    time: int | None = Field(default=None, description="the block's unix time (null if not indexed)")
 
 
 class PublicPaymentOut(Out):
@@ -193,6 +210,7 @@ class PublicPaymentOut(Out):
     merchant: str | None
     amount: Amount
     day: str
+    time: int | None = Field(default=None, description="the block's unix time (null if not indexed)")
 
 
 class PublicPaymentsOut(Indexed):
@@ -238,6 +256,69 @@ class AccountPaymentsOut(Indexed):
     account: str
     payments: list[PaymentOut]
     next_cursor: str | None
+
+
+class RedemptionOut(Out):
+    """A merchant's M3E converted to euros: `fee` went to the commons fund, `euros` were wired."""
+
+    block: int
+    time: int | None
+    redemption_id: int
+    merchant: str | None = Field(description="the merchant's name, when its payout address is registered")
+    amount: Amount
+    fee: Amount
+    euros: Amount = Field(description="euros wired, in micro-euros (1 M3E redeems 1 euro)")
+
+
+class CommonsFundOut(Out):
+    address: str | None = Field(description="the account redemption fees are paid to")
+    since_block: int | None = Field(description="the block this account became the fund")
+    balance: Amount
+    fee_inflows: Amount = Field(description="redemption fees this account received as the fund")
+
+
+class CommonsOut(Indexed):
+    """The commons fund, the euro payouts (redemptions) and whether the token is paused."""
+
+    paused: bool = Field(description="true while the token is paused: no transfer, mint or burn")
+    paused_block: int | None
+    fund: CommonsFundOut
+    redemptions: int
+    euros_paid: Amount
+    recent_redemptions: list[RedemptionOut]
+
+
+class BookingOut(Out):
+    booking_id: int
+    merchant_id: int
+    merchant: str | None
+    deposit: Amount
+    expires_at: int
+    state: str = Field(description="open (deposit held in escrow), closed or reclaimed")
+    charged: Amount | None
+    returned: Amount | None
+    opened_block: int
+    opened_time: int | None
+
+
+class BookingsOut(Indexed):
+    account: str
+    held: Amount = Field(description="deposits of open bookings, held in escrow")
+    bookings: list[BookingOut]
+
+
+class MandateOut(Out):
+    operation_id: str
+    per_day: Amount
+    per_month: Amount
+    active: bool
+    block: int
+    time: int | None
+
+
+class MandatesOut(Indexed):
+    account: str
+    mandates: list[MandateOut]
 
 
 class PaymentRequestOut(Out):
@@ -528,6 +609,7 @@ class FeedPayment(Out):
     merchant: str | None
     amount: Amount
     day: str
+    time: int | None = Field(default=None, description="the block's unix time")
 
 
 class FeedSettlementTotals(Out):

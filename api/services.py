@@ -24,11 +24,17 @@ from api.schemas import (
     AccountPaymentsOut,
     Amount,
     BalanceOut,
+    BookingOut,
+    BookingsOut,
+    CommonsFundOut,
+    CommonsOut,
     DeclarationOut,
     FundInflowOut,
     FundOut,
     FundOutflowOut,
     FundProgrammeOut,
+    MandateOut,
+    MandatesOut,
     MerchantOut,
     MerchantPaymentOut,
     MerchantPaymentsOut,
@@ -38,6 +44,7 @@ from api.schemas import (
     PaymentRequestOut,
     PublicPaymentOut,
     PublicPaymentsOut,
+    RedemptionOut,
     RefSource,
     SupplyPointOut,
     SupplySeriesOut,
@@ -267,7 +274,7 @@ def category_number(label: str | None) -> int | None:
         raise BadRequest(f"Unknown category {label!r}; use one of {', '.join(CATEGORIES)}.") from None
 
 
-def merchants(reader: LedgerReader, category: str | None) -> MerchantsOut:
+def merchants(reader: LedgerReader, category: str | None, addresses: dict[int, str]) -> MerchantsOut:
     page = reader.merchants(category_number(category))
     return MerchantsOut(
         indexed_block=page.indexed.block_number,
@@ -278,6 +285,7 @@ def merchants(reader: LedgerReader, category: str | None) -> MerchantsOut:
                 category=CATEGORIES[m.category] if 0 <= m.category < len(CATEGORIES) else "other",
                 payout=m.payout,
                 active=m.active,
+                street_address=addresses.get(m.merchant_id),
             )
             for m in page.items
         ],
@@ -309,7 +317,9 @@ def reference_view(p: PaymentItem, stored: StoredRequest | None) -> tuple[str, R
     return commitment, "commitment", commitment
 
 
-def payment_out(p: PaymentItem, stored: StoredRequest | None = None) -> PaymentOut:
+def payment_out(
+    p: PaymentItem, stored: StoredRequest | None = None, times: dict[int, int] | None = None
+) -> PaymentOut:
     ref, source, commitment = reference_view(p, stored)
     return PaymentOut(
         kind=p.kind,
@@ -323,12 +333,14 @@ def payment_out(p: PaymentItem, stored: StoredRequest | None = None) -> PaymentO
         ref_source=source,
         commitment=commitment,
         day=p.day,
+        time=(times or {}).get(p.block_number),
     )
 
 
 def recent_payments(reader: LedgerReader, limit: int) -> PublicPaymentsOut:
     """Which merchant was paid how much and when: no payer, no reference, no transaction."""
     page = reader.payments(limit=limit, newest_first=True)
+    times = reader.block_times(sorted({p.block_number for p in page.items}))
     return PublicPaymentsOut(
         indexed_block=page.indexed.block_number,
         payments=[
@@ -340,6 +352,7 @@ def recent_payments(reader: LedgerReader, limit: int) -> PublicPaymentsOut:
                 merchant=p.merchant_name,
                 amount=amount(p.amount),
                 day=p.day,
+                time=times.get(p.block_number),
             )
             for p in page.items
         ],
@@ -354,11 +367,89 @@ def account_payments(
     doing so (the payer's wallet keeps the references it paid with)."""
     page = reader.payments(payer=account, before=parse_cursor(cursor), limit=limit, newest_first=True)
     last = page.items[-1] if len(page.items) == limit and page.items else None
+    times = reader.block_times(sorted({p.block_number for p in page.items}))
     return AccountPaymentsOut(
         indexed_block=page.indexed.block_number,
         account=account.lower(),
-        payments=[payment_out(p) for p in page.items],
+        payments=[payment_out(p, None, times) for p in page.items],
         next_cursor=f"{last.block_number}.{last.log_index}" if last else None,
+    )
+
+
+def euros(micro: int) -> Amount:
+    """Micro-euros (a redemption wires one euro per M3E) shown with the euro sign."""
+    return Amount(micro=str(micro), display=display(micro, "€"))
+
+
+def commons(reader: LedgerReader, deployment: Deployment) -> CommonsOut:
+    figures = reader.commons(deployment.token)
+    return CommonsOut(
+        indexed_block=figures.indexed.block_number,
+        paused=figures.paused,
+        paused_block=figures.paused_block,
+        fund=CommonsFundOut(
+            address=figures.fund,
+            since_block=figures.fund_since_block,
+            balance=amount(figures.fund_balance),
+            fee_inflows=amount(figures.fee_inflows),
+        ),
+        redemptions=figures.redemptions,
+        euros_paid=euros(figures.euros_paid),
+        recent_redemptions=[
+            RedemptionOut(
+                block=r.block_number,
+                time=r.block_time,
+                redemption_id=r.redemption_id,
+                merchant=r.merchant_name,
+                amount=amount(r.amount),
+                fee=amount(r.fee),
+                euros=euros(r.euros),
+            )
+            for r in figures.recent
+        ],
+    )
+
+
+def bookings(reader: LedgerReader, account: str) -> BookingsOut:
+    page = reader.bookings(account)
+    return BookingsOut(
+        indexed_block=page.indexed.block_number,
+        account=account.lower(),
+        held=amount(sum(b.deposit for b in page.items if b.state == "open")),
+        bookings=[
+            BookingOut(
+                booking_id=b.booking_id,
+                merchant_id=b.merchant_id,
+                merchant=b.merchant_name,
+                deposit=amount(b.deposit),
+                expires_at=b.expires_at,
+                state=b.state,
+                charged=amount(b.charged) if b.charged is not None else None,
+                returned=amount(b.returned) if b.returned is not None else None,
+                opened_block=b.opened_block,
+                opened_time=b.opened_time,
+            )
+            for b in page.items
+        ],
+    )
+
+
+def mandates(reader: LedgerReader, account: str) -> MandatesOut:
+    page = reader.mandates(account)
+    return MandatesOut(
+        indexed_block=page.indexed.block_number,
+        account=account.lower(),
+        mandates=[
+            MandateOut(
+                operation_id=str(m.operation_id),
+                per_day=amount(m.per_day),
+                per_month=amount(m.per_month),
+                active=m.active,
+                block=m.block_number,
+                time=m.block_time,
+            )
+            for m in page.items
+        ],
     )
 
 

@@ -48,6 +48,12 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$")
 _SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
 MAX_MESSAGE_CHARS = 4096
+# The statement residents read in their wallet, in French. EIP-4361 allows only RFC 3986
+# characters there (no accents), hence this wording. The page checks it before asking to sign.
+SIGN_IN_STATEMENT = (
+    "Connexion au registre de la Monnaie du 3e (Lyon) pour consulter mon espace personnel,"
+    " sans aucun paiement."
+)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from api.deps import (
 )
 from api.errors import RateLimited
 from api.schemas import ADDRESS_PATTERN, NonceOut, SessionOut, SiweIn
-from api.siwe import SiweMessage
+from api.siwe import SIGN_IN_STATEMENT, SiweMessage
 from api.state import Session, SharedLimiter
 
 router = APIRouter(prefix="/v1/auth", tags=["sign-in"])
@@ -76,7 +76,7 @@ async def nonce(
         message = SiweMessage(
             domain=settings.domain,
             address=to_checksum_address(address),
-            statement="Sign in to the district ledger of Lyon 3e to read your own data.",
+            statement=SIGN_IN_STATEMENT,
             uri=settings.origin + "/",
             chain_id=settings.chain_id,
             nonce=value,

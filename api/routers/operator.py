@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import anyio
-from fastapi import APIRouter
+import time
+from typing import Annotated
 
-from api.deps import Operator, errors, role_required
+import anyio
+from fastapi import APIRouter, Path
+
+from api import services
+from api.deps import Operator, Reader, Settings, State, errors, role_required
 from api.errors import BadRequest
 from api.money import parse_micro
-from api.schemas import CATEGORIES, DepositIn, MerchantIn, OperatorTxOut
+from api.schemas import (
+    CATEGORIES,
+    DepositIn,
+    MerchantAddressIn,
+    MerchantAddressOut,
+    MerchantIn,
+    OperatorTxOut,
+)
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
@@ -26,6 +37,33 @@ async def register_merchant(body: MerchantIn, operator: Operator) -> OperatorTxO
         operator.register_merchant, body.name, CATEGORIES.index(body.category), body.payout
     )
     return OperatorTxOut(tx_hash=receipt.tx_hash, block=receipt.block_number, merchant_id=receipt.merchant_id)
+
+
+@router.put(
+    "/merchants/{merchant_id}/address",
+    response_model=MerchantAddressOut,
+    dependencies=[role_required("registrar")],
+    responses=errors(400, 401, 403, 404),
+)
+async def set_merchant_address(
+    merchant_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: MerchantAddressIn,
+    reader: Reader,
+    state: State,
+    settings: Settings,
+) -> MerchantAddressOut:
+    """Set the street address the directory shows for a registered merchant (needs
+    REGISTRAR_ROLE on ServicePayments); kept off chain, so a move needs no transaction."""
+    street_address = " ".join(body.street_address.split())
+    if len(street_address) < 3:
+        raise BadRequest(
+            "Write the street address, for example 12 rue Moncey, 69003 Lyon.", code="bad_address"
+        )
+    await anyio.to_thread.run_sync(services.find_merchant, reader, merchant_id)
+    await anyio.to_thread.run_sync(
+        state.set_merchant_address, settings.chain_id, merchant_id, street_address, int(time.time())
+    )
+    return MerchantAddressOut(merchant_id=merchant_id, street_address=street_address)
 
 
 @router.post(

@@ -27,7 +27,9 @@ from api.schemas import (
     AccountEnergyOut,
     AccountPaymentsOut,
     BalanceOut,
+    BookingsOut,
     HistoryOut,
+    MandatesOut,
     NamingIn,
     NamingOut,
     ProofsOut,
@@ -93,6 +95,25 @@ async def my_payments(
     """Your payments and refunds to merchants, newest first."""
     await services.wait_for_block(reader, min_block, settings)
     return await anyio.to_thread.run_sync(services.account_payments, reader, account, cursor, limit)
+
+
+@router.get("/bookings", response_model=BookingsOut, responses=errors(401, 403))
+async def my_bookings(
+    account: AccountPath, _session: OwnerSession, reader: Reader, response: Response
+) -> BookingsOut:
+    """Your bookings, newest first; the deposits of open ones are held in escrow."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return await anyio.to_thread.run_sync(services.bookings, reader, account)
+
+
+@router.get("/mandates", response_model=MandatesOut, responses=errors(401, 403))
+async def my_mandates(
+    account: AccountPath, _session: OwnerSession, reader: Reader, response: Response
+) -> MandatesOut:
+    """Your energy mandates as the chain last recorded them: the caps per day and per month the
+    settlement may pull from you, or revoked."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return await anyio.to_thread.run_sync(services.mandates, reader, account)
 
 
 @router.get(

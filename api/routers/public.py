@@ -9,13 +9,14 @@ import anyio
 from fastapi import APIRouter, Query, Response
 
 from api import services
-from api.deps import DeploymentDep, Reader, Settings, errors
+from api.deps import DeploymentDep, Reader, Settings, State, errors
 from api.errors import BadRequest
 from api.money import parse_micro
 from api.schemas import (
     ADDRESS_PATTERN,
     POSITIVE_MICRO_PATTERN,
     Category,
+    CommonsOut,
     FundOut,
     Health,
     MerchantsOut,
@@ -71,10 +72,20 @@ async def supply_history(reader: Reader, limit: Limit = 200) -> SupplySeriesOut:
     return await anyio.to_thread.run_sync(services.supply_series, reader, limit)
 
 
+@router.get("/commons", response_model=CommonsOut, responses=errors())
+async def commons(reader: Reader, deployment: DeploymentDep) -> CommonsOut:
+    """The commons fund (its account, balance and the redemption fees it received), the euro
+    payouts of merchants' redemptions, and whether the token is paused."""
+    return await anyio.to_thread.run_sync(services.commons, reader, deployment)
+
+
 @router.get("/merchants", response_model=MerchantsOut, responses=errors(400))
-async def merchants(reader: Reader, category: Category | None = None) -> MerchantsOut:
-    """The merchant directory, optionally one category."""
-    return await anyio.to_thread.run_sync(services.merchants, reader, category)
+async def merchants(
+    reader: Reader, state: State, settings: Settings, category: Category | None = None
+) -> MerchantsOut:
+    """The merchant directory, optionally one category, with each one's street address."""
+    addresses = await anyio.to_thread.run_sync(state.merchant_addresses, settings.chain_id)
+    return await anyio.to_thread.run_sync(services.merchants, reader, category, addresses)
 
 
 @router.get("/payments/recent", response_model=PublicPaymentsOut, responses=errors())

@@ -51,6 +51,17 @@ class ApiPaymentRequest(Base):
     __table_args__ = (Index("ix_api_payment_requests_merchant", "chain_id", "merchant_id"),)
 
 
+class ApiMerchantAddress(Base):
+    """A merchant's street address for the directory: the registry on chain holds no address,
+    and a shop that moves must not need a transaction (set by a registrar through the API)."""
+
+    __tablename__ = "api_merchant_addresses"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    street_address: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class ApiNamedAccount(Base):
     __tablename__ = "api_named_accounts"
     address: Mapped[str] = mapped_column(Address, primary_key=True)

@@ -25,7 +25,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.db.api_models import ApiNamedAccount, ApiPaymentRequest, ApiRateWindow, ApiSession, ApiUsedNonce
+from ledger.db.api_models import (
+    ApiMerchantAddress,
+    ApiNamedAccount,
+    ApiPaymentRequest,
+    ApiRateWindow,
+    ApiSession,
+    ApiUsedNonce,
+)
 from ledger.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine, sqlite_path
 from ledger.db.errors import DatabaseUnavailable
 
@@ -242,6 +249,30 @@ class SqlApiState:
                         index_elements=["address"], set_={"named": named, "updated_at": now}
                     )
                 )
+
+    def set_merchant_address(self, chain_id: int, merchant_id: int, street_address: str, now: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                self._insert(ApiMerchantAddress)
+                .values(
+                    chain_id=chain_id, merchant_id=merchant_id, street_address=street_address, updated_at=now
+                )
+                .on_conflict_do_update(
+                    index_elements=["chain_id", "merchant_id"],
+                    set_={"street_address": street_address, "updated_at": now},
+                )
+            )
+
+    def merchant_addresses(self, chain_id: int) -> dict[int, str]:
+        def run(conn: Connection) -> dict[int, str]:
+            rows = conn.execute(
+                select(ApiMerchantAddress.merchant_id, ApiMerchantAddress.street_address).where(
+                    ApiMerchantAddress.chain_id == chain_id
+                )
+            ).all()
+            return {int(r[0]): str(r[1]) for r in rows}
+
+        return self._read(run)
 
     def named(self, addresses: Sequence[str]) -> set[str]:
         """Those of `addresses` (lowercase) whose owner chose to be named."""

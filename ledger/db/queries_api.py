@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
+from eth_utils.crypto import keccak
 from sqlalchemy import and_, create_engine, event, literal, or_, select, text, union_all
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -35,9 +36,12 @@ from ledger.db.errors import DatabaseUnavailable
 from ledger.db.models import (
     Balance,
     Block,
+    Booking,
     FundEvent,
     Merchant,
     Payment,
+    RawLog,
+    Redemption,
     Refund,
     SupplyHistory,
     Transfer,
@@ -119,6 +123,63 @@ class MerchantItem:
     payout: str
     active: bool
     registered_block: int
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionItem:
+    """A merchant's M3E converted to euros: `fee` went to the commons fund, `euros` were wired."""
+
+    block_number: int
+    log_index: int
+    block_time: int | None
+    redemption_id: int
+    merchant: str
+    merchant_name: str | None
+    amount: int
+    fee: int
+    euros: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommonsFigures:
+    """The commons fund (the account redemption fees go to) and whether the token is paused."""
+
+    indexed: CursorInfo
+    fund: str | None
+    fund_since_block: int | None
+    fund_balance: int
+    fee_inflows: int
+    redemptions: int
+    euros_paid: int
+    paused: bool
+    paused_block: int | None
+    recent: list[RedemptionItem]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingItem:
+    booking_id: int
+    merchant_id: int
+    merchant_name: str | None
+    deposit: int
+    expires_at: int
+    state: str
+    charged: int | None
+    returned: int | None
+    opened_block: int
+    opened_time: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MandateItem:
+    """The latest energy mandate event of a member in one operation (caps in micro-M3E)."""
+
+    operation_id: int
+    per_day: int
+    per_month: int
+    active: bool
+    block_number: int
+    block_time: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,6 +665,181 @@ class ApiQueries:
                 )
             ).all()
         return {int(r[0]): int(r[1]) for r in rows}
+
+    # -- the page: commons fund, pause, bookings, mandates -------------------------------------
+
+    def commons(self, token: str | None, recent: int = 20) -> CommonsFigures:
+        """The fund named by the token's last CommonsFundChanged, its balance, the redemption fees
+        it received since (every redemption pays its fee to the fund of that moment), the
+        redemptions (euro payouts) and the token's pause state from its last Paused/Unpaused."""
+        with self._read() as conn:
+            cursor = self._cursor(conn)
+            fund: str | None = None
+            since: int | None = None
+            paused = False
+            paused_block: int | None = None
+            if token is not None:
+                changed = conn.execute(
+                    self._last_log(token.lower(), [TOPIC_COMMONS_FUND_CHANGED])
+                ).first()
+                if changed is not None and changed[2] is not None:
+                    fund, since = "0x" + str(changed[2])[-40:].lower(), int(changed[0])
+                switch = conn.execute(self._last_log(token.lower(), [TOPIC_PAUSED, TOPIC_UNPAUSED])).first()
+                if switch is not None and str(switch[1]).lower() == TOPIC_PAUSED:
+                    paused, paused_block = True, int(switch[0])
+            balance = 0
+            if fund is not None:
+                row = conn.execute(
+                    select(Balance.balance).where(Balance.chain_id == self.chain_id, Balance.account == fund)
+                ).first()
+                balance = int(row[0]) if row is not None else 0
+            rows = conn.execute(
+                select(
+                    Redemption.block_number,
+                    Redemption.log_index,
+                    Block.timestamp,
+                    Redemption.redemption_id,
+                    Redemption.merchant,
+                    Redemption.amount,
+                    Redemption.fee,
+                    Redemption.euros,
+                )
+                .outerjoin(
+                    Block,
+                    and_(Block.chain_id == Redemption.chain_id, Block.number == Redemption.block_number),
+                )
+                .where(Redemption.chain_id == self.chain_id)
+                .order_by(Redemption.block_number.desc(), Redemption.log_index.desc())
+            ).all()
+            names = {
+                str(r[0]): str(r[1])
+                for r in conn.execute(
+                    select(Merchant.payout, Merchant.name)
+                    .where(Merchant.chain_id == self.chain_id)
+                    .order_by(Merchant.merchant_id.desc())
+                ).all()
+            }
+        items = [
+            RedemptionItem(
+                int(r[0]), int(r[1]), int(r[2]) if r[2] is not None else None, int(r[3]), str(r[4]),
+                names.get(str(r[4])), _int(r[5]), _int(r[6]), _int(r[7]),
+            )
+            for r in rows
+        ]
+        # Python sums: amounts are exact up to 2^256 - 1, which SQLite's text columns cannot add.
+        inflows = sum(i.fee for i in items if since is not None and i.block_number >= since)
+        return CommonsFigures(
+            cursor,
+            fund,
+            since,
+            balance,
+            inflows,
+            len(items),
+            sum(i.euros for i in items),
+            paused,
+            paused_block,
+            items[:recent],
+        )
+
+    def _last_log(self, address: str, topics: Sequence[str]) -> Any:
+        return (
+            select(RawLog.block_number, RawLog.topic0, RawLog.topic2)
+            .where(
+                RawLog.chain_id == self.chain_id,
+                RawLog.address == address,
+                RawLog.topic0.in_(list(topics)),
+            )
+            .order_by(RawLog.block_number.desc(), RawLog.log_index.desc())
+            .limit(1)
+        )
+
+    def bookings(self, payer: str, limit: int = 100) -> Page[BookingItem]:
+        """The payer's bookings, newest first: open ones hold their deposit in escrow."""
+        with self._read() as conn:
+            cursor = self._cursor(conn)
+            rows = conn.execute(
+                select(
+                    Booking.booking_id,
+                    Booking.merchant_id,
+                    Merchant.name,
+                    Booking.deposit,
+                    Booking.expires_at,
+                    Booking.state,
+                    Booking.charged,
+                    Booking.returned,
+                    Booking.opened_block,
+                    Block.timestamp,
+                )
+                .outerjoin(
+                    Merchant,
+                    and_(Merchant.chain_id == Booking.chain_id, Merchant.merchant_id == Booking.merchant_id),
+                )
+                .outerjoin(
+                    Block, and_(Block.chain_id == Booking.chain_id, Block.number == Booking.opened_block)
+                )
+                .where(Booking.chain_id == self.chain_id, Booking.payer == payer.lower())
+                .order_by(Booking.opened_block.desc(), Booking.opened_log_index.desc())
+                .limit(limit)
+            ).all()
+        return Page(
+            cursor,
+            [
+                BookingItem(
+                    int(r[0]),
+                    int(r[1]),
+                    str(r[2]) if r[2] is not None else None,
+                    _int(r[3]),
+                    int(r[4]),
+                    str(r[5]),
+                    _int(r[6]) if r[6] is not None else None,
+                    _int(r[7]) if r[7] is not None else None,
+                    int(r[8]),
+                    int(r[9]) if r[9] is not None else None,
+                )
+                for r in rows
+            ],
+        )
+
+    def mandates(self, member: str) -> Page[MandateItem]:
+        """The member's energy mandates, one per operation: its latest set or revoke event."""
+        word = "0x" + member.lower()[2:].rjust(64, "0")
+        with self._read() as conn:
+            cursor = self._cursor(conn)
+            rows = conn.execute(
+                select(RawLog.block_number, RawLog.topic0, RawLog.topic1, RawLog.data, Block.timestamp)
+                .outerjoin(
+                    Block, and_(Block.chain_id == RawLog.chain_id, Block.number == RawLog.block_number)
+                )
+                .where(
+                    RawLog.chain_id == self.chain_id,
+                    RawLog.topic0.in_([TOPIC_MANDATE_SET, TOPIC_MANDATE_REVOKED]),
+                    RawLog.topic2 == word,
+                )
+                .order_by(RawLog.block_number.asc(), RawLog.log_index.asc())
+            ).all()
+        latest: dict[int, MandateItem] = {}
+        for r in rows:
+            operation = int(str(r[2]), 16)
+            when = int(r[4]) if r[4] is not None else None
+            if str(r[1]).lower() == TOPIC_MANDATE_SET:
+                data = str(r[3])[2:]
+                per_day, per_month = int(data[0:64], 16), int(data[64:128], 16)
+                latest[operation] = MandateItem(operation, per_day, per_month, True, int(r[0]), when)
+            else:
+                latest[operation] = MandateItem(operation, 0, 0, False, int(r[0]), when)
+        return Page(cursor, sorted(latest.values(), key=lambda m: m.operation_id))
+
+
+def _topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+# Events the indexer keeps raw only (ledger.indexer.events): the page reads them from raw_logs.
+TOPIC_COMMONS_FUND_CHANGED = _topic("CommonsFundChanged(address,address)")
+TOPIC_PAUSED = _topic("Paused(address)")
+TOPIC_UNPAUSED = _topic("Unpaused(address)")
+TOPIC_MANDATE_SET = _topic("EnergySettlementMandateSet(uint256,address,uint48,uint48)")
+TOPIC_MANDATE_REVOKED = _topic("EnergySettlementMandateRevoked(uint256,address)")
 
 
 def _int(value: Any) -> int:

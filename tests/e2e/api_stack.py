@@ -13,7 +13,7 @@ import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -75,11 +75,13 @@ def todays_ended_steps(now: float | None = None) -> list[int]:
     return [s for s in simulator.simulated_steps(today, 1) if s + simulator.STEP_S <= at]
 
 
-def ingest_energy(api_url: str, database_url: str, homes: int) -> tuple[list[simulator.Home], list[int]]:
+def ingest_energy(
+    api_url: str, database_url: str, homes: int, wallet_for: Callable[[int], str] | None = None
+) -> tuple[list[simulator.Home], list[int]]:
     """Register `homes` simulated homes (operation, participants, gateways with their Ed25519
     keys, meters) in the database, then post today's signed readings through the gateway route:
     one envelope per meter carrying every ended step (the gateway catching up on the day)."""
-    district = simulator.build_district(homes, ENERGY_SEED)
+    district = simulator.build_district(homes, ENERGY_SEED, wallet_for)
     engine = make_engine(database_url)
     try:
         simulator.register_district(SqlEnergyStore(engine), secrets.token_bytes(32), district)
@@ -114,9 +116,12 @@ def ingest_energy(api_url: str, database_url: str, homes: int) -> tuple[list[sim
 
 
 @contextlib.contextmanager
-def running_stack(tmp: Path, *, energy_homes: int = 0) -> Iterator[Stack]:
+def running_stack(
+    tmp: Path, *, energy_homes: int = 0, energy_wallet_for: Callable[[int], str] | None = None
+) -> Iterator[Stack]:
     """The stack; with `energy_homes` > 0 that many simulated homes (one in three with a solar
-    roof: 15 give the 5 producers the district figures need) send today's readings."""
+    roof: 15 give the 5 producers the district figures need) send today's readings, home n
+    belonging to `energy_wallet_for(n)` when given (else to an address nobody holds)."""
     node = DevNode(free_port(), log_path=tmp / "node.log").start()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -178,7 +183,9 @@ def running_stack(tmp: Path, *, energy_homes: int = 0) -> Iterator[Stack]:
         stack = Stack(node, w3, manifest, operator, api_url, database_url, errors)
         stack.wait_indexed(stack.head(), timeout=60)
         if energy_homes > 0:
-            stack.energy_homes, stack.energy_steps = ingest_energy(api_url, database_url, energy_homes)
+            stack.energy_homes, stack.energy_steps = ingest_energy(
+                api_url, database_url, energy_homes, energy_wallet_for
+            )
         yield stack
     finally:
         stop.set()

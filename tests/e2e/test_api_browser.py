@@ -1,6 +1,11 @@
 """A real browser (Debian's Chromium, headless, driven by Playwright) loads the district's page
-from the running stack: the charts draw the district's data (money, payments and today's solar
-energy of 15 simulated homes) and the live feed shows payments."""
+from the running stack: the charts draw the district's data over dates and times (money,
+payments and the solar energy of 15 simulated homes), the live feed shows payments with their
+time, every figure is in French format, the commons fund and euro payouts are shown, a paused
+token raises a banner, a resident signs in with a browser wallet (EIP-1193) or by copy-paste and
+finds their space, the town-hall screen shows the district's figures live, and axe-core finds
+no serious or critical accessibility violation. Screenshots at 1280 and 390 px go to each test's
+temporary directory (their paths are printed)."""
 
 from __future__ import annotations
 
@@ -8,18 +13,28 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from eth_account.messages import encode_defunct
 
+from api.siwe import SIGN_IN_STATEMENT
 from ledger.demo import RESIDENTS, dev_account
-from tests.e2e.api_stack import Stack, running_stack
+from ledger.domain.energy.steps import PARIS
+from ledger.energy.settlement import operation_number
+from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
+from ledger.energy.simulator import OPERATION_ID
+from tests.e2e.api_stack import Stack, running_stack, sign_in
 
 pytestmark = pytest.mark.chain
 CHROMIUM = os.environ.get("LEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / "node_modules/axe-core/axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -32,6 +47,35 @@ CHROMIUM_ARGS = [
 # One home in three has a solar roof: 15 homes give 5 producers, the fewest the district's
 # production figure may be built from (fewer are withheld).
 ENERGY_HOMES = 15
+ALICE = dev_account(RESIDENTS[0][1])  # home 0 (a solar roof) is Alice's: she has energy curves
+STREETS = {
+    1: "12 rue Moncey, 69003 Lyon",
+    2: "3 place Guichard, 69003 Lyon",
+    3: "40 cours Gambetta, 69003 Lyon",
+}
+GROUP = "\u202f"  # the thousands separator of fr-FR
+NBSP = "\u00a0"
+LIVE = "() => document.getElementById('live-dot').classList.contains('live')"
+
+
+def fr(micro: int, unit: str) -> str:
+    """What the page must print for an exact amount: fr-FR grouping, a comma, two decimals cut
+    (never rounded up), a no-break space before the unit."""
+    sign = "−" if micro < 0 else ""
+    whole, fraction = divmod(abs(micro), 1_000_000)
+    return f"{sign}{whole:,}".replace(",", GROUP) + f",{fraction // 10_000:02d}{NBSP}{unit}"
+
+
+def fr_kwh(wh: int) -> str:
+    tenths = (Decimal(wh) / 1000).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    whole, tenth = divmod(int(tenths * 10), 10)
+    return f"{whole:,}".replace(",", GROUP) + f",{tenth}{NBSP}kWh"
+
+
+def test_the_french_amount_format_cuts_and_groups() -> None:
+    assert fr(247_998_010, "M3E") == f"247,99{NBSP}M3E"
+    assert fr(2_475_750_000, "€") == f"2{GROUP}475,75{NBSP}€"
+    assert fr_kwh(12_345_650) == f"12{GROUP}345,7{NBSP}kWh" and fr_kwh(0) == f"0,0{NBSP}kWh"
 
 
 def _need_browser() -> None:
@@ -42,6 +86,8 @@ def _need_browser() -> None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         missing.append("Playwright for Python (pip install -e '.[dev]')")
+    if not AXE.is_file():
+        missing.append("axe-core (npm install)")
     if missing:
         if os.environ.get("CI"):
             pytest.fail("the browser test needs " + " and ".join(missing))
@@ -51,78 +97,172 @@ def _need_browser() -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _need_browser()
-    with running_stack(tmp_path_factory.mktemp("api-browser"), energy_homes=ENERGY_HOMES) as running:
+    with running_stack(
+        tmp_path_factory.mktemp("api-browser"),
+        energy_homes=ENERGY_HOMES,
+        energy_wallet_for=lambda n: ALICE.address if n == 0 else "0x" + f"{0xE0 + n:040x}",
+    ) as running:
+        settlement = running.manifest.contract("EnergySettlement").address
+        sign_mandate(running.operator.as_(ALICE), settlement, operation_number(OPERATION_ID), *DEMO_MANDATE)
+        # The registrar (the deployer here) gives each merchant its street address.
+        registrar = sign_in(running.api_url, dev_account(0))
+        for merchant_id, street in STREETS.items():
+            answer = httpx.put(
+                f"{running.api_url}/v1/operator/merchants/{merchant_id}/address",
+                json={"street_address": street},
+                headers=registrar,
+                timeout=20,
+            )
+            assert answer.status_code == 200, answer.text
+        running.wait_indexed(running.head())
         yield running
 
 
-def test_the_page_draws_the_district_and_shows_payments_live(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1800})
-            failed: list[str] = []
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on(
-                "request", lambda r: failed.append(r.url) if not r.url.startswith(stack.api_url) else None
-            )
-            page.goto(stack.api_url + "/", wait_until="domcontentloaded")
-            # Figures from the index.
-            page.wait_for_function(
-                "() => document.getElementById('supply').textContent.includes('M3E')", timeout=20_000
-            )
-            # Both charts exist and hold the district's data.
-            page.wait_for_function(
-                "() => { const c = window.districtCharts; return c && c.supply && c.merchants"
-                " && c.supply.data.datasets[0].data.length > 0 && c.merchants.data.labels.length > 0; }",
-                timeout=20_000,
-            )
-            drawn = page.evaluate(
-                "() => ['chart-supply', 'chart-merchants'].map(id => {"
-                " const c = document.getElementById(id); const ctx = c.getContext('2d');"
-                " const d = ctx.getImageData(0, 0, c.width, c.height).data;"
-                " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })"
-            )
-            assert all(pixels > 500 for pixels in drawn), drawn
-            _check_energy_chart(page, stack)
-            # The live feed is connected and shows the seeded payments...
-            page.wait_for_function(
-                "() => document.querySelectorAll('#feed li.payment').length >= 3", timeout=20_000
-            )
-            page.wait_for_function(
-                "() => document.getElementById('live-dot').classList.contains('live')", timeout=20_000
-            )
-            # ...and a new payment arrives through it without reloading.
-            elise = stack.operator.as_(dev_account(RESIDENTS[4][1]))
-            elise.pay(1, 6_660_000, "E2E-BROWSER")
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('#feed li.payment')]"
-                ".some(li => li.textContent.includes('6.66 M3E'))",
-                timeout=30_000,
-            )
-            merchants = page.locator("#merchants li").count()
-            assert merchants == 3
-            page.screenshot(path=str(ARTIFACTS / "api-page.png"), full_page=True)
-            # A phone-sized screen keeps the page readable (no horizontal scrolling).
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-            phone.goto(stack.api_url + "/", wait_until="domcontentloaded")
-            phone.wait_for_function(
-                "() => document.getElementById('supply').textContent.includes('M3E')", timeout=20_000
-            )
-            assert phone.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
-            phone.screenshot(path=str(ARTIFACTS / "api-page-phone.png"), full_page=True)
-            assert not failed, f"requests that failed or left the server: {failed}"
+            yield launched
         finally:
-            browser.close()
-    assert (ARTIFACTS / "api-page.png").stat().st_size > 10_000
+            launched.close()
+
+
+def shots(page: Any, folder: Path, name: str) -> list[Path]:
+    """The page at 1280 and 390 px wide (full height); no horizontal scrolling on either."""
+    paths = []
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        # The charts follow the new width once their resize observers ran: wait for it.
+        try:
+            page.wait_for_function(
+                "() => document.documentElement.scrollWidth <= window.innerWidth + 1", timeout=5_000
+            )
+        except Exception:  # the assertion below says what sticks out
+            pass
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        # What sticks out: the deepest elements whose content is wider than their box.
+        wide = page.evaluate(
+            "() => [...document.querySelectorAll('body *')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+            ".slice(-4).map(e => `${e.tagName}#${e.id}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`)"
+        )
+        assert overflow <= 1, f"{name} scrolls sideways by {overflow} px at {width} px: {wide}"
+        path = folder / f"{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        paths.append(path)
+    print("screenshots:", *paths)
+    return paths
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core run in the page: the serious and critical violations, one line each."""
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    result = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) on {[n['target'] for n in v['nodes']][:3]}"
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def wait_text(page: Any, element_id: str, needle: str, timeout: int = 20_000) -> str:
+    page.wait_for_function(
+        "([id, n]) => (document.getElementById(id).textContent || '').includes(n)",
+        arg=[element_id, needle],
+        timeout=timeout,
+    )
+    text: str = page.locator(f"#{element_id}").inner_text()
+    return text
+
+
+def test_the_page_draws_the_district_and_shows_payments_live(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("request", lambda r: failed.append(r.url) if not r.url.startswith(stack.api_url) else None)
+    # Every answer succeeds (the favicon included), but the "am I signed in?" probe: 401 when not.
+    page.on(
+        "response",
+        lambda r: failed.append(f"{r.status} {r.url}")
+        if r.status >= 400 and not r.url.endswith("/v1/auth/session")
+        else None,
+    )
+    page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+    # Figures from the index, in French.
+    token = httpx.get(f"{stack.api_url}/v1/token", timeout=10).json()
+    wait_text(page, "supply", fr(int(token["total_supply"]["micro"]), "M3E"))
+    assert page.locator("#reserve").inner_text() == fr(int(token["reserve"]["micro"]), "€")
+    # Both charts exist and hold the district's data.
+    page.wait_for_function(
+        "() => { const c = window.districtCharts; return c && c.supply && c.merchants"
+        " && c.supply.data.datasets[0].data.length > 0 && c.merchants.data.labels.length > 0; }",
+        timeout=20_000,
+    )
+    drawn = page.evaluate(
+        "() => ['chart-supply', 'chart-merchants'].map(id => {"
+        " const c = document.getElementById(id); const ctx = c.getContext('2d');"
+        " const d = ctx.getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })"
+    )
+    assert all(pixels > 500 for pixels in drawn), drawn
+    _check_supply_axis_is_dates(page, stack)
+    _check_energy_chart(page, stack)
+    # The live feed is connected and shows the seeded payments, each with its time...
+    page.wait_for_function("() => document.querySelectorAll('#feed li.payment').length >= 3", timeout=20_000)
+    page.wait_for_function(LIVE, timeout=20_000)
+    times = page.locator("#feed li.payment time").all_inner_texts()
+    assert times and all(re.fullmatch(r"\d{2}:\d{2}:\d{2}|\d{2}/\d{2} \d{2}:\d{2}", t) for t in times), times
+    # ...and a new payment arrives through it without reloading, at its block's time.
+    elise = stack.operator.as_(dev_account(RESIDENTS[4][1]))
+    sent = elise.pay(1, 6_669_999, "E2E-BROWSER")  # shown cut to 6,66: never a cent not there
+    block_time = int(stack.w3.eth.get_block(sent.block_number)["timestamp"])
+    expected = datetime.fromtimestamp(block_time, PARIS).strftime("%H:%M:%S")
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('#feed li.payment')].some(li => li.textContent.includes(t))",
+        arg=f"{expected}",
+        timeout=30_000,
+    )
+    line = page.locator("#feed li.payment", has_text=expected).first.inner_text()
+    assert f"6,66{NBSP}M3E" in line, line
+    # A refund arriving live is shown as one (the feed names the kind in the event, not the data).
+    bakery = stack.operator.as_(dev_account(1))
+    bakery.refund(1, elise.address, 1_119_999, "E2E-BROWSER-REFUND")
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('#feed li.payment')].some(li => li.textContent.includes(t))",
+        arg=f"−1,11{NBSP}M3E",
+        timeout=30_000,
+    )
+    assert "remboursement" in page.locator("#feed li.payment", has_text=f"−1,11{NBSP}M3E").first.inner_text()
+    # The directory: name, category and street address of each merchant.
+    directory = page.locator("#merchants li").all_inner_texts()
+    assert len(directory) == 3, directory
+    assert "Boulangerie du Lac" in directory[0] and "alimentation" in directory[0], directory
+    assert all(STREETS[n] in entry for n, entry in zip((1, 2, 3), directory, strict=True)), directory
+    page.screenshot(path=str(ARTIFACTS / "api-page.png"), full_page=True)
+    shots(page, tmp_path, "page")
+    assert not failed, f"requests that failed or left the server: {failed}"
+
+
+def _check_supply_axis_is_dates(page: Any, stack: Stack) -> None:
+    """The supply chart's axis reads the blocks' dates and times in Paris, not block numbers."""
+    series = httpx.get(f"{stack.api_url}/v1/token/supply-history?limit=200", timeout=10).json()["points"]
+    labels = page.evaluate("() => window.districtCharts.supply.data.labels")
+    expected = [datetime.fromtimestamp(p["time"], PARIS).strftime("%d/%m %H:%M") for p in series]
+    assert labels == expected, (labels[:3], expected[:3])
+    assert not any("bloc" in label for label in labels)
 
 
 def _check_energy_chart(page: Any, stack: Stack) -> None:
-    """Today's production and consumption curves and the self-consumption headline."""
+    """The latest day with data (today) by default, its curves and self-consumption headline; a
+    day without data picked in the day picker empties the chart."""
     assert stack.energy_steps, "no step of today has ended yet (just after midnight): nothing to draw"
-    today = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=10).json()
+    today_iso = datetime.now(PARIS).date().isoformat()
+    today = httpx.get(f"{stack.api_url}/v1/energy/district", params={"day": today_iso}, timeout=10).json()
     produced = today["totals"]["production_wh"] > 0
     page.wait_for_function(
         "() => { const c = window.districtCharts.energy; if (!c) return false;"
@@ -131,15 +271,17 @@ def _check_energy_chart(page: Any, stack: Stack) -> None:
         timeout=20_000,
     )
     assert page.locator("#energy").is_visible()
+    assert page.locator("#energy-day").input_value() == today_iso
     chart = page.evaluate(
         "() => { const c = window.districtCharts.energy; return {"
-        " labels: c.data.labels.length,"
+        " labels: c.data.labels,"
         " datasets: c.data.datasets.map(d => ({label: d.label,"
         "   values: d.data.filter(v => v !== null).length,"
         "   sum: d.data.reduce((a, v) => a + (v || 0), 0)})) }; }"
     )
     production, consumption, rate = chart["datasets"]
-    assert chart["labels"] >= 92, chart  # the whole local day on the axis
+    assert len(chart["labels"]) >= 92, chart  # the whole local day on the axis
+    assert chart["labels"][0] == "00:00" and chart["labels"][4] == "01:00", chart["labels"][:5]
     # One published value per ended step (the later steps are still to come: gaps).
     assert consumption["values"] == len(stack.energy_steps), chart
     assert production["values"] == len(stack.energy_steps), chart
@@ -154,8 +296,217 @@ def _check_energy_chart(page: Any, stack: Stack) -> None:
     headline = page.locator("#energy-rate").inner_text()
     if produced:
         assert rate["values"] > 0, chart
-        assert re.search(r"Autoconsommation : \d{1,3}\.\d %", headline), headline
+        assert re.search(rf"Autoconsommation : \d{{1,3}},\d{NBSP}%", headline), headline
         assert "—" not in headline, headline
     else:  # before sunrise: nothing produced yet, so no rate to state
         assert "Autoconsommation : —" in headline, headline
     assert "kWh" in headline and "gaz" in headline and "eau" in headline, headline
+    # The day picker: the day before has no readings, so its curves are empty...
+    yesterday = (datetime.now(PARIS).date() - timedelta(days=1)).isoformat()
+    page.fill("#energy-day", yesterday)
+    page.dispatch_event("#energy-day", "change")
+    page.wait_for_function(
+        "() => window.districtCharts.energy.data.datasets[1].data.every(v => v === null)", timeout=20_000
+    )
+    assert "Autoconsommation : —" in page.locator("#energy-rate").inner_text()
+    # ...and today again draws today's.
+    page.fill("#energy-day", today_iso)
+    page.dispatch_event("#energy-day", "change")
+    page.wait_for_function(
+        "() => window.districtCharts.energy.data.datasets[1].data.some(v => v !== null)", timeout=20_000
+    )
+
+
+def test_the_commons_fund_and_euro_payouts_are_shown_and_a_pause_raises_a_banner(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    commons = httpx.get(f"{stack.api_url}/v1/commons", timeout=10).json()
+    assert commons["redemptions"] >= 1 and int(commons["fund"]["fee_inflows"]["micro"]) > 0, commons
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+    wait_text(page, "fund-balance", fr(int(commons["fund"]["balance"]["micro"]), "M3E"))
+    inflows = int(commons["fund"]["fee_inflows"]["micro"])
+    assert page.locator("#fund-inflows").inner_text() == fr(inflows, "M3E")
+    assert page.locator("#euros-paid").inner_text() == fr(int(commons["euros_paid"]["micro"]), "€")
+    assert page.locator("#fund-address").inner_text() == commons["fund"]["address"]
+    first = commons["recent_redemptions"][0]
+    row = page.locator("#redemptions tr").first.inner_text()
+    assert "La Ruche Part-Dieu" in row and fr(int(first["euros"]["micro"]), "€") in row, row
+    assert datetime.fromtimestamp(first["time"], PARIS).strftime("%d/%m/%Y %H:%M") in row, row
+    assert page.locator("#paused-banner").is_hidden()
+    # The token is paused on chain: the banner says so, live, without a reload.
+    token = stack.operator.token
+    stack.operator.client.transact(token.functions.pause())
+    try:
+        page.locator("#paused-banner").wait_for(state="visible", timeout=30_000)
+        assert "La monnaie est en pause" in page.locator("#paused-banner").inner_text()
+        shots(page, tmp_path, "paused")
+    finally:
+        stack.operator.client.transact(token.functions.unpause())
+    page.locator("#paused-banner").wait_for(state="hidden", timeout=30_000)
+    assert not axe_violations(page)
+
+
+INJECTED_WALLET = """
+window.ethereum = {
+  isTestWallet: true,
+  async request({ method, params }) {
+    if (method === "eth_requestAccounts") return [await window.testWalletAddress()];
+    if (method === "personal_sign") return await window.testWalletSign(params[0], params[1]);
+    throw Object.assign(new Error("unsupported " + method), { code: 4200 });
+  },
+};
+"""
+
+
+def test_a_resident_signs_in_with_a_browser_wallet_and_finds_their_space(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    signed: list[str] = []
+
+    def sign(message: str, address: str) -> str:
+        assert address.lower() == ALICE.address.lower()
+        signed.append(message)
+        return "0x" + bytes(ALICE.sign_message(encode_defunct(text=message)).signature).hex()
+
+    context.expose_function("testWalletAddress", lambda: ALICE.address)
+    context.expose_function("testWalletSign", sign)
+    context.add_init_script(INJECTED_WALLET)
+    page = context.new_page()
+    # A message whose statement was changed on the way is not offered for signature.
+    def tamper(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        body["message"] = body["message"].replace(SIGN_IN_STATEMENT, "Transfer all my M3E.")
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/v1/auth/nonce*", tamper)
+    page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+    page.locator("#browser-wallet").click()
+    wait_text(page, "signin-error", "ne le signez pas")
+    assert signed == [] and page.locator("#me").is_hidden()
+    page.unroute("**/v1/auth/nonce*")
+    page.locator("#browser-wallet").click()
+    page.locator("#me").wait_for(state="visible", timeout=20_000)
+    assert len(signed) == 1 and signed[0].split("\n")[3] == SIGN_IN_STATEMENT
+    assert page.locator("#me-who").inner_text().lower() == ALICE.address.lower()
+    _check_my_space(page, stack)
+    # The private routes the space reads are signed-in only and never cached.
+    me = f"/v1/accounts/{ALICE.address}"
+    for route in ("balance", "payments", "bookings", "history", "mandates", "energy"):
+        own = context.request.get(stack.api_url + f"{me}/{route}")
+        assert own.status == 200 and "no-store" in own.headers["cache-control"], (route, own.headers)
+        anonymous = httpx.get(stack.api_url + f"{me}/{route}", timeout=10)
+        assert anonymous.status_code == 401, (route, anonymous.text)
+    # The monthly statement downloads as CSV.
+    with page.expect_download() as download:
+        page.locator("#me-statement").click()
+    statement = Path(download.value.path()).read_text(encoding="utf-8")
+    month = datetime.now(PARIS).strftime("%Y-%m")
+    assert download.value.suggested_filename == f"statement-{ALICE.address.lower()}-{month}.csv"
+    lines = statement.splitlines()
+    assert lines[0].startswith("day,kind,merchant_id,") and lines[-1].split(",")[1] == "total", statement
+    assert any("Boulangerie du Lac" in line for line in lines), statement
+    shots(page, tmp_path, "my-space")
+    assert not axe_violations(page)
+    context.close()
+
+
+def _check_my_space(page: Any, stack: Stack) -> None:
+    balance = stack.operator.balance_of(ALICE.address)
+    wait_text(page, "me-balance", fr(balance, "M3E"))
+    # Alice's open co-working booking (15 M3E, seeded) is held in escrow.
+    wait_text(page, "me-held", fr(15_000_000, "M3E"))
+    booking = page.locator("#me-bookings tr.booking.open").first.inner_text()
+    assert "La Ruche Part-Dieu" in booking and "en dépôt" in booking and fr(15_000_000, "M3E") in booking
+    page.wait_for_function("() => document.querySelectorAll('#me-payments tr').length >= 1")
+    assert "Boulangerie du Lac" in page.locator("#me-payments").inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#me-transfers tr').length >= 2")
+    assert "achat de M3E" in page.locator("#me-transfers").inner_text()
+    mandate = wait_text(page, "me-mandates", "par jour")
+    assert fr(DEMO_MANDATE[0], "M3E") in mandate and fr(DEMO_MANDATE[1], "M3E") in mandate, mandate
+    # Her own curves: her meter's import and export of today.
+    page.wait_for_function(
+        "() => { const c = window.districtCharts.me;"
+        " return c && c.data.datasets[0].data.some(v => v !== null); }",
+        timeout=20_000,
+    )
+    assert "Sur 31 jours" in page.locator("#me-energy-summary").inner_text()
+
+
+def test_without_a_browser_wallet_the_message_is_copied_and_the_signature_pasted(
+    stack: Stack, browser: Any
+) -> None:
+    page = browser.new_page()
+    page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+    assert page.locator("#browser-wallet").is_hidden()
+    page.fill("#me-address", ALICE.address)
+    page.locator("#signin-start button[type=submit]").click()
+    page.wait_for_function("() => document.getElementById('siwe-message').value.includes('Nonce:')")
+    message = page.locator("#siwe-message").input_value()
+    assert message.split("\n")[3] == SIGN_IN_STATEMENT
+    signature = "0x" + bytes(ALICE.sign_message(encode_defunct(text=message)).signature).hex()
+    page.fill("#siwe-signature", signature)
+    page.locator("#signin-finish button[type=submit]").click()
+    page.locator("#me").wait_for(state="visible", timeout=20_000)
+    wait_text(page, "me-balance", "M3E")
+
+
+def test_the_favicon_is_served(stack: Stack) -> None:
+    response = httpx.get(f"{stack.api_url}/favicon.ico", timeout=10)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_private(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    private: list[str] = []
+    page.on("request", lambda r: private.append(r.url) if re.search(r"/v1/(accounts|auth)/", r.url) else None)
+    page.goto(stack.api_url + "/?display=mairie", wait_until="domcontentloaded")
+    token = httpx.get(f"{stack.api_url}/v1/token", timeout=10).json()
+    commons = httpx.get(f"{stack.api_url}/v1/commons", timeout=10).json()
+    # Large figures put an ordinary space before their (smaller) unit, to wrap there if need be.
+    wait_text(page, "mairie-supply", fr(int(token["total_supply"]["micro"]), "M3E").replace(NBSP, " "))
+    wait_text(page, "mairie-fund", fr(int(commons["fund"]["balance"]["micro"]), "M3E").replace(NBSP, " "))
+    assert fr(int(token["reserve"]["micro"]), "€") in page.locator("#mairie-backing").inner_text()
+    # Today's solar figures (before sunrise nothing is produced yet: no rate, 0 kWh).
+    today = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=10).json()
+    produced = today["totals"]["production_wh"]
+    wait_text(page, "mairie-solar-detail", f"aujourd'hui · {fr_kwh(produced)} produits")
+    solar = page.locator("#mairie-solar").inner_text()
+    assert re.fullmatch(rf"\d{{1,3}},\d{NBSP}%", solar) if produced else solar == "—", solar
+    page.wait_for_function(LIVE, timeout=20_000)
+    # Large type: the figures are readable across a room.
+    size = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.getElementById('mairie-supply')).fontSize)"
+    )
+    assert size >= 64, size
+    spill = page.evaluate(
+        "() => [...document.querySelectorAll('.mairie-grid article')]"
+        ".filter(a => a.scrollWidth > a.clientWidth + 1).map(a => a.textContent)"
+    )
+    assert spill == [], f"figures wider than their card: {spill}"
+    # One line each: a box under 1.6 times its font size (two lines would take 2.2).
+    heights = page.evaluate(
+        "() => [...document.querySelectorAll('.huge')].map(e =>"
+        " e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).fontSize))"
+    )
+    assert all(h < 1.6 for h in heights), f"a figure wraps at 1920 px: {heights}"
+    # Only the district's figures: the sign-in, the forms and the resident's space are not there.
+    for hidden in ("space", "request-form", "merchants", "feed"):
+        assert not page.locator(f"#{hidden}").is_visible(), hidden
+    # Live: a payment made now is counted and listed without a reload.
+    before = int(page.locator("#mairie-services").inner_text().replace(GROUP, "") or 0)
+    chloe = stack.operator.as_(dev_account(RESIDENTS[2][1]))
+    chloe.pay(1, 3_300_000, "E2E-MAIRIE")
+    page.wait_for_function(
+        "(n) => Number(document.getElementById('mairie-services').textContent.replace(/\\s/g, '')) > n",
+        arg=before,
+        timeout=30_000,
+    )
+    assert f"3,30{NBSP}M3E" in page.locator("#mairie-feed").inner_text()
+    shots(page, tmp_path, "mairie")
+    assert not axe_violations(page)
+    assert private == [], private

@@ -225,7 +225,11 @@ def test_recent_payments_are_public_without_payer_reference_or_transaction(clien
         ("Boulangerie du Lac", str(5 * M3E)),
         ("Boulangerie du Lac", str(4 * M3E)),
     ]
-    assert set(payments[0]) == {"kind", "block", "log_index", "merchant_id", "merchant", "amount", "day"}
+    # The time is the block's (public with the block number already): the page shows it per line.
+    public = {"kind", "block", "log_index", "merchant_id", "merchant", "amount", "day", "time"}
+    assert set(payments[0]) == public
+    ledger = client.app.dependency_overrides[get_reader]()  # type: ignore[attr-defined]
+    assert payments[0]["time"] == ledger.block_time[payments[0]["block"]]
     assert "BREAD" not in response.text and ALICE.lower() not in response.text.lower()
 
 
