@@ -326,7 +326,7 @@ class GatewayErrorOut(Out):
 
 class WithheldOut(Out):
     figure: DistrictFigure
-    reason: Literal["fewer_than_5_homes", "no_readings"]
+    reason: Literal["fewer_than_5_homes", "no_readings", "not_final"]
 
 
 class DistrictStepOut(Out):

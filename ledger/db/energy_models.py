@@ -249,3 +249,16 @@ class EnergyConsent(Base):
     message: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(132))
     recorded_ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnergyDistrictPublished(Base):
+    """A district figure of one step, frozen the first time it was published: later readings
+    never change it, so two public answers never differ by one late home's reading."""
+
+    __tablename__ = "energy_district_published"
+    start_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    step_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    figure: Mapped[str] = mapped_column(String(12), primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger)
+    homes: Mapped[int] = mapped_column(Integer)
+    published_ts: Mapped[int] = mapped_column(BigInteger)

@@ -191,7 +191,6 @@ def test_attack_topup_reference_names_the_address_to_anyone_who_sees_the_transfe
     assert recovered == [], f"the bank reference {seen_on_bank_statement} names {recovered}"
 
 
-@pytest.mark.xfail(strict=True, reason="open finding 2: a step's figure is published before it is final")
 def test_attack_polling_the_district_as_readings_arrive_isolates_one_home() -> None:
     """Gateways send each home's readings when they can (late, retried): a neighbour who reads the
     public district figure before and after one more home's reading of the step arrives gets that
