@@ -6,7 +6,6 @@ a failure the day its fix lands, so the mark must then be removed."""
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -179,17 +178,30 @@ def test_the_topup_instructions_are_marked_no_store() -> None:
     assert _no_store(reply), dict(reply.headers)
 
 
-@pytest.mark.xfail(strict=True, reason="open finding 7: the RF reference is an unkeyed hash")
 def test_attack_topup_reference_names_the_address_to_anyone_who_sees_the_transfer() -> None:
-    """The RF reference of a top-up is sha256 of the lower-case address, with no server secret:
-    whoever sees the bank transfer (the payer's bank, an accountant, a shared bank statement) tries
-    the district's addresses (all on chain) and joins the payer's name and IBAN to the address,
-    hence to its whole on-chain history, which the API keeps to the resident."""
-    from ledger.domain.treasury import topup_reference
+    """The RF reference of a top-up was sha256 of the lower-case address, with no server secret:
+    whoever sees the bank transfer (the payer's bank, an accountant, a shared bank statement)
+    tried the district's addresses (all on chain) and joined the payer's name and IBAN to the
+    address, hence to its whole on-chain history. Keyed with the operator's secret, the same
+    trial over every address (and the old unkeyed formula) finds nobody."""
+    import hashlib
+    import secrets
 
-    seen_on_bank_statement = topup_reference(RESIDENT_A.address)
+    from ledger.domain.treasury import RF_BODY_PREFIX, rf_with_check, topup_reference
+
+    operator_key = secrets.token_bytes(32)
+    seen_on_bank_statement = topup_reference(RESIDENT_A.address, operator_key)
     on_chain = [*HOMES, BUYER, RESIDENT_A.address, ALICE]
-    recovered = [a for a in on_chain if topup_reference(a) == seen_on_bank_statement]
+
+    def unkeyed(address: str) -> str:
+        digest, chars = int.from_bytes(hashlib.sha256(address.lower().encode()).digest(), "big"), []
+        for _ in range(18):
+            digest, rest = divmod(digest, 36)
+            chars.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rest])
+        return rf_with_check(RF_BODY_PREFIX + "".join(chars))
+
+    guesses = [(a, f(a)) for a in on_chain for f in (unkeyed, lambda a: topup_reference(a, bytes(32)))]
+    recovered = [a for a, guess in guesses if guess == seen_on_bank_statement]
     assert recovered == [], f"the bank reference {seen_on_bank_statement} names {recovered}"
 
 
