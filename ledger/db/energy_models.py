@@ -262,3 +262,15 @@ class EnergyDistrictPublished(Base):
     total: Mapped[int] = mapped_column(BigInteger)
     homes: Mapped[int] = mapped_column(Integer)
     published_ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class ResidentConsent(Base):
+    """A resident's current choice for one purpose (and, for sharing, one named third party);
+    no row means the purpose's default (see ledger.domain.data_ownership)."""
+
+    __tablename__ = "resident_consents"
+    account: Mapped[str] = mapped_column(String(42), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    party: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" when the purpose names none
+    granted: Mapped[bool] = mapped_column(Boolean)
+    changed_ts: Mapped[int] = mapped_column(BigInteger)

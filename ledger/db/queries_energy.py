@@ -37,6 +37,7 @@ from ledger.db.energy_models import EnergyDistrictPublished, EnergyMeter, Energy
 from ledger.db.errors import DatabaseUnavailable
 from ledger.db.models import Block, IndexerCursor, SettlementDay, SettlementPayment
 from ledger.db.queries_api import CursorInfo, make_read_engine
+from ledger.db.resident_data import aggregates_refused
 
 DISTRIBUTOR = "distributor"
 FIGURES = ("production", "consumption", "gas", "water")
@@ -201,7 +202,12 @@ class EnergyQueries:
             else_=literal("water"),
         ).label("figure")
         home = func.coalesce(func.lower(m.c.wallet), literal("gw:") + m.c.device_id)
-        has_home = or_(m.c.wallet.is_not(None), m.c.device_id.is_not(None))
+        # A home that refused the district aggregates is neither summed nor expected, from the
+        # moment it refused (figures already published stay as they were).
+        has_home = and_(
+            or_(m.c.wallet.is_not(None), m.c.device_id.is_not(None)),
+            or_(m.c.wallet.is_(None), func.lower(m.c.wallet).not_in(aggregates_refused())),
+        )
         with self._read() as conn:
             widest = conn.execute(select(func.max(r.c.step_s)).where(*where)).scalar()
             step = 1800 if widest is not None and int(widest) >= 1800 else 900

@@ -1,4 +1,7 @@
-"""data ownership: the district figures frozen when first published
+"""data ownership: residents' consents per purpose; the district figures frozen when published
+
+`resident_consents` holds each resident's current choice per purpose (whether their readings
+count in the district aggregates; whether they are shared with a named third party).
 
 A step's public district figure is stored the first time it is published and served as stored
 from then on (every worker, after a restart), so a late home's reading never shows as the
@@ -34,5 +37,16 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "resident_consents",
+        sa.Column("account", sa.String(42), primary_key=True),
+        sa.Column("purpose", sa.String(32), primary_key=True),
+        sa.Column("party", sa.String(32), primary_key=True),
+        sa.Column("granted", sa.Boolean(), nullable=False),
+        sa.Column("changed_ts", sa.BigInteger(), nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("resident_consents")
     op.drop_table("energy_district_published")
