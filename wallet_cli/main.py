@@ -34,6 +34,7 @@ import typer
 
 from wallet_cli import (
     chain_commands,
+    data_commands,
     energy_commands,
     reference_commands,
     report_commands,
@@ -1019,6 +1020,7 @@ energy_commands.register(app)
 session_commands.register(app, sign_app)
 reference_commands.register(app)
 topup_commands.register(app)
+data_commands.register(app)
 
 
 def main() -> None:
