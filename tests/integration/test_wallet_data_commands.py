@@ -8,6 +8,7 @@ import json
 import stat
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ API = "http://testserver"
 
 
 @pytest.fixture
-def wallet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+def wallet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """A wallet holding RESIDENT_A's key, signed in on the real app over a seeded SQLite."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     _seed(url).dispose()
