@@ -174,6 +174,7 @@ def create_app(
             resident_engine = getattr(_app.state, "resident_engine", None)  # api.routers.me's
             if resident_engine is not None:
                 resident_engine.dispose()
+                _app.state.resident_engine = None  # made again, migrated, if the app starts again
 
     app = FastAPI(
         title="District ledger of Lyon 3e",

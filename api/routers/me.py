@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
+from pydantic import Field, StrictBool
 from sqlalchemy.engine import Engine
 
 from api.deps import CurrentSession, Settings, errors
-from api.errors import BadRequest
+from api.errors import BadRequest, Conflict
 from api.schemas import In
 from ledger.domain.data_ownership import (
     AGGREGATES,
@@ -27,32 +27,36 @@ router = APIRouter(prefix="/v1/me", tags=["my data"])
 NO_STORE = {"Cache-Control": "private, no-store"}
 
 
-class ConsentIn(In):
-    purpose: Literal["district_aggregates", "third_party_sharing"] = Field(
-        description=f"{AGGREGATES}: your readings count in the district figures; {SHARING}: your "
-        "readings are shared with the named party"
+class AggregatesConsentIn(In):
+    purpose: Literal["district_aggregates"] = Field(
+        description=f"{AGGREGATES}: your readings count in the district figures"
     )
-    party: Annotated[str, Field(pattern="^(" + "|".join(THIRD_PARTIES) + ")$")] | None = Field(
-        default=None, description="the third party, for third_party_sharing only"
+    granted: StrictBool
+
+
+class SharingConsentIn(In):
+    purpose: Literal["third_party_sharing"] = Field(
+        description=f"{SHARING}: your readings are shared with the named party"
     )
-    granted: bool
+    party: Literal[THIRD_PARTIES] = Field(description="the third party")  # type: ignore[valid-type]
+    granted: StrictBool
+
+
+ConsentIn = Annotated[AggregatesConsentIn | SharingConsentIn, Field(discriminator="purpose")]
 
 
 class EraseIn(In):
-    confirm: str = Field(description="your own address, to confirm that you ask for erasure")
+    confirm: str = Field(
+        pattern="^0x[0-9a-fA-F]{40}$", description="your own address, to confirm that you ask for erasure"
+    )
 
 
 async def resident_engine(request: Request, settings: Settings) -> Engine:
     engine: Engine | None = getattr(request.app.state, "resident_engine", None)
     if engine is None:
-        from ledger.db import make_engine, migrate
+        from ledger.db.resident_data import open_engine
 
-        def make() -> Engine:
-            made = make_engine(settings.database_url)
-            migrate(made)
-            return made
-
-        engine = await anyio.to_thread.run_sync(make)
+        engine = await anyio.to_thread.run_sync(open_engine, settings.database_url)
         request.app.state.resident_engine = engine
     return engine
 
@@ -66,7 +70,13 @@ def _consents(engine: Engine, account: str) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/export", response_class=Response, responses=errors(401))
+_ZIP_RESPONSES = {
+    **errors(401),
+    200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+}
+
+
+@router.get("/export", response_class=Response, responses=_ZIP_RESPONSES)
 async def export(request: Request, session: CurrentSession, settings: Settings) -> Response:
     """Everything the district keeps about you, as one zip of JSON and CSV files (the format is
     in the README: manifest.json, then each collection as <name>.json and <name>.csv)."""
@@ -103,11 +113,10 @@ async def put_consent(
     from ledger.db.resident_data import set_consent
 
     engine = await resident_engine(request, settings)
+    party = body.party if isinstance(body, SharingConsentIn) else None
     try:
         await anyio.to_thread.run_sync(
-            lambda: set_consent(
-                engine, session.address, body.purpose, body.party, body.granted, int(time.time())
-            )
+            lambda: set_consent(engine, session.address, body.purpose, party, body.granted, int(time.time()))
         )
     except DataOwnershipError as exc:
         raise BadRequest(str(exc), code="bad_consent") from None
@@ -116,7 +125,7 @@ async def put_consent(
     return {"account": session.address.lower(), "consents": rows}
 
 
-@router.post("/erase", responses=errors(400, 401))
+@router.post("/erase", responses=errors(400, 401, 409))
 async def erase(
     body: EraseIn, request: Request, session: CurrentSession, settings: Settings, response: Response
 ) -> dict[str, Any]:
@@ -125,9 +134,9 @@ async def erase(
     from ledger.db.resident_data import erase as do_erase
 
     if body.confirm.lower() != session.address.lower():
-        raise BadRequest(
+        raise Conflict(
             "To confirm the erasure, send your own address (the one signed in) as confirm.",
-            code="bad_confirm",
+            code="not_confirmed",
         )
     engine = await resident_engine(request, settings)
     deleted = await anyio.to_thread.run_sync(do_erase, engine, session.address, int(time.time()))

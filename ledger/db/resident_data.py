@@ -6,18 +6,56 @@ The rules (purposes, defaults, the archive format, what erasure keeps and why) a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.db import api_models, models
 from ledger.db import energy_models as em
+from ledger.db.errors import DatabaseUnavailable
 from ledger.domain.data_ownership import AGGREGATES, Consent, check_consent, every_consent
 from ledger.treasury import models as treasury_models
 
 Rows = list[dict[str, Any]]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _database(func: Callable[P, T]) -> Callable[P, T]:
+    """A database that went away (or lacks its tables) is a sentence, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ProgrammingError) as exc:
+            raise DatabaseUnavailable(
+                f"the residents' data cannot be reached right now ({type(exc.orig).__name__})"
+            ) from exc
+
+    return wrapper
+
+
+def open_engine(database_url: str) -> Engine:
+    """A read-write engine on the ledger database, migrated; an in-memory SQLite database is
+    one database shared by the threads of the process (tests, demos)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import StaticPool
+
+    from ledger.db import make_engine, migrate
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = make_engine(database_url)
+    migrate(engine)
+    return engine
 
 
 def _table(model: Any) -> Table:
@@ -29,6 +67,7 @@ def _is(column: Any, account: str) -> ColumnElement[bool]:
     return result
 
 
+@_database
 def consents(engine: Engine, account: str) -> list[Consent]:
     """Every purpose's current choice for `account` (the default where never changed)."""
     t = _table(em.ResidentConsent)
@@ -39,6 +78,7 @@ def consents(engine: Engine, account: str) -> list[Consent]:
     return every_consent([Consent(str(p), str(q), bool(g), int(ts)) for p, q, g, ts in rows])
 
 
+@_database
 def set_consent(
     engine: Engine, account: str, purpose: str, party: str | None, granted: bool, now: int
 ) -> Consent:
@@ -133,6 +173,7 @@ def _collections(account: str, meters: Sequence[int]) -> list[tuple[str, Table, 
     ]
 
 
+@_database
 def export(engine: Engine, account: str) -> dict[str, Rows]:
     """Every collection of `account`, read in one transaction (a consistent snapshot)."""
     with engine.connect() as conn, conn.begin():
@@ -150,6 +191,7 @@ def export(engine: Engine, account: str) -> dict[str, Rows]:
     return found
 
 
+@_database
 def erase(engine: Engine, account: str, now: int) -> dict[str, int]:
     """Delete what the district keeps about `account` off chain, except what the law or the
     settlements require (ledger.domain.data_ownership.KEPT_AFTER_ERASURE). One transaction:

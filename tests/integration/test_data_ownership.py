@@ -339,7 +339,7 @@ def test_erasure_leaves_only_what_the_law_and_the_settlements_keep(database_url:
         with _client(database_url) as client:
             sign_in(client, RESIDENT_A)
             wrong = client.post("/v1/me/erase", json={"confirm": OTHER})
-            assert wrong.status_code == 400 and "your own address" in wrong.text
+            assert wrong.status_code == 409 and "your own address" in wrong.text
             done = client.post("/v1/me/erase", json={"confirm": RESIDENT_A.address})
             assert done.status_code == 200, done.text
             report = done.json()
