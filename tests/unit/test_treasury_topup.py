@@ -250,3 +250,38 @@ def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
     assert data["reference"] == topup_reference(ADDRESS, REFERENCE_KEY)
     assert [r.url.path for r in district_api] == ["/v1/treasury/bank", "/v1/treasury/topup"]
     assert "secret-session-token" not in result.output
+
+
+def test_the_operator_command_and_the_api_give_the_same_keyed_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ledger treasury account-add` and the signed-in API read one key (the state directory's,
+    made 0600 on first use), so a reference registered by either is the one the other gives."""
+    import stat
+
+    from ledger.cli import app as ledger_app
+    from ledger.treasury.settings import DEFAULT_KEY_FILE, read_reference_key
+    from tests.unit.test_api import make_settings
+
+    state = tmp_path / "state"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(state))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
+    monkeypatch.setenv("LEDGER_TREASURY_IBAN", IBAN)
+    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    added = runner.invoke(ledger_app, ["treasury", "account-add", RESIDENT_A.address, "--json"])
+    assert added.exit_code == 0, added.output
+    key_file = state / DEFAULT_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = read_reference_key(key_file)
+    assert key.hex() not in added.output
+    from_cli = json.loads(added.stdout)["reference"]
+    assert from_cli == topup_reference(RESIDENT_A.address, key)
+    from api.app import create_app
+
+    app = create_app(make_settings(database_url=url, settlement_dir=state / "settlement"))
+    with TestClient(app) as client:
+        sign_in(client, RESIDENT_A)
+        reply = client.get("/v1/treasury/topup", params={"amount": "5"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["reference"] == from_cli
