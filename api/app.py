@@ -30,6 +30,7 @@ from api.routers import (
     energy,
     feed,
     gateways,
+    me,
     merchant,
     operator,
     ops,
@@ -173,6 +174,10 @@ def create_app(
             ledger_reader.close()
             for port in closing:
                 port.close()
+            resident_engine = getattr(_app.state, "resident_engine", None)  # api.routers.me's
+            if resident_engine is not None:
+                resident_engine.dispose()
+                _app.state.resident_engine = None  # made again, migrated, if the app starts again
 
     app = FastAPI(
         title="District ledger of Lyon 3e",
@@ -213,7 +218,7 @@ def create_app(
 
     for module in (
         public, energy, auth, private, merchant, operator, terminal, reviews_router, gateways, feed, treasury,
-        web,
+        me, web,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")

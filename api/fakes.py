@@ -23,7 +23,15 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
-from ledger.db.queries_energy import DistrictRows, OwnReading, SettlementEvent, StepFigure, group_size
+from ledger.db.queries_energy import (
+    EXPECTED_WINDOW_S,
+    DistrictRows,
+    OwnReading,
+    Published,
+    SettlementEvent,
+    StepFigure,
+    group_size,
+)
 from ledger.domain.fund import FundEvent
 
 
@@ -255,11 +263,18 @@ class FakeReading:
     source: str = "gateway"
 
 
+def _figure(r: FakeReading) -> str:
+    if r.commodity == "electricity":
+        return "production" if r.direction == "export" else "consumption"
+    return r.commodity
+
+
 @dataclass
 class FakeEnergy:
     """Readings in a list; aggregates computed like ledger.db.queries_energy does in SQL."""
 
     readings: list[FakeReading] = field(default_factory=list)
+    published: dict[tuple[int, int, str], StepFigure] = field(default_factory=dict)
 
     def district(self, start_ts: int, end_ts: int) -> DistrictRows:
         rows = [r for r in self.readings if start_ts <= r.start_ts < end_ts]
@@ -267,23 +282,37 @@ class FakeEnergy:
         sums: dict[tuple[int, str], int] = {}
         homes: dict[tuple[int, str], set[str]] = {}
         reporting: dict[tuple[int, str], set[str]] = {}
-        for r in rows:
-            if r.commodity == "electricity":
-                figure = "production" if r.direction == "export" else "consumption"
-            else:
-                figure = r.commodity
+        expected: dict[str, set[str]] = {}
+        for r in self.readings:
             if r.home is None:  # a meter without a home is neither summed nor counted
                 continue
-            key = (r.start_ts - r.start_ts % step, figure)
+            if start_ts - EXPECTED_WINDOW_S <= r.start_ts < end_ts:
+                expected.setdefault(_figure(r), set()).add(r.home.lower())
+            if not start_ts <= r.start_ts < end_ts:
+                continue
+            key = (r.start_ts - r.start_ts % step, _figure(r))
             sums[key] = sums.get(key, 0) + r.value
             group = homes.setdefault(key, set())
             reporting.setdefault(key, set()).add(r.home.lower())
             if r.value != 0:  # only homes that add something to the figure count toward its group
                 group.add(r.home.lower())
-        return DistrictRows(step, [
-            StepFigure(k[0], k[1], v, group_size(v, len(homes[k]), len(reporting[k])))
-            for k, v in sorted(sums.items())
-        ])
+        return DistrictRows(
+            step,
+            [
+                StepFigure(
+                    k[0], k[1], v, group_size(v, len(homes[k]), len(reporting[k])), len(reporting[k])
+                )
+                for k, v in sorted(sums.items())
+            ],
+            {f: len(h) for f, h in expected.items()},
+            {(b, f): v for (b, s, f), v in self.published.items() if s == step and start_ts <= b < end_ts},
+        )
+
+    def freeze(self, step_s: int, figures: Sequence[StepFigure], now: int) -> Published:
+        for f in figures:
+            kept = StepFigure(f.start_ts, f.figure, f.total, f.homes)
+            self.published.setdefault((f.start_ts, step_s, f.figure), kept)
+        return {(b, f): v for (b, s, f), v in self.published.items() if s == step_s}
 
     def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]:
         return [

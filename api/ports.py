@@ -28,7 +28,14 @@ from ledger.db.queries_api import (
     TokenFigures,
     TransferItem,
 )
-from ledger.db.queries_energy import DistrictRows, OnChainSettlement, OwnReading, SettlementEvent
+from ledger.db.queries_energy import (
+    DistrictRows,
+    OnChainSettlement,
+    OwnReading,
+    Published,
+    SettlementEvent,
+    StepFigure,
+)
 from ledger.energy.ingest import IngestResult
 from ledger.energy.reviews import Keep, ReviewItem
 from ledger.energy.settlement import DayLines
@@ -137,6 +144,10 @@ class EnergyReader(Protocol):
     """Stored meter readings, read-only (current values, one source per interval)."""
 
     def district(self, start_ts: int, end_ts: int) -> DistrictRows: ...
+
+    def freeze(self, step_s: int, figures: Sequence[StepFigure], now: int) -> Published:
+        """Keep `figures` as published (the first stored wins); what is stored for each."""
+        ...
 
     def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]: ...
 

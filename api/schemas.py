@@ -12,6 +12,7 @@ MICRO_PATTERN = r"^[0-9]{1,78}$"
 # digits (so it always fits a uint256, whose largest value has 78 digits).
 POSITIVE_MICRO_PATTERN = r"^[1-9][0-9]{0,76}$"
 REFERENCE_MAX_BYTES = 140
+REFERENCE_PATTERN = r"^[ -~]+$"
 CATEGORIES = ("co-working", "car-sharing", "parking", "concierge", "food", "retail", "other")
 Category = Literal["co-working", "car-sharing", "parking", "concierge", "food", "retail", "other"]
 
@@ -233,12 +234,15 @@ class MerchantRequestIn(In):
         description="integer micro-M3E above zero (2.40 M3E is 2400000)",
         examples=["2400000"],
     )
+    # Printable ASCII only: the schema can then say exactly what the API takes (a character is a
+    # byte, and no format or separator character slips past the pattern); banks transliterate the
+    # rest of a SEPA remittance text anyway.
     reference: str = Field(
         min_length=1,
         max_length=REFERENCE_MAX_BYTES,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="your reference (printable text, at most 140 bytes of UTF-8): only its salted "
-        "commitment goes on chain",
+        pattern=REFERENCE_PATTERN,
+        description="your reference: 1 to 140 printable ASCII characters (space to ~); only its "
+        "salted commitment goes on chain",
         examples=["DESK-2026-11-CHLOE"],
     )
 
@@ -450,7 +454,7 @@ class GatewayErrorOut(Out):
 
 class WithheldOut(Out):
     figure: DistrictFigure
-    reason: Literal["fewer_than_5_homes", "no_readings"]
+    reason: Literal["fewer_than_5_homes", "no_readings", "not_final"]
 
 
 class DistrictStepOut(Out):

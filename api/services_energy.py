@@ -3,7 +3,8 @@ resident's own curves, earnings and proofs.
 
 Privacy rule of the district aggregates: a figure of a step built from fewer than `MIN_HOMES`
 distinct homes is withheld (null, with the reason). Day totals are sums of the published steps
-only, so a total never lets anyone subtract their way to a withheld step.
+only, so a total never lets anyone subtract their way to a withheld step. A figure is published
+only once final (see `_final`) and then never changes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from api.schemas import (
     WithheldOut,
 )
 from api.services import amount
+from ledger.db.queries_energy import DistrictRows, StepFigure
 from ledger.domain.energy.steps import PARIS, StepLength, day_bounds, day_step_starts
 from ledger.energy.envelope import MAX_ENVELOPE_BYTES, format_utc
 from ledger.energy.ingest import IngestResult
@@ -52,6 +54,20 @@ def _as_is(others: list[str]) -> dict[str, tuple[str, bool]]:
     return {o.lower(): (o.lower(), True) for o in others}
 FEW_HOMES = "fewer_than_5_homes"
 NO_READINGS = "no_readings"
+NOT_FINAL = "not_final"
+# A step whose expected homes have not all reported is closed this long after it ends.
+CLOSE_AFTER_S = 2 * 86_400
+
+
+def _final(figure: StepFigure, rows: DistrictRows, clock: int) -> bool:
+    """A step's figure is final when every home expected for it has reported the step (each home
+    that reported this figure in the week before or during the day), or once the step is closed
+    (CLOSE_AFTER_S after its end). Published once final, it is kept as published: a reading
+    arriving later counts in settlement and in its home's own view, never in the public figure,
+    so no two public answers differ by one home."""
+    return figure.reporting >= rows.expected.get(figure.figure, 0) or (
+        figure.start_ts + rows.step_s + CLOSE_AFTER_S <= clock
+    )
 
 
 def parse_day(text: str | None) -> date:
@@ -99,6 +115,14 @@ def district(energy: EnergyReader, day: date, now: float | None = None) -> Distr
     rows = energy.district(_ts(start), _ts(end))
     step = StepLength.MIN30 if rows.step_s >= 1800 else StepLength.MIN15
     cells = {(f.start_ts, f.figure): f for f in rows.figures}
+    clock = int(time.time() if now is None else now)
+    newly_final = [
+        f for f in rows.figures
+        if (f.start_ts, f.figure) not in rows.frozen and f.homes >= MIN_HOMES and _final(f, rows, clock)
+    ]
+    published = rows.frozen
+    if newly_final:
+        published = {**rows.frozen, **energy.freeze(rows.step_s, newly_final, clock)}
     steps: list[DistrictStepOut] = []
     sums = {"production": 0, "consumption": 0, "gas": 0, "water": 0}
     both_p = both_self = 0
@@ -111,15 +135,19 @@ def district(energy: EnergyReader, day: date, now: float | None = None) -> Distr
         withheld: list[WithheldOut] = []
         for name in ("production", "consumption", "gas", "water"):
             cell = cells.get((at, name))
-            if cell is None:
+            kept = published.get((at, name))
+            if kept is not None:
+                values[name] = kept.total
+                sums[name] += kept.total
+            elif cell is None:
                 values[name] = None
                 withheld.append(WithheldOut(figure=name, reason=NO_READINGS))
             elif cell.homes < MIN_HOMES:
                 values[name] = None
                 withheld.append(WithheldOut(figure=name, reason=FEW_HOMES))
             else:
-                values[name] = cell.total
-                sums[name] += cell.total
+                values[name] = None
+                withheld.append(WithheldOut(figure=name, reason=NOT_FINAL))
         p, c = values["production"], values["consumption"]
         self_wh = min(p, c) if p is not None and c is not None else None
         if p is not None and c is not None and self_wh is not None:

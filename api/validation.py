@@ -50,7 +50,7 @@ def _sentence(field: str, error: dict[str, Any]) -> str | None:
     if field in ("account", "to", "payout", "beneficiary", "address"):
         return f"The {field} {_ADDRESS}"
     if field == "reference":
-        return "The reference must be printable text of 1 to 140 bytes (for example INV-2025-042)."
+        return "The reference must be 1 to 140 printable ASCII characters (for example INV-2025-042)."
     if field == "cursor":
         return "The cursor must be the next_cursor of a previous page, like 123.4."
     return None

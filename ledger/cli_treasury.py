@@ -150,12 +150,12 @@ def assign(
     as_json: JsonOption = False,
 ) -> None:
     """Give a held credit its account, then mint it."""
-    from ledger.domain.treasury import TreasuryRuleError, topup_reference
+    from ledger.domain.treasury import TreasuryRuleError, check_address
     from ledger.treasury.service import ImportReport, mint_pending
     from ledger.treasury.service import assign as do_assign
 
     try:
-        topup_reference(account)  # checks the address' shape
+        check_address(account)
     except TreasuryRuleError as exc:
         raise InputError(str(exc)) from None
     settings = _settings()
@@ -201,9 +201,12 @@ def account_add(
     """Register a resident's top-up reference so its transfers mint to it."""
     from ledger.domain.treasury import TreasuryRuleError
     from ledger.treasury.service import register_reference
+    from ledger.treasury.settings import TreasurySettings
 
+    settings = _settings()
     try:
-        reference = register_reference(_engine(_settings()), account, "operator")
+        key = TreasurySettings().reference_key(settings.state_dir)
+        reference = register_reference(_engine(settings), account, "operator", key)
     except TreasuryRuleError as exc:
         raise InputError(str(exc)) from None
     _out(as_json, {"account": account, "reference": reference}, f"{account}: {group_rf(reference)}")

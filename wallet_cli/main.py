@@ -30,7 +30,7 @@ from typing import Annotated
 import typer
 
 from wallet_cli import light_params
-from wallet_cli.commands import chain, energy, offline, reference, report, session, topup
+from wallet_cli.commands import chain, data, energy, offline, reference, report, session, topup
 from wallet_cli.context import SIGN_HELP, State, group
 from wallet_cli.errors import EXIT_FAILED
 
@@ -96,6 +96,7 @@ energy.register(app)
 session.register(app)
 reference.register(app)
 topup.register(app)
+data.register(app)
 
 
 def main() -> None:

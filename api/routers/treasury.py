@@ -31,9 +31,16 @@ MonthQ = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Y
 async def get_treasury(request: Request, settings: Settings) -> TreasuryView:
     view: TreasuryView | None = getattr(request.app.state, "treasury", None)
     if view is None:
+        from ledger.treasury.settings import TreasurySettings
+
         manifest = settings.manifest or settings.settlement_dir.parent / "deployment.json"
+        # The state directory holds the reference key unless LEDGER_TREASURY_REFERENCE_KEY_FILE
+        # names one (the same file for every worker and the operator's commands).
+        key = await anyio.to_thread.run_sync(
+            lambda: TreasurySettings().reference_key(settings.settlement_dir.parent)
+        )
         view = await anyio.to_thread.run_sync(
-            lambda: SqlTreasuryView(settings.database_url, settings.rpc_url, manifest)
+            lambda: SqlTreasuryView(settings.database_url, settings.rpc_url, manifest, key)
         )
         request.app.state.treasury = view
     return view
@@ -68,9 +75,9 @@ async def topup(session: CurrentSession, view: Treasury, amount: AmountQ) -> dic
     """Your top-up: transfer this amount with this RF reference and it is minted to you."""
     details = _bank(view)
     micro = _amount(amount)
-    await anyio.to_thread.run_sync(view.register, session.address)
+    reference = await anyio.to_thread.run_sync(view.register, session.address)
     try:
-        data = topup_instructions(details, session.address, micro)
+        data = topup_instructions(details, session.address, micro, reference)
     except TreasuryRuleError as exc:
         raise BadRequest(str(exc)) from exc
     return {**data, "amount": str(micro), "reference_grouped": group_rf(data["reference"])}
@@ -81,8 +88,9 @@ async def topup_qr(session: CurrentSession, view: Treasury, amount: AmountQ) -> 
     """The EPC069-12 QR code of your top-up, for a banking app to scan."""
     details = _bank(view)
     micro = _amount(amount)
+    reference = await anyio.to_thread.run_sync(view.register, session.address)
     try:
-        data = topup_instructions(details, session.address, micro)
+        data = topup_instructions(details, session.address, micro, reference)
     except TreasuryRuleError as exc:
         raise BadRequest(str(exc)) from exc
     qr = epc_qr(details, micro, data["reference"])

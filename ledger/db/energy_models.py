@@ -249,3 +249,28 @@ class EnergyConsent(Base):
     message: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(132))
     recorded_ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnergyDistrictPublished(Base):
+    """A district figure of one step, frozen the first time it was published: later readings
+    never change it, so two public answers never differ by one late home's reading."""
+
+    __tablename__ = "energy_district_published"
+    start_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    step_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    figure: Mapped[str] = mapped_column(String(12), primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger)
+    homes: Mapped[int] = mapped_column(Integer)
+    published_ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class ResidentConsent(Base):
+    """A resident's current choice for one purpose (and, for sharing, one named third party);
+    no row means the purpose's default (see ledger.domain.data_ownership)."""
+
+    __tablename__ = "resident_consents"
+    account: Mapped[str] = mapped_column(String(42), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    party: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" when the purpose names none
+    granted: Mapped[bool] = mapped_column(Boolean)
+    changed_ts: Mapped[int] = mapped_column(BigInteger)

@@ -22,25 +22,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import Table, and_, case, exists, func, literal, or_, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from ledger.db.energy_models import EnergyMeter, EnergyReading
+from ledger.db.energy_models import EnergyDistrictPublished, EnergyMeter, EnergyReading
 from ledger.db.errors import DatabaseUnavailable
 from ledger.db.models import Block, IndexerCursor, SettlementDay, SettlementPayment
 from ledger.db.queries_api import CursorInfo, make_read_engine
+from ledger.db.resident_data import aggregates_refused
 
 DISTRIBUTOR = "distributor"
 FIGURES = ("production", "consumption", "gas", "water")
 
 R = cast(Table, EnergyReading.__table__)
 M = cast(Table, EnergyMeter.__table__)
+P = cast(Table, EnergyDistrictPublished.__table__)
 
 
 def group_size(total: int, contributing: int, reporting: int) -> int:
@@ -57,6 +61,15 @@ class StepFigure:
     figure: str  # production | consumption | gas | water
     total: int
     homes: int
+    reporting: int = 0
+    """Homes with a reading of this figure in the step (zero values included)."""
+
+
+# Published district figures by (step start, figure).
+Published = dict[tuple[int, str], StepFigure]
+
+# A step's figure is expected from every home that reported that figure in this window before it.
+EXPECTED_WINDOW_S = 7 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,10 @@ class DistrictRows:
     step_s: int
     """900, or 1800 when any reading of the day is a 30-minute one (15 is summed into 30)."""
     figures: list[StepFigure]
+    expected: dict[str, int] = field(default_factory=dict)
+    """Per figure, the homes that reported it in the week before the day or during it."""
+    frozen: Published = field(default_factory=dict)
+    """Figures published before at this step length, as they were published."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +133,11 @@ class SettlementEvent:
 class EnergyQueries:
     """The API's read-only view of the energy tables and of the settlement logs of one chain."""
 
-    def __init__(self, engine: Engine, chain_id: int) -> None:
+    def __init__(self, engine: Engine, chain_id: int, write_engine: Engine | None = None) -> None:
         self.engine = engine
         self.chain_id = chain_id
+        # Only `freeze` writes (the published district figures): a read engine may be read-only.
+        self._write_engine = write_engine
 
     @classmethod
     def from_url(cls, url: str, chain_id: int) -> EnergyQueries:
@@ -126,6 +145,19 @@ class EnergyQueries:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._write_engine is not None and self._write_engine is not self.engine:
+            self._write_engine.dispose()
+
+    def _writer(self) -> Engine:
+        if self._write_engine is None:
+            from ledger.db.engine import make_engine
+
+            url = self.engine.url
+            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+                self._write_engine = self.engine  # one in-memory database, not query_only
+            else:
+                self._write_engine = make_engine(url.render_as_string(hide_password=False))
+        return self._write_engine
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -163,18 +195,24 @@ class EnergyQueries:
     def district(self, start_ts: int, end_ts: int) -> DistrictRows:
         r, m = R, M
         where = [*self._current(start_ts, end_ts), m.c.meter_id == r.c.meter_id]
+        figure = case(
+            (and_(m.c.commodity == "electricity", r.c.direction == "export"), literal("production")),
+            (m.c.commodity == "electricity", literal("consumption")),
+            (m.c.commodity == "gas", literal("gas")),
+            else_=literal("water"),
+        ).label("figure")
+        home = func.coalesce(func.lower(m.c.wallet), literal("gw:") + m.c.device_id)
+        # A home that refused the district aggregates is neither summed nor expected, from the
+        # moment it refused (figures already published stay as they were).
+        has_home = and_(
+            or_(m.c.wallet.is_not(None), m.c.device_id.is_not(None)),
+            or_(m.c.wallet.is_(None), func.lower(m.c.wallet).not_in(aggregates_refused())),
+        )
         with self._read() as conn:
             widest = conn.execute(select(func.max(r.c.step_s)).where(*where)).scalar()
             step = 1800 if widest is not None and int(widest) >= 1800 else 900
             bucket = (r.c.start_ts - r.c.start_ts % step).label("bucket")
-            figure = case(
-                (and_(m.c.commodity == "electricity", r.c.direction == "export"), literal("production")),
-                (m.c.commodity == "electricity", literal("consumption")),
-                (m.c.commodity == "gas", literal("gas")),
-                else_=literal("water"),
-            ).label("figure")
-            home = func.coalesce(func.lower(m.c.wallet), literal("gw:") + m.c.device_id)
-            where.append(or_(m.c.wallet.is_not(None), m.c.device_id.is_not(None)))
+            where.append(has_home)
             contributing = case((r.c.value != 0, home), else_=None)
             rows = conn.execute(
                 select(
@@ -185,11 +223,58 @@ class EnergyQueries:
                 .group_by(bucket, figure)
                 .order_by(bucket, figure)
             ).all()
+            expected = conn.execute(
+                select(figure, func.count(func.distinct(home)))
+                .where(
+                    *self._current(start_ts - EXPECTED_WINDOW_S, end_ts),
+                    m.c.meter_id == r.c.meter_id,
+                    has_home,
+                )
+                .group_by(figure)
+            ).all()
+            p = P
+            frozen = conn.execute(
+                select(p.c.start_ts, p.c.figure, p.c.total, p.c.homes).where(
+                    p.c.start_ts >= start_ts, p.c.start_ts < end_ts, p.c.step_s == step
+                )
+            ).all()
         figures = [
-            StepFigure(int(b), str(f), int(t), group_size(int(t), int(h), int(a)))
+            StepFigure(int(b), str(f), int(t), group_size(int(t), int(h), int(a)), int(a))
             for b, f, t, h, a in rows
         ]
-        return DistrictRows(step, figures)
+        return DistrictRows(
+            step,
+            figures,
+            {str(f): int(n) for f, n in expected},
+            {(int(b), str(f)): StepFigure(int(b), str(f), int(t), int(h)) for b, f, t, h in frozen},
+        )
+
+    def freeze(self, step_s: int, figures: Sequence[StepFigure], now: int) -> Published:
+        """Store `figures` as published unless a figure of the same step was stored first (by
+        another worker): returns what is stored for each, the first one winning."""
+        if not figures:
+            return {}
+        p = P
+        engine = self._writer()
+        insert = sqlite_insert if engine.dialect.name == "sqlite" else pg_insert
+        with engine.begin() as conn:
+            conn.execute(
+                insert(p)
+                .values([
+                    {"start_ts": f.start_ts, "step_s": step_s, "figure": f.figure, "total": f.total,
+                     "homes": f.homes, "published_ts": now}
+                    for f in figures
+                ])
+                .on_conflict_do_nothing()
+            )
+            stored = conn.execute(
+                select(p.c.start_ts, p.c.figure, p.c.total, p.c.homes).where(
+                    p.c.step_s == step_s,
+                    p.c.start_ts >= min(f.start_ts for f in figures),
+                    p.c.start_ts <= max(f.start_ts for f in figures),
+                )
+            ).all()
+        return {(int(b), str(f)): StepFigure(int(b), str(f), int(t), int(h)) for b, f, t, h in stored}
 
     def own_readings(self, account: str, start_ts: int, end_ts: int) -> list[OwnReading]:
         """The readings of the meters of `account` (its wallet), by time."""

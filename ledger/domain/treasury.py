@@ -6,10 +6,13 @@ live in `ledger.treasury`; this module decides.
 - A bank amount is text with at most six decimals ("12.34"), read exactly into micro-euro
   (1 EUR = 1_000_000, the same base unit as M3E); more decimals are refused, never rounded.
 - A top-up reference is an ISO 11649 structured creditor reference ("RF" + two check digits +
-  up to 21 characters) derived from the resident's address: `RF` check digits, then `M3E` and 18
-  base-36 characters of SHA-256(address). 93 bits: two accounts sharing one is not a practical
-  concern, and the ledger maps a reference to an account only through its own registry, so a
-  reference that is not registered is held for review, never guessed.
+  up to 21 characters) derived from the resident's address under the operator's secret key:
+  `RF` check digits, then `M3E` and 18 base-36 characters of HMAC-SHA256(key, address). Keyed,
+  so whoever sees the bank transfer (the payer's bank, an accountant) cannot try the district's
+  addresses, all public on chain, until one gives the reference. 93 bits: two accounts sharing
+  one is not a practical concern, and the ledger maps a reference to an account only through its
+  own registry, so a reference that is not registered is held for review, never guessed (the
+  unkeyed references registered before keep matching through that registry).
 - Each booked credit is classified: a known reference in EUR mints, everything else is held with
   the reason (no reference, unknown reference, not EUR, a reversal, a return of a credit that is
   not ours to reopen, not booked).
@@ -25,6 +28,7 @@ live in `ledger.treasury`; this module decides.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -37,6 +41,7 @@ MICRO_PER_EUR = 1_000_000
 MICRO_PER_CENT = 10_000
 RF_BODY_PREFIX = "M3E"
 RF_HASH_CHARS = 18
+REFERENCE_KEY_BYTES = 32
 PAYOUT_E2E_PREFIX = "M3E-R"
 RETURN_E2E_PREFIX = "M3E-RET-"
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -106,11 +111,20 @@ def normalise_rf(text: str) -> str | None:
     return compact
 
 
-def topup_reference(address: str) -> str:
-    """The RF reference identifying `address` (0x + 40 hex digits, any case) in a top-up."""
+def check_address(address: str) -> str:
+    """`address` in lower case when it is 0x + 40 hex digits (any case)."""
     if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
         raise TreasuryRuleError(f"{address!r} is not an account address (0x and 40 hex digits)")
-    digest = int.from_bytes(hashlib.sha256(address.lower().encode("ascii")).digest(), "big")
+    return address.lower()
+
+
+def topup_reference(address: str, key: bytes) -> str:
+    """The RF reference identifying `address` (0x + 40 hex digits, any case) in a top-up, under
+    the operator's secret `key` (at least REFERENCE_KEY_BYTES bytes)."""
+    if len(key) < REFERENCE_KEY_BYTES:
+        raise TreasuryRuleError(f"the top-up reference key must be at least {REFERENCE_KEY_BYTES} bytes")
+    mac = hmac.new(key, check_address(address).encode("ascii"), hashlib.sha256).digest()
+    digest = int.from_bytes(mac, "big")
     chars = []
     for _ in range(RF_HASH_CHARS):
         digest, rest = divmod(digest, 36)

@@ -87,9 +87,11 @@ def accounts_by_reference(session: Session) -> dict[str, str]:
     return {r.reference: r.account for r in session.scalars(select(TreasuryAccountRef))}
 
 
-def register_reference(engine: Engine, account: str, by: str) -> str:
-    """Register the top-up reference of `account`; idempotent. Returns the reference."""
-    reference = topup_reference(account)
+def register_reference(engine: Engine, account: str, by: str, key: bytes) -> str:
+    """Register the top-up reference of `account` under the operator's `key`; idempotent.
+    Returns the reference. An account's unkeyed reference registered before stays registered
+    beside it: transfers already sent with it keep minting."""
+    reference = topup_reference(account, key)
     with Session(engine) as session, session.begin():
         row = session.get(TreasuryAccountRef, reference)
         if row is None:

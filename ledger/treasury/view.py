@@ -7,6 +7,7 @@ attestation); tests use `MemoryTreasuryView`.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -29,13 +30,12 @@ class BankDetails:
     bic: str | None = None
 
 
-def topup_instructions(bank: BankDetails, account: str, amount: int) -> dict[str, Any]:
-    """IBAN, amount, RF reference and the EPC069-12 payload for a top-up of `amount` micro-euro."""
+def topup_instructions(bank: BankDetails, account: str, amount: int, reference: str) -> dict[str, Any]:
+    """IBAN, amount, RF `reference` and the EPC069-12 payload for a top-up of `amount` micro-euro."""
     if amount <= 0 or amount % MICRO_PER_CENT:
         raise TreasuryRuleError("a top-up is a positive number of euros with at most two decimals (12.50)")
     if amount > MAX_TOPUP_MICRO:
         raise TreasuryRuleError("a top-up is at most 999999999.99 EUR (the limit of a SEPA QR code)")
-    reference = topup_reference(account)
     return {
         "iban": bank.iban,
         "name": bank.name,
@@ -70,12 +70,13 @@ class MemoryTreasuryView:
     details: BankDetails | None = None
     registered: dict[str, str] = field(default_factory=dict)
     attestations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     def bank(self) -> BankDetails | None:
         return self.details
 
     def register(self, account: str) -> str:
-        reference = topup_reference(account)
+        reference = topup_reference(account, self.key)
         self.registered[reference] = account.lower()
         return reference
 
@@ -86,13 +87,14 @@ class MemoryTreasuryView:
 
 
 class SqlTreasuryView:
-    def __init__(self, database_url: str, rpc_url: str, manifest_path: Any) -> None:
+    def __init__(self, database_url: str, rpc_url: str, manifest_path: Any, reference_key: bytes) -> None:
         from ledger.db import make_engine, migrate
 
         self.engine = make_engine(database_url)
         migrate(self.engine)
         self.rpc_url = rpc_url
         self.manifest_path = manifest_path
+        self._reference_key = reference_key
 
     def bank(self) -> BankDetails | None:
         from ledger.treasury.settings import TreasurySettings
@@ -103,7 +105,7 @@ class SqlTreasuryView:
     def register(self, account: str) -> str:
         from ledger.treasury.service import register_reference
 
-        return register_reference(self.engine, account, "resident")
+        return register_reference(self.engine, account, "resident", self._reference_key)
 
     def attestation(self, month: str) -> dict[str, Any]:
         from eth_account import Account

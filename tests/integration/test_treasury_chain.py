@@ -32,6 +32,7 @@ from ledger.treasury.chain import ChainTreasury
 from ledger.treasury.payouts import set_payee, validate_pain
 from ledger.treasury.service import register_reference
 from tests.fixtures.camt import OPERATOR_IBAN, Entry, Stmt, Tx, camt053, camt054
+from tests.unit.test_treasury import REFERENCE_KEY
 
 pytestmark = pytest.mark.chain
 
@@ -77,13 +78,14 @@ def statements(folder: Path, tag: str, people: list[str], day: date, adjust: int
     half = len(people) // 2
     batch = Entry(
         [
-            Tx(10_00 + i, acct_svcr_ref=f"{tag}-A{i}", rf=topup_reference(p))
+            Tx(10_00 + i, acct_svcr_ref=f"{tag}-A{i}", rf=topup_reference(p, REFERENCE_KEY))
             for i, p in enumerate(people[:half])
         ],
         ref=f"{tag}-BATCH",
     )
     rest = [
-        Entry([Tx(20_00 + i, rf=topup_reference(p))], ref=f"{tag}-B{i}") for i, p in enumerate(people[half:])
+        Entry([Tx(20_00 + i, rf=topup_reference(p, REFERENCE_KEY))], ref=f"{tag}-B{i}")
+        for i, p in enumerate(people[half:])
     ]
     noref = Entry([Tx(3_00)], ref=f"{tag}-NOREF")
     day_statement = Stmt(f"{tag}-D1", day, 0, [batch, *rest, noref], closing_adjust=adjust)
@@ -97,7 +99,7 @@ def prepare(folder: Path, env: dict[str, str], people: list[str]) -> None:
     engine = make_engine(f"sqlite:///{folder / 'state' / 'ledger.db'}")
     migrate(engine)
     for p in people:
-        register_reference(engine, p, "test")
+        register_reference(engine, p, "test", REFERENCE_KEY)
     engine.dispose()
 
 

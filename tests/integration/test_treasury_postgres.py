@@ -21,6 +21,7 @@ from tests.unit.test_treasury import (
     D2,
     D3,
     MERCHANT,
+    REFERENCE_KEY,
     Stmt,
     clean_month,
     day1,
@@ -55,8 +56,8 @@ def test_statements_mint_once_and_the_reserve_reconciles_on_postgresql(postgres_
     engine = make_engine(postgres_url)
     try:
         migrate(engine)
-        register_reference(engine, ALICE, "test")
-        register_reference(engine, BOB, "test")
+        register_reference(engine, ALICE, "test", REFERENCE_KEY)
+        register_reference(engine, BOB, "test", REFERENCE_KEY)
         chain = FakeTreasuryChain()
         overlap = Stmt("STMT-20261102-03", day1().day, 100_00, day1().entries + day2().entries, last_day=D2)
         for data in (camt053(day1()), camt053(overlap), camt053(day2()), camt053(day1())):

@@ -3,7 +3,9 @@ credits reviewed, payouts in one file ever, the reserve reconciled to the cent."
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -24,11 +26,12 @@ from ledger.domain.treasury import (
     bank_ref_bytes,
     normalise_rf,
     parse_eur_micro,
+    rf_with_check,
     topup_reference,
 )
 from ledger.treasury.camt import parse_statement
 from ledger.treasury.errors import ReviewError, StatementError
-from ledger.treasury.models import TreasuryEntry, TreasuryPayout
+from ledger.treasury.models import TreasuryAccountRef, TreasuryEntry, TreasuryPayout
 from ledger.treasury.payouts import build_payout_file, payee_message, set_payee, validate_pain
 from ledger.treasury.ports import FakeTreasuryChain
 from ledger.treasury.reconcile import attestation, reconcile_day
@@ -44,6 +47,8 @@ from ledger.treasury.service import (
 )
 from tests.fixtures.camt import OPERATOR_IBAN, Entry, Stmt, Tx, camt053, camt054
 
+REFERENCE_KEY = bytes(range(32))  # the operator's secret in these tests
+
 ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 BOB = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 STRANGER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
@@ -52,7 +57,7 @@ D1, D2, D3, D4 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4), date(2
 
 
 def rf(address: str) -> str:
-    return topup_reference(address)
+    return topup_reference(address, REFERENCE_KEY)
 
 
 def day1() -> Stmt:
@@ -108,8 +113,8 @@ def day2_with_reversal() -> Stmt:
 def engine(tmp_path: Path) -> Engine:
     e = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
     migrate(e)
-    register_reference(e, ALICE, "test")
-    register_reference(e, BOB, "test")
+    register_reference(e, ALICE, "test", REFERENCE_KEY)
+    register_reference(e, BOB, "test", REFERENCE_KEY)
     return e
 
 
@@ -126,14 +131,80 @@ def entries(engine: Engine) -> dict[str, TreasuryEntry]:
 # --- the pure rules ------------------------------------------------------------------------------
 def test_a_topup_reference_is_a_valid_iso_11649_reference_for_a_third_party_checker() -> None:
     for address in (ALICE, BOB, STRANGER, ALICE.lower()):
-        ref = topup_reference(address)
+        ref = topup_reference(address, REFERENCE_KEY)
         assert iso11649.is_valid(ref), ref
         assert len(ref) <= 25 and ref.startswith("RF") and ref[4:7] == "M3E"
-    assert topup_reference(ALICE) == topup_reference(ALICE.lower())
-    assert topup_reference(ALICE) != topup_reference(BOB)
-    assert normalise_rf(iso11649.format(topup_reference(ALICE))) == topup_reference(ALICE)
-    bad = topup_reference(ALICE)[:-1] + ("0" if topup_reference(ALICE)[-1] != "0" else "1")
+    assert topup_reference(ALICE, REFERENCE_KEY) == topup_reference(ALICE.lower(), REFERENCE_KEY)
+    assert topup_reference(ALICE, REFERENCE_KEY) != topup_reference(ALICE, bytes(32))  # keyed
+    assert topup_reference(ALICE, REFERENCE_KEY) != topup_reference(BOB, REFERENCE_KEY)
+    alice = topup_reference(ALICE, REFERENCE_KEY)
+    assert normalise_rf(iso11649.format(alice)) == alice
+    bad = alice[:-1] + ("0" if alice[-1] != "0" else "1")
     assert normalise_rf(bad) is None
+
+
+def _unkeyed_reference(address: str) -> str:
+    """The reference as it was issued before it was keyed: SHA-256 of the address."""
+    digest, chars = int.from_bytes(hashlib.sha256(address.lower().encode()).digest(), "big"), []
+    for _ in range(18):
+        digest, rest = divmod(digest, 36)
+        chars.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rest])
+    return rf_with_check("M3E" + "".join(chars))
+
+
+def test_a_reference_registered_before_it_was_keyed_keeps_minting_beside_the_keyed_one(
+    engine: Engine,
+) -> None:
+    """Transfers already under way with an issued (unkeyed) reference are not lost: its row stays
+    in the registry and matches, while the top-up instructions now give the keyed one."""
+    legacy = _unkeyed_reference(ALICE)
+    with Session(engine) as s, s.begin():
+        s.add(
+            TreasuryAccountRef(
+                reference=legacy, account=ALICE.lower(), registered_by="resident",
+                registered_at="2026-10-01T00:00:00+00:00",
+            )
+        )
+    assert register_reference(engine, ALICE, "resident", REFERENCE_KEY) == rf(ALICE) != legacy
+    chain = FakeTreasuryChain()
+    statement = Stmt(
+        "STMT-LEGACY",
+        D1,
+        0,
+        [
+            Entry([Tx(15_00, rf=legacy)], ref="BNK-OLD-REF"),
+            Entry([Tx(25_00, rf=rf(ALICE))], ref="BNK-NEW-REF"),
+        ],
+    )
+    do_import(engine, chain, camt053(statement))
+    assert chain.balances == {ALICE.lower(): 40_000_000}
+    statuses = {k: e.status for k, e in entries(engine).items()}
+    assert statuses == {"BNK-OLD-REF": "minted", "BNK-NEW-REF": "minted"}
+
+
+def test_the_reference_key_is_made_once_0600_and_an_unsafe_or_malformed_key_file_is_refused(
+    tmp_path: Path,
+) -> None:
+    from ledger.errors import ConfigError
+    from ledger.treasury.settings import DEFAULT_KEY_FILE, TreasurySettings
+
+    settings = TreasurySettings(reference_key_file=None)
+    first = settings.reference_key(tmp_path / "state")
+    made = tmp_path / "state" / DEFAULT_KEY_FILE
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600 and len(first) == 32
+    assert settings.reference_key(tmp_path / "state") == first  # the same key on every start
+    assert [p.name for p in (tmp_path / "state").iterdir()] == [DEFAULT_KEY_FILE]  # no draft left
+    made.chmod(0o640)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        settings.reference_key(tmp_path / "state")
+    bad = tmp_path / "bad.key"
+    bad.write_text("not hex\n")
+    bad.chmod(0o600)
+    with pytest.raises(ConfigError, match="64 hex digits"):
+        TreasurySettings(reference_key_file=bad).reference_key(tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        TreasurySettings(reference_key_file=tmp_path / "missing.key").reference_key(tmp_path)
+    assert not (tmp_path / "missing.key").exists()  # a configured key is never made up
 
 
 def test_bank_amounts_are_read_exactly_and_refused_when_not_euros() -> None:
@@ -308,8 +379,8 @@ def test_any_order_and_repetition_of_imports_with_crashes_mints_each_credit_exac
         template = tmp_path_factory.mktemp("template") / "ledger.db"
         t = make_engine(f"sqlite:///{template}")
         migrate(t)
-        register_reference(t, ALICE, "test")
-        register_reference(t, BOB, "test")
+        register_reference(t, ALICE, "test", REFERENCE_KEY)
+        register_reference(t, BOB, "test", REFERENCE_KEY)
         t.dispose()
         _TEMPLATE.append(template)
     path = tmp_path_factory.mktemp("p") / "ledger.db"
@@ -576,7 +647,7 @@ def test_an_amount_beyond_what_sql_holds_exactly_is_refused_not_overflowed() -> 
 
 def test_a_credit_the_contract_refuses_is_held_and_does_not_block_the_others(engine: Engine) -> None:
     chain = FakeTreasuryChain()
-    register_reference(engine, "0x" + "00" * 20, "test")
+    register_reference(engine, "0x" + "00" * 20, "test", REFERENCE_KEY)
     stmt = Stmt(
         "STMT-Z",
         D1,

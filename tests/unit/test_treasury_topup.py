@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from ledger.domain.treasury import topup_reference
 from ledger.treasury.view import BankDetails, MemoryTreasuryView
 from tests.unit.test_api import build, seeded
 from tests.unit.test_api_security import RESIDENT_A, RESIDENT_B, sign_in
+from tests.unit.test_treasury import REFERENCE_KEY
 from wallet_cli import context
 from wallet_cli.main import app as wallet_app
 
@@ -59,8 +61,42 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return wallet_home
 
 
+API = "http://district.test"
+
+
+@pytest.fixture
+def district_api(home: Path, monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """A signed-in session of ADDRESS on a district API that answers the bank details and the
+    registered reference (keyed with the operator's secret, which the wallet never holds)."""
+    from wallet_cli import context
+    from wallet_cli.session import StoredSession, save_session
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/v1/treasury/bank":
+            return httpx.Response(200, json={"iban": IBAN, "name": "Association Monnaie du 3e", "bic": None})
+        if request.url.path == "/v1/treasury/topup":
+            assert request.headers["authorization"] == "Bearer secret-session-token"
+            return httpx.Response(200, json={"reference": topup_reference(ADDRESS, REFERENCE_KEY)})
+        return httpx.Response(404)
+
+    monkeypatch.setattr(
+        context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    monkeypatch.setenv("WALLET_API_URL", API)
+    save_session(
+        home,
+        StoredSession(
+            "alice", ADDRESS, API, "secret-session-token", int(time.time()) + 600, "district.test", 69003
+        ),
+    )
+    return seen
+
+
 def test_wallet_topup_shows_iban_amount_and_reference_and_its_qr_decodes_exactly(
-    home: Path, tmp_path: Path
+    district_api: list[httpx.Request], tmp_path: Path
 ) -> None:
     qr = tmp_path / "topup.png"
     result = runner.invoke(
@@ -81,7 +117,7 @@ def test_wallet_topup_shows_iban_amount_and_reference_and_its_qr_decodes_exactly
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    reference = topup_reference(ADDRESS)
+    reference = topup_reference(ADDRESS, REFERENCE_KEY)
     assert (data["iban"], data["amount"], data["reference"]) == (IBAN, "25100000", reference)
     assert iso11649.is_valid(data["reference"])
     fields = epc_fields(zbar(qr))
@@ -91,14 +127,29 @@ def test_wallet_topup_shows_iban_amount_and_reference_and_its_qr_decodes_exactly
     assert reference in fields[9:]
 
 
-def test_wallet_topup_svg_qr_and_terminal_text(home: Path, tmp_path: Path) -> None:
+def test_wallet_topup_svg_qr_and_terminal_text(home: Path, district_api: list[httpx.Request]) -> None:
     result = runner.invoke(wallet_app, ["config", "set", "operator_iban", IBAN])
     assert result.exit_code == 0, result.output
     result = runner.invoke(wallet_app, ["topup", "12,50", "--account", ADDRESS])
     assert result.exit_code == 0, result.output
     assert "FR76 3000 6000 0112 3456 7890 189" in result.stdout
-    assert " ".join(topup_reference(ADDRESS)[i : i + 4] for i in range(0, 25, 4)).strip() in result.stdout
-    assert "wallet login" in result.output or "ask the operator" in result.output
+    grouped = " ".join(topup_reference(ADDRESS, REFERENCE_KEY)[i : i + 4] for i in range(0, 25, 4))
+    assert grouped.strip() in result.stdout
+
+
+def test_wallet_topup_without_the_district_api_or_a_session_says_how_to_get_a_reference(
+    home: Path,
+) -> None:
+    """The reference is keyed with the operator's secret: no API, or no session, no reference
+    (never an unkeyed one computed on the spot)."""
+    result = runner.invoke(wallet_app, ["topup", "10", "--account", ADDRESS, "--iban", IBAN])
+    assert result.exit_code == 1, result.output
+    assert "district API" in result.output and "wallet login" in result.output
+    result = runner.invoke(
+        wallet_app, ["topup", "10", "--account", ADDRESS, "--iban", IBAN], env={"WALLET_API_URL": API}
+    )
+    assert result.exit_code == 1, result.output
+    assert "wallet login" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -132,16 +183,16 @@ def client_with(view: MemoryTreasuryView) -> TestClient:
 
 
 def test_the_signed_in_topup_registers_the_residents_reference_and_serves_its_qr(tmp_path: Path) -> None:
-    view = MemoryTreasuryView(BankDetails(IBAN, "Association Monnaie du 3e"))
+    view = MemoryTreasuryView(BankDetails(IBAN, "Association Monnaie du 3e"), key=REFERENCE_KEY)
     with client_with(view) as client:
         assert client.get("/v1/treasury/topup", params={"amount": "10"}).status_code == 401
         sign_in(client, RESIDENT_A)
         reply = client.get("/v1/treasury/topup", params={"amount": "10.00"})
         assert reply.status_code == 200, reply.text
         body = reply.json()
-        assert body["reference"] == topup_reference(RESIDENT_A.address)
+        assert body["reference"] == topup_reference(RESIDENT_A.address, REFERENCE_KEY)
         assert view.registered == {body["reference"]: RESIDENT_A.address.lower()}
-        assert topup_reference(RESIDENT_B.address) not in view.registered
+        assert topup_reference(RESIDENT_B.address, REFERENCE_KEY) not in view.registered
         svg = client.get("/v1/treasury/topup.svg", params={"amount": "10.00"})
         assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
         assert client.get("/v1/treasury/topup", params={"amount": "10.001"}).status_code == 422
@@ -195,40 +246,47 @@ def test_the_attestation_is_served_as_json_and_as_a_printable_french_page() -> N
 
 
 def test_wallet_topup_signed_in_registers_the_reference_with_the_api(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    district_api: list[httpx.Request],
 ) -> None:
-    import time
-
-    import httpx
-
-    from wallet_cli import context
-    from wallet_cli.session import StoredSession, save_session
-
-    api = "http://district.test"
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        if request.url.path == "/v1/treasury/bank":
-            return httpx.Response(200, json={"iban": IBAN, "name": "Association Monnaie du 3e", "bic": None})
-        if request.url.path == "/v1/treasury/topup":
-            assert request.headers["authorization"] == "Bearer secret-session-token"
-            return httpx.Response(200, json={"reference": topup_reference(ADDRESS)})
-        return httpx.Response(404)
-
-    monkeypatch.setattr(
-        context, "make_http", lambda: httpx.Client(transport=httpx.MockTransport(handler))
-    )
-    monkeypatch.setenv("WALLET_API_URL", api)
-    save_session(
-        home,
-        StoredSession(
-            "alice", ADDRESS, api, "secret-session-token", int(time.time()) + 600, "district.test", 69003
-        ),
-    )
     result = runner.invoke(wallet_app, ["topup", "40", "--account", ADDRESS, "--no-qr", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["iban"] == IBAN and data["note"] == "Your reference is registered with the district ledger."
-    assert [r.url.path for r in seen] == ["/v1/treasury/bank", "/v1/treasury/topup"]
+    assert data["reference"] == topup_reference(ADDRESS, REFERENCE_KEY)
+    assert [r.url.path for r in district_api] == ["/v1/treasury/bank", "/v1/treasury/topup"]
     assert "secret-session-token" not in result.output
+
+
+def test_the_operator_command_and_the_api_give_the_same_keyed_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ledger treasury account-add` and the signed-in API read one key (the state directory's,
+    made 0600 on first use), so a reference registered by either is the one the other gives."""
+    import stat
+
+    from ledger.cli import app as ledger_app
+    from ledger.treasury.settings import DEFAULT_KEY_FILE, read_reference_key
+    from tests.unit.test_api import make_settings
+
+    state = tmp_path / "state"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(state))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
+    monkeypatch.setenv("LEDGER_TREASURY_IBAN", IBAN)
+    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    added = runner.invoke(ledger_app, ["treasury", "account-add", RESIDENT_A.address, "--json"])
+    assert added.exit_code == 0, added.output
+    key_file = state / DEFAULT_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = read_reference_key(key_file)
+    assert key.hex() not in added.output
+    from_cli = json.loads(added.stdout)["reference"]
+    assert from_cli == topup_reference(RESIDENT_A.address, key)
+    from api.app import create_app
+
+    app = create_app(make_settings(database_url=url, settlement_dir=state / "settlement"))
+    with TestClient(app) as client:
+        sign_in(client, RESIDENT_A)
+        reply = client.get("/v1/treasury/topup", params={"amount": "5"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["reference"] == from_cli

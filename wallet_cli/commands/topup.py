@@ -7,9 +7,10 @@ banking apps scan. When the bank statement carrying the transfer is imported by 
 
 The operator's account comes from, in order: `--iban`/`--name`, the environment
 (`WALLET_OPERATOR_IBAN`, `WALLET_OPERATOR_NAME`), `config.toml` (`operator_iban`,
-`operator_name`), else the district API (`GET /v1/treasury/bank`). With a session of the account
-on the API (`wallet login`), the reference is registered there (`GET /v1/treasury/topup`), so
-the operator's ledger knows whose it is; without one, a note says so.
+`operator_name`), else the district API (`GET /v1/treasury/bank`). The reference comes from the
+district API for the account signed in there (`wallet login`; `GET /v1/treasury/topup`), which
+registers it: it is keyed with the operator's secret, so nobody who sees the transfer can tell
+which address it names, and the wallet cannot compute it alone.
 """
 
 from __future__ import annotations
@@ -92,32 +93,52 @@ def _operator(ctx: typer.Context, iban: str | None, name: str | None) -> tuple[s
     return compact, str(name or DEFAULT_NAME), api_url
 
 
-def _register(ctx: typer.Context, address: str, api_url: str | None, amount_text: str) -> str:
-    """Register the reference with the API when signed in; a note for the person otherwise."""
+def _registered_reference(ctx: typer.Context, address: str, api_url: str | None, amount_text: str) -> str:
+    """The account's RF reference, registered by the district API for the signed-in account.
+
+    The reference is keyed with the operator's secret so a bank statement does not name the
+    address: the wallet cannot compute it, it asks the API (a key every wallet held would be no
+    secret)."""
+    from wallet_cli.errors import NotSignedInError
 
     if not api_url:
-        return (
-            "No district API configured: ask the operator to register your reference "
-            "(`ledger treasury account-add`), or sign in on the district page once."
+        raise ConfigError(
+            "Your top-up reference comes from the district API: set its address "
+            "(`wallet config set api_url https://...` or WALLET_API_URL), sign in (`wallet login`), "
+            "then run this again."
         )
     try:
         session = session_for(ctx, address, api_url)
     except WalletError as exc:
-        return f"{exc.message} Your reference is registered when you sign in (`wallet login`)."
+        raise NotSignedInError(
+            f"{exc.message} Your top-up reference is given once you sign in (`wallet login`)."
+        ) from None
     if session is None:
-        return (
-            "Sign in once (`wallet login`) so the district ledger knows this reference is yours; "
-            "otherwise the operator assigns your transfer by hand."
+        raise NotSignedInError(
+            "Sign in first (`wallet login`): the district API gives your top-up reference."
         )
-    with context.make_http() as http:
-        reply = http.get(
-            f"{api_url.rstrip('/')}/v1/treasury/topup",
-            params={"amount": amount_text},
-            headers={"Authorization": f"Bearer {session.token}"},
+    try:
+        with context.make_http() as http:
+            reply = http.get(
+                f"{api_url.rstrip('/')}/v1/treasury/topup",
+                params={"amount": amount_text},
+                headers={"Authorization": f"Bearer {session.token}"},
+            )
+    except Exception as exc:
+        raise ApiError(f"The district API at {api_url} did not answer ({type(exc).__name__}).") from exc
+    reference = reply.json().get("reference") if reply.status_code == 200 else None
+    if not isinstance(reference, str):
+        raise ApiError(
+            f"The district API did not give your top-up reference ({reply.status_code}); ask the operator."
         )
-    if reply.status_code != 200:
-        return f"The district API did not register the reference ({reply.status_code}); ask the operator."
-    return "Your reference is registered with the district ledger."
+    from ledger.domain.treasury import normalise_rf
+
+    checked = normalise_rf(reference)
+    if checked is None:
+        raise ApiError(
+            f"The district API gave {reference!r}, which is not an RF creditor reference; ask the operator."
+        )
+    return checked
 
 
 def topup(
@@ -137,7 +158,7 @@ def topup(
     """Buy M3E by bank transfer: IBAN, amount and your RF reference, with a SEPA QR code."""
     from segno import helpers
 
-    from ledger.domain.treasury import format_eur, group_rf, topup_reference
+    from ledger.domain.treasury import format_eur, group_rf
 
     micro = _euros(amount)
     if account is not None and account.startswith("0x") and len(account) == 42:
@@ -145,14 +166,14 @@ def topup(
     else:
         label, address = pick_account(ctx, account)
     operator_iban, operator_name, api_url = _operator(ctx, iban, name)
-    reference = topup_reference(address)
-    euros = Decimal(micro) / 1_000_000
     if qr_file is not None and qr_file.suffix.lower() not in (".png", ".svg"):
         raise UsageError("The QR code file must end in .png or .svg.")
+    reference = _registered_reference(ctx, address, api_url, format_eur(micro))
+    euros = Decimal(micro) / 1_000_000
     qr = helpers.make_epc_qr(name=operator_name[:70], iban=operator_iban, amount=euros, reference=reference)
     if qr_file is not None:
         qr.save(str(qr_file), scale=8, border=4)
-    note = _register(ctx, address, api_url, format_eur(micro))
+    note = "Your reference is registered with the district ledger."
     data = {
         "account": label,
         "address": address,
