@@ -1,8 +1,8 @@
 """`ledger settle`, `ledger proof`, `ledger tariff-set`: the daily solar settlement on chain.
 
 - `ledger settle --day D [--operation ID] --readings CSV [--participants CSV]` computes the day
-  (readings CSV as in `ledger allocate`: step_start, meter, direction, wh), saves its lines and
-  proofs under the state directory, commits the Merkle root and pays the netted amounts. Run it
+  (readings CSV as in `ledger allocate`: step_start, meter, direction, wh), saves its lines in
+  the ledger database (settle_* tables), commits the Merkle root and pays the netted amounts. Run it
   again after any crash: it reads what the chain holds and continues; nothing is paid twice.
   Without `--readings` the day is built from the readings stored by the pipeline and the
   registry of the operation (`ledger.energy.settlement_source`): distributor data preferred,
@@ -37,7 +37,8 @@ from ledger.settings import LedgerSettings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ledger.energy.settlement import JsonDayStore, SettleResult
+    from ledger.db.settlement_store import SqlDayStore
+    from ledger.energy.settlement import SettleResult
 
 RpcOption = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (env LEDGER_RPC_URL)")]
 ManifestOption = Annotated[
@@ -140,7 +141,7 @@ def settle_command(
     and commits a correction (the next version, paying only the difference) when the readings
     of a settled day changed. Exit codes: 0 done, 1 refused, 2 bad usage or input.
     """
-    from ledger.energy.settlement import JsonDayStore, Settler, day_compute, operation_number, tariff_book
+    from ledger.energy.settlement import Settler, day_compute, operation_number, tariff_book
 
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
@@ -166,9 +167,9 @@ def settle_command(
         accounts=accounts,
         batch_size=batch,
     )
-    store = JsonDayStore(settings.state_dir / "settlement")
+    store = day_store(settings)
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
-    _report(result, store, operation, as_json)
+    _report(result, operation, as_json)
 
 
 def _delay_hook(batch_delay: float) -> Callable[[str], None]:
@@ -183,7 +184,7 @@ def _settle_from_store(
     settings: LedgerSettings, the_day: date, operation: str, batch: int, batch_delay: float, as_json: bool
 ) -> None:
     from ledger.cli_registry import open_store
-    from ledger.energy.settlement import JsonDayStore, Settler, operation_number, tariff_book, with_batch_size
+    from ledger.energy.settlement import Settler, operation_number, tariff_book, with_batch_size
     from ledger.energy.settlement_source import store_compute
 
     readings_store = open_store(settings)
@@ -196,13 +197,20 @@ def _settle_from_store(
         ),
         batch,
     )
-    store = JsonDayStore(settings.state_dir / "settlement")
+    store = day_store(settings)
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
-    _report(result, store, operation, as_json)
+    _report(result, operation, as_json)
 
 
-def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: bool) -> None:
-    the_day, op = result.day, result.operation_id
+def day_store(settings: LedgerSettings) -> SqlDayStore:
+    """The settlement state on the configured database (SQLite by default), migrated to head."""
+    from ledger.db.settlement_store import settle_store
+
+    return settle_store(settings.db_url)
+
+
+def _report(result: SettleResult, operation: str, as_json: bool) -> None:
+    the_day = result.day
     if as_json:
         typer.echo(json.dumps(result.to_json(), sort_keys=True))
         return
@@ -223,7 +231,7 @@ def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: 
     for s in result.shortfalls:
         owed = format_micro(s.amount, thousands=" ")
         typer.echo(f"  shortfall line {s.index}: {s.payer} owes {owed} (mandate, allowance or balance)")
-    typer.echo(f"  lines and proofs: {store.path(op, the_day)}")
+    typer.echo(f"  lines kept in the ledger database; proofs: `ledger proof --day {the_day} --account A`")
 
 
 def proof_command(
@@ -236,20 +244,18 @@ def proof_command(
 ) -> None:
     """Print an account's lines of a day with their Merkle proofs, each checked against the
     root on chain (in Python and by the contract). Exit 1 when a line does not verify."""
-    from ledger.energy.settlement import (
-        JsonDayStore,
-        account_of,
-        operation_number,
-        verify_offline,
-    )
+    from ledger.energy.settlement import account_of, operation_number, verify_offline
 
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
     who = account_of(account)
     op = operation_number(operation)
-    versions = JsonDayStore(settings.state_dir / "settlement").load(op, the_day)
+    versions = day_store(settings).load(op, the_day)
     if not versions:
-        raise InputError(f"no settlement of {the_day} for operation {operation} in this state directory")
+        raise InputError(
+            f"no settlement of {the_day} for operation {operation} in the ledger database; settle the "
+            "day first, or rebuild the store with `ledger settle-rebuild`"
+        )
     chain = _chain(settings, signer=False)
     report: list[dict[str, Any]] = []
     ok = True
@@ -322,7 +328,7 @@ def settle_watch_command(
     import sys
 
     from ledger.cli_registry import open_store
-    from ledger.energy.settlement import JsonDayStore, operation_number, tariff_book
+    from ledger.energy.settlement import operation_number, tariff_book
     from ledger.energy.settlement_source import SettleWatcher
 
     settings = _settings(rpc_url, manifest)
@@ -338,7 +344,7 @@ def settle_watch_command(
     watcher = SettleWatcher(
         store=readings_store,
         chain=chain,
-        days=JsonDayStore(settings.state_dir / "settlement"),
+        days=day_store(settings),
         operation_id=operation,
         book=lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
         emit=emit,

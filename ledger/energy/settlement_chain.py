@@ -131,13 +131,17 @@ class ChainSettlement:
         receipt = self._wait(tx_hash)
         batches = self._logs(receipt, "EnergySettlementBatchPaid")
         if not batches:  # the batch was already processed by an earlier call: nothing happened
-            return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, 0, ())
+            return BatchReceipt(
+                tx_hash, int(receipt["gasUsed"]), -1, 0, (), int(receipt["blockNumber"]), processed=False
+            )
         args = batches[0]["args"]
         shortfalls = tuple(
             Shortfall(int(a["index"]), str(a["payer"]), str(a["payee"]), int(a["amount"]))
             for a in (log["args"] for log in self._logs(receipt, "EnergySettlementShortfall"))
         )
-        return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls)
+        return BatchReceipt(
+            tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls, int(receipt["blockNumber"])
+        )
 
     # --- mandates and what members owe ---------------------------------------------------------
     def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:

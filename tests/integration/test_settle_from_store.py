@@ -33,8 +33,9 @@ from ledger.domain.energy.steps import StepLength
 from ledger.energy import registry
 from ledger.energy.csv_import import CsvFormat, import_csv
 from ledger.energy.ingest import IngestPipeline
-from ledger.energy.settlement import DayLines, JsonDayStore, LineKind, operation_number
+from ledger.energy.settlement import DayLines, LineKind, operation_number
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from tests.settle_store import ledger_day_store
 
 DAY = date(2025, 6, 15)
 HALF_DAY = date(2025, 6, 16)
@@ -79,7 +80,7 @@ class Setup:
         return subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=180)
 
     def lines(self, day: date) -> dict[int, DayLines]:
-        return JsonDayStore(self.state / "settlement").load(self.op, day)
+        return ledger_day_store(self.state).load(self.op, day)
 
     def balances(self) -> dict[str, int]:
         return {a: self.world.balance(a) for a in self.world.accounts.values()}

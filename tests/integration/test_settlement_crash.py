@@ -28,8 +28,9 @@ from ledger.chain.manifest import Manifest
 from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.steps import StepLength
-from ledger.energy.settlement import DayLines, JsonDayStore, Settler, day_compute, tariff_book
+from ledger.energy.settlement import DayLines, Settler, day_compute, tariff_book
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from tests.settle_store import ledger_day_store, sql_day_store
 
 DAY = date(2025, 6, 16)
 PRODUCERS = ("PRM-P1", "PRM-P2")
@@ -104,7 +105,7 @@ def run(world: SettlementWorld, store: Path, day: date, crash_at: int | None = N
         accounts=world.accounts,
         batch_size=BATCH,
     )
-    Settler(world.chain, JsonDayStore(store), batch_size=BATCH, hook=hook).run(
+    Settler(world.chain, sql_day_store(store), batch_size=BATCH, hook=hook).run(
         world.operation_id, day, compute
     )
 
@@ -134,7 +135,7 @@ def test_a_crash_at_any_step_then_a_rerun_pays_every_line_exactly_once(
     with pytest.raises(Crash):
         run(world, tmp_path, day, crash_at)
     run(world, tmp_path, day)
-    lines = JsonDayStore(tmp_path).load(world.operation_id, day)[1]
+    lines = sql_day_store(tmp_path).load(world.operation_id, day)[1]
     assert lines.totals.transfers == 5
     assert_settled_exactly_once(world, lines, before, day)
     run(world, tmp_path, day)  # and once more: still nothing paid twice
@@ -218,7 +219,7 @@ def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once
     assert 2 <= stopped_at < 5, "the kill must land between two payments"
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    lines = JsonDayStore(tmp_path / "state" / "settlement").load(200, day)[1]
+    lines = ledger_day_store(tmp_path / "state").load(200, day)[1]
     assert_settled_exactly_once(world, lines, before, day)
     proof = subprocess.run(
         [
@@ -266,6 +267,6 @@ def test_kill_9_at_random_moments_then_rerun_settles_each_day_exactly_once(
             killed += 1
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
-        lines = JsonDayStore(tmp_path / "state" / "settlement").load(200, day)[1]
+        lines = ledger_day_store(tmp_path / "state").load(200, day)[1]
         assert_settled_exactly_once(world, lines, before, day)
     assert killed >= KILL_RUNS // 2, "most runs must really be killed"
