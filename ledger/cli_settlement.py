@@ -10,6 +10,9 @@
   the day open (exit 1, the meters and steps named, nothing committed).
 - `ledger settle-watch --operation ID` settles each complete past day as its readings are in
   (the chain says what is already closed), one JSON line per outcome, until Ctrl-C.
+- `ledger settle-rebuild --operation ID` rebuilds a lost settlement store from the chain and the
+  stored readings (each root checked; nothing written when one cannot be reproduced).
+- `ledger settle-import-json DIR` imports the JSON day files of earlier versions, once.
 - `ledger proof --day D --account A` prints the account's lines with their proofs and checks each
   against the root on chain, in Python and with the contract (`verifyLine`).
 - `ledger tariff-set` registers a tariff schedule (prices in micro-euro per kWh) on chain.
@@ -394,9 +397,86 @@ def owed_command(
         typer.echo(f"  {row['member']} {what} {amount}")
 
 
+def rebuild_command(
+    operation: OperationOption = "1",
+    from_block: Annotated[int, typer.Option("--from-block", min=0, help="first block searched")] = 0,
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the settlement store of an operation from the chain and the stored readings.
+
+    Every committed version is computed again from the readings in the database, day after day,
+    and kept only if its root equals the committed root; if one differs, nothing is written
+    (exit 1: restore the settlement tables from a backup). Then `ledger settle` continues where
+    the chain stands. Exit codes: 0 rebuilt, 1 refused, 2 bad usage.
+    """
+    from ledger.cli_registry import open_store
+    from ledger.energy.settlement import operation_number, tariff_book
+    from ledger.energy.settlement_rebuild import rebuild_store
+    from ledger.energy.settlement_source import store_compute
+
+    settings = _settings(rpc_url, manifest)
+    readings_store = open_store(settings)
+    chain = _chain(settings, signer=False)
+    op = operation_number(operation)
+
+    def book() -> Any:
+        return tariff_book(chain.tariffs(op), chain.price_bounds())
+
+    def compute_for(the_day: date) -> Any:
+        return store_compute(readings_store, operation, the_day, book)
+
+    rebuilt = rebuild_store(chain, day_store(settings), op, compute_for, from_block)
+    rows = [
+        {"day": v.lines.day.isoformat(), "version": v.lines.version, "root": "0x" + v.lines.root.hex(),
+         "state": v.state, "batches_paid": len(v.batches)}
+        for v in rebuilt
+    ]
+    if as_json:
+        typer.echo(json.dumps({"operation": operation, "versions": rows}, sort_keys=True))
+        return
+    typer.echo(f"operation {operation}: {len(rows)} committed versions rebuilt, each root checked")
+    for r in rows:
+        typer.echo(f"  {r['day']} v{r['version']} {r['state']:<9} {r['root']}")
+
+
+def import_json_command(
+    folder: Annotated[Path, typer.Argument(help="the old settlement folder (STATE/settlement)")],
+) -> None:
+    """Import the JSON day files of earlier versions into the database (once, after an upgrade).
+
+    Each version is checked against its recorded root and stored as it was computed; a version
+    already in the database with the same root is skipped, with another root refused (exit 1).
+    `ledger settle` then continues each day from what the chain holds."""
+    from ledger.energy.settlement import DayLines, SettlementError
+
+    settings = LedgerSettings()
+    files = sorted(folder.glob("op-*/*.json"))
+    if not files:
+        raise InputError(
+            f"no settlement files (op-*/YYYY-MM-DD.json) in {folder}; give the old STATE/settlement folder"
+        )
+    store = day_store(settings)
+    count = 0
+    for path in files:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            versions = [DayLines.from_json(body) for _, body in sorted(raw["versions"].items())]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SettlementError(f"cannot read the settlement file {path}: {exc}") from None
+        for lines in versions:
+            store.save(lines)
+            count += 1
+    typer.echo(f"imported {count} versions from {len(files)} day files into the ledger database")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `settle`, `settle-watch`, `settle-owed`, `proof` and `tariff-set` to the `ledger` app."""
+    """Add `settle`, `settle-watch`, `settle-owed`, `settle-rebuild`, `settle-import-json`, `proof`
+    and `tariff-set` to the `ledger` app."""
     app.command("settle")(settle_command)
+    app.command("settle-rebuild")(rebuild_command)
+    app.command("settle-import-json")(import_json_command)
     app.command("settle-watch")(settle_watch_command)
     app.command("settle-owed")(owed_command)
     app.command("proof")(proof_command)

@@ -106,56 +106,39 @@ class SqlDayStore:
         return loaded
 
     def save(self, lines: DayLines) -> None:
-        key = {"operation_id": lines.operation_id, "day": lines.day, "version": lines.version}
         root = _hex(lines.root)
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(SettleVersion).values(
-                    **key,
-                    step_minutes=lines.step_minutes,
-                    batch_size=lines.batch_size,
-                    root=root,
-                    transfers_hash=_hex(batch_hash(lines.transfers)),
-                    produced_wh=lines.totals.produced_wh,
-                    consumed_wh=lines.totals.consumed_wh,
-                    allocated_wh=lines.totals.allocated_wh,
-                    surplus_wh=lines.totals.surplus_wh,
-                    amount=lines.totals.amount,
-                    transfers=lines.totals.transfers,
-                    line_count=len(lines.lines),
-                    state="computed",
-                    commit_tx=None,
-                ))
-                rows = [
-                    {**key, "line_number": n, "kind": int(ln.kind), "index": ln.index, "time": ln.time,
-                     "payer": ln.payer, "payee": ln.payee, "wh": ln.wh, "value": ln.value}
-                    for n, ln in enumerate(lines.lines)
-                ]
-                for start in range(0, len(rows), _INSERT_CHUNK):
-                    conn.execute(insert(SettleLine), rows[start : start + _INSERT_CHUNK])
-                residues = [
-                    {**key, "side": side, "producer": p, "consumer": c, "residue": r}
-                    for side, held in (("before", lines.residues_before), ("after", lines.residues_after))
-                    for (p, c), r in held.items()
-                ]
-                if residues:
-                    conn.execute(insert(SettleResidue), residues)
+                _insert_version(conn, lines, "computed", None)
         except IntegrityError:
             # The (operation, day, version) is taken: the same lines are fine (a re-run), other
             # lines are refused before anything is sent for them.
             with self.engine.connect() as conn:
                 stored = conn.execute(
-                    select(SettleVersion.root).where(
-                        SettleVersion.operation_id == lines.operation_id,
-                        SettleVersion.day == lines.day,
-                        SettleVersion.version == lines.version,
-                    )
+                    select(SettleVersion.root).where(*_version_key(SettleVersion, lines))
                 ).scalar_one_or_none()
             if stored != root:
                 raise SettlementError(
                     f"{lines.day} version {lines.version} is already stored with other lines (root "
                     f"{stored}); another run computed it first: run `ledger settle` again to continue it"
                 ) from None
+
+    def replace_version(
+        self, lines: DayLines, state: str, commit_tx: str | None, batches: Iterable[tuple[int, str, int]]
+    ) -> None:
+        """Store a version rebuilt from the chain in place of whatever was stored under its number,
+        with its progress and the batches paid (batch, tx hash, block), in one transaction."""
+        with self.engine.begin() as conn:
+            for table in (SettleBatch, SettleResidue, SettleLine, SettleVersion):
+                conn.execute(delete(table).where(*_version_key(table, lines)))
+            _insert_version(conn, lines, state, commit_tx)
+            rows = [
+                {"operation_id": lines.operation_id, "day": lines.day, "version": lines.version,
+                 "batch": batch, "tx_hash": tx, "block_number": block}
+                for batch, tx, block in batches
+            ]
+            if rows:
+                conn.execute(insert(SettleBatch), rows)
 
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
         """The residues after the latest version of the latest stored day before `day`."""
@@ -238,14 +221,6 @@ class SqlDayStore:
                 found.setdefault(the_day, []).append(int(op))
         return found
 
-    def replace_operation(self, operation_id: int, versions: Iterable[DayLines]) -> None:
-        """Drop every stored version of the operation and store these instead (rebuild)."""
-        with self.engine.begin() as conn:
-            for table in (SettleBatch, SettleResidue, SettleLine, SettleVersion):
-                conn.execute(delete(table).where(table.operation_id == operation_id))
-        for lines in versions:
-            self.save(lines)
-
     # --- one run per day ----------------------------------------------------------------------
 
     @contextmanager
@@ -296,6 +271,44 @@ class SqlDayStore:
                     conn.commit()
         finally:
             conn.close()
+
+
+def _version_key(table: Any, lines: DayLines) -> tuple[Any, ...]:
+    return (table.operation_id == lines.operation_id, table.day == lines.day, table.version == lines.version)
+
+
+def _insert_version(conn: Connection, lines: DayLines, state: str, commit_tx: str | None) -> None:
+    key = {"operation_id": lines.operation_id, "day": lines.day, "version": lines.version}
+    conn.execute(insert(SettleVersion).values(
+        **key,
+        step_minutes=lines.step_minutes,
+        batch_size=lines.batch_size,
+        root=_hex(lines.root),
+        transfers_hash=_hex(batch_hash(lines.transfers)),
+        produced_wh=lines.totals.produced_wh,
+        consumed_wh=lines.totals.consumed_wh,
+        allocated_wh=lines.totals.allocated_wh,
+        surplus_wh=lines.totals.surplus_wh,
+        amount=lines.totals.amount,
+        transfers=lines.totals.transfers,
+        line_count=len(lines.lines),
+        state=state,
+        commit_tx=commit_tx,
+    ))
+    rows = [
+        {**key, "line_number": n, "kind": int(ln.kind), "index": ln.index, "time": ln.time,
+         "payer": ln.payer, "payee": ln.payee, "wh": ln.wh, "value": ln.value}
+        for n, ln in enumerate(lines.lines)
+    ]
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        conn.execute(insert(SettleLine), rows[start : start + _INSERT_CHUNK])
+    residues = [
+        {**key, "side": side, "producer": p, "consumer": c, "residue": r}
+        for side, held in (("before", lines.residues_before), ("after", lines.residues_after))
+        for (p, c), r in held.items()
+    ]
+    if residues:
+        conn.execute(insert(SettleResidue), residues)
 
 
 @contextmanager
