@@ -190,7 +190,7 @@ def test_a_full_day_of_stored_readings_and_a_half_hourly_day_settle_on_chain_as_
         stored = [
             str(row)
             for table in ("settle_versions", "settle_lines", "settle_residues")
-            for row in conn.execute(sql_text(f"SELECT * FROM {table}"))  # noqa: S608 - fixed names
+            for row in conn.execute(sql_text(f"SELECT * FROM {table}"))
         ]
     assert len(stored) > len(lines.lines) and not any("PRM-" in row for row in stored)
 
