@@ -771,7 +771,16 @@ class Settler:
             self.hook("stored")
         on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
         if not on_chain.committed:
-            tx = self.chain.send_commit(lines)
+            try:
+                tx = self.chain.send_commit(lines)
+            except Exception as exc:
+                if save:
+                    raise
+                # A node that checks against its pending state refuses the same commit twice.
+                raise SettlementError(
+                    f"the commit of {lines.day} version {lines.version} sent by an earlier run is not "
+                    f"mined yet and the node refused it again ({exc}); run again once it is mined"
+                ) from exc
             self.store.mark(lines.operation_id, lines.day, lines.version, "commit-sent", tx)
             self.hook("commit-sent")
             try:

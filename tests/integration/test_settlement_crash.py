@@ -32,7 +32,15 @@ from ledger.db.settlement_store import settle_store
 from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey, StepReadings
 from ledger.domain.energy.steps import StepLength
-from ledger.energy.settlement import Compute, DayLines, SettlementBusy, Settler, day_compute, tariff_book
+from ledger.energy.settlement import (
+    Compute,
+    DayLines,
+    SettlementBusy,
+    SettlementError,
+    Settler,
+    day_compute,
+    tariff_book,
+)
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
 from tests.conftest import require_service
 from tests.settle_store import ledger_day_store, sql_day_store
@@ -314,16 +322,20 @@ def test_a_commit_sent_but_not_mined_when_the_readings_change_is_resent_as_store
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     stored = sql_day_store(tmp_path / "a").load(world.operation_id, day)[1]
     assert sql_day_store(tmp_path / "a").progress(world.operation_id, day)[1][0] == "commit-sent"
-    assert world.chain.latest_version(world.operation_id, day) == 0
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    assert world.chain.commitment(world.operation_id, day, 1).root == stored.root
-    # the rerun (a new process: a new engine on the same database) reads revised readings
+    assert world.chain.latest_version(world.operation_id, day) == 0  # still in the mempool
+    # the rerun (a new process: a new engine on the same database) reads revised readings while
+    # the first commit is pending, then once it is mined
     store = settle_store(f"sqlite:///{tmp_path / 'a' / 'settle.db'}")
     try:
         rerun = Settler(world.chain, store, batch_size=BATCH)
+        with pytest.raises(SettlementError, match="not mined yet"):  # the node has it pending
+            rerun.run(world.operation_id, day, compute_of(world, day, revised))
+        assert store.load(world.operation_id, day)[1].root == stored.root  # nothing overwritten
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         resent = rerun.run(world.operation_id, day, compute_of(world, day, revised))
         assert resent.version == 1 and resent.root == stored.root  # the stored version, not recomputed
-        assert world.chain.commitment(world.operation_id, day, 1).closed
+        on_chain = world.chain.commitment(world.operation_id, day, 1)
+        assert on_chain.root == stored.root and on_chain.closed
         # the day is not stuck: the next run commits the revision as version 2
         corrected = Settler(world.chain, store, batch_size=BATCH).run(
             world.operation_id, day, compute_of(world, day, revised)
