@@ -218,3 +218,34 @@ def test_a_restored_backup_holds_the_same_versions(database_url: str, tmp_path: 
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.dispose()
+
+
+def test_the_json_files_of_earlier_versions_are_imported_once_and_an_altered_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    v1, v2 = day_lines(operation=9), day_lines(version=2, scale=2, operation=9)
+    folder = tmp_path / "settlement" / "op-9"
+    folder.mkdir(parents=True)
+    body = {"operation_id": "9", "day": DAY.isoformat(),
+            "versions": {"1": v1.to_json(), "2": v2.to_json()}}
+    (folder / f"{DAY}.json").write_text(json.dumps(body))
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "LEDGER_STATE_DIR": str(tmp_path / "state")}
+    env.pop("LEDGER_DATABASE_URL", None)
+    command = [sys.executable, "-m", "ledger", "settle-import-json", str(tmp_path / "settlement")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 versions from 1 day files" in done.stdout
+    store = settle_store(f"sqlite:///{tmp_path / 'state' / 'ledger.db'}")
+    try:
+        assert {v: lines.root for v, lines in store.load(9, DAY).items()} == {1: v1.root, 2: v2.root}
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr  # the same versions again: nothing changes
+        body["versions"]["2"]["lines"][0]["wh"] += 1  # type: ignore[index]
+        (folder / f"{DAY}.json").write_text(json.dumps(body))
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1 and "altered" in refused.stderr and "Traceback" not in refused.stderr
+        assert store.load(9, DAY)[2].root == v2.root
+    finally:
+        store.engine.dispose()
