@@ -148,12 +148,12 @@ def create_app(
         reader = ApiQueries.from_url(settings.database_url, settings.chain_id)
     ledger_reader: LedgerReader = reader
     if energy_reader is None or settlements is None:
-        from api.energy_sources import SettlementFiles
+        from api.energy_sources import SettlementRecords
         from ledger.db.queries_energy import EnergyQueries
 
         queries = EnergyQueries.from_url(settings.database_url, settings.chain_id)
         energy_reader = energy_reader or queries
-        settlements = settlements or SettlementFiles(settings.settlement_dir, queries)
+        settlements = settlements or SettlementRecords.from_url(settings.database_url, queries)
     if ingest is None:
         from ledger.db.energy_store import SqlEnergyStore
         from ledger.db.engine import make_engine

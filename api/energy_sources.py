@@ -1,58 +1,54 @@
-"""The real settlement source: the day files `ledger settle` keeps (lines and proofs, one JSON file
-per operation and day under the state directory) joined with the commitments and payments the
-indexer stored as raw logs (read by ledger.db.queries_energy). Either side may be missing: a day
+"""The real settlement source: the versions `ledger settle` keeps in the ledger database (lines
+and proofs, `ledger.db.settlement_store`) joined with the commitments and payments the indexer
+stored as raw logs (read by ledger.db.queries_energy). Either side may be missing: a day
 computed but not yet committed has lines only; a day committed elsewhere has the chain only."""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from datetime import date
-from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import Unavailable
 from api.ports import SettledDay
 from ledger.db.queries_api import CursorInfo
 from ledger.db.queries_energy import EnergyQueries, OnChainSettlement, SettlementEvent
-from ledger.energy.settlement import JsonDayStore, SettlementError, day_number, day_of_number
+from ledger.db.settlement_store import SqlDayStore
+from ledger.energy.settlement import SettlementError, day_number, day_of_number
 
 log = logging.getLogger("api")
-_OP_DIR = re.compile(r"^op-(\d{1,80})$")
-_DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
 
 
-class SettlementFiles:
-    def __init__(self, root: Path, queries: EnergyQueries) -> None:
-        self.root = root
-        self.store = JsonDayStore(root)
+class SettlementRecords:
+    def __init__(self, store: SqlDayStore, queries: EnergyQueries) -> None:
+        self.store = store
         self.queries = queries
+
+    @classmethod
+    def from_url(cls, url: str, queries: EnergyQueries) -> SettlementRecords:
+        from ledger.db.engine import make_engine
+
+        # The API reads only: the tables are created by `ledger` commands (migrations).
+        return cls(SqlDayStore(make_engine(url)), queries)
 
     def cursor(self) -> CursorInfo:
         return self.queries.cursor()
 
     def close(self) -> None:
         self.queries.close()
+        self.store.engine.dispose()
 
     def _files(self) -> dict[date, list[int]]:
-        """Operations that have a file, per day."""
-        found: dict[date, list[int]] = {}
-        if not self.root.is_dir():
-            return found
-        for folder in self.root.iterdir():
-            op = _OP_DIR.match(folder.name)
-            if op is None or not folder.is_dir():
-                continue
-            for path in folder.iterdir():
-                match = _DAY_FILE.match(path.name)
-                if match is None:
-                    continue
-                try:
-                    the_day = date.fromisoformat(match.group(1))
-                except ValueError:
-                    continue
-                found.setdefault(the_day, []).append(int(op.group(1)))
-        return found
+        """Operations that have stored versions, per day."""
+        try:
+            return self.store.days()
+        except SQLAlchemyError as exc:
+            log.error("settlement records unreadable: %s", exc)
+            raise Unavailable(
+                "The settlement records cannot be read right now; the operator has been told."
+            ) from exc
 
     def _join(
         self, days: Iterable[date], files: dict[date, list[int]], chain: list[OnChainSettlement]
@@ -67,7 +63,7 @@ class SettlementFiles:
                 try:
                     stored = self.store.load(op, the_day) if op in files.get(the_day, []) else {}
                 except SettlementError as exc:
-                    log.error("settlement file unreadable: %s", exc)
+                    log.error("settlement records unreadable: %s", exc)
                     raise Unavailable(
                         f"The settlement records of {the_day} cannot be read right now; the operator "
                         "has been told."

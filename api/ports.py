@@ -3,7 +3,7 @@ reading pipeline (writes), the energy readings (read-only) and the settlement da
 
 Real adapters: ledger.db.queries_api.ApiQueries (SQL), api.chain_ops.ChainOperator (web3 via
 ledger.chain), ledger.energy.ingest.IngestPipeline over ledger.db.energy_store.SqlEnergyStore,
-ledger.db.queries_energy.EnergyQueries, api.energy_sources.SettlementFiles (the settlement files
+ledger.db.queries_energy.EnergyQueries, api.energy_sources.SettlementRecords (the settlement records
 and the commitments and payments the indexer decoded). In-memory fakes for tests: api.fakes.
 """
 

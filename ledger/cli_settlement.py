@@ -1,8 +1,8 @@
 """`ledger settle`, `ledger proof`, `ledger tariff-set`: the daily solar settlement on chain.
 
 - `ledger settle --day D [--operation ID] --readings CSV [--participants CSV]` computes the day
-  (readings CSV as in `ledger allocate`: step_start, meter, direction, wh), saves its lines and
-  proofs under the state directory, commits the Merkle root and pays the netted amounts. Run it
+  (readings CSV as in `ledger allocate`: step_start, meter, direction, wh), saves its lines in
+  the ledger database (settle_* tables), commits the Merkle root and pays the netted amounts. Run it
   again after any crash: it reads what the chain holds and continues; nothing is paid twice.
   Without `--readings` the day is built from the readings stored by the pipeline and the
   registry of the operation (`ledger.energy.settlement_source`): distributor data preferred,
@@ -10,6 +10,9 @@
   the day open (exit 1, the meters and steps named, nothing committed).
 - `ledger settle-watch --operation ID` settles each complete past day as its readings are in
   (the chain says what is already closed), one JSON line per outcome, until Ctrl-C.
+- `ledger settle-rebuild --operation ID` rebuilds a lost settlement store from the chain and the
+  stored readings (each root checked; nothing written when one cannot be reproduced).
+- `ledger settle-import-json DIR` imports the JSON day files of earlier versions, once.
 - `ledger proof --day D --account A` prints the account's lines with their proofs and checks each
   against the root on chain, in Python and with the contract (`verifyLine`).
 - `ledger tariff-set` registers a tariff schedule (prices in micro-euro per kWh) on chain.
@@ -37,7 +40,8 @@ from ledger.settings import LedgerSettings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ledger.energy.settlement import JsonDayStore, SettleResult
+    from ledger.db.settlement_store import SqlDayStore
+    from ledger.energy.settlement import SettleResult
 
 RpcOption = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (env LEDGER_RPC_URL)")]
 ManifestOption = Annotated[
@@ -150,7 +154,7 @@ def settle_command(
     and commits a correction (the next version, paying only the difference) when the readings
     of a settled day changed. Exit codes: 0 done, 1 refused, 2 bad usage or input.
     """
-    from ledger.energy.settlement import JsonDayStore, Settler, day_compute, operation_number, tariff_book
+    from ledger.energy.settlement import Settler, day_compute, operation_number, tariff_book
 
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
@@ -177,9 +181,9 @@ def settle_command(
         batch_size=batch,
         social=chain.social_price(accounts.values(), social_discount) if social_discount else None,
     )
-    store = JsonDayStore(settings.state_dir / "settlement")
+    store = day_store(settings)
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
-    _report(result, store, operation, as_json)
+    _report(result, operation, as_json)
 
 
 def _delay_hook(batch_delay: float) -> Callable[[str], None]:
@@ -200,7 +204,7 @@ def _settle_from_store(
     social_discount: int = 0,
 ) -> None:
     from ledger.cli_registry import open_store
-    from ledger.energy.settlement import JsonDayStore, Settler, operation_number, tariff_book, with_batch_size
+    from ledger.energy.settlement import Settler, operation_number, tariff_book, with_batch_size
     from ledger.energy.settlement_source import store_compute
 
     readings_store = open_store(settings)
@@ -217,13 +221,20 @@ def _settle_from_store(
         ),
         batch,
     )
-    store = JsonDayStore(settings.state_dir / "settlement")
+    store = day_store(settings)
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
-    _report(result, store, operation, as_json)
+    _report(result, operation, as_json)
 
 
-def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: bool) -> None:
-    the_day, op = result.day, result.operation_id
+def day_store(settings: LedgerSettings) -> SqlDayStore:
+    """The settlement state on the configured database (SQLite by default), migrated to head."""
+    from ledger.db.settlement_store import settle_store
+
+    return settle_store(settings.db_url)
+
+
+def _report(result: SettleResult, operation: str, as_json: bool) -> None:
+    the_day = result.day
     if as_json:
         typer.echo(json.dumps(result.to_json(), sort_keys=True))
         return
@@ -244,7 +255,7 @@ def _report(result: SettleResult, store: JsonDayStore, operation: str, as_json: 
     for s in result.shortfalls:
         owed = format_micro(s.amount, thousands=" ")
         typer.echo(f"  shortfall line {s.index}: {s.payer} owes {owed} (mandate, allowance or balance)")
-    typer.echo(f"  lines and proofs: {store.path(op, the_day)}")
+    typer.echo(f"  lines kept in the ledger database; proofs: `ledger proof --day {the_day} --account A`")
 
 
 def choose_operation(store: Any, the_day: date, given: str | None) -> int:
@@ -261,7 +272,7 @@ def choose_operation(store: Any, the_day: date, given: str | None) -> int:
         raise InputError(f"{len(that_day)} operations settled {the_day}: "
                          f"{', '.join(map(str, that_day))}; choose one with --operation")
     known = store.operations()
-    raise InputError(f"no settlement of {the_day} in this state directory"
+    raise InputError(f"no settlement of {the_day} in the ledger database"
                      + (f" (operations settled here: {', '.join(map(str, known))})" if known else
                         " (nothing settled here yet: run `ledger settle` first)"))
 
@@ -277,21 +288,20 @@ def proof_command(
 ) -> None:
     """Print an account's lines of a day with their Merkle proofs, each checked against the
     root on chain (in Python and by the contract). Exit 1 when a line does not verify."""
-    from ledger.energy.settlement import (
-        JsonDayStore,
-        account_of,
-        verify_offline,
-    )
+    from ledger.energy.settlement import account_of, verify_offline
 
     settings = _settings(rpc_url, manifest)
     the_day = _day(day)
     who = account_of(account)
-    store = JsonDayStore(settings.state_dir / "settlement")
+    store = day_store(settings)
     op = choose_operation(store, the_day, operation)
     operation = operation if operation is not None else str(op)
     versions = store.load(op, the_day)
     if not versions:
-        raise InputError(f"no settlement of {the_day} for operation {operation} in this state directory")
+        raise InputError(
+            f"no settlement of {the_day} for operation {operation} in the ledger database; settle the "
+            "day first, or rebuild the store with `ledger settle-rebuild`"
+        )
     chain = _chain(settings, signer=False)
     report: list[dict[str, Any]] = []
     ok = True
@@ -371,7 +381,7 @@ def settle_watch_command(
     import sys
 
     from ledger.cli_registry import open_store
-    from ledger.energy.settlement import JsonDayStore, operation_number, tariff_book
+    from ledger.energy.settlement import operation_number, tariff_book
     from ledger.energy.settlement_source import SettleWatcher
 
     settings = _settings(rpc_url, manifest)
@@ -387,7 +397,7 @@ def settle_watch_command(
     watcher = SettleWatcher(
         store=readings_store,
         chain=chain,
-        days=JsonDayStore(settings.state_dir / "settlement"),
+        days=day_store(settings),
         operation_id=operation,
         book=lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
         emit=emit,
@@ -438,9 +448,86 @@ def owed_command(
         typer.echo(f"  {row['member']} {what} {amount}")
 
 
+def rebuild_command(
+    operation: OperationOption = "1",
+    from_block: Annotated[int, typer.Option("--from-block", min=0, help="first block searched")] = 0,
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the settlement store of an operation from the chain and the stored readings.
+
+    Every committed version is computed again from the readings in the database, day after day,
+    and kept only if its root equals the committed root; if one differs, nothing is written
+    (exit 1: restore the settlement tables from a backup). Then `ledger settle` continues where
+    the chain stands. Exit codes: 0 rebuilt, 1 refused, 2 bad usage.
+    """
+    from ledger.cli_registry import open_store
+    from ledger.energy.settlement import operation_number, tariff_book
+    from ledger.energy.settlement_rebuild import rebuild_store
+    from ledger.energy.settlement_source import store_compute
+
+    settings = _settings(rpc_url, manifest)
+    readings_store = open_store(settings)
+    chain = _chain(settings, signer=False)
+    op = operation_number(operation)
+
+    def book() -> Any:
+        return tariff_book(chain.tariffs(op), chain.price_bounds())
+
+    def compute_for(the_day: date) -> Any:
+        return store_compute(readings_store, operation, the_day, book)
+
+    rebuilt = rebuild_store(chain, day_store(settings), op, compute_for, from_block)
+    rows = [
+        {"day": v.lines.day.isoformat(), "version": v.lines.version, "root": "0x" + v.lines.root.hex(),
+         "state": v.state, "batches_paid": len(v.batches)}
+        for v in rebuilt
+    ]
+    if as_json:
+        typer.echo(json.dumps({"operation": operation, "versions": rows}, sort_keys=True))
+        return
+    typer.echo(f"operation {operation}: {len(rows)} committed versions rebuilt, each root checked")
+    for r in rows:
+        typer.echo(f"  {r['day']} v{r['version']} {r['state']:<9} {r['root']}")
+
+
+def import_json_command(
+    folder: Annotated[Path, typer.Argument(help="the old settlement folder (STATE/settlement)")],
+) -> None:
+    """Import the JSON day files of earlier versions into the database (once, after an upgrade).
+
+    Each version is checked against its recorded root and stored as it was computed; a version
+    already in the database with the same root is skipped, with another root refused (exit 1).
+    `ledger settle` then continues each day from what the chain holds."""
+    from ledger.energy.settlement import DayLines, SettlementError
+
+    settings = LedgerSettings()
+    files = sorted(folder.glob("op-*/*.json"))
+    if not files:
+        raise InputError(
+            f"no settlement files (op-*/YYYY-MM-DD.json) in {folder}; give the old STATE/settlement folder"
+        )
+    store = day_store(settings)
+    count = 0
+    for path in files:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            versions = [DayLines.from_json(body) for _, body in sorted(raw["versions"].items())]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SettlementError(f"cannot read the settlement file {path}: {exc}") from None
+        for lines in versions:
+            store.save(lines)
+            count += 1
+    typer.echo(f"imported {count} versions from {len(files)} day files into the ledger database")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `settle`, `settle-watch`, `settle-owed`, `proof` and `tariff-set` to the `ledger` app."""
+    """Add `settle`, `settle-watch`, `settle-owed`, `settle-rebuild`, `settle-import-json`, `proof`
+    and `tariff-set` to the `ledger` app."""
     app.command("settle")(settle_command)
+    app.command("settle-rebuild")(rebuild_command)
+    app.command("settle-import-json")(import_json_command)
     app.command("settle-watch")(settle_watch_command)
     app.command("settle-owed")(owed_command)
     app.command("proof")(proof_command)

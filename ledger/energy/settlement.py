@@ -12,7 +12,8 @@ The flow of `ledger settle --day D` (`Settler.run`):
    OpenZeppelin standard Merkle tree (`ledger.energy.merkle`), so anyone holding a line and its
    proof can check it against the root on chain (here, with the JS library, or with
    `EnergySettlement.verifyLine`);
-2. save the lines and proofs (a `DayStore`: a JSON file per day for now) BEFORE anything is sent;
+2. save the lines (a `DayStore`: the settlement tables of the ledger database) BEFORE anything
+   is sent;
    a stored version not yet committed is re-sent exactly as stored, never recomputed;
 3. commit the root, the totals and the batch size, then pay the batches in order, each with the
    Merkle proof of its batch line.
@@ -32,13 +33,10 @@ value in 1/1000 micro-euro (Wh x price), the rest whole micro-M3E.
 from __future__ import annotations
 
 import enum
-import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import Any, Protocol
 
 from eth_abi.abi import encode as abi_encode
@@ -523,81 +521,33 @@ def transferred_by(versions: Iterable[tuple[DayLines, int]]) -> dict[str, int]:
 
 
 class DayStore(Protocol):
-    """Where computed lines and proofs are kept (a JSON file per day now, the database later)."""
+    """Where computed lines, their progress and the residues are kept (`ledger.db.settlement_store`
+    on the ledger database; `MemoryDayStore` in unit tests)."""
 
     def load(self, operation_id: int, day: date) -> dict[int, DayLines]: ...
 
-    def save(self, lines: DayLines) -> None: ...
+    def save(self, lines: DayLines) -> None:
+        """Store a version; refuse (SettlementError) another version already stored under the
+        same number with other lines, so two runs never hold two different versions N."""
 
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]: ...
 
+    def mark(
+        self, operation_id: int, day: date, version: int, state: str, commit_tx: str | None = None
+    ) -> None:
+        """Record the progress of a version: "commit-sent" (with its tx), "committed", "paid",
+        "voided"."""
 
-class JsonDayStore:
-    """One JSON file per (operation, day) under `root`, written atomically, mode 0600."""
+    def record_batch(
+        self, operation_id: int, day: date, version: int, batch: int, tx_hash: str, block_number: int
+    ) -> None: ...
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def claim(self, operation_id: int, day: date) -> AbstractContextManager[None]:
+        """Hold the day for one run: a second run on the same day raises SettlementBusy."""
 
-    def _dir(self, operation_id: int) -> Path:
-        return self.root / f"op-{operation_id}"
 
-    def path(self, operation_id: int, day: date) -> Path:
-        return self._dir(operation_id) / f"{day.isoformat()}.json"
-
-    def operations(self, day: date | None = None) -> list[int]:
-        """The operations with settlement files here (of `day` only, when given), in order."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for entry in self.root.iterdir():
-            number = entry.name.removeprefix("op-")
-            if entry.is_dir() and entry.name.startswith("op-") and number.isdigit():
-                if day is None or self.path(int(number), day).is_file():
-                    found.append(int(number))
-        return sorted(found)
-
-    def load(self, operation_id: int, day: date) -> dict[int, DayLines]:
-        path = self.path(operation_id, day)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise SettlementError(f"cannot read the settlement file {path}: {exc}") from exc
-        return {int(v): DayLines.from_json(body) for v, body in raw["versions"].items()}
-
-    def save(self, lines: DayLines) -> None:
-        versions = self.load(lines.operation_id, lines.day)
-        versions[lines.version] = lines
-        payload = {
-            "operation_id": str(lines.operation_id),
-            "day": lines.day.isoformat(),
-            "versions": {str(v): body.to_json() for v, body in sorted(versions.items())},
-        }
-        path = self.path(lines.operation_id, lines.day)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".day-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
-        """The residues after the latest stored day before `day` (its latest version)."""
-        folder = self._dir(operation_id)
-        earlier = (
-            sorted(p for p in folder.glob("*.json") if p.stem < day.isoformat()) if folder.exists() else []
-        )
-        if not earlier:
-            return {}
-        versions = self.load(operation_id, date.fromisoformat(earlier[-1].stem))
-        return dict(versions[max(versions)].residues_after) if versions else {}
+class SettlementBusy(SettlementError):
+    """Another run holds the day; nothing was sent by this one."""
 
 
 class MemoryDayStore:
@@ -605,12 +555,20 @@ class MemoryDayStore:
 
     def __init__(self) -> None:
         self.days: dict[tuple[int, date], dict[int, DayLines]] = {}
+        self.states: dict[tuple[int, date, int], tuple[str, str | None]] = {}
+        self.batches: dict[tuple[int, date, int, int], tuple[str, int]] = {}
+        self.held: set[tuple[int, date]] = set()
 
     def load(self, operation_id: int, day: date) -> dict[int, DayLines]:
         return dict(self.days.get((operation_id, day), {}))
 
     def save(self, lines: DayLines) -> None:
-        self.days.setdefault((lines.operation_id, lines.day), {})[lines.version] = lines
+        versions = self.days.setdefault((lines.operation_id, lines.day), {})
+        known = versions.get(lines.version)
+        if known is not None and known.root != lines.root:
+            raise SettlementError(f"{lines.day} version {lines.version} is already stored with other lines")
+        versions[lines.version] = lines
+        self.states.setdefault((lines.operation_id, lines.day, lines.version), ("computed", None))
 
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
         earlier = sorted(d for op, d in self.days if op == operation_id and d < day)
@@ -618,6 +576,27 @@ class MemoryDayStore:
             return {}
         versions = self.days[(operation_id, earlier[-1])]
         return dict(versions[max(versions)].residues_after)
+
+    def mark(
+        self, operation_id: int, day: date, version: int, state: str, commit_tx: str | None = None
+    ) -> None:
+        _, tx = self.states.get((operation_id, day, version), ("computed", None))
+        self.states[(operation_id, day, version)] = (state, commit_tx or tx)
+
+    def record_batch(
+        self, operation_id: int, day: date, version: int, batch: int, tx_hash: str, block_number: int
+    ) -> None:
+        self.batches[(operation_id, day, version, batch)] = (tx_hash, block_number)
+
+    @contextmanager
+    def claim(self, operation_id: int, day: date) -> Iterator[None]:
+        if (operation_id, day) in self.held:
+            raise SettlementBusy(f"another run is settling {day} of operation {operation_id}")
+        self.held.add((operation_id, day))
+        try:
+            yield
+        finally:
+            self.held.discard((operation_id, day))
 
 
 @dataclass(frozen=True, slots=True)
@@ -665,6 +644,9 @@ class BatchReceipt:
     next_batch: int
     paid: int
     shortfalls: tuple[Shortfall, ...]
+    block_number: int = 0
+    processed: bool = True
+    """False when the batch had been processed by an earlier transaction (this one did nothing)."""
 
 
 class SettlementChain(Protocol):
@@ -755,6 +737,12 @@ class Settler:
         self.hook = hook or (lambda _step: None)
 
     def run(self, operation_id: int, day: date, compute: Compute) -> SettleResult:
+        # One run per day at a time: two would both send the same commit and payments (the
+        # contract refuses the second, but its sender has then reported a failure for nothing).
+        with self.store.claim(operation_id, day):
+            return self._run(operation_id, day, compute)
+
+    def _run(self, operation_id: int, day: date, compute: Compute) -> SettleResult:
         latest = self.chain.latest_version(operation_id, day)
         stored = self.store.load(operation_id, day)
         pending = stored.get(latest + 1)
@@ -778,9 +766,11 @@ class Settler:
                 raise SettlementError(
                     f"the store lacks earlier versions of {day}; restore the settlement store"
                 )
-            progress = [
-                (v, self.chain.commitment(operation_id, day, v.version).processed_batches) for v in versions
-            ]
+            progress = []
+            for v in versions:
+                earlier = self.chain.commitment(operation_id, day, v.version)
+                self.store.mark(operation_id, day, v.version, "voided" if earlier.voided else "paid")
+                progress.append((v, earlier.processed_batches))
             first = versions[0]
             fresh = compute(latest + 1, first.residues_before, transferred_by(progress))
             if not fresh.totals.transfers and fresh.totals.same_energy(on_chain.totals):
@@ -806,7 +796,17 @@ class Settler:
             self.hook("stored")
         on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
         if not on_chain.committed:
-            tx = self.chain.send_commit(lines)
+            try:
+                tx = self.chain.send_commit(lines)
+            except Exception as exc:
+                if save:
+                    raise
+                # A node that checks against its pending state refuses the same commit twice.
+                raise SettlementError(
+                    f"the commit of {lines.day} version {lines.version} sent by an earlier run is not "
+                    f"mined yet and the node refused it again ({exc}); run again once it is mined"
+                ) from exc
+            self.store.mark(lines.operation_id, lines.day, lines.version, "commit-sent", tx)
             self.hook("commit-sent")
             try:
                 self.chain.wait_commit(tx)
@@ -822,6 +822,7 @@ class Settler:
                 f"version {lines.version} of {lines.day} is committed on chain with another root than "
                 "the stored lines; restore the settlement store"
             )
+        self.store.mark(lines.operation_id, lines.day, lines.version, "committed")
         return self._pay(lines, on_chain, committed_now=True)
 
     def _pay(self, lines: DayLines, on_chain: OnChainDay, committed_now: bool) -> SettleResult:
@@ -829,6 +830,7 @@ class Settler:
             lines.operation_id, lines.day, lines.version, lines.root, lines.totals, committed_now
         )
         if on_chain.voided:
+            self.store.mark(lines.operation_id, lines.day, lines.version, "voided")
             raise SettlementError(
                 f"{lines.day} version {lines.version} was voided on chain; run again to commit the next "
                 "version"
@@ -839,6 +841,10 @@ class Settler:
             tx = self.chain.send_pay(lines, batch)
             self.hook("pay-sent")
             receipt = self.chain.wait_pay(tx)
+            if receipt.processed:
+                self.store.record_batch(
+                    lines.operation_id, lines.day, lines.version, batch, receipt.tx_hash, receipt.block_number
+                )
             self.hook("paid")
             result.batches.append(receipt)
             batch = max(batch + 1, receipt.next_batch)
@@ -851,6 +857,7 @@ class Settler:
                 f"{day_number(lines.day)} v{lines.version}: {final.next_batch} of {count} batches "
                 "paid on chain after the run; run it again"
             )
+        self.store.mark(lines.operation_id, lines.day, lines.version, "paid")
         return result
 
 

@@ -29,6 +29,7 @@ from ledger.energy.settlement import (
     day_number,
     day_of_number,
 )
+from ledger.energy.settlement_rebuild import DayLogs, PaidBatch
 from ledger.errors import ChainError
 
 CONTRACT = "EnergySettlement"
@@ -154,13 +155,17 @@ class ChainSettlement:
         receipt = self._wait(tx_hash)
         batches = self._logs(receipt, "EnergySettlementBatchPaid")
         if not batches:  # the batch was already processed by an earlier call: nothing happened
-            return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, 0, ())
+            return BatchReceipt(
+                tx_hash, int(receipt["gasUsed"]), -1, 0, (), int(receipt["blockNumber"]), processed=False
+            )
         args = batches[0]["args"]
         shortfalls = tuple(
             Shortfall(int(a["index"]), str(a["payer"]), str(a["payee"]), int(a["amount"]))
             for a in (log["args"] for log in self._logs(receipt, "EnergySettlementShortfall"))
         )
-        return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls)
+        return BatchReceipt(
+            tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls, int(receipt["blockNumber"])
+        )
 
     # --- mandates and what members owe ---------------------------------------------------------
     def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:
@@ -201,6 +206,43 @@ class ChainSettlement:
             }
         )
         return sorted({to_checksum_address("0x" + bytes(log["topics"][3])[-20:].hex()) for log in logs})
+
+    def committed_days(self, operation_id: int, from_block: int = 0) -> list[date]:
+        """Every day of the operation with a committed version (from the DayCommitted logs)."""
+        days = {int.from_bytes(bytes(log["topics"][2]), "big")
+                for log in self._event_logs("EnergySettlementDayCommitted", operation_id, from_block)}
+        return sorted(day_of_number(d) for d in days)
+
+    def day_logs(self, operation_id: int, day: date, from_block: int = 0) -> DayLogs:
+        """The commit transaction of each version of the day, and each batch paid (tx, block)."""
+        topics = [day_number(day)]
+        commits: dict[int, str] = {}
+        for log in self._event_logs("EnergySettlementDayCommitted", operation_id, from_block, topics):
+            version = int.from_bytes(bytes(log["topics"][3]), "big")
+            commits[version] = "0x" + bytes(log["transactionHash"]).hex()
+        paid: list[PaidBatch] = []
+        for log in self._event_logs("EnergySettlementBatchPaid", operation_id, from_block, topics):
+            from_index = int.from_bytes(bytes(log["data"])[:32], "big")
+            paid.append(PaidBatch(
+                int.from_bytes(bytes(log["topics"][3]), "big"), from_index,
+                "0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"]),
+            ))
+        return DayLogs(commits, paid)
+
+    def _event_logs(
+        self, event: str, operation_id: int, from_block: int, more: Sequence[int] = ()
+    ) -> list[Any]:
+        abi = next(i for i in self._abi if i.get("type") == "event" and i.get("name") == event)
+        topic = keccak(text=f"{event}({','.join(_type(i) for i in abi['inputs'])})")
+        words = [operation_id, *more]
+        return list(self.client.w3.eth.get_logs(
+            {
+                "address": self.contract.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": ["0x" + topic.hex(), *("0x" + w.to_bytes(32, "big").hex() for w in words)],
+            }
+        ))
 
     def verify_line(self, lines: DayLines, line_number: int) -> bool:
         line = lines.lines[line_number]

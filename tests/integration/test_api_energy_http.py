@@ -104,13 +104,13 @@ def _wallets(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_settlement_days_join_the_day_files_and_the_indexed_commitments(tmp_path: Path) -> None:
+def test_settlement_days_join_the_stored_versions_and_the_indexed_commitments(tmp_path: Path) -> None:
     from sqlalchemy import insert
 
-    from api.energy_sources import SettlementFiles
+    from api.energy_sources import SettlementRecords
     from ledger.db import make_engine, migrate
     from ledger.db.models import SettlementDay, SettlementPayment
-    from ledger.energy.settlement import JsonDayStore
+    from ledger.db.settlement_store import SqlDayStore
     from tests.unit.test_api_energy import DAY as SETTLED
     from tests.unit.test_api_energy import day_lines
 
@@ -118,7 +118,7 @@ def test_settlement_days_join_the_day_files_and_the_indexed_commitments(tmp_path
     engine = make_engine(url)
     migrate(engine)
     lines = day_lines(1)
-    JsonDayStore(tmp_path / "settlement").save(lines)
+    SqlDayStore(engine).save(lines)
     produced, consumed, allocated, surplus, amount, transfers = lines.totals.as_tuple()
     key = {"chain_id": 69003, "operation_id": 1, "day": 20250621, "version": 1}
     with engine.begin() as conn:
@@ -133,7 +133,7 @@ def test_settlement_days_join_the_day_files_and_the_indexed_commitments(tmp_path
             "from_index": 0, "to_index": 2, "paid": 81_000, "shortfall": 0,
         }])
     engine.dispose()
-    source = SettlementFiles(tmp_path / "settlement", EnergyQueries.from_url(url, 69003))
+    source = SettlementRecords.from_url(url, EnergyQueries.from_url(url, 69003))
     try:
         (day,) = source.day(SETTLED)
         assert day.lines is not None and day.chain is not None

@@ -20,6 +20,7 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text as sql_text
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
@@ -33,8 +34,9 @@ from ledger.domain.energy.steps import StepLength
 from ledger.energy import registry
 from ledger.energy.csv_import import CsvFormat, import_csv
 from ledger.energy.ingest import IngestPipeline
-from ledger.energy.settlement import DayLines, JsonDayStore, LineKind, operation_number
+from ledger.energy.settlement import DayLines, LineKind, operation_number
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from tests.settle_store import ledger_day_store
 
 DAY = date(2025, 6, 15)
 HALF_DAY = date(2025, 6, 16)
@@ -79,7 +81,7 @@ class Setup:
         return subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=180)
 
     def lines(self, day: date) -> dict[int, DayLines]:
-        return JsonDayStore(self.state / "settlement").load(self.op, day)
+        return ledger_day_store(self.state).load(self.op, day)
 
     def balances(self) -> dict[str, int]:
         return {a: self.world.balance(a) for a in self.world.accounts.values()}
@@ -183,9 +185,14 @@ def test_a_full_day_of_stored_readings_and_a_half_hourly_day_settle_on_chain_as_
     assert on_chain.closed and on_chain.root == lines.root
     after = setup.balances()
     assert_moved(before, after, lines)
-    # no meter number in the settlement file: the core saw salted hashes only
-    text = (setup.state / "settlement" / f"op-{setup.op}" / f"{DAY}.json").read_text()
-    assert "PRM-" not in text
+    # no meter number in the settlement tables: the core saw salted hashes only
+    with setup.store.engine.connect() as conn:
+        stored = [
+            str(row)
+            for table in ("settle_versions", "settle_lines", "settle_residues")
+            for row in conn.execute(sql_text(f"SELECT * FROM {table}"))
+        ]
+    assert len(stored) > len(lines.lines) and not any("PRM-" in row for row in stored)
 
     done = setup.settle(HALF_DAY)
     assert done.returncode == 0, done.stderr
@@ -241,3 +248,94 @@ def test_a_corrected_reading_after_settlement_commits_version_two_paying_only_th
     # a third run has nothing to do
     again = setup.settle(DAY)
     assert again.returncode == 0 and json.loads(again.stdout)["nothing_to_do"]
+
+
+class Crash(Exception):
+    """The simulated crash of a run."""
+
+
+def ledger(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ledger", *args], env=setup.env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def wipe_settlement_tables(setup: Setup) -> None:
+    with setup.store.engine.begin() as conn:
+        for table in ("settle_batches", "settle_residues", "settle_lines", "settle_versions"):
+            conn.execute(sql_text(f"DELETE FROM {table}"))
+
+
+def test_a_lost_store_is_rebuilt_from_the_chain_and_the_readings_then_settle_continues_without_paying_twice(
+    setup: Setup,
+) -> None:
+    from ledger.energy.settlement import Settler, tariff_book, with_batch_size
+    from ledger.energy.settlement_source import store_compute
+
+    second_day = DAY + timedelta(days=1)
+    for day in (DAY, second_day):
+        setup.import_rows(quarter_rows(synthetic_day(day, PRODUCERS, CONSUMERS)),  # type: ignore[arg-type]
+                          CsvFormat.ENERGY_15MIN)
+    assert setup.settle(DAY).returncode == 0
+    before = setup.balances()
+    # the second day: committed, then the run dies after its first payment
+    chain = setup.world.chain
+    book = lambda: tariff_book(chain.tariffs(setup.op), chain.price_bounds())  # noqa: E731
+    paid: list[str] = []
+
+    def crash_after_first_payment(point: str) -> None:
+        if point == "paid":
+            paid.append(point)
+            raise Crash(point)
+
+    compute = with_batch_size(store_compute(setup.store, setup.operation, second_day, book), 1)
+    settler = Settler(chain, ledger_day_store(setup.state), batch_size=1, hook=crash_after_first_payment)
+    with pytest.raises(Crash):
+        settler.run(setup.op, second_day, compute)
+    half_paid = setup.lines(second_day)[1]
+    assert half_paid.batch_count > 2 and chain.commitment(setup.op, second_day, 1).next_batch == 1
+    c2 = setup.world.accounts["PRM-C2"]
+    proof_before = ledger(setup, "proof", "--day", DAY.isoformat(), "--operation", setup.operation,
+                          "--account", c2, "--json")
+    assert proof_before.returncode == 0, proof_before.stderr
+
+    wipe_settlement_tables(setup)  # the store is lost
+    stuck = setup.settle(second_day)
+    assert stuck.returncode == 1 and "rebuild it from the chain" in stuck.stderr
+
+    rebuilt = ledger(setup, "settle-rebuild", "--operation", setup.operation, "--json")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    versions = json.loads(rebuilt.stdout)["versions"]
+    assert [(v["day"], v["version"], v["state"], v["batches_paid"]) for v in versions] == [
+        (DAY.isoformat(), 1, "paid", setup.lines(DAY)[1].batch_count),
+        (second_day.isoformat(), 1, "committed", 1),
+    ]
+    assert setup.lines(second_day)[1].root == half_paid.root
+
+    done = setup.settle(second_day)  # pays the remaining batches only
+    assert done.returncode == 0, done.stderr
+    on_chain = chain.commitment(setup.op, second_day, 1)
+    assert on_chain.closed and on_chain.next_batch == half_paid.batch_count
+    assert on_chain.debits == on_chain.credits == half_paid.totals.amount  # nothing paid twice
+    assert_moved(before, setup.balances(), half_paid)
+    assert chain.latest_version(setup.op, second_day) == 1
+    proof_after = ledger(setup, "proof", "--day", DAY.isoformat(), "--operation", setup.operation,
+                         "--account", c2, "--json")
+    assert proof_after.returncode == 0 and json.loads(proof_after.stdout) == json.loads(proof_before.stdout)
+    assert json.loads(proof_after.stdout)["ok"] is True
+
+
+def test_a_rebuild_that_cannot_reproduce_a_committed_root_refuses_and_writes_nothing(setup: Setup) -> None:
+    day1 = synthetic_day(DAY, PRODUCERS, CONSUMERS)
+    setup.import_rows(quarter_rows(day1), CsvFormat.ENERGY_15MIN)  # type: ignore[arg-type]
+    assert setup.settle(DAY).returncode == 0
+    noon = sorted(day1)[52]
+    corrected = int(day1[noon].withdrawals["PRM-C1"]) + 400  # type: ignore[call-overload]
+    setup.import_rows([f"PRM-C1,{noon.astimezone(UTC).isoformat()},{corrected},import,corrected"],  # type: ignore[attr-defined]
+                      CsvFormat.ENERGY_15MIN)
+    assert setup.settle(DAY).returncode == 0  # version 2 from the corrected reading
+    wipe_settlement_tables(setup)
+    refused = ledger(setup, "settle-rebuild", "--operation", setup.operation)
+    assert refused.returncode == 1
+    assert f"{DAY} version 1" in refused.stderr and "nothing was rebuilt" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert setup.lines(DAY) == {}

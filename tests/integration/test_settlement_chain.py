@@ -20,7 +20,6 @@ from ledger.domain.energy.allocation import DefaultKey, StepReadings
 from ledger.domain.energy.steps import StepLength
 from ledger.energy.settlement import (
     DayLines,
-    JsonDayStore,
     LineKind,
     Settler,
     day_compute,
@@ -29,6 +28,7 @@ from ledger.energy.settlement import (
 )
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
 from ledger.errors import ContractRuleError
+from tests.settle_store import sql_day_store
 
 DAY = date(2025, 6, 15)
 PRODUCERS = ("PRM-P1", "PRM-P2")
@@ -84,7 +84,7 @@ def settle(
         accounts=world.accounts,
         batch_size=batch,
     )
-    return Settler(world.chain, JsonDayStore(store_dir), batch_size=batch).run(
+    return Settler(world.chain, sql_day_store(store_dir), batch_size=batch).run(
         world.operation_id, DAY, compute
     )
 
@@ -103,7 +103,7 @@ def test_a_full_day_settles_on_chain_and_each_member_moves_its_total_once(
     world = worlds[101]
     before = {a: world.balance(a) for a in world.accounts.values()}
     result = settle(world, tmp_path)
-    lines = JsonDayStore(tmp_path).load(101, DAY)[1]
+    lines = sql_day_store(tmp_path).load(101, DAY)[1]
     assert result.version == 1 and result.committed_now
     assert result.root == lines.root
     # one line per member, not per pair
@@ -138,7 +138,7 @@ def test_a_batch_other_than_the_committed_one_reverts_whole_even_before_the_last
         batch_size=2,
     )
     lines = compute(1, {}, {})
-    store = JsonDayStore(tmp_path)
+    store = sql_day_store(tmp_path)
     store.save(lines)
     world.chain.wait_commit(world.chain.send_commit(lines))
     members, proof = lines.batch(0)
@@ -184,7 +184,7 @@ def test_a_consumer_short_of_funds_owes_its_line_which_is_never_counted_as_paid(
     resident.transfer(world.accounts["PRM-C1"], resident.balance_of(poor.address))
     before = {a: world.balance(a) for a in world.accounts.values()}
     result = settle(world, tmp_path, batch=100)
-    lines = JsonDayStore(tmp_path).load(103, DAY)[1]
+    lines = sql_day_store(tmp_path).load(103, DAY)[1]
     owed_by_poor = sum(t.amount for t in lines.transfers if t.member == poor.address)
     assert owed_by_poor > 0
     assert {s.payer for s in result.shortfalls} == {poor.address}
@@ -211,7 +211,7 @@ def test_every_line_of_an_account_proves_against_the_root_in_python_on_chain_and
 ) -> None:
     world = worlds[104]
     settle(world, tmp_path)
-    lines = JsonDayStore(tmp_path).load(104, DAY)[1]
+    lines = sql_day_store(tmp_path).load(104, DAY)[1]
     on_chain = world.chain.commitment(104, DAY, 1)
     account = world.accounts["PRM-C3"]
     mine = lines.lines_of(account)
@@ -273,7 +273,7 @@ def test_revised_readings_commit_version_two_paying_only_the_difference(
     world = worlds[105]
     first = synthetic_day(DAY, PRODUCERS, CONSUMERS)
     settle(world, tmp_path, readings=first)
-    v1 = JsonDayStore(tmp_path).load(105, DAY)[1]
+    v1 = sql_day_store(tmp_path).load(105, DAY)[1]
     after_v1 = {a: world.balance(a) for a in world.accounts.values()}
     # the distributor revises consumer C1 upwards at noon: it bought more, others less
     revised = dict(first)
@@ -285,7 +285,7 @@ def test_revised_readings_commit_version_two_paying_only_the_difference(
     )
     result = settle(world, tmp_path, readings=revised)
     assert result.version == 2 and result.committed_now
-    v2 = JsonDayStore(tmp_path).load(105, DAY)[2]
+    v2 = sql_day_store(tmp_path).load(105, DAY)[2]
     assert 0 < v2.totals.transfers
     c1 = world.accounts["PRM-C1"]
     assert any(t.member == c1 and t.amount > 0 for t in v2.transfers)
@@ -328,7 +328,7 @@ def test_a_correction_that_lowers_a_consumers_allocation_refunds_it_on_chain(
         for start, r in first.items()
     }
     result = settle(world, tmp_path, readings=revised)
-    v2 = JsonDayStore(tmp_path).load(106, DAY)[2]
+    v2 = sql_day_store(tmp_path).load(106, DAY)[2]
     refund = -next(t.amount for t in v2.transfers if t.member == c1)
     assert refund > 0 and result.shortfall == 0
     assert world.balance(c1) == after_v1 + refund, "the consumer got the difference back on chain"

@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -25,11 +27,23 @@ from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
 from ledger.chain.devnode import DevNode, free_port
 from ledger.chain.manifest import Manifest
+from ledger.db import make_engine
+from ledger.db.settlement_store import settle_store
 from ledger.demo import dev_account
-from ledger.domain.energy.allocation import DefaultKey
+from ledger.domain.energy.allocation import DefaultKey, StepReadings
 from ledger.domain.energy.steps import StepLength
-from ledger.energy.settlement import DayLines, JsonDayStore, Settler, day_compute, tariff_book
+from ledger.energy.settlement import (
+    Compute,
+    DayLines,
+    SettlementBusy,
+    SettlementError,
+    Settler,
+    day_compute,
+    tariff_book,
+)
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from tests.conftest import require_service
+from tests.settle_store import ledger_day_store, sql_day_store
 
 DAY = date(2025, 6, 16)
 PRODUCERS = ("PRM-P1", "PRM-P2")
@@ -76,7 +90,7 @@ def world(crash_node: DevNode, manifest: Manifest) -> SettlementWorld:
         fund=10_000_000_000,
         mandate=(1_000_000_000, 30_000_000_000),
     )
-    end = datetime.combine(FIRST_DAY + timedelta(days=KILL_RUNS + POINTS + 3), datetime.min.time(), UTC)
+    end = datetime.combine(FIRST_DAY + timedelta(days=KILL_RUNS + POINTS + 6), datetime.min.time(), UTC)
     w3.provider.make_request("evm_setNextBlockTimestamp", [int(end.timestamp())])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     return built
@@ -104,7 +118,7 @@ def run(world: SettlementWorld, store: Path, day: date, crash_at: int | None = N
         accounts=world.accounts,
         batch_size=BATCH,
     )
-    Settler(world.chain, JsonDayStore(store), batch_size=BATCH, hook=hook).run(
+    Settler(world.chain, sql_day_store(store), batch_size=BATCH, hook=hook).run(
         world.operation_id, day, compute
     )
 
@@ -134,7 +148,7 @@ def test_a_crash_at_any_step_then_a_rerun_pays_every_line_exactly_once(
     with pytest.raises(Crash):
         run(world, tmp_path, day, crash_at)
     run(world, tmp_path, day)
-    lines = JsonDayStore(tmp_path).load(world.operation_id, day)[1]
+    lines = sql_day_store(tmp_path).load(world.operation_id, day)[1]
     assert lines.totals.transfers == 5
     assert_settled_exactly_once(world, lines, before, day)
     run(world, tmp_path, day)  # and once more: still nothing paid twice
@@ -218,7 +232,7 @@ def test_kill_9_of_ledger_settle_between_payments_then_rerun_pays_each_line_once
     assert 2 <= stopped_at < 5, "the kill must land between two payments"
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    lines = JsonDayStore(tmp_path / "state" / "settlement").load(200, day)[1]
+    lines = ledger_day_store(tmp_path / "state").load(200, day)[1]
     assert_settled_exactly_once(world, lines, before, day)
     proof = subprocess.run(
         [
@@ -266,6 +280,121 @@ def test_kill_9_at_random_moments_then_rerun_settles_each_day_exactly_once(
             killed += 1
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
-        lines = JsonDayStore(tmp_path / "state" / "settlement").load(200, day)[1]
+        lines = ledger_day_store(tmp_path / "state").load(200, day)[1]
         assert_settled_exactly_once(world, lines, before, day)
     assert killed >= KILL_RUNS // 2, "most runs must really be killed"
+
+
+def spare_day(n: int) -> date:
+    """Days after those of the kill tests, still ended by the chain's clock."""
+    return day_of(POINTS + KILL_RUNS + 1 + n)
+
+
+def compute_of(world: SettlementWorld, day: date, readings: dict[datetime, StepReadings]) -> Compute:
+    return day_compute(
+        operation_id=world.operation_id, day=day, step=StepLength.MIN15, readings=readings,
+        key=DefaultKey(), book=tariff_book(world.chain.tariffs(world.operation_id)),
+        accounts=world.accounts, batch_size=BATCH,
+    )
+
+
+def test_a_commit_sent_but_not_mined_when_the_readings_change_is_resent_as_stored_and_the_day_moves_on(
+    crash_node: DevNode, world: SettlementWorld, tmp_path: Path
+) -> None:
+    day = spare_day(0)
+    first = synthetic_day(day, PRODUCERS, CONSUMERS)
+    revised = dict(first)
+    noon = sorted(revised)[52]
+    revised[noon] = replace(revised[noon], withdrawals={**revised[noon].withdrawals, "PRM-C1": 700})
+    w3 = connect(crash_node.url)
+
+    def die_once_sent(point: str) -> None:
+        if point == "commit-sent":
+            raise Crash(point)
+
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Crash):  # the process dies with its commit in the mempool
+            Settler(world.chain, sql_day_store(tmp_path / "a"), batch_size=BATCH, hook=die_once_sent).run(
+                world.operation_id, day, compute_of(world, day, first)
+            )
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    stored = sql_day_store(tmp_path / "a").load(world.operation_id, day)[1]
+    assert sql_day_store(tmp_path / "a").progress(world.operation_id, day)[1][0] == "commit-sent"
+    assert world.chain.latest_version(world.operation_id, day) == 0  # still in the mempool
+    # the rerun (a new process: a new engine on the same database) reads revised readings while
+    # the first commit is pending, then once it is mined
+    store = settle_store(f"sqlite:///{tmp_path / 'a' / 'settle.db'}")
+    try:
+        rerun = Settler(world.chain, store, batch_size=BATCH)
+        with pytest.raises(SettlementError, match="not mined yet"):  # the node has it pending
+            rerun.run(world.operation_id, day, compute_of(world, day, revised))
+        assert store.load(world.operation_id, day)[1].root == stored.root  # nothing overwritten
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        resent = rerun.run(world.operation_id, day, compute_of(world, day, revised))
+        assert resent.version == 1 and resent.root == stored.root  # the stored version, not recomputed
+        on_chain = world.chain.commitment(world.operation_id, day, 1)
+        assert on_chain.root == stored.root and on_chain.closed
+        # the day is not stuck: the next run commits the revision as version 2
+        corrected = Settler(world.chain, store, batch_size=BATCH).run(
+            world.operation_id, day, compute_of(world, day, revised)
+        )
+        assert corrected.version == 2 and world.chain.commitment(world.operation_id, day, 2).closed
+        assert store.progress(world.operation_id, day)[1][0] == "paid"
+        assert store.progress(world.operation_id, day)[2][0] == "paid"
+    finally:
+        store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settle_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    base = require_service("LEDGER_TEST_POSTGRES_URL", "PostgreSQL")
+    name = f"settle_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_two_runs_on_the_same_day_never_both_send(world: SettlementWorld, settle_url: str) -> None:
+    day = spare_day(1 if settle_url.startswith("sqlite") else 2)
+    readings = synthetic_day(day, PRODUCERS, CONSUMERS)
+    first, second = settle_store(settle_url), settle_store(settle_url)  # two processes' connections
+    refusals: list[str] = []
+    sent: list[str] = []
+
+    def meanwhile(point: str) -> None:
+        sent.append(point)
+        if point == "commit-sent":
+            try:
+                Settler(world.chain, second, batch_size=BATCH).run(
+                    world.operation_id, day, compute_of(world, day, readings)
+                )
+            except SettlementBusy as exc:
+                refusals.append(str(exc))
+
+    before = {a: world.balance(a) for a in world.accounts.values()}
+    try:
+        Settler(world.chain, first, batch_size=BATCH, hook=meanwhile).run(
+            world.operation_id, day, compute_of(world, day, readings)
+        )
+        assert len(refusals) == 1 and "is settling" in refusals[0]
+        assert sent.count("commit-sent") == 1 and sent.count("pay-sent") == 3  # only the first run sent
+        lines = first.load(world.operation_id, day)[1]
+        assert_settled_exactly_once(world, lines, before, day)
+        again = Settler(world.chain, second, batch_size=BATCH).run(
+            world.operation_id, day, compute_of(world, day, readings)
+        )
+        assert again.nothing_to_do
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy.engine import Engine
 
 import ledger.db.api_models
-import ledger.db.energy_models  # noqa: F401 - registers the energy tables in Base.metadata
+import ledger.db.energy_models
+import ledger.db.settlement_models  # noqa: F401 - and the settlement state tables
 from ledger.db.engine import make_engine
 from ledger.db.models import Base
 

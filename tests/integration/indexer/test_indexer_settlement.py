@@ -24,7 +24,6 @@ from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.steps import StepLength
 from ledger.energy.settlement import (
-    JsonDayStore,
     Settler,
     SettleResult,
     day_compute,
@@ -40,6 +39,7 @@ from tests.integration.indexer.helpers import (
     indexed_logs,
     store_for,
 )
+from tests.settle_store import sql_day_store
 
 pytestmark = pytest.mark.chain
 
@@ -64,7 +64,7 @@ def settle(world: SettlementWorld, day: date, store_dir: Path, batch: int = 2) -
         book=tariff_book(world.chain.tariffs(world.operation_id)), accounts=world.accounts,
         batch_size=batch,
     )
-    return Settler(world.chain, JsonDayStore(store_dir), batch_size=batch).run(
+    return Settler(world.chain, sql_day_store(store_dir), batch_size=batch).run(
         world.operation_id, day, compute
     )
 
