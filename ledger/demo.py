@@ -347,9 +347,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
 
         migrate(settings.db_url)
         if not once:
-            if importlib.util.find_spec("ledger.cli_indexer"):
+            if importlib.util.find_spec("ledger.cli.indexer"):
                 children.append(_start_service(["index"], state / "indexer.log", env))
-            if importlib.util.find_spec("ledger.cli_serve"):
+            if importlib.util.find_spec("ledger.cli.serve"):
                 children.append(_start_service(["serve"], state / "api.log", env))
             if importlib.util.find_spec("ledger.energy.simulator"):
                 # A few dozen homes publish signed readings over MQTT (an embedded broker when

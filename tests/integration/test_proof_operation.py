@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli_settlement import choose_operation
+from ledger.cli.settlement import choose_operation
 from ledger.db.settlement_store import SqlDayStore, settle_store
 from ledger.errors import InputError
 from tests.integration.test_settlement_store import day_lines

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ledger.cli_energy import register
+from ledger.cli.energy import register
 
 HEADER = "step_start,meter,direction,wh\n"
 WORKED = (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import ledger.cli_operator as cli_operator
+import ledger.cli.operator as cli_operator
 from ledger.chain import client
 from ledger.chain.client import SentTx
 from ledger.chain.operator import RoleMissing

@@ -353,7 +353,7 @@ def test_a_second_indexer_on_the_same_sqlite_file_exits_with_a_clear_message(
 def test_the_index_command_is_registered_on_a_typer_app() -> None:
     import typer
 
-    from ledger.cli_indexer import register
+    from ledger.cli.indexer import register
 
     app = typer.Typer()
     register(app)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger.cli_energy import KeyName, build_steps, read_key, read_readings
+from ledger.cli.energy import KeyName, build_steps, read_key, read_readings
 from ledger.domain.energy.steps import local_day_of
 from ledger.errors import InputError
 from ledger.settings import LedgerSettings
@@ -203,7 +203,7 @@ def _settle_from_store(
     as_json: bool,
     social_discount: int = 0,
 ) -> None:
-    from ledger.cli_registry import open_store
+    from ledger.cli.registry import open_store
     from ledger.energy.settlement import Settler, operation_number, tariff_book, with_batch_size
     from ledger.energy.settlement_source import store_compute
 
@@ -380,7 +380,7 @@ def settle_watch_command(
     """
     import sys
 
-    from ledger.cli_registry import open_store
+    from ledger.cli.registry import open_store
     from ledger.energy.settlement import operation_number, tariff_book
     from ledger.energy.settlement_source import SettleWatcher
 
@@ -462,7 +462,7 @@ def rebuild_command(
     (exit 1: restore the settlement tables from a backup). Then `ledger settle` continues where
     the chain stands. Exit codes: 0 rebuilt, 1 refused, 2 bad usage.
     """
-    from ledger.cli_registry import open_store
+    from ledger.cli.registry import open_store
     from ledger.energy.settlement import operation_number, tariff_book
     from ledger.energy.settlement_rebuild import rebuild_store
     from ledger.energy.settlement_source import store_compute

@@ -24,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli_registry import meter_salt, open_store
+from ledger.cli.registry import meter_salt, open_store
 from ledger.errors import InputError
 from ledger.settings import LedgerSettings
 
@@ -324,7 +324,7 @@ def _today_paris() -> date:
 
 
 def register(app: typer.Typer) -> None:
-    from ledger import cli_pmo
+    from ledger.cli import pmo as cli_pmo
 
     app.add_typer(readings_app, name="readings")
     cli_pmo.register(app)

@@ -112,7 +112,7 @@ def _operator(rpc_url: str | None = None, manifest: Path | None = None) -> Opera
     from ledger.chain.client import connect, load_signer
     from ledger.chain.manifest import Manifest
     from ledger.chain.operator import Operator
-    from ledger.cli import _hidden_prompt, load_settings
+    from ledger.cli.base import _hidden_prompt, load_settings
 
     settings = load_settings(rpc_url, manifest)
     w3 = connect(settings.rpc_url)

@@ -29,7 +29,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli_registry import open_store
+from ledger.cli.registry import open_store
 
 energy_app = typer.Typer(help="The operation against Enedis's figures.", no_args_is_help=True)
 
@@ -249,7 +249,7 @@ def consent(
 
 
 def register(app: typer.Typer) -> None:
-    from ledger.cli_registry import meter_app, operation_app, participant_app
+    from ledger.cli.registry import meter_app, operation_app, participant_app
 
     app.add_typer(energy_app, name="energy")
     operation_app.command("rules")(operation_rules)

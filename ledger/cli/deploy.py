@@ -1,46 +1,16 @@
-"""`ledger`: the district ledger's service and operator command.
-
-Exit codes: 0 done; 1 the ledger, the chain or a contract refused (the sentence says why);
-2 bad usage or settings.
-"""
+"""Deploy, verify and demo: the contracts' life on a chain, and the local demo district."""
 
 from __future__ import annotations
 
-import importlib
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ledger.errors import ConfigError, InputError, LedgerError
-from ledger.settings import LedgerSettings
-
-app = typer.Typer(
-    help="The district ledger of Lyon 3e (Monnaie du 3e): deploy, verify, index, settle, serve.",
-    no_args_is_help=True,
-    add_completion=True,
-    epilog="Exit codes: 0 done, 1 refused or failed (the message says why), 2 usage or settings.",
-)
-
-RpcOption = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC URL (env LEDGER_RPC_URL)")]
-ManifestOption = Annotated[
-    Path | None, typer.Option("--manifest", help="deployment manifest (env LEDGER_MANIFEST)")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]
+from ledger.cli.base import JsonOption, ManifestOption, RpcOption, _emit, _hidden_prompt, load_settings
+from ledger.errors import ConfigError
 
 
-def load_settings(rpc_url: str | None = None, manifest: Path | None = None) -> LedgerSettings:
-    overrides: dict[str, object] = {}
-    if rpc_url:
-        overrides["rpc_url"] = rpc_url
-    if manifest:
-        overrides["manifest"] = manifest
-    return LedgerSettings(**overrides)  # type: ignore[arg-type]
-
-
-@app.command()
 def deploy(
     rpc_url: RpcOption = None,
     manifest: ManifestOption = None,
@@ -79,7 +49,7 @@ def deploy(
             return
     account = load_signer(settings, w3, prompt=_hidden_prompt)
     if config is not None or not is_dev_node(w3):
-        from ledger.cli_operator import deploy_with_file
+        from ledger.cli.operator import deploy_with_file
 
         deploy_with_file(w3, account, config, path, as_json)
         return
@@ -96,7 +66,6 @@ def deploy(
     _emit(as_json, {"reused": False, "manifest": str(path), **_addresses(result)}, "\n".join(lines))
 
 
-@app.command()
 def verify(rpc_url: RpcOption = None, manifest: ManifestOption = None, as_json: JsonOption = False) -> None:
     """Recompile the sources and compare with the code deployed at each address."""
     from ledger.chain.client import connect
@@ -115,7 +84,6 @@ def verify(rpc_url: RpcOption = None, manifest: ManifestOption = None, as_json: 
         raise typer.Exit(1)
 
 
-@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="port of the local chain")] = 8545,
     block_ms: Annotated[int, typer.Option(help="interval mining, milliseconds per block")] = 2000,
@@ -135,65 +103,7 @@ def _addresses(manifest: object) -> dict[str, object]:
     }
 
 
-def _emit(as_json: bool, payload: dict[str, object], text: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(payload, sort_keys=True))
-    else:
-        typer.echo(text)
-
-
-def _hidden_prompt(question: str) -> str:
-    import getpass
-
-    return getpass.getpass(question)
-
-
-def _register_areas() -> None:
-    """Each area adds its commands from ledger/cli_<area>.py."""
-    for area in ("energy", "registry", "readings", "indexer", "settlement", "serve", "treasury", "node",
-                 "ops", "operator", "network"):
-        try:
-            module = importlib.import_module(f"ledger.cli_{area}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ledger.cli_{area}":
-                raise
-            continue
-        module.register(app)
-
-
-_register_areas()
-
-
-def main() -> None:
-    try:
-        code = app(standalone_mode=False)
-        # click returns the code of typer.Exit instead of raising it when not standalone
-        sys.exit(code if isinstance(code, int) else 0)
-    except (ConfigError, InputError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except LedgerError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        # typer >= 0.20 raises its own copy of click's exceptions (TyperException underneath)
-        if isinstance(exc, typer.TyperException):
-            show = getattr(exc, "show", None)
-            if callable(show):
-                show()
-            else:
-                typer.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
-        raise
+def register(app: typer.Typer) -> None:
+    app.command()(deploy)
+    app.command()(verify)
+    app.command()(demo)
