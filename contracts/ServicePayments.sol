@@ -8,6 +8,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {ICommonsFund} from "./interfaces/ICommonsFund.sol";
 import {IDistrictToken, IMerchantDirectory} from "./interfaces/IDistrictToken.sol";
 import {IServicePayments} from "./interfaces/IServicePayments.sol";
 
@@ -66,6 +67,10 @@ contract ServicePayments is
     mapping(uint256 merchantId => address payout) private _pendingPayout;
     mapping(uint256 merchantId => mapping(address payer => uint256 net)) private _paid;
     mapping(uint256 bookingId => Booking) private _bookings;
+    ICommonsFund private _fund;
+    uint256 private _fundProgramme;
+    mapping(uint256 merchantId => FreeTier) private _freeTiers;
+    mapping(uint256 merchantId => mapping(address payer => mapping(uint32 month => uint32))) private _freeUses;
 
     /// @param token_ the district token (ERC-20 with ERC-3009 authorizations)
     /// @param admin the default admin (two-step transfer, `adminDelay` seconds)
@@ -151,14 +156,45 @@ contract ServicePayments is
         emit MerchantStatusChanged(merchantId, active);
     }
 
+    // ------------------------------------------------------------------ free basics
+
+    /// @inheritdoc IServicePayments
+    function setFreeBasicsFund(address fund, uint256 programmeId) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (fund != address(0) && ICommonsFund(fund).programme(programmeId).spender != address(this)) {
+            revert ServicePaymentsNotFundSpender(fund, programmeId);
+        }
+        _fund = ICommonsFund(fund);
+        _fundProgramme = fund == address(0) ? 0 : programmeId;
+        emit FreeBasicsFundSet(fund, _fundProgramme);
+    }
+
+    /// @inheritdoc IServicePayments
+    function setFreeTier(uint256 merchantId, uint128 perUseCap, uint32 usesPerMonth)
+        external
+        onlyRole(REGISTRAR_ROLE)
+    {
+        Category category = _knownMerchant(merchantId).category;
+        if (uint8(category) > uint8(Category.Concierge)) revert ServicePaymentsNotASharedService(merchantId, category);
+        if ((perUseCap == 0) != (usesPerMonth == 0)) revert ServicePaymentsBadFreeTier(perUseCap, usesPerMonth);
+        _freeTiers[merchantId] = FreeTier({perUseCap: perUseCap, usesPerMonth: usesPerMonth});
+        emit FreeTierSet(merchantId, perUseCap, usesPerMonth);
+    }
+
     // ------------------------------------------------------------------ payments
 
     /// @inheritdoc IServicePayments
     function pay(uint256 merchantId, uint256 amount, bytes32 ref) external whenNotPaused nonReentrant {
         if (amount == 0) revert ServicePaymentsZeroAmount();
         (address payout,) = _activePayout(merchantId);
-        _record(merchantId, msg.sender, amount, ref);
-        _token.safeTransferFrom(msg.sender, payout, amount);
+        uint256 covered = _cover(merchantId, msg.sender, payout, amount, ref, 0);
+        // covered <= amount (_coverable takes the smaller).
+        uint256 due;
+        unchecked {
+            due = amount - covered;
+        }
+        // Only the payer's own part may be refunded to it: the fund's part is not the payer's.
+        _record(merchantId, msg.sender, due, ref);
+        if (due != 0) _token.safeTransferFrom(msg.sender, payout, due);
     }
 
     /// @inheritdoc IServicePayments
@@ -254,14 +290,19 @@ contract ServicePayments is
         unchecked {
             _escrowed -= deposit;
         }
+        address bookingPayer = b.payer;
+        // The fund pays the free part to the merchant; that much of the deposit goes back.
+        uint256 covered = charge == 0 ? 0 : _cover(merchantId, bookingPayer, payout, charge, bytes32(0), bookingId);
+        uint256 fromDeposit;
         uint256 returned;
-        // charge <= deposit, checked above.
+        // covered <= charge <= deposit, checked above.
         unchecked {
-            returned = deposit - charge;
+            fromDeposit = charge - covered;
+            returned = deposit - fromDeposit;
         }
         emit BookingClosed(bookingId, charge, returned);
-        if (charge != 0) _token.safeTransfer(payout, charge);
-        if (returned != 0) _token.safeTransfer(b.payer, returned);
+        if (fromDeposit != 0) _token.safeTransfer(payout, fromDeposit);
+        if (returned != 0) _token.safeTransfer(bookingPayer, returned);
     }
 
     /// @inheritdoc IServicePayments
@@ -311,6 +352,28 @@ contract ServicePayments is
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IServicePayments
+    function freeBasicsFund() external view returns (address fund, uint256 programmeId) {
+        return (address(_fund), _fundProgramme);
+    }
+
+    /// @inheritdoc IServicePayments
+    function freeTier(uint256 merchantId) external view returns (FreeTier memory) {
+        return _freeTiers[merchantId];
+    }
+
+    /// @inheritdoc IServicePayments
+    function freeUsesIn(uint256 merchantId, address payer, uint32 month) external view returns (uint32) {
+        return _freeUses[merchantId][payer][month];
+    }
+
+    /// @inheritdoc IServicePayments
+    function fundCover(uint256 merchantId, address payer, uint256 amount) external view returns (uint256) {
+        MerchantRecord memory m = _merchants[merchantId];
+        if (m.payout == address(0) || !m.active) return 0;
+        return _coverable(merchantId, payer, m.payout, amount);
+    }
 
     /// @inheritdoc IMerchantDirectory
     function isActiveMerchant(address account) external view returns (bool) {
@@ -382,6 +445,53 @@ contract ServicePayments is
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev What the fund pays of `amount` owed by `payer`: the smallest of the amount, the tier's
+    /// cap, what is left of the programme's month and the fund's balance; 0 without a fund, a tier,
+    /// a use left this month, or when the payer is the merchant itself (it would pay itself from
+    /// the fund).
+    function _coverable(uint256 merchantId, address payer, address payout, uint256 amount)
+        private
+        view
+        returns (uint256 covered)
+    {
+        ICommonsFund fund = _fund;
+        if (address(fund) == address(0) || payer == payout) return 0;
+        FreeTier memory tier = _freeTiers[merchantId];
+        if (tier.usesPerMonth == 0) return 0;
+        if (_freeUses[merchantId][payer][fund.monthOf(block.timestamp)] >= tier.usesPerMonth) return 0;
+        uint256 programmeId = _fundProgramme;
+        // A council that moved the programme to another spender ends the cover, not the payments.
+        if (fund.programme(programmeId).spender != address(this)) return 0;
+        covered = amount < tier.perUseCap ? amount : tier.perUseCap;
+        uint256 left = fund.leftThisMonth(programmeId);
+        if (left < covered) covered = left;
+        uint256 balance = _token.balanceOf(address(fund));
+        if (balance < covered) covered = balance;
+    }
+
+    /// @dev Has the fund pay its part to the merchant and counts the payer's free use; returns
+    /// the part paid (0: the payer pays all).
+    function _cover(
+        uint256 merchantId,
+        address payer,
+        address payout,
+        uint256 amount,
+        bytes32 ref,
+        uint256 bookingId
+    ) private returns (uint256 covered) {
+        ICommonsFund fund = _fund;
+        if (address(fund) == address(0)) return 0;
+        // The fund first records what the settlement pulled, so the month left read below is the
+        // one `disburse` checks.
+        fund.recordReceived();
+        covered = _coverable(merchantId, payer, payout, amount);
+        if (covered == 0) return 0;
+        uint32 month = fund.monthOf(block.timestamp);
+        ++_freeUses[merchantId][payer][month];
+        emit FreeTierCovered(merchantId, payer, ref, bookingId, month, covered);
+        fund.disburse(_fundProgramme, payout, covered, bookingId == 0 ? ref : bytes32(bookingId));
+    }
 
     /// @dev Effects and event of a payment: the refund bound grows by `amount`.
     function _record(uint256 merchantId, address payer, uint256 amount, bytes32 ref) private {

@@ -32,6 +32,7 @@ SEL_MERCHANT_NAME = "0xaa0b32f5"  # merchantName(uint256)
 SEL_MERCHANT_ID_OF = "0x64d71a12"  # merchantIdOf(address)
 SEL_BOOKING = "0x358dc19c"  # booking(uint256)
 SEL_AUTHORIZATION_STATE = "0xe94a0102"  # authorizationState(address,bytes32)
+SEL_FUND_COVER = "0x25bcf53a"  # fundCover(uint256,address,uint256)
 
 CATEGORIES = ("co-working", "car-sharing", "parking", "concierge", "food", "retail", "other")
 
@@ -226,6 +227,16 @@ class Rpc:
 
     def merchants(self, payments: str) -> list[Merchant]:
         return [self.merchant(payments, i) for i in range(1, self.merchant_count(payments) + 1)]
+
+    def fund_cover(self, payments: str, merchant_id: int, payer: str, amount: int) -> int | None:
+        """What the commons fund would pay of `amount` (free basics); None when the deployed
+        ServicePayments predates free tiers (the call reverts or answers nothing)."""
+        try:
+            raw = self.eth_call(payments, SEL_FUND_COVER + word(merchant_id) + word(payer) + word(amount))
+        except RpcError:
+            return None
+        values = words(raw)
+        return values[0] if values else None
 
     def booking(self, payments: str, booking_id: int) -> dict[str, Any]:
         payer, expires, is_open, merchant_id, deposit = words(

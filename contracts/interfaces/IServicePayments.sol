@@ -27,6 +27,14 @@ pragma solidity 0.8.28;
 /// @dev Refunds are bounded per (payer, merchant) by the net amount paid (paid minus refunded):
 /// keeping one running total per pair instead of one record per payment keeps a payment to a
 /// known merchant under 60k gas.
+///
+/// Free basics: the registrar may give a shared service (co-working, car sharing, parking,
+/// concierge) a free tier: up to `perUseCap` of a payment or a booking's charge, `usesPerMonth`
+/// times a calendar month (UTC) per payer. The commons fund pays that part to the merchant from
+/// the programme the admin named (`setFreeBasicsFund`; the council makes this contract its
+/// spender), within what is left of the programme's month; the payer pays the rest. When the month
+/// is spent, the payer pays the normal price and no free use is counted. A payment signed offline
+/// is never covered: the payer signed its exact amount.
 interface IServicePayments {
     /// @notice Kinds of merchants and shared services.
     enum Category {
@@ -55,6 +63,28 @@ interface IServicePayments {
         uint256 deposit;
     }
 
+    /// @notice A shared service's free tier: the most the fund pays of one payment or booking, and
+    /// how many times a month a payer may use it (both 0: none).
+    struct FreeTier {
+        uint128 perUseCap;
+        uint32 usesPerMonth;
+    }
+
+    /// @notice Free tiers are now paid by `programmeId` of the commons fund `fund` (zero: no fund).
+    event FreeBasicsFundSet(address indexed fund, uint256 indexed programmeId);
+    /// @notice A shared service's free tier was declared, changed or removed (both 0).
+    event FreeTierSet(uint256 indexed merchantId, uint128 perUseCap, uint32 usesPerMonth);
+    /// @notice The commons fund paid `covered` of what `payer` owed the merchant (free basics): of
+    /// the payment with reference `ref`, or of booking `bookingId` (then `ref` is zero), in `month`
+    /// (year * 12 + month - 1, UTC).
+    event FreeTierCovered(
+        uint256 indexed merchantId,
+        address indexed payer,
+        bytes32 indexed ref,
+        uint256 bookingId,
+        uint32 month,
+        uint256 covered
+    );
     /// @notice A merchant or shared service joined the registry.
     event MerchantRegistered(
         uint256 indexed merchantId, address indexed payout, Category category, string name
@@ -75,7 +105,8 @@ interface IServicePayments {
     );
     /// @notice A merchant was suspended (`active` false) or reactivated.
     event MerchantStatusChanged(uint256 indexed merchantId, bool active);
-    /// @notice `payer` paid `amount` to the merchant's payout address with reference `ref`.
+    /// @notice `payer` paid `amount` to the merchant's payout address with reference `ref` (its own
+    /// part: what the commons fund paid of a free tier is a `FreeTierCovered` of the same `ref`).
     event PaymentMade(
         uint256 indexed merchantId, address indexed payer, bytes32 indexed ref, uint256 amount
     );
@@ -151,6 +182,15 @@ interface IServicePayments {
     error ServicePaymentsBookingNotExpired(uint256 bookingId, uint64 expiresAt);
     /// @notice Only the payer of the booking may reclaim it.
     error ServicePaymentsNotBookingPayer(uint256 bookingId, address caller);
+    /// @notice Only shared services (co-working, car sharing, parking, concierge) may have a free
+    /// tier: this merchant is of another category.
+    error ServicePaymentsNotASharedService(uint256 merchantId, Category category);
+    /// @notice A free tier needs both a cap per use and a number of uses a month (or both 0 to
+    /// remove it).
+    error ServicePaymentsBadFreeTier(uint128 perUseCap, uint32 usesPerMonth);
+    /// @notice The commons fund named does not let this contract spend that programme: ask the
+    /// council to make this contract the programme's spender first.
+    error ServicePaymentsNotFundSpender(address fund, uint256 programmeId);
 
     /// @notice Registers a merchant (REGISTRAR_ROLE). Ids start at 1.
     function registerMerchant(string calldata name, Category category, address payout)
@@ -167,7 +207,8 @@ interface IServicePayments {
     /// @notice Suspends or reactivates a merchant (REGISTRAR_ROLE).
     function setMerchantActive(uint256 merchantId, bool active) external;
 
-    /// @notice Pays `amount` to a merchant from the caller (needs an allowance to this contract).
+    /// @notice Pays `amount` to a merchant: the commons fund pays the free tier's part (see
+    /// `fundCover`), the caller the rest (needs an allowance to this contract for it).
     function pay(uint256 merchantId, uint256 amount, bytes32 ref) external;
 
     /// @notice Submits a payment the payer signed offline (see the contract notice): anyone may
@@ -194,11 +235,28 @@ interface IServicePayments {
     function openBooking(uint256 merchantId, uint256 deposit, uint64 expiresAt, bytes32 ref)
         external
         returns (uint256 bookingId);
-    /// @notice The merchant closes a booking, charging at most the deposit; the rest returns.
-    /// After `expiresAt` the charge must be zero.
+    /// @notice The merchant closes a booking, charging at most the deposit; the rest returns. The
+    /// commons fund pays the free tier's part of the charge, which returns to the payer from the
+    /// deposit. After `expiresAt` the charge must be zero.
     function closeBooking(uint256 bookingId, uint256 charge) external;
     /// @notice The payer takes back the whole deposit after expiry if the merchant did not close.
     function reclaimBooking(uint256 bookingId) external;
+
+    /// @notice Names the commons fund programme that pays free tiers (DEFAULT_ADMIN_ROLE); this
+    /// contract must be its spender. The zero address turns free tiers off.
+    function setFreeBasicsFund(address fund, uint256 programmeId) external;
+    /// @notice Declares, changes or removes (both 0) a shared service's free tier (REGISTRAR_ROLE).
+    function setFreeTier(uint256 merchantId, uint128 perUseCap, uint32 usesPerMonth) external;
+    /// @notice The commons fund and programme that pay free tiers (zero address: none).
+    function freeBasicsFund() external view returns (address fund, uint256 programmeId);
+    /// @notice A merchant's free tier (zeros: none).
+    function freeTier(uint256 merchantId) external view returns (FreeTier memory);
+    /// @notice How many free uses of a merchant's tier `payer` had in `month`.
+    function freeUsesIn(uint256 merchantId, address payer, uint32 month) external view returns (uint32);
+    /// @notice What the fund would pay now of `amount` owed by `payer` to the merchant (the rest is
+    /// the payer's): 0 without a tier, with the month's uses taken, or with the programme's month
+    /// spent. A quote: what the fund records meanwhile (a settlement pull) may lower it.
+    function fundCover(uint256 merchantId, address payer, uint256 amount) external view returns (uint256);
 
     /// @notice Pauses payments and bookings (PAUSER_ROLE).
     function pause() external;

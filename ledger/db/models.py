@@ -344,6 +344,29 @@ class FundEvent(Base):
     __table_args__ = (Index("ix_fund_events_programme_month", "chain_id", "programme_id", "month"),)
 
 
+class FreeBasicsEvent(Base):
+    """ServicePayments free basics: what the commons fund covered of a payment or a booking, and
+    the free tiers declared (see records.FreeBasicsRow)."""
+
+    __tablename__ = "free_basics_events"
+    chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(Hash)
+    kind: Mapped[str] = mapped_column(String(8))
+    merchant_id: Mapped[int] = mapped_column(BigInteger)
+    payer: Mapped[str | None] = mapped_column(Address, nullable=True)
+    ref: Mapped[str | None] = mapped_column(Hash, nullable=True)
+    booking_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    month: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    amount: Mapped[int] = mapped_column(U256)
+    uses_per_month: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (
+        Index("ix_free_basics_events_merchant_month", "chain_id", "merchant_id", "month"),
+    )
+
+
 class Merchant(Base):
     __tablename__ = "merchants"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -265,6 +265,25 @@ class FundEventRow(NamedTuple):
     ref: str | None
 
 
+class FreeBasicsRow(NamedTuple):
+    """A ServicePayments free-basics event. `kind` "covered": the commons fund paid `amount` of
+    what `payer` owed merchant `merchant_id` (of the payment `ref`, or of booking `booking_id`),
+    in `month` (year * 12 + month - 1, UTC). `kind` "tier": the merchant's free tier became
+    `amount` per use, `uses_per_month` times a month (both 0: removed)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    kind: str
+    merchant_id: int
+    payer: str | None
+    ref: str | None
+    booking_id: int | None
+    month: int | None
+    amount: int
+    uses_per_month: int | None
+
+
 class Cursor(NamedTuple):
     block_number: int
     block_hash: str
@@ -298,3 +317,4 @@ class Batch:
     payout_changes: list[PayoutChangeRow] = field(default_factory=list)
     reserve_carries: list[ReserveCarryRow] = field(default_factory=list)
     fund_events: list[FundEventRow] = field(default_factory=list)
+    free_basics: list[FreeBasicsRow] = field(default_factory=list)

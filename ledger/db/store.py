@@ -93,6 +93,10 @@ _BULK: dict[str, tuple[str, ...]] = {
         "chain_id", "block_number", "log_index", "tx_hash", "kind", "programme_id", "month",
         "source", "account", "amount", "monthly_budget", "active", "name", "ref",
     ),
+    "free_basics_events": (
+        "chain_id", "block_number", "log_index", "tx_hash", "kind", "merchant_id", "payer", "ref",
+        "booking_id", "month", "amount", "uses_per_month",
+    ),
     "bookings": (
         "chain_id", "booking_id", "merchant_id", "payer", "deposit", "expires_at", "ref", "state",
         "opened_block", "opened_log_index", "opened_tx",
@@ -123,7 +127,7 @@ _BULK: dict[str, tuple[str, ...]] = {
 _BY_BLOCK = (
     "raw_logs", "transfers", "deposits", "redemptions", "payments", "refunds", "merchant_events",
     "tariffs", "settlement_days", "settlement_payments", "settlement_shortfalls", "fund_events",
-    "token_authorizations", "account_freezes", "minter_configs", "payout_changes",
+    "free_basics_events", "token_authorizations", "account_freezes", "minter_configs", "payout_changes",
     "reserve_carries", "balance_history", "supply_history", "blocks",
 )
 
@@ -164,6 +168,7 @@ DIGEST_TABLES: dict[str, str] = {
     "payout_changes": "block_number, log_index",
     "reserve_carries": "block_number, log_index",
     "fund_events": "block_number, log_index",
+    "free_basics_events": "block_number, log_index",
     "bookings": "booking_id",
     "merchants": "merchant_id",
     "balances": "account",
@@ -538,6 +543,9 @@ class Store:
                     [(c, *f[:8], None if f[8] is None else u(f[8]),
                       None if f[9] is None else u(f[9]), *f[10:]) for f in batch.fund_events],
                 )
+            if batch.free_basics:
+                self._bulk(conn, "free_basics_events",
+                           [(c, *f[:9], u(f[9]), f[10]) for f in batch.free_basics])
             self._apply_balances_and_supply(conn, batch)
             self._apply_takings(conn, c, batch.payments, batch.refunds)
             self._apply_bookings(conn, batch)

@@ -23,6 +23,7 @@ from ledger.db.records import (
     BookingEndRow,
     BookingOpenRow,
     DepositRow,
+    FreeBasicsRow,
     FreezeRow,
     FundEventRow,
     LogRow,
@@ -81,8 +82,11 @@ PAYMENTS_EVENTS = {
     "BookingOpened": "BookingOpened(uint256,uint256,address,uint256,uint64,bytes32)",
     "BookingClosed": "BookingClosed(uint256,uint256,uint256)",
     "BookingReclaimed": "BookingReclaimed(uint256,uint256)",
+    "FreeTierSet": "FreeTierSet(uint256,uint128,uint32)",
+    "FreeTierCovered": "FreeTierCovered(uint256,address,bytes32,uint256,uint32,uint256)",
     # Kept raw only (no decoded table yet).
     "TokensRescued": "TokensRescued(address,address,uint256)",
+    "FreeBasicsFundSet": "FreeBasicsFundSet(address,uint256)",
 }
 SETTLEMENT_EVENTS = {
     "EnergySettlementTariffSet": "EnergySettlementTariffSet(uint256,uint256,uint32,uint32,uint32,uint32)",
@@ -148,6 +152,8 @@ T_REFUND = topic(PAYMENTS_EVENTS["PaymentRefunded"])
 T_BOOKING_OPENED = topic(PAYMENTS_EVENTS["BookingOpened"])
 T_BOOKING_CLOSED = topic(PAYMENTS_EVENTS["BookingClosed"])
 T_BOOKING_RECLAIMED = topic(PAYMENTS_EVENTS["BookingReclaimed"])
+T_FREE_TIER_SET = topic(PAYMENTS_EVENTS["FreeTierSet"])
+T_FREE_TIER_COVERED = topic(PAYMENTS_EVENTS["FreeTierCovered"])
 T_TARIFF_SET = topic(SETTLEMENT_EVENTS["EnergySettlementTariffSet"])
 T_DAY_COMMITTED = topic(SETTLEMENT_EVENTS["EnergySettlementDayCommitted"])
 T_BATCH_PAID = topic(SETTLEMENT_EVENTS["EnergySettlementBatchPaid"])
@@ -538,6 +544,20 @@ class Decoder:
             batch.booking_ends.append(
                 BookingEndRow(bn, li, tx, _id(topics[1][2:]), "reclaimed", 0, int(_word(data, 0), 16))
             )
+        elif t0 == T_FREE_TIER_COVERED:
+            _topics(topics, 4, "FreeTierCovered", bn)
+            booking_id = _id(_word(data, 0))
+            batch.free_basics.append(FreeBasicsRow(
+                bn, li, tx, "covered", _id(topics[1][2:]), "0x" + topics[2][26:],
+                None if booking_id else topics[3], booking_id or None, _id(_word(data, 1)),
+                int(_word(data, 2), 16), None,
+            ))
+        elif t0 == T_FREE_TIER_SET:
+            _topics(topics, 2, "FreeTierSet", bn)
+            batch.free_basics.append(FreeBasicsRow(
+                bn, li, tx, "tier", _id(topics[1][2:]), None, None, None, None,
+                int(_word(data, 0), 16), _id(_word(data, 1)),
+            ))
         elif t0 == T_MERCHANT_REGISTERED:
             try:
                 category, name = abi_decode(["uint8", "string"], bytes.fromhex(data[2:]))

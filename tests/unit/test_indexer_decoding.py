@@ -28,6 +28,8 @@ from ledger.indexer.events import (
     T_BATCH_PAID,
     T_DAY_COMMITTED,
     T_DISBURSED,
+    T_FREE_TIER_COVERED,
+    T_FREE_TIER_SET,
     T_INFLOW,
     T_MERCHANT_REGISTERED,
     T_MINTER_CONFIGURED,
@@ -496,3 +498,26 @@ def test_a_non_text_source_is_kept_as_hex_and_a_malformed_fund_log_is_a_decode_e
 def test_the_utc_month_follows_the_contracts_rule_at_the_month_edge() -> None:
     assert utc_month(1_751_328_000 - 1) == 2025 * 12 + 5  # 2025-06-30T23:59:59Z
     assert utc_month(1_751_328_000) == 2025 * 12 + 6  # 2025-07-01T00:00:00Z (02:00 in Paris)
+
+
+def test_free_basics_covers_and_tiers_decode_all_fields() -> None:
+    b = batch()
+    ref = "0x" + "1f" * 32
+    Decoder(TOKEN, PAYMENTS).decode_into([
+        log(PAYMENTS, [T_FREE_TIER_COVERED, "0x" + word(2), addr_topic(ALICE), ref],
+            "0x" + encode(["uint256", "uint32", "uint256"], [0, 2025 * 12 + 5, U256_MAX]).hex(),
+            index=0),
+        log(PAYMENTS, [T_FREE_TIER_COVERED, "0x" + word(2), addr_topic(BOB), "0x" + word(0)],
+            "0x" + encode(["uint256", "uint32", "uint256"], [9, 2025 * 12 + 6, 4_000_000]).hex(),
+            index=1),
+        log(PAYMENTS, [T_FREE_TIER_SET, "0x" + word(2)],
+            "0x" + encode(["uint128", "uint32"], [UINT128_MAX, 3]).hex(), index=2),
+    ], b)
+    paid, booked, tier = b.free_basics
+    assert paid[3:] == ("covered", 2, ALICE, ref, None, 2025 * 12 + 5, U256_MAX, None)
+    assert booked[3:] == ("covered", 2, BOB, None, 9, 2025 * 12 + 6, 4_000_000, None)
+    assert tier[3:] == ("tier", 2, None, None, None, None, UINT128_MAX, 3)
+    assert b.payments == [] and b.fund_events == []
+    with pytest.raises(DecodeError, match="topics"):
+        Decoder(TOKEN, PAYMENTS).decode_into(
+            [log(PAYMENTS, [T_FREE_TIER_COVERED, "0x" + word(2)], "0x" + word(0) * 3)], batch())

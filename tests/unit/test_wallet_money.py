@@ -51,6 +51,7 @@ class FakeGateway:
         self.refuse: ContractRefusedError | None = None
         self._key: bytes | None = None
         self.used: set[tuple[str, bytes]] = set()
+        self.covers: dict[int, int] = {}  # merchant id -> the most the commons fund pays
 
     def use_key(self, private_key: bytes) -> None:
         self._key = private_key
@@ -73,6 +74,9 @@ class FakeGateway:
     def booking(self, booking_id: int) -> dict[str, Any]:
         return {"payer": ME, "expires_at": 0, "open": True, "merchant_id": 2,
                 "deposit": 10_000_000}
+
+    def fund_cover(self, merchant_id: int, payer: str, amount: int) -> int | None:
+        return min(amount, self.covers.get(merchant_id, 0))
 
     def _tx(self, *call: Any) -> str:
         assert self._key is not None, "signed without the key"
@@ -175,6 +179,7 @@ def test_selectors_and_topics_are_the_keccak_of_their_signatures() -> None:
         (rpc.SEL_MERCHANT_NAME, "merchantName(uint256)"),
         (rpc.SEL_MERCHANT_ID_OF, "merchantIdOf(address)"), (rpc.SEL_BOOKING, "booking(uint256)"),
         (rpc.SEL_AUTHORIZATION_STATE, "authorizationState(address,bytes32)"),
+        (rpc.SEL_FUND_COVER, "fundCover(uint256,address,uint256)"),
     ):
         assert constant == "0x" + keccak(text=signature)[:4].hex(), signature
     for topic, event in (
@@ -250,6 +255,52 @@ def test_pay_a_merchant_by_name_shows_the_terms_then_pays_with_the_reference(
     assert chain.sent == [("pay", 1, 4_200_000, reference_commitment("B-1", salt))]
     assert data["via"] == "ServicePayments" and data["block"] == 7
     assert data["amount_display"] == "4.20 M3E" and data["merchant"]["name"] == "Boulangerie du Lac"
+
+
+def test_pay_shows_what_the_commons_fund_covers_before_confirming(
+    home: Path, chain: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain.covers[2] = 4_000_000
+    monkeypatch.setattr("wallet_cli.prompting.is_interactive", lambda: True)
+    result = runner.invoke(app, ["pay", "La Ruche", "10", "--ref", "DESK",
+                                 "--password-file", str(tmp_path / "pw")], input="n\n")
+    assert result.exit_code == 1 and chain.sent == []
+    assert "The commons fund pays 4.00 M3E of it (free tier): you pay 6.00 M3E" in result.stderr
+    code, data = invoke_json(*signer(tmp_path, "pay", "La Ruche", "10", "--ref", "DESK"))
+    assert code == 0, data
+    assert data["fund_covers"] == "4000000" and data["amount"] == "10000000"
+
+
+def test_pay_needs_only_the_payers_part_in_the_balance(
+    home: Path, chain: FakeGateway, tmp_path: Path
+) -> None:
+    chain.balances[ME.lower()] = 6_000_000
+    chain.covers[2] = 4_000_000
+    code, data = invoke_json(*signer(tmp_path, "pay", "La Ruche", "10", "--ref", "DESK"))
+    assert code == 0, data
+    chain.covers.clear()
+    code, data = invoke_json(*signer(tmp_path, "pay", "La Ruche", "10", "--ref", "DESK-2"))
+    assert code == 1, data
+
+
+def test_pay_without_a_free_tier_says_nothing_of_the_fund(
+    home: Path, chain: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wallet_cli.prompting.is_interactive", lambda: True)
+    result = runner.invoke(app, ["pay", "Boulangerie du Lac", "1", "--ref", "R",
+                                 "--password-file", str(tmp_path / "pw")], input="n\n")
+    assert result.exit_code == 1 and "commons fund" not in result.stderr
+
+
+def test_book_shows_what_the_commons_fund_covers_of_the_charge(
+    home: Path, chain: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain.covers[2] = 4_000_000
+    monkeypatch.setattr("wallet_cli.prompting.is_interactive", lambda: True)
+    result = runner.invoke(app, ["book", "La Ruche", "20", "--hours", "2", "--ref", "ROOM",
+                                 "--password-file", str(tmp_path / "pw")], input="n\n")
+    assert result.exit_code == 1 and chain.sent == []
+    assert "The commons fund pays up to 4.00 M3E of the charge" in result.stderr
 
 
 def test_without_yes_and_without_a_terminal_nothing_is_signed(

@@ -339,7 +339,9 @@ def pay(
     check_chain(settings, gateway)
     if merchant is not None and not merchant.active:
         raise WalletError(f"The merchant '{merchant.name}' is suspended: payments are refused.")
-    check_balance(gateway, payer, micro, BUY_OR + "pay less.")
+    # Free basics: the commons fund pays part of a shared service's price; the payer the rest.
+    covered = (gateway.fund_cover(merchant.id, payer, micro) or 0) if merchant is not None else 0
+    check_balance(gateway, payer, micro - covered, BUY_OR + "pay less.")
     warning = payout_check(ctx, gateway, merchant) if merchant is not None else None
     if warning:
         note(warning)
@@ -354,6 +356,9 @@ def pay(
              f"From {name} ({payer}) on chain {settings.chain_id}"]
     if merchant is None and ref:
         lines.append("Note: a plain transfer cannot record the reference on chain.")
+    if covered:
+        lines.insert(1, f"The commons fund pays {money(covered)} of it (free tier): you pay "
+                        f"{money(micro - covered)}")
     confirm(lines, yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
     committed: Committed | None = None
@@ -374,6 +379,7 @@ def pay(
         remember_payout(ctx, gateway, merchant)
     data = {"from": payer, "to": to, "merchant": merchant.as_json() if merchant else None,
             "via": via, "amount": str(micro), "amount_display": money(micro), "ref": ref,
+            "fund_covers": str(covered), "fund_covers_display": money(covered),
             "ref_salt": committed.salt_hex if committed else None,
             "ref_commitment": committed.commitment_hex if committed else None,
             "chain_id": settings.chain_id, "payout_warning": warning, **receipt_json(receipt)}
@@ -523,9 +529,15 @@ def book(
     from ledger.domain.clock import paris_time
 
     until = paris_time(expires)
-    confirm([f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
+    # The charge is known only at closing: the fund's part of it is quoted on the deposit.
+    covered = gateway.fund_cover(merchant.id, payer, micro) or 0
+    lines = [f"Book {merchant.name} (merchant #{merchant.id}, {merchant.category}) with a deposit "
              f"of {money(micro)}, ref {ref}", f"Until {until}; payout {merchant.payout}",
-             f"From {name} ({payer}) on chain {settings.chain_id}"], yes)
+             f"From {name} ({payer}) on chain {settings.chain_id}"]
+    if covered:
+        lines.insert(1, f"The commons fund pays up to {money(covered)} of the charge (free tier, "
+                        "if still in its budget at closing): that much of the deposit comes back")
+    confirm(lines, yes)
     _signer_flow(ctx, settings, gateway, name, password_file)
     committed = committed_ref(ctx, ref, "booking", merchant_id=merchant.id, amount=str(micro),
                               payer=payer)
@@ -536,7 +548,7 @@ def book(
                        if log.get("topics") and log["topics"][0] == TOPIC_BOOKING_OPENED), None)
     remember_payout(ctx, gateway, merchant)
     data = {"booking_id": booking_id, "merchant": merchant.as_json(), "deposit": str(micro),
-            "payout_warning": warning,
+            "payout_warning": warning, "fund_covers_up_to": str(covered),
             "deposit_display": money(micro), "expires_at": expires, **committed.as_json(),
             "chain_id": settings.chain_id, **receipt_json(receipt)}
     emit(as_json, data, f"Booking #{booking_id} with {merchant.name}: {money(micro)} held until "
