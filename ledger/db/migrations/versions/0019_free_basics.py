@@ -5,8 +5,8 @@ with them on a reorg. `kind` is covered (payer, ref or booking, month, amount th
 tier (amount per use, uses per month). A database indexed before free tiers existed holds no
 such logs: nothing to decode here.
 
-Revision ID: 0017_free_basics
-Revises: 0016_merchant_addresses
+Revision ID: 0019_free_basics
+Revises: 0018_settlement_state
 Create Date: 2026-12-02 05:50:00.000000
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import ledger.db.types
 
-revision: str = "0017_free_basics"
-down_revision: str | None = "0016_merchant_addresses"
+revision: str = "0019_free_basics"
+down_revision: str | None = "0018_settlement_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
