@@ -116,6 +116,25 @@ def test_deposit_amounts_are_exact_micro_m3e_and_bad_ones_are_refused_before_sig
     assert len(fake.sent) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("abc",), "amount"),
+        (("1.0000001",), "amount"),
+        (("100", "--daily-limit", "ten"), "--daily-limit"),
+        (("100", "--daily-limit", "0.0000001"), "--daily-limit"),
+    ],
+)
+def test_a_bad_minter_allowance_is_refused_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], field: str
+) -> None:
+    fake = FakeOperator({("DistrictToken", "admin")})
+    code, _, err = run(monkeypatch, capsys, fake, "minter", "set-allowance", ADDRESS, *args)
+    assert code == 2, err
+    assert err.startswith(f"error: {field}:"), err
+    assert "Traceback" not in err and fake.sent == []
+
+
 def test_deposit_without_the_treasurer_role_exits_1_with_the_sentence(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
