@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 MICRO_PATTERN = r"^[0-9]{1,78}$"
@@ -385,6 +385,14 @@ class DepositIn(In):
     )
     beneficiary: str = Field(pattern=ADDRESS_PATTERN)
     amount: str = Field(pattern=POSITIVE_MICRO_PATTERN, description="integer micro-M3E above zero")
+
+    @field_validator("bank_ref")
+    @classmethod
+    def _exactly_as_printed(cls, bank_ref: str) -> str:
+        # a pasted blank or newline would be another bankRef on chain: the same euros mint twice
+        if bank_ref != bank_ref.strip() or not bank_ref.isprintable():
+            raise ValueError("blanks around it or a control character")
+        return bank_ref
 
 
 HEX32_PATTERN = r"^0x[0-9a-fA-F]{64}$"

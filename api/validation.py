@@ -51,6 +51,11 @@ def _sentence(field: str, error: dict[str, Any]) -> str | None:
         return f"The {field} {_ADDRESS}"
     if field == "reference":
         return "The reference must be 1 to 140 printable ASCII characters (for example INV-2025-042)."
+    if field == "bank_ref":
+        return (
+            "The bank_ref must be the transfer's reference exactly as the bank statement prints it: "
+            "1 to 32 bytes, no blanks around it, no control characters."
+        )
     if field == "cursor":
         return "The cursor must be the next_cursor of a previous page, like 123.4."
     return None

@@ -272,15 +272,78 @@ def _write_private_json(path: Path, value: dict[str, object]) -> None:
         json.dump(value, handle, indent=2, ensure_ascii=False)
 
 
-def _start_service(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    handle = open(log, "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ledger", *args],
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
+class ServiceGroups:
+    """Every service the demo started, each in its own process group. A service that exits stays
+    listed: its leader may leave children (uvicorn workers) in its group, stopped at shutdown."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+        self._reported: set[int] = set()
+
+    def start(self, command: list[str], log: Path, env: dict[str, str],
+              stdout: int | None = None) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
+            child = subprocess.Popen(
+                command,
+                stdout=handle if stdout is None else stdout,
+                stderr=subprocess.STDOUT if stdout is None else handle,
+                env=env,
+                start_new_session=True,
+            )
+        self.started.append(child)
+        return child
+
+    def newly_exited(self) -> list[subprocess.Popen[bytes]]:
+        """Services whose leader exited since the last call (each said once, none forgotten)."""
+        exited = [c for c in self.started if c.poll() is not None and c.pid not in self._reported]
+        self._reported.update(c.pid for c in exited)
+        return exited
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to every group ever started, then SIGKILL to those still running after
+        `timeout` seconds; leaders are reaped."""
+        for child in reversed(self.started):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.started):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=max(deadline - time.monotonic(), 0))
+            while group_alive(child.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if child.poll() is None or group_alive(child.pid):
+                print(f"a service (process group {child.pid}) did not stop in {timeout:g} s: killed",
+                      file=sys.stderr)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs. Zombies do not count: an orphaned worker's
+    new parent (a container's init) may never reap it, and a zombie holds nothing."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():  # no /proc (macOS): any member, zombie or not
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # fields after the command name (which may hold spaces): state ppid pgrp ...
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it exited while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _ledger_command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "ledger", *args]
 
 
 def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None:
@@ -288,7 +351,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     node: DevNode | AnvilNode | None = None
-    children: list[subprocess.Popen[bytes]] = []
+    services = ServiceGroups()
     # SIGINT and SIGTERM stop everything, however the demo was started: a shell starting it in
     # the background (`ledger demo &`) hands it SIGINT ignored, so both handlers are set here.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -348,9 +411,9 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         migrate(settings.db_url)
         if not once:
             if importlib.util.find_spec("ledger.cli.indexer"):
-                children.append(_start_service(["index"], state / "indexer.log", env))
+                services.start(_ledger_command(["index"]), state / "indexer.log", env)
             if importlib.util.find_spec("ledger.cli.serve"):
-                children.append(_start_service(["serve"], state / "api.log", env))
+                services.start(_ledger_command(["serve"]), state / "api.log", env)
             if importlib.util.find_spec("ledger.energy.simulator"):
                 # A few dozen homes publish signed readings over MQTT (an embedded broker when
                 # LEDGER_MQTT_URL is unset): the past days and today up to now at once, then each
@@ -360,14 +423,14 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                             "--dev-wallets", str(HOME_ACCOUNT_BASE)]
                 for _label, index in NAMED_PROSUMERS:
                     simulate += ["--prosumer", dev_account(index).address]
-                children.append(_start_service(simulate, state / "simulator.log", env))
+                services.start(_ledger_command(simulate), state / "simulator.log", env)
             if importlib.util.find_spec("ledger.energy.settlement_source"):
                 from ledger.energy.simulator import OPERATION_ID
 
                 # Each simulated day is settled on chain once all its readings are in.
                 watch = ["settle-watch", "--operation", OPERATION_ID, "--interval", str(SETTLE_EVERY_S),
                          "--social-discount", str(DEMO_SOCIAL_DISCOUNT_BPS)]
-                children.append(_start_service(watch, state / "settlement.log", env))
+                services.start(_ledger_command(watch), state / "settlement.log", env)
         _print_summary(operator, manifest, settings)
         if once:
             return
@@ -386,27 +449,16 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 node.start()
                 if block_ms:
                     interval_mining(connect(settings.rpc_url), block_ms)
-            for child in [c for c in children if c.poll() is not None]:
+            for child in services.newly_exited():
                 print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
-                children.remove(child)
     except KeyboardInterrupt:
         print("\nStopping ...")
     finally:
         # a second signal must not cut the clean-up short (the chain would keep running)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for child in reversed(children):
-            # the whole process group: a service's own children (workers) stop with it
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"a service (pid {child.pid}) did not stop in 15 s: killed", file=sys.stderr)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+        # every process group ever started, a service's own children (workers) with it
+        services.stop()
         if node is not None:
             node.stop()
         for sig, handler in previous.items():  # a caller in the same process gets its own back

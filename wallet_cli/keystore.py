@@ -8,6 +8,7 @@ Listing reads the `address` member only and needs no password (and no crypto imp
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,22 @@ class Keystore:
         return sorted(p.stem for p in self.directory.glob("*.json") if not p.name.startswith("."))
 
     def load(self, name: str) -> dict[str, Any]:
+        """The keystore of `name`, refused when others can read the file (they could try
+        passwords offline): checked on the file opened, so a link swapped after a check cannot
+        hand over another file."""
+        return self._read(name, private=True)
+
+    def _read(self, name: str, *, private: bool) -> dict[str, Any]:
         file = self.file_for(name)
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
+            with open(file, encoding="utf-8") as handle:
+                mode = os.fstat(handle.fileno()).st_mode
+                if private and mode & 0o077:
+                    raise KeystoreError(
+                        f"The keystore {file} can be read by other users (mode {mode & 0o777:o}): "
+                        f"run `chmod 600 {file}` and try again."
+                    )
+                data = json.loads(handle.read())
         except FileNotFoundError:
             raise KeystoreError(self._missing_message(name)) from None
         except (OSError, json.JSONDecodeError) as exc:
@@ -63,7 +77,7 @@ class Keystore:
         return data
 
     def info(self, name: str) -> AccountInfo:
-        data = self.load(name)
+        data = self._read(name, private=False)  # the address is public; listing needs no check
         return AccountInfo(name, _address_member(data), _path_member(data), self.file_for(name))
 
     def accounts(self) -> list[AccountInfo]:

@@ -106,7 +106,16 @@ def _decrypt_keystore(path: Path, password_file: Path | None, prompt: Callable[[
     import json
 
     try:
-        keyfile = json.loads(path.read_text())
+        # the mode is checked on the file opened (like the password file): a keystore others can
+        # read lets them try passwords offline
+        with open(path, encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if mode & 0o077:
+                raise ConfigError(
+                    f"the keystore {path} can be read by other users (mode {mode & 0o777:o}): "
+                    f"run `chmod 600 {path}` and try again"
+                )
+            keyfile = json.loads(handle.read())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the keystore {path}: {exc}") from exc
     if password_file is not None and str(password_file) == "-":

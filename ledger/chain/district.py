@@ -69,6 +69,24 @@ def ref32(text: str) -> bytes:
     return raw.ljust(32, b"\0")
 
 
+def deposit_reference(bank_ref: str) -> bytes:
+    """The bytes32 a bank reference mints under: the statement import's encoding
+    (`bank_ref_bytes`), so one bank transfer has one bankRef whichever path records it.
+
+    Surrounding blanks and control characters are refused rather than stripped: a reference
+    pasted with a trailing space would otherwise be a new bankRef and mint the same euros again."""
+    from ledger.domain.treasury import bank_ref_bytes
+
+    if not bank_ref.strip():
+        raise InputError("the bank reference is empty: give the reference on the bank statement")
+    if bank_ref != bank_ref.strip() or any(not c.isprintable() for c in bank_ref):
+        raise InputError(
+            f"the bank reference {bank_ref!r} has blanks around it or control characters: give it "
+            "exactly as the bank statement prints it"
+        )
+    return bank_ref_bytes(bank_ref)
+
+
 def ref_arg(ref: str | bytes) -> bytes:
     """The bytes32 a payment reference argument becomes: 32 bytes as they are (a commitment).
 
@@ -252,8 +270,25 @@ class District:
 
     # --- operator ----------------------------------------------------------------------------
     def record_deposit(self, bank_ref: str, beneficiary: str, amount: int) -> SentTx:
+        """Mint under `deposit_reference(bank_ref)`, refused before sending when the reference
+        minted under any encoding it ever had (the API, `ledger deposit` and the statement import
+        all come here or check the same encodings, so one bank transfer mints once)."""
+        reference = deposit_reference(bank_ref)
+        if self.deposit_recorded(bank_ref):
+            raise InputError(
+                f"the bank reference {bank_ref!r} was already recorded (a reference mints once, ever): "
+                "check the bank statement; nothing was sent"
+            )
         return self.client.transact(
-            self.token.functions.recordDeposit(ref32(bank_ref), Web3.to_checksum_address(beneficiary), amount)
+            self.token.functions.recordDeposit(reference, Web3.to_checksum_address(beneficiary), amount)
+        )
+
+    def deposit_recorded(self, bank_ref: str) -> bool:
+        """Whether `bank_ref` already minted, under today's encoding or the old raw one."""
+        from ledger.domain.treasury import bank_ref_encodings
+
+        return any(
+            self.client.call(self.token.functions.depositRecorded(r)) for r in bank_ref_encodings(bank_ref)
         )
 
     def register_merchant(self, name: str, category: Category, payout: str) -> tuple[int, SentTx]:

@@ -18,9 +18,10 @@ from web3.contract import Contract
 
 from ledger.chain.client import ChainClient, SentTx
 from ledger.chain.deploy import decoder_for_manifest
-from ledger.chain.district import ref32
+from ledger.chain.district import deposit_reference, ref32
 from ledger.chain.governance import abi_items
 from ledger.chain.manifest import Manifest
+from ledger.domain.treasury import bank_ref_encodings
 from ledger.errors import ChainError, InputError
 
 CONTRACT_ALIASES = {
@@ -234,11 +235,8 @@ class Operator:
         beneficiary = checksum(beneficiary, "the beneficiary")
         token = self.contract("token")
         self.require_role(token, "treasurer")
-        # the raw text padded (how this command minted before) is checked too, so a reference
-        # minted either way never mints again
-        if any(
-            self.client.call(token.functions.depositRecorded(r)) for r in {reference, _padded(bank_ref)}
-        ):
+        # every encoding the reference ever minted under is checked, so it never mints again
+        if any(self.client.call(token.functions.depositRecorded(r)) for r in bank_ref_encodings(bank_ref)):
             raise InputError(
                 f"the bank reference {bank_ref!r} was already recorded (a reference mints once, ever): "
                 "check the bank statement; nothing was sent"
@@ -321,31 +319,6 @@ class Operator:
             self.contract("payments").functions.pendingPayout(merchant_id)
         )
         return str(payout), int(effective_at)
-
-
-def deposit_reference(bank_ref: str) -> bytes:
-    """The bytes32 a bank reference mints under: the statement import's encoding
-    (`bank_ref_bytes`), so one bank transfer has one bankRef whichever path records it.
-
-    Surrounding blanks and control characters are refused rather than stripped: a reference
-    pasted with a trailing space would otherwise be a new bankRef and mint the same euros again."""
-    from ledger.domain.treasury import bank_ref_bytes
-
-    if not bank_ref.strip():
-        raise InputError("the bank reference is empty: give the reference on the bank statement")
-    if bank_ref != bank_ref.strip() or any(not c.isprintable() for c in bank_ref):
-        raise InputError(
-            f"the bank reference {bank_ref!r} has blanks around it or control characters: give it "
-            "exactly as the bank statement prints it"
-        )
-    return bank_ref_bytes(bank_ref)
-
-
-def _padded(bank_ref: str) -> bytes:
-    """The raw UTF-8 text zero padded; a reference longer than 32 bytes never minted that way,
-    so it stands for its own encoding."""
-    raw = bank_ref.encode("utf-8")
-    return raw.ljust(32, b"\0") if len(raw) <= 32 else deposit_reference(bank_ref)
 
 
 def checksum(address: str, what: str) -> str:

@@ -8,6 +8,7 @@ input compiles byte-for-byte alike on any of the three.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -154,7 +155,14 @@ def source_hash(sources: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _compile(binary: Path, sources: dict[str, str], settings: dict[str, Any]) -> tuple[Any, str]:
+def _compile(
+    binary: Path, sources: dict[str, str], settings: dict[str, Any], cache: Path | None = None
+) -> tuple[Any, str]:
+    """solc's standard-JSON output for these sources and settings, and the compiler's version.
+
+    With `cache`, an output kept from an earlier run is reused when the whole input (every
+    source's content, the settings) and the compiler's version are the same: it is what solc
+    would print again (a compile is deterministic), without the ~40 s the wasm compiler takes."""
     import solcx
     import solcx.exceptions
     import solcx.wrapper
@@ -165,27 +173,71 @@ def _compile(binary: Path, sources: dict[str, str], settings: dict[str, Any]) ->
         "settings": settings,
     }
     try:
+        version = _full_version(binary)
+        key = hashlib.sha256(
+            json.dumps({"compiler": version, "input": standard_input}, sort_keys=True).encode()
+        ).hexdigest()
+        kept = _read_kept_output(cache / f"{key}.json") if cache is not None else None
+        if kept is not None:
+            return kept, version
         output = solcx.compile_standard(standard_input, solc_binary=binary)
-        version = str(solcx.wrapper.get_solc_version(binary, with_commit_hash=True))
     except solcx.exceptions.SolcError as exc:
         raise CompilerError(f"solc failed: {exc}") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise CompilerError(f"solc at {binary} could not run: {exc}") from exc
+    if cache is not None:
+        _keep_output(cache / f"{key}.json", output)
     return output, version
 
 
-def compile_contracts(solc: str | None = None, root: Path | None = None) -> Compilation:
-    """Compile the district contracts (those present in contracts/) with py-solc-x."""
+@functools.cache
+def _full_version(binary: Path) -> str:
+    """Asked once per process: each ask starts the compiler (node loading the wasm: ~2 s)."""
+    import solcx.wrapper
+
+    return str(solcx.wrapper.get_solc_version(binary, with_commit_hash=True))
+
+
+def _read_kept_output(path: Path) -> Any:
+    try:
+        output = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none kept, or a torn write: compile again
+    return output if isinstance(output, dict) and "contracts" in output else None
+
+
+def _keep_output(path: Path, output: Any) -> None:
+    """Atomically, so a crash never leaves half an output to be read as a build."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(output), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only checkout still compiles, only slower next time
+
+
+def compile_cache_dir(root: Path) -> Path:
+    return root / ".state" / "solc" / "outputs"
+
+
+def compile_contracts(
+    solc: str | None = None, root: Path | None = None, *, reuse: bool = True
+) -> Compilation:
+    """Compile the district contracts (those present in contracts/) with py-solc-x; `reuse`
+    takes solc's kept output for the very same input and compiler (see `_compile`)."""
     root = root or project_root()
     entries = [
         f"contracts/{name}.sol" for name in CONTRACT_NAMES if (root / "contracts" / f"{name}.sol").exists()
     ]
     if not entries:
         raise CompilerError(f"no contracts found under {root / 'contracts'}")
-    return compile_entries(entries, solc, root)
+    return compile_entries(entries, solc, root, reuse=reuse)
 
 
-def compile_entries(entries: list[str], solc: str | None = None, root: Path | None = None) -> Compilation:
+def compile_entries(
+    entries: list[str], solc: str | None = None, root: Path | None = None, *, reuse: bool = True
+) -> Compilation:
     """Compile the given source files (paths under the root, or `@openzeppelin/...` from
     node_modules) and return the contract named after each file; a contract listed in
     RUNS_OVERRIDES is compiled with its own optimizer runs (as hardhat.config.js does)."""
@@ -202,7 +254,7 @@ def compile_entries(entries: list[str], solc: str | None = None, root: Path | No
         sources = collect_sources(root, group)
         all_sources.update(sources)
         settings = {**COMPILER_SETTINGS, "optimizer": {"enabled": True, "runs": runs}}
-        output, version = _compile(binary, sources, settings)
+        output, version = _compile(binary, sources, settings, compile_cache_dir(root) if reuse else None)
         for entry in group:
             name = Path(entry).stem
             out = output["contracts"][entry][name]

@@ -1,6 +1,7 @@
 """Checking that the deployed contracts are the published source.
 
-Recompile with py-solc-x, read the code at each address (`eth_getCode`) and compare byte for
+Compile with py-solc-x (or take solc's output kept for the same sources, settings and
+compiler: `ledger.chain.solc._compile`), read the code at each address (`eth_getCode`) and compare byte for
 byte, except the immutable slots (constructor-set values such as the token address), which the
 compiler leaves as zeros and reports in `immutableReferences`. The CBOR metadata at the end of
 the code, which holds the hash of every source file, is compared too.
@@ -35,10 +36,13 @@ def mask_immutables(code: bytes, references: dict[str, list[dict[str, int]]]) ->
 
 
 def verify_deployment(
-    w3: Web3, manifest: Manifest, compilation: Compilation | None = None
+    w3: Web3, manifest: Manifest, compilation: Compilation | None = None, *, reuse: bool = True
 ) -> list[VerifyResult]:
-    compilation = compilation or compile_contracts()
-    governance = compile_entries([TIMELOCK_SOURCE]) if manifest.governance else None
+    """`reuse` takes solc's kept output when the sources, settings and compiler are the same as
+    when it was kept (the comparison is still with code built from the repository's sources);
+    False compiles afresh."""
+    compilation = compilation or compile_contracts(reuse=reuse)
+    governance = compile_entries([TIMELOCK_SOURCE], reuse=reuse) if manifest.governance else None
     results = []
     everything = sorted(manifest.contracts.items()) + sorted(manifest.governance.items())
     for name, deployed in everything:

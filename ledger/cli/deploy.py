@@ -66,15 +66,22 @@ def deploy(
     _emit(as_json, {"reused": False, "manifest": str(path), **_addresses(result)}, "\n".join(lines))
 
 
-def verify(rpc_url: RpcOption = None, manifest: ManifestOption = None, as_json: JsonOption = False) -> None:
-    """Recompile the sources and compare with the code deployed at each address."""
+def verify(
+    rpc_url: RpcOption = None,
+    manifest: ManifestOption = None,
+    as_json: JsonOption = False,
+    recompile: Annotated[
+        bool, typer.Option(help="compile afresh instead of reusing solc's output kept for the same sources")
+    ] = False,
+) -> None:
+    """Compile the sources and compare with the code deployed at each address."""
     from ledger.chain.client import connect
     from ledger.chain.manifest import Manifest
     from ledger.chain.verify import verify_deployment
 
     settings = load_settings(rpc_url, manifest)
     loaded = Manifest.load(settings.manifest_path)
-    results = verify_deployment(connect(settings.rpc_url), loaded)
+    results = verify_deployment(connect(settings.rpc_url), loaded, reuse=not recompile)
     ok = all(r.matches for r in results)
     text = "\n".join(
         f"{'MATCH   ' if r.matches else 'MISMATCH'} {r.name:<16} {r.address}  {r.reason}" for r in results

@@ -488,9 +488,12 @@ def minter_set_allowance(
 
     try:
         allowance = parse_m3e(amount)
+    except ValueError as exc:
+        raise InputError(f"amount: {exc}") from None
+    try:
         daily = parse_m3e(daily_limit) if daily_limit is not None else 0
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(f"--daily-limit: {exc}") from None
     outcome = _operator().set_minter_allowance(address, allowance, daily, execute=execute)
     what = f"{address} may mint {format_micro(allowance)}" + (
         f", at most {format_micro(daily)} a day" if daily else ""

@@ -39,5 +39,8 @@ def parse_m3e(text: str) -> int:
     if not (whole or frac) or not (whole + frac).isascii() or not (whole + frac).isdigit():
         raise ValueError(f"{text!r} is not an amount: write a number of {SYMBOL} such as \"5000.00\"")
     if len(frac) > DECIMALS:
-        raise ValueError(f"{text!r} has more than {DECIMALS} decimals")
+        raise ValueError(
+            f"{text!r} has more than {DECIMALS} decimals: the smallest amount is 0.000001 {SYMBOL}; "
+            "round it to 6 decimals at most (nothing is rounded for you)"
+        )
     return int(whole or "0") * MICRO + int(frac.ljust(DECIMALS, "0") or "0")

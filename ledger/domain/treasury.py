@@ -292,6 +292,16 @@ def bank_ref_bytes(key: str) -> bytes:
     return hashlib.sha256(b"M3E bank entry\x00" + raw).digest()
 
 
+def bank_ref_encodings(key: str) -> tuple[bytes, ...]:
+    """Every bytes32 the bank reference `key` may already have minted under: `bank_ref_bytes`,
+    then the raw UTF-8 text zero padded (how the API and `ledger deposit` minted before one
+    encoding was shared; it differs for a reference with an accent). Check them all before a mint."""
+    current = bank_ref_bytes(key)
+    raw = key.encode("utf-8")
+    old = raw.ljust(32, b"\0") if 0 < len(raw) <= 32 else current
+    return (current,) if old == current else (current, old)
+
+
 # --- reconciliation ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Difference:

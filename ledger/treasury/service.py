@@ -30,6 +30,7 @@ from ledger.domain.treasury import (
     HeldReason,
     Kind,
     bank_ref_bytes,
+    bank_ref_encodings,
     classify,
     topup_reference,
 )
@@ -268,14 +269,18 @@ def mint_pending(engine: Engine, chain: TreasuryChain, report: ImportReport | No
     with Session(engine) as session:
         pending = list(
             session.execute(
-                select(TreasuryEntry.id, TreasuryEntry.bank_ref, TreasuryEntry.account, TreasuryEntry.amount)
+                select(
+                    TreasuryEntry.id, TreasuryEntry.key, TreasuryEntry.bank_ref, TreasuryEntry.account,
+                    TreasuryEntry.amount,
+                )
                 .where(TreasuryEntry.status == "to-mint")
                 .order_by(TreasuryEntry.id)
             )
         )
-    for entry_id, bank_ref_hex, account, amount in pending:
+    for entry_id, key, bank_ref_hex, account, amount in pending:
         bank_ref = bytes.fromhex(bank_ref_hex[2:])
-        if chain.deposit_recorded(bank_ref):
+        # the old raw encoding too: the API minted a reference with an accent that way
+        if any(chain.deposit_recorded(r) for r in (bank_ref, *bank_ref_encodings(key)[1:])):
             _mark_minted(engine, entry_id, None, chain.today())
             report.already_minted.append(entry_id)
             continue

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -269,3 +270,73 @@ def test_attack_revoking_a_role_the_key_does_not_hold_sends_nothing_and_says_so(
     assert done.returncode == 0, done.stderr
     assert "Done" not in done.stdout and "nothing sent" in done.stdout
     assert stack.w3.eth.block_number == block
+
+
+def _api_operator(stack: Stack, signer: int) -> Any:
+    """The API's operator port (what POST /v1/operator/deposits calls), signing with `signer`."""
+    from api.chain_ops import ChainOperator
+    from api.settings import ApiSettings
+
+    return ChainOperator(ApiSettings(
+        rpc_url=stack.node.url, manifest=stack.root / "deployment.json",
+        keystore=keystore(stack.root, signer),
+        keystore_password_file=Path(stack.env["LEDGER_KEYSTORE_PASSWORD_FILE"]),
+    ))
+
+
+def test_attack_a_bank_reference_the_statement_import_minted_is_not_minted_again_by_the_api(
+    stack: Stack,
+) -> None:
+    from ledger.domain.treasury import bank_ref_bytes
+    from ledger.errors import InputError
+
+    resident = dev_account(RESIDENT).address
+    key = "VIREMENT-ÉLISE-0002"  # an accent: the old raw encoding differs from the import's
+    _mint_raw(stack, bank_ref_bytes(key), resident, 10_000_000)
+    before = _supply(stack)
+    with pytest.raises(InputError, match="already recorded"):
+        _api_operator(stack, DEMO_ROLES["treasurer"]).record_deposit(key, resident, 10_000_000)
+    assert _supply(stack) == before
+
+
+def test_attack_a_bank_reference_the_api_minted_the_old_way_is_not_minted_again(stack: Stack) -> None:
+    from ledger.errors import InputError
+
+    resident = dev_account(RESIDENT).address
+    key = "VIREMENT-ÉLISE-0003"
+    # how the API (and `ledger deposit` before it) minted: the raw UTF-8 text zero padded
+    _mint_raw(stack, key.encode("utf-8").ljust(32, b"\0"), resident, 10_000_000)
+    before = _supply(stack)
+    with pytest.raises(InputError, match="already recorded"):
+        _api_operator(stack, DEMO_ROLES["treasurer"]).record_deposit(key, resident, 10_000_000)
+    by_hand = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "10.00", "--bank-ref", key)
+    assert by_hand.returncode != 0, "the same bank deposit was minted a second time: " + by_hand.stdout
+    assert _supply(stack) == before
+
+
+def test_the_api_and_the_command_mint_one_bank_reference_once_between_them(stack: Stack) -> None:
+    from ledger.errors import InputError
+
+    resident = dev_account(RESIDENT).address
+    key = "VIREMENT-ÉLISE-0004"
+    _api_operator(stack, DEMO_ROLES["treasurer"]).record_deposit(key, resident, 1_000_000)
+    before = _supply(stack)
+    by_hand = ledger(stack, DEMO_ROLES["treasurer"], "deposit", resident, "1.00", "--bank-ref", key)
+    assert by_hand.returncode != 0, "the API's deposit was minted again by hand: " + by_hand.stdout
+    with pytest.raises(InputError, match="already recorded"):
+        _api_operator(stack, DEMO_ROLES["treasurer"]).record_deposit(key, resident, 1_000_000)
+    assert _supply(stack) == before
+
+
+def _mint_raw(stack: Stack, bank_ref: bytes, beneficiary: str, amount: int) -> None:
+    """Mint under `bank_ref` as given, with the treasurer key (what another path once sent)."""
+    from ledger.chain.client import ChainClient
+    from ledger.chain.deploy import decoder_for_manifest
+    from ledger.chain.manifest import Manifest
+
+    manifest = Manifest.load(stack.root / "deployment.json")
+    treasurer = dev_account(DEMO_ROLES["treasurer"])
+    client = ChainClient(stack.w3, treasurer, decoder_for_manifest(manifest))
+    deployed = manifest.contract("DistrictToken")
+    token = client.contract(deployed.address, deployed.abi)
+    client.transact(token.functions.recordDeposit(bank_ref, beneficiary, amount))

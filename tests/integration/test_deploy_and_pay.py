@@ -14,10 +14,10 @@ from web3 import Web3
 
 from ledger.chain.client import connect
 from ledger.chain.devnode import DevNode
-from ledger.chain.district import Category, District
+from ledger.chain.district import Category, District, deposit_reference
 from ledger.chain.manifest import DeployedContract, Manifest
 from ledger.demo import dev_account
-from ledger.errors import ContractRuleError
+from ledger.errors import ContractRuleError, InputError
 
 M3E = 1_000_000
 
@@ -138,9 +138,14 @@ def test_contract_errors_reach_python_as_sentences_naming_the_rule(chain_node: D
         stranger.record_deposit("STRANGER", stranger.address, 1)
     assert no_role.value.error_name == "AccessControlUnauthorizedAccount"
     operator.record_deposit("PYTEST-DUP", stranger.address, 1)
-    with pytest.raises(ContractRuleError) as twice:
+    with pytest.raises(InputError) as twice:  # refused before sending
         operator.record_deposit("PYTEST-DUP", stranger.address, 1)
     assert "mints once" in str(twice.value) and "'PYTEST-DUP'" in str(twice.value)
+    with pytest.raises(ContractRuleError) as sent_anyway:  # and by the contract, in its words
+        operator.client.transact(
+            operator.token.functions.recordDeposit(deposit_reference("PYTEST-DUP"), stranger.address, 1)
+        )
+    assert "mints once" in str(sent_anyway.value) and "'PYTEST-DUP'" in str(sent_anyway.value)
 
 
 def test_verify_reports_a_match_then_a_mismatch_when_an_address_holds_other_code(deployed) -> None:  # type: ignore[no-untyped-def]

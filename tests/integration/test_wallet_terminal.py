@@ -154,6 +154,7 @@ def test_password_prompts_for_existing_accounts_are_hidden_too(
     import json
 
     (home / "keystore" / "alice.json").write_text(json.dumps(keystore))
+    (home / "keystore" / "alice.json").chmod(0o600)
     transcript = io.StringIO()
     child = pexpect.spawn(str(WALLET_BIN / "wallet"), command, env=env_for(home, tmp_path),
                           encoding="utf-8", timeout=60)

@@ -301,6 +301,23 @@ def test_operator_actions_need_the_on_chain_role(client: TestClient, operator: F
     assert operator.sent[-1] == ("record_deposit", ("VIR-2026-0001", ALICE, 50_000_000))
 
 
+@pytest.mark.parametrize(
+    "bank_ref", ["VIR-2026-0002 ", " VIR-2026-0002", "VIR-2026\t0002", "VIR-2026-0002\n"]
+)
+def test_attack_a_bank_reference_with_blanks_or_control_characters_is_refused_naming_the_field(
+    client: TestClient, operator: FakeOperator, bank_ref: str
+) -> None:
+    # a pasted trailing blank is another bankRef on chain: the same euros would mint twice
+    sign_in(client, RESIDENT_A)
+    operator.grant(RESIDENT_A.address, "treasurer")
+    deposit = {"bank_ref": bank_ref, "beneficiary": ALICE, "amount": "50000000"}
+    refused = client.post("/v1/operator/deposits", json=deposit)
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert "bank_ref" in message and "exactly as the bank statement" in message
+    assert operator.sent == []
+
+
 # -- bodies and rates --------------------------------------------------------------------------
 
 

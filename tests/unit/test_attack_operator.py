@@ -82,6 +82,7 @@ def test_attack_the_password_dash_on_a_terminal_is_asked_hidden_not_echoed(
     store = tmp_path / "key.json"
     store.write_text(json.dumps(Account.encrypt(bytes.fromhex("22" * 32), "typed", kdf="pbkdf2",
                                                 iterations=10)))
+    store.chmod(0o600)
     typed = TerminalInput("typed\n")
     monkeypatch.setattr("sys.stdin", typed)
     asked: list[str] = []

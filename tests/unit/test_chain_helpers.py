@@ -15,7 +15,7 @@ from ledger.chain.manifest import DeployedContract, Manifest
 from ledger.chain.revert import ErrorDecoder
 from ledger.chain.solc import collect_sources, source_hash
 from ledger.chain.verify import mask_immutables
-from ledger.domain.money import format_micro
+from ledger.domain.money import format_micro, parse_m3e
 from ledger.errors import ConfigError, InputError, ManifestError
 from ledger.settings import DEV_ACCOUNT_KEY, LedgerSettings
 
@@ -90,6 +90,14 @@ def test_panics_plain_reverts_unknown_and_empty_data_all_give_sentences() -> Non
 )
 def test_amounts_show_two_decimals_unless_cents_do_not_say_it_all(micro: int, text: str) -> None:
     assert format_micro(micro, thousands=" ") == text
+
+
+@pytest.mark.parametrize("text", ["1.0000001", "0.1234567", "12.50000000 M3E"])
+def test_an_amount_with_more_than_six_decimals_says_what_to_write_instead(text: str) -> None:
+    with pytest.raises(ValueError, match="more than 6 decimals") as refused:
+        parse_m3e(text)
+    message = str(refused.value)
+    assert "the smallest amount is 0.000001 M3E" in message and "round it" in message
 
 
 def test_references_are_1_to_32_bytes_of_text() -> None:

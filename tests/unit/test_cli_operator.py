@@ -116,6 +116,25 @@ def test_deposit_amounts_are_exact_micro_m3e_and_bad_ones_are_refused_before_sig
     assert len(fake.sent) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("abc",), "amount"),
+        (("1.0000001",), "amount"),
+        (("100", "--daily-limit", "ten"), "--daily-limit"),
+        (("100", "--daily-limit", "0.0000001"), "--daily-limit"),
+    ],
+)
+def test_a_bad_minter_allowance_is_refused_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], field: str
+) -> None:
+    fake = FakeOperator({("DistrictToken", "admin")})
+    code, _, err = run(monkeypatch, capsys, fake, "minter", "set-allowance", ADDRESS, *args)
+    assert code == 2, err
+    assert err.startswith(f"error: {field}:"), err
+    assert "Traceback" not in err and fake.sent == []
+
+
 def test_deposit_without_the_treasurer_role_exits_1_with_the_sentence(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,6 +179,24 @@ def test_a_password_file_others_can_read_is_refused_with_the_chmod_to_run(tmp_pa
     assert client._read_password_file(loose) == "secret"
 
 
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_attack_a_keystore_others_can_read_is_refused_with_the_chmod_to_run(
+    tmp_path: Path, mode: int
+) -> None:
+    from eth_account import Account
+
+    store = tmp_path / "key.json"
+    store.write_text(json.dumps(Account.encrypt(bytes.fromhex("11" * 32), "pw", kdf="pbkdf2", iterations=10)))
+    password = tmp_path / "pw"
+    password.write_text("pw\n")
+    password.chmod(0o600)
+    store.chmod(mode)
+    with pytest.raises(ConfigError, match=f"run `chmod 600 {store}`"):
+        client._decrypt_keystore(store, password, None)
+    store.chmod(0o600)
+    assert client._decrypt_keystore(store, password, None) == "0x" + "11" * 32
+
+
 def test_the_password_dash_reads_one_line_of_standard_input(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -169,6 +206,7 @@ def test_the_password_dash_reads_one_line_of_standard_input(
     secret = bytes.fromhex("11" * 32)
     store = tmp_path / "key.json"
     store.write_text(json.dumps(Account.encrypt(secret, "pw on stdin", kdf="pbkdf2", iterations=10)))
+    store.chmod(0o600)
     monkeypatch.setattr("sys.stdin", io.StringIO("pw on stdin\nnot read\n"))
     assert client._decrypt_keystore(store, Path("-"), None) == key
     monkeypatch.setattr("sys.stdin", io.StringIO(""))

@@ -680,3 +680,18 @@ def test_an_entry_without_bank_reference_seen_again_in_another_statement_is_held
     assert reconcile_day(engine, chain, D1).held_credits == 0
     with pytest.raises(ReviewError, match="not a held credit"):
         dismiss_duplicate(engine, again.id)
+
+
+def test_attack_a_credit_minted_under_the_old_raw_encoding_is_not_minted_again_by_the_import(
+    engine: Engine,
+) -> None:
+    # before the fix, the API minted a bank reference as its raw UTF-8 text zero padded; with an
+    # accent that differs from bank_ref_bytes, so the statement import minted the same euros again
+    key = "BNK-ÉLISE-0001"
+    chain = FakeTreasuryChain()
+    chain.minted[key.encode("utf-8").ljust(32, b"\0")] = (ALICE.lower(), 8_000_000)
+    assert bank_ref_bytes(key) != key.encode("utf-8").ljust(32, b"\0")
+    credit = Entry([Tx(8_00, rf=rf(ALICE))], ref=key)
+    do_import(engine, chain, camt053(Stmt("STMT-OLD-ENC", D1, 0, [credit])))
+    assert chain.sent == 0, "the import minted again a bank transfer the API had minted"
+    assert entries(engine)[key].status == "minted"

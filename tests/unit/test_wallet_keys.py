@@ -454,3 +454,19 @@ def test_a_password_file_readable_by_others_is_pointed_out(home: Path, tmp_path:
     result = run("import", "alice", "--private-key", "--password-file", str(loose), input=KEY_0)
     assert result.exit_code == 0
     assert "can be read by other users" in result.stderr
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_attack_a_keystore_others_can_read_is_refused_with_the_chmod_to_run(
+    home: Path, password_file: Path, mode: int
+) -> None:
+    # anyone who can read the file can try passwords offline, at the speed of their own machine
+    import_key("alice", password_file)
+    keystore = home / "keystore" / "alice.json"
+    keystore.chmod(mode)
+    refused = run("export", "alice", "--json")
+    assert refused.exit_code == 1, refused.output
+    message = json.loads(refused.stdout)["message"]
+    assert f"chmod 600 {keystore}" in message and "Traceback" not in refused.output
+    keystore.chmod(0o600)
+    assert keys.decrypt_keystore(json.loads(run("export", "alice").stdout), PASSWORD).address == ACCOUNT_0
