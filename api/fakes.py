@@ -306,6 +306,7 @@ class FakeEnergy:
             ],
             {f: len(h) for f, h in expected.items()},
             {(b, f): v for (b, s, f), v in self.published.items() if s == step and start_ts <= b < end_ts},
+            {(b, f): v for (b, s, f), v in self.published.items() if s != step and start_ts <= b < end_ts},
         )
 
     def freeze(self, step_s: int, figures: Sequence[StepFigure], now: int) -> Published:

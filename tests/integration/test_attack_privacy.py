@@ -6,16 +6,30 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from datetime import date
+from typing import Any
 
 from sqlalchemy import MetaData, insert, select
 from sqlalchemy.engine import Engine
 
 from ledger.db import models as chain_models
+from ledger.db.energy_models import EnergyMeter, EnergyRawInput, EnergyReading
 from ledger.db.resident_data import collection_tables
 from ledger.db.settlement_models import SettleLine, SettleVersion
-from tests.integration.test_data_ownership import ME, OTHER, _client, _seed, database_url
+from tests.integration.test_data_ownership import (
+    DAY,
+    ME,
+    NEIGHBOURS,
+    NOON,
+    OTHER,
+    _client,
+    _read,
+    _seed,
+    _step,
+    database_url,
+)
 from tests.unit.test_api_security import RESIDENT_A, sign_in
 
 __all__ = ["database_url"]  # the fixture, parametrised over SQLite and PostgreSQL
@@ -84,3 +98,55 @@ def _tables_holding(engine: Engine, needle: str) -> set[str]:
                     break
     return held
 
+
+
+def test_attack_a_later_half_hour_reading_republishes_a_day_without_a_refusing_home(
+    database_url: str,
+) -> None:
+    """Seven homes report 10:00 and 10:15 (UTC) in quarter-hours; both figures are published and
+    frozen. I then refuse the district aggregates, and one 30-minute reading arrives for the day
+    (the distributor's load curve, at night): the day is now shown in half-hours, and the 10:00
+    half-hour was computed afresh without me. Its difference with the two quarter-hours already
+    published is exactly my consumption: a figure published twice, differing by one home."""
+    engine = _seed(database_url)
+    with engine.begin() as conn:
+        meters = dict(
+            conn.execute(
+                select(EnergyMeter.wallet, EnergyMeter.meter_id).where(EnergyMeter.commodity == "electricity")
+            ).all()
+        )
+        for n, home in enumerate([ME, OTHER, *NEIGHBOURS]):
+            _read(conn, meters[home], NOON + 900, 40 + n)
+    try:
+        with _client(database_url) as client:
+            sign_in(client, RESIDENT_A)
+            quarters = _step(client, "2025-06-21T10:00:00Z"), _step(client, "2025-06-21T10:15:00Z")
+            assert all(q["consumption_wh"] is not None for q in quarters), quarters
+            published = sum(q["consumption_wh"] for q in quarters)
+            refused = client.put("/v1/me/consents", json={"purpose": "district_aggregates", "granted": False})
+            assert refused.status_code == 200, refused.text
+            with engine.begin() as conn:
+                _read_half_hour(conn, meters[NEIGHBOURS[0]], NOON - 9 * 3600, 300)
+            body = client.get("/v1/energy/district", params={"day": DAY.isoformat()}).json()
+        assert body["step_minutes"] == 30
+        half_hour = next(s for s in body["steps"] if s["start"] == "2025-06-21T10:00:00Z")
+        mine = 600 + 40
+        assert half_hour["consumption_wh"] != published - mine, "the half-hour gives my consumption away"
+        assert half_hour["consumption_wh"] == published  # the sum of the two quarters as published
+    finally:
+        engine.dispose()
+
+
+def _read_half_hour(conn: Any, meter: int, at: int, value: int) -> None:
+    raw = uuid.uuid4().hex * 2
+    conn.execute(
+        insert(EnergyRawInput).values(
+            sha256=raw, source="distributor", channel="file", size=1, received_ts=at
+        )
+    )
+    conn.execute(
+        insert(EnergyReading).values(
+            source="distributor", meter_id=meter, start_ts=at, step_s=1800, direction="import",
+            version="v1", value=value, current=True, raw_sha256=raw, clock_status="ok", received_ts=at,
+        )
+    )
