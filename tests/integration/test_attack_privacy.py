@@ -150,3 +150,25 @@ def _read_half_hour(conn: Any, meter: int, at: int, value: int) -> None:
             version="v1", value=value, current=True, raw_sha256=raw, clock_status="ok", received_ts=at,
         )
     )
+
+
+def test_attack_erasure_says_the_link_to_my_address_is_gone_while_bank_credits_keep_it(
+    database_url: str,
+) -> None:
+    """After an erasure the bank credits I sent are kept (the law asks it), and each one keeps the
+    account it credited: my name and IBAN stay joined to my address. The answer must say so; it
+    told me instead that the link between me and my address is erased."""
+    engine = _seed(database_url)
+    try:
+        with _client(database_url) as client:
+            sign_in(client, RESIDENT_A)
+            done = client.post("/v1/me/erase", json={"confirm": RESIDENT_A.address})
+        assert done.status_code == 200, done.text
+        still_joined = _tables_holding(engine, ME) & _tables_holding(engine, "chloe martin")
+        assert still_joined == {"treasury_entries"}
+        kept = done.json()["kept"]
+        credits = next(k for k in kept if "bank credits" in k["what"])
+        assert "address" in credits["what"], credits
+        assert not any("is erased" in k["why"] for k in kept), "the answer claims a link erased that is kept"
+    finally:
+        engine.dispose()
