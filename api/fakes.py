@@ -445,6 +445,11 @@ class MemoryApiState:
     def revoke_session(self, token_hash: str) -> None:
         self.sessions.pop(token_hash, None)
 
+    def revoke_sessions_of(self, address: str) -> None:
+        for token_hash, (owner, _) in list(self.sessions.items()):
+            if owner.lower() == address.lower():
+                del self.sessions[token_hash]
+
     def spend_nonce(self, nonce: str, expires_at: int, now: int) -> bool:
         if nonce in self.spent:
             return False

@@ -9,15 +9,19 @@ import json
 import uuid
 import zipfile
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, insert, select
 from sqlalchemy.engine import Engine
 
+from api.app import create_app
 from ledger.db import models as chain_models
 from ledger.db.energy_models import EnergyMeter, EnergyRawInput, EnergyReading
 from ledger.db.resident_data import collection_tables
 from ledger.db.settlement_models import SettleLine, SettleVersion
+from tests.conftest import require_service
 from tests.integration.test_data_ownership import (
     DAY,
     ME,
@@ -30,6 +34,7 @@ from tests.integration.test_data_ownership import (
     _step,
     database_url,
 )
+from tests.unit.test_api import make_settings
 from tests.unit.test_api_security import RESIDENT_A, sign_in
 
 __all__ = ["database_url"]  # the fixture, parametrised over SQLite and PostgreSQL
@@ -170,5 +175,26 @@ def test_attack_erasure_says_the_link_to_my_address_is_gone_while_bank_credits_k
         credits = next(k for k in kept if "bank credits" in k["what"])
         assert "address" in credits["what"], credits
         assert not any("is erased" in k["why"] for k in kept), "the answer claims a link erased that is kept"
+    finally:
+        engine.dispose()
+
+
+def test_attack_with_redis_a_session_outlives_the_erasure(tmp_path: Path) -> None:
+    """Sessions live in Redis when it is configured. Someone holding a second session of mine
+    (another device, or a stolen cookie) keeps reading my data after I erased it, although the
+    erasure promises that my sessions end with it."""
+    redis_url = require_service("LEDGER_TEST_REDIS_URL", "Redis")
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = _seed(url)
+    settings = make_settings(database_url=url, redis_url=redis_url)
+    try:
+        with TestClient(create_app(settings)) as mine, TestClient(create_app(settings)) as other_device:
+            sign_in(mine, RESIDENT_A)
+            sign_in(other_device, RESIDENT_A)
+            assert other_device.get("/v1/me/consents").status_code == 200
+            done = mine.post("/v1/me/erase", json={"confirm": RESIDENT_A.address})
+            assert done.status_code == 200, done.text
+            assert mine.get("/v1/me/export").status_code == 401
+            assert other_device.get("/v1/me/export").status_code == 401, "a session outlived the erasure"
     finally:
         engine.dispose()
