@@ -306,6 +306,7 @@ class FakeEnergy:
             ],
             {f: len(h) for f, h in expected.items()},
             {(b, f): v for (b, s, f), v in self.published.items() if s == step and start_ts <= b < end_ts},
+            {(b, f): v for (b, s, f), v in self.published.items() if s != step and start_ts <= b < end_ts},
         )
 
     def freeze(self, step_s: int, figures: Sequence[StepFigure], now: int) -> Published:
@@ -443,6 +444,11 @@ class MemoryApiState:
 
     def revoke_session(self, token_hash: str) -> None:
         self.sessions.pop(token_hash, None)
+
+    def revoke_sessions_of(self, address: str) -> None:
+        for token_hash, (owner, _) in list(self.sessions.items()):
+            if owner.lower() == address.lower():
+                del self.sessions[token_hash]
 
     def spend_nonce(self, nonce: str, expires_at: int, now: int) -> bool:
         if nonce in self.spent:

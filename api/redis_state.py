@@ -58,6 +58,18 @@ class RedisApiState:
     def revoke_session(self, token_hash: str) -> None:
         self._call("be written", lambda: self._redis.delete(f"{PREFIX}session:{token_hash}"))
 
+    def revoke_sessions_of(self, address: str) -> None:
+        """End every session of `address` (its erasure). Sessions are keyed by token only, so
+        this scans them: an erasure is rare, and a scan also finds sessions made before it."""
+
+        def run() -> None:
+            for key in self._redis.scan_iter(match=f"{PREFIX}session:*", count=1000):
+                raw: Any = self._redis.get(key)
+                if raw is not None and bytes(raw).decode().partition("|")[0].lower() == address.lower():
+                    self._redis.delete(key)
+
+        self._call("be written", run)
+
     def spend_nonce(self, nonce: str, expires_at: int, now: int) -> bool:
         ttl = max(1, expires_at - now)
         return bool(

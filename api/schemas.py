@@ -462,7 +462,7 @@ class GatewayErrorOut(Out):
 
 class WithheldOut(Out):
     figure: DistrictFigure
-    reason: Literal["fewer_than_5_homes", "no_readings", "not_final"]
+    reason: Literal["fewer_than_5_homes", "no_readings", "not_final", "published_at_another_step"]
 
 
 class DistrictStepOut(Out):

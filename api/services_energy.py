@@ -37,7 +37,7 @@ from api.schemas import (
     WithheldOut,
 )
 from api.services import amount
-from ledger.db.queries_energy import DistrictRows, StepFigure
+from ledger.db.queries_energy import DistrictRows, Published, StepFigure
 from ledger.domain.energy.steps import PARIS, StepLength, day_bounds, day_step_starts
 from ledger.energy.envelope import MAX_ENVELOPE_BYTES, format_utc
 from ledger.energy.ingest import IngestResult
@@ -55,6 +55,7 @@ def _as_is(others: list[str]) -> dict[str, tuple[str, bool]]:
 FEW_HOMES = "fewer_than_5_homes"
 NO_READINGS = "no_readings"
 NOT_FINAL = "not_final"
+OTHER_STEP = "published_at_another_step"
 # A step whose expected homes have not all reported is closed this long after it ends.
 CLOSE_AFTER_S = 2 * 86_400
 
@@ -68,6 +69,32 @@ def _final(figure: StepFigure, rows: DistrictRows, clock: int) -> bool:
     return figure.reporting >= rows.expected.get(figure.figure, 0) or (
         figure.start_ts + rows.step_s + CLOSE_AFTER_S <= clock
     )
+
+
+def _across_step_lengths(rows: DistrictRows) -> tuple[Published, set[tuple[int, str]]]:
+    """The day's figures at its step length that figures already published at the other length
+    decide: a half-hour whose two quarter-hours were both published is their sum (published);
+    any other step overlapping a published one at the other length is withheld, since computed
+    afresh it would differ from what was published by the homes that reported late or refused
+    since, one home's value given away by a subtraction."""
+    derived: Published = {}
+    blocked: set[tuple[int, str]] = set()
+    if rows.step_s >= 1800:
+        halves: dict[tuple[int, str], list[StepFigure]] = defaultdict(list)
+        for (at, name), f in rows.frozen_other_step.items():
+            halves[(at - at % rows.step_s, name)].append(f)
+        for (at, name), found in halves.items():
+            if (at, name) in rows.frozen:
+                continue
+            if len(found) == rows.step_s // 900:
+                total, homes = sum(f.total for f in found), min(f.homes for f in found)
+                derived[(at, name)] = StepFigure(at, name, total, homes, homes)
+            else:
+                blocked.add((at, name))
+    else:
+        for at, name in rows.frozen_other_step:
+            blocked |= {(at + offset, name) for offset in range(0, 1800, rows.step_s)}
+    return derived, blocked - rows.frozen.keys()
 
 
 def parse_day(text: str | None) -> date:
@@ -116,10 +143,15 @@ def district(energy: EnergyReader, day: date, now: float | None = None) -> Distr
     step = StepLength.MIN30 if rows.step_s >= 1800 else StepLength.MIN15
     cells = {(f.start_ts, f.figure): f for f in rows.figures}
     clock = int(time.time() if now is None else now)
+    derived, blocked = _across_step_lengths(rows)
     newly_final = [
         f for f in rows.figures
-        if (f.start_ts, f.figure) not in rows.frozen and f.homes >= MIN_HOMES and _final(f, rows, clock)
-    ]
+        if (f.start_ts, f.figure) not in rows.frozen
+        and (f.start_ts, f.figure) not in blocked
+        and (f.start_ts, f.figure) not in derived
+        and f.homes >= MIN_HOMES
+        and _final(f, rows, clock)
+    ] + list(derived.values())
     published = rows.frozen
     if newly_final:
         published = {**rows.frozen, **energy.freeze(rows.step_s, newly_final, clock)}
@@ -139,6 +171,9 @@ def district(energy: EnergyReader, day: date, now: float | None = None) -> Distr
             if kept is not None:
                 values[name] = kept.total
                 sums[name] += kept.total
+            elif (at, name) in blocked:
+                values[name] = None
+                withheld.append(WithheldOut(figure=name, reason=OTHER_STEP))
             elif cell is None:
                 values[name] = None
                 withheld.append(WithheldOut(figure=name, reason=NO_READINGS))

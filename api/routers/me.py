@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field, StrictBool
 from sqlalchemy.engine import Engine
 
-from api.deps import CurrentSession, Settings, errors
+from api.deps import CurrentSession, Settings, State, errors
 from api.errors import BadRequest, Conflict
 from api.schemas import In
 from ledger.domain.data_ownership import (
@@ -127,10 +127,15 @@ async def put_consent(
 
 @router.post("/erase", responses=errors(400, 401, 409))
 async def erase(
-    body: EraseIn, request: Request, session: CurrentSession, settings: Settings, response: Response
+    body: EraseIn,
+    request: Request,
+    session: CurrentSession,
+    settings: Settings,
+    state: State,
+    response: Response,
 ) -> dict[str, Any]:
     """Erase what the district keeps about you off chain, except what the law or your settlements
-    require (listed with how long); your sessions kept in the database end with it."""
+    require (listed with how long); every session of yours ends with it."""
     from ledger.db.resident_data import erase as do_erase
 
     if body.confirm.lower() != session.address.lower():
@@ -140,6 +145,8 @@ async def erase(
         )
     engine = await resident_engine(request, settings)
     deleted = await anyio.to_thread.run_sync(do_erase, engine, session.address, int(time.time()))
+    # The session store may be Redis or another database than the ledger's: end them there too.
+    await anyio.to_thread.run_sync(state.revoke_sessions_of, session.address)
     response.headers.update(NO_STORE)
     return {
         "account": session.address.lower(),

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -151,6 +151,11 @@ class SqlApiState:
     def revoke_session(self, token_hash: str) -> None:
         with self._write() as conn:
             conn.execute(delete(ApiSession).where(ApiSession.token_hash == token_hash))
+
+    def revoke_sessions_of(self, address: str) -> None:
+        """End every session of `address` (its erasure)."""
+        with self._write() as conn:
+            conn.execute(delete(ApiSession).where(func.lower(ApiSession.address) == address.lower()))
 
     # -- single-use nonces -----------------------------------------------------------------------
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, exists, func, literal, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -81,6 +81,9 @@ class DistrictRows:
     """Per figure, the homes that reported it in the week before the day or during it."""
     frozen: Published = field(default_factory=dict)
     """Figures published before at this step length, as they were published."""
+    frozen_other_step: Published = field(default_factory=dict)
+    """Figures of the day published before at the other step length (15 when the day is now
+    shown in 30 minutes, or the reverse): a figure at this length must never differ from them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,16 @@ class SettlementEvent:
     to_index: int | None = None
     paid: int | None = None
     shortfall: int | None = None
+
+
+def _by_step_length(frozen: Sequence[Row[Any, Any, Any, Any, Any]], step: int) -> tuple[Published, Published]:
+    """Published figures split into those at `step` and those at the other step length."""
+    same: Published = {}
+    other: Published = {}
+    for start, name, total, homes, step_s in frozen:
+        into = same if int(step_s) == step else other
+        into[(int(start), str(name))] = StepFigure(int(start), str(name), int(total), int(homes))
+    return same, other
 
 
 class EnergyQueries:
@@ -234,8 +247,8 @@ class EnergyQueries:
             ).all()
             p = P
             frozen = conn.execute(
-                select(p.c.start_ts, p.c.figure, p.c.total, p.c.homes).where(
-                    p.c.start_ts >= start_ts, p.c.start_ts < end_ts, p.c.step_s == step
+                select(p.c.start_ts, p.c.figure, p.c.total, p.c.homes, p.c.step_s).where(
+                    p.c.start_ts >= start_ts, p.c.start_ts < end_ts
                 )
             ).all()
         figures = [
@@ -246,7 +259,7 @@ class EnergyQueries:
             step,
             figures,
             {str(f): int(n) for f, n in expected},
-            {(int(b), str(f)): StepFigure(int(b), str(f), int(t), int(h)) for b, f, t, h in frozen},
+            *_by_step_length(frozen, step),
         )
 
     def freeze(self, step_s: int, figures: Sequence[StepFigure], now: int) -> Published:

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, up
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.db import api_models, models
+from ledger.db import api_models, models, settlement_models
 from ledger.db import energy_models as em
 from ledger.db.errors import DatabaseUnavailable
 from ledger.domain.data_ownership import AGGREGATES, Consent, check_consent, every_consent
@@ -108,18 +108,25 @@ def aggregates_refused() -> Any:
 
 
 def _rows(conn: Connection, table: Table, where: ColumnElement[bool]) -> Rows:
-    return [dict(row._mapping) for row in conn.execute(select(table).where(where))]
+    # A session's token hash is a credential, not data about the resident: only when it ends.
+    shown = [table.c.address, table.c.expires_at] if table.name == "api_sessions" else [table]
+    return [dict(row._mapping) for row in conn.execute(select(*shown).where(where))]
 
 
-def _meter_ids(conn: Connection, account: str) -> list[int]:
+def _meters(conn: Connection, account: str) -> tuple[list[int], list[str]]:
+    """The ids and serials of the meters of `account`."""
     m = _table(em.EnergyMeter)
-    return [int(i) for i in conn.execute(select(m.c.meter_id).where(_is(m.c.wallet, account))).scalars()]
+    rows = conn.execute(select(m.c.meter_id, m.c.serial).where(_is(m.c.wallet, account))).all()
+    return [int(i) for i, _ in rows], [str(s) for _, s in rows]
 
 
 # (collection, table, rows of `account`): everything the database keeps about a resident.
-def _collections(account: str, meters: Sequence[int]) -> list[tuple[str, Table, ColumnElement[bool]]]:
+def _collections(
+    account: str, meters: Sequence[int], serials: Sequence[str]
+) -> list[tuple[str, Table, ColumnElement[bool]]]:
     t = _table
     r = t(em.EnergyReading)
+    lines, residues = t(settlement_models.SettleLine), t(settlement_models.SettleResidue)
     return [
         ("balance", t(models.Balance), _is(t(models.Balance).c.account, account)),
         ("balance_history", t(models.BalanceHistory), _is(t(models.BalanceHistory).c.account, account)),
@@ -142,9 +149,28 @@ def _collections(account: str, meters: Sequence[int]) -> list[tuple[str, Table, 
                 _is(t(models.SettlementShortfall).c.payee, account),
             ),
         ),
+        ("settlement_lines", lines, or_(_is(lines.c.payer, account), _is(lines.c.payee, account))),
+        (
+            "settlement_residues",
+            residues,
+            or_(residues.c.producer.in_(serials), residues.c.consumer.in_(serials)),
+        ),
+        (
+            "authorizations",
+            t(models.TokenAuthorization),
+            _is(t(models.TokenAuthorization).c.authorizer, account),
+        ),
+        ("freezes", t(models.AccountFreeze), _is(t(models.AccountFreeze).c.account, account)),
+        ("sessions", t(api_models.ApiSession), _is(t(api_models.ApiSession).c.address, account)),
         ("energy_meters", t(em.EnergyMeter), t(em.EnergyMeter).c.meter_id.in_(meters)),
         ("energy_meter_sites", t(em.EnergyMeterSite), t(em.EnergyMeterSite).c.meter_id.in_(meters)),
         ("energy_readings", r, r.c.meter_id.in_(meters)),
+        (
+            "energy_register_samples",
+            t(em.EnergyRegisterSample),
+            t(em.EnergyRegisterSample).c.meter_id.in_(meters),
+        ),
+        ("energy_half_wh_carries", t(em.EnergyHalfWhCarry), t(em.EnergyHalfWhCarry).c.meter_id.in_(meters)),
         (
             "energy_reading_reviews",
             t(em.EnergyReadingReview),
@@ -173,12 +199,19 @@ def _collections(account: str, meters: Sequence[int]) -> list[tuple[str, Table, 
     ]
 
 
+def collection_tables() -> dict[str, str]:
+    """{table name: the export collection that holds its rows of a resident}."""
+    return {table.name: name for name, table, _ in _collections("0x", [], [])}
+
+
 @_database
 def export(engine: Engine, account: str) -> dict[str, Rows]:
     """Every collection of `account`, read in one transaction (a consistent snapshot)."""
     with engine.connect() as conn, conn.begin():
-        meters = _meter_ids(conn, account)
-        found = {name: _rows(conn, table, where) for name, table, where in _collections(account, meters)}
+        meters, serials = _meters(conn, account)
+        found = {
+            name: _rows(conn, table, where) for name, table, where in _collections(account, meters, serials)
+        }
     found["consents"] = [
         {"purpose": c.purpose, "party": c.party, "granted": c.granted, "changed_ts": c.changed_ts}
         for c in every_consent(

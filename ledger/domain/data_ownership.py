@@ -79,7 +79,8 @@ class Kept:
 # What an erasure keeps, in the words the resident reads (the API and the wallet print them).
 KEPT_AFTER_ERASURE = (
     Kept(
-        "bank credits you sent to buy M3E (name, IBAN, amount, date, reference)",
+        "bank credits you sent to buy M3E (name, IBAN, amount, date, reference, and the address "
+        "they credited)",
         "accounting records (Code de commerce, art. L123-22) and anti-money-laundering records "
         "(Code monétaire et financier, art. L561-12)",
         "10 years after the end of the financial year of the transfer",
@@ -99,8 +100,9 @@ KEPT_AFTER_ERASURE = (
     Kept(
         "what the public chain holds: your address, transfers, payments (their references only as "
         "salted commitments), bookings and settlement lines, and the ledger's index of it",
-        "a blockchain cannot forget; the address is a pseudonym: nothing on chain names you, and "
-        "the link between you and it (your top-up reference, your naming choice) is erased",
+        "a blockchain cannot forget; the address is a pseudonym: nothing on chain names you; off "
+        "chain, your top-up reference and naming choice go, and only the bank credits above still "
+        "join your name to your address",
         "for ever (the index is rebuilt from the chain)",
     ),
 )

@@ -262,6 +262,7 @@ def test_the_export_holds_everything_kept_about_me_and_nothing_of_anyone_else(da
         "naming": 1,
         "topup_references": 1,
         "bank_credits": 1,
+        "sessions": 1,  # the one signed in to ask
     }
     assert rows["bank_credits"][0]["counterparty_name"] == "Chloe Martin"
     assert rows["payments"][0]["amount"] == 2_400_000
