@@ -518,18 +518,9 @@ class ApiQueries:
         with self._snapshot() as run:
             cursor = self._quick_cursor(run)
             rows = _newest_first(run(sent_sql, params), run(received_sql, params), limit)
-        items = [
-            TransferItem(
-                int(r[0]),
-                int(r[1]),
-                str(r[2]),
-                str(r[3]),
-                str(r[4]),
-                _int(r[5]),
-                int(r[6]) if r[6] is not None else None,
-            )
-            for r in rows
-        ]
+        # Both drivers already give int block numbers, log indexes and times and str hashes and
+        # addresses (BIGINT, INTEGER, VARCHAR): only the amount needs decoding.
+        items = [TransferItem(r[0], r[1], r[2], r[3], r[4], _int(r[5]), r[6]) for r in rows]
         return Page(cursor, items)
 
     # -- merchants and payments ----------------------------------------------------------------
@@ -843,6 +834,8 @@ TOPIC_MANDATE_REVOKED = _topic("EnergySettlementMandateRevoked(uint256,address)"
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bytes | bytearray | memoryview):
+    if type(value) is bytes:  # SQLite's fixed-width amounts, the common case first
+        return int.from_bytes(value, "big")
+    if isinstance(value, bytearray | memoryview):
         return int.from_bytes(bytes(value), "big")
     return int(value)
