@@ -194,11 +194,30 @@ class ChainSettlement:
         if not batches:  # the batch was already processed by an earlier call: nothing happened
             return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, 0, ())
         args = batches[0]["args"]
+        self._record_fund_pull(receipt)
         shortfalls = tuple(
             Shortfall(int(a["index"]), str(a["payer"]), str(a["payee"]), int(a["amount"]))
             for a in (log["args"] for log in self._logs(receipt, "EnergySettlementShortfall"))
         )
         return BatchReceipt(tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls)
+
+    def _record_fund_pull(self, receipt: Any) -> None:
+        """Has the fund book a pull this batch took from it at once: the fund learns of a pull only
+        when it next looks, and counts it in that month (a pull on the month's last day would
+        otherwise be the next month's outflow, paid from the next month's budget)."""
+        if self.fund is None or self._token is None:
+            return
+        transfer = keccak(text="Transfer(address,address,uint256)")
+        fund_topic = bytes.fromhex(str(self.fund.address)[2:]).rjust(32, b"\0")
+        pulled = any(
+            str(log["address"]).lower() == self._token.address.lower()
+            and len(log["topics"]) == 3
+            and bytes(log["topics"][0]) == transfer
+            and bytes(log["topics"][1]) == fund_topic
+            for log in receipt["logs"]
+        )
+        if pulled:
+            self.client.transact(self.fund.functions.recordReceived())
 
     # --- mandates and what members owe ---------------------------------------------------------
     def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:

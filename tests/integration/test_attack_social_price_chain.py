@@ -29,6 +29,7 @@ OP = 302
 M3E = 1_000_000
 BUDGET = 50 * M3E
 DISCOUNT_BPS = 4_000
+JUNE_2025 = 2025 * 12 + 5
 UNTIL_THE_YEAR_END = int(datetime(2025, 12, 31, tzinfo=UTC).timestamp())
 
 
@@ -135,3 +136,29 @@ def test_attack_a_household_found_eligible_after_the_day_is_not_subsidised_for_i
     # ... and from the day it became eligible on, it is.
     later = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS, date(2025, 6, 17))
     assert later is not None and later.eligible == {household}
+
+
+def test_attack_a_pull_on_the_months_last_day_is_counted_in_that_month_not_the_next(
+    node: DevNode, tmp_path: Path
+) -> None:
+    # The settlement pays late on 30 June; the fund records the pull only when it next looks,
+    # on 1 July: June's books would miss it and July's budget would pay for June.
+    w3 = connect(node.url)
+    world, fund = _world_with_programme(w3)
+    council = world.operator
+    council.record_deposit("FUND-GIFT-ATTACK-3", council.client.address, 100 * M3E)
+    council.client.transact(council.token.functions.approve(fund.address, 100 * M3E))
+    council.client.transact(fund.functions.contribute(100 * M3E, b"GIFT".ljust(32, b"\0")))
+    household = world.accounts["PRM-C1"]
+    council.client.transact(fund.functions.setEligibility(household, UNTIL_THE_YEAR_END))
+    _move_chain_to(w3, datetime(2025, 6, 30, 23, tzinfo=UTC))
+
+    social = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS, DAY)
+    assert social is not None and social.eligible == {household}
+    lines = _settle(world, tmp_path, DAY, social)
+    (subsidy,) = [ln.value for ln in lines.lines if ln.kind is LineKind.SOLIDARITY]
+    _move_chain_to(w3, datetime(2025, 7, 1, 1, tzinfo=UTC))
+    council.client.transact(fund.functions.refreshSettlementAllowance())
+    call = council.client.call
+    assert call(fund.functions.spentIn(1, JUNE_2025)) == subsidy, "June's pull is June's outflow"
+    assert call(fund.functions.spentIn(1, JUNE_2025 + 1)) == 0, "July's budget is whole"
