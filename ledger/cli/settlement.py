@@ -179,7 +179,7 @@ def settle_command(
         book=tariff_book(chain.tariffs(op), chain.price_bounds()),
         accounts=accounts,
         batch_size=batch,
-        social=chain.social_price(accounts.values(), social_discount) if social_discount else None,
+        social=chain.social_price(accounts.values(), social_discount, the_day) if social_discount else None,
     )
     store = day_store(settings)
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
@@ -217,7 +217,9 @@ def _settle_from_store(
             operation,
             the_day,
             lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
-            (lambda accounts: chain.social_price(accounts, social_discount)) if social_discount else None,
+            (lambda accounts, day: chain.social_price(accounts, social_discount, day))
+            if social_discount
+            else None,
         ),
         batch,
     )
@@ -407,7 +409,11 @@ def settle_watch_command(
         lookback_days=lookback,
         batch_size=batch,
         changes=readings_store,  # re-settles days whose distributor data or reviews changed
-        social=(lambda accounts: chain.social_price(accounts, social_discount)) if social_discount else None,
+        social=(
+            (lambda accounts, day: chain.social_price(accounts, social_discount, day))
+            if social_discount
+            else None
+        ),
     )
     try:
         watcher.run(cycles=cycles)

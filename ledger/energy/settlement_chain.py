@@ -18,6 +18,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.manifest import Manifest
 from ledger.domain.energy.pricing import Band, PriceBounds
 from ledger.domain.energy.solidarity import SocialPrice
+from ledger.domain.energy.steps import day_bounds
 from ledger.energy.settlement import (
     BatchReceipt,
     ChainTariff,
@@ -50,10 +51,12 @@ class ChainSettlement:
         self._token = manifest.contracts.get("DistrictToken")
 
     # --- the social price (the commons fund as a paying member) --------------------------------
-    def social_price(self, accounts: Iterable[str], discount_bps: int) -> SocialPrice | None:
-        """The social price for a day settled now: the accounts the fund finds eligible now, and
-        what it lets this settlement pull (its allowance, set again first to what is left of the
-        programme's month). None when the fund granted no programme to this settlement."""
+    def social_price(self, accounts: Iterable[str], discount_bps: int, day: date) -> SocialPrice | None:
+        """The social price for `day`: the accounts the fund found eligible at the day's end (not
+        now: a household recorded after the day was not eligible on it), and what the fund can
+        pay this settlement: its allowance, set again first to what is left of the programme's
+        month, but never more than the fund holds (a budget above the balance would leave the
+        producers paid short). None when the fund granted no programme to this settlement."""
         if self.fund is None or self._token is None:
             return None
         granted, _ = self.client.call(self.fund.functions.settlementGrant())
@@ -61,12 +64,47 @@ class ChainSettlement:
             return None
         self.client.transact(self.fund.functions.refreshSettlementAllowance())
         token = self.client.contract(self._token.address, self._token.abi)
-        left = int(self.client.call(token.functions.allowance(self.fund.address, self.address)))
+        allowance = int(self.client.call(token.functions.allowance(self.fund.address, self.address)))
+        held = int(self.client.call(token.functions.balanceOf(self.fund.address)))
+        day_end = int(day_bounds(day)[1].timestamp())
+        last_block = self._last_block_before(day_end)
         eligible = frozenset(
             a for a in {to_checksum_address(x) for x in accounts}
-            if self.client.call(self.fund.functions.isEligible(a))
+            if self._eligible_until_as_of(str(self.fund.address), a, last_block) >= day_end
         )
-        return SocialPrice(str(self.fund.address), eligible, discount_bps, left)
+        return SocialPrice(str(self.fund.address), eligible, discount_bps, min(allowance, held))
+
+    def _last_block_before(self, moment: int) -> int:
+        """The last block mined before the Unix time `moment` (the latest while it is to come)."""
+        w3 = self.client.w3
+        high = int(w3.eth.block_number)
+        if int(w3.eth.get_block(high)["timestamp"]) < moment:
+            return high
+        low = 0  # invariant: block `low` is before `moment` (genesis is), block `high` is not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if int(w3.eth.get_block(middle)["timestamp"]) < moment:
+                low = middle
+            else:
+                high = middle
+        return low
+
+    def _eligible_until_as_of(self, fund: str, household: str, block: int) -> int:
+        """`household`'s eligibility expiry as the fund's events had set it by `block` (0: none).
+        From the logs, not a historical call, so that a node keeping no old state answers too."""
+        topic = keccak(text="EligibilitySet(address,uint64)")
+        logs = self.client.w3.eth.get_logs(
+            {
+                "address": to_checksum_address(fund),
+                "fromBlock": 0,
+                "toBlock": block,
+                "topics": ["0x" + topic.hex(), "0x" + bytes.fromhex(household[2:]).rjust(32, b"\0").hex()],
+            }
+        )
+        if not logs:
+            return 0
+        last = max(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+        return int.from_bytes(bytes(last["data"])[-32:], "big")
 
     # --- roles and tariffs (operator) ----------------------------------------------------------
     def has_role(self, role_name: str, account: str | None = None) -> bool:
@@ -159,6 +197,7 @@ class ChainSettlement:
                 tx_hash, int(receipt["gasUsed"]), -1, 0, (), int(receipt["blockNumber"]), processed=False
             )
         args = batches[0]["args"]
+        self._record_fund_pull(receipt)
         shortfalls = tuple(
             Shortfall(int(a["index"]), str(a["payer"]), str(a["payee"]), int(a["amount"]))
             for a in (log["args"] for log in self._logs(receipt, "EnergySettlementShortfall"))
@@ -166,6 +205,24 @@ class ChainSettlement:
         return BatchReceipt(
             tx_hash, int(receipt["gasUsed"]), -1, int(args["paid"]), shortfalls, int(receipt["blockNumber"])
         )
+
+    def _record_fund_pull(self, receipt: Any) -> None:
+        """Has the fund book a pull this batch took from it at once: the fund learns of a pull only
+        when it next looks, and counts it in that month (a pull on the month's last day would
+        otherwise be the next month's outflow, paid from the next month's budget)."""
+        if self.fund is None or self._token is None:
+            return
+        transfer = keccak(text="Transfer(address,address,uint256)")
+        fund_topic = bytes.fromhex(str(self.fund.address)[2:]).rjust(32, b"\0")
+        pulled = any(
+            str(log["address"]).lower() == self._token.address.lower()
+            and len(log["topics"]) == 3
+            and bytes(log["topics"][0]) == transfer
+            and bytes(log["topics"][1]) == fund_topic
+            for log in receipt["logs"]
+        )
+        if pulled:
+            self.client.transact(self.fund.functions.recordReceived())
 
     # --- mandates and what members owe ---------------------------------------------------------
     def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:

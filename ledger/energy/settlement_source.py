@@ -424,11 +424,11 @@ def store_compute(
     operation_id: str,
     day: date,
     book: Callable[[], TariffBook],
-    social: Callable[[Iterable[str]], SocialPrice | None] | None = None,
+    social: Callable[[Iterable[str], date], SocialPrice | None] | None = None,
 ) -> Callable[[int, Mapping[tuple[str, str], int], Mapping[str, int]], DayLines]:
     """The `Compute` of `Settler.run` reading the store when (and only when) it is called: a
     day already committed but not fully paid is finished without reading anything. `social`
-    gives the social price for the day's accounts (read from the chain then), or None."""
+    gives the social price of the day for its accounts (read from the chain then), or None."""
 
     def compute(version: int, residues: Mapping[tuple[str, str], int], moved: Mapping[str, int]) -> DayLines:
         inputs = day_inputs(store, operation_id, day)
@@ -443,7 +443,7 @@ def store_compute(
             residues=residues,
             version=version,
             already_transferred=moved,
-            social=social(inputs.accounts.values()) if social is not None else None,
+            social=social(inputs.accounts.values(), day) if social is not None else None,
         )
 
     return compute
@@ -520,7 +520,7 @@ class SettleWatcher:
     changes: ChangeFeed | None = None
     """When given (the SQL store), a settled day whose distributor data change or whose review is
     resolved is settled again: the correction version is committed without anyone asking."""
-    social: Callable[[Iterable[str]], SocialPrice | None] | None = None
+    social: Callable[[Iterable[str], date], SocialPrice | None] | None = None
     """When given, the social price of each day settled (see `store_compute`)."""
     _closed: set[date] = field(default_factory=set)
     _open: dict[date, int] = field(default_factory=dict)

@@ -94,7 +94,7 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
     w3.provider.make_request("evm_setNextBlockTimestamp", [after_the_days])
     w3.provider.make_request("evm_mine", [])
 
-    social = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS)
+    social = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS, DAY)
     assert social is not None
     assert social.eligible == {household} and social.budget_left == BUDGET
     before = {who: world.balance(who) for who in (*world.accounts.values(), str(fund.address))}
@@ -122,7 +122,7 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
 
     # The council lowers the month's budget to what was spent: the next day is at the normal price.
     send(fund.functions.changeProgramme(1, world.chain.address, line.value, True))
-    spent = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS)
+    spent = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS, NEXT_DAY)
     assert spent is not None and spent.budget_left == 0
     household_before = world.balance(household)
     next_lines = _settle(world, tmp_path, NEXT_DAY, spent)

@@ -14,6 +14,7 @@ interface Vm {
     function stopPrank() external;
 
     function warp(uint256 newTimestamp) external;
+    function skip(bool skipTest, string calldata reason) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
     function store(address target, bytes32 slot, bytes32 value) external;
 
