@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -50,7 +51,16 @@ def sqlite_path(engine: Engine) -> Path | None:
     if engine.dialect.name != "sqlite":
         return None
     database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    query = {k: [v] if isinstance(v, str) else list(v) for k, v in engine.url.query.items()}
+    if database and database.startswith("file:") and "true" in query.get("uri", []):
+        # An SQLite URI (`sqlite:///file:path?uri=true`) names the same file as its plain
+        # spelling: the locks kept next to the file must be the same for both.
+        uri = urlsplit(database)
+        query |= parse_qs(uri.query)
+        if "memory" in query.get("mode", []) or uri.path in ("", ":memory:"):
+            return None
+        database = unquote(uri.path)
+    if not database or database == ":memory:":
         return None
     return Path(database).resolve()
 

@@ -45,6 +45,7 @@ class SettleVersion(Base):
     amount: Mapped[int] = mapped_column(U256)
     transfers: Mapped[int] = mapped_column(BigInteger)
     line_count: Mapped[int] = mapped_column(BigInteger)
+    residues_hash: Mapped[str | None] = mapped_column(Hash, nullable=True)  # NULL reads as altered
     state: Mapped[str] = mapped_column(String(12))
     commit_tx: Mapped[str | None] = mapped_column(Hash, nullable=True)
 

@@ -10,9 +10,10 @@ process, so a run killed with -9 never leaves a day held.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
@@ -97,11 +98,16 @@ class SqlDayStore:
             residues_before=residues["before"],
             residues_after=residues["after"],
         )
-        if len(lines) != row.line_count or _hex(loaded.root) != row.root:
+        if (
+            len(lines) != row.line_count
+            or _hex(loaded.root) != row.root
+            or residues_digest(loaded.residues_before, loaded.residues_after) != row.residues_hash
+            or not _totals_match_lines(loaded)
+        ):
             raise SettlementError(
                 f"the stored lines of {row.day} version {row.version} do not hash to their recorded "
-                "root: the settlement tables were altered; restore them from a backup or run "
-                "`ledger settle-rebuild`"
+                "root (or its residues, totals or batch size no longer match it): the settlement "
+                "tables were altered; restore them from a backup or run `ledger settle-rebuild`"
             )
         return loaded
 
@@ -281,6 +287,33 @@ class SqlDayStore:
             conn.close()
 
 
+def residues_digest(before: Mapping[tuple[str, str], int], after: Mapping[tuple[str, str], int]) -> str:
+    """A digest of a version's residues: they are not leaves of the root, yet they carry money
+    from day to day, so an altered residue row must be caught on reading like an altered line."""
+    sides = (("before", before), ("after", after))
+    rows = sorted((side, p, c, int(r)) for side, held in sides for (p, c), r in held.items())
+    return _hex(hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).digest())
+
+
+def _totals_match_lines(lines: DayLines) -> bool:
+    """The stored totals and batch size are what the committed lines say (the DAY line carries the
+    transfer count, the allocated energy and the amount; each batch line its line count): a pending
+    version is committed and paid with them."""
+    day = [ln for ln in lines.lines if ln.kind is LineKind.DAY]
+    if len(day) != 1:
+        return False
+    totals = lines.totals
+    if lines.batch_size < 1:
+        return False
+    if (day[0].index, day[0].wh, day[0].value) != (totals.transfers, totals.allocated_wh, totals.amount):
+        return False
+    batch_lines = sorted((ln for ln in lines.lines if ln.kind is LineKind.BATCH), key=lambda ln: ln.index)
+    starts = range(0, totals.transfers, lines.batch_size)
+    expected = [min(lines.batch_size, totals.transfers - start) for start in starts]
+    sizes = [ln.wh for ln in batch_lines]
+    return sizes == expected
+
+
 def _version_key(table: Any, lines: DayLines) -> tuple[Any, ...]:
     return (table.operation_id == lines.operation_id, table.day == lines.day, table.version == lines.version)
 
@@ -300,6 +333,7 @@ def _insert_version(conn: Connection, lines: DayLines, state: str, commit_tx: st
         amount=lines.totals.amount,
         transfers=lines.totals.transfers,
         line_count=len(lines.lines),
+        residues_hash=residues_digest(lines.residues_before, lines.residues_after),
         state=state,
         commit_tx=commit_tx,
     ))

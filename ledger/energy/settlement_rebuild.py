@@ -13,6 +13,7 @@ store is then restored from a backup instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -57,6 +58,8 @@ class RebuildStore(Protocol):
     def replace_version(
         self, lines: DayLines, state: str, commit_tx: str | None, batches: Sequence[tuple[int, str, int]]
     ) -> None: ...
+
+    def claim(self, operation_id: int, day: date) -> AbstractContextManager[None]: ...
 
 
 class RebuildRefused(SettlementError):
@@ -128,7 +131,12 @@ def rebuild_store(
     from_block: int = 0,
 ) -> list[RebuiltVersion]:
     """Recompute and check every committed version, then (only if all match) store them."""
-    rebuilt = rebuild_versions(chain, operation_id, compute_for, from_block)
-    for version in rebuilt:
-        store.replace_version(version.lines, version.state, version.commit_tx, version.batches)
+    # Hold every day it may rewrite, as a run does: a run in progress would otherwise see its
+    # version and batches replaced under it (SettlementBusy names the day; nothing is written).
+    with ExitStack() as held:
+        for day in chain.committed_days(operation_id, from_block):
+            held.enter_context(store.claim(operation_id, day))
+        rebuilt = rebuild_versions(chain, operation_id, compute_for, from_block)
+        for version in rebuilt:
+            store.replace_version(version.lines, version.state, version.commit_tx, version.batches)
     return rebuilt
