@@ -4,8 +4,8 @@ The residues carried from day to day are not leaves of a version's Merkle root, 
 check did not cover them. Each version row now keeps a digest of its residues; versions stored
 before this migration get the digest of the residues they hold now.
 
-Revision ID: 0019_settlement_residues_hash
-Revises: 0018_settlement_state
+Revision ID: 0020_settlement_residues_hash
+Revises: 0019_free_basics
 Create Date: 2026-12-02 06:00:00.000000
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019_settlement_residues_hash"
-down_revision: str | None = "0018_settlement_state"
+revision: str = "0020_settlement_residues_hash"
+down_revision: str | None = "0019_free_basics"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
