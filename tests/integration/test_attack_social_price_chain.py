@@ -17,8 +17,9 @@ from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.solidarity import SocialPrice
 from ledger.domain.energy.steps import StepLength
-from ledger.energy.settlement import DayLines, JsonDayStore, LineKind, Settler, day_compute, tariff_book
+from ledger.energy.settlement import DayLines, LineKind, Settler, day_compute, tariff_book
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
+from tests.settle_store import sql_day_store
 
 pytestmark = pytest.mark.chain
 
@@ -71,8 +72,8 @@ def _settle(world: SettlementWorld, store: Path, day: date, social: SocialPrice 
         readings=synthetic_day(day, PRODUCERS, CONSUMERS), key=DefaultKey(),
         book=tariff_book(world.chain.tariffs(OP)), accounts=world.accounts, batch_size=2, social=social,
     )
-    Settler(world.chain, JsonDayStore(store), batch_size=2).run(OP, day, compute)
-    return JsonDayStore(store).load(OP, day)[1]
+    Settler(world.chain, sql_day_store(store), batch_size=2).run(OP, day, compute)
+    return sql_day_store(store).load(OP, day)[1]
 
 
 def _normal_transfers(world: SettlementWorld, day: date) -> dict[str, int]:
