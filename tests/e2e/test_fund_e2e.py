@@ -2,7 +2,7 @@
 household's day settles at the social price with the fund paying the producer the difference, a
 free co-working hour is paid to the merchant by the fund; both are the fund's outflows in
 GET /v1/fund and on the page (Chromium, French formats), the household sees what it paid and what
-the fund paid, and the merchant's takings are the full price."""
+the fund paid (the API and its space on the page), and the merchant's takings are the full price."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from eth_account.messages import encode_defunct
 from web3.types import RPCEndpoint
 
 from api.app import create_app
@@ -33,7 +34,14 @@ from ledger.domain.energy.steps import StepLength
 from ledger.energy.settlement import LineKind, Settler, day_compute, tariff_book
 from ledger.energy.settlement_sim import build_world, synthetic_day, world_account
 from tests.e2e.api_stack import sign_in
-from tests.e2e.test_api_browser import CHROMIUM, CHROMIUM_ARGS, _need_browser, fr, wait_text
+from tests.e2e.test_api_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    INJECTED_WALLET,
+    _need_browser,
+    fr,
+    wait_text,
+)
 from tests.integration.indexer.helpers import index_once, store_for
 
 pytestmark = pytest.mark.chain
@@ -172,5 +180,25 @@ def test_the_social_price_and_a_free_hour_are_paid_by_the_fund_and_shown(
                            and "−" + fr(solidarity.value, "M3E") in f for f in flows), flows
                 assert any("juin 2025" in f and "Heures gratuites" in f
                            and "−" + fr(FREE_HOUR, "M3E") in f for f in flows), flows
+                # The household signs in (its wallet in the page) and reads both parts of its day.
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context.expose_function("testWalletAddress", lambda: household.address)
+                context.expose_function("testWalletSign", lambda message, _address: "0x" + bytes(
+                    household.sign_message(encode_defunct(text=message)).signature).hex())
+                context.add_init_script(INJECTED_WALLET)
+                space = context.new_page()
+                space.goto(api_url + "/", wait_until="domcontentloaded")
+                space.evaluate(
+                    "(day) => { const picker = document.getElementById('energy-day');"
+                    " picker.value = day; picker.dispatchEvent(new Event('change')); }",
+                    DAY.isoformat(),
+                )
+                space.locator("#browser-wallet").click()
+                space.locator("#me").wait_for(state="visible", timeout=20_000)
+                owed = int(day["owed"]["micro"])
+                summary = wait_text(space, "me-energy-summary", "prix social")
+                assert f"vous avez payé {fr(owed - solidarity.value, 'M3E')}" in summary, summary
+                assert f"le fonds commun {fr(solidarity.value, 'M3E')}" in summary, summary
+                context.close()
             finally:
                 browser.close()
