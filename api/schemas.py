@@ -557,7 +557,11 @@ class OwnDayOut(Out):
     allocated_wh: int
     earned: Amount
     bought_wh: int
-    owed: Amount
+    owed: Amount = Field(description="what your neighbours' solar cost at the full price")
+    fund_paid: Amount = Field(
+        description="what the commons fund paid of `owed` (the social price, its SOLIDARITY lines)"
+    )
+    paid: Amount = Field(description="what you paid yourself: owed minus fund_paid")
     version: int | None = Field(description="settlement version these figures come from")
     committed: bool
 
@@ -572,7 +576,7 @@ class AccountEnergyOut(Out):
 
 class ProofLineOut(Out):
     line: int = Field(description="the line number (leaf position) in the day's tree")
-    kind: Literal["day", "step", "pair", "transfer", "bought", "sold"]
+    kind: Literal["day", "step", "pair", "transfer", "bought", "sold", "solidarity"]
     index: int
     time: int
     payer: str

@@ -338,7 +338,7 @@ def account_energy(
         the_day = first + timedelta(days=n)
         chosen = _latest(source.day(the_day)) if the_day <= day else {}
         to: dict[str, list[int]] = {}
-        earned = bought_wh = owed = 0
+        earned = bought_wh = owed = fund_paid = 0
         version: int | None = None
         committed = bool(chosen)
         for s in chosen.values():
@@ -356,6 +356,9 @@ def account_energy(
                 elif line.kind is LineKind.BOUGHT and line.payer.lower() == wallet:
                     bought_wh += line.wh
                     owed += line.value
+                elif line.kind is LineKind.SOLIDARITY and line.payee.lower() == wallet:
+                    # The fund's part of this household's BOUGHT line (never more than it).
+                    fund_paid += line.value
         if not chosen and the_day not in produced:
             continue
         shown = namer(list(to))
@@ -375,6 +378,8 @@ def account_energy(
                 earned=amount(earned),
                 bought_wh=bought_wh,
                 owed=amount(owed),
+                fund_paid=amount(fund_paid),
+                paid=amount(owed - fund_paid),
                 version=version,
                 committed=committed,
             )

@@ -210,9 +210,58 @@ function scheduleRefresh() {
 
 // -- the commons fund, euro payouts and the pause ----------------------------------------------------
 
-// Everything the page says about the fund is drawn here, from GET /v1/commons: when the fund
-// becomes a contract with programmes, their lines are added in this one place.
-function renderCommons(c) {
+// Everything the page says about the fund is drawn here: the fee account and euro payouts from
+// GET /v1/commons, the fund contract's programmes, flows and balance from GET /v1/fund (`f` is
+// null when this district has no fund contract: its part stays hidden).
+const SOURCE_FR = { REDEMPTION_FEES: "commissions de conversion", SOLIDARITY_SURCHARGE: "surcoût solidaire des heures pleines" };
+const monthName = new Intl.DateTimeFormat("fr-FR", { month: "long", year: "numeric", timeZone: "UTC" });
+const fmtMonth = (label) => monthName.format(new Date(`${label}-01T00:00:00Z`));
+
+function programmeState(p) {
+  if (!p.active) return "fermé";
+  if (p.budget_spent) return "budget du mois épuisé : le prix normal s'applique";
+  return "ouvert";
+}
+
+function renderFund(f) {
+  $("fund-programmes-part").hidden = false;
+  text($("fund-summary"), `Le contrat du fonds détient ${fmtM3E(f.balance.micro)} : reçu ${fmtM3E(f.recorded_in.micro)}, versé ${fmtM3E(f.recorded_out.micro)} par ses programmes. Chaque programme a un budget par mois que le contrat ne laisse jamais dépasser.`);
+  const names = new Map(f.programmes.map((p) => [p.programme_id, p.name]));
+  const programmes = $("fund-programmes");
+  programmes.replaceChildren();
+  for (const p of f.programmes) {
+    const tr = document.createElement("tr");
+    tr.dataset.programme = String(p.programme_id);
+    cell(tr, p.name);
+    cell(tr, fmtM3E(p.monthly_budget.micro));
+    cell(tr, fmtM3E(p.spent_this_month.micro));
+    cell(tr, fmtM3E(p.left_this_month.micro));
+    cell(tr, programmeState(p));
+    programmes.append(tr);
+  }
+  emptyRow(programmes, 5, "Aucun programme ouvert par le conseil pour l'instant.");
+  // Newest month first; within a month, what came in before what went out.
+  const flows = [
+    ...f.inflows.map((x) => ({ month: x.month, what: SOURCE_FR[x.source] || x.source, amount: x.amount.micro, count: x.count, out: false })),
+    ...f.outflows.map((x) => ({ month: x.month, what: names.get(x.programme_id) || `programme ${x.programme_id}`, amount: x.amount.micro, count: x.count, out: true })),
+  ].sort((a, b) => (a.month === b.month ? Number(a.out) - Number(b.out) : (a.month < b.month ? 1 : -1)));
+  const body = $("fund-flows");
+  body.replaceChildren();
+  for (const x of flows) {
+    const tr = document.createElement("tr");
+    cell(tr, fmtMonth(x.month));
+    cell(tr, x.out ? `versé par « ${x.what} »` : `reçu : ${x.what}`);
+    cell(tr, x.out ? "" : `+${fmtM3E(x.amount)}`);
+    cell(tr, x.out ? `−${fmtM3E(x.amount)}` : "");
+    cell(tr, whole.format(x.count));
+    body.append(tr);
+  }
+  emptyRow(body, 5, "Rien n'est encore entré ni sorti du fonds.");
+  bigFigure($("mairie-fund"), fmtM3E(f.balance.micro));
+  text($("mairie-fund-inflows"), `reçu ${fmtM3E(f.recorded_in.micro)}, versé ${fmtM3E(f.recorded_out.micro)} aux programmes du quartier`);
+}
+
+function renderCommons(c, f) {
   $("paused-banner").hidden = !c.paused;
   if (c.paused) text($("paused-text"), `Depuis le bloc ${whole.format(c.paused_block)}, aucun paiement, virement ni conversion n'est possible ; les soldes sont conservés.`);
   text($("fund-balance"), fmtM3E(c.fund.balance.micro));
@@ -236,11 +285,16 @@ function renderCommons(c) {
     cell(tr, "Aucune conversion en euros pour l'instant.").colSpan = 5;
     body.append(tr);
   }
+  if (f) { renderFund(f); return; }
+  // No fund contract: the town hall shows the account that receives the fees.
   bigFigure($("mairie-fund"), fmtM3E(c.fund.balance.micro));
   text($("mairie-fund-inflows"), `dont ${fmtM3E(c.fund.fee_inflows.micro)} de commissions de conversion`);
 }
 
-async function loadCommons() { renderCommons(await api("/v1/commons")); }
+async function loadCommons() {
+  const [c, f] = await Promise.all([api("/v1/commons"), api("/v1/fund").catch(() => null)]);
+  renderCommons(c, f);
+}
 
 // -- merchants -----------------------------------------------------------------------------------------
 
@@ -441,10 +495,12 @@ async function myTransfers() {
 async function myEnergy() {
   const today = parisDay(new Date());
   const e = await api(`/v1/accounts/${me}/energy?day=${energyDay || today}&days=31`);
-  let earned = 0n; let owed = 0n; let produced = 0; let bought = 0;
-  for (const d of e.days) { earned += BigInt(d.earned.micro); owed += BigInt(d.owed.micro); produced += d.produced_wh || 0; bought += d.bought_wh; }
+  let earned = 0n; let owed = 0n; let fundPaid = 0n; let produced = 0; let bought = 0;
+  for (const d of e.days) { earned += BigInt(d.earned.micro); owed += BigInt(d.owed.micro); fundPaid += BigInt(d.fund_paid.micro); produced += d.produced_wh || 0; bought += d.bought_wh; }
   text($("me-earned"), fmtM3E(earned.toString()));
-  text($("me-energy-summary"), `Sur 31 jours : produit ${fmtKWh(produced)}, gagné ${fmtM3E(earned.toString())} ; acheté aux voisins ${fmtKWh(bought)} pour ${fmtM3E(owed.toString())}. Courbes du ${new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeZone: "UTC" }).format(new Date(e.day))}.`);
+  // A helped household (social price) sees both parts: what it paid and what the fund paid.
+  const social = fundPaid > 0n ? ` : vous avez payé ${fmtM3E((owed - fundPaid).toString())}, le fonds commun ${fmtM3E(fundPaid.toString())} (prix social)` : "";
+  text($("me-energy-summary"), `Sur 31 jours : produit ${fmtKWh(produced)}, gagné ${fmtM3E(earned.toString())} ; acheté aux voisins ${fmtKWh(bought)} pour ${fmtM3E(owed.toString())}${social}. Courbes du ${new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeZone: "UTC" }).format(new Date(e.day))}.`);
   const data = {
     labels: e.steps.map((s) => hourMinute.format(new Date(s.start))),
     datasets: [

@@ -547,7 +547,7 @@ class Store:
                 self._bulk(conn, "free_basics_events",
                            [(c, *f[:9], u(f[9]), f[10]) for f in batch.free_basics])
             self._apply_balances_and_supply(conn, batch)
-            self._apply_takings(conn, c, batch.payments, batch.refunds)
+            self._apply_takings(conn, c, batch.payments, batch.refunds, self._payment_covers(batch))
             self._apply_bookings(conn, batch)
             self._apply_merchants(conn, c, batch.merchant_events)
             self._set_cursor(conn, c, batch.cursor)
@@ -719,6 +719,7 @@ class Store:
         chain_id: int,
         payments: Sequence[PaymentRow],
         refunds: Sequence[PaymentRow],
+        covers: Sequence[tuple[int, str, int]] = (),
     ) -> None:
         if not payments and not refunds:
             return
@@ -727,11 +728,27 @@ class Store:
             d = delta.setdefault((p.merchant_id, p.day), [0, 0, 0, 0])
             d[0] += p.amount
             d[2] += 1
+        # The fund's part of a payment is part of what the merchant took (PaymentMade carries only
+        # the payer's part); it is the same payment, so it adds to the amount, not the count.
+        for merchant_id, day, covered in covers:
+            delta.setdefault((merchant_id, day), [0, 0, 0, 0])[0] += covered
         for r in refunds:
             d = delta.setdefault((r.merchant_id, r.day), [0, 0, 0, 0])
             d[1] += r.amount
             d[3] += 1
         self._add_takings(conn, chain_id, delta)
+
+    @staticmethod
+    def _payment_covers(batch: Batch) -> list[tuple[int, str, int]]:
+        """(merchant, Paris day, amount) of the fund's covers of payments in the batch. A cover is
+        followed by its PaymentMade in the same transaction, so it takes that block's day. A
+        booking's cover is left out, as its charge is: takings count payments only."""
+        day_of_block = {p.block_number: p.day for p in batch.payments}
+        return [
+            (f.merchant_id, day_of_block[f.block_number], f.amount)
+            for f in batch.free_basics
+            if f.kind == "covered" and f.booking_id is None and f.block_number in day_of_block
+        ]
 
     def _add_takings(
         self, conn: Connection, chain_id: int, delta: dict[tuple[int, str], list[int]]
@@ -857,6 +874,13 @@ class Store:
                             "AND day = :d"), k):
                         sums[i] += self._int(amount)
                         sums[i + 2] += 1
+                # A payment's cover sits in the block of its PaymentMade, hence on the same day.
+                for (amount,) in conn.execute(text(
+                        "SELECT amount FROM free_basics_events WHERE chain_id = :c AND merchant_id = :m "
+                        "AND kind = 'covered' AND booking_id IS NULL AND block_number IN ("
+                        "SELECT block_number FROM payments WHERE chain_id = :c AND merchant_id = :m "
+                        "AND day = :d)"), k):
+                    sums[0] += self._int(amount)
                 if sums[2] or sums[3]:
                     self._add_takings(conn, c, {(merchant_id, day): sums})
             # Bookings: forget those opened above n, reopen those ended above n.

@@ -3,7 +3,8 @@ from the running stack: the charts draw the district's data over dates and times
 payments and the solar energy of 15 simulated homes), the live feed shows payments with their
 time, every figure is in French format, the commons fund and euro payouts are shown, a paused
 token raises a banner, a resident signs in with a browser wallet (EIP-1193) or by copy-paste and
-finds their space, the town-hall screen shows the district's figures live, and axe-core finds
+finds their space, the commons fund contract's programmes, monthly flows and budgets left are
+shown, the town-hall screen shows the district's figures live, and axe-core finds
 no serious or critical accessibility violation. Screenshots at 1280 and 390 px go to each test's
 temporary directory (their paths are printed)."""
 
@@ -114,8 +115,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 timeout=20,
             )
             assert answer.status_code == 200, answer.text
+        _fund_programmes(running)
         running.wait_indexed(running.head())
         yield running
+
+
+FUND_GIFT = 30 * 1_000_000
+SOLAR_BUDGET, SOLAR_PAID = 40 * 1_000_000, 12_500_000
+FREE_BUDGET = 5 * 1_000_000
+MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+             "octobre", "novembre", "décembre")
+
+
+def _fund_programmes(stack: Stack) -> None:
+    """The council (the deployer on a dev chain) funds the CommonsFund contract and opens two
+    programmes it spends itself: one pays part of its budget, the other all of it."""
+    council = stack.operator
+    fund_info = stack.manifest.contract("CommonsFund")
+    fund = council.client.contract(fund_info.address, fund_info.abi)
+    council.record_deposit("VIR-FUND-GIFT", council.address, FUND_GIFT)
+    council.client.transact(council.token.functions.approve(fund_info.address, FUND_GIFT))
+    council.client.transact(fund.functions.contribute(FUND_GIFT, b"SOLIDARITY_SURCHARGE".ljust(32, b"\0")))
+    council.client.transact(fund.functions.openProgramme("Énergie solidaire", council.address, SOLAR_BUDGET))
+    council.client.transact(fund.functions.openProgramme("Heures gratuites", council.address, FREE_BUDGET))
+    household = dev_account(RESIDENTS[1][1]).address
+    council.client.transact(fund.functions.disburse(1, household, SOLAR_PAID, b"\x01" * 32))
+    council.client.transact(fund.functions.disburse(2, household, FREE_BUDGET, b"\x02" * 32))
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +372,35 @@ def test_the_commons_fund_and_euro_payouts_are_shown_and_a_pause_raises_a_banner
     assert not axe_violations(page)
 
 
+def test_the_fund_shows_its_programmes_flows_by_month_and_budgets_left(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    report = httpx.get(f"{stack.api_url}/v1/fund", timeout=10).json()
+    assert [p["name"] for p in report["programmes"]] == ["Énergie solidaire", "Heures gratuites"], report
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+    solar = wait_text(page, "fund-programmes", "Énergie solidaire")
+    rows = page.locator("#fund-programmes tr").all_inner_texts()
+    assert len(rows) == 2, rows
+    assert fr(SOLAR_BUDGET, "M3E") in rows[0] and fr(SOLAR_PAID, "M3E") in rows[0], solar
+    assert fr(SOLAR_BUDGET - SOLAR_PAID, "M3E") in rows[0] and "ouvert" in rows[0], rows[0]
+    assert fr(0, "M3E") in rows[1] and "épuisé : le prix normal s'applique" in rows[1], rows[1]
+    year, month = (int(x) for x in report["month"].split("-"))
+    label = f"{MONTHS_FR[month - 1]} {year}"
+    flows = page.locator("#fund-flows tr").all_inner_texts()
+
+    def shown(what: str, signed_amount: str) -> bool:
+        return any(label in f and what in f and signed_amount in f for f in flows)
+
+    assert shown("surcoût solidaire", "+" + fr(FUND_GIFT, "M3E")), flows
+    assert shown("Énergie solidaire", "−" + fr(SOLAR_PAID, "M3E")), flows
+    assert shown("Heures gratuites", "−" + fr(FREE_BUDGET, "M3E")), flows
+    summary = page.locator("#fund-summary").inner_text()
+    assert fr(int(report["balance"]["micro"]), "M3E") in summary, summary
+    shots(page, tmp_path, "fund")
+    assert not axe_violations(page)
+
+
 INJECTED_WALLET = """
 window.ethereum = {
   isTestWallet: true,
@@ -466,10 +520,12 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
     page.on("request", lambda r: private.append(r.url) if re.search(r"/v1/(accounts|auth)/", r.url) else None)
     page.goto(stack.api_url + "/?display=mairie", wait_until="domcontentloaded")
     token = httpx.get(f"{stack.api_url}/v1/token", timeout=10).json()
-    commons = httpx.get(f"{stack.api_url}/v1/commons", timeout=10).json()
+    fund = httpx.get(f"{stack.api_url}/v1/fund", timeout=10).json()
     # Large figures put an ordinary space before their (smaller) unit, to wrap there if need be.
     wait_text(page, "mairie-supply", fr(int(token["total_supply"]["micro"]), "M3E").replace(NBSP, " "))
-    wait_text(page, "mairie-fund", fr(int(commons["fund"]["balance"]["micro"]), "M3E").replace(NBSP, " "))
+    # The fund's balance is the fund contract's, from GET /v1/fund like the page's programmes.
+    wait_text(page, "mairie-fund", fr(int(fund["balance"]["micro"]), "M3E").replace(NBSP, " "))
+    assert fr(int(fund["recorded_out"]["micro"]), "M3E") in page.locator("#mairie-fund-inflows").inner_text()
     assert fr(int(token["reserve"]["micro"]), "€") in page.locator("#mairie-backing").inner_text()
     # Today's solar figures (before sunrise nothing is produced yet: no rate, 0 kWh).
     today = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=10).json()

@@ -385,6 +385,8 @@ def test_a_prosumer_reads_their_curves_allocations_and_earnings(energy_client: T
             "earned": {"micro": "81000", "display": "0.081 M3E"},
             "bought_wh": 0,
             "owed": {"micro": "0", "display": "0.00 M3E"},
+            "fund_paid": {"micro": "0", "display": "0.00 M3E"},
+            "paid": {"micro": "0", "display": "0.00 M3E"},
             "version": 1,
             "committed": True,
         }
@@ -430,6 +432,33 @@ def test_a_consumer_sees_what_they_bought(energy_client: TestClient) -> None:
     day = energy_client.get(f"/v1/accounts/{B}/energy?day=2025-06-21").json()["days"][0]
     assert day["bought_wh"] == 500 and day["owed"]["micro"] == "45000"
     assert day["allocated"] == [] and day["produced_wh"] is None
+
+
+FUND = "0x" + "f0" * 20
+
+
+def test_a_helped_household_sees_what_it_paid_and_what_the_fund_paid(ledger_for_energy: FakeLedger) -> None:
+    # B is eligible for the social price: the fund pays 18,000 of its 45,000 µM3E (a SOLIDARITY line).
+    base = day_lines(1)
+    solidarity_line = Line(LineKind.SOLIDARITY, 0, DAY_START, FUND, B, 500, 18_000)
+    helped = DayLines(1, DAY, 1, 15, (*base.lines, solidarity_line), base.totals)
+    settled = FakeSettlements(
+        [SettledDay(1, DAY, 1, helped, chain_of(helped))], CursorInfo(50, "0x" + "cd" * 32)
+    )
+    with TestClient(build(ledger_for_energy, energy=FakeEnergy([]), settlements=settled)) as client:
+        sign_in(client, RESIDENT_B)
+        day = client.get(f"/v1/accounts/{B}/energy?day=2025-06-21").json()["days"][0]
+        figures = (day["owed"]["micro"], day["fund_paid"]["micro"], day["paid"]["micro"])
+        assert figures == ("45000", "18000", "27000")
+        proofs = client.get(f"/v1/accounts/{B}/proofs?day=2025-06-21")
+        assert proofs.status_code == 200, proofs.text
+        (lines,) = [s["lines"] for s in proofs.json()["settlements"]]
+        solidarity = [p for p in lines if p["kind"] == "solidarity"]
+        assert [(p["value"], p["verified"]) for p in solidarity] == [("18000", True)]
+        sign_in(client, RESIDENT_A)
+        # A is not helped: it pays what it owes, the fund nothing.
+        seller = client.get(f"/v1/accounts/{A}/energy?day=2025-06-21").json()["days"][0]
+        assert seller["fund_paid"]["micro"] == "0" and seller["paid"] == seller["owed"]
 
 
 def test_proofs_verify_against_the_root_on_chain(energy_client: TestClient) -> None:

@@ -1,7 +1,8 @@
 """Free basics on a real node: the council opens a programme whose spender is ServicePayments,
 the registrar gives a co-working space a free first hour, a resident pays an hour and a half and
 books a room; the fund pays the free parts to the merchant. The indexer stores the covers and
-the tier on SQLite and PostgreSQL, the fund's outflows match, and a reorg undoes them."""
+the tier on SQLite and PostgreSQL, the fund's outflows match, the merchant's takings count the
+fund's part of a payment (takings = price), and a reorg undoes them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_from_url
 from ledger.chain.devnode import DevNode
 from ledger.chain.district import Category, District
-from ledger.db.models import FreeBasicsEvent
+from ledger.db.models import FreeBasicsEvent, MerchantTakingsDaily
 from ledger.db.queries_api import ApiQueries
 from ledger.db.records import Cursor
 from ledger.settings import DEV_ACCOUNT_KEY
@@ -60,6 +61,7 @@ def _free_basics_story(node: DevNode, tmp_path: Path, database_url: str) -> None
     as_resident.pay(merchant_id, 6 * M3E, "DESK-1")  # the fund pays the hour, the resident 2 M3E
     assert on_chain(district.token.functions.balanceOf(resident.address)) == 98 * M3E
     before_booking = w3.eth.block_number
+    as_resident.pay(merchant_id, 3 * M3E, "DESK-2")  # the free hour is used: no cover
     # A second resident's booking: the month's 6 M3E has 2 left, so the fund pays 2 of the charge.
     district.record_deposit("VIR-3", merchant.address, 0 + M3E)
     other = Account.from_key("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6")
@@ -68,6 +70,7 @@ def _free_basics_story(node: DevNode, tmp_path: Path, database_url: str) -> None
         merchant_id, 10 * M3E, w3.eth.get_block("latest")["timestamp"] + 3600, "ROOM-1")
     district.as_(merchant).close_booking(booking_id, 5 * M3E)
     assert on_chain(district.token.functions.balanceOf(other.address)) == 17 * M3E
+    assert on_chain(district.token.functions.balanceOf(resident.address)) == 95 * M3E
     assert on_chain(contract.functions.leftThisMonth(1)) == 0
 
     events = index_once(node.url, manifest_path, database_url, confirmations=0)
@@ -85,7 +88,17 @@ def _free_basics_story(node: DevNode, tmp_path: Path, database_url: str) -> None
     assert programme.spender == payments.address.lower() and programme.left_this_month.micro == "0"
 
     store = store_for(database_url)
+    t = MerchantTakingsDaily
+
+    def takings() -> list[tuple[int, int]]:
+        with store.engine.connect() as conn:
+            return [(int(r.paid), r.payments) for r in conn.execute(
+                select(t.paid, t.payments).where(t.merchant_id == merchant_id)).all()]
+
     try:
+        # The merchant took the two prices (6 + 3 M3E), the fund's hour included; the booking's
+        # charge is not a payment and is left out of takings, its cover with it.
+        assert takings() == [(9 * M3E, 2)]
         e = FreeBasicsEvent
         with store.engine.connect() as conn:
             rows = conn.execute(
@@ -99,6 +112,8 @@ def _free_basics_story(node: DevNode, tmp_path: Path, database_url: str) -> None
         block = w3.eth.get_block(before_booking)
         store.rollback_to(CHAIN_ID, Cursor(before_booking, Web3.to_hex(block["hash"])))
         assert store.count("free_basics_events", CHAIN_ID) == 2
+        # Recomputed from what remains: the first payment's whole price, the fund's hour included.
+        assert takings() == [(6 * M3E, 1)]
     finally:
         store.engine.dispose()
 
