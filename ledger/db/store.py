@@ -900,6 +900,10 @@ def _copy_text(table: str, rows: Sequence[Sequence[Any]], width: int) -> str | N
                          f"{_NULL if t1 is None else t1}\t{_NULL if t2 is None else t2}\t"
                          f"{_NULL if t3 is None else t3}\t{r[10]}\n")
         text = "".join(lines)
+    elif table == "blocks":  # the parent hash is NULL for a block known from its logs alone
+        nulls = sum(r[3] is None for r in rows)
+        text = "".join([f"{r[0]}\t{r[1]}\t{r[2]}\t{_NULL if r[3] is None else r[3]}\t{r[4]}\n"
+                        for r in rows])
     else:
         if any(None in r for r in rows):
             return None
