@@ -1,6 +1,6 @@
 """blocks.parent_hash optional: a final block known from its logs alone
 
-Nodes that put `blockTimestamp` in every log (Hardhat 3, anvil, geth 1.16+) give the indexer
+Nodes that put `blockTimestamp` in every log (Hardhat 3 and anvil do) give the indexer
 each final block's number, hash and time with its logs, so the backfill no longer reads those
 blocks' headers; their parent hash is then unknown (NULL). Nothing reads it: reorg checks
 compare block hashes. Blocks above finality still come from their headers, parent included.
