@@ -25,14 +25,16 @@ class Base(DeclarativeBase):
 
 
 class Block(Base):
-    """Block headers the indexer relied on: every block holding our logs, every block above
-    finality it walked, and each cursor block."""
+    """Blocks the indexer relied on: every block holding our logs (final ones from their logs'
+    hash and time when the node gives it), every block above finality it walked, and each
+    cursor block."""
 
     __tablename__ = "blocks"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hash: Mapped[str] = mapped_column(Hash)
-    parent_hash: Mapped[str] = mapped_column(Hash)
+    # NULL for a final block known from its logs alone (their blockTimestamp): no header read.
+    parent_hash: Mapped[str | None] = mapped_column(Hash, nullable=True)
     timestamp: Mapped[int] = mapped_column(BigInteger)
 
 

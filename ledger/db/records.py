@@ -12,7 +12,7 @@ from typing import NamedTuple
 class BlockRow(NamedTuple):
     number: int
     hash: str
-    parent_hash: str
+    parent_hash: str | None  # None: a final block known from its logs alone
     timestamp: int
 
 

@@ -15,8 +15,10 @@ Correctness rules (see docs in `Indexer`):
   the database back to the common ancestor; a reorg reaching finalized blocks stops with
   DeepReorgError, deletes nothing and names the recovery command (`ledger index --rebuild-from
   BLOCK`, which `rebuild_from` implements); a log marked `removed: true` takes the reorg path;
-- a node answer is trusted only when the range's end header exists and every log's block hash
-  matches its header (a lagging node's empty answer is not taken as truth).
+- a node answer is trusted only when the range's end header exists, the logs of a block agree on
+  its hash (and time), and every header read matches its logs' hash (a lagging node's empty
+  answer is not taken as truth); below finality a block's header is read only when its logs
+  lack `blockTimestamp`, above it every header is read.
 """
 
 from __future__ import annotations
@@ -139,8 +141,8 @@ class Fetched:
     log_blocks: set[int] | None = None  # the blocks holding logs, when already known
 
 
-def _block_row(h: dict[str, Any]) -> BlockRow:
-    return BlockRow(int(h["number"], 16), h["hash"], h["parentHash"], int(h["timestamp"], 16))
+def _block_row(n: int, h: dict[str, Any]) -> BlockRow:
+    return BlockRow(n, h["hash"], h["parentHash"], int(h["timestamp"], 16))
 
 
 class Indexer:
@@ -392,19 +394,32 @@ class Indexer:
         self.ranges.on_success(last - first + 1, len(logs))
         headers = {last: end_header}
         hashes: dict[int, str] = {}
-        # Every (block, hash) pair of the answer, parsed once per block (not once per log).
-        for number_hex, block_hash in dict.fromkeys(
-            (log["blockNumber"], log["blockHash"]) for log in logs
+        stamps: dict[int, str | None] = {}
+        # Every (block, hash, time) of the answer, parsed once per block (not once per log).
+        for number_hex, block_hash, stamp in dict.fromkeys(
+            (log["blockNumber"], log["blockHash"], log.get("blockTimestamp")) for log in logs
         ):
-            if hashes.setdefault(int(number_hex, 16), block_hash) != block_hash:
+            n = int(number_hex, 16)
+            if hashes.setdefault(n, block_hash) != block_hash:
                 raise NodeLagging(f"logs of block {number_hex} carry two block hashes")
-        missing = sorted(n for n in hashes if n not in headers)
+            known = stamps.setdefault(n, stamp)
+            if known != stamp:
+                if known is not None and stamp is not None:
+                    raise NodeLagging(f"logs of block {number_hex} carry two block times")
+                stamps[n] = None  # some logs without a time: read the header
+        # A final block whose logs carry its time needs no header: its number and hash come
+        # with the logs, and it cannot change any more. The header is read only when the node
+        # leaves `blockTimestamp` out (older nodes): that was most of a sparse chain's cost.
+        missing = sorted(n for n in hashes if n not in headers and stamps[n] is None)
         for n, header in zip(missing, self.rpc.headers(missing), strict=True):
             if header is None:
                 raise NodeLagging(f"the node has logs in block {n} but no header for it")
             headers[n] = header
         for n, block_hash in hashes.items():
-            if headers[n]["hash"] != block_hash:
+            header = headers.get(n)
+            if header is None:
+                headers[n] = {"hash": block_hash, "parentHash": None, "timestamp": stamps[n]}
+            elif header["hash"] != block_hash:
                 raise NodeLagging(f"block {n} changed while reading it; reading again")
         return Fetched(first, last, end_header["hash"], logs, headers, log_blocks=set(hashes))
 
@@ -635,6 +650,6 @@ class Indexer:
         stored = fetched.headers if fetched.store_all else {
             n: h for n, h in fetched.headers.items() if n in log_blocks
         }
-        batch.blocks = [_block_row(stored[n]) for n in sorted(stored)]
+        batch.blocks = [_block_row(n, stored[n]) for n in sorted(stored)]
         count = self.decoder.decode_into(fetched.logs, batch)
         return batch, count

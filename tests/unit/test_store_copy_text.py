@@ -35,3 +35,14 @@ def test_a_value_that_needs_escaping_falls_back_to_row_by_row(name: str) -> None
 def test_a_null_outside_raw_logs_topics_falls_back_to_row_by_row() -> None:
     row = (69003, 5, 1, TX, 3, "payout", "0x" + "22" * 20, None, None, None)
     assert _copy_text("merchant_events", [row], len(_BULK["merchant_events"])) is None
+
+
+def test_blocks_known_from_their_logs_are_written_with_a_null_parent() -> None:
+    known = (69003, 8, "0x" + "08" * 32, "0x" + "07" * 32, 1_700_000_008)
+    from_logs = (69003, 9, "0x" + "09" * 32, None, 1_700_000_009)
+    text = _copy_text("blocks", [known, from_logs], len(_BULK["blocks"]))
+    assert text == ("\t".join(["69003", "8", "0x" + "08" * 32, "0x" + "07" * 32, "1700000008"])
+                    + "\n" + "\t".join(["69003", "9", "0x" + "09" * 32, "\\N", "1700000009"])
+                    + "\n")
+    odd = (69003, 9, "tab\there", None, 1)  # a hash that would need escaping: row by row
+    assert _copy_text("blocks", [odd], len(_BULK["blocks"])) is None

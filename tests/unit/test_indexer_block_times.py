@@ -1,0 +1,103 @@
+"""Below finality, a block's time comes from its logs' `blockTimestamp` when the node gives it:
+its header is read only when the logs lack it, and logs that disagree are read again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger.indexer.errors import NodeLagging
+from ledger.indexer.rpc import AdaptiveRange, Call
+from ledger.indexer.sync import Indexer, Targets
+
+TOKEN = "0x" + "11" * 20
+
+
+def _hash(n: int) -> str:
+    return "0x" + f"{n:064x}"
+
+
+def _header(n: int) -> dict[str, Any]:
+    return {"number": hex(n), "hash": _hash(n), "parentHash": _hash(n - 1),
+            "timestamp": hex(1_700_000_000 + n)}
+
+
+def _log(n: int, index: int, *, stamp: int | None = None, block_hash: str | None = None
+         ) -> dict[str, Any]:
+    log: dict[str, Any] = {
+        "blockNumber": hex(n), "blockHash": block_hash or _hash(n), "logIndex": hex(index),
+        "transactionHash": "0x" + "ab" * 32, "transactionIndex": "0x0", "address": TOKEN,
+        "topics": ["0x" + "00" * 32], "data": "0x", "removed": False,
+    }
+    if stamp is not None:
+        log["blockTimestamp"] = hex(stamp)
+    return log
+
+
+class _Node:
+    """Answers one eth_getLogs range with `logs`; counts the headers read."""
+
+    def __init__(self, logs: list[dict[str, Any]]) -> None:
+        self.logs = logs
+        self.headers_read: list[int] = []
+
+    def batch(self, calls: list[Call]) -> list[Any]:
+        out: list[Any] = []
+        for method, params in calls:
+            if method == "eth_getLogs":
+                out.append(self.logs)
+            else:
+                n = int(params[0], 16)
+                self.headers_read.append(n)
+                out.append(_header(n))
+        return out
+
+    def headers(self, numbers: list[int]) -> list[dict[str, Any] | None]:
+        self.headers_read.extend(numbers)
+        return [_header(n) for n in numbers]
+
+
+def _fetch(node: _Node) -> Any:
+    targets = Targets(chain_id=69003, token=TOKEN, payments=None, start_block=1)
+    indexer = Indexer(node, None, targets, ranges=AdaptiveRange(initial=100))  # type: ignore[arg-type]
+    fetched = indexer._fetch_final(1, 100)
+    batch, _count = indexer._decode(fetched)
+    return batch
+
+
+def test_logs_carrying_their_block_time_need_no_header_but_the_range_end() -> None:
+    node = _Node([_log(10, 0, stamp=1_700_000_010), _log(10, 1, stamp=1_700_000_010),
+                  _log(40, 0, stamp=1_700_000_040)])
+    batch = _fetch(node)
+    assert node.headers_read == [100]  # the range's end, read with the logs
+    assert batch.block_times[10] == 1_700_000_010 and batch.block_times[40] == 1_700_000_040
+    assert [(b.number, b.hash, b.parent_hash, b.timestamp) for b in batch.blocks] == [
+        (10, _hash(10), None, 1_700_000_010), (40, _hash(40), None, 1_700_000_040)]
+
+
+def test_logs_without_a_block_time_read_the_header_as_before() -> None:
+    node = _Node([_log(10, 0), _log(40, 0, stamp=1_700_000_040), _log(40, 1)])
+    batch = _fetch(node)
+    assert sorted(node.headers_read) == [10, 40, 100]
+    assert [(b.number, b.parent_hash, b.timestamp) for b in batch.blocks] == [
+        (10, _hash(9), 1_700_000_010), (40, _hash(39), 1_700_000_040)]
+
+
+def test_logs_of_one_block_with_two_times_are_read_again() -> None:
+    node = _Node([_log(10, 0, stamp=1_700_000_010), _log(10, 1, stamp=1_700_000_011)])
+    with pytest.raises(NodeLagging, match="two block times"):
+        _fetch(node)
+
+
+def test_logs_of_one_block_with_two_hashes_are_read_again() -> None:
+    node = _Node([_log(10, 0, stamp=1_700_000_010),
+                  _log(10, 1, stamp=1_700_000_010, block_hash=_hash(999))])
+    with pytest.raises(NodeLagging, match="two block hashes"):
+        _fetch(node)
+
+
+def test_a_header_read_must_match_its_logs_hash() -> None:
+    node = _Node([_log(100, 0, stamp=1_700_000_100, block_hash=_hash(999))])
+    with pytest.raises(NodeLagging, match="changed while reading"):
+        _fetch(node)
