@@ -70,7 +70,7 @@ def _migration_round_trip(database_url: str) -> None:
             conn.exec_driver_sql(
                 "INSERT INTO blocks (chain_id, number, hash, parent_hash, timestamp) VALUES "
                 f"(1, 5, '0x{'05' * 32}', NULL, 50), (1, 6, '0x{'06' * 32}', '0x{'05' * 32}', 60)")
-        command.downgrade(alembic_config(engine), "0018_settlement_state")
+        command.downgrade(alembic_config(engine), "0020_settlement_residues_hash")
         assert _blocks(engine) == [(5, "", 50), (6, f"0x{'05' * 32}", 60)]
         command.upgrade(alembic_config(engine), "head")
         assert _blocks(engine) == [(5, "", 50), (6, f"0x{'05' * 32}", 60)]

@@ -5,8 +5,8 @@ each final block's number, hash and time with its logs, so the backfill no longe
 blocks' headers; their parent hash is then unknown (NULL). Nothing reads it: reorg checks
 compare block hashes. Blocks above finality still come from their headers, parent included.
 
-Revision ID: 0019_block_parent_optional
-Revises: 0018_settlement_state
+Revision ID: 0021_block_parent_optional
+Revises: 0020_settlement_residues_hash
 Create Date: 2026-12-02 06:00:00.000000
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019_block_parent_optional"
-down_revision: str | None = "0018_settlement_state"
+revision: str = "0021_block_parent_optional"
+down_revision: str | None = "0020_settlement_residues_hash"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
