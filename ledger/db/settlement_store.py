@@ -198,6 +198,29 @@ class SqlDayStore:
             conn.execute(delete(SettleBatch).where(*(getattr(SettleBatch, k) == v for k, v in key.items())))
             conn.execute(insert(SettleBatch).values(**key, tx_hash=tx_hash, block_number=block_number))
 
+    def recorded_batches(self, operation_id: int, day: date) -> set[tuple[int, int]]:
+        """(version, batch) of every batch recorded as mined for the day."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(SettleBatch.version, SettleBatch.batch).where(
+                    SettleBatch.operation_id == operation_id, SettleBatch.day == day
+                )
+            ).all()
+        return {(int(v), int(b)) for v, b in rows}
+
+    def record_commit(self, operation_id: int, day: date, version: int, commit_tx: str) -> None:
+        """Record the transaction that committed a version (read from its log), state unchanged."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(SettleVersion)
+                .where(
+                    SettleVersion.operation_id == operation_id,
+                    SettleVersion.day == day,
+                    SettleVersion.version == version,
+                )
+                .values(commit_tx=commit_tx)
+            )
+
     def progress(self, operation_id: int, day: date) -> dict[int, tuple[str, str | None, int]]:
         """version -> (state, commit tx, batches recorded as mined)."""
         with self.engine.connect() as conn:

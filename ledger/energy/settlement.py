@@ -542,6 +542,12 @@ class DayStore(Protocol):
         self, operation_id: int, day: date, version: int, batch: int, tx_hash: str, block_number: int
     ) -> None: ...
 
+    def recorded_batches(self, operation_id: int, day: date) -> set[tuple[int, int]]:
+        """(version, batch) of every batch recorded as mined for the day."""
+
+    def record_commit(self, operation_id: int, day: date, version: int, commit_tx: str) -> None:
+        """Record the transaction that committed a version, its state unchanged."""
+
     def claim(self, operation_id: int, day: date) -> AbstractContextManager[None]:
         """Hold the day for one run: a second run on the same day raises SettlementBusy."""
 
@@ -588,6 +594,13 @@ class MemoryDayStore:
     ) -> None:
         self.batches[(operation_id, day, version, batch)] = (tx_hash, block_number)
 
+    def recorded_batches(self, operation_id: int, day: date) -> set[tuple[int, int]]:
+        return {(v, b) for op, d, v, b in self.batches if (op, d) == (operation_id, day)}
+
+    def record_commit(self, operation_id: int, day: date, version: int, commit_tx: str) -> None:
+        state, _ = self.states.get((operation_id, day, version), ("computed", None))
+        self.states[(operation_id, day, version)] = (state, commit_tx)
+
     @contextmanager
     def claim(self, operation_id: int, day: date) -> Iterator[None]:
         if (operation_id, day) in self.held:
@@ -630,6 +643,25 @@ class OnChainDay:
 
 
 @dataclass(frozen=True, slots=True)
+class PaidBatch:
+    """A BatchPaid log: the batch starting at line `from_index` of `version`, in that transaction."""
+
+    version: int
+    from_index: int
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class DayLogs:
+    """What the chain's logs say of one day: the commit and payment transactions."""
+
+    commits: Mapping[int, str]
+    """version -> the transaction that committed it."""
+    paid: Sequence[PaidBatch] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Shortfall:
     index: int
     payer: str
@@ -668,6 +700,9 @@ class SettlementChain(Protocol):
     def wait_pay(self, tx_hash: str) -> BatchReceipt: ...
 
     def verify_line(self, lines: DayLines, line_number: int) -> bool: ...
+
+    def day_logs(self, operation_id: int, day: date, from_block: int = 0) -> DayLogs:
+        """The commit transaction of each version of the day and each batch paid (from logs)."""
 
 
 Hook = Callable[[str], None]
@@ -745,6 +780,8 @@ class Settler:
     def _run(self, operation_id: int, day: date, compute: Compute) -> SettleResult:
         latest = self.chain.latest_version(operation_id, day)
         stored = self.store.load(operation_id, day)
+        if any(v <= latest for v in stored):
+            self._record_from_logs(operation_id, day, stored, latest)
         pending = stored.get(latest + 1)
         if pending is not None:
             # Stored before its commit was sent (or mined): re-send it exactly as stored. Computing
@@ -790,6 +827,27 @@ class Settler:
         residues = previous.residues_before if previous else self.store.residues_before(operation_id, day)
         return self._commit_and_pay(compute(1, residues, {}))
 
+    def _record_from_logs(
+        self, operation_id: int, day: date, stored: Mapping[int, DayLines], latest: int
+    ) -> None:
+        """Record the commit transactions and the batches the chain's logs show for the stored
+        versions: a run killed after a transaction was mined and before its row was written
+        would otherwise leave it unrecorded for good (the next run starts after it on chain)."""
+        logs = self.chain.day_logs(operation_id, day)
+        recorded = self.store.recorded_batches(operation_id, day)
+        for version, lines in sorted(stored.items()):
+            if version > latest or self.chain.commitment(operation_id, day, version).root != lines.root:
+                continue  # not these lines on chain: the run refuses it, nothing to record
+            commit_tx = logs.commits.get(version)
+            if commit_tx is not None:
+                self.store.record_commit(operation_id, day, version, commit_tx)
+            for paid in logs.paid:
+                batch = paid.from_index // lines.batch_size
+                if paid.version == version and (version, batch) not in recorded:
+                    self.store.record_batch(
+                        operation_id, day, version, batch, paid.tx_hash, paid.block_number
+                    )
+
     def _commit_and_pay(self, lines: DayLines, save: bool = True) -> SettleResult:
         if save:
             self.store.save(lines)
@@ -815,6 +873,10 @@ class Settler:
                 # refused, and the version on chain is the stored one (checked below).
                 if not self.chain.commitment(lines.operation_id, lines.day, lines.version).committed:
                     raise
+                # The stored tx is this refused one: take the commit's from the logs.
+                self._record_from_logs(
+                    lines.operation_id, lines.day, {lines.version: lines}, lines.version
+                )
             self.hook("committed")
             on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
         if on_chain.root != lines.root:
@@ -844,6 +906,10 @@ class Settler:
             if receipt.processed:
                 self.store.record_batch(
                     lines.operation_id, lines.day, lines.version, batch, receipt.tx_hash, receipt.block_number
+                )
+            else:  # paid by an earlier transaction, maybe of a run killed before its row
+                self._record_from_logs(
+                    lines.operation_id, lines.day, {lines.version: lines}, lines.version
                 )
             self.hook("paid")
             result.batches.append(receipt)

@@ -23,14 +23,15 @@ from ledger.energy.settlement import (
     BatchReceipt,
     ChainTariff,
     DayLines,
+    DayLogs,
     OnChainDay,
+    PaidBatch,
     SettlementError,
     Shortfall,
     Totals,
     day_number,
     day_of_number,
 )
-from ledger.energy.settlement_rebuild import DayLogs, PaidBatch
 from ledger.errors import ChainError
 
 CONTRACT = "EnergySettlement"
