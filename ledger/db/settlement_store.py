@@ -146,15 +146,24 @@ class SqlDayStore:
             if rows:
                 conn.execute(insert(SettleBatch), rows)
 
+    def latest_before(self, operation_id: int, day: date) -> tuple[date, int] | None:
+        """(day, latest version) of the latest stored day before `day`, or None."""
+        with self.engine.connect() as conn:
+            row = self._latest_before(conn, operation_id, day)
+        return None if row is None else (row.day, int(row.version))
+
+    def _latest_before(self, conn: Connection, operation_id: int, day: date) -> Any:
+        return conn.execute(
+            select(SettleVersion.day, SettleVersion.version)
+            .where(SettleVersion.operation_id == operation_id, SettleVersion.day < day)
+            .order_by(SettleVersion.day.desc(), SettleVersion.version.desc())
+            .limit(1)
+        ).first()
+
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
         """The residues after the latest version of the latest stored day before `day`."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(SettleVersion.day, SettleVersion.version)
-                .where(SettleVersion.operation_id == operation_id, SettleVersion.day < day)
-                .order_by(SettleVersion.day.desc(), SettleVersion.version.desc())
-                .limit(1)
-            ).first()
+            row = self._latest_before(conn, operation_id, day)
             if row is None:
                 return {}
             return {

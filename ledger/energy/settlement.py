@@ -36,7 +36,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from eth_abi.abi import encode as abi_encode
@@ -532,6 +532,9 @@ class DayStore(Protocol):
 
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]: ...
 
+    def latest_before(self, operation_id: int, day: date) -> tuple[date, int] | None:
+        """(day, latest version) of the latest stored day before `day`, or None."""
+
     def mark(
         self, operation_id: int, day: date, version: int, state: str, commit_tx: str | None = None
     ) -> None:
@@ -575,6 +578,10 @@ class MemoryDayStore:
             raise SettlementError(f"{lines.day} version {lines.version} is already stored with other lines")
         versions[lines.version] = lines
         self.states.setdefault((lines.operation_id, lines.day, lines.version), ("computed", None))
+
+    def latest_before(self, operation_id: int, day: date) -> tuple[date, int] | None:
+        earlier = sorted(d for op, d in self.days if op == operation_id and d < day)
+        return (earlier[-1], max(self.days[(operation_id, earlier[-1])])) if earlier else None
 
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
         earlier = sorted(d for op, d in self.days if op == operation_id and d < day)
@@ -824,8 +831,33 @@ class Settler:
                 )
             return self._commit_and_pay(fresh)
         previous = stored.get(1)
+        if previous is None:
+            self._refuse_a_store_behind_the_chain(operation_id, day)
         residues = previous.residues_before if previous else self.store.residues_before(operation_id, day)
         return self._commit_and_pay(compute(1, residues, {}))
+
+    def _refuse_a_store_behind_the_chain(self, operation_id: int, day: date) -> None:
+        """A new day opens from the residues of the latest day the store holds: refuse when the
+        chain has a later version of that day, or a day committed after it, than the store (a
+        backup restored older than the chain), since those residues are then stale. A store that
+        holds no earlier day of the operation opens it from none, as on its first day."""
+        known = self.store.latest_before(operation_id, day)
+        if known is None:
+            return
+        stored_day, stored_version = known
+        checked = stored_day
+        while checked < day:
+            on_chain = self.chain.latest_version(operation_id, checked)
+            held = stored_version if checked == stored_day else 0
+            if on_chain > held:
+                holds = f"version {held} only" if held else "none of it"
+                raise SettlementError(
+                    f"the settlement store is behind the chain: {checked} of operation {operation_id} "
+                    f"has version {on_chain} on chain and the store holds {holds}, so {day} would "
+                    "open from stale residues; run `ledger settle-rebuild` (or restore a newer "
+                    "backup), then settle again"
+                )
+            checked += timedelta(days=1)
 
     def _record_from_logs(
         self, operation_id: int, day: date, stored: Mapping[int, DayLines], latest: int

@@ -52,11 +52,6 @@ def residue_balance(chain: PayingChain, store: SqlDayStore, days: list[date]) ->
     return 1000 * paid + sum(carried.values()), exact
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store restored older than the chain lacks the day before (or its last correction); "
-    "a new day then opens from an older day's residues instead of being refused",
-)
 def test_attack_a_store_restored_older_than_the_chain_does_not_start_the_next_day_from_stale_residues(
     store: SqlDayStore,
 ) -> None:
@@ -70,11 +65,6 @@ def test_attack_a_store_restored_older_than_the_chain_does_not_start_the_next_da
     assert chain.latest_version(1, days[2]) == 0  # nothing committed from stale residues
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store restored older than the chain lacks the day before (or its last correction); "
-    "a new day then opens from an older day's residues instead of being refused",
-)
 def test_attack_a_store_restored_between_two_versions_of_the_day_before_is_refused(
     store: SqlDayStore,
 ) -> None:
