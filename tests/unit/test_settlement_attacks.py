@@ -82,7 +82,9 @@ def test_attack_a_store_restored_between_two_versions_of_the_day_before_is_refus
 @pytest.mark.xfail(
     strict=True,
     reason="a correction of a day after the next day was settled changes the residues the next "
-    "day already started from; the difference is neither paid nor carried",
+    "day already started from; the difference is neither paid nor carried (open: carrying it into "
+    "the next day means settle-rebuild replaying the carries in commit order; refusing it would "
+    "stop settle-watch correcting a settled day)",
 )
 def test_attack_a_day_corrected_after_the_next_day_keeps_every_fraction(store: SqlDayStore) -> None:
     chain = PayingChain()
