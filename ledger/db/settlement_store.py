@@ -146,15 +146,24 @@ class SqlDayStore:
             if rows:
                 conn.execute(insert(SettleBatch), rows)
 
+    def latest_before(self, operation_id: int, day: date) -> tuple[date, int] | None:
+        """(day, latest version) of the latest stored day before `day`, or None."""
+        with self.engine.connect() as conn:
+            row = self._latest_before(conn, operation_id, day)
+        return None if row is None else (row.day, int(row.version))
+
+    def _latest_before(self, conn: Connection, operation_id: int, day: date) -> Any:
+        return conn.execute(
+            select(SettleVersion.day, SettleVersion.version)
+            .where(SettleVersion.operation_id == operation_id, SettleVersion.day < day)
+            .order_by(SettleVersion.day.desc(), SettleVersion.version.desc())
+            .limit(1)
+        ).first()
+
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
         """The residues after the latest version of the latest stored day before `day`."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(SettleVersion.day, SettleVersion.version)
-                .where(SettleVersion.operation_id == operation_id, SettleVersion.day < day)
-                .order_by(SettleVersion.day.desc(), SettleVersion.version.desc())
-                .limit(1)
-            ).first()
+            row = self._latest_before(conn, operation_id, day)
             if row is None:
                 return {}
             return {
@@ -197,6 +206,29 @@ class SqlDayStore:
         with self.engine.begin() as conn:
             conn.execute(delete(SettleBatch).where(*(getattr(SettleBatch, k) == v for k, v in key.items())))
             conn.execute(insert(SettleBatch).values(**key, tx_hash=tx_hash, block_number=block_number))
+
+    def recorded_batches(self, operation_id: int, day: date) -> set[tuple[int, int]]:
+        """(version, batch) of every batch recorded as mined for the day."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(SettleBatch.version, SettleBatch.batch).where(
+                    SettleBatch.operation_id == operation_id, SettleBatch.day == day
+                )
+            ).all()
+        return {(int(v), int(b)) for v, b in rows}
+
+    def record_commit(self, operation_id: int, day: date, version: int, commit_tx: str) -> None:
+        """Record the transaction that committed a version (read from its log), state unchanged."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(SettleVersion)
+                .where(
+                    SettleVersion.operation_id == operation_id,
+                    SettleVersion.day == day,
+                    SettleVersion.version == version,
+                )
+                .values(commit_tx=commit_tx)
+            )
 
     def progress(self, operation_id: int, day: date) -> dict[int, tuple[str, str | None, int]]:
         """version -> (state, commit tx, batches recorded as mined)."""

@@ -36,7 +36,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from eth_abi.abi import encode as abi_encode
@@ -532,6 +532,9 @@ class DayStore(Protocol):
 
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]: ...
 
+    def latest_before(self, operation_id: int, day: date) -> tuple[date, int] | None:
+        """(day, latest version) of the latest stored day before `day`, or None."""
+
     def mark(
         self, operation_id: int, day: date, version: int, state: str, commit_tx: str | None = None
     ) -> None:
@@ -541,6 +544,12 @@ class DayStore(Protocol):
     def record_batch(
         self, operation_id: int, day: date, version: int, batch: int, tx_hash: str, block_number: int
     ) -> None: ...
+
+    def recorded_batches(self, operation_id: int, day: date) -> set[tuple[int, int]]:
+        """(version, batch) of every batch recorded as mined for the day."""
+
+    def record_commit(self, operation_id: int, day: date, version: int, commit_tx: str) -> None:
+        """Record the transaction that committed a version, its state unchanged."""
 
     def claim(self, operation_id: int, day: date) -> AbstractContextManager[None]:
         """Hold the day for one run: a second run on the same day raises SettlementBusy."""
@@ -570,6 +579,10 @@ class MemoryDayStore:
         versions[lines.version] = lines
         self.states.setdefault((lines.operation_id, lines.day, lines.version), ("computed", None))
 
+    def latest_before(self, operation_id: int, day: date) -> tuple[date, int] | None:
+        earlier = sorted(d for op, d in self.days if op == operation_id and d < day)
+        return (earlier[-1], max(self.days[(operation_id, earlier[-1])])) if earlier else None
+
     def residues_before(self, operation_id: int, day: date) -> dict[tuple[str, str], int]:
         earlier = sorted(d for op, d in self.days if op == operation_id and d < day)
         if not earlier:
@@ -587,6 +600,13 @@ class MemoryDayStore:
         self, operation_id: int, day: date, version: int, batch: int, tx_hash: str, block_number: int
     ) -> None:
         self.batches[(operation_id, day, version, batch)] = (tx_hash, block_number)
+
+    def recorded_batches(self, operation_id: int, day: date) -> set[tuple[int, int]]:
+        return {(v, b) for op, d, v, b in self.batches if (op, d) == (operation_id, day)}
+
+    def record_commit(self, operation_id: int, day: date, version: int, commit_tx: str) -> None:
+        state, _ = self.states.get((operation_id, day, version), ("computed", None))
+        self.states[(operation_id, day, version)] = (state, commit_tx)
 
     @contextmanager
     def claim(self, operation_id: int, day: date) -> Iterator[None]:
@@ -630,6 +650,25 @@ class OnChainDay:
 
 
 @dataclass(frozen=True, slots=True)
+class PaidBatch:
+    """A BatchPaid log: the batch starting at line `from_index` of `version`, in that transaction."""
+
+    version: int
+    from_index: int
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class DayLogs:
+    """What the chain's logs say of one day: the commit and payment transactions."""
+
+    commits: Mapping[int, str]
+    """version -> the transaction that committed it."""
+    paid: Sequence[PaidBatch] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Shortfall:
     index: int
     payer: str
@@ -668,6 +707,9 @@ class SettlementChain(Protocol):
     def wait_pay(self, tx_hash: str) -> BatchReceipt: ...
 
     def verify_line(self, lines: DayLines, line_number: int) -> bool: ...
+
+    def day_logs(self, operation_id: int, day: date, from_block: int = 0) -> DayLogs:
+        """The commit transaction of each version of the day and each batch paid (from logs)."""
 
 
 Hook = Callable[[str], None]
@@ -745,6 +787,8 @@ class Settler:
     def _run(self, operation_id: int, day: date, compute: Compute) -> SettleResult:
         latest = self.chain.latest_version(operation_id, day)
         stored = self.store.load(operation_id, day)
+        if any(v <= latest for v in stored):
+            self._record_from_logs(operation_id, day, stored, latest)
         pending = stored.get(latest + 1)
         if pending is not None:
             # Stored before its commit was sent (or mined): re-send it exactly as stored. Computing
@@ -787,8 +831,54 @@ class Settler:
                 )
             return self._commit_and_pay(fresh)
         previous = stored.get(1)
+        if previous is None:
+            self._refuse_a_store_behind_the_chain(operation_id, day)
         residues = previous.residues_before if previous else self.store.residues_before(operation_id, day)
         return self._commit_and_pay(compute(1, residues, {}))
+
+    def _refuse_a_store_behind_the_chain(self, operation_id: int, day: date) -> None:
+        """A new day opens from the residues of the latest day the store holds: refuse when the
+        chain has a later version of that day, or a day committed after it, than the store (a
+        backup restored older than the chain), since those residues are then stale. A store that
+        holds no earlier day of the operation opens it from none, as on its first day."""
+        known = self.store.latest_before(operation_id, day)
+        if known is None:
+            return
+        stored_day, stored_version = known
+        checked = stored_day
+        while checked < day:
+            on_chain = self.chain.latest_version(operation_id, checked)
+            held = stored_version if checked == stored_day else 0
+            if on_chain > held:
+                holds = f"version {held} only" if held else "none of it"
+                raise SettlementError(
+                    f"the settlement store is behind the chain: {checked} of operation {operation_id} "
+                    f"has version {on_chain} on chain and the store holds {holds}, so {day} would "
+                    "open from stale residues; run `ledger settle-rebuild` (or restore a newer "
+                    "backup), then settle again"
+                )
+            checked += timedelta(days=1)
+
+    def _record_from_logs(
+        self, operation_id: int, day: date, stored: Mapping[int, DayLines], latest: int
+    ) -> None:
+        """Record the commit transactions and the batches the chain's logs show for the stored
+        versions: a run killed after a transaction was mined and before its row was written
+        would otherwise leave it unrecorded for good (the next run starts after it on chain)."""
+        logs = self.chain.day_logs(operation_id, day)
+        recorded = self.store.recorded_batches(operation_id, day)
+        for version, lines in sorted(stored.items()):
+            if version > latest or self.chain.commitment(operation_id, day, version).root != lines.root:
+                continue  # not these lines on chain: the run refuses it, nothing to record
+            commit_tx = logs.commits.get(version)
+            if commit_tx is not None:
+                self.store.record_commit(operation_id, day, version, commit_tx)
+            for paid in logs.paid:
+                batch = paid.from_index // lines.batch_size
+                if paid.version == version and (version, batch) not in recorded:
+                    self.store.record_batch(
+                        operation_id, day, version, batch, paid.tx_hash, paid.block_number
+                    )
 
     def _commit_and_pay(self, lines: DayLines, save: bool = True) -> SettleResult:
         if save:
@@ -815,6 +905,10 @@ class Settler:
                 # refused, and the version on chain is the stored one (checked below).
                 if not self.chain.commitment(lines.operation_id, lines.day, lines.version).committed:
                     raise
+                # The stored tx is this refused one: take the commit's from the logs.
+                self._record_from_logs(
+                    lines.operation_id, lines.day, {lines.version: lines}, lines.version
+                )
             self.hook("committed")
             on_chain = self.chain.commitment(lines.operation_id, lines.day, lines.version)
         if on_chain.root != lines.root:
@@ -844,6 +938,10 @@ class Settler:
             if receipt.processed:
                 self.store.record_batch(
                     lines.operation_id, lines.day, lines.version, batch, receipt.tx_hash, receipt.block_number
+                )
+            else:  # paid by an earlier transaction, maybe of a run killed before its row
+                self._record_from_logs(
+                    lines.operation_id, lines.day, {lines.version: lines}, lines.version
                 )
             self.hook("paid")
             result.batches.append(receipt)

@@ -23,14 +23,15 @@ from ledger.energy.settlement import (
     BatchReceipt,
     ChainTariff,
     DayLines,
+    DayLogs,
     OnChainDay,
+    PaidBatch,
     SettlementError,
     Shortfall,
     Totals,
     day_number,
     day_of_number,
 )
-from ledger.energy.settlement_rebuild import DayLogs, PaidBatch
 from ledger.errors import ChainError
 
 CONTRACT = "EnergySettlement"
@@ -46,6 +47,7 @@ class ChainSettlement:
         self.contract = client.contract(deployed.address, deployed.abi)
         self.address = str(self.contract.address)
         self._abi: list[dict[str, Any]] = list(deployed.abi)
+        self._deploy_block = deployed.deploy_block
         fund = manifest.contracts.get("CommonsFund")
         self.fund = client.contract(fund.address, fund.abi) if fund is not None else None
         self._token = manifest.contracts.get("DistrictToken")
@@ -295,7 +297,8 @@ class ChainSettlement:
         return list(self.client.w3.eth.get_logs(
             {
                 "address": self.contract.address,
-                "fromBlock": from_block,
+                # no log precedes the contract: each settle run reads its day's logs from there
+                "fromBlock": max(from_block, self._deploy_block),
                 "toBlock": "latest",
                 "topics": ["0x" + topic.hex(), *("0x" + w.to_bytes(32, "big").hex() for w in words)],
             }

@@ -22,26 +22,12 @@ from ledger.energy.settlement import (
     DEFAULT_BATCH,
     Compute,
     DayLines,
+    DayLogs,
     OnChainDay,
     SettlementError,
     transferred_by,
     with_batch_size,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PaidBatch:
-    version: int
-    from_index: int
-    tx_hash: str
-    block_number: int
-
-
-@dataclass(frozen=True)
-class DayLogs:
-    commits: Mapping[int, str]
-    """version -> the transaction that committed it."""
-    paid: Sequence[PaidBatch] = ()
 
 
 class RebuildChain(Protocol):

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from ledger.db.settlement_store import SqlDayStore, settle_store
-from ledger.energy.settlement import Compute, DayLines, OnChainDay, SettlementBusy, SettlementError
-from ledger.energy.settlement_rebuild import DayLogs, rebuild_store
+from ledger.energy.settlement import Compute, DayLines, DayLogs, OnChainDay, SettlementBusy, SettlementError
+from ledger.energy.settlement_rebuild import rebuild_store
 from tests.integration.test_settlement_store import DAY, HUGE_OPERATION, database_url, day_lines, store
 
 __all__ = ["database_url", "store"]  # the fixtures, shared with the store's own tests

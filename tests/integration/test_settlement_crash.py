@@ -151,6 +151,9 @@ def test_a_crash_at_any_step_then_a_rerun_pays_every_line_exactly_once(
     lines = sql_day_store(tmp_path).load(world.operation_id, day)[1]
     assert lines.totals.transfers == 5
     assert_settled_exactly_once(world, lines, before, day)
+    # every mined transaction is recorded, even one whose run died before writing its row
+    recorded = sql_day_store(tmp_path).progress(world.operation_id, day)[1]
+    assert recorded == ("paid", world.chain.day_logs(world.operation_id, day).commits[1], lines.batch_count)
     run(world, tmp_path, day)  # and once more: still nothing paid twice
     assert_settled_exactly_once(world, lines, before, day)
 

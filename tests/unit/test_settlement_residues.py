@@ -24,9 +24,11 @@ from ledger.energy.settlement import (
     BatchReceipt,
     ChainTariff,
     DayLines,
+    DayLogs,
     LineKind,
     MemoryDayStore,
     OnChainDay,
+    PaidBatch,
     Settler,
     Totals,
     day_compute,
@@ -49,6 +51,7 @@ class PayingChain:
     def __init__(self) -> None:
         self.days: dict[tuple[date, int], OnChainDay] = {}
         self.moved: dict[str, int] = {}
+        self.logs: dict[date, DayLogs] = {}
 
     def latest_version(self, operation_id: int, day: date) -> int:
         return max((v for d, v in self.days if d == day), default=0)
@@ -58,6 +61,8 @@ class PayingChain:
 
     def send_commit(self, lines: DayLines) -> str:
         self.days[(lines.day, lines.version)] = OnChainDay(lines.root, lines.totals, lines.batch_size)
+        logs = self.logs.get(lines.day, DayLogs({}))
+        self.logs[lines.day] = DayLogs({**logs.commits, lines.version: "0xcommit"}, logs.paid)
         return "0xcommit"
 
     def wait_commit(self, tx_hash: str) -> None:
@@ -72,7 +77,13 @@ class PayingChain:
         self.days[(lines.day, lines.version)] = replace(
             day, next_batch=batch + 1, debits=day.debits + paid, credits=day.credits + paid
         )
+        logs = self.logs.get(lines.day, DayLogs({}))
+        mined = PaidBatch(lines.version, batch * lines.batch_size, "0xpay", 1)
+        self.logs[lines.day] = DayLogs(logs.commits, (*logs.paid, mined))
         return "0xpay"
+
+    def day_logs(self, operation_id: int, day: date, from_block: int = 0) -> DayLogs:
+        return self.logs.get(day, DayLogs({}))
 
     def wait_pay(self, tx_hash: str) -> BatchReceipt:
         return BatchReceipt(tx_hash, 0, -1, 0, ())
