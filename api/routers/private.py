@@ -12,10 +12,10 @@ from api import services, services_energy
 from api.deps import (
     AccountPath,
     Energy,
+    OwnerReadDep,
     OwnerSession,
     PseudonymsDep,
     Reader,
-    Settings,
     Settlements,
     State,
     errors,
@@ -40,31 +40,23 @@ router = APIRouter(prefix="/v1/accounts/{account}", tags=["private"])
 
 
 @router.get("/balance", response_model=BalanceOut, responses=errors(401, 403, 425))
-async def balance(
-    account: AccountPath,
-    _session: OwnerSession,
-    reader: Reader,
-    settings: Settings,
-    min_block: MinBlock = None,
-) -> BalanceOut:
+async def balance(account: AccountPath, owner: OwnerReadDep, min_block: MinBlock = None) -> BalanceOut:
     """Your balance."""
-    await services.wait_for_block(reader, min_block, settings)
-    return await services.quick_read(reader, services.balance, reader, account)
+    await services.wait_for_block(owner.reader, min_block, owner.settings)
+    return await services.quick_read(owner.reader, services.balance, owner.reader, account)
 
 
 @router.get("/history", response_model=HistoryOut, responses=errors(400, 401, 403, 425))
 async def history(
     account: AccountPath,
-    _session: OwnerSession,
-    reader: Reader,
-    settings: Settings,
+    owner: OwnerReadDep,
     cursor: CursorQ = None,
     limit: Limit = 50,
     min_block: MinBlock = None,
 ) -> Response:
     """Your transfers in and out, with counterparties, newest first, paged on (block, log index)."""
-    await services.wait_for_block(reader, min_block, settings)
-    body = await services.quick_read(reader, services.history, reader, account, cursor, limit)
+    await services.wait_for_block(owner.reader, min_block, owner.settings)
+    body = await services.quick_read(owner.reader, services.history, owner.reader, account, cursor, limit)
     return Response(body, media_type="application/json", headers={"Cache-Control": "private, no-store"})
 
 
@@ -85,16 +77,14 @@ async def set_naming(account: AccountPath, body: NamingIn, _session: OwnerSessio
 @router.get("/payments", response_model=AccountPaymentsOut, responses=errors(400, 401, 403, 425))
 async def my_payments(
     account: AccountPath,
-    _session: OwnerSession,
-    reader: Reader,
-    settings: Settings,
+    owner: OwnerReadDep,
     cursor: CursorQ = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     min_block: MinBlock = None,
 ) -> AccountPaymentsOut:
     """Your payments and refunds to merchants, newest first."""
-    await services.wait_for_block(reader, min_block, settings)
-    return await anyio.to_thread.run_sync(services.account_payments, reader, account, cursor, limit)
+    await services.wait_for_block(owner.reader, min_block, owner.settings)
+    return await anyio.to_thread.run_sync(services.account_payments, owner.reader, account, cursor, limit)
 
 
 @router.get("/bookings", response_model=BookingsOut, responses=errors(401, 403))

@@ -1,4 +1,5 @@
-"""The HTTP API over an in-memory ledger (fake port swapped in with dependency_overrides)."""
+"""The HTTP API over an in-memory ledger (fake ports given to create_app or swapped in with
+dependency_overrides)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
-from api.deps import current_session, get_operator, get_reader
+from api.deps import get_operator
 from api.fakes import FakeEnergy, FakeLedger, FakeOperator, FakeSettlements, MemoryApiState
 from api.feed import FeedTracker, parse_event_id, ref_text
 from api.money import display, parse_micro, ratio
 from api.settings import ApiSettings
-from api.state import Session
 from ledger.db.queries_api import ZERO_ADDRESS, MerchantItem
 from ledger.energy.ingest import IngestPipeline
 from ledger.energy.memory_store import MemoryEnergyStore
@@ -74,12 +75,12 @@ def build(
 ) -> FastAPI:
     app = create_app(
         make_settings(**overrides),
+        reader=ledger,
         ingest=ingest or IngestPipeline(MemoryEnergyStore()),
         energy_reader=energy or FakeEnergy(),
         settlements=settlements or FakeSettlements(),
         state=state or MemoryApiState(),
     )
-    app.dependency_overrides[get_reader] = lambda: ledger
     app.dependency_overrides[get_operator] = lambda: operator or FakeOperator()
     return app
 
@@ -89,9 +90,26 @@ def ledger() -> FakeLedger:
     return seeded()
 
 
+class _SessionByDefault:
+    """Sends `token` as the bearer of every request that carries no Authorization header, as a
+    signed-in page would."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.header = (b"authorization", f"Bearer {token}".encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(k == b"authorization" for k, _v in scope["headers"]):
+            scope = {**scope, "headers": [*scope["headers"], self.header]}
+        await self.app(scope, receive, send)
+
+
 def signed_in(app: FastAPI, address: str) -> FastAPI:
-    """The app as if `address` had signed in (the SIWE flow itself: test_api_security)."""
-    app.dependency_overrides[current_session] = lambda: Session(address, time.time() + 3600)
+    """The app as if `address` had signed in: a live session in the app's own session store, its
+    token sent with every request that brings none (the SIWE flow itself: test_api_security).
+    Once per app: the session is the app's, checked by the same code as a real request's."""
+    token, _session = app.state.sessions.create(address)
+    app.add_middleware(_SessionByDefault, token=token)
     return app
 
 
@@ -228,7 +246,7 @@ def test_recent_payments_are_public_without_payer_reference_or_transaction(clien
     # The time is the block's (public with the block number already): the page shows it per line.
     public = {"kind", "block", "log_index", "merchant_id", "merchant", "amount", "day", "time"}
     assert set(payments[0]) == public
-    ledger = client.app.dependency_overrides[get_reader]()  # type: ignore[attr-defined]
+    ledger = client.app.state.reader  # type: ignore[attr-defined]
     assert payments[0]["time"] == ledger.block_time[payments[0]["block"]]
     assert "BREAD" not in response.text and ALICE.lower() not in response.text.lower()
 

@@ -431,3 +431,42 @@ def test_the_rate_limit_holds_across_a_window_boundary() -> None:
     assert limiter.take("ip:x") > 0
     now[0] = 106.0  # two windows later it is all refilled
     assert limiter.take("ip:x") == 0.0
+
+
+@pytest.mark.parametrize(
+    "route", ["balance", "history", "payments", "bookings", "statement.csv?month=2026-11"]
+)
+def test_own_data_refusals_keep_their_order_not_signed_in_then_bad_address_then_not_yours(
+    client: TestClient, route: str
+) -> None:
+    """401 before anything else, then a malformed address (422, field named), then someone else's
+    address (403), then the route's other parameters (422): a stranger learns nothing from the
+    order, and a resident is told the first thing to fix."""
+    malformed = "0x" + "zz" * 20
+    path = route.partition("?")[0]
+    bad_query = "limit=0" if path in ("history", "payments") else ""
+    cases: list[tuple[str, str | None, int, str]] = [
+        (f"/v1/accounts/{malformed}/{route}", None, 401, "not_signed_in"),
+        (f"/v1/accounts/{RESIDENT_B.address}/{route}", None, 401, "not_signed_in"),
+    ]
+    sign_in(client, RESIDENT_A)
+    cases += [
+        (f"/v1/accounts/{malformed}/{route}", "A", 422, "account"),
+        (f"/v1/accounts/{RESIDENT_A.address}%0A/{route}", "A", 422, "account"),
+        (f"/v1/accounts/{RESIDENT_B.address}/{route}", "A", 403, "not_your_data"),
+    ]
+    if bad_query:
+        cases += [
+            (f"/v1/accounts/{RESIDENT_B.address}/{path}?{bad_query}", "A", 403, "not_your_data"),
+            (f"/v1/accounts/{malformed}/{path}?{bad_query}", "A", 422, "account"),
+            (f"/v1/accounts/{RESIDENT_A.address}/{path}?{bad_query}", "A", 422, "limit"),
+        ]
+    cookies = dict(client.cookies)
+    for url, who, status, said in cases:
+        client.cookies.clear()
+        if who is not None:
+            client.cookies.update(cookies)
+        answer = client.get(url)
+        assert answer.status_code == status, (url, who, answer.text)
+        error = answer.json()["error"]
+        assert said == error["code"] or said in error["message"], (url, error)
