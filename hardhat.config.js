@@ -40,7 +40,7 @@ export default {
         version: SOLC_VERSION,
         path: require.resolve("solc/soljson.js"),
         settings: {
-          optimizer: { enabled: true, runs: 1000 },
+          optimizer: { enabled: true, runs: 700 },
           evmVersion: "cancun",
         },
       },

@@ -41,6 +41,7 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     mapping(address household => uint64) private _eligibleUntil;
     address private _settlement;
     uint256 private _settlementProgramme;
+    uint256 private _settlementOperation;
     /// @dev The allowance last given to `_settlement`: what it pulled since is this minus the
     /// token's allowance now (each pull spends the allowance).
     uint256 private _granted;
@@ -100,8 +101,11 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         }
         _settlement = settlement;
         _settlementProgramme = programmeId;
+        _settlementOperation = operationId;
         // The allowance is the limit: the mandate is set to the widest the settlement accepts.
         IEnergySettlement(settlement).setMandate(operationId, type(uint48).max, type(uint48).max);
+        // The oracle alone commits the lines: each day the fund pays needs the social service too.
+        IEnergySettlement(settlement).requireDayApproval(operationId);
         _setAllowance();
     }
 
@@ -159,6 +163,16 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     }
 
     // ------------------------------------------------------------------ social service
+
+    /// @inheritdoc ICommonsFund
+    function approveSettlementDay(uint32 day, uint32 version, bytes32 root, uint256 amount)
+        external
+        onlyRole(SOCIAL_SERVICE_ROLE)
+    {
+        address settlement = _settlement;
+        if (settlement == address(0)) revert CommonsFundNoSettlement();
+        IEnergySettlement(settlement).approveDay(_settlementOperation, day, version, root, amount);
+    }
 
     /// @inheritdoc ICommonsFund
     function setEligibility(address household, uint64 until) external onlyRole(SOCIAL_SERVICE_ROLE) {

@@ -85,6 +85,8 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     mapping(uint256 operationId => mapping(address member => Mandate)) private _mandates;
     mapping(uint256 operationId => mapping(address member => MemberAccount)) private _accounts;
     mapping(uint256 operationId => uint256) private _pools;
+    mapping(uint256 operationId => mapping(address member => mapping(uint32 day => mapping(uint32 version => uint256))))
+        private _dayApprovals;
 
     /// @param token_ the district token (ERC-20 with EIP-2612 permit)
     /// @param admin the default admin (two-step transfer, `adminDelay` seconds)
@@ -256,13 +258,32 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     /// @inheritdoc IEnergySettlement
     function setMandate(uint256 operationId, uint48 perDay, uint48 perMonth) external {
         if (perDay == 0 || perDay > perMonth) revert EnergySettlementInvalidMandate(perDay, perMonth);
-        _mandates[operationId][msg.sender] = Mandate({perDay: perDay, perMonth: perMonth, active: true});
+        // A member that needs day approvals keeps needing them: a new cap never drops that.
+        bool approvesDays = _mandates[operationId][msg.sender].approvesDays;
+        _mandates[operationId][msg.sender] =
+            Mandate({perDay: perDay, perMonth: perMonth, active: true, approvesDays: approvesDays});
         // The member's account slot is made non-zero here, once, so its first settled day writes
         // a used slot (2,900 gas) instead of a new one (20,000). Window 1 is no real day (days are
         // yyyymmdd): the first day opens a new window, nothing pulled or owed is touched.
         MemberAccount storage account = _accounts[operationId][msg.sender];
         if (account.day == 0) account.day = 1;
         emit EnergySettlementMandateSet(operationId, msg.sender, perDay, perMonth);
+    }
+
+    /// @inheritdoc IEnergySettlement
+    function requireDayApproval(uint256 operationId) external {
+        _mandates[operationId][msg.sender].approvesDays = true;
+        emit EnergySettlementDayApprovalRequired(operationId, msg.sender);
+    }
+
+    /// @inheritdoc IEnergySettlement
+    function approveDay(uint256 operationId, uint32 day, uint32 version, bytes32 root, uint256 amount) external {
+        // Bound to the committed root: an approval never covers lines committed after it.
+        if (root == bytes32(0) || _roots[operationId][day][version] != root) {
+            revert EnergySettlementRootMismatch(operationId, day, version, root);
+        }
+        _dayApprovals[operationId][msg.sender][day][version] = amount;
+        emit EnergySettlementDayApproved(operationId, msg.sender, day, version, amount);
     }
 
     /// @inheritdoc IEnergySettlement
@@ -276,7 +297,7 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         MemberAccount memory account = _accounts[operationId][member];
         if (account.owed <= 0) revert EnergySettlementNothingOwed(operationId, member, account.owed);
         uint256 amount = uint256(int256(account.owed));
-        if (!_withinMandate(operationId, member, account.day, amount, account)) {
+        if (!_withinMandate(_mandates[operationId][member], account.day, amount, account)) {
             revert EnergySettlementMandateExceeded(operationId, member, amount);
         }
         account.owed = 0;
@@ -378,6 +399,15 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     /// @inheritdoc IEnergySettlement
     function mandate(uint256 operationId, address member) external view returns (Mandate memory) {
         return _mandates[operationId][member];
+    }
+
+    /// @inheritdoc IEnergySettlement
+    function dayApproval(uint256 operationId, address member, uint32 day, uint32 version)
+        external
+        view
+        returns (uint256)
+    {
+        return _dayApprovals[operationId][member][day][version];
     }
 
     /// @inheritdoc IEnergySettlement
@@ -548,8 +578,17 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
         BatchSums memory sums
     ) private {
         sums.debits += debit;
+        Mandate memory m = _mandates[operationId][member];
+        // Lines no meter backs (the commons fund's) need a second key: the member's own approval.
+        if (m.approvesDays) {
+            uint256 approved = _dayApprovals[operationId][member][day][version];
+            if (debit > approved) {
+                revert EnergySettlementDayNotApproved(operationId, member, day, version, debit, approved);
+            }
+            _dayApprovals[operationId][member][day][version] = approved - debit;
+        }
         (uint32 window, uint48 spentDay, uint48 spentMonth) = (account.day, account.spentDay, account.spentMonth);
-        if (_withinMandate(operationId, member, day, debit, account) && _pull(member, debit, index)) {
+        if (_withinMandate(m, day, debit, account) && _pull(member, debit, index)) {
             sums.pulled += debit;
             sums.pool += debit;
             return;
@@ -595,14 +634,11 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     /// @dev True when `member`'s mandate allows pulling `amount` for `day`, and counts it in
     /// `account` (not written here). The window is the member's latest settled day: a pull for an
     /// earlier day (a correction) counts in the current window, so no window ever exceeds a cap.
-    function _withinMandate(
-        uint256 operationId,
-        address member,
-        uint32 day,
-        uint256 amount,
-        MemberAccount memory account
-    ) private view returns (bool) {
-        Mandate memory m = _mandates[operationId][member];
+    function _withinMandate(Mandate memory m, uint32 day, uint256 amount, MemberAccount memory account)
+        private
+        pure
+        returns (bool)
+    {
         if (!m.active) return false;
         uint256 spentDay = account.spentDay;
         uint256 spentMonth = account.spentMonth;

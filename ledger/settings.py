@@ -28,6 +28,9 @@ class LedgerSettings(BaseSettings):
     keystore: Path | None = None
     keystore_password_file: Path | None = None
     deployer_key: SecretStr | None = None
+    # The social service's key (SOCIAL_SERVICE_ROLE on the commons fund), which approves the fund's
+    # part of each settled day: LEDGER_SOCIAL_SERVICE_KEY, never on the command line.
+    social_service_key: SecretStr | None = None
     admin_delay_seconds: int = 0
     redemption_fee_bps: int = 300
     commons_fund: str | None = None

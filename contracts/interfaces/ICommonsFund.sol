@@ -26,6 +26,10 @@ pragma solidity 0.8.28;
 /// month (`refreshSettlementAllowance`, which anyone may call, sets it again). What the settlement
 /// pulled (the fall of that allowance) is recorded as the programme's outflow in the month it is
 /// recorded, before any other record, payment or allowance: the month's budget is never exceeded.
+/// No single key spends it: the settlement pulls the fund's line of a (day, version) only within
+/// what the social service approved for that committed root (`approveSettlementDay`), after
+/// checking its SOLIDARITY lines against the households it made eligible; the oracle's key alone
+/// moves nothing from the fund.
 ///
 /// The social service (SOCIAL_SERVICE_ROLE) records an eligibility flag for an address with an
 /// expiry date; nothing else about the household goes on chain.
@@ -120,6 +124,11 @@ interface ICommonsFund {
     /// the programme's month (anyone; the settlement service calls it before each day and at the
     /// start of a month). Returns the new allowance.
     function refreshSettlementAllowance() external returns (uint256 allowance);
+
+    /// @notice Approve the fund paying at most `amount` for the committed (day, version) of the
+    /// granted settlement whose root is `root` (SOCIAL_SERVICE_ROLE only, after checking that day's
+    /// SOLIDARITY lines); replaces an earlier approval of it.
+    function approveSettlementDay(uint32 day, uint32 version, bytes32 root, uint256 amount) external;
 
     /// @notice Set `household` eligible to the social price until `eligibleUntil` (0 withdraws
     /// it). SOCIAL_SERVICE_ROLE only.

@@ -96,6 +96,9 @@ interface IEnergySettlement {
         uint48 perDay;
         uint48 perMonth;
         bool active;
+        /// @dev Set by `requireDayApproval`: a debit is pulled only within what the member
+        /// approved for that (day, version) with `approveDay`.
+        bool approvesDays;
     }
 
     /// @notice A member's standing in an operation: what was pulled under its mandate in the window
@@ -168,6 +171,12 @@ interface IEnergySettlement {
     /// @notice A member set its energy mandate for an operation.
     event EnergySettlementMandateSet(
         uint256 indexed operationId, address indexed member, uint48 perDay, uint48 perMonth
+    );
+    /// @notice From now on, `member` pays a day only within what it approves for it (`approveDay`).
+    event EnergySettlementDayApprovalRequired(uint256 indexed operationId, address indexed member);
+    /// @notice `member` approved paying at most `amount` for this committed (day, version).
+    event EnergySettlementDayApproved(
+        uint256 indexed operationId, address indexed member, uint32 day, uint32 version, uint256 amount
     );
     /// @notice A member revoked its energy mandate: nothing more is pulled from it.
     event EnergySettlementMandateRevoked(uint256 indexed operationId, address indexed member);
@@ -249,6 +258,14 @@ interface IEnergySettlement {
     error EnergySettlementTransferFailed(uint32 index, bytes reason);
     /// @notice A mandate needs a daily cap above zero and at most the monthly cap.
     error EnergySettlementInvalidMandate(uint48 perDay, uint48 perMonth);
+    /// @notice This member pays a day only within what it approved for it (`approveDay`), `approved`
+    /// left, below this line's `amount`: nothing was moved; the member approves the day, or the
+    /// admin voids it.
+    error EnergySettlementDayNotApproved(
+        uint256 operationId, address member, uint32 day, uint32 version, uint256 amount, uint256 approved
+    );
+    /// @notice `root` is not the committed root of this (day, version): approve what was committed.
+    error EnergySettlementRootMismatch(uint256 operationId, uint32 day, uint32 version, bytes32 root);
     /// @notice This member owes nothing to collect or cover (`owed`).
     error EnergySettlementNothingOwed(uint256 operationId, address member, int256 owed);
     /// @notice The member's mandate does not allow pulling `amount` now (revoked or above a cap).
@@ -304,6 +321,18 @@ interface IEnergySettlement {
     /// settled day and `perMonth` per month. Replaces an earlier one; the member must also approve
     /// the token to this contract.
     function setMandate(uint256 operationId, uint48 perDay, uint48 perMonth) external;
+
+    /// @notice Makes the caller's debits need its approval per day, for good: each debit line of a
+    /// (day, version) is pulled only within what the caller approved for it (`approveDay`), else
+    /// the batch reverts. For a member whose lines nobody's meter backs (the commons fund), so
+    /// that the oracle key alone cannot make it pay. Kept by `setMandate`, dropped by
+    /// `revokeMandate`.
+    function requireDayApproval(uint256 operationId) external;
+
+    /// @notice The caller approves paying at most `amount` in total for the committed (day, version)
+    /// whose root is `root` (replaces an earlier approval of it). Only a member that
+    /// `requireDayApproval` needs it.
+    function approveDay(uint256 operationId, uint32 day, uint32 version, bytes32 root, uint256 amount) external;
 
     /// @notice Revokes the caller's energy mandate: nothing more is pulled from it (what it owes
     /// stays owed, billed in euros).
@@ -368,6 +397,11 @@ interface IEnergySettlement {
     function lastCommittedDay(uint256 operationId) external view returns (uint32);
     /// @notice A member's mandate for an operation.
     function mandate(uint256 operationId, address member) external view returns (Mandate memory);
+    /// @notice What `member` still approves paying for (day, version) (`approveDay`).
+    function dayApproval(uint256 operationId, address member, uint32 day, uint32 version)
+        external
+        view
+        returns (uint256);
     /// @notice A member's standing in an operation (mandate usage and what it owes or is due).
     function memberAccount(uint256 operationId, address member) external view returns (MemberAccount memory);
     /// @notice The tokens an operation holds between debits and credits.

@@ -28,6 +28,7 @@ contract CommonsFundSettlementTest is DistrictFixture {
     address internal oracle;
     address internal producer;
     address internal household;
+    address internal socialService;
     uint256 internal programmeId;
 
     function setUp() public override {
@@ -36,6 +37,7 @@ contract CommonsFundSettlementTest is DistrictFixture {
         oracle = _makeAddr("oracle");
         producer = _makeAddr("producer");
         household = _makeAddr("household");
+        socialService = _makeAddr("social service");
         address tariff = _makeAddr("tariff");
         settlement = new EnergySettlement(address(token), admin, ADMIN_DELAY);
         fund = new CommonsFund(address(token), council, ADMIN_DELAY);
@@ -61,6 +63,7 @@ contract CommonsFundSettlementTest is DistrictFixture {
         vm.startPrank(council);
         programmeId = fund.openProgramme("Social energy price", address(settlement), BUDGET);
         fund.grantSettlement(programmeId, address(settlement), OP);
+        fund.grantRole(fund.SOCIAL_SERVICE_ROLE(), socialService);
         vm.stopPrank();
         vm.warp(AFTER_DAY);
     }
@@ -86,8 +89,12 @@ contract CommonsFundSettlementTest is DistrictFixture {
         });
         vm.startPrank(oracle);
         settlement.commitDay(OP, day, 1, SettlementLines.root(leaves), totals, 3);
-        settlement.pay(OP, day, 1, 0, SettlementLines.slice(t, 3, 0), SettlementLines.proof(leaves, 0));
         vm.stopPrank();
+        // The second key: the social service approves the fund's part of the committed day.
+        vm.prank(socialService);
+        CommonsFund(payingFund).approveSettlementDay(day, 1, SettlementLines.root(leaves), subsidy);
+        vm.prank(oracle);
+        settlement.pay(OP, day, 1, 0, SettlementLines.slice(t, 3, 0), SettlementLines.proof(leaves, 0));
     }
 
     function _assertBooksEqualBalance() internal view {
@@ -168,6 +175,7 @@ contract CommonsFundSettlementTest is DistrictFixture {
         vm.startPrank(council);
         uint256 id = fresh.openProgramme("Social energy price", address(settlement), BUDGET);
         fresh.grantSettlement(id, address(settlement), OP);
+        fresh.grantRole(fresh.SOCIAL_SERVICE_ROLE(), socialService);
         vm.stopPrank();
         vm.prank(admin);
         token.setCommonsFund(address(fresh));

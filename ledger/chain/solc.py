@@ -46,7 +46,7 @@ COMPILER_SETTINGS: dict[str, Any] = {
 }
 # EnergySettlement is compiled with fewer optimizer runs (less inlining) to stay under the 24,576
 # bytes of deployed code a chain accepts (EIP-170); hardhat.config.js has the same override.
-RUNS_OVERRIDES: dict[str, int] = {"EnergySettlement": 1000}
+RUNS_OVERRIDES: dict[str, int] = {"EnergySettlement": 700}
 _IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*\s+from\s+)?["\']([^"\']+)["\']\s*;', re.MULTILINE)
 
 

@@ -96,19 +96,52 @@ def read_participants(path: Path) -> dict[str, str]:
     return accounts
 
 
-def _chain(settings: LedgerSettings, signer: bool) -> Any:
+def _chain(settings: LedgerSettings, signer: bool, social_discount: int = 0) -> Any:
     from eth_account import Account
 
     from ledger.chain.client import ChainClient, connect, load_signer
     from ledger.chain.deploy import decoder_for_manifest
     from ledger.chain.manifest import Manifest
-    from ledger.energy.settlement_chain import ChainSettlement, require_settlement
+    from ledger.energy.settlement_chain import ChainSettlement, SocialService, require_settlement
 
     manifest = Manifest.load(settings.manifest_path)
     require_settlement(manifest)
     w3 = connect(settings.rpc_url)
     account = load_signer(settings, w3, prompt=_hidden_prompt) if signer else Account.create()
-    return ChainSettlement(ChainClient(w3, account, decoder_for_manifest(manifest)), manifest)
+    decoder = decoder_for_manifest(manifest)
+    social = None
+    if social_discount:
+        social_account = _social_service_account(settings, w3, manifest)
+        if social_account is not None:
+            social = SocialService(ChainClient(w3, social_account, decoder), social_discount)
+    return ChainSettlement(ChainClient(w3, account, decoder), manifest, social)
+
+
+def _social_service_account(settings: LedgerSettings, w3: Any, manifest: Any) -> Any:
+    """The social service's key: LEDGER_SOCIAL_SERVICE_KEY, or on a local dev node the development
+    account holding SOCIAL_SERVICE_ROLE (the demo's); None when there is none (the fund's part of
+    a day then waits for the social service's approval)."""
+    from eth_account import Account
+
+    from ledger.chain.client import is_dev_node
+    from ledger.errors import ConfigError
+
+    key = settings.social_service_key
+    if key is not None and key.get_secret_value():
+        try:
+            return Account.from_key(key.get_secret_value())
+        except ValueError:
+            raise ConfigError("LEDGER_SOCIAL_SERVICE_KEY is not a private key (64 hex digits)") from None
+    if not is_dev_node(w3):
+        return None
+    from ledger.demo import DEMO_ROLES, dev_account
+
+    holders = manifest.roles.get("CommonsFund", {}).get("SOCIAL_SERVICE_ROLE", [])
+    for index in (0, *DEMO_ROLES.values()):
+        account = dev_account(index)
+        if account.address in holders:
+            return account
+    return None
 
 
 def _hidden_prompt(question: str) -> str:
@@ -167,7 +200,7 @@ def settle_command(
     declared = frozenset(m.strip() for v in half_hourly or [] for m in v.split(",") if m.strip())
     step, steps = build_steps(injections, withdrawals, allocation_key, declared)
     of_day: dict[datetime, Any] = {s: r for s, r in steps if local_day_of(s) == the_day}
-    chain = _chain(settings, signer=True)
+    chain = _chain(settings, signer=True, social_discount=social_discount)
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
     compute = day_compute(
@@ -208,7 +241,7 @@ def _settle_from_store(
     from ledger.energy.settlement_source import store_compute
 
     readings_store = open_store(settings)
-    chain = _chain(settings, signer=True)
+    chain = _chain(settings, signer=True, social_discount=social_discount)
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
     compute = with_batch_size(
@@ -388,7 +421,7 @@ def settle_watch_command(
 
     settings = _settings(rpc_url, manifest)
     readings_store = open_store(settings)
-    chain = _chain(settings, signer=True)
+    chain = _chain(settings, signer=True, social_discount=social_discount)
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
 

@@ -507,6 +507,44 @@ def member_difference(owed: Mapping[str, int], moved: Mapping[str, int]) -> list
     return debits + credits
 
 
+def fund_debit_to_approve(
+    lines: DayLines, fund: str, eligible: frozenset[str], discount_bps: int, from_batch: int = 0
+) -> int:
+    """What the commons fund's member lines of `lines` take from it from batch `from_batch` on,
+    once its SOLIDARITY lines are checked as the social service checks them before approving the
+    day on chain: each helps an `eligible` household, for the energy of its BOUGHT line and at most
+    `discount_bps` of its value (rounded down), and the fund's debit of the version is at most
+    their sum. Raises SettlementError naming the first line that fails."""
+    fund = account_of(fund)
+    bought = {ln.payer: ln for ln in lines.lines if ln.kind is LineKind.BOUGHT}
+    helped = 0
+    for ln in lines.lines:
+        if ln.kind is not LineKind.SOLIDARITY:
+            continue
+        who = ln.payee
+        if ln.payer != fund:
+            raise SettlementError(f"SOLIDARITY line {ln.index} of {lines.day} is not paid by the fund")
+        if who not in eligible:
+            raise SettlementError(
+                f"SOLIDARITY line {ln.index} of {lines.day} helps {who}, not eligible at the end of the day"
+            )
+        purchase = bought.get(who)
+        if purchase is None or ln.wh != purchase.wh or ln.value * 10_000 > purchase.value * discount_bps:
+            raise SettlementError(
+                f"SOLIDARITY line {ln.index} of {lines.day} pays more than {discount_bps} bps of what "
+                f"{who} bought that day"
+            )
+        helped += ln.value
+    debits = [t.amount for t in lines.transfers if t.member == fund and t.amount > 0]
+    if sum(debits) > helped:
+        raise SettlementError(
+            f"the commons fund's member line of {lines.day} v{lines.version} takes {sum(debits)} µM3E, "
+            f"more than its SOLIDARITY lines ({helped} µM3E)"
+        )
+    start = from_batch * lines.batch_size
+    return sum(t.amount for t in lines.transfers[start:] if t.member == fund and t.amount > 0)
+
+
 def transferred_by(versions: Iterable[tuple[DayLines, int]]) -> dict[str, int]:
     """member -> net micro-M3E of the member lines of these versions, each counted up to the
     number of its batches the chain processed (all of them for a closed version)."""

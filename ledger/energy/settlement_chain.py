@@ -8,6 +8,7 @@ own logs by topic.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -24,6 +25,7 @@ from ledger.energy.settlement import (
     ChainTariff,
     DayLines,
     DayLogs,
+    LineKind,
     OnChainDay,
     PaidBatch,
     SettlementError,
@@ -31,6 +33,7 @@ from ledger.energy.settlement import (
     Totals,
     day_number,
     day_of_number,
+    fund_debit_to_approve,
 )
 from ledger.errors import ChainError
 
@@ -38,10 +41,22 @@ CONTRACT = "EnergySettlement"
 ROLES = ("ORACLE_ROLE", "TARIFF_ROLE", "PAUSER_ROLE")
 
 
-class ChainSettlement:
-    """`SettlementChain` over a deployed EnergySettlement, for the client's signer."""
+@dataclass(frozen=True)
+class SocialService:
+    """The social service's key (SOCIAL_SERVICE_ROLE on the commons fund) and the discount it
+    approves: the second key without which the fund pays no day."""
 
-    def __init__(self, client: ChainClient, manifest: Manifest) -> None:
+    client: ChainClient
+    discount_bps: int
+
+
+class ChainSettlement:
+    """`SettlementChain` over a deployed EnergySettlement, for the client's signer; with
+    `social_service`, it also has the fund's part of each day approved before paying it."""
+
+    def __init__(
+        self, client: ChainClient, manifest: Manifest, social_service: SocialService | None = None
+    ) -> None:
         deployed = manifest.contract(CONTRACT)
         self.client = client
         self.contract = client.contract(deployed.address, deployed.abi)
@@ -51,6 +66,8 @@ class ChainSettlement:
         fund = manifest.contracts.get("CommonsFund")
         self.fund = client.contract(fund.address, fund.abi) if fund is not None else None
         self._token = manifest.contracts.get("DistrictToken")
+        self._fund_abi = fund.abi if fund is not None else None
+        self.social_service = social_service
 
     # --- the social price (the commons fund as a paying member) --------------------------------
     def social_price(self, accounts: Iterable[str], discount_bps: int, day: date) -> SocialPrice | None:
@@ -179,7 +196,49 @@ class ChainSettlement:
     def wait_commit(self, tx_hash: str) -> None:
         self._wait(tx_hash)
 
+    def approve_fund_day(self, lines: DayLines, from_batch: int = 0) -> None:
+        """Has the social service approve what the commons fund's member line of this committed
+        version still takes (from batch `from_batch` on), after checking its SOLIDARITY lines
+        against the households eligible at the end of the day and the discount. Nothing when the
+        fund pays nothing there or already approved it; SettlementError when no social-service
+        key was given or a line fails its check."""
+        if self.fund is None or self._fund_abi is None:
+            return
+        fund = str(self.fund.address)
+        if not any(t.member == fund and t.amount > 0 for t in lines.transfers):
+            return
+        number = day_number(lines.day)
+        args = (lines.operation_id, fund, number, lines.version)
+        approved = int(self.client.call(self.contract.functions.dayApproval(*args)))
+        social = self.social_service
+        if social is None:
+            needed = sum(t.amount for t in lines.transfers[from_batch * lines.batch_size :]
+                         if t.member == fund and t.amount > 0)
+            if approved >= needed:
+                return
+            raise SettlementError(
+                f"the commons fund pays {needed} µM3E of {lines.day} v{lines.version} and the social "
+                f"service approved {approved}: run with the social service's key "
+                "(LEDGER_SOCIAL_SERVICE_KEY) or have it approve the day"
+            )
+        # Eligibility as the fund's events had it at the end of the day, as `social_price` reads it.
+        day_end = int(day_bounds(lines.day)[1].timestamp())
+        last_block = self._last_block_before(day_end)
+        helped = {ln.payee for ln in lines.lines if ln.kind is LineKind.SOLIDARITY}
+        eligible = frozenset(
+            who for who in helped if self._eligible_until_as_of(fund, who, last_block) >= day_end
+        )
+        needed = fund_debit_to_approve(lines, fund, eligible, social.discount_bps, from_batch)
+        if approved >= needed:
+            return
+        fund_as_social = social.client.contract(fund, self._fund_abi)
+        social.client.transact(
+            fund_as_social.functions.approveSettlementDay(number, lines.version, lines.root, needed)
+        )
+
     def send_pay(self, lines: DayLines, batch: int) -> str:
+        # The fund's line reverts the batch unless the social service approved the day.
+        self.approve_fund_day(lines, batch)
         members, proof = lines.batch(batch)
         fn = self.contract.functions.pay(
             lines.operation_id,
@@ -236,7 +295,7 @@ class ChainSettlement:
         return self.client.transact(self.contract.functions.revokeMandate(operation_id)).tx_hash
 
     def mandate(self, operation_id: int, member: str) -> tuple[int, int, bool]:
-        per_day, per_month, active = self.client.call(
+        per_day, per_month, active, _approves_days = self.client.call(
             self.contract.functions.mandate(operation_id, to_checksum_address(member))
         )
         return int(per_day), int(per_month), bool(active)

@@ -17,7 +17,15 @@ from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.solidarity import SocialPrice
 from ledger.domain.energy.steps import StepLength
-from ledger.energy.settlement import DayLines, LineKind, Settler, day_compute, tariff_book
+from ledger.energy.settlement import (
+    DayLines,
+    LineKind,
+    SettlementError,
+    Settler,
+    day_compute,
+    tariff_book,
+)
+from ledger.energy.settlement_chain import SocialService
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
 from tests.settle_store import sql_day_store
 
@@ -63,6 +71,8 @@ def _world_with_programme(w3: Any) -> tuple[SettlementWorld, Any]:
     send: Any = world.operator.client.transact
     send(fund.functions.openProgramme("Social energy price", world.chain.address, BUDGET))
     send(fund.functions.grantSettlement(1, world.chain.address, OP))
+    # The dev deployment's admin is also the social service: it approves the fund's part of a day.
+    world.chain.social_service = SocialService(world.chain.client, DISCOUNT_BPS)
     return world, fund
 
 
@@ -163,3 +173,25 @@ def test_attack_a_pull_on_the_months_last_day_is_counted_in_that_month_not_the_n
     call = council.client.call
     assert call(fund.functions.spentIn(1, JUNE_2025)) == subsidy, "June's pull is June's outflow"
     assert call(fund.functions.spentIn(1, JUNE_2025 + 1)) == 0, "July's budget is whole"
+
+
+def test_attack_an_oracle_that_helps_a_household_the_social_service_never_made_eligible_moves_nothing(
+    node: DevNode, tmp_path: Path
+) -> None:
+    # The settlement service computes the day with a forged social price (a household nobody made
+    # eligible): the social service checks the SOLIDARITY lines against the fund's own records
+    # and refuses to approve, so the fund's batch is never paid.
+    w3 = connect(node.url)
+    world, fund = _world_with_programme(w3)
+    council = world.operator
+    council.record_deposit("FUND-GIFT-ATTACK-4", council.client.address, 100 * M3E)
+    council.client.transact(council.token.functions.approve(fund.address, 100 * M3E))
+    council.client.transact(fund.functions.contribute(100 * M3E, b"GIFT".ljust(32, b"\0")))
+    _move_chain_to(w3, datetime(2025, 6, 17, tzinfo=UTC))
+    honest = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS, DAY)
+    assert honest is not None and honest.eligible == frozenset()
+    forged = SocialPrice(honest.fund, frozenset({world.accounts["PRM-C2"]}), DISCOUNT_BPS, honest.budget_left)
+    held = world.balance(str(fund.address))
+    with pytest.raises(SettlementError, match="not eligible"):
+        _settle(world, tmp_path, DAY, forged)
+    assert world.balance(str(fund.address)) == held, "the fund paid nothing"

@@ -23,7 +23,8 @@ from ledger.demo import DEMO_ELIGIBLE_HOME, DEMO_FUND_GRANT, demo_plan, dev_acco
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.solidarity import SocialPrice
 from ledger.domain.energy.steps import StepLength
-from ledger.energy.settlement import DayLines, LineKind, Settler, day_compute, tariff_book
+from ledger.energy.settlement import DayLines, LineKind, SettlementError, Settler, day_compute, tariff_book
+from ledger.energy.settlement_chain import SocialService
 from ledger.energy.settlement_sim import SettlementWorld, build_world, synthetic_day
 from ledger.energy.simulator import OPERATION_ID
 from tests.integration.indexer.helpers import index_once
@@ -98,7 +99,17 @@ def test_an_eligible_households_day_settles_at_the_social_price_and_the_fund_pay
     assert social is not None
     assert social.eligible == {household} and social.budget_left == BUDGET
     before = {who: world.balance(who) for who in (*world.accounts.values(), str(fund.address))}
+    # The oracle's key alone commits the day but cannot pay the fund's line: the second key is missing.
+    with pytest.raises(SettlementError, match="social service"):
+        _settle(world, tmp_path, DAY, social)
+    assert world.balance(str(fund.address)) == before[str(fund.address)], "the fund paid nothing yet"
+    # The social service checks the fund's lines and approves the day; the same run then pays it.
+    world.chain.social_service = SocialService(world.chain.client, DISCOUNT_BPS)
     lines = _settle(world, tmp_path, DAY, social)
+    approved = operator.client.call(
+        world.chain.contract.functions.dayApproval(OP, fund.address, 20250615, lines.version)
+    )
+    assert approved == 0, "the approval is spent by the pull"
     normal = _normal(world, DAY)
 
     (solidarity,) = [(n, ln) for n, ln in enumerate(lines.lines) if ln.kind is LineKind.SOLIDARITY]

@@ -7,7 +7,13 @@ import pytest
 
 from ledger.domain.energy.errors import TariffError
 from ledger.domain.energy.solidarity import SocialPrice, solidarity_parts
-from ledger.energy.settlement import LineKind, SettlementError, verify_offline
+from ledger.energy.settlement import (
+    DayLines,
+    LineKind,
+    SettlementError,
+    fund_debit_to_approve,
+    verify_offline,
+)
 from tests.unit.test_settlement_lines import B, C, P, compute
 
 FUND = "0x" + "f" * 40
@@ -90,3 +96,32 @@ def test_with_nothing_left_the_day_settles_at_the_normal_price() -> None:
 def test_the_fund_cannot_also_hold_a_meter() -> None:
     with pytest.raises(SettlementError, match="commons fund"):
         compute(social=SocialPrice(P, frozenset({B}), 5_000, 10**9))
+
+
+def test_the_social_service_approves_the_funds_line_of_a_day_whose_solidarity_lines_check() -> None:
+    helped = compute(social=social(frozenset({B})))
+    fund_line = _members(helped)[_checksummed(FUND)]
+    assert fund_debit_to_approve(helped, FUND, frozenset({_checksummed(B)}), 5_000) == fund_line > 0
+
+
+def test_the_social_service_refuses_a_day_helping_a_household_it_did_not_make_eligible() -> None:
+    helped = compute(social=social(frozenset({B})))
+    with pytest.raises(SettlementError, match="not eligible"):
+        fund_debit_to_approve(helped, FUND, frozenset({_checksummed(C)}), 5_000)
+
+
+def test_the_social_service_refuses_a_day_paying_more_than_its_discount() -> None:
+    helped = compute(social=social(frozenset({B}), bps=5_000))
+    with pytest.raises(SettlementError, match="bps of what"):
+        fund_debit_to_approve(helped, FUND, frozenset({_checksummed(B)}), 4_999)
+
+
+def test_the_social_service_refuses_a_fund_line_above_its_solidarity_lines() -> None:
+    helped = compute(social=social(frozenset({B})))
+    kept = tuple(ln for ln in helped.lines if ln.kind is not LineKind.SOLIDARITY)
+    forged = DayLines(
+        operation_id=helped.operation_id, day=helped.day, version=helped.version,
+        step_minutes=helped.step_minutes, lines=kept, totals=helped.totals, batch_size=helped.batch_size,
+    )
+    with pytest.raises(SettlementError, match="more than its SOLIDARITY lines"):
+        fund_debit_to_approve(forged, FUND, frozenset({_checksummed(B)}), 5_000)
