@@ -5,6 +5,7 @@ test_ingest_paths); the district aggregates read back through SQL withhold group
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -111,13 +112,24 @@ def test_settlement_days_join_the_stored_versions_and_the_indexed_commitments(tm
     from ledger.db import make_engine, migrate
     from ledger.db.models import SettlementDay, SettlementPayment
     from ledger.db.settlement_store import SqlDayStore
+    from ledger.energy.settlement import Line, LineKind
     from tests.unit.test_api_energy import DAY as SETTLED
     from tests.unit.test_api_energy import day_lines
 
     url = f"sqlite:///{tmp_path / 'settle.db'}"
     engine = make_engine(url)
     migrate(engine)
-    lines = day_lines(1)
+    # the store checks on reading that the DAY line and the batch lines agree with the totals
+    base = day_lines(1)
+    zero = "0x" + "0" * 40
+    lines = replace(
+        base,
+        lines=(
+            *(replace(ln, index=2) if ln.kind is LineKind.DAY else ln for ln in base.lines),
+            Line(LineKind.BATCH, 0, 0, zero, zero, 2, 0),
+        ),
+        batch_size=2,
+    )
     SqlDayStore(engine).save(lines)
     produced, consumed, allocated, surplus, amount, transfers = lines.totals.as_tuple()
     key = {"chain_id": 69003, "operation_id": 1, "day": 20250621, "version": 1}
