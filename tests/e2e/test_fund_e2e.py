@@ -32,6 +32,7 @@ from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey
 from ledger.domain.energy.steps import StepLength
 from ledger.energy.settlement import LineKind, Settler, day_compute, tariff_book
+from ledger.energy.settlement_chain import SocialService
 from ledger.energy.settlement_sim import build_world, synthetic_day, world_account
 from tests.e2e.api_stack import sign_in
 from tests.e2e.test_api_browser import (
@@ -126,7 +127,7 @@ def test_the_social_price_and_a_free_hour_are_paid_by_the_fund_and_shown(
 
     # The day, settled into the ledger database the API reads, at the social price for PRM-C1.
     database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    social = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS)
+    social = world.chain.social_price(world.accounts.values(), DISCOUNT_BPS, DAY)
     assert social is not None and social.eligible == {world.accounts["PRM-C1"]}
     compute = day_compute(
         operation_id=OP, day=DAY, step=StepLength.MIN15, readings=synthetic_day(DAY, PRODUCERS, CONSUMERS),
@@ -134,6 +135,8 @@ def test_the_social_price_and_a_free_hour_are_paid_by_the_fund_and_shown(
         batch_size=2, social=social,
     )
     store = settle_store(database_url)
+    # the social service's key approves the fund's part of the committed day (a second key)
+    world.chain.social_service = SocialService(world.chain.client, DISCOUNT_BPS)
     Settler(world.chain, store, batch_size=2).run(OP, DAY, compute)
     lines = store.load(OP, DAY)[1]
     (solidarity,) = [ln for ln in lines.lines if ln.kind is LineKind.SOLIDARITY]
