@@ -112,6 +112,9 @@ SETTLEMENT_EVENTS = {
     "EnergySettlementVoidProposed": "EnergySettlementVoidProposed(uint256,uint32,uint32,uint64)",
     "EnergySettlementVoidCancelled": "EnergySettlementVoidCancelled(uint256,uint32,uint32)",
     "EnergySettlementVoided": "EnergySettlementVoided(uint256,uint32,uint32,uint32)",
+    # the commons fund's second key: kept as raw logs (the fund's report reads its own events)
+    "EnergySettlementDayApprovalRequired": "EnergySettlementDayApprovalRequired(uint256,address)",
+    "EnergySettlementDayApproved": "EnergySettlementDayApproved(uint256,address,uint32,uint32,uint256)",
 }
 FUND_EVENTS = {
     "ProgrammeOpened": "ProgrammeOpened(uint256,address,uint128,string)",
