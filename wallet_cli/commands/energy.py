@@ -90,7 +90,9 @@ def mandate_sentence(operation: str, per_day: int, per_month: int, window_day: i
     head = f"Mandate for operation {operation}: {money(per_day)} a day, {money(per_month)} a month; "
     if window_day < 19700101:
         return head + "nothing pulled yet."
-    day = f"{window_day // 10000:04d}-{window_day // 100 % 100:02d}-{window_day % 100:02d}"
+    from ledger.energy.settlement import day_of_number
+
+    day = day_of_number(window_day).isoformat()
     return head + f"pulled {money(pulled_day)} on {day} and {money(pulled_month)} that month."
 
 
