@@ -261,11 +261,9 @@ class SqlDayStore:
 
     def operations(self, day: date | None = None) -> list[int]:
         """The operations with a stored version (of `day` only, when given), in order."""
-        query = select(SettleVersion.operation_id).distinct()
-        if day is not None:
-            query = query.where(SettleVersion.day == day)
-        with self.engine.connect() as conn:
-            return sorted(int(op) for (op,) in conn.execute(query))
+        found = self.days()
+        chosen = found.get(day, []) if day is not None else [op for ops in found.values() for op in ops]
+        return sorted(set(chosen))
 
     # --- one run per day ----------------------------------------------------------------------
 
