@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from wallet_cli.errors import (
     UsageError,
     WalletError,
 )
-from wallet_cli.main import app
+from wallet_cli.main import COMMANDS, app, full_command, registered_app
 from wallet_cli.payment_uri import parse_payment_uri
 
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -67,7 +68,7 @@ def test_the_module_docstring_documents_the_exit_codes_too() -> None:
 
 
 def test_every_command_takes_json() -> None:
-    root = typer.main.get_command(app)
+    root = full_command()
 
     def leaves(command: Any, prefix: str = "") -> list[tuple[str, Any]]:
         subs = getattr(command, "commands", None)
@@ -240,6 +241,65 @@ def test_the_cli_entry_imports_no_heavy_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_help_lists_every_command_without_importing_one() -> None:
+    """`wallet --help` reads the table: no command module is imported, no parameter built."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['wallet', '--help']\n"
+        "from wallet_cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('wallet_cli.commands.'))\n"
+        "print('LOADED:' + ','.join(loaded))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "LOADED:"
+    listed = [line.split()[0] for line in lines if line.startswith("  ") and line.split()]
+    assert [name for name in listed if name in COMMANDS] == list(COMMANDS)
+
+
+def test_the_command_table_is_what_the_modules_register() -> None:
+    """Each name of COMMANDS is registered by exactly its modules, with that help: a command
+    added to a module without its line in the table (or a help changed in one place only) fails
+    here with the line to write."""
+    import wallet_cli.commands
+
+    modules = sorted(info.name for info in pkgutil.iter_modules(wallet_cli.commands.__path__))
+    assert len(modules) >= 8
+    registered: dict[str, tuple[tuple[str, ...], str]] = {}
+    for module in modules:
+        group = typer.main.get_group(registered_app((module,)))
+        for name, command in group.commands.items():
+            help_text = command.help or ""
+            end = help_text.find("\n\n")
+            first = " ".join((help_text if end == -1 else help_text[:end]).split())
+            owners, _ = registered.get(name, ((), first))
+            registered[name] = ((*owners, module), first)
+    expected = {name: (tuple(owners), text) for name, (owners, text) in registered.items()}
+    for name, (owners, text) in expected.items():
+        assert name in COMMANDS, f"add to COMMANDS in wallet_cli/main.py: {name!r}: ({owners!r}, {text!r})"
+        assert set(COMMANDS[name][0]) == set(owners), name
+        assert COMMANDS[name][1] == text, f"{name}: the help's first paragraph is now {text!r}"
+    assert set(COMMANDS) == set(expected)
+
+
+def test_lazy_help_is_the_help_of_the_loaded_commands() -> None:
+    """The listing from the table reads exactly as click lists the loaded commands."""
+    root = full_command()
+    loaded = typer.core.TyperGroup(name="wallet", commands=dict(root.commands))
+    ctx = root.make_context("wallet", ["--help"], resilient_parsing=True)
+    from_table, from_commands = ctx.make_formatter(), ctx.make_formatter()
+    root.format_commands(ctx, from_table)
+    loaded.format_commands(ctx, from_commands)
+    assert from_table.getvalue().count("\n") > len(COMMANDS)
+    assert from_table.getvalue() == from_commands.getvalue()
+
+
+def test_an_unknown_command_is_still_refused_with_a_suggestion() -> None:
+    result = runner.invoke(app, ["balanse"])
+    assert result.exit_code == 2 and "balance" in result.output
 
 
 def test_shell_completion_offers_commands_and_account_names(home: Path) -> None:

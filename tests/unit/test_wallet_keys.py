@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from wallet_cli import keys
 from wallet_cli.commands import offline
 from wallet_cli.errors import KeystoreError, UsageError, WrongPasswordError
-from wallet_cli.main import app
+from wallet_cli.main import app, full_command
 
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
 ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -417,7 +416,7 @@ def test_a_password_file_that_is_missing_or_empty_is_a_usage_error(home: Path,
 
 def test_no_option_takes_a_secret_value_on_the_command_line() -> None:
     """Passwords, mnemonics and keys are never argv: such options are flags or file paths."""
-    root = typer.main.get_command(app)
+    root = full_command()
 
     def walk(command: Any) -> list[Any]:  # typer vendors its own click classes
         params = list(command.params)
