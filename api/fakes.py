@@ -214,8 +214,14 @@ class FakeLedger:
             return CommonsFigures(self.cursor_info, None, None, 0, 0, 0, 0, False, None, [])
         return self.commons_figures
 
-    def bookings(self, payer: str, limit: int = 100) -> Page[BookingItem]:
-        return Page(self.cursor_info, [b for who, b in self.booking_list if who == payer.lower()][:limit])
+    def bookings(
+        self, payer: str | None = None, limit: int = 100, *, merchant_id: int | None = None
+    ) -> Page[BookingItem]:
+        found = [
+            b for who, b in self.booking_list
+            if (payer is not None and who == payer.lower()) or b.merchant_id == merchant_id
+        ]
+        return Page(self.cursor_info, found[:limit])
 
     def mandates(self, member: str) -> Page[MandateItem]:
         return Page(self.cursor_info, [m for who, m in self.mandate_list if who == member.lower()])

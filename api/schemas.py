@@ -311,6 +311,21 @@ class BookingsOut(Indexed):
     bookings: list[BookingOut]
 
 
+class MerchantBookingOut(BookingOut):
+    payer: str = Field(description="who booked (and paid the deposit)")
+
+
+class MerchantBookingsOut(Indexed):
+    merchant_id: int
+    held: Amount = Field(
+        description="deposits of the open bookings listed, held in escrow until you close them"
+    )
+    charged: Amount = Field(
+        description="what the closed bookings listed charged: paid to your payout account"
+    )
+    bookings: list[MerchantBookingOut]
+
+
 class MandateOut(Out):
     operation_id: str
     per_day: Amount

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import orjson
@@ -35,6 +35,8 @@ from api.schemas import (
     FundProgrammeOut,
     MandateOut,
     MandatesOut,
+    MerchantBookingOut,
+    MerchantBookingsOut,
     MerchantOut,
     MerchantPaymentOut,
     MerchantPaymentsOut,
@@ -54,7 +56,7 @@ from api.settings import ApiSettings
 from api.state import ApiState
 from ledger.chain.reference import matches, new_salt, reference_commitment
 from ledger.db.api_state import StoredRequest
-from ledger.db.queries_api import MerchantItem, PaymentItem
+from ledger.db.queries_api import BookingItem, MerchantItem, PaymentItem
 from ledger.domain.fund import fund_report, month_label, utc_month
 
 P = ParamSpec("P")
@@ -410,27 +412,40 @@ def commons(reader: LedgerReader, deployment: Deployment) -> CommonsOut:
     )
 
 
+def _booking_fields(b: BookingItem) -> dict[str, Any]:
+    return {
+        "booking_id": b.booking_id,
+        "merchant_id": b.merchant_id,
+        "merchant": b.merchant_name,
+        "deposit": amount(b.deposit),
+        "expires_at": b.expires_at,
+        "state": b.state,
+        "charged": amount(b.charged) if b.charged is not None else None,
+        "returned": amount(b.returned) if b.returned is not None else None,
+        "opened_block": b.opened_block,
+        "opened_time": b.opened_time,
+    }
+
+
 def bookings(reader: LedgerReader, account: str) -> BookingsOut:
     page = reader.bookings(account)
     return BookingsOut(
         indexed_block=page.indexed.block_number,
         account=account.lower(),
         held=amount(sum(b.deposit for b in page.items if b.state == "open")),
-        bookings=[
-            BookingOut(
-                booking_id=b.booking_id,
-                merchant_id=b.merchant_id,
-                merchant=b.merchant_name,
-                deposit=amount(b.deposit),
-                expires_at=b.expires_at,
-                state=b.state,
-                charged=amount(b.charged) if b.charged is not None else None,
-                returned=amount(b.returned) if b.returned is not None else None,
-                opened_block=b.opened_block,
-                opened_time=b.opened_time,
-            )
-            for b in page.items
-        ],
+        bookings=[BookingOut(**_booking_fields(b)) for b in page.items],
+    )
+
+
+def merchant_bookings(reader: LedgerReader, merchant_id: int, limit: int) -> MerchantBookingsOut:
+    """The bookings made with merchant `merchant_id`: who booked, deposits held, what was charged."""
+    page = reader.bookings(merchant_id=merchant_id, limit=limit)
+    return MerchantBookingsOut(
+        indexed_block=page.indexed.block_number,
+        merchant_id=merchant_id,
+        held=amount(sum(b.deposit for b in page.items if b.state == "open")),
+        charged=amount(sum(b.charged or 0 for b in page.items if b.state == "closed")),
+        bookings=[MerchantBookingOut(**_booking_fields(b), payer=b.payer) for b in page.items],
     )
 
 

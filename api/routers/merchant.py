@@ -1,5 +1,6 @@
-"""A merchant's own view: the payments it received with their references, and payment requests
-whose reference only the merchant (and the payer) can read. Signed in with the merchant's payout
+"""A merchant's own view: the payments it received with their references, the bookings made with
+it (deposits held, what closing charged), and payment requests whose reference only the merchant
+(and the payer) can read. Signed in with the merchant's payout
 key (Sign-In with Ethereum); nobody else reads them."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from api.deps import CurrentSession, DeploymentDep, Reader, Settings, State, err
 from api.errors import Forbidden
 from api.money import parse_micro
 from api.routers.public import CursorQ, MinBlock
-from api.schemas import MerchantPaymentsOut, MerchantRequestIn, MerchantRequestOut
+from api.schemas import MerchantBookingsOut, MerchantPaymentsOut, MerchantRequestIn, MerchantRequestOut
 from api.state import Session
 from ledger.db.queries_api import MerchantItem
 
@@ -55,6 +56,25 @@ async def merchant_payments(
     return await anyio.to_thread.run_sync(
         services.merchant_payments, reader, state, settings.chain_id, merchant_id, cursor, limit
     )
+
+
+@router.get("/bookings", response_model=MerchantBookingsOut, responses=errors(400, 401, 403, 404, 425))
+async def merchant_bookings(
+    merchant_id: MerchantId,
+    session: CurrentSession,
+    reader: Reader,
+    settings: Settings,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    min_block: MinBlock = None,
+) -> MerchantBookingsOut:
+    """The bookings made with your merchant, newest first, with who booked: the deposits of the
+    open ones are held in escrow until you close them; a closed one says what it charged (paid to
+    your payout account) and what it returned."""
+    await _own_merchant(reader, merchant_id, session)
+    await services.wait_for_block(reader, min_block, settings)
+    response.headers["Cache-Control"] = "private, no-store"
+    return await anyio.to_thread.run_sync(services.merchant_bookings, reader, merchant_id, limit)
 
 
 @router.post(

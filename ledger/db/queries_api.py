@@ -171,6 +171,7 @@ class BookingItem:
     returned: int | None
     opened_block: int
     opened_time: int | None
+    payer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -747,8 +748,14 @@ class ApiQueries:
             .limit(1)
         )
 
-    def bookings(self, payer: str, limit: int = 100) -> Page[BookingItem]:
-        """The payer's bookings, newest first: open ones hold their deposit in escrow."""
+    def bookings(
+        self, payer: str | None = None, limit: int = 100, *, merchant_id: int | None = None
+    ) -> Page[BookingItem]:
+        """The bookings of one payer, or made with one merchant, newest first: open ones hold
+        their deposit in escrow."""
+        if (payer is None) == (merchant_id is None):
+            raise ValueError("bookings are read by payer or by merchant, one of the two")
+        whose = Booking.payer == payer.lower() if payer is not None else Booking.merchant_id == merchant_id
         with self._read() as conn:
             cursor = self._cursor(conn)
             rows = conn.execute(
@@ -763,6 +770,7 @@ class ApiQueries:
                     Booking.returned,
                     Booking.opened_block,
                     Block.timestamp,
+                    Booking.payer,
                 )
                 .outerjoin(
                     Merchant,
@@ -771,7 +779,7 @@ class ApiQueries:
                 .outerjoin(
                     Block, and_(Block.chain_id == Booking.chain_id, Block.number == Booking.opened_block)
                 )
-                .where(Booking.chain_id == self.chain_id, Booking.payer == payer.lower())
+                .where(Booking.chain_id == self.chain_id, whose)
                 .order_by(Booking.opened_block.desc(), Booking.opened_log_index.desc())
                 .limit(limit)
             ).all()
@@ -789,6 +797,7 @@ class ApiQueries:
                     _int(r[7]) if r[7] is not None else None,
                     int(r[8]),
                     int(r[9]) if r[9] is not None else None,
+                    str(r[10]),
                 )
                 for r in rows
             ],

@@ -28,6 +28,7 @@ TOKEN = "0x" + "70" * 20
 SETTLEMENT = "0x" + "5e" * 20
 OLD_FUND, FUND = "0x" + "0f" * 20, "0x" + "cf" * 20
 RUCHE, ALICE = "0x" + "c0" * 20, "0x" + "a1" * 20
+BOOKED_MERCHANT = 2
 M3E = 1_000_000
 
 
@@ -97,7 +98,7 @@ def booking(booking_id: int, payer: str, state: str, block: int) -> dict[str, ob
     return {
         "chain_id": CHAIN,
         "booking_id": booking_id,
-        "merchant_id": 2,
+        "merchant_id": BOOKED_MERCHANT,
         "payer": payer,
         "deposit": 15 * M3E,
         "expires_at": 1_900_000_000,
@@ -208,6 +209,13 @@ def test_the_pages_reads_of_the_index(database_url: str) -> None:
             (2, "open", 1_764_000_004),
             (1, "closed", 1_764_000_002),
         ]
+        by_merchant = queries.bookings(merchant_id=BOOKED_MERCHANT).items
+        assert [(b.booking_id, b.payer) for b in by_merchant] == [
+            (3, RUCHE.lower()), (2, ALICE.lower()), (1, ALICE.lower())
+        ]
+        assert queries.bookings(merchant_id=BOOKED_MERCHANT + 1).items == []
+        with pytest.raises(ValueError, match="one of the two"):
+            queries.bookings(ALICE, merchant_id=BOOKED_MERCHANT)
         mandates = queries.mandates(ALICE)
         assert [(m.operation_id, m.per_day, m.per_month, m.active) for m in mandates.items] == [
             (7, 25 * M3E, 250 * M3E, True),

@@ -54,10 +54,12 @@ def owner_data_ledger() -> FakeLedger:
     ledger = seeded()
     ruche = "Ruche"
     ledger.booking_list = [
-        (ALICE.lower(), BookingItem(2, 2, ruche, 15 * M3E, 1_900_000_000, "open", None, None, 16, 5)),
+        (ALICE.lower(), BookingItem(2, 2, ruche, 15 * M3E, 1_900_000_000, "open", None, None, 16, 5,
+                                    ALICE.lower())),
         (ALICE.lower(), BookingItem(1, 2, ruche, 50 * M3E, 1_800_000_000, "closed",
-                                    18 * M3E, 32 * M3E, 14, 4)),
-        (BRUNO.lower(), BookingItem(3, 2, ruche, 7 * M3E, 1_900_000_000, "open", None, None, 17, 6)),
+                                    18 * M3E, 32 * M3E, 14, 4, ALICE.lower())),
+        (BRUNO.lower(), BookingItem(3, 2, ruche, 7 * M3E, 1_900_000_000, "open", None, None, 17, 6,
+                                    BRUNO.lower())),
     ]
     ledger.mandate_list = [(ALICE.lower(), MandateItem(42, 20 * M3E, 200 * M3E, True, 15, 7))]
     return ledger

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.fakes import FakeLedger, MemoryApiState
 from ledger.chain.reference import reference_commitment
-from ledger.db.queries_api import PaymentItem
+from ledger.db.queries_api import BookingItem, PaymentItem
 from tests.unit.test_api import ALICE, BAKERY, BRUNO, M3E, build, seeded, signed_in
 
 RUCHE = "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"  # merchant 2's payout in test_api.seeded()
@@ -101,6 +101,39 @@ def test_the_merchant_sees_its_payments_with_references_and_nobody_else_does(
     with TestClient(app_as(ledger, state, ALICE)) as alice:
         assert alice.get("/v1/merchants/1/payments").status_code == 403
         assert alice.get("/v1/merchants/99/payments").status_code == 404
+
+
+def test_the_merchant_sees_the_bookings_made_with_it_and_nobody_else_does(
+    ledger: FakeLedger, state: MemoryApiState, bakery: TestClient
+) -> None:
+    """A co-working's takings include what closing its bookings charged: the merchant reads its
+    bookings (who booked, the deposits it holds, what it charged); another merchant, a resident
+    and an anonymous client read none of them."""
+    ledger.booking_list = [
+        (ALICE.lower(), BookingItem(1, 1, "Bakery", 50 * M3E, 1_800_000_000, "closed", 18 * M3E, 32 * M3E,
+                                    14, 4, ALICE.lower())),
+        (BRUNO.lower(), BookingItem(2, 1, "Bakery", 15 * M3E, 1_900_000_000, "open", None, None, 16, 5,
+                                    BRUNO.lower())),
+        (ALICE.lower(), BookingItem(3, 2, "Ruche", 7 * M3E, 1_900_000_000, "open", None, None, 17, 6,
+                                    ALICE.lower())),
+    ]
+    response = bakery.get("/v1/merchants/1/bookings")
+    assert response.status_code == 200 and response.headers["cache-control"] == "private, no-store"
+    body = response.json()
+    assert [(b["booking_id"], b["payer"], b["state"]) for b in body["bookings"]] == [
+        (1, ALICE.lower(), "closed"),
+        (2, BRUNO.lower(), "open"),
+    ]
+    assert (body["held"]["micro"], body["charged"]["micro"]) == (str(15 * M3E), str(18 * M3E))
+    assert bakery.get("/v1/merchants/2/bookings").status_code == 403
+    with TestClient(app_as(ledger, state, RUCHE)) as ruche:
+        refused = ruche.get("/v1/merchants/1/bookings")
+        assert refused.status_code == 403 and BRUNO.lower() not in refused.text.lower()
+        assert [b["booking_id"] for b in ruche.get("/v1/merchants/2/bookings").json()["bookings"]] == [3]
+    with TestClient(app_as(ledger, state, ALICE)) as alice:
+        assert alice.get("/v1/merchants/1/bookings").status_code == 403
+    with TestClient(app_as(ledger, state, None)) as anonymous:
+        assert anonymous.get("/v1/merchants/1/bookings").status_code == 401
 
 
 def test_paying_with_a_copied_commitment_does_not_reveal_its_reference(
