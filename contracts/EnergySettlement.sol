@@ -77,6 +77,7 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     PriceBounds private _bounds;
     mapping(uint256 operationId => uint32) private _lastCommittedDay;
     mapping(uint256 operationId => Tariff[]) private _tariffs;
+    mapping(uint256 operationId => mapping(uint256 scheduleId => Solidarity)) private _solidarity;
     mapping(uint256 operationId => mapping(uint32 day => uint32)) private _latestVersion;
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => bytes32))) private _roots;
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => Totals))) private _totals;
@@ -110,6 +111,40 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     function setTariff(uint256 operationId, uint32 effectiveFrom, uint32 solarPrice, uint32 peakPrice, uint32 offPeakPrice)
         external
         onlyRole(TARIFF_ROLE)
+        returns (uint256 scheduleId)
+    {
+        return _addTariff(operationId, effectiveFrom, solarPrice, peakPrice, offPeakPrice);
+    }
+
+    /// @inheritdoc IEnergySettlement
+    function setTariffWithSolidarity(
+        uint256 operationId,
+        uint32 effectiveFrom,
+        uint32 solarPrice,
+        uint32 peakPrice,
+        uint32 offPeakPrice,
+        uint32 peakSurcharge,
+        uint32 offPeakDiscount
+    ) external onlyRole(TARIFF_ROLE) returns (uint256 scheduleId) {
+        scheduleId = _addTariff(operationId, effectiveFrom, solarPrice, peakPrice, offPeakPrice);
+        PriceBounds memory b = _bounds;
+        // In uint256: a price plus a surcharge may pass 2**32.
+        if (uint256(peakPrice) + peakSurcharge > b.peakCeiling) {
+            revert EnergySettlementSolidarityOutOfBounds(Band.Peak, peakPrice, peakSurcharge, b.floor, b.peakCeiling);
+        }
+        if (uint256(offPeakDiscount) + b.floor > offPeakPrice) {
+            revert EnergySettlementSolidarityOutOfBounds(
+                Band.OffPeak, offPeakPrice, offPeakDiscount, b.floor, b.offPeakCeiling
+            );
+        }
+        _solidarity[operationId][scheduleId] =
+            Solidarity({peakSurcharge: peakSurcharge, offPeakDiscount: offPeakDiscount});
+        emit EnergySettlementTariffSolidaritySet(operationId, scheduleId, peakSurcharge, offPeakDiscount);
+    }
+
+    /// @dev Checks and appends a schedule; returns its id.
+    function _addTariff(uint256 operationId, uint32 effectiveFrom, uint32 solarPrice, uint32 peakPrice, uint32 offPeakPrice)
+        private
         returns (uint256 scheduleId)
     {
         uint256 epochDay = _epochDay(effectiveFrom);
@@ -452,6 +487,11 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     function tariffAt(uint256 operationId, uint32 day) external view returns (uint256 scheduleId, Tariff memory t) {
         scheduleId = _tariffIndexAt(operationId, day);
         if (scheduleId != 0) t = _tariffs[operationId][scheduleId - 1];
+    }
+
+    /// @inheritdoc IEnergySettlement
+    function tariffSolidarity(uint256 operationId, uint256 scheduleId) external view returns (Solidarity memory) {
+        return _solidarity[operationId][scheduleId];
     }
 
     /// @inheritdoc IEnergySettlement
