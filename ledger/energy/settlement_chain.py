@@ -34,6 +34,7 @@ from ledger.energy.settlement import (
     day_number,
     day_of_number,
     fund_debit_to_approve,
+    tariff_book,
 )
 from ledger.errors import ChainError
 
@@ -140,11 +141,26 @@ class ChainSettlement:
             self.client.transact(self.contract.functions.grantRole(role, self.client.address))
 
     def set_tariff(
-        self, operation_id: int, effective_from: date, solar: int, peak: int, off_peak: int
+        self,
+        operation_id: int,
+        effective_from: date,
+        solar: int,
+        peak: int,
+        off_peak: int,
+        peak_surcharge: int = 0,
+        off_peak_discount: int = 0,
     ) -> int:
-        sent = self.client.transact(
-            self.contract.functions.setTariff(operation_id, day_number(effective_from), solar, peak, off_peak)
+        """Register a schedule; with a surcharge or a discount, its solidarity component too."""
+        number = day_number(effective_from)
+        functions = self.contract.functions
+        fn = (
+            functions.setTariffWithSolidarity(
+                operation_id, number, solar, peak, off_peak, peak_surcharge, off_peak_discount
+            )
+            if peak_surcharge or off_peak_discount
+            else functions.setTariff(operation_id, number, solar, peak, off_peak)
         )
+        sent = self.client.transact(fn)
         logs = self._logs(sent.receipt, "EnergySettlementTariffSet")
         return int(logs[0]["args"]["scheduleId"])
 
@@ -155,7 +171,19 @@ class ChainSettlement:
             effective, solar, peak, off_peak = self.client.call(
                 self.contract.functions.tariff(operation_id, schedule_id)
             )
-            out.append(ChainTariff(day_of_number(int(effective)), int(solar), int(peak), int(off_peak)))
+            surcharge, discount = self.client.call(
+                self.contract.functions.tariffSolidarity(operation_id, schedule_id)
+            )
+            out.append(
+                ChainTariff(
+                    day_of_number(int(effective)),
+                    int(solar),
+                    int(peak),
+                    int(off_peak),
+                    int(surcharge),
+                    int(discount),
+                )
+            )
         return out
 
     def price_bounds(self) -> PriceBounds:
@@ -228,7 +256,8 @@ class ChainSettlement:
         eligible = frozenset(
             who for who in helped if self._eligible_until_as_of(fund, who, last_block) >= day_end
         )
-        needed = fund_debit_to_approve(lines, fund, eligible, social.discount_bps, from_batch)
+        book = tariff_book(self.tariffs(lines.operation_id), self.price_bounds())
+        needed = fund_debit_to_approve(lines, fund, eligible, social.discount_bps, from_batch, book)
         if approved >= needed:
             return
         fund_as_social = social.client.contract(fund, self._fund_abi)
