@@ -5,6 +5,9 @@ service's approval), producers are paid the tariff, and the new lines are proven
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -16,6 +19,7 @@ import pytest
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
 from ledger.chain.devnode import DevNode, free_port
+from ledger.db.settlement_store import settle_store
 from ledger.demo import dev_account
 from ledger.domain.energy.allocation import DefaultKey, StepReadings
 from ledger.domain.energy.steps import PARIS, StepLength, day_step_starts
@@ -152,3 +156,89 @@ def test_peak_pays_for_off_peak_and_the_fund_moves_by_exactly_its_net(node: DevN
     send(fund.functions.recordReceived())
     assert call(fund.functions.spentIn(1, 2025 * 12 + 5)) == discounts, "the month's budget counts the pull"
     assert call(fund.functions.totalIn()) - call(fund.functions.totalOut()) == world.balance(fund_address)
+
+
+def test_the_operator_sets_a_solidarity_tariff_and_settles_with_the_ledger_command(
+    node: DevNode, tmp_path: Path
+) -> None:
+    op = 303
+    w3 = connect(node.url)
+    council = dev_account(0)
+    manifest = deploy_district(w3, council)
+    w3.provider.make_request("evm_setNextBlockTimestamp", [int(datetime(2025, 7, 1, tzinfo=UTC).timestamp())])
+    w3.provider.make_request("evm_mine", [])
+    world = build_world(
+        w3, manifest, op, PRODUCERS, CONSUMERS, operator=council, tariff_from=date(2025, 7, 5)
+    )
+    manifest_path = tmp_path / "deployment.json"
+    manifest.save(manifest_path)
+    env = {
+        **os.environ,
+        "LEDGER_RPC_URL": node.url,
+        "LEDGER_STATE_DIR": str(tmp_path),
+        "LEDGER_MANIFEST": str(manifest_path),
+        "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+    }
+    for name in ("LEDGER_DEPLOYER_KEY", "LEDGER_KEYSTORE", "LEDGER_SOCIAL_SERVICE_KEY"):
+        env.pop(name, None)
+
+    def ledger(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "ledger", *args, "--operation", str(op)]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+
+    tariff = (
+        "tariff-set",
+        "--from",
+        "2025-07-10",
+        "--solar",
+        "80000",
+        "--peak",
+        "100000",
+        "--off-peak",
+        "60000",
+    )
+    refused = ledger(*tariff, "--peak-surcharge", "108101")
+    assert refused.returncode == 1 and "Lower the surcharge or the discount" in refused.stderr
+    done = ledger(*tariff, "--peak-surcharge", str(SURCHARGE), "--off-peak-discount", str(DISCOUNT))
+    assert done.returncode == 0, done.stderr
+    assert "surcharge 20000 and discount 15000" in done.stdout
+    assert world.chain.tariffs(op)[-1].peak_surcharge == SURCHARGE
+
+    day = date(2025, 7, 12)
+    readings = tmp_path / "readings.csv"
+    rows = ["step_start,meter,direction,wh"]
+    for start, step in _readings(day, off_peak_only=False).items():
+        iso = start.isoformat()
+        rows += [f"{iso},{m},export,{wh}" for m, wh in step.injections.items()]
+        rows += [f"{iso},{m},import,{wh}" for m, wh in step.withdrawals.items()]
+    readings.write_text("\n".join(rows) + "\n")
+    participants = tmp_path / "participants.csv"
+    participants.write_text("meter,account\n" + "".join(f"{m},{a}\n" for m, a in world.accounts.items()))
+    w3.provider.make_request(
+        "evm_setNextBlockTimestamp", [int(datetime(2025, 7, 14, tzinfo=UTC).timestamp())]
+    )
+    w3.provider.make_request("evm_mine", [])
+    settle = (
+        "settle",
+        "--day",
+        day.isoformat(),
+        "--readings",
+        str(readings),
+        "--participants",
+        str(participants),
+    )
+    # No fund programme granted to this settlement: the day is refused with what to do.
+    no_fund = ledger(*settle)
+    assert no_fund.returncode == 1 and "grant a fund programme" in no_fund.stderr + no_fund.stdout
+
+    deployed = manifest.contract("CommonsFund")
+    fund = world.operator.client.contract(deployed.address, deployed.abi)
+    send: Any = world.operator.client.transact
+    send(fund.functions.openProgramme("Peak pays for off-peak", world.chain.address, 50 * M3E))
+    send(fund.functions.grantSettlement(1, world.chain.address, op))
+    before = world.balance(str(fund.address))
+    settled = ledger(*settle, "--json")
+    assert settled.returncode == 0, settled.stderr
+    lines = settle_store(env["LEDGER_DATABASE_URL"]).load(op, day)[1]
+    net = _sum(lines, LineKind.SURCHARGE) - _sum(lines, LineKind.DISCOUNT)
+    assert world.balance(str(fund.address)) - before == net > 0, "the fund received its net"
