@@ -99,6 +99,15 @@ class FundOutflowOut(FundFlowOut):
     programme_id: int
 
 
+class FundSolidarityOut(Out):
+    """What the settlement's lines moved through the fund in one month of settled days."""
+
+    month: str = Field(examples=["2025-06"], description="the month of the settled days (local dates)")
+    social_paid: Amount = Field(description="the social price the fund paid (SOLIDARITY lines)")
+    surcharges_received: Amount = Field(description="peak surcharges paid to the fund (SURCHARGE lines)")
+    discounts_paid: Amount = Field(description="off-peak discounts the fund paid (DISCOUNT lines)")
+
+
 class FundOut(Indexed):
     address: str
     month: str = Field(description="the current calendar month, UTC")
@@ -112,6 +121,11 @@ class FundOut(Indexed):
     programmes: list[FundProgrammeOut]
     inflows: list[FundInflowOut] = Field(description="by month and source")
     outflows: list[FundOutflowOut] = Field(description="by month and programme")
+    solidarity: list[FundSolidarityOut] = Field(
+        default_factory=list,
+        description="peak pays for off-peak and the social price, by month, from the lines of the "
+        "latest settled days (the latest version of each day)",
+    )
 
 
 class SupplyPointOut(Out):

@@ -24,6 +24,7 @@ from api.schemas import (
     DistrictEnergyOut,
     DistrictStepOut,
     DistrictTotalsOut,
+    FundSolidarityOut,
     IngestOut,
     OwnDayOut,
     OwnStepOut,
@@ -298,6 +299,37 @@ def _latest(versions: list[SettledDay]) -> dict[int, SettledDay]:
         if known is None or (s.chain is not None, s.version) > (known.chain is not None, known.version):
             best[s.operation_id] = s
     return best
+
+
+SOLIDARITY_DAYS = 366
+"""How many of the latest settled days `/v1/fund` folds into its solidarity figures."""
+
+
+def fund_solidarity(source: SettlementSource, days: int = SOLIDARITY_DAYS) -> list[FundSolidarityOut]:
+    """By month of the settled days (newest first): the social price the fund paid, the peak
+    surcharges it received and the off-peak discounts it paid, from the latest version of each
+    day of each operation among the latest `days` settled days."""
+    months: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    kinds = {LineKind.SOLIDARITY: 0, LineKind.SURCHARGE: 1, LineKind.DISCOUNT: 2}
+    by_day: dict[date, list[SettledDay]] = defaultdict(list)
+    for settled in source.recent(days):
+        by_day[settled.day].append(settled)
+    for the_day, versions in by_day.items():
+        for chosen in _latest(versions).values():
+            for line in chosen.lines.lines if chosen.lines is not None else ():
+                column = kinds.get(line.kind)
+                if column is not None:
+                    months[the_day.strftime("%Y-%m")][column] += line.value
+    return [
+        FundSolidarityOut(
+            month=month,
+            social_paid=amount(social),
+            surcharges_received=amount(surcharges),
+            discounts_paid=amount(discounts),
+        )
+        for month, (social, surcharges, discounts) in sorted(months.items(), reverse=True)
+        if social or surcharges or discounts
+    ]
 
 
 def account_energy(

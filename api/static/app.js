@@ -257,6 +257,18 @@ function renderFund(f) {
     body.append(tr);
   }
   emptyRow(body, 5, "Rien n'est encore entré ni sorti du fonds.");
+  // What the energy settlement moved through the fund, newest month first (older APIs: none).
+  const solidarity = $("fund-solidarity");
+  solidarity.replaceChildren();
+  for (const m of f.solidarity || []) {
+    const tr = document.createElement("tr");
+    cell(tr, fmtMonth(m.month));
+    cell(tr, `+${fmtM3E(m.surcharges_received.micro)}`);
+    cell(tr, `−${fmtM3E(m.discounts_paid.micro)}`);
+    cell(tr, `−${fmtM3E(m.social_paid.micro)}`);
+    solidarity.append(tr);
+  }
+  emptyRow(solidarity, 4, "Aucun jour réglé avec un tarif solidaire ou le prix social pour l'instant.");
   bigFigure($("mairie-fund"), fmtM3E(f.balance.micro));
   text($("mairie-fund-inflows"), `reçu ${fmtM3E(f.recorded_in.micro)}, versé ${fmtM3E(f.recorded_out.micro)} aux programmes du quartier`);
 }
