@@ -575,7 +575,18 @@ class OwnDayOut(Out):
     fund_paid: Amount = Field(
         description="what the commons fund paid of `owed` (the social price, its SOLIDARITY lines)"
     )
-    paid: Amount = Field(description="what you paid yourself: owed minus fund_paid")
+    peak_surcharge: Amount = Field(
+        default_factory=lambda: Amount(micro="0", display="0.00 M3E"),
+        description="what you paid the commons fund on top of `owed` for your peak-hour solar "
+        "(a tariff's solidarity component, its SURCHARGE line)",
+    )
+    off_peak_discount: Amount = Field(
+        default_factory=lambda: Amount(micro="0", display="0.00 M3E"),
+        description="what the commons fund paid of `owed` for your off-peak solar (its DISCOUNT line)",
+    )
+    paid: Amount = Field(
+        description="what you paid yourself: owed minus fund_paid minus off_peak_discount plus peak_surcharge"
+    )
     version: int | None = Field(description="settlement version these figures come from")
     committed: bool
 
@@ -590,7 +601,7 @@ class AccountEnergyOut(Out):
 
 class ProofLineOut(Out):
     line: int = Field(description="the line number (leaf position) in the day's tree")
-    kind: Literal["day", "step", "pair", "transfer", "bought", "sold", "solidarity"]
+    kind: Literal["day", "step", "pair", "transfer", "bought", "sold", "solidarity", "surcharge", "discount"]
     index: int
     time: int
     payer: str

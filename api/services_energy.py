@@ -370,7 +370,7 @@ def account_energy(
         the_day = first + timedelta(days=n)
         chosen = _latest(source.day(the_day)) if the_day <= day else {}
         to: dict[str, list[int]] = {}
-        earned = bought_wh = owed = fund_paid = 0
+        earned = bought_wh = owed = fund_paid = surcharge = discount = 0
         version: int | None = None
         committed = bool(chosen)
         for s in chosen.values():
@@ -391,6 +391,10 @@ def account_energy(
                 elif line.kind is LineKind.SOLIDARITY and line.payee.lower() == wallet:
                     # The fund's part of this household's BOUGHT line (never more than it).
                     fund_paid += line.value
+                elif line.kind is LineKind.SURCHARGE and line.payer.lower() == wallet:
+                    surcharge += line.value
+                elif line.kind is LineKind.DISCOUNT and line.payee.lower() == wallet:
+                    discount += line.value
         if not chosen and the_day not in produced:
             continue
         shown = namer(list(to))
@@ -411,7 +415,9 @@ def account_energy(
                 bought_wh=bought_wh,
                 owed=amount(owed),
                 fund_paid=amount(fund_paid),
-                paid=amount(owed - fund_paid),
+                peak_surcharge=amount(surcharge),
+                off_peak_discount=amount(discount),
+                paid=amount(owed - fund_paid - discount + surcharge),
                 version=version,
                 committed=committed,
             )
