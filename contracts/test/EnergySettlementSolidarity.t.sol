@@ -38,9 +38,9 @@ contract EnergySettlementSolidarityTest is DistrictFixture {
         emit IEnergySettlement.EnergySettlementTariffSolidaritySet(OP, 1, 20_000, 15_000);
         uint256 id = settlement.setTariffWithSolidarity(OP, NEXT, 80_000, 100_000, 60_000, 20_000, 15_000);
         assertEq(id, 1, "first id");
-        IEnergySettlement.Solidarity memory s = settlement.tariffSolidarity(OP, id);
-        assertEq(s.peakSurcharge, 20_000, "surcharge");
-        assertEq(s.offPeakDiscount, 15_000, "discount");
+        (uint32 surcharge, uint32 discount) = settlement.tariffSolidarity(OP, id);
+        assertEq(surcharge, 20_000, "surcharge");
+        assertEq(discount, 15_000, "discount");
         // The schedule's prices are the producer's: unchanged by the component.
         (uint256 inForce, IEnergySettlement.Tariff memory t) = settlement.tariffAt(OP, NEXT);
         assertEq(inForce, 1, "in force");
@@ -53,10 +53,11 @@ contract EnergySettlementSolidarityTest is DistrictFixture {
         settlement.setTariffWithSolidarity(OP, NEXT, 80_000, 100_000, 60_000, 20_000, 15_000);
         uint256 id = settlement.setTariff(OP, NEXT + 1, 80_000, 100_000, 60_000);
         vm.stopPrank();
-        IEnergySettlement.Solidarity memory s = settlement.tariffSolidarity(OP, id);
-        assertEq(s.peakSurcharge, 0, "no surcharge after a plain schedule");
-        assertEq(s.offPeakDiscount, 0, "no discount after a plain schedule");
-        assertEq(settlement.tariffSolidarity(OP, 99).peakSurcharge, 0, "unknown id");
+        (uint32 surcharge, uint32 discount) = settlement.tariffSolidarity(OP, id);
+        assertEq(surcharge, 0, "no surcharge after a plain schedule");
+        assertEq(discount, 0, "no discount after a plain schedule");
+        (surcharge,) = settlement.tariffSolidarity(OP, 99);
+        assertEq(surcharge, 0, "unknown id");
     }
 
     function test_TheSurchargeStopsAtThePeakCeilingAndTheDiscountAtTheFloor() public {
@@ -69,7 +70,6 @@ contract EnergySettlementSolidarityTest is DistrictFixture {
                 IEnergySettlement.Band.Peak,
                 uint32(100_000),
                 peakCeiling - 100_000 + 1,
-                floor,
                 peakCeiling
             )
         );
@@ -80,8 +80,7 @@ contract EnergySettlementSolidarityTest is DistrictFixture {
                 IEnergySettlement.Band.OffPeak,
                 uint32(60_000),
                 60_000 - floor + 1,
-                floor,
-                settlement.DEFAULT_OFF_PEAK_CEILING()
+                floor
             )
         );
         settlement.setTariffWithSolidarity(OP, NEXT, 80_000, 100_000, 60_000, 0, 60_000 - floor + 1);
@@ -107,9 +106,9 @@ contract EnergySettlementSolidarityTest is DistrictFixture {
         vm.prank(operator);
         try settlement.setTariffWithSolidarity(OP, NEXT, 80_000, peak, offPeak, surcharge, discount) returns (uint256) {
             assertTrue(fits, "accepted out of bounds");
-            IEnergySettlement.Solidarity memory s = settlement.tariffSolidarity(OP, 1);
-            assertEq(s.peakSurcharge, surcharge, "stored surcharge");
-            assertEq(s.offPeakDiscount, discount, "stored discount");
+            (uint32 storedSurcharge, uint32 storedDiscount) = settlement.tariffSolidarity(OP, 1);
+            assertEq(storedSurcharge, surcharge, "stored surcharge");
+            assertEq(storedDiscount, discount, "stored discount");
         } catch (bytes memory reason) {
             assertFalse(fits, "refused within bounds");
             assertEq(bytes4(reason), IEnergySettlement.EnergySettlementSolidarityOutOfBounds.selector, "its error");
@@ -147,6 +146,7 @@ contract EnergySettlementSolidarityTest is DistrictFixture {
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, role));
         settlement.setTariffWithSolidarity(OP, NEXT, 80_000, 100_000, 60_000, 1_000, 1_000);
-        assertEq(settlement.tariffSolidarity(OP, 2).peakSurcharge, 0, "nothing stored");
+        (uint32 stored,) = settlement.tariffSolidarity(OP, 2);
+        assertEq(stored, 0, "nothing stored");
     }
 }

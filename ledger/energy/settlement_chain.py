@@ -297,9 +297,11 @@ class ChainSettlement:
         )
 
     def _record_fund_pull(self, receipt: Any) -> None:
-        """Has the fund book a pull this batch took from it at once: the fund learns of a pull only
-        when it next looks, and counts it in that month (a pull on the month's last day would
-        otherwise be the next month's outflow, paid from the next month's budget)."""
+        """Has the fund book a pull this batch took from it, or a credit it left due to it, at
+        once: the fund learns of a pull only when it next looks, and counts it in that month (a
+        pull on the month's last day would otherwise be the next month's outflow, paid from the
+        next month's budget); a credit (the day's surcharges beyond its discounts) reaches the fund
+        only when it records it."""
         if self.fund is None or self._token is None:
             return
         transfer = keccak(text="Transfer(address,address,uint256)")
@@ -311,7 +313,11 @@ class ChainSettlement:
             and bytes(log["topics"][1]) == fund_topic
             for log in receipt["logs"]
         )
-        if pulled:
+        fund = str(self.fund.address)
+        credited = any(
+            str(log["args"]["member"]) == fund for log in self._logs(receipt, "EnergySettlementCredited")
+        )
+        if pulled or credited:
             self.client.transact(self.fund.functions.recordReceived())
 
     # --- mandates and what members owe ---------------------------------------------------------
@@ -331,7 +337,7 @@ class ChainSettlement:
 
     def member_account(self, operation_id: int, member: str) -> tuple[int, int, int, int]:
         """(window day YYYYMMDD, pulled that day, pulled that month, owed: > 0 owes, < 0 is due)."""
-        day, spent_day, spent_month, owed = self.client.call(
+        day, spent_day, spent_month, owed, _holds_credits = self.client.call(
             self.contract.functions.memberAccount(operation_id, to_checksum_address(member))
         )
         return int(day), int(spent_day), int(spent_month), int(owed)

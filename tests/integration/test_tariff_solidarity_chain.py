@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import deploy_district
@@ -85,6 +86,14 @@ def _settle(world: SettlementWorld, store: Path, day: date, off_peak_only: bool)
     return sql_day_store(store).load(OP, day)[1]
 
 
+def _surcharge_inflows(w3: Any, fund: str) -> int:
+    """What the fund's Inflow events recorded under SOLIDARITY_SURCHARGE."""
+    topic = "0x" + keccak(text="Inflow(bytes32,address,uint256)").hex()
+    source = "0x" + b"SOLIDARITY_SURCHARGE".ljust(32, b"\0").hex()
+    logs = w3.eth.get_logs({"address": fund, "fromBlock": 0, "topics": [topic, source]})
+    return sum(int.from_bytes(bytes(log["data"]), "big") for log in logs)
+
+
 def _sum(lines: DayLines, kind: LineKind) -> int:
     return sum(ln.value for ln in lines.lines if ln.kind is kind)
 
@@ -136,6 +145,9 @@ def test_peak_pays_for_off_peak_and_the_fund_moves_by_exactly_its_net(node: DevN
         )
         assert before[who] - world.balance(who) == plain[who] + extra
     assert sum(world.balance(who) for who in everyone) == sum(before.values()), "nothing created or lost"
+    # The fund's books name it: the settlement held the credit until the fund recorded it.
+    assert _surcharge_inflows(w3, fund_address) == surcharges - discounts
+    assert operator.client.call(world.chain.contract.functions.pool(OP)) == 0
     for number, ln in enumerate(lines.lines):
         if ln.kind in (LineKind.SURCHARGE, LineKind.DISCOUNT):
             assert world.chain.verify_line(lines, number), f"{ln.kind.name} {ln.index} proven on chain"
@@ -242,3 +254,4 @@ def test_the_operator_sets_a_solidarity_tariff_and_settles_with_the_ledger_comma
     lines = settle_store(env["LEDGER_DATABASE_URL"]).load(op, day)[1]
     net = _sum(lines, LineKind.SURCHARGE) - _sum(lines, LineKind.DISCOUNT)
     assert world.balance(str(fund.address)) - before == net > 0, "the fund received its net"
+    assert _surcharge_inflows(w3, str(fund.address)) == net
