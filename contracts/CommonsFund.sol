@@ -108,7 +108,7 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         // The allowance is the limit: the mandate is set to the widest the settlement accepts.
         IEnergySettlement(settlement).setMandate(operationId, type(uint48).max, type(uint48).max);
         // The oracle alone commits the lines: each day the fund pays needs the social service too.
-        // Its credits then stay due until `recordReceived` releases them and names their source.
+        // Its credits then stay due until `recordSettlementCredits` releases them and names them.
         IEnergySettlement(settlement).requireDayApproval(operationId);
         _setAllowance();
     }
@@ -163,8 +163,13 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
 
     /// @inheritdoc ICommonsFund
     function recordReceived() external returns (uint256 recorded) {
-        recorded = _sync();
-        recorded += _claimSettlementCredits();
+        return _sync();
+    }
+
+    /// @inheritdoc ICommonsFund
+    function recordSettlementCredits() external returns (uint256 recorded) {
+        _sync();
+        return _claimSettlementCredits();
     }
 
     // ------------------------------------------------------------------ social service

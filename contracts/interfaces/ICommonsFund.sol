@@ -111,11 +111,15 @@ interface ICommonsFund {
     function contribute(uint256 amount, bytes32 source) external;
 
     /// @notice Record what arrived by plain transfer since the last record (the token's redemption
-    /// fees) as an inflow under "REDEMPTION_FEES", then release what the granted energy settlement
-    /// holds due to the fund (its net credits: the peak surcharges of its days beyond the off-peak
-    /// discounts it paid) and record it under "SOLIDARITY_SURCHARGE". Anyone may call it; returns
-    /// what it recorded. A paused settlement keeps its credits due until a later record.
+    /// fees) as an inflow under "REDEMPTION_FEES". Anyone may call it; returns what it recorded.
     function recordReceived() external returns (uint256 recorded);
+
+    /// @notice Record what arrived by plain transfer (as `recordReceived`), then release what the
+    /// granted energy settlement holds due to the fund (its net credits: the peak surcharges of its
+    /// days beyond the off-peak discounts and social price it paid) and record it as an inflow
+    /// under "SOLIDARITY_SURCHARGE". Anyone may call it; returns what it recorded under that
+    /// source. A paused settlement keeps its credits due until a later call.
+    function recordSettlementCredits() external returns (uint256 recorded);
 
     /// @notice Let the energy settlement `settlement` pull programme `programmeId`'s budget for
     /// operation `operationId` (council only): sets the fund's mandate there (limited by the

@@ -247,13 +247,14 @@ contract CommonsFundSettlementTest is DistrictFixture {
         vm.expectEmit(true, true, false, true, address(fund));
         emit ICommonsFund.Inflow(fund.SOURCE_SOLIDARITY_SURCHARGE(), address(settlement), 400_000);
         vm.prank(stranger); // anyone may have the fund record it
-        assertEq(fund.recordReceived(), 400_000, "recorded");
+        assertEq(fund.recordSettlementCredits(), 400_000, "recorded");
         assertEq(token.balanceOf(address(fund)), held + 400_000, "received");
         assertEq(fund.totalIn(), inBefore + 400_000, "an inflow");
         assertEq(settlement.pool(OP), 0, "the pool is square");
         assertTrue(settlement.memberAccount(OP, address(fund)).owed == 0, "nothing due");
         _assertBooksEqualBalance();
-        assertEq(fund.recordReceived(), 0, "recorded once");
+        assertEq(fund.recordSettlementCredits(), 0, "recorded once");
+        assertEq(fund.recordReceived(), 0, "and never as a fee");
     }
 
     function test_APausedSettlementKeepsTheCreditDueAndTheFeesAreStillRecorded() public {
@@ -264,11 +265,12 @@ contract CommonsFundSettlementTest is DistrictFixture {
         settlement.grantRole(role, pauser);
         vm.prank(pauser);
         settlement.pause();
-        assertEq(fund.recordReceived(), 7, "the fee alone");
+        assertEq(fund.recordReceived(), 7, "the fee, as a fee");
+        assertEq(fund.recordSettlementCredits(), 0, "paused: nothing released");
         assertEq(uint256(-int256(settlement.memberAccount(OP, address(fund)).owed)), 250_000, "still due");
         vm.prank(pauser);
         settlement.unpause();
-        assertEq(fund.recordReceived(), 250_000, "released once unpaused");
+        assertEq(fund.recordSettlementCredits(), 250_000, "released once unpaused");
         _assertBooksEqualBalance();
     }
 

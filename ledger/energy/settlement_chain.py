@@ -317,8 +317,10 @@ class ChainSettlement:
         credited = any(
             str(log["args"]["member"]) == fund for log in self._logs(receipt, "EnergySettlementCredited")
         )
-        if pulled or credited:
+        if pulled:
             self.client.transact(self.fund.functions.recordReceived())
+        if credited:
+            self.client.transact(self.fund.functions.recordSettlementCredits())
 
     # --- mandates and what members owe ---------------------------------------------------------
     def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:
