@@ -302,3 +302,56 @@ def test_nothing_is_created_nor_lost_on_any_day(
             assert 0 < ln.value <= off[ln.payee] * discount // 1000 and ln.wh == off[ln.payee]
     # The social service's check accepts every honest day.
     assert fund_debit_to_approve(day, FUND, eligible, bps, book=book) == max(0, fund_net)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    first=st.lists(HOURS, min_size=3, max_size=3),
+    revised=st.lists(HOURS, min_size=3, max_size=3),
+    surcharge=st.integers(0, 108_100),
+    discount=st.integers(0, 20_000),
+    bps=st.integers(0, 10_000),
+    left=st.one_of(st.integers(0, 10**6), st.just(10**12)),
+)
+def test_a_correction_moves_only_the_difference_and_takes_from_the_fund_only_its_allowance(
+    first: list[list[int]],
+    revised: list[list[int]],
+    surcharge: int,
+    discount: int,
+    bps: int,
+    left: int,
+) -> None:
+    accounts = _accounts(1, 2, prosumer=False)
+    book = tariff_book([ChainTariff(date(2025, 6, 1), 80_000, 100_000, 60_000, surcharge, discount)])
+    eligible = frozenset({str(to_checksum_address(accounts["c0"]))})
+    base = {"operation_id": 1, "day": DAY, "step": StepLength.MIN15, "key": DefaultKey(), "book": book}
+    one = compute_day(  # type: ignore[arg-type]
+        **base,
+        readings=_readings(first[:1], first[1:]),
+        accounts=accounts,
+        social=SocialPrice(FUND, eligible, bps, left),
+    )
+    moved = members(one)
+    # The fund's allowance after version 1: what it pulled is spent, what it received is not budget.
+    allowance = left - max(0, moved.get(FUND, 0))
+    two = compute_day(  # type: ignore[arg-type]
+        **base,
+        readings=_readings(revised[:1], revised[1:]),
+        accounts=accounts,
+        version=2,
+        already_transferred=moved,
+        social=SocialPrice(FUND, eligible, bps, allowance),
+    )
+    assert sum(members(two).values()) == 0
+    # The correction's pull fits the allowance left, beyond which it may only give back what the
+    # fund received for that day (surcharges whose consumption the revision removed).
+    assert members(two).get(FUND, 0) <= allowance + max(0, -moved.get(FUND, 0))
+    if left == 10**12:  # an ample month: version 1 + the correction = the revised day computed afresh
+        fresh = compute_day(  # type: ignore[arg-type]
+            **base,
+            readings=_readings(revised[:1], revised[1:]),
+            accounts=accounts,
+            social=SocialPrice(FUND, eligible, bps, left),
+        )
+        for who in set(moved) | set(members(two)) | set(members(fresh)):
+            assert moved.get(who, 0) + members(two).get(who, 0) == members(fresh).get(who, 0)
