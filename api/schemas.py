@@ -99,6 +99,15 @@ class FundOutflowOut(FundFlowOut):
     programme_id: int
 
 
+class FundSolidarityOut(Out):
+    """What the settlement's lines moved through the fund in one month of settled days."""
+
+    month: str = Field(examples=["2025-06"], description="the month of the settled days (local dates)")
+    social_paid: Amount = Field(description="the social price the fund paid (SOLIDARITY lines)")
+    surcharges_received: Amount = Field(description="peak surcharges paid to the fund (SURCHARGE lines)")
+    discounts_paid: Amount = Field(description="off-peak discounts the fund paid (DISCOUNT lines)")
+
+
 class FundOut(Indexed):
     address: str
     month: str = Field(description="the current calendar month, UTC")
@@ -112,6 +121,11 @@ class FundOut(Indexed):
     programmes: list[FundProgrammeOut]
     inflows: list[FundInflowOut] = Field(description="by month and source")
     outflows: list[FundOutflowOut] = Field(description="by month and programme")
+    solidarity: list[FundSolidarityOut] = Field(
+        default_factory=list,
+        description="peak pays for off-peak and the social price, by month, from the lines of the "
+        "latest settled days (the latest version of each day)",
+    )
 
 
 class SupplyPointOut(Out):
@@ -576,7 +590,18 @@ class OwnDayOut(Out):
     fund_paid: Amount = Field(
         description="what the commons fund paid of `owed` (the social price, its SOLIDARITY lines)"
     )
-    paid: Amount = Field(description="what you paid yourself: owed minus fund_paid")
+    peak_surcharge: Amount = Field(
+        default_factory=lambda: Amount(micro="0", display="0.00 M3E"),
+        description="what you paid the commons fund on top of `owed` for your peak-hour solar "
+        "(a tariff's solidarity component, its SURCHARGE line)",
+    )
+    off_peak_discount: Amount = Field(
+        default_factory=lambda: Amount(micro="0", display="0.00 M3E"),
+        description="what the commons fund paid of `owed` for your off-peak solar (its DISCOUNT line)",
+    )
+    paid: Amount = Field(
+        description="what you paid yourself: owed minus fund_paid minus off_peak_discount plus peak_surcharge"
+    )
     version: int | None = Field(description="settlement version these figures come from")
     committed: bool
 
@@ -591,7 +616,7 @@ class AccountEnergyOut(Out):
 
 class ProofLineOut(Out):
     line: int = Field(description="the line number (leaf position) in the day's tree")
-    kind: Literal["day", "step", "pair", "transfer", "bought", "sold", "solidarity"]
+    kind: Literal["day", "step", "pair", "transfer", "bought", "sold", "solidarity", "surcharge", "discount"]
     index: int
     time: int
     payer: str

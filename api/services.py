@@ -6,7 +6,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ParamSpec, TypeVar
@@ -33,6 +33,7 @@ from api.schemas import (
     FundOut,
     FundOutflowOut,
     FundProgrammeOut,
+    FundSolidarityOut,
     MandateOut,
     MandatesOut,
     MerchantBookingOut,
@@ -150,9 +151,15 @@ def token(
     )
 
 
-def fund(reader: LedgerReader, deployment: Deployment, now: float | None = None) -> FundOut:
+def fund(
+    reader: LedgerReader,
+    deployment: Deployment,
+    now: float | None = None,
+    solidarity: Sequence[FundSolidarityOut] = (),
+) -> FundOut:
     """The commons fund: balance, inflows by source and month, outflows by programme and month,
-    and each programme's budget left this (UTC) month."""
+    each programme's budget left this (UTC) month, and `solidarity` (what the settlement's lines
+    moved through the fund by month, `services_energy.fund_solidarity`)."""
     if deployment.fund is None:
         raise NotFound(
             "This district has no commons fund contract: deploy the contracts of this version "
@@ -194,6 +201,7 @@ def fund(reader: LedgerReader, deployment: Deployment, now: float | None = None)
             )
             for f in report.outflows
         ],
+        solidarity=list(solidarity),
     )
 
 

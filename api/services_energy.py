@@ -24,6 +24,7 @@ from api.schemas import (
     DistrictEnergyOut,
     DistrictStepOut,
     DistrictTotalsOut,
+    FundSolidarityOut,
     IngestOut,
     OwnDayOut,
     OwnStepOut,
@@ -300,6 +301,37 @@ def _latest(versions: list[SettledDay]) -> dict[int, SettledDay]:
     return best
 
 
+SOLIDARITY_DAYS = 366
+"""How many of the latest settled days `/v1/fund` folds into its solidarity figures."""
+
+
+def fund_solidarity(source: SettlementSource, days: int = SOLIDARITY_DAYS) -> list[FundSolidarityOut]:
+    """By month of the settled days (newest first): the social price the fund paid, the peak
+    surcharges it received and the off-peak discounts it paid, from the latest version of each
+    day of each operation among the latest `days` settled days."""
+    months: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    kinds = {LineKind.SOLIDARITY: 0, LineKind.SURCHARGE: 1, LineKind.DISCOUNT: 2}
+    by_day: dict[date, list[SettledDay]] = defaultdict(list)
+    for settled in source.recent(days):
+        by_day[settled.day].append(settled)
+    for the_day, versions in by_day.items():
+        for chosen in _latest(versions).values():
+            for line in chosen.lines.lines if chosen.lines is not None else ():
+                column = kinds.get(line.kind)
+                if column is not None:
+                    months[the_day.strftime("%Y-%m")][column] += line.value
+    return [
+        FundSolidarityOut(
+            month=month,
+            social_paid=amount(social),
+            surcharges_received=amount(surcharges),
+            discounts_paid=amount(discounts),
+        )
+        for month, (social, surcharges, discounts) in sorted(months.items(), reverse=True)
+        if social or surcharges or discounts
+    ]
+
+
 def account_energy(
     energy: EnergyReader,
     source: SettlementSource,
@@ -338,7 +370,7 @@ def account_energy(
         the_day = first + timedelta(days=n)
         chosen = _latest(source.day(the_day)) if the_day <= day else {}
         to: dict[str, list[int]] = {}
-        earned = bought_wh = owed = fund_paid = 0
+        earned = bought_wh = owed = fund_paid = surcharge = discount = 0
         version: int | None = None
         committed = bool(chosen)
         for s in chosen.values():
@@ -359,6 +391,10 @@ def account_energy(
                 elif line.kind is LineKind.SOLIDARITY and line.payee.lower() == wallet:
                     # The fund's part of this household's BOUGHT line (never more than it).
                     fund_paid += line.value
+                elif line.kind is LineKind.SURCHARGE and line.payer.lower() == wallet:
+                    surcharge += line.value
+                elif line.kind is LineKind.DISCOUNT and line.payee.lower() == wallet:
+                    discount += line.value
         if not chosen and the_day not in produced:
             continue
         shown = namer(list(to))
@@ -379,7 +415,9 @@ def account_energy(
                 bought_wh=bought_wh,
                 owed=amount(owed),
                 fund_paid=amount(fund_paid),
-                paid=amount(owed - fund_paid),
+                peak_surcharge=amount(surcharge),
+                off_peak_discount=amount(discount),
+                paid=amount(owed - fund_paid - discount + surcharge),
                 version=version,
                 committed=committed,
             )

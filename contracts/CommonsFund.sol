@@ -26,6 +26,8 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     bytes32 public constant SOCIAL_SERVICE_ROLE = keccak256("SOCIAL_SERVICE_ROLE");
     /// @notice The source under which plain transfers (redemption fees) are recorded.
     bytes32 public constant SOURCE_REDEMPTION_FEES = "REDEMPTION_FEES";
+    /// @notice The source under which the energy settlement's credits to the fund are recorded.
+    bytes32 public constant SOURCE_SOLIDARITY_SURCHARGE = "SOLIDARITY_SURCHARGE";
     /// @notice The longest programme name, in bytes.
     uint256 public constant MAX_NAME_BYTES = 64;
     /// @notice The reference of an outflow the energy settlement pulled.
@@ -94,6 +96,7 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         _known(programmeId);
         if (settlement == address(0)) revert CommonsFundZeroAddress();
         _sync();
+        _claimSettlementCredits();
         address previous = _settlement;
         if (previous != address(0) && previous != settlement) {
             _token.forceApprove(previous, 0);
@@ -105,6 +108,7 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
         // The allowance is the limit: the mandate is set to the widest the settlement accepts.
         IEnergySettlement(settlement).setMandate(operationId, type(uint48).max, type(uint48).max);
         // The oracle alone commits the lines: each day the fund pays needs the social service too.
+        // Its credits then stay due until `recordSettlementCredits` releases them and names them.
         IEnergySettlement(settlement).requireDayApproval(operationId);
         _setAllowance();
     }
@@ -160,6 +164,12 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
     /// @inheritdoc ICommonsFund
     function recordReceived() external returns (uint256 recorded) {
         return _sync();
+    }
+
+    /// @inheritdoc ICommonsFund
+    function recordSettlementCredits() external returns (uint256 recorded) {
+        _sync();
+        return _claimSettlementCredits();
     }
 
     // ------------------------------------------------------------------ social service
@@ -283,6 +293,26 @@ contract CommonsFund is ICommonsFund, AccessControlDefaultAdminRules {
             _totalOut += pulled;
             emit Disbursed(programmeId, month, settlement, pulled, REF_SETTLEMENT);
         }
+    }
+
+    /// @dev Releases what the granted settlement holds due to the fund and records what arrived
+    /// under SOLIDARITY_SURCHARGE (counted from the balance, like `contribute`). Nothing when
+    /// nothing is due or the pool lacks it; a refusal of `release` (a paused settlement) leaves it
+    /// due for a later record rather than stopping the record of the fees.
+    function _claimSettlementCredits() private returns (uint256 received) {
+        address settlement = _settlement;
+        if (settlement == address(0)) return 0;
+        uint256 operationId = _settlementOperation;
+        IEnergySettlement s = IEnergySettlement(settlement);
+        if (s.memberAccount(operationId, address(this)).owed >= 0 || s.pool(operationId) == 0) return 0;
+        uint256 before = _token.balanceOf(address(this));
+        try s.release(operationId, address(this)) {}
+        catch {
+            return 0;
+        }
+        received = _token.balanceOf(address(this)) - before;
+        _totalIn += received;
+        emit Inflow(SOURCE_SOLIDARITY_SURCHARGE, settlement, received);
     }
 
     /// @dev Allowance = what is left of the granted programme's month (0 when closed).

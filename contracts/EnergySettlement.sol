@@ -77,6 +77,8 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     PriceBounds private _bounds;
     mapping(uint256 operationId => uint32) private _lastCommittedDay;
     mapping(uint256 operationId => Tariff[]) private _tariffs;
+    /// @inheritdoc IEnergySettlement
+    mapping(uint256 operationId => mapping(uint256 scheduleId => Solidarity)) public tariffSolidarity;
     mapping(uint256 operationId => mapping(uint32 day => uint32)) private _latestVersion;
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => bytes32))) private _roots;
     mapping(uint256 operationId => mapping(uint32 day => mapping(uint32 version => Totals))) private _totals;
@@ -110,6 +112,38 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     function setTariff(uint256 operationId, uint32 effectiveFrom, uint32 solarPrice, uint32 peakPrice, uint32 offPeakPrice)
         external
         onlyRole(TARIFF_ROLE)
+        returns (uint256 scheduleId)
+    {
+        return _addTariff(operationId, effectiveFrom, solarPrice, peakPrice, offPeakPrice);
+    }
+
+    /// @inheritdoc IEnergySettlement
+    function setTariffWithSolidarity(
+        uint256 operationId,
+        uint32 effectiveFrom,
+        uint32 solarPrice,
+        uint32 peakPrice,
+        uint32 offPeakPrice,
+        uint32 peakSurcharge,
+        uint32 offPeakDiscount
+    ) external onlyRole(TARIFF_ROLE) returns (uint256 scheduleId) {
+        scheduleId = _addTariff(operationId, effectiveFrom, solarPrice, peakPrice, offPeakPrice);
+        PriceBounds memory b = _bounds;
+        // In uint256: a price plus a surcharge may pass 2**32.
+        if (uint256(peakPrice) + peakSurcharge > b.peakCeiling) {
+            revert EnergySettlementSolidarityOutOfBounds(Band.Peak, peakPrice, peakSurcharge, b.peakCeiling);
+        }
+        if (uint256(offPeakDiscount) + b.floor > offPeakPrice) {
+            revert EnergySettlementSolidarityOutOfBounds(Band.OffPeak, offPeakPrice, offPeakDiscount, b.floor);
+        }
+        tariffSolidarity[operationId][scheduleId] =
+            Solidarity({peakSurcharge: peakSurcharge, offPeakDiscount: offPeakDiscount});
+        emit EnergySettlementTariffSolidaritySet(operationId, scheduleId, peakSurcharge, offPeakDiscount);
+    }
+
+    /// @dev Checks and appends a schedule; returns its id.
+    function _addTariff(uint256 operationId, uint32 effectiveFrom, uint32 solarPrice, uint32 peakPrice, uint32 offPeakPrice)
+        private
         returns (uint256 scheduleId)
     {
         uint256 epochDay = _epochDay(effectiveFrom);
@@ -273,6 +307,7 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     /// @inheritdoc IEnergySettlement
     function requireDayApproval(uint256 operationId) external {
         _mandates[operationId][msg.sender].approvesDays = true;
+        _accounts[operationId][msg.sender].holdsCredits = true;
         emit EnergySettlementDayApprovalRequired(operationId, msg.sender);
     }
 
@@ -324,6 +359,9 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
     /// @inheritdoc IEnergySettlement
     function release(uint256 operationId, address member) external whenNotPaused nonReentrant {
         MemberAccount storage account = _accounts[operationId][member];
+        if (account.holdsCredits && msg.sender != member) {
+            revert EnergySettlementReleaseByMemberOnly(operationId, member);
+        }
         int256 owed = account.owed;
         uint256 available = _pools[operationId];
         if (owed >= 0 || available == 0) revert EnergySettlementNothingToRelease(operationId, member, owed, available);
@@ -621,7 +659,8 @@ contract EnergySettlement is IEnergySettlement, AccessControlDefaultAdminRules, 
             netted = owes < credit ? owes : credit;
         }
         uint256 rest = credit - netted;
-        uint256 paid = rest < sums.pool ? rest : sums.pool;
+        // A member holding its credits (the commons fund) releases them itself, and books them.
+        uint256 paid = account.holdsCredits ? 0 : (rest < sums.pool ? rest : sums.pool);
         // A member frozen by a court or AML order receives nothing: its credit stays due to it
         // (paid by `release` once the order is lifted) and the batch goes on for the others.
         if (paid != 0 && !_push(member, paid, index)) paid = 0;

@@ -8,8 +8,8 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Query, Response
 
-from api import services
-from api.deps import DeploymentDep, Reader, Settings, State, errors
+from api import services, services_energy
+from api.deps import DeploymentDep, Reader, Settings, Settlements, State, errors
 from api.errors import BadRequest
 from api.money import parse_micro
 from api.schemas import (
@@ -61,10 +61,16 @@ async def token(reader: Reader, settings: Settings, deployment: DeploymentDep) -
 
 
 @router.get("/fund", response_model=FundOut, responses=errors(404))
-async def fund(reader: Reader, deployment: DeploymentDep) -> FundOut:
+async def fund(reader: Reader, deployment: DeploymentDep, source: Settlements) -> FundOut:
     """The commons fund: its balance, inflows by source and month, outflows by programme and
-    month, and what each programme may still pay this month (calendar months, UTC)."""
-    return await anyio.to_thread.run_sync(services.fund, reader, deployment)
+    month, what each programme may still pay this month (calendar months, UTC), and by month
+    what the settlement moved through it: the social price, the peak surcharges it received and
+    the off-peak discounts it paid."""
+
+    def read() -> FundOut:
+        return services.fund(reader, deployment, solidarity=services_energy.fund_solidarity(source))
+
+    return await anyio.to_thread.run_sync(read)
 
 
 @router.get("/token/supply-history", response_model=SupplySeriesOut, responses=errors())

@@ -257,6 +257,18 @@ function renderFund(f) {
     body.append(tr);
   }
   emptyRow(body, 5, "Rien n'est encore entré ni sorti du fonds.");
+  // What the energy settlement moved through the fund, newest month first (older APIs: none).
+  const solidarity = $("fund-solidarity");
+  solidarity.replaceChildren();
+  for (const m of f.solidarity || []) {
+    const tr = document.createElement("tr");
+    cell(tr, fmtMonth(m.month));
+    cell(tr, `+${fmtM3E(m.surcharges_received.micro)}`);
+    cell(tr, `−${fmtM3E(m.discounts_paid.micro)}`);
+    cell(tr, `−${fmtM3E(m.social_paid.micro)}`);
+    solidarity.append(tr);
+  }
+  emptyRow(solidarity, 4, "Aucun jour réglé avec un tarif solidaire ou le prix social pour l'instant.");
   bigFigure($("mairie-fund"), fmtM3E(f.balance.micro));
   text($("mairie-fund-inflows"), `reçu ${fmtM3E(f.recorded_in.micro)}, versé ${fmtM3E(f.recorded_out.micro)} aux programmes du quartier`);
 }
@@ -495,11 +507,20 @@ async function myTransfers() {
 async function myEnergy() {
   const today = parisDay(new Date());
   const e = await api(`/v1/accounts/${me}/energy?day=${energyDay || today}&days=31`);
-  let earned = 0n; let owed = 0n; let fundPaid = 0n; let produced = 0; let bought = 0;
-  for (const d of e.days) { earned += BigInt(d.earned.micro); owed += BigInt(d.owed.micro); fundPaid += BigInt(d.fund_paid.micro); produced += d.produced_wh || 0; bought += d.bought_wh; }
+  let earned = 0n; let owed = 0n; let fundPaid = 0n; let paid = 0n; let surcharge = 0n; let discount = 0n; let produced = 0; let bought = 0;
+  for (const d of e.days) {
+    earned += BigInt(d.earned.micro); owed += BigInt(d.owed.micro); fundPaid += BigInt(d.fund_paid.micro); paid += BigInt(d.paid.micro);
+    surcharge += BigInt(d.peak_surcharge ? d.peak_surcharge.micro : "0"); discount += BigInt(d.off_peak_discount ? d.off_peak_discount.micro : "0");
+    produced += d.produced_wh || 0; bought += d.bought_wh;
+  }
   text($("me-earned"), fmtM3E(earned.toString()));
-  // A helped household (social price) sees both parts: what it paid and what the fund paid.
-  const social = fundPaid > 0n ? ` : vous avez payé ${fmtM3E((owed - fundPaid).toString())}, le fonds commun ${fmtM3E(fundPaid.toString())} (prix social)` : "";
+  // A helped household (social price) sees both parts: what it paid and what the fund paid; the
+  // tariff's solidarity component shows its surcharge (peak) and discount (off-peak).
+  const parts = [];
+  if (fundPaid > 0n) parts.push(`le fonds commun ${fmtM3E(fundPaid.toString())} (prix social)`);
+  if (discount > 0n) parts.push(`le fonds commun ${fmtM3E(discount.toString())} (remise des heures creuses)`);
+  if (surcharge > 0n) parts.push(`dont ${fmtM3E(surcharge.toString())} de surcoût solidaire des heures pleines versé au fonds commun`);
+  const social = parts.length ? ` : vous avez payé ${fmtM3E(paid.toString())} en tout ; ${parts.join(", ")}` : "";
   text($("me-energy-summary"), `Sur 31 jours : produit ${fmtKWh(produced)}, gagné ${fmtM3E(earned.toString())} ; acheté aux voisins ${fmtKWh(bought)} pour ${fmtM3E(owed.toString())}${social}. Courbes du ${new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeZone: "UTC" }).format(new Date(e.day))}.`);
   const data = {
     labels: e.steps.map((s) => hourMinute.format(new Date(s.start))),

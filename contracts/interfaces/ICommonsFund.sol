@@ -114,10 +114,19 @@ interface ICommonsFund {
     /// fees) as an inflow under "REDEMPTION_FEES". Anyone may call it; returns what it recorded.
     function recordReceived() external returns (uint256 recorded);
 
+    /// @notice Record what arrived by plain transfer (as `recordReceived`), then release what the
+    /// granted energy settlement holds due to the fund (its net credits: the peak surcharges of its
+    /// days beyond the off-peak discounts and social price it paid) and record it as an inflow
+    /// under "SOLIDARITY_SURCHARGE". Anyone may call it; returns what it recorded under that
+    /// source. A paused settlement keeps its credits due until a later call.
+    function recordSettlementCredits() external returns (uint256 recorded);
+
     /// @notice Let the energy settlement `settlement` pull programme `programmeId`'s budget for
     /// operation `operationId` (council only): sets the fund's mandate there (limited by the
-    /// allowance alone) and an allowance of what is left of the programme's month. Replaces an
-    /// earlier grant (whose allowance falls to zero).
+    /// allowance alone), makes its days need the social service's approval and its credits stay
+    /// due until the fund releases and records them, and an allowance of what is left of the
+    /// programme's month. Replaces an earlier grant (whose allowance falls to zero, and whose
+    /// credits due are recorded first).
     function grantSettlement(uint256 programmeId, address settlement, uint256 operationId) external;
 
     /// @notice Record what the settlement pulled, then set its allowance again to what is left of

@@ -66,6 +66,14 @@ interface IEnergySettlement {
         uint32 offPeakPrice;
     }
 
+    /// @notice The solidarity component of a tariff schedule, in micro-euro per kWh: consumers pay
+    /// `peakSurcharge` on top of the peak price to the commons fund, and the fund pays
+    /// `offPeakDiscount` of the off-peak price for them. Producers are always paid the tariff price.
+    struct Solidarity {
+        uint32 peakSurcharge;
+        uint32 offPeakDiscount;
+    }
+
     /// @notice Bounds of every tariff price, in micro-euro per kWh: the producer's feed-in price
     /// (floor) and the consumer's avoided price per band (ceilings).
     struct PriceBounds {
@@ -103,12 +111,14 @@ interface IEnergySettlement {
 
     /// @notice A member's standing in an operation: what was pulled under its mandate in the window
     /// of `day` (that day and its month), and `owed` (> 0 the member owes it, < 0 it is due to the
-    /// member).
+    /// member). `holdsCredits`: its credits stay due until it releases them itself (set with
+    /// `requireDayApproval`).
     struct MemberAccount {
         uint32 day;
         uint48 spentDay;
         uint48 spentMonth;
         int96 owed;
+        bool holdsCredits;
     }
 
     /// @notice The operator set a tariff schedule for an operation.
@@ -119,6 +129,12 @@ interface IEnergySettlement {
         uint32 solarPrice,
         uint32 peakPrice,
         uint32 offPeakPrice
+    );
+    /// @notice The schedule `scheduleId` (set in the same call, `EnergySettlementTariffSet` right
+    /// before) carries a solidarity component: the peak surcharge paid to the commons fund and the
+    /// off-peak discount the fund pays, micro-euro per kWh.
+    event EnergySettlementTariffSolidaritySet(
+        uint256 indexed operationId, uint256 indexed scheduleId, uint32 peakSurcharge, uint32 offPeakDiscount
     );
     /// @notice The bounds of tariff prices changed.
     event EnergySettlementPriceBoundsChanged(
@@ -210,6 +226,12 @@ interface IEnergySettlement {
     error EnergySettlementDayNotEnded(uint32 day, uint256 endsAt, uint256 now);
     /// @notice A price must lie between the feed-in floor and the avoided-price ceiling of its band.
     error EnergySettlementPriceOutOfBounds(Band band, uint32 price, uint32 floor, uint32 ceiling);
+    /// @notice A consumer's price with the solidarity component must stay within the bounds: the
+    /// peak price plus the surcharge at most the peak ceiling, the off-peak price minus the
+    /// discount at least the floor (`bound`). Lower the surcharge or the discount.
+    error EnergySettlementSolidarityOutOfBounds(Band band, uint32 price, uint32 component, uint32 bound);
+    /// @notice This member holds its credits: only the member itself releases what is due to it.
+    error EnergySettlementReleaseByMemberOnly(uint256 operationId, address member);
     /// @notice Price bounds need a floor at or below every ceiling.
     error EnergySettlementInvalidPriceBounds(uint32 floor, uint32 ceiling);
     /// @notice Tariff schedules take effect on strictly increasing days; this one is not after the last.
@@ -286,6 +308,21 @@ interface IEnergySettlement {
         external
         returns (uint256 scheduleId);
 
+    /// @notice Sets a tariff schedule as `setTariff` does, with a solidarity component: consumers
+    /// pay `peakSurcharge` more per peak kWh, to the commons fund, and the fund pays
+    /// `offPeakDiscount` of each off-peak kWh for them, so a consumer's price stays within the
+    /// bounds (peak price + surcharge <= peak ceiling, off-peak price - discount >= floor). The
+    /// producer is paid the tariff price. Never retroactive, like every schedule.
+    function setTariffWithSolidarity(
+        uint256 operationId,
+        uint32 effectiveFrom,
+        uint32 solarPrice,
+        uint32 peakPrice,
+        uint32 offPeakPrice,
+        uint32 peakSurcharge,
+        uint32 offPeakDiscount
+    ) external returns (uint256 scheduleId);
+
     /// @notice Sets the bounds of tariff prices (DEFAULT_ADMIN_ROLE); existing schedules keep their prices.
     function setPriceBounds(PriceBounds calldata bounds) external;
 
@@ -326,7 +363,9 @@ interface IEnergySettlement {
     /// (day, version) is pulled only within what the caller approved for it (`approveDay`), else
     /// the batch reverts. For a member whose lines nobody's meter backs (the commons fund), so
     /// that the oracle key alone cannot make it pay. Kept by `setMandate`, dropped by
-    /// `revokeMandate`.
+    /// `revokeMandate`. Its credits also stay due to it, for good, until it calls `release` itself:
+    /// such a member books each receipt by its origin (the fund's net credit of a day is the peak
+    /// surcharges beyond its discounts), so nothing reaches it unannounced.
     function requireDayApproval(uint256 operationId) external;
 
     /// @notice The caller approves paying at most `amount` in total for the committed (day, version)
@@ -346,7 +385,8 @@ interface IEnergySettlement {
     /// operator, once the member paid the bill in euros and the euros were deposited).
     function cover(uint256 operationId, address member, uint256 amount) external;
 
-    /// @notice Pays what is due to `member` from the pool, as far as the pool holds it (anyone).
+    /// @notice Pays what is due to `member` from the pool, as far as the pool holds it (anyone; only
+    /// the member itself when it holds its credits).
     function release(uint256 operationId, address member) external;
 
     /// @notice Proposes to void a (day, version) that cannot be paid (DEFAULT_ADMIN_ROLE); it can be
@@ -414,6 +454,12 @@ interface IEnergySettlement {
     function tariff(uint256 operationId, uint256 scheduleId) external view returns (Tariff memory);
     /// @notice The schedule in force on `day` (id 0 and an empty schedule when none).
     function tariffAt(uint256 operationId, uint32 day) external view returns (uint256 scheduleId, Tariff memory);
+    /// @notice The solidarity component of a schedule (zeros for a schedule without one, or an
+    /// unknown id).
+    function tariffSolidarity(uint256 operationId, uint256 scheduleId)
+        external
+        view
+        returns (uint32 peakSurcharge, uint32 offPeakDiscount);
     /// @notice The bounds of tariff prices.
     function priceBounds() external view returns (PriceBounds memory);
 }

@@ -202,4 +202,92 @@ contract CommonsFundSettlementTest is DistrictFixture {
         vm.expectRevert(ICommonsFund.CommonsFundNoSettlement.selector);
         bare.refreshSettlementAllowance();
     }
+
+    // ------------------------------------------------------------------ peak pays for off-peak
+
+    // When a day's surcharges pass the fund's discounts, the fund's member line is a credit. The
+    // settlement holds it due to the fund; only the fund releases it, recording it under
+    // SOLIDARITY_SURCHARGE, so nothing reaches the fund unannounced.
+
+    /// @dev The household pays `own` plus `surcharge`; the producer gets `own`; the fund `surcharge`.
+    function _settleCreditDay(uint32 day, uint256 own, uint256 surcharge) internal {
+        IEnergySettlement.MemberTransfer[] memory t = new IEnergySettlement.MemberTransfer[](3);
+        t[0] = _line(household, int256(own + surcharge));
+        t[1] = _line(address(fund), -int256(surcharge));
+        t[2] = _line(producer, -int256(own));
+        bytes32[] memory leaves = SettlementLines.leaves(t, 3, OTHER_LINES);
+        IEnergySettlement.Totals memory totals = IEnergySettlement.Totals({
+            producedWh: 1000, consumedWh: 1000, allocatedWh: 1000, surplusWh: 0,
+            amount: uint128(own + surcharge), transfers: 3
+        });
+        vm.startPrank(oracle);
+        settlement.commitDay(OP, day, 1, SettlementLines.root(leaves), totals, 3);
+        settlement.pay(OP, day, 1, 0, SettlementLines.slice(t, 3, 0), SettlementLines.proof(leaves, 0));
+        vm.stopPrank();
+    }
+
+    function test_TheFundsCreditStaysDueUntilItsRecordNamesItASolidaritySurcharge() public {
+        assertTrue(settlement.memberAccount(OP, address(fund)).holdsCredits, "granted: the fund holds its credits");
+        uint256 held = token.balanceOf(address(fund));
+        uint256 inBefore = fund.totalIn();
+        _settleCreditDay(20250620, 3 * ONE_M3E, 400_000);
+        assertEq(token.balanceOf(producer), 3 * ONE_M3E, "the producer is paid the tariff");
+        assertEq(token.balanceOf(address(fund)), held, "nothing reached the fund unannounced");
+        assertEq(uint256(-int256(settlement.memberAccount(OP, address(fund)).owed)), 400_000, "due to the fund");
+        assertEq(settlement.pool(OP), 400_000, "the pool keeps it");
+
+        vm.prank(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IEnergySettlement.EnergySettlementReleaseByMemberOnly.selector, OP, address(fund)
+            )
+        );
+        settlement.release(OP, address(fund));
+
+        vm.expectEmit(true, true, false, true, address(fund));
+        emit ICommonsFund.Inflow(fund.SOURCE_SOLIDARITY_SURCHARGE(), address(settlement), 400_000);
+        vm.prank(stranger); // anyone may have the fund record it
+        assertEq(fund.recordSettlementCredits(), 400_000, "recorded");
+        assertEq(token.balanceOf(address(fund)), held + 400_000, "received");
+        assertEq(fund.totalIn(), inBefore + 400_000, "an inflow");
+        assertEq(settlement.pool(OP), 0, "the pool is square");
+        assertTrue(settlement.memberAccount(OP, address(fund)).owed == 0, "nothing due");
+        _assertBooksEqualBalance();
+        assertEq(fund.recordSettlementCredits(), 0, "recorded once");
+        assertEq(fund.recordReceived(), 0, "and never as a fee");
+    }
+
+    function test_APausedSettlementKeepsTheCreditDueAndTheFeesAreStillRecorded() public {
+        _settleCreditDay(20250620, ONE_M3E, 250_000);
+        _deposit(address(fund), 7); // a plain transfer: a redemption fee
+        bytes32 role = settlement.PAUSER_ROLE();
+        vm.prank(admin);
+        settlement.grantRole(role, pauser);
+        vm.prank(pauser);
+        settlement.pause();
+        assertEq(fund.recordReceived(), 7, "the fee, as a fee");
+        assertEq(fund.recordSettlementCredits(), 0, "paused: nothing released");
+        assertEq(uint256(-int256(settlement.memberAccount(OP, address(fund)).owed)), 250_000, "still due");
+        vm.prank(pauser);
+        settlement.unpause();
+        assertEq(fund.recordSettlementCredits(), 250_000, "released once unpaused");
+        _assertBooksEqualBalance();
+    }
+
+    function test_AnotherMembersCreditsArePaidAtOnceAsBefore() public {
+        assertFalse(settlement.memberAccount(OP, producer).holdsCredits, "a producer does not hold them");
+        _settleCreditDay(20250620, 2 * ONE_M3E, 100_000);
+        assertEq(token.balanceOf(producer), 2 * ONE_M3E, "paid in the batch");
+        assertTrue(settlement.memberAccount(OP, producer).owed == 0, "nothing left due");
+    }
+
+    function test_ANewGrantRecordsTheCreditsTheOldSettlementHeld() public {
+        _settleCreditDay(20250620, ONE_M3E, 300_000);
+        uint256 inBefore = fund.totalIn();
+        EnergySettlement next = new EnergySettlement(address(token), admin, ADMIN_DELAY);
+        vm.prank(council);
+        fund.grantSettlement(programmeId, address(next), OP);
+        assertEq(fund.totalIn(), inBefore + 300_000, "recorded before the grant moved");
+        assertTrue(settlement.memberAccount(OP, address(fund)).owed == 0, "nothing left behind");
+    }
 }

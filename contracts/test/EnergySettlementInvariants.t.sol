@@ -205,6 +205,24 @@ contract EnergySettlementHandler is TestBase {
         } catch {}
     }
 
+    /// @dev The operator sets a schedule with a solidarity component, any day, any figures: it must
+    /// never be accepted out of the bounds, on or before a committed day, or on a started day.
+    function setSolidarityTariff(uint32 ahead, uint32 peak, uint32 offPeak, uint32 surcharge, uint32 discount)
+        external
+    {
+        uint32 day = uint32(20250700 + _bound(ahead, 1, 28));
+        if (ahead % 4 == 0) day = _nextDay; // now and then a day the oracle is committing
+        IEnergySettlement.PriceBounds memory b = _settlement.priceBounds();
+        bool fits = peak >= b.floor && peak <= b.peakCeiling && offPeak >= b.floor && offPeak <= b.offPeakCeiling
+            && uint256(peak) + surcharge <= b.peakCeiling && uint256(offPeak) >= uint256(discount) + b.floor;
+        // The chain's clock is 2025-07-01 00:00 UTC: July 2 is the first local day not started.
+        bool ahead_ = day > _settlement.lastCommittedDay(OP) && day >= 20250702;
+        vm.prank(_oracle);
+        try _settlement.setTariffWithSolidarity(OP, day, 80_000, peak, offPeak, surcharge, discount) returns (uint256) {
+            if (!fits || !ahead_) adversarialPassed++;
+        } catch {}
+    }
+
     // --------------------------------------------------------------- internals
 
     function _commitVersion(uint32 day, uint32 version, uint256 seed, uint8 count) private {
@@ -341,7 +359,7 @@ contract EnergySettlementInvariantsTest is TestBase {
                 revert AssertionFailed("member moved off the list", bytes32(uint256(lost + owed)), bytes32(uint256(expected)));
             }
         }
-        assertEq(handler.adversarialPassed(), 0, "a forged batch, a replay or a future day passed");
+        assertEq(handler.adversarialPassed(), 0, "a forged batch, a replay, a future day or a bad tariff passed");
     }
 
     /// @notice The pool is exactly the contract's tokens, and pool + owed by members = due to members.
@@ -355,6 +373,19 @@ contract EnergySettlementInvariantsTest is TestBase {
         // processed debits - credits = pool + owed (a cover moves owed into the pool)
         if (int256(settlement.pool(OP)) + sum != processed) {
             revert AssertionFailed("pool + owed != processed", bytes32(settlement.pool(OP)), bytes32(uint256(processed)));
+        }
+    }
+
+    /// @notice Every schedule keeps the consumer's price within the bounds, its solidarity
+    /// component included (bounds are not changed in this run).
+    function invariant_SolidarityTariffsKeepTheConsumersPriceInBounds() public view {
+        IEnergySettlement.PriceBounds memory b = settlement.priceBounds();
+        uint256 count = settlement.tariffCount(OP);
+        for (uint256 id = 1; id <= count; ++id) {
+            IEnergySettlement.Tariff memory t = settlement.tariff(OP, id);
+            (uint32 surcharge, uint32 discount) = settlement.tariffSolidarity(OP, id);
+            assertLe(uint256(t.peakPrice) + surcharge, b.peakCeiling, "peak price + surcharge <= ceiling");
+            assertLe(uint256(discount) + b.floor, t.offPeakPrice, "off-peak price - discount >= floor");
         }
     }
 

@@ -110,11 +110,25 @@ def _chain(settings: LedgerSettings, signer: bool, social_discount: int = 0) -> 
     account = load_signer(settings, w3, prompt=_hidden_prompt) if signer else Account.create()
     decoder = decoder_for_manifest(manifest)
     social = None
-    if social_discount:
+    # The fund also pays through a tariff's off-peak discounts: the social service's key is looked
+    # for whenever this process may pay.
+    if social_discount or signer:
         social_account = _social_service_account(settings, w3, manifest)
         if social_account is not None:
             social = SocialService(ChainClient(w3, social_account, decoder), social_discount)
     return ChainSettlement(ChainClient(w3, account, decoder), manifest, social)
+
+
+def _fund_part(chain: Any, social_discount: int, book: Callable[[], Any]) -> Callable[[Any, date], Any]:
+    """(accounts, day) -> the commons fund's part of the day: read from the chain when the day has
+    a social discount or a tariff with a solidarity component, else None."""
+
+    def part(accounts: Any, day: date) -> Any:
+        if social_discount or book().schedule_for(day).has_solidarity:
+            return chain.social_price(accounts, social_discount, day)
+        return None
+
+    return part
 
 
 def _social_service_account(settings: LedgerSettings, w3: Any, manifest: Any) -> Any:
@@ -203,16 +217,17 @@ def settle_command(
     chain = _chain(settings, signer=True, social_discount=social_discount)
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
+    book = tariff_book(chain.tariffs(op), chain.price_bounds())
     compute = day_compute(
         operation_id=op,
         day=the_day,
         step=step,
         readings=of_day,
         key=allocation_key,
-        book=tariff_book(chain.tariffs(op), chain.price_bounds()),
+        book=book,
         accounts=accounts,
         batch_size=batch,
-        social=chain.social_price(accounts.values(), social_discount, the_day) if social_discount else None,
+        social=_fund_part(chain, social_discount, lambda: book)(accounts.values(), the_day),
     )
     store = day_store(settings)
     result = Settler(chain, store, batch_size=batch, hook=_delay_hook(batch_delay)).run(op, the_day, compute)
@@ -244,16 +259,12 @@ def _settle_from_store(
     chain = _chain(settings, signer=True, social_discount=social_discount)
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
+
+    def book() -> Any:
+        return tariff_book(chain.tariffs(op), chain.price_bounds())
+
     compute = with_batch_size(
-        store_compute(
-            readings_store,
-            operation,
-            the_day,
-            lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
-            (lambda accounts, day: chain.social_price(accounts, social_discount, day))
-            if social_discount
-            else None,
-        ),
+        store_compute(readings_store, operation, the_day, book, _fund_part(chain, social_discount, book)),
         batch,
     )
     store = day_store(settings)
@@ -375,18 +386,41 @@ def tariff_set_command(
     solar: Annotated[int, typer.Option("--solar", help="µ€/kWh in solar hours")],
     peak: Annotated[int, typer.Option("--peak", help="µ€/kWh in peak hours")],
     off_peak: Annotated[int, typer.Option("--off-peak", help="µ€/kWh in off-peak hours")],
+    peak_surcharge: Annotated[
+        int, typer.Option("--peak-surcharge", min=0, help="µ€/kWh consumers pay the commons fund at peak")
+    ] = 0,
+    off_peak_discount: Annotated[
+        int, typer.Option("--off-peak-discount", min=0, help="µ€/kWh the commons fund pays off-peak")
+    ] = 0,
     operation: OperationOption = "1",
     rpc_url: RpcOption = None,
     manifest: ManifestOption = None,
 ) -> None:
-    """Register a tariff schedule on chain (never retroactive; prices within the bounds)."""
+    """Register a tariff schedule on chain (never retroactive; prices within the bounds).
+
+    With --peak-surcharge / --off-peak-discount the schedule carries a solidarity component: peak
+    pays for off-peak through the commons fund, the consumer's price staying within the bounds
+    and the producer paid the tariff price."""
     from ledger.energy.settlement import operation_number
 
     settings = _settings(rpc_url, manifest)
     chain = _chain(settings, signer=True)
     chain.ensure_roles(("TARIFF_ROLE",))
-    schedule = chain.set_tariff(operation_number(operation), _day(effective_from), solar, peak, off_peak)
-    typer.echo(f"tariff schedule {schedule} of operation {operation} in force from {effective_from}")
+    schedule = chain.set_tariff(
+        operation_number(operation),
+        _day(effective_from),
+        solar,
+        peak,
+        off_peak,
+        peak_surcharge,
+        off_peak_discount,
+    )
+    extra = (
+        f", surcharge {peak_surcharge} and discount {off_peak_discount} µ€/kWh to and from the commons fund"
+        if peak_surcharge or off_peak_discount
+        else ""
+    )
+    typer.echo(f"tariff schedule {schedule} of operation {operation} in force from {effective_from}{extra}")
 
 
 def settle_watch_command(
@@ -425,6 +459,9 @@ def settle_watch_command(
     chain.ensure_roles(("ORACLE_ROLE",))
     op = operation_number(operation)
 
+    def book() -> Any:
+        return tariff_book(chain.tariffs(op), chain.price_bounds())
+
     def emit(line: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(line, sort_keys=True) + "\n")
         sys.stdout.flush()
@@ -434,7 +471,7 @@ def settle_watch_command(
         chain=chain,
         days=day_store(settings),
         operation_id=operation,
-        book=lambda: tariff_book(chain.tariffs(op), chain.price_bounds()),
+        book=book,
         emit=emit,
         interval_s=interval,
         retries=retries,
@@ -442,11 +479,7 @@ def settle_watch_command(
         lookback_days=lookback,
         batch_size=batch,
         changes=readings_store,  # re-settles days whose distributor data or reviews changed
-        social=(
-            (lambda accounts, day: chain.social_price(accounts, social_discount, day))
-            if social_discount
-            else None
-        ),
+        social=_fund_part(chain, social_discount, book),
     )
     try:
         watcher.run(cycles=cycles)

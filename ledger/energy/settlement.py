@@ -53,7 +53,7 @@ from ledger.domain.energy.pricing import (
     TimeBand,
     settle_day,
 )
-from ledger.domain.energy.solidarity import SocialPrice, solidarity_parts
+from ledger.domain.energy.solidarity import SocialPrice, solidarity_parts, tariff_solidarity
 from ledger.domain.energy.steps import StepLength, day_bounds, day_step_starts
 from ledger.energy.errors import EnergyIOError
 from ledger.energy.merkle import StandardMerkleTree, leaf_hash, verify
@@ -96,6 +96,14 @@ class LineKind(enum.IntEnum):
     """The social price: the commons fund (payer) pays `value` of the household's (payee) day of
     purchases (`wh`, as its BOUGHT line); the household's member line is its BOUGHT value minus
     its SOLD value minus this, the fund's member line the sum of these lines."""
+    SURCHARGE = 8
+    """Peak pays for off-peak: the consumer (payer) pays the commons fund (payee) `value`, the
+    tariff's peak surcharge on the `wh` it bought in the peak band (rounded down)."""
+    DISCOUNT = 9
+    """The commons fund (payer) pays `value` for the consumer (payee): the tariff's off-peak
+    discount on the `wh` it bought in the off-peak band (rounded down, scaled down when the fund's
+    month is short). A member line is BOUGHT - SOLD - SOLIDARITY - DISCOUNT + SURCHARGE; the
+    fund's is SOLIDARITY + DISCOUNT - SURCHARGE (below zero the fund receives it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +355,8 @@ class ChainTariff:
     solar: int
     peak: int
     off_peak: int
+    peak_surcharge: int = 0
+    off_peak_discount: int = 0
 
 
 def tariff_book(tariffs: Sequence[ChainTariff], bounds: PriceBounds | None = None) -> TariffBook:
@@ -355,7 +365,15 @@ def tariff_book(tariffs: Sequence[ChainTariff], bounds: PriceBounds | None = Non
     for tariff in tariffs:
         prices = {Band.SOLAR: tariff.solar, Band.PEAK: tariff.peak, Band.OFF_PEAK: tariff.off_peak}
         bands = tuple(TimeBand(start, end, band, prices[band]) for start, end, band in DISTRICT_BANDS)
-        book = book.add(TariffSchedule(tariff.effective_from, bands, bounds or PriceBounds()))
+        book = book.add(
+            TariffSchedule(
+                tariff.effective_from,
+                bands,
+                bounds or PriceBounds(),
+                tariff.peak_surcharge,
+                tariff.off_peak_discount,
+            )
+        )
     return book
 
 
@@ -406,17 +424,21 @@ def compute_day(
     day_start = int(day_bounds(day)[0].timestamp())
     lines: list[Line] = []
     produced = consumed = 0
+    # Wh each consumer account bought per band: the base of the tariff's solidarity component.
+    band_wh: dict[Band, dict[str, int]] = {Band.PEAK: {}, Band.OFF_PEAK: {}}
     for number, start in enumerate(grid):
         alloc = allocations[start]
         produced += alloc.total_production
         consumed += alloc.total_consumption
-        _, price = book.price_at(start)
+        band, price = book.price_at(start)
         step_pairs: dict[tuple[str, str], int] = {}
         for producer, consumer, wh in alloc.iter_pairs():
             pair = (account(consumer), account(producer))
             step_pairs[pair] = step_pairs.get(pair, 0) + wh
         for (payer, payee), wh in sorted(step_pairs.items()):
             lines.append(Line(LineKind.STEP, number, int(start.timestamp()), payer, payee, wh, wh * price))
+            if band in band_wh:
+                band_wh[band][payer] = band_wh[band].get(payer, 0) + wh
 
     pair_wh: dict[tuple[str, str], int] = {}
     pair_amount: dict[tuple[str, str], int] = {}
@@ -446,22 +468,47 @@ def compute_day(
         net[who] = net.get(who, 0) + value
     for who, (_, value) in sold.items():
         net[who] = net.get(who, 0) - value
+    schedule = book.schedule_for(day)
+    if schedule.has_solidarity and social is None:
+        raise SettlementError(
+            f"the tariff in force on {day} carries a solidarity component (peak surcharge, off-peak "
+            "discount) and no commons fund takes part in this settlement: have the council grant a "
+            "fund programme to this settlement, then settle again"
+        )
     if social is not None:
         fund = account_of(social.fund)
         if fund in net:
             raise SettlementError("the commons fund's account cannot also be a meter's account")
         eligible = frozenset(account_of(a) for a in social.eligible)
-        # What earlier versions of this day took from the fund is part of what it may pay now.
-        earlier = max(0, (already_transferred or {}).get(fund, 0))
+        # What earlier versions of this day moved from the fund (less what it received) is part
+        # of what it may pay now.
+        budget = max(0, social.budget_left + (already_transferred or {}).get(fund, 0))
         parts = solidarity_parts(
             {who: value for who, (_, value) in bought.items()},
-            SocialPrice(fund, eligible, social.discount_bps, social.budget_left + earlier),
+            SocialPrice(fund, eligible, social.discount_bps, budget),
         )
         for number, who in enumerate(sorted(parts)):
             lines.append(Line(LineKind.SOLIDARITY, number, day_start, fund, who, bought[who][0], parts[who]))
             net[who] -= parts[who]
-        if parts:
-            net[fund] = sum(parts.values())
+        surcharges, discounts = tariff_solidarity(
+            band_wh[Band.PEAK] if schedule.peak_surcharge else {},
+            band_wh[Band.OFF_PEAK] if schedule.off_peak_discount else {},
+            schedule.peak_surcharge,
+            schedule.off_peak_discount,
+            {who: value - parts.get(who, 0) for who, (_, value) in bought.items()},
+            budget - sum(parts.values()),
+        )
+        for number, who in enumerate(sorted(surcharges)):
+            wh = band_wh[Band.PEAK][who]
+            lines.append(Line(LineKind.SURCHARGE, number, day_start, who, fund, wh, surcharges[who]))
+            net[who] += surcharges[who]
+        for number, who in enumerate(sorted(discounts)):
+            wh = band_wh[Band.OFF_PEAK][who]
+            lines.append(Line(LineKind.DISCOUNT, number, day_start, fund, who, wh, discounts[who]))
+            net[who] -= discounts[who]
+        fund_net = sum(parts.values()) + sum(discounts.values()) - sum(surcharges.values())
+        if fund_net:
+            net[fund] = fund_net
     transfers = member_difference(net, already_transferred or {})
     for number, t in enumerate(transfers):
         payer, payee = (t.member, ZERO_ADDRESS) if t.amount > 0 else (ZERO_ADDRESS, t.member)
@@ -508,13 +555,21 @@ def member_difference(owed: Mapping[str, int], moved: Mapping[str, int]) -> list
 
 
 def fund_debit_to_approve(
-    lines: DayLines, fund: str, eligible: frozenset[str], discount_bps: int, from_batch: int = 0
+    lines: DayLines,
+    fund: str,
+    eligible: frozenset[str],
+    discount_bps: int,
+    from_batch: int = 0,
+    book: TariffBook | None = None,
 ) -> int:
     """What the commons fund's member lines of `lines` take from it from batch `from_batch` on,
-    once its SOLIDARITY lines are checked as the social service checks them before approving the
-    day on chain: each helps an `eligible` household, for the energy of its BOUGHT line and at most
-    `discount_bps` of its value (rounded down), and the fund's debit of the version is at most
-    their sum. Raises SettlementError naming the first line that fails."""
+    once its SOLIDARITY, SURCHARGE and DISCOUNT lines are checked as the social service checks them
+    before approving the day on chain: each SOLIDARITY line helps an `eligible` household, for the
+    energy of its BOUGHT line and at most `discount_bps` of its value (rounded down); each
+    SURCHARGE line pays the fund exactly the tariff's peak surcharge on the consumer's peak Wh
+    (from its STEP lines, rounded down) and each DISCOUNT line at most the off-peak discount on its
+    off-peak Wh (`book`: the tariff schedules); and the fund's debit of the version is at most
+    SOLIDARITY + DISCOUNT - SURCHARGE. Raises SettlementError naming the first line that fails."""
     fund = account_of(fund)
     bought = {ln.payer: ln for ln in lines.lines if ln.kind is LineKind.BOUGHT}
     helped = 0
@@ -535,14 +590,50 @@ def fund_debit_to_approve(
                 f"{who} bought that day"
             )
         helped += ln.value
+    helped += _checked_tariff_solidarity(lines, fund, book)
     debits = [t.amount for t in lines.transfers if t.member == fund and t.amount > 0]
-    if sum(debits) > helped:
+    if sum(debits) > max(0, helped):
         raise SettlementError(
             f"the commons fund's member line of {lines.day} v{lines.version} takes {sum(debits)} µM3E, "
-            f"more than its SOLIDARITY lines ({helped} µM3E)"
+            f"more than its SOLIDARITY and DISCOUNT lines less its SURCHARGE lines ({helped} µM3E)"
         )
     start = from_batch * lines.batch_size
     return sum(t.amount for t in lines.transfers[start:] if t.member == fund and t.amount > 0)
+
+
+def _checked_tariff_solidarity(lines: DayLines, fund: str, book: TariffBook | None) -> int:
+    """DISCOUNT minus SURCHARGE of `lines`, each line checked against the tariff (see
+    `fund_debit_to_approve`)."""
+    kinds = (LineKind.SURCHARGE, LineKind.DISCOUNT)
+    checked = [ln for ln in lines.lines if ln.kind in kinds]
+    if not checked:
+        return 0
+    if book is None:
+        raise SettlementError(
+            f"{lines.day} v{lines.version} has SURCHARGE or DISCOUNT lines: check them with the "
+            "tariff schedules in force (give the tariff book)"
+        )
+    schedule = book.schedule_for(lines.day)
+    band_wh: dict[tuple[Band, str], int] = {}
+    for ln in lines.lines:
+        if ln.kind is LineKind.STEP:
+            band, _ = book.price_at(datetime.fromtimestamp(ln.time, UTC))
+            band_wh[(band, ln.payer)] = band_wh.get((band, ln.payer), 0) + ln.wh
+    net = 0
+    for ln in checked:
+        if ln.kind is LineKind.SURCHARGE:
+            who, band, rate = ln.payer, Band.PEAK, schedule.peak_surcharge
+            right = ln.payee == fund and ln.value == ln.wh * rate // 1000
+        else:
+            who, band, rate = ln.payee, Band.OFF_PEAK, schedule.off_peak_discount
+            right = ln.payer == fund and ln.value <= ln.wh * rate // 1000
+        if not right or ln.wh != band_wh.get((band, who), 0):
+            raise SettlementError(
+                f"{ln.kind.name} line {ln.index} of {lines.day} does not match {who}'s {band.value} "
+                f"energy at the tariff's {rate} µ€/kWh (or does not name the fund)"
+            )
+        net += ln.value if ln.kind is LineKind.DISCOUNT else -ln.value
+    return net
 
 
 def transferred_by(versions: Iterable[tuple[DayLines, int]]) -> dict[str, int]:

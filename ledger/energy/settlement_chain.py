@@ -34,6 +34,7 @@ from ledger.energy.settlement import (
     day_number,
     day_of_number,
     fund_debit_to_approve,
+    tariff_book,
 )
 from ledger.errors import ChainError
 
@@ -140,11 +141,26 @@ class ChainSettlement:
             self.client.transact(self.contract.functions.grantRole(role, self.client.address))
 
     def set_tariff(
-        self, operation_id: int, effective_from: date, solar: int, peak: int, off_peak: int
+        self,
+        operation_id: int,
+        effective_from: date,
+        solar: int,
+        peak: int,
+        off_peak: int,
+        peak_surcharge: int = 0,
+        off_peak_discount: int = 0,
     ) -> int:
-        sent = self.client.transact(
-            self.contract.functions.setTariff(operation_id, day_number(effective_from), solar, peak, off_peak)
+        """Register a schedule; with a surcharge or a discount, its solidarity component too."""
+        number = day_number(effective_from)
+        functions = self.contract.functions
+        fn = (
+            functions.setTariffWithSolidarity(
+                operation_id, number, solar, peak, off_peak, peak_surcharge, off_peak_discount
+            )
+            if peak_surcharge or off_peak_discount
+            else functions.setTariff(operation_id, number, solar, peak, off_peak)
         )
+        sent = self.client.transact(fn)
         logs = self._logs(sent.receipt, "EnergySettlementTariffSet")
         return int(logs[0]["args"]["scheduleId"])
 
@@ -155,7 +171,19 @@ class ChainSettlement:
             effective, solar, peak, off_peak = self.client.call(
                 self.contract.functions.tariff(operation_id, schedule_id)
             )
-            out.append(ChainTariff(day_of_number(int(effective)), int(solar), int(peak), int(off_peak)))
+            surcharge, discount = self.client.call(
+                self.contract.functions.tariffSolidarity(operation_id, schedule_id)
+            )
+            out.append(
+                ChainTariff(
+                    day_of_number(int(effective)),
+                    int(solar),
+                    int(peak),
+                    int(off_peak),
+                    int(surcharge),
+                    int(discount),
+                )
+            )
         return out
 
     def price_bounds(self) -> PriceBounds:
@@ -228,7 +256,8 @@ class ChainSettlement:
         eligible = frozenset(
             who for who in helped if self._eligible_until_as_of(fund, who, last_block) >= day_end
         )
-        needed = fund_debit_to_approve(lines, fund, eligible, social.discount_bps, from_batch)
+        book = tariff_book(self.tariffs(lines.operation_id), self.price_bounds())
+        needed = fund_debit_to_approve(lines, fund, eligible, social.discount_bps, from_batch, book)
         if approved >= needed:
             return
         fund_as_social = social.client.contract(fund, self._fund_abi)
@@ -268,9 +297,11 @@ class ChainSettlement:
         )
 
     def _record_fund_pull(self, receipt: Any) -> None:
-        """Has the fund book a pull this batch took from it at once: the fund learns of a pull only
-        when it next looks, and counts it in that month (a pull on the month's last day would
-        otherwise be the next month's outflow, paid from the next month's budget)."""
+        """Has the fund book a pull this batch took from it, or a credit it left due to it, at
+        once: the fund learns of a pull only when it next looks, and counts it in that month (a
+        pull on the month's last day would otherwise be the next month's outflow, paid from the
+        next month's budget); a credit (the day's surcharges beyond its discounts) reaches the fund
+        only when it records it."""
         if self.fund is None or self._token is None:
             return
         transfer = keccak(text="Transfer(address,address,uint256)")
@@ -282,8 +313,14 @@ class ChainSettlement:
             and bytes(log["topics"][1]) == fund_topic
             for log in receipt["logs"]
         )
+        fund = str(self.fund.address)
+        credited = any(
+            str(log["args"]["member"]) == fund for log in self._logs(receipt, "EnergySettlementCredited")
+        )
         if pulled:
             self.client.transact(self.fund.functions.recordReceived())
+        if credited:
+            self.client.transact(self.fund.functions.recordSettlementCredits())
 
     # --- mandates and what members owe ---------------------------------------------------------
     def set_mandate(self, operation_id: int, per_day: int, per_month: int) -> str:
@@ -302,7 +339,7 @@ class ChainSettlement:
 
     def member_account(self, operation_id: int, member: str) -> tuple[int, int, int, int]:
         """(window day YYYYMMDD, pulled that day, pulled that month, owed: > 0 owes, < 0 is due)."""
-        day, spent_day, spent_month, owed = self.client.call(
+        day, spent_day, spent_month, owed, _holds_credits = self.client.call(
             self.contract.functions.memberAccount(operation_id, to_checksum_address(member))
         )
         return int(day), int(spent_day), int(spent_month), int(owed)

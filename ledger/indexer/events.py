@@ -96,6 +96,9 @@ SETTLEMENT_EVENTS = {
     "uint256,uint256)",
     "EnergySettlementShortfall": "EnergySettlementShortfall(uint256,uint32,uint32,uint32,address,"
     "address,uint256)",
+    # Kept raw only: a schedule's solidarity component, read from the contract when settling.
+    "EnergySettlementTariffSolidaritySet": "EnergySettlementTariffSolidaritySet(uint256,uint256,uint32,"
+    "uint32)",
     # Kept raw only: contract-wide bounds, not a fact of an operation.
     "EnergySettlementPriceBoundsChanged": "EnergySettlementPriceBoundsChanged(uint32,uint32,uint32,uint32)",
     # Kept raw only: how a version's member lines are cut in batches, which the contract checks itself.

@@ -164,6 +164,10 @@ def test_the_social_price_and_a_free_hour_are_paid_by_the_fund_and_shown(
         report = httpx.get(f"{api_url}/v1/fund", timeout=10).json()
         outflows = {(f["month"], f["programme_id"]): int(f["amount"]["micro"]) for f in report["outflows"]}
         assert outflows == {("2025-06", 1): solidarity.value, ("2025-06", 2): FREE_HOUR}, report
+        # What the settlement's lines moved through the fund that month: the social price only.
+        (month,) = report["solidarity"]
+        assert (month["month"], int(month["social_paid"]["micro"])) == ("2025-06", solidarity.value)
+        assert month["surcharges_received"]["micro"] == month["discounts_paid"]["micro"] == "0"
         headers = sign_in(api_url, household)
         day = httpx.get(f"{api_url}/v1/accounts/{household.address}/energy?day={DAY}", headers=headers,
                         timeout=10).json()["days"][0]
@@ -183,6 +187,8 @@ def test_the_social_price_and_a_free_hour_are_paid_by_the_fund_and_shown(
                            and "−" + fr(solidarity.value, "M3E") in f for f in flows), flows
                 assert any("juin 2025" in f and "Heures gratuites" in f
                            and "−" + fr(FREE_HOUR, "M3E") in f for f in flows), flows
+                (row,) = page.locator("#fund-solidarity tr").all_inner_texts()
+                assert "juin 2025" in row and "−" + fr(solidarity.value, "M3E") in row, row
                 # The household signs in (its wallet in the page) and reads both parts of its day.
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 context.expose_function("testWalletAddress", lambda: household.address)

@@ -386,6 +386,8 @@ def test_a_prosumer_reads_their_curves_allocations_and_earnings(energy_client: T
             "bought_wh": 0,
             "owed": {"micro": "0", "display": "0.00 M3E"},
             "fund_paid": {"micro": "0", "display": "0.00 M3E"},
+            "peak_surcharge": {"micro": "0", "display": "0.00 M3E"},
+            "off_peak_discount": {"micro": "0", "display": "0.00 M3E"},
             "paid": {"micro": "0", "display": "0.00 M3E"},
             "version": 1,
             "committed": True,
@@ -459,6 +461,29 @@ def test_a_helped_household_sees_what_it_paid_and_what_the_fund_paid(ledger_for_
         # A is not helped: it pays what it owes, the fund nothing.
         seller = client.get(f"/v1/accounts/{A}/energy?day=2025-06-21").json()["days"][0]
         assert seller["fund_paid"]["micro"] == "0" and seller["paid"] == seller["owed"]
+
+
+def test_a_household_sees_its_peak_surcharge_and_off_peak_discount_and_their_proofs(
+    ledger_for_energy: FakeLedger,
+) -> None:
+    # B's 45,000 µM3E of solar: it pays the fund a 2,000 peak surcharge, the fund pays 1,500 off-peak.
+    base = day_lines(1)
+    surcharge = Line(LineKind.SURCHARGE, 0, DAY_START, B, FUND, 100, 2_000)
+    discount = Line(LineKind.DISCOUNT, 0, DAY_START, FUND, B, 100, 1_500)
+    split = DayLines(1, DAY, 1, 15, (*base.lines, surcharge, discount), base.totals)
+    cursor = CursorInfo(50, "0x" + "cd" * 32)
+    settled = FakeSettlements([SettledDay(1, DAY, 1, split, chain_of(split))], cursor)
+    with TestClient(build(ledger_for_energy, energy=FakeEnergy([]), settlements=settled)) as client:
+        sign_in(client, RESIDENT_B)
+        day = client.get(f"/v1/accounts/{B}/energy?day=2025-06-21").json()["days"][0]
+        figures = [day[k]["micro"] for k in ("owed", "peak_surcharge", "off_peak_discount", "paid")]
+        assert figures == ["45000", "2000", "1500", "45500"]
+        proofs = client.get(f"/v1/accounts/{B}/proofs?day=2025-06-21")
+        assert proofs.status_code == 200, proofs.text
+        (lines,) = [s["lines"] for s in proofs.json()["settlements"]]
+        split_kinds = ("surcharge", "discount")
+        shown = sorted((p["kind"], p["value"], p["verified"]) for p in lines if p["kind"] in split_kinds)
+        assert shown == [("discount", "1500", True), ("surcharge", "2000", True)]
 
 
 def test_proofs_verify_against_the_root_on_chain(energy_client: TestClient) -> None:

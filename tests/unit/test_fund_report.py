@@ -126,3 +126,39 @@ def test_get_fund_without_a_fund_contract_is_a_404_sentence() -> None:
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "no_fund" and "ledger deploy" in error["message"]
+
+
+def test_get_fund_shows_by_month_what_the_settlement_moved_through_the_fund() -> None:
+    from datetime import date
+
+    from api.fakes import FakeSettlements
+    from api.ports import SettledDay
+    from ledger.domain.energy.allocation import StepReadings
+    from ledger.domain.energy.steps import StepLength, day_step_starts
+    from ledger.energy.settlement import ChainTariff, LineKind, tariff_book
+    from tests.unit.test_settlement_lines import compute
+    from tests.unit.test_tariff_solidarity import FUND as FUND_ACCOUNT
+    from tests.unit.test_tariff_solidarity import fund_only
+
+    book = tariff_book([ChainTariff(date(2025, 6, 1), 80_000, 100_000, 60_000, 20_000, 15_000)])
+    first = compute(book=book, social=fund_only())
+    corrected = compute(book=book, social=fund_only(), version=2)  # the latest version counts, once
+    steps = day_step_starts(date(2025, 7, 1), StepLength.MIN15)
+    readings = {s: StepReadings({"prod": 1000}, {"conso-b": 400, "conso-c": 800}) for s in steps}
+    july = compute(book=book, social=fund_only(), day=date(2025, 7, 1), readings=readings)
+    settlements = FakeSettlements(
+        days=[SettledDay(1, d.day, d.version, d, None) for d in (first, corrected, july)]
+    )
+
+    def total(kind: LineKind, lines: object) -> str:
+        return str(sum(ln.value for ln in lines.lines if ln.kind is kind))  # type: ignore[attr-defined]
+
+    app = build(FakeLedger(), settlements=settlements)
+    app.state.deployment = Deployment(token=None, contracts=(), fund=FUND_ACCOUNT.lower())
+    with TestClient(app) as client:
+        body = client.get("/v1/fund").json()
+    assert [m["month"] for m in body["solidarity"]] == ["2025-07", "2025-06"]
+    june = body["solidarity"][1]
+    assert june["surcharges_received"]["micro"] == total(LineKind.SURCHARGE, corrected) != "0"
+    assert june["discounts_paid"]["micro"] == total(LineKind.DISCOUNT, corrected) != "0"
+    assert june["social_paid"]["micro"] == "0"

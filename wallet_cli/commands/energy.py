@@ -197,7 +197,7 @@ def mandate(
     _, address, _, gateway = connect(ctx, account)
     client, contract = _reader(gateway)
     per_day, per_month, active = client.call(contract.functions.mandate(op, address))
-    window, spent_day, spent_month, owed = client.call(contract.functions.memberAccount(op, address))
+    window, spent_day, spent_month, owed, *_ = client.call(contract.functions.memberAccount(op, address))
     data = {"operation": operation, "member": address, "active": bool(active),
             "per_day": str(per_day), "per_month": str(per_month), "window_day": int(window),
             "pulled_day": str(spent_day), "pulled_month": str(spent_month), "owed": str(owed)}

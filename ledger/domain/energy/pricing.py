@@ -127,11 +127,20 @@ class TariffSchedule:
     effective_from: date
     bands: tuple[TimeBand, ...]
     bounds: PriceBounds = field(default_factory=PriceBounds)
+    peak_surcharge: int = 0
+    """µ€/kWh a consumer pays on top of the peak price, to the commons fund."""
+    off_peak_discount: int = 0
+    """µ€/kWh of the off-peak price the commons fund pays for a consumer."""
 
     def __post_init__(self) -> None:
+        for name in ("peak_surcharge", "off_peak_discount"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise TariffError(f"a {name.replace('_', ' ')} is whole µ€/kWh >= 0, got {value!r}")
         covered = [0] * 1440
         for tb in self.bands:
             self.bounds.check(tb.band, tb.price)
+            self._check_solidarity(tb)
             spans = tb.minutes()
             for span in spans if isinstance(spans, tuple) else (spans,):
                 for m in span:
@@ -144,6 +153,25 @@ class TariffSchedule:
                 f"exactly once: {what} at {first // 60:02d}:{first % 60:02d}"
             )
         object.__setattr__(self, "bands", tuple(self.bands))
+
+    def _check_solidarity(self, tb: TimeBand) -> None:
+        """The consumer's price with the solidarity component stays within the bounds."""
+        ceiling = self.bounds.ceilings[Band.PEAK]
+        if tb.band is Band.PEAK and tb.price + self.peak_surcharge > ceiling:
+            raise PriceOutOfBoundsError(
+                f"the peak price {tb.price} plus the surcharge {self.peak_surcharge} µ€/kWh passes "
+                f"the peak ceiling {ceiling}: lower the surcharge to at most {ceiling - tb.price}"
+            )
+        if tb.band is Band.OFF_PEAK and tb.price - self.off_peak_discount < self.bounds.floor:
+            raise PriceOutOfBoundsError(
+                f"the off-peak price {tb.price} minus the discount {self.off_peak_discount} µ€/kWh "
+                f"falls below the floor {self.bounds.floor}: lower the discount to at most "
+                f"{tb.price - self.bounds.floor}"
+            )
+
+    @property
+    def has_solidarity(self) -> bool:
+        return bool(self.peak_surcharge or self.off_peak_discount)
 
     def price_at_local(self, t: time) -> tuple[Band, int]:
         for tb in self.bands:
