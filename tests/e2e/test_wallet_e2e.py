@@ -236,3 +236,19 @@ def test_energy_when_the_configured_api_does_not_answer_says_how_to_point_at_it(
     assert result.returncode == 1
     assert f"The district API at {nobody} cannot be reached" in result.stderr
     assert "wallet config set api_url" in result.stderr
+
+
+def test_energy_join_mandate_and_leave_against_the_chain(stack: Stack) -> None:
+    """A resident signs an energy mandate, reads it back from the contract, then revokes it."""
+    home, operation = "resident-home", "lyon3-e2e-op"
+    joined = stack.json(home, "energy", "join", "--operation", operation, "--per-day", "4",
+                        "--per-month", "40", *stack.signer("--account", "resident"))
+    assert (joined["per_day"], joined["per_month"]) == (str(4 * M3E), str(40 * M3E))
+    shown = stack.json(home, "energy", "mandate", "--operation", operation, "--account", "resident")
+    assert shown["active"] is True and (shown["per_day"], shown["per_month"]) == (str(4 * M3E), str(40 * M3E))
+    assert (shown["pulled_day"], shown["pulled_month"], shown["owed"]) == ("0", "0", "0")
+    words = stack.run(home, "energy", "mandate", "--operation", operation, "--account", "resident")
+    assert words.returncode == 0 and "4" in words.stdout, words.stderr
+    stack.json(home, "energy", "leave", "--operation", operation, *stack.signer("--account", "resident"))
+    left = stack.json(home, "energy", "mandate", "--operation", operation, "--account", "resident")
+    assert left["active"] is False

@@ -196,16 +196,21 @@ def mandate(
     op = _operation(operation)
     _, address, _, gateway = connect(ctx, account)
     client, contract = _reader(gateway)
-    per_day, per_month, active = client.call(contract.functions.mandate(op, address))
-    window, spent_day, spent_month, owed, *_ = client.call(contract.functions.memberAccount(op, address))
+    # Both are structs: read by position (Mandate: perDay, perMonth, active, approvesDays;
+    # MemberAccount: day, spentDay, spentMonth, owed, holdsCredits).
+    per_day, per_month, active, approves_days = client.call(contract.functions.mandate(op, address))[:4]
+    window, spent_day, spent_month, owed = client.call(contract.functions.memberAccount(op, address))[:4]
     data = {"operation": operation, "member": address, "active": bool(active),
             "per_day": str(per_day), "per_month": str(per_month), "window_day": int(window),
-            "pulled_day": str(spent_day), "pulled_month": str(spent_month), "owed": str(owed)}
+            "pulled_day": str(spent_day), "pulled_month": str(spent_month), "owed": str(owed),
+            "approves_days": bool(approves_days)}
     if not active:
         human = f"No energy mandate for operation {operation}: join with `wallet energy join`."
     else:
         human = mandate_sentence(operation, int(per_day), int(per_month), int(window),
                                  int(spent_day), int(spent_month))
+        if approves_days:
+            human += " Each settled day is pulled only within what you approve for it."
     if int(owed) > 0:
         human += f" You owe {money(int(owed))} (billed in euros, or pulled again under your mandate)."
     elif int(owed) < 0:
