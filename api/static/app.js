@@ -547,7 +547,7 @@ async function myMandates() {
     const operation = row.operation_id.length > 12 ? `${row.operation_id.slice(0, 6)}…${row.operation_id.slice(-4)}` : row.operation_id;
     li.title = `opération ${row.operation_id}`;
     li.textContent = row.active
-      ? `Opération ${operation} : au plus ${fmtM3E(row.per_day.micro)} par jour et ${fmtM3E(row.per_month.micro)} par mois, signé le ${fmtWhen(row.time)}. Révocable à tout moment (wallet energy mandate revoke).`
+      ? `Opération ${operation} : au plus ${fmtM3E(row.per_day.micro)} par jour et ${fmtM3E(row.per_month.micro)} par mois, signé le ${fmtWhen(row.time)}. Révocable à tout moment (wallet energy leave).`
       : `Opération ${operation} : mandat révoqué le ${fmtWhen(row.time)}.`;
     list.append(li);
   }
