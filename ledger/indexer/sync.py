@@ -58,7 +58,12 @@ from ledger.indexer.progress import Progress
 from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 
 _PREFETCH = 2  # ranges read ahead of the writer
+# Logs per backfill range: small enough that the pipeline's first read and last write (which
+# overlap with nothing) stay short, large enough that the node's cost per request is noise.
+# The node's own limits (AdaptiveRange's target_logs, learned caps) still apply below this.
+BATCH_LOGS = 4_000
 _GC_EVERY = 16  # batches between two collections of the young generations during a backfill
+_HEAD_POLL = 0.1  # seconds between two eth_blockNumber while caught up (new-head detection)
 _LAGGING_TRIES = 60  # --once: polls of a node that answers behind its own head before giving up
 
 
@@ -159,6 +164,7 @@ class Indexer:
         ranges: AdaptiveRange | None = None,
         unfinalized_span: int = 64,
         use_finalized_tag: bool = True,
+        head_poll: float = _HEAD_POLL,
     ) -> None:
         self.rpc = rpc
         self.store = store
@@ -166,9 +172,13 @@ class Indexer:
         self.chain_id = targets.chain_id
         self.confirmations = max(0, confirmations)
         self.poll_interval = poll_interval
+        self.head_poll = head_poll
+        self._caught_up_at = -1  # the cursor's block when `step` last found nothing new
         self.progress = progress or Progress()
         self.stop = stop or threading.Event()
         self.ranges = ranges or AdaptiveRange()
+        # Sizes backfill ranges for the pipeline only: never saved, never a node limit.
+        self.batches = AdaptiveRange(initial=self.ranges.span, target_logs=BATCH_LOGS)
         self.unfinalized_span = unfinalized_span
         self.decoder = Decoder(
             targets.token, targets.payments, targets.others, targets.settlement, targets.fund
@@ -227,8 +237,23 @@ class Indexer:
             if caught_up:
                 if not follow:
                     break
-                self.stop.wait(self.poll_interval)
+                self._wait_for_new_head()
         self.progress.done()
+
+    def _wait_for_new_head(self) -> None:
+        """Caught up: ask the node for its head every `head_poll` s (one eth_blockNumber) and
+        return as soon as it passes the cursor, else after `poll_interval`, when `step` checks
+        again that the cursor's block is still on the chain (a reorg that does not grow it).
+        Waiting the whole poll interval left a new block unread for up to that long."""
+        deadline = time.monotonic() + self.poll_interval
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop.wait(min(self.head_poll, left)):
+                return
+            try:
+                if self.rpc.block_number() > self._caught_up_at:
+                    return
+            except (RpcUnavailable, RpcError):
+                return  # `step` meets it again and retries or reports it
 
     def check_chain(self) -> None:
         """The node must serve the manifest's chain id and genesis, and the genesis the index
@@ -348,6 +373,7 @@ class Indexer:
                     self.handle_reorg(self.finalized(head))
                     return False
             self._ensure_indexes()
+            self._caught_up_at = cursor.block_number
             return True
         finalized = self.finalized(head)
         if cursor.block_number < finalized:
@@ -371,8 +397,11 @@ class Indexer:
 
     # -- below finality -----------------------------------------------------------------------
 
+    def _span(self) -> int:
+        return min(self.ranges.span, self.batches.span)
+
     def _fetch_final(self, first: int, end: int) -> Fetched:
-        last = min(end, first + self.ranges.span - 1)
+        last = min(end, first + self._span() - 1)
         while True:
             try:
                 logs, end_header = self.rpc.batch([
@@ -383,7 +412,7 @@ class Indexer:
             except RangeTooLarge as exc:
                 if not self.ranges.on_error(last - first + 1, exc.rpc_message):
                     raise
-                last = min(end, first + self.ranges.span - 1)
+                last = min(end, first + self._span() - 1)
                 continue
             break
         if end_header is None:
@@ -392,6 +421,7 @@ class Indexer:
             raise NodeLagging(f"the node marks logs of final blocks {first}..{last} as removed; "
                               "reading again")
         self.ranges.on_success(last - first + 1, len(logs))
+        self.batches.on_success(last - first + 1, len(logs))
         headers = {last: end_header}
         hashes: dict[int, str] = {}
         stamps: dict[int, str | None] = {}
