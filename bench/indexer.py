@@ -259,6 +259,28 @@ def run_indexer(url: str, manifest: Path, database_url: str) -> tuple[int, float
         return indexer.events_indexed, elapsed
 
 
+def _cpu(node: DevNode) -> tuple[float, float]:
+    """CPU seconds used so far by this process and by the node's processes (Linux /proc; the
+    node runs in a session of its own, so its process group). Less swayed by other jobs on a
+    shared machine than the wall-clock ratios."""
+    tick = os.sysconf("SC_CLK_TCK")
+    group = node.process.pid if node.process else -1
+    used = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:
+            used += int(fields[11]) + int(fields[12])
+    return time.process_time(), used / tick
+
+
+def _cpu_since(node: DevNode, before: tuple[float, float]) -> str:
+    own, by_node = _cpu(node)
+    return f"CPU {own - before[0]:.2f} s here + {by_node - before[1]:.2f} s node"
+
+
 def _scratch_postgres(admin_url: str) -> Iterator[str]:
     """A scratch PostgreSQL database, dropped afterwards."""
     admin = make_engine(admin_url)
@@ -305,10 +327,11 @@ def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
             print(f"round {round_} of {args.rounds}, load average {os.getloadavg()[0]:.1f}")
             limits: dict[str, float] = {}
             for name, span, target in ways:
+                cpu = _cpu(node)
                 n, s = measure_limit(node.url, addresses, 0, last, span, target or 20_000)
                 limits[name] = n / s
                 print(f"  (a) limit, eth_getLogs + orjson, {name}: {n:,} logs in {s:.2f} s "
-                      f"= {n / s:,.0f} ev/s")
+                      f"= {n / s:,.0f} ev/s ({_cpu_since(node, cpu)})")
             used = max(limits, key=lambda k: limits[k])
             limit = limits[used]
             n, s = measure_limit_with_headers(node.url, addresses, last)
@@ -318,17 +341,21 @@ def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
                   f"{with_headers:,.0f} ev/s")
             print(f"  ratios below are to the highest (a): {used}, {limit:,.0f} ev/s; "
                   "[to (a')]")
+            cpu = _cpu(node)
             n, s = run_indexer(node.url, manifest, f"sqlite:///{tmp}/bench{round_}.db")
             ratios["SQLite"].append(n / s / limit)
             print(f"  (b) indexer -> SQLite:     {n:,} events in {s:.2f} s = {n / s:,.0f} ev/s "
-                  f"(ratio to limit {n / s / limit:.2f} [{n / s / with_headers:.2f}])")
+                  f"(ratio to limit {n / s / limit:.2f} [{n / s / with_headers:.2f}]; "
+                  f"{_cpu_since(node, cpu)})")
             if args.postgres:
                 with scratch_postgres(args.postgres) as url:
+                    cpu = _cpu(node)
                     n, s = run_indexer(node.url, manifest, url)
+                    spent = _cpu_since(node, cpu)
                 ratios["PostgreSQL"].append(n / s / limit)
                 print(f"  (b) indexer -> PostgreSQL: {n:,} events in {s:.2f} s = "
                       f"{n / s:,.0f} ev/s (ratio to limit {n / s / limit:.2f} "
-                      f"[{n / s / with_headers:.2f}])")
+                      f"[{n / s / with_headers:.2f}]; {spent}, PostgreSQL's own not counted)")
         chain.close()
     if not args.postgres:
         print("(b) indexer -> PostgreSQL: skipped (no --postgres / LEDGER_TEST_POSTGRES_URL)")
