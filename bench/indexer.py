@@ -48,7 +48,7 @@ from ledger.db import make_engine, migrate  # noqa: E402
 from ledger.db.store import Store  # noqa: E402
 from ledger.indexer.rpc import AdaptiveRange  # noqa: E402
 from ledger.indexer.service import IndexerConfig, open_indexer  # noqa: E402
-from ledger.indexer.sync import BATCH_LOGS, gc_paused  # noqa: E402
+from ledger.indexer.sync import gc_paused  # noqa: E402
 from ledger.settings import LedgerSettings  # noqa: E402
 from tests.fixtures.districtchain import Chain, MockDistrict, selector  # noqa: E402
 
@@ -176,14 +176,13 @@ def _send_batch(chain: Chain, requests: list[dict[str, object]]) -> None:
 
 
 def measure_limit(
-    url: str, addresses: list[str], first: int, last: int, span: int | None,
-    target_logs: int = 20_000,
+    url: str, addresses: list[str], first: int, last: int, span: int | None
 ) -> tuple[int, float]:
     """Sequential eth_getLogs over [first, last] + orjson parsing, in `span`-block ranges, or
-    (span None) in adaptive ranges of about `target_logs` logs (AdaptiveRange, as the indexer).
+    (span None) in the indexer's own adaptive ranges (same AdaptiveRange, same starting span).
     Runs with the garbage collector paused as the indexer's backfill does (fair to the limit)."""
     client = httpx.Client(timeout=600)
-    ranges = AdaptiveRange(target_logs=target_logs)
+    ranges = AdaptiveRange()
     count = 0
     with gc_paused():
         started = time.perf_counter()
@@ -314,21 +313,20 @@ def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
         else:
             first, last = fill_realistic(chain, district, args.realistic_events)
         addresses = [district.token.lower(), district.payments.lower()]
-        ways: list[tuple[str, int | None, int]] = [
-            ("adaptive ranges of 20,000 logs", None, 20_000),
-            (f"adaptive ranges of {BATCH_LOGS:,} logs (the indexer's)", None, BATCH_LOGS),
-            ("20-block ranges", 20, 0), ("10000-block ranges", 10_000, 0)]
-        for _name, span, target in ways:  # warm the node's log cache over every range used
-            measure_limit(node.url, addresses, 0, last, span, target or 20_000)
+        ways: list[tuple[str, int | None]] = [
+            ("adaptive ranges (the indexer's)", None), ("20-block ranges", 20),
+            ("10000-block ranges", 10_000)]
+        for _name, span in ways:  # warm the node's log cache over every range used
+            measure_limit(node.url, addresses, 0, last, span)
         with_logs = len(_blocks_with_logs(node.url, addresses, last))
         print(f"filled blocks {first}..{last} in {time.perf_counter() - t0:.1f} s; "
               f"{with_logs:,} of {last + 1:,} blocks hold logs")
         for round_ in range(1, args.rounds + 1):
             print(f"round {round_} of {args.rounds}, load average {os.getloadavg()[0]:.1f}")
             limits: dict[str, float] = {}
-            for name, span, target in ways:
+            for name, span in ways:
                 cpu = _cpu(node)
-                n, s = measure_limit(node.url, addresses, 0, last, span, target or 20_000)
+                n, s = measure_limit(node.url, addresses, 0, last, span)
                 limits[name] = n / s
                 print(f"  (a) limit, eth_getLogs + orjson, {name}: {n:,} logs in {s:.2f} s "
                       f"= {n / s:,.0f} ev/s ({_cpu_since(node, cpu)})")

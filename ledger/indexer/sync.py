@@ -58,10 +58,6 @@ from ledger.indexer.progress import Progress
 from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 
 _PREFETCH = 2  # ranges read ahead of the writer
-# Logs per backfill range: small enough that the pipeline's first read and last write (which
-# overlap with nothing) stay short, large enough that the node's cost per request is noise.
-# The node's own limits (AdaptiveRange's target_logs, learned caps) still apply below this.
-BATCH_LOGS = 4_000
 _GC_EVERY = 16  # batches between two collections of the young generations during a backfill
 _HEAD_POLL = 0.1  # seconds between two eth_blockNumber while caught up (new-head detection)
 _LAGGING_TRIES = 60  # --once: polls of a node that answers behind its own head before giving up
@@ -177,8 +173,6 @@ class Indexer:
         self.progress = progress or Progress()
         self.stop = stop or threading.Event()
         self.ranges = ranges or AdaptiveRange()
-        # Sizes backfill ranges for the pipeline only: never saved, never a node limit.
-        self.batches = AdaptiveRange(initial=self.ranges.span, target_logs=BATCH_LOGS)
         self.unfinalized_span = unfinalized_span
         self.decoder = Decoder(
             targets.token, targets.payments, targets.others, targets.settlement, targets.fund
@@ -397,11 +391,8 @@ class Indexer:
 
     # -- below finality -----------------------------------------------------------------------
 
-    def _span(self) -> int:
-        return min(self.ranges.span, self.batches.span)
-
     def _fetch_final(self, first: int, end: int) -> Fetched:
-        last = min(end, first + self._span() - 1)
+        last = min(end, first + self.ranges.span - 1)
         while True:
             try:
                 logs, end_header = self.rpc.batch([
@@ -412,7 +403,7 @@ class Indexer:
             except RangeTooLarge as exc:
                 if not self.ranges.on_error(last - first + 1, exc.rpc_message):
                     raise
-                last = min(end, first + self._span() - 1)
+                last = min(end, first + self.ranges.span - 1)
                 continue
             break
         if end_header is None:
@@ -421,7 +412,6 @@ class Indexer:
             raise NodeLagging(f"the node marks logs of final blocks {first}..{last} as removed; "
                               "reading again")
         self.ranges.on_success(last - first + 1, len(logs))
-        self.batches.on_success(last - first + 1, len(logs))
         headers = {last: end_header}
         hashes: dict[int, str] = {}
         stamps: dict[int, str | None] = {}
