@@ -1,9 +1,12 @@
 """Indexer benchmark: fill a local node with events, then measure in one run (a) the limit: raw
 eth_getLogs over the range + orjson parsing, and (b) the indexer end-to-end into SQLite and into
-PostgreSQL. Prints events/s for each and the ratio to the limit.
+PostgreSQL. Prints events/s for each, the ratio to the limit and the CPU seconds spent (this
+process and the node), in `--rounds` rounds (the figure is the median ratio); then (c) the live
+lag of the indexer following a node that mines a block a second.
 
-    .venv/bin/python -m bench.indexer [--workload synthetic|realistic|both] [--events 100000]
-        [--per-tx 1000] [--realistic-events 20000] [--postgres URL]
+    .venv/bin/python -m bench.indexer [--workload synthetic|realistic|both|live|all]
+        [--rounds 3] [--events 100000] [--per-tx 1000] [--realistic-events 20000]
+        [--live-seconds 30] [--block-ms 1000] [--head-poll 0.1] [--postgres URL]
 
 Two workloads, each on a node of its own:
 - synthetic: >= 100,000 Transfer events, 1,000 per transaction (dense blocks: the log path);
