@@ -64,7 +64,16 @@ def index(
     wait: Annotated[
         bool, typer.Option(help="wait for another running indexer to stop instead of exiting")
     ] = False,
-    poll_interval: Annotated[float, typer.Option(help="seconds between head polls")] = 1.0,
+    poll_interval: Annotated[
+        float,
+        typer.Option(help="caught up: seconds between two checks that the last indexed block "
+                     "is still on the chain"),
+    ] = 1.0,
+    head_poll: Annotated[
+        float,
+        typer.Option(help="caught up: seconds between two asks of the node's head (one "
+                     "eth_blockNumber); a new block is read as soon as it is seen"),
+    ] = 0.1,
     rebuild_from: Annotated[
         int | None,
         typer.Option("--rebuild-from", metavar="BLOCK",
@@ -79,7 +88,7 @@ def index(
     settings = _settings(rpc_url, manifest, database_url, confirmations)
     config = IndexerConfig(
         rpc_url=settings.rpc_url, database_url=settings.db_url, manifest=settings.manifest_path,
-        confirmations=settings.confirmations, poll_interval=poll_interval,
+        confirmations=settings.confirmations, poll_interval=poll_interval, head_poll=head_poll,
     )
     stop = threading.Event()
     progress = Progress()

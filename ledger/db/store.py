@@ -225,6 +225,7 @@ class Store:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
         self._checkpointer: _Checkpointer | None = None
+        self._backfilling = False
         # to_bytes raises OverflowError outside [0, 2^256 - 1]: no separate check needed here.
         self._u: Callable[[int], Any] = (lambda v: v) if self.postgres else _blob
         # Called first inside every write transaction (the writer lock's re-check on
@@ -450,17 +451,21 @@ class Store:
 
     @contextmanager
     def backfilling(self) -> Iterator[None]:
-        """Bulk writes follow (SQLite file: WAL checkpoints move to a background thread)."""
+        """Bulk writes of final blocks follow (SQLite file: WAL checkpoints move to a background
+        thread; PostgreSQL: commits without waiting for the WAL flush, see `apply`)."""
         path = sqlite_path(self.engine)
-        if path is None or self._checkpointer is not None:
+        if self._backfilling:
             yield
             return
-        self._checkpointer = _Checkpointer(str(path))
+        self._backfilling = True
+        self._checkpointer = _Checkpointer(str(path)) if path is not None else None
         try:
             yield
         finally:
+            self._backfilling = False
             checkpointer, self._checkpointer = self._checkpointer, None
-            checkpointer.close()
+            if checkpointer is not None:
+                checkpointer.close()
 
     # -- secondary indexes during an initial backfill ------------------------------------------
 
@@ -499,6 +504,11 @@ class Store:
                 conn.exec_driver_sql(
                     f"PRAGMA wal_autocheckpoint={0 if checkpointer else _WAL_AUTOCHECKPOINT}"
                 )
+            elif self._backfilling:
+                # Final blocks: a server crash may lose the last commits (well under a second),
+                # each whole with its cursor, so they are read again from the node; nothing is
+                # lost or counted twice. The WAL flush no longer holds up every range.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             row = conn.execute(
                 text("SELECT block_number FROM indexer_cursor WHERE chain_id = :c"), {"c": c}
             ).first()

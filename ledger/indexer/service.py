@@ -24,6 +24,7 @@ class IndexerConfig:
     manifest: Path
     confirmations: int
     poll_interval: float = 1.0
+    head_poll: float = 0.1
     use_finalized_tag: bool = True
 
 
@@ -65,7 +66,7 @@ def open_indexer(
                 yield Indexer(
                     rpc, store, targets, confirmations=config.confirmations,
                     poll_interval=config.poll_interval, progress=progress, stop=stop,
-                    use_finalized_tag=config.use_finalized_tag,
+                    use_finalized_tag=config.use_finalized_tag, head_poll=config.head_poll,
                 )
     finally:
         engine.dispose()

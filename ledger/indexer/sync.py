@@ -59,6 +59,7 @@ from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 
 _PREFETCH = 2  # ranges read ahead of the writer
 _GC_EVERY = 16  # batches between two collections of the young generations during a backfill
+_HEAD_POLL = 0.1  # seconds between two eth_blockNumber while caught up (new-head detection)
 _LAGGING_TRIES = 60  # --once: polls of a node that answers behind its own head before giving up
 
 
@@ -159,6 +160,7 @@ class Indexer:
         ranges: AdaptiveRange | None = None,
         unfinalized_span: int = 64,
         use_finalized_tag: bool = True,
+        head_poll: float = _HEAD_POLL,
     ) -> None:
         self.rpc = rpc
         self.store = store
@@ -166,6 +168,8 @@ class Indexer:
         self.chain_id = targets.chain_id
         self.confirmations = max(0, confirmations)
         self.poll_interval = poll_interval
+        self.head_poll = head_poll
+        self._caught_up_at = -1  # the cursor's block when `step` last found nothing new
         self.progress = progress or Progress()
         self.stop = stop or threading.Event()
         self.ranges = ranges or AdaptiveRange()
@@ -227,8 +231,23 @@ class Indexer:
             if caught_up:
                 if not follow:
                     break
-                self.stop.wait(self.poll_interval)
+                self._wait_for_new_head()
         self.progress.done()
+
+    def _wait_for_new_head(self) -> None:
+        """Caught up: ask the node for its head every `head_poll` s (one eth_blockNumber) and
+        return as soon as it passes the cursor, else after `poll_interval`, when `step` checks
+        again that the cursor's block is still on the chain (a reorg that does not grow it).
+        Waiting the whole poll interval left a new block unread for up to that long."""
+        deadline = time.monotonic() + self.poll_interval
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop.wait(min(self.head_poll, left)):
+                return
+            try:
+                if self.rpc.block_number() > self._caught_up_at:
+                    return
+            except (RpcUnavailable, RpcError):
+                return  # `step` meets it again and retries or reports it
 
     def check_chain(self) -> None:
         """The node must serve the manifest's chain id and genesis, and the genesis the index
@@ -348,6 +367,7 @@ class Indexer:
                     self.handle_reorg(self.finalized(head))
                     return False
             self._ensure_indexes()
+            self._caught_up_at = cursor.block_number
             return True
         finalized = self.finalized(head)
         if cursor.block_number < finalized:

@@ -159,6 +159,41 @@ def test_live_mode_follows_new_blocks_within_a_poll(
     assert check(chain.url, manifest, sqlite_url).ok
 
 
+def test_following_reads_a_new_block_when_the_head_moves_not_a_poll_interval_later(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str
+) -> None:
+    """Caught up, the indexer asks only for the head every `head_poll`: a new block is indexed
+    well within the (here very long) interval between its checks of the last block."""
+    import io
+
+    from ledger.indexer.progress import Progress
+    from ledger.indexer.service import IndexerConfig, open_indexer
+
+    seed_activity(district, rounds=1)
+    stop = threading.Event()
+    config = IndexerConfig(chain.url, sqlite_url, manifest, confirmations=2, poll_interval=60.0,
+                           head_poll=0.05)
+    with open_indexer(config, progress=Progress(io.StringIO()), stop=stop) as indexer:
+        worker = threading.Thread(target=indexer.run, kwargs={"follow": True})
+        worker.start()
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and indexer.cursor().block_number < chain.block_number():
+                time.sleep(0.02)
+            for i in range(3):
+                district.transfer(1, district.account(12), 7 + i)
+                target = chain.block_number()
+                started = time.monotonic()
+                while time.monotonic() - started < 10 and indexer.cursor().block_number < target:
+                    time.sleep(0.02)
+                assert indexer.cursor().block_number == target  # not 60 s later
+        finally:
+            stop.set()
+            worker.join(10)
+        assert not worker.is_alive()
+    assert check(chain.url, manifest, sqlite_url).ok
+
+
 def _index_process(url: str, manifest: Path, database_url: str, *extra: str,
                    capture: bool = True) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
