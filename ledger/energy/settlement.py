@@ -573,10 +573,14 @@ def fund_debit_to_approve(
     fund = account_of(fund)
     bought = {ln.payer: ln for ln in lines.lines if ln.kind is LineKind.BOUGHT}
     helped = 0
+    social: dict[str, int] = {}
     for ln in lines.lines:
         if ln.kind is not LineKind.SOLIDARITY:
             continue
         who = ln.payee
+        if who in social:  # a second line would make the fund help the household twice
+            raise SettlementError(f"SOLIDARITY line {ln.index} of {lines.day} helps {who} a second time")
+        social[who] = ln.value
         if ln.payer != fund:
             raise SettlementError(f"SOLIDARITY line {ln.index} of {lines.day} is not paid by the fund")
         if who not in eligible:
@@ -590,7 +594,7 @@ def fund_debit_to_approve(
                 f"{who} bought that day"
             )
         helped += ln.value
-    helped += _checked_tariff_solidarity(lines, fund, book)
+    helped += _checked_tariff_solidarity(lines, fund, book, bought, social)
     debits = [t.amount for t in lines.transfers if t.member == fund and t.amount > 0]
     if sum(debits) > max(0, helped):
         raise SettlementError(
@@ -601,14 +605,19 @@ def fund_debit_to_approve(
     return sum(t.amount for t in lines.transfers[start:] if t.member == fund and t.amount > 0)
 
 
-def _checked_tariff_solidarity(lines: DayLines, fund: str, book: TariffBook | None) -> int:
+def _checked_tariff_solidarity(
+    lines: DayLines, fund: str, book: TariffBook | None, bought: Mapping[str, Line], social: Mapping[str, int]
+) -> int:
     """DISCOUNT minus SURCHARGE of `lines`, each line checked against the tariff (see
-    `fund_debit_to_approve`)."""
+    `fund_debit_to_approve`): one line of each kind per consumer at most; a SURCHARGE line for
+    every consumer whose peak surcharge is above zero (leaving one out would move it to the
+    fund); a DISCOUNT at most what the household still pays of its BOUGHT value after its
+    SOLIDARITY line (`bought`, `social`)."""
     kinds = (LineKind.SURCHARGE, LineKind.DISCOUNT)
     checked = [ln for ln in lines.lines if ln.kind in kinds]
-    if not checked:
-        return 0
     if book is None:
+        if not checked:
+            return 0
         raise SettlementError(
             f"{lines.day} v{lines.version} has SURCHARGE or DISCOUNT lines: check them with the "
             "tariff schedules in force (give the tariff book)"
@@ -620,19 +629,32 @@ def _checked_tariff_solidarity(lines: DayLines, fund: str, book: TariffBook | No
             band, _ = book.price_at(datetime.fromtimestamp(ln.time, UTC))
             band_wh[(band, ln.payer)] = band_wh.get((band, ln.payer), 0) + ln.wh
     net = 0
+    seen: set[tuple[LineKind, str]] = set()
     for ln in checked:
         if ln.kind is LineKind.SURCHARGE:
             who, band, rate = ln.payer, Band.PEAK, schedule.peak_surcharge
             right = ln.payee == fund and ln.value == ln.wh * rate // 1000
         else:
             who, band, rate = ln.payee, Band.OFF_PEAK, schedule.off_peak_discount
-            right = ln.payer == fund and ln.value <= ln.wh * rate // 1000
+            purchase = bought.get(who)
+            still_paid = (purchase.value if purchase is not None else 0) - social.get(who, 0)
+            right = ln.payer == fund and ln.value <= min(ln.wh * rate // 1000, still_paid)
+        if (ln.kind, who) in seen:
+            raise SettlementError(f"{ln.kind.name} line {ln.index} of {lines.day} names {who} a second time")
+        seen.add((ln.kind, who))
         if not right or ln.wh != band_wh.get((band, who), 0):
             raise SettlementError(
                 f"{ln.kind.name} line {ln.index} of {lines.day} does not match {who}'s {band.value} "
-                f"energy at the tariff's {rate} µ€/kWh (or does not name the fund)"
+                f"energy at the tariff's {rate} µ€/kWh, what it still pays, or does not name the fund"
             )
         net += ln.value if ln.kind is LineKind.DISCOUNT else -ln.value
+    peak_wh = sorted((who, wh) for (band, who), wh in band_wh.items() if band is Band.PEAK)
+    for who, wh in peak_wh:
+        if wh * schedule.peak_surcharge // 1000 > 0 and (LineKind.SURCHARGE, who) not in seen:
+            raise SettlementError(
+                f"{lines.day} v{lines.version} has no SURCHARGE line for {who}'s {wh} Wh bought at peak: "
+                "the fund would pay what the consumer owes it"
+            )
     return net
 
 
