@@ -125,3 +125,17 @@ def test_a_discount_above_what_the_household_still_pays_is_refused() -> None:
 
 def _off_peak(ln: Line) -> bool:
     return SOLIDARY.price_at(datetime.fromtimestamp(ln.time, UTC))[0] is Band.OFF_PEAK
+
+
+def test_a_duplicated_solidarity_line_is_refused() -> None:
+    """The social price twice for one household: each line alone is within the discount."""
+    social = fund_only(eligible=frozenset({b}), bps=5_000)
+    honest = compute(book=SOLIDARY, social=social)
+    helped = next(ln for ln in honest.lines if ln.kind is LineKind.SOLIDARITY and ln.payee == b)
+    count = sum(1 for ln in honest.lines if ln.kind is LineKind.SOLIDARITY)
+    net = members(honest)
+    net[b] -= helped.value
+    net[FUND] = net.get(FUND, 0) + helped.value
+    forged = _with_lines(honest, [*honest.lines, replace(helped, index=count)], net)
+    with pytest.raises(SettlementError, match="second time"):
+        fund_debit_to_approve(forged, FUND, frozenset({b}), 5_000, book=SOLIDARY)
