@@ -116,13 +116,18 @@ class SqlDayStore:
         try:
             with self.engine.begin() as conn:
                 _insert_version(conn, lines, "computed", None)
-        except IntegrityError:
+        except IntegrityError as exc:
             # The (operation, day, version) is taken: the same lines are fine (a re-run), other
             # lines are refused before anything is sent for them.
             with self.engine.connect() as conn:
                 stored = conn.execute(
                     select(SettleVersion.root).where(*_version_key(SettleVersion, lines))
                 ).scalar_one_or_none()
+            if stored is None:  # refused for another reason than a version already stored
+                raise SettlementError(
+                    f"the settlement store refused {lines.day} version {lines.version} "
+                    f"({type(exc.orig).__name__}: {exc.orig}); nothing was stored or sent for it"
+                ) from None
             if stored != root:
                 raise SettlementError(
                     f"{lines.day} version {lines.version} is already stored with other lines (root "

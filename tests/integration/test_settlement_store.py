@@ -249,3 +249,21 @@ def test_the_json_files_of_earlier_versions_are_imported_once_and_an_altered_one
         assert store.load(9, DAY)[2].root == v2.root
     finally:
         store.engine.dispose()
+
+
+def test_a_store_refusal_other_than_a_stored_version_says_so(
+    store: SqlDayStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An integrity error for another reason (no version stored under that number) is not read
+    as "already stored with other lines": the sentence names the store's own refusal."""
+    from sqlalchemy.exc import IntegrityError
+
+    import ledger.db.settlement_store as module
+
+    def refuse(*_: object) -> None:
+        raise IntegrityError("INSERT INTO settle_lines", {}, Exception("CHECK constraint failed: wh"))
+
+    monkeypatch.setattr(module, "_insert_version", refuse)
+    with pytest.raises(SettlementError, match=r"refused .* CHECK constraint failed: wh.*nothing was stored"):
+        store.save(day_lines())
+    assert store.load(HUGE_OPERATION, DAY) == {}
