@@ -528,12 +528,16 @@ class DistrictEnergyOut(Out):
 
 
 class SettlementTotalsOut(Out):
-    produced_wh: int
-    consumed_wh: int
-    allocated_wh: int
-    surplus_wh: int
+    produced_wh: int | None = Field(description="null when withheld (see `withheld`)")
+    consumed_wh: int | None = Field(description="null when withheld (see `withheld`)")
+    allocated_wh: int | None = Field(description="null when withheld (see `withheld`)")
+    surplus_wh: int | None = Field(description="null when withheld (see `withheld`)")
     amount: Amount
     transfers: int
+    withheld: Literal["fewer_than_5_homes"] | None = Field(
+        description="why the energy figures are withheld: an operation of fewer than 5 homes (its "
+        "settlement commits no energy totals on chain either)"
+    )
 
 
 class SettlementOut(Out):

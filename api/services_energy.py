@@ -39,12 +39,12 @@ from api.schemas import (
 )
 from api.services import amount
 from ledger.db.queries_energy import DistrictRows, Published, StepFigure
+from ledger.domain.energy.anonymity import MIN_HOMES
 from ledger.domain.energy.steps import PARIS, StepLength, day_bounds, day_step_starts
 from ledger.energy.envelope import MAX_ENVELOPE_BYTES, format_utc
 from ledger.energy.ingest import IngestResult
 from ledger.energy.settlement import LineKind, verify_offline
 
-MIN_HOMES = 5
 ZERO = "0x0000000000000000000000000000000000000000"
 # How an account sees its counterparties: {address (lowercase): (shown, named)}, a pseudonym
 # unless the counterparty chose to be named (api.routers.private.names).
@@ -235,6 +235,19 @@ def _hex(root: bytes) -> str:
     return "0x" + root.hex()
 
 
+def _homes(s: SettledDay) -> int:
+    """The homes a day's energy totals are made from, as far as the API can tell: the members
+    that bought or sold in its lines (a lower bound of the homes with readings). Without lines
+    (a day known only from the chain) the committed totals are what the settlement made public:
+    zeros when fewer than MIN_HOMES homes, which are withheld too."""
+    if s.lines is None:
+        chain = s.chain
+        return MIN_HOMES if chain is not None and any(chain.totals[:4]) else 0
+    traders = {ln.payer for ln in s.lines.lines if ln.kind is LineKind.BOUGHT}
+    traders |= {ln.payee for ln in s.lines.lines if ln.kind is LineKind.SOLD}
+    return len(traders)
+
+
 def settlement_out(s: SettledDay) -> SettlementOut:
     chain = s.chain
     if s.lines is not None:
@@ -246,6 +259,10 @@ def settlement_out(s: SettledDay) -> SettlementOut:
     else:  # pragma: no cover - a source never yields a day known nowhere
         raise NotFound("No such settlement.")
     produced, consumed, allocated, surplus, money, transfers = totals
+    energy: tuple[int | None, ...] = (produced, consumed, allocated, surplus)
+    withheld = None
+    if _homes(s) < MIN_HOMES:
+        energy, withheld = (None, None, None, None), "fewer_than_5_homes"
     return SettlementOut(
         operation_id=str(s.operation_id),
         day=s.day.isoformat(),
@@ -256,12 +273,13 @@ def settlement_out(s: SettledDay) -> SettlementOut:
         block=chain.block_number if chain else None,
         tx_hash=chain.tx_hash if chain else None,
         totals=SettlementTotalsOut(
-            produced_wh=produced,
-            consumed_wh=consumed,
-            allocated_wh=allocated,
-            surplus_wh=surplus,
+            produced_wh=energy[0],
+            consumed_wh=energy[1],
+            allocated_wh=energy[2],
+            surplus_wh=energy[3],
             amount=amount(money),
             transfers=transfers,
+            withheld=withheld,
         ),
         paid=amount(chain.paid) if chain else None,
         shortfall=amount(chain.shortfall) if chain else None,

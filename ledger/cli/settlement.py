@@ -290,10 +290,15 @@ def _report(result: SettleResult, operation: str, as_json: bool) -> None:
         typer.echo(f"{the_day} (operation {operation}) is already settled (version {result.version}).")
         return
     t = result.totals
+    energy = (
+        f"produced {t.produced_wh:,} Wh, consumed {t.consumed_wh:,} Wh, shared {t.allocated_wh:,} Wh, "
+        f"surplus {t.surplus_wh:,} Wh"
+        if any(t.as_tuple()[:4])
+        else "energy totals not published (fewer than 5 homes, or no energy): see the lines"
+    )
     typer.echo(
         f"{the_day} operation {operation} version {result.version}: root 0x{result.root.hex()}\n"
-        f"  produced {t.produced_wh:,} Wh, consumed {t.consumed_wh:,} Wh, shared {t.allocated_wh:,} Wh, "
-        f"surplus {t.surplus_wh:,} Wh\n"
+        f"  {energy}\n"
         f"  {t.transfers} member lines in {result.paid_up_to} batches: debits "
         f"{format_micro(result.paid, thousands=' ')}, of which short "
         f"{format_micro(result.shortfall, thousands=' ')} this run (owed: see `ledger settle-owed`)"

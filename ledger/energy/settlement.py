@@ -44,6 +44,7 @@ from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from ledger.domain.energy.allocation import AllocationKey, StepReadings, allocate_step
+from ledger.domain.energy.anonymity import MIN_HOMES
 from ledger.domain.energy.pricing import (
     Band,
     PriceBounds,
@@ -516,18 +517,26 @@ def compute_day(
     lines.extend(batch_lines(transfers, batch_size))
 
     allocated = sum(a.total_allocated for a in allocations.values())
+    if max(produced, consumed) > MAX_UINT64:
+        raise SettlementError("the day's energy does not fit the contract's totals (uint64 Wh)")
+    # The committed totals are public (the chain's event): the energy of fewer than MIN_HOMES
+    # homes is left out of them (zeros, which the contract accepts), as the API's district
+    # figures leave it out; the lines of each pair and step stay in the tree, proven as before.
+    homes = {account(m) for r in by_start.values() for m in (*r.injections, *r.withdrawals)}
+    public = len(homes) >= MIN_HOMES
     totals = Totals(
-        produced_wh=produced,
-        consumed_wh=consumed,
-        allocated_wh=allocated,
-        surplus_wh=settled.surplus_wh,
+        produced_wh=produced if public else 0,
+        consumed_wh=consumed if public else 0,
+        allocated_wh=allocated if public else 0,
+        surplus_wh=settled.surplus_wh if public else 0,
         amount=sum(t.amount for t in transfers if t.amount > 0),
         transfers=len(transfers),
     )
-    if max(produced, consumed) > MAX_UINT64:
-        raise SettlementError("the day's energy does not fit the contract's totals (uint64 Wh)")
     lines.append(
-        Line(LineKind.DAY, totals.transfers, day_start, ZERO_ADDRESS, ZERO_ADDRESS, allocated, totals.amount)
+        Line(
+            LineKind.DAY, totals.transfers, day_start, ZERO_ADDRESS, ZERO_ADDRESS, totals.allocated_wh,
+            totals.amount,
+        )
     )
     return DayLines(
         operation_id=operation_id,

@@ -12,8 +12,13 @@ from api import services_energy
 from api.fakes import FakeEnergy, FakeReading, FakeSettlements
 from api.ports import SettledDay
 from ledger.db.queries_api import CursorInfo
+from ledger.domain.energy.allocation import StepReadings
+from ledger.domain.energy.steps import StepLength, day_step_starts
+from ledger.energy.settlement import DayLines, LineKind
 from tests.unit.test_api import build, seeded
 from tests.unit.test_api_energy import DAY, NOON, chain_of, day_lines
+from tests.unit.test_settlement_lines import DAY as LINES_DAY
+from tests.unit.test_settlement_lines import compute
 
 HOMES = [f"0x{n:040x}" for n in range(1, 7)]
 LATER = NOON + 7 * 86_400  # every step of the day long closed: final whoever reported
@@ -54,16 +59,11 @@ def test_attack_a_half_hour_published_then_quarters_computed_afresh_differ_by_a_
     assert quarters == [None, None], f"quarters {quarters} published beside the half-hour"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the day totals of an operation are committed on chain (EnergySettlementDayCommitted), "
-    "readable by anyone with RPC access: withholding them in the API alone hides nothing; needs a "
-    "design choice (operations of 5 homes or more, or totals kept off the public event)",
-)
 def test_attack_the_settlement_totals_of_an_operation_of_three_homes_are_public() -> None:
-    """An operation of three homes (one prosumer, two buyers): the public settlement day gives
+    """An operation of three homes (one prosumer, two buyers): the public settlement day gave
     the two buyers' consumption of the day, a group of 2 where the district figures promise 5,
-    and counted whatever their consent to the district aggregates."""
+    and counted whatever their consent to the district aggregates. The API withholds the energy
+    totals of such a day; its money stays public (it moves on chain anyway)."""
     lines = day_lines(1)
     cursor = CursorInfo(50, "0x" + "cd" * 32)
     settled = FakeSettlements([SettledDay(1, DAY, 1, lines, chain_of(lines))], cursor)
@@ -71,3 +71,39 @@ def test_attack_the_settlement_totals_of_an_operation_of_three_homes_are_public(
         body = client.get("/v1/settlements/2025-06-21").json()
     totals = body["settlements"][0]["totals"]
     assert totals["consumed_wh"] != 900, "two homes' consumption of the day is published"
+    assert totals["withheld"] == "fewer_than_5_homes" and totals["amount"]["micro"] == "81000"
+
+
+def _homes_day(homes: int) -> DayLines:
+    """A day of `homes` homes: one prosumer, the others buying, every step."""
+    meters = {f"home-{n}": "0x" + f"{0xA0 + n:040x}" for n in range(homes)}
+    buyers = list(meters)[1:]
+    readings = {
+        start: StepReadings({"home-0": 1000}, {m: 300 for m in buyers})
+        for start in day_step_starts(LINES_DAY, StepLength.MIN15)
+    }
+    return compute(readings=readings, accounts=meters)
+
+
+@pytest.mark.parametrize("homes", [2, 3, 4])
+def test_attack_the_chain_event_of_a_small_operation_carries_no_energy_total(homes: int) -> None:
+    """What `commitDay` publishes in its event (the totals) is the chain's public figure of the
+    day: for fewer than 5 homes it carries zeros (the contract accepts them) and the DAY line
+    agrees, so an RPC reader learns the money moved, never the homes' energy."""
+    day = _homes_day(homes)
+    assert day.totals.as_tuple()[:4] == (0, 0, 0, 0)
+    assert day.totals.amount > 0 and day.totals.transfers == homes
+    assert next(ln for ln in day.lines if ln.kind is LineKind.DAY).wh == 0
+    assert sum(ln.wh for ln in day.lines if ln.kind is LineKind.STEP) > 0  # the tree keeps them
+
+
+def test_five_homes_make_the_energy_totals_public() -> None:
+    day = _homes_day(5)
+    produced, consumed, allocated, surplus = day.totals.as_tuple()[:4]
+    assert produced == 96 * 1000 and consumed == 96 * 4 * 300 and allocated == 96 * 1000 and surplus == 0
+    assert next(ln for ln in day.lines if ln.kind is LineKind.DAY).wh == allocated
+    cursor = CursorInfo(50, "0x" + "cd" * 32)
+    settled = FakeSettlements([SettledDay(1, LINES_DAY, 1, day, None)], cursor)
+    with TestClient(build(seeded(), settlements=settled)) as client:
+        totals = client.get(f"/v1/settlements/{LINES_DAY.isoformat()}").json()["settlements"][0]["totals"]
+    assert (totals["consumed_wh"], totals["withheld"]) == (consumed, None)
