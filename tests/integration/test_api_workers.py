@@ -139,12 +139,15 @@ def session_across_workers(server: Server) -> None:
             pid, whoami = call(client, server, "GET", "/v1/auth/session", headers=auth)
             assert pid == expected and whoami.status_code == 200
             assert whoami.json()["address"] == resident.address
-            pid, own = call(
-                client, server, "GET", f"/v1/accounts/{resident.address}/balance", headers=auth
-            )
+            pid, own = call(client, server, "GET", f"/v1/accounts/{resident.address}/balance", headers=auth)
             assert pid == expected and own.status_code == 200
+            history = f"/v1/accounts/{resident.address}/history"  # the fast lane (api.fast_history)
+            pid, page = call(client, server, "GET", history, headers=auth)
+            assert pid == expected and page.status_code == 200 and page.json()["items"] == []
         pid, _ = call(a, server, "POST", "/v1/auth/logout", headers=auth)
         assert pid == pid_a
+        pid, ended = call(b, server, "GET", history, headers=auth)  # signed out on A: refused on B
+        assert pid == pid_b and ended.status_code == 401
         pid, ended = call(b, server, "GET", "/v1/auth/session", headers=auth)
         assert pid == pid_b and ended.status_code == 401
     finally:
