@@ -550,8 +550,13 @@ class ApiQueries:
                 sent, received = (_SENT_SQL, _RECEIVED_SQL) if before is None else _PAGED
                 rows = _newest_first(run(sent, params), run(received, params), limit)
             # Stepped inside the snapshot, which `cursor` shares. Both drivers give int block
-            # numbers, log indexes and times and str hashes and addresses: only amounts need decoding.
-            items = [TransferItem(r[0], r[1], r[2], r[3], r[4], _int(r[5]), r[6]) for r in rows]
+            # numbers, log indexes and times and str hashes and addresses: only amounts need
+            # decoding (SQLite's fixed-width bytes inline: a call per line cost a third as much).
+            make = TransferItem._make
+            items = [
+                make((n, i, h, f, t, _from_bytes(v, "big") if type(v) is bytes else _int(v), ts))
+                for n, i, h, f, t, v, ts in rows
+            ]
         return Page(cursor, items)
 
     # -- merchants and payments ----------------------------------------------------------------
@@ -862,6 +867,9 @@ TOPIC_PAUSED = _topic("Paused(address)")
 TOPIC_UNPAUSED = _topic("Unpaused(address)")
 TOPIC_MANDATE_SET = _topic("EnergySettlementMandateSet(uint256,address,uint48,uint48)")
 TOPIC_MANDATE_REVOKED = _topic("EnergySettlementMandateRevoked(uint256,address)")
+
+
+_from_bytes = int.from_bytes
 
 
 def _int(value: Any) -> int:
