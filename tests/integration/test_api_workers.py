@@ -74,6 +74,37 @@ def test_the_shared_store_keeps_sessions_single_use_nonces_limits_and_requests(d
         two.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_session_reads_survive_the_database_dropping_every_connection(database_url: str) -> None:
+    """PostgreSQL: sessions are read on connections kept for it; when the server drops them all
+    (a restart, a failover), the next read opens a new one instead of failing the request."""
+    from sqlalchemy import text
+
+    from ledger.db import make_engine, migrate
+
+    migrate(database_url)
+    worker, other = SqlApiState.from_url(database_url), SqlApiState.from_url(database_url)
+    admin = make_engine(database_url)
+    try:
+        other.create_session("k" * 64, "0xAbc", 2_000, 1_000)
+        assert worker.session("k" * 64, 1_500) == ("0xAbc", 2_000)
+        with admin.connect() as conn:
+            dropped = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert dropped >= 1
+        assert worker.session("k" * 64, 1_500) == ("0xAbc", 2_000)
+        other.revoke_session("k" * 64)  # and a revocation is seen at the next read
+        assert worker.session("k" * 64, 1_500) is None
+    finally:
+        worker.close()
+        other.close()
+        admin.dispose()
+
+
 def call(
     client: httpx.Client, server: Server, method: str, path: str, **kwargs: Any
 ) -> tuple[int | None, httpx.Response]:
