@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.chain_ops import ChainOperator
 from api.errors import ApiError
+from api.fast_history import HistoryFastLane
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, SecurityHeadersMiddleware
 from api.ports import (
     EnergyReader,
@@ -222,6 +223,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    app.add_middleware(HistoryFastLane, owner=app)  # innermost: see api.fast_history
     ops.install(app)  # /healthz, /readyz, /metrics and the latency histogram
 
     app.openapi = lambda: openapi_with_feed(app)  # type: ignore[method-assign]

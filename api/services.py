@@ -17,7 +17,7 @@ import segno
 
 from api.errors import BadRequest, IndexerBehind, NotFound, Unavailable
 from api.feed import ref_text
-from api.money import MICRO, display, ratio
+from api.money import MICRO, display, display_digits, ratio
 from api.ports import LedgerReader
 from api.schemas import (
     CATEGORIES,
@@ -241,27 +241,28 @@ def history(reader: LedgerReader, account: str, cursor: str | None, limit: int) 
     account = account.lower()
     page = reader.history(account, parse_cursor(cursor), limit)
     items = []
-    for t in page.items:
-        if t.from_address == ZERO:
+    for block, log_index, tx_hash, sender, receiver, value, block_time in page.items:
+        if sender == ZERO:
             kind, direction, other = "mint", "in", ZERO
-        elif t.to_address == ZERO:
+        elif receiver == ZERO:
             kind, direction, other = "burn", "out", ZERO
-        elif t.from_address == t.to_address:
+        elif sender == receiver:
             kind, direction, other = "transfer", "self", account
-        elif t.to_address == account:
-            kind, direction, other = "transfer", "in", t.from_address
+        elif receiver == account:
+            kind, direction, other = "transfer", "in", sender
         else:
-            kind, direction, other = "transfer", "out", t.to_address
+            kind, direction, other = "transfer", "out", receiver
+        micro = str(value)  # amounts are >= 0 (uint256)
         items.append(
             {
-                "block": t.block_number,
-                "log_index": t.log_index,
-                "tx_hash": t.tx_hash,
-                "time": t.block_time,
+                "block": block,
+                "log_index": log_index,
+                "tx_hash": tx_hash,
+                "time": block_time,
                 "direction": direction,
                 "kind": kind,
                 "counterparty": other,
-                "amount": {"micro": str(t.value), "display": display(t.value)},
+                "amount": {"micro": micro, "display": display_digits(micro)},
             }
         )
     last = page.items[-1] if len(page.items) == limit and page.items else None

@@ -29,6 +29,7 @@ same cores move the figures.
 
     .venv/bin/python bench/api.py [--seconds 10] [--clients 50] [--period-ms 1000]
                                   [--stress-period-ms 100] [--workers 1,2] [--loop asyncio]
+                                  [--state-url postgresql+psycopg://user@host/db]
 """
 
 from __future__ import annotations
@@ -260,6 +261,8 @@ def measure(
         "LEDGER_MANIFEST": f"{tmp}/none.json",
         "LEDGER_STATE_DIR": tmp,  # the server key file is generated there
     }
+    if args.state_url:
+        env["LEDGER_API_STATE_URL"] = args.state_url
     server = subprocess.Popen(
         [
             sys.executable,
@@ -342,7 +345,8 @@ def paced_table(title: str, results: dict[str, Result], rate: float) -> None:
 def report(measures: Measures, workers: int, args: argparse.Namespace) -> None:
     print(
         f"\nserver: ledger serve, {workers} uvicorn worker(s), loop "
-        f"{'uvloop' if workers > 1 and args.loop == 'asyncio' else args.loop}, httptools"
+        f"{'uvloop' if workers > 1 and args.loop == 'asyncio' else args.loop}, httptools; shared store "
+        f"{'PostgreSQL' if (args.state_url or '').startswith('postgresql') else 'SQLite (the ledger file)'}"
     )
     trivial = measures.capacity[TRIVIAL]
     print(f"capacity, closed loop of {args.clients} connections (latency = the loop's own queue):")
@@ -405,6 +409,11 @@ def main() -> None:
     )
     parser.add_argument("--workers", default="1", help="uvicorn worker processes; a list (1,2) compares them")
     parser.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop", "auto"))
+    parser.add_argument(
+        "--state-url",
+        help="the shared store's database (sessions...): default the seeded SQLite file; "
+        "e.g. postgresql+psycopg://user@host/db (a database of its own: its tables are created)",
+    )
     args = parser.parse_args()
     try:
         counts = [int(w) for w in args.workers.split(",")]

@@ -3,9 +3,11 @@
 One `SqlApiState` per API worker process; all of them over the same database see the same
 sessions, spent nonces, rate windows, payment requests and naming choices (tables in
 ledger.db.api_models, migration 0007_shared_sessions). Writes are short transactions; the hot
-read (a session, on every private request) is one primary-key lookup: on SQLite it goes straight
-to the driver on a per-thread connection (no pool checkout, no SQLAlchemy execution layer), as the
-API's ledger reads do.
+read (a session, on every private request) is one primary-key lookup straight through the driver
+(no pool checkout, no SQLAlchemy execution layer), as the API's ledger reads do: on SQLite on a
+per-thread connection; on PostgreSQL (psycopg) on a few autocommit connections kept for it, so the
+read is one round trip (through the pool it was three: BEGIN, the SELECT, the ROLLBACK on return,
+and ten times the CPU).
 
 Errors: any database failure becomes ledger.db.errors.DatabaseUnavailable.
 """
@@ -38,6 +40,9 @@ from ledger.db.errors import DatabaseUnavailable
 
 T = TypeVar("T")
 _SESSION_SQL = "SELECT address, expires_at FROM api_sessions WHERE token_hash = ? AND expires_at > ?"
+_SESSION_PG_SQL = "SELECT address, expires_at FROM api_sessions WHERE token_hash = %s AND expires_at > %s"
+# PostgreSQL connections this process keeps for session reads at most (more readers at once wait).
+SESSION_READ_CONNECTIONS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,14 @@ class SqlApiState:
         self._sweep_every = sweep_every
         self._raw: list[sqlite3.Connection] = []
         self._raw_lock = threading.Lock()
+        # PostgreSQL through psycopg: idle autocommit connections for session reads (see above).
+        self._pg_idle: list[Any] = []
+        self._pg_slots = threading.BoundedSemaphore(SESSION_READ_CONNECTIONS)
+        self._pg_closed = False
+        self._pg_connect: Callable[[], Any] | None = None
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            cargs, cparams = engine.dialect.create_connect_args(engine.url)
+            self._pg_connect = lambda: _psycopg().connect(*cargs, **{**cparams, "autocommit": True})
 
     @classmethod
     def from_url(cls, url: str) -> SqlApiState:
@@ -73,7 +86,10 @@ class SqlApiState:
     def close(self) -> None:
         with self._raw_lock:
             raw, self._raw = self._raw, []
+            pg, self._pg_idle, self._pg_closed = self._pg_idle, [], True
         for conn in raw:
+            conn.close()
+        for conn in pg:
             conn.close()
         self.engine.dispose()
 
@@ -113,6 +129,41 @@ class SqlApiState:
                 self._raw.append(conn)
         return conn
 
+    def _pg_session(self, token_hash: str, now: int) -> Any:
+        with self._pg_slots:
+            return self._pg_read(token_hash, now, retry=True)
+
+    def _pg_read(self, token_hash: str, now: int, *, retry: bool) -> Any:
+        """The session row, read on an idle autocommit connection (a new one when none is idle).
+        A lost connection is dropped with the others idle (a database restart loses them all)
+        and the read is tried once more on a new one, so a restart costs no request."""
+        psycopg = _psycopg()
+        assert self._pg_connect is not None
+        with self._raw_lock:
+            conn = self._pg_idle.pop() if self._pg_idle else None
+        try:
+            if conn is None:
+                conn = self._pg_connect()
+            row = conn.execute(_SESSION_PG_SQL, (token_hash, now)).fetchone()
+        except psycopg.Error as exc:
+            if conn is not None:
+                conn.close()
+            if retry and isinstance(exc, psycopg.OperationalError):
+                with self._raw_lock:
+                    stale, self._pg_idle = self._pg_idle, []
+                for old in stale:
+                    old.close()
+                return self._pg_read(token_hash, now, retry=False)
+            raise DatabaseUnavailable(
+                f"the API's session store cannot be read right now ({type(exc).__name__})"
+            ) from exc
+        with self._raw_lock:
+            if self._pg_closed:
+                conn.close()
+            else:
+                self._pg_idle.append(conn)
+        return row
+
     def _sweep_due(self) -> bool:
         return next(self._counter) % self._sweep_every == 0
 
@@ -138,6 +189,8 @@ class SqlApiState:
                 raise DatabaseUnavailable(
                     f"the API's session store cannot be read right now ({type(exc).__name__})"
                 ) from exc
+        elif self._pg_connect is not None:
+            row = self._pg_session(token_hash, now)
         else:
             row = self._read(
                 lambda conn: conn.execute(
@@ -300,3 +353,9 @@ class SqlApiState:
             return out
 
         return self._read(run)
+
+
+def _psycopg() -> Any:
+    import psycopg  # the PostgreSQL driver, present only where PostgreSQL is used
+
+    return psycopg

@@ -74,6 +74,37 @@ def test_the_shared_store_keeps_sessions_single_use_nonces_limits_and_requests(d
         two.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_session_reads_survive_the_database_dropping_every_connection(database_url: str) -> None:
+    """PostgreSQL: sessions are read on connections kept for it; when the server drops them all
+    (a restart, a failover), the next read opens a new one instead of failing the request."""
+    from sqlalchemy import text
+
+    from ledger.db import make_engine, migrate
+
+    migrate(database_url)
+    worker, other = SqlApiState.from_url(database_url), SqlApiState.from_url(database_url)
+    admin = make_engine(database_url)
+    try:
+        other.create_session("k" * 64, "0xAbc", 2_000, 1_000)
+        assert worker.session("k" * 64, 1_500) == ("0xAbc", 2_000)
+        with admin.connect() as conn:
+            dropped = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert dropped >= 1
+        assert worker.session("k" * 64, 1_500) == ("0xAbc", 2_000)
+        other.revoke_session("k" * 64)  # and a revocation is seen at the next read
+        assert worker.session("k" * 64, 1_500) is None
+    finally:
+        worker.close()
+        other.close()
+        admin.dispose()
+
+
 def call(
     client: httpx.Client, server: Server, method: str, path: str, **kwargs: Any
 ) -> tuple[int | None, httpx.Response]:
@@ -139,12 +170,15 @@ def session_across_workers(server: Server) -> None:
             pid, whoami = call(client, server, "GET", "/v1/auth/session", headers=auth)
             assert pid == expected and whoami.status_code == 200
             assert whoami.json()["address"] == resident.address
-            pid, own = call(
-                client, server, "GET", f"/v1/accounts/{resident.address}/balance", headers=auth
-            )
+            pid, own = call(client, server, "GET", f"/v1/accounts/{resident.address}/balance", headers=auth)
             assert pid == expected and own.status_code == 200
+            history = f"/v1/accounts/{resident.address}/history"  # the fast lane (api.fast_history)
+            pid, page = call(client, server, "GET", history, headers=auth)
+            assert pid == expected and page.status_code == 200 and page.json()["items"] == []
         pid, _ = call(a, server, "POST", "/v1/auth/logout", headers=auth)
         assert pid == pid_a
+        pid, ended = call(b, server, "GET", history, headers=auth)  # signed out on A: refused on B
+        assert pid == pid_b and ended.status_code == 401
         pid, ended = call(b, server, "GET", "/v1/auth/session", headers=auth)
         assert pid == pid_b and ended.status_code == 401
     finally:
