@@ -103,7 +103,6 @@ class HistoryFastLane:
         ):
             await self.app(scope, receive, send)
             return
-        scope["route"] = self.route  # the latency histogram's label, as for the route
         headers = [
             *_HEADERS,
             (b"content-length", str(len(body)).encode("ascii")),
@@ -122,6 +121,9 @@ class HistoryFastLane:
             or owner_read in self.owner.dependency_overrides
         ):
             return None
+        # The route this path goes to, whoever answers: an unexpected error while reading below
+        # is then counted under the route's label, as the route's own would be.
+        scope["route"] = self.route
         query = _query(scope.get("query_string", b""))
         token = _token(scope.get("headers", []))
         if query is None or token is None:

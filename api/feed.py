@@ -206,16 +206,11 @@ class FeedTracker:
             "version": e.version,
         }
         if e.totals is not None:
-            produced, consumed, allocated, surplus, amount, transfers = e.totals
+            # The chain's event may carry energy totals (a commitment made before they were left
+            # out, or by another oracle): the public feed repeats only what the day moved.
+            amount, transfers = e.totals[4], e.totals[5]
             data["root"] = e.root
-            data["totals"] = {
-                "produced_wh": produced,
-                "consumed_wh": consumed,
-                "allocated_wh": allocated,
-                "surplus_wh": surplus,
-                "amount": _money(amount),
-                "transfers": transfers,
-            }
+            data["totals"] = {"amount": _money(amount), "transfers": transfers}
         if e.paid is not None:
             data["lines"] = {"from_index": e.from_index, "to_index": e.to_index}
             data["paid"] = _money(e.paid)

@@ -528,16 +528,12 @@ class DistrictEnergyOut(Out):
 
 
 class SettlementTotalsOut(Out):
-    produced_wh: int | None = Field(description="null when withheld (see `withheld`)")
-    consumed_wh: int | None = Field(description="null when withheld (see `withheld`)")
-    allocated_wh: int | None = Field(description="null when withheld (see `withheld`)")
-    surplus_wh: int | None = Field(description="null when withheld (see `withheld`)")
-    amount: Amount
-    transfers: int
-    withheld: Literal["fewer_than_5_homes"] | None = Field(
-        description="why the energy figures are withheld: an operation of fewer than 5 homes (its "
-        "settlement commits no energy totals on chain either)"
-    )
+    """What a settled day moved. No energy figure: a day's energy may be that of a handful of
+    homes (the district's energy is published by /v1/energy/district, from at least 5 homes);
+    each member reads its own in its energy days and proofs."""
+
+    amount: Amount = Field(description="the day's member debits")
+    transfers: int = Field(description="member lines")
 
 
 class SettlementOut(Out):
@@ -673,10 +669,8 @@ class FeedPayment(Out):
 
 
 class FeedSettlementTotals(Out):
-    produced_wh: int
-    consumed_wh: int
-    allocated_wh: int
-    surplus_wh: int
+    """What the committed day moves; no energy figure (see SettlementTotalsOut)."""
+
     amount: Amount
     transfers: int
 

@@ -235,19 +235,6 @@ def _hex(root: bytes) -> str:
     return "0x" + root.hex()
 
 
-def _homes(s: SettledDay) -> int:
-    """The homes a day's energy totals are made from, as far as the API can tell: the members
-    that bought or sold in its lines (a lower bound of the homes with readings). Without lines
-    (a day known only from the chain) the committed totals are what the settlement made public:
-    zeros when fewer than MIN_HOMES homes, which are withheld too."""
-    if s.lines is None:
-        chain = s.chain
-        return MIN_HOMES if chain is not None and any(chain.totals[:4]) else 0
-    traders = {ln.payer for ln in s.lines.lines if ln.kind is LineKind.BOUGHT}
-    traders |= {ln.payee for ln in s.lines.lines if ln.kind is LineKind.SOLD}
-    return len(traders)
-
-
 def settlement_out(s: SettledDay) -> SettlementOut:
     chain = s.chain
     if s.lines is not None:
@@ -258,11 +245,7 @@ def settlement_out(s: SettledDay) -> SettlementOut:
         root = chain.root
     else:  # pragma: no cover - a source never yields a day known nowhere
         raise NotFound("No such settlement.")
-    produced, consumed, allocated, surplus, money, transfers = totals
-    energy: tuple[int | None, ...] = (produced, consumed, allocated, surplus)
-    withheld = None
-    if _homes(s) < MIN_HOMES:
-        energy, withheld = (None, None, None, None), "fewer_than_5_homes"
+    money, transfers = totals[4], totals[5]
     return SettlementOut(
         operation_id=str(s.operation_id),
         day=s.day.isoformat(),
@@ -272,15 +255,7 @@ def settlement_out(s: SettledDay) -> SettlementOut:
         onchain_root=chain.root if chain else None,
         block=chain.block_number if chain else None,
         tx_hash=chain.tx_hash if chain else None,
-        totals=SettlementTotalsOut(
-            produced_wh=energy[0],
-            consumed_wh=energy[1],
-            allocated_wh=energy[2],
-            surplus_wh=energy[3],
-            amount=amount(money),
-            transfers=transfers,
-            withheld=withheld,
-        ),
+        totals=SettlementTotalsOut(amount=amount(money), transfers=transfers),
         paid=amount(chain.paid) if chain else None,
         shortfall=amount(chain.shortfall) if chain else None,
         paid_lines=chain.paid_up_to if chain else None,

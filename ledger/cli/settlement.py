@@ -294,7 +294,7 @@ def _report(result: SettleResult, operation: str, as_json: bool) -> None:
         f"produced {t.produced_wh:,} Wh, consumed {t.consumed_wh:,} Wh, shared {t.allocated_wh:,} Wh, "
         f"surplus {t.surplus_wh:,} Wh"
         if any(t.as_tuple()[:4])
-        else "energy totals not published (fewer than 5 homes, or no energy): see the lines"
+        else "energy: in the lines (`ledger proof`); the committed totals carry none, as they are public"
     )
     typer.echo(
         f"{the_day} operation {operation} version {result.version}: root 0x{result.root.hex()}\n"

@@ -44,7 +44,6 @@ from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from ledger.domain.energy.allocation import AllocationKey, StepReadings, allocate_step
-from ledger.domain.energy.anonymity import MIN_HOMES
 from ledger.domain.energy.pricing import (
     Band,
     PriceBounds,
@@ -77,7 +76,8 @@ class LineKind(enum.IntEnum):
     """What a line says. `payer` is the consumer side, `payee` the producer side."""
 
     DAY = 0
-    """The day's totals: index = transfer lines, time = day start, wh = allocated, value = amount."""
+    """The day's totals: index = transfer lines, time = day start, wh = 0 (the committed totals
+    carry no energy figure), value = amount."""
     STEP = 1
     """One step x producer x consumer: index = step number, time = step start, wh, value in
     1/1000 micro-euro (Wh x price)."""
@@ -516,19 +516,18 @@ def compute_day(
         lines.append(Line(LineKind.TRANSFER, number, 0, payer, payee, 0, abs(t.amount)))
     lines.extend(batch_lines(transfers, batch_size))
 
-    allocated = sum(a.total_allocated for a in allocations.values())
     if max(produced, consumed) > MAX_UINT64:
         raise SettlementError("the day's energy does not fit the contract's totals (uint64 Wh)")
-    # The committed totals are public (the chain's event): the energy of fewer than MIN_HOMES
-    # homes is left out of them (zeros, which the contract accepts), as the API's district
-    # figures leave it out; the lines of each pair and step stay in the tree, proven as before.
-    homes = {account(m) for r in by_start.values() for m in (*r.injections, *r.withdrawals)}
-    public = len(homes) >= MIN_HOMES
+    # The committed totals are public (the chain's event, which the feed repeats): they carry no
+    # energy figure at all (zeros, which the contract accepts). A day's energy could otherwise be
+    # that of a handful of homes (few traders among many members, a home's whole day as the
+    # difference of two versions); the district's energy is published only by the API's
+    # aggregates of at least MIN_HOMES homes, and each pair and step stays in the tree, proven.
     totals = Totals(
-        produced_wh=produced if public else 0,
-        consumed_wh=consumed if public else 0,
-        allocated_wh=allocated if public else 0,
-        surplus_wh=settled.surplus_wh if public else 0,
+        produced_wh=0,
+        consumed_wh=0,
+        allocated_wh=0,
+        surplus_wh=0,
         amount=sum(t.amount for t in transfers if t.amount > 0),
         transfers=len(transfers),
     )

@@ -340,12 +340,8 @@ def test_settlement_days_list_roots_totals_versions_and_transactions(energy_clie
     lines = day_lines(1)
     assert committed["root"] == committed["onchain_root"] == "0x" + lines.root.hex()
     assert committed["tx_hash"] == "0x" + "ab" * 32 and committed["block"] == 42
-    # Three homes trade in this day: its energy totals are withheld, its money is not.
-    assert committed["totals"] == {
-        "produced_wh": None, "consumed_wh": None, "allocated_wh": None, "surplus_wh": None,
-        "amount": {"micro": "81000", "display": "0.081 M3E"}, "transfers": 2,
-        "withheld": "fewer_than_5_homes",
-    }
+    # What the day moved; no energy figure (a day's energy may be that of a handful of homes).
+    assert committed["totals"] == {"amount": {"micro": "81000", "display": "0.081 M3E"}, "transfers": 2}
     assert committed["paid"] == {"micro": "81000", "display": "0.081 M3E"}
     assert energy_client.get("/v1/settlements?limit=1").json()["settlements"][0]["day"] == "2025-06-22"
     one = energy_client.get("/v1/settlements/2025-06-21").json()
