@@ -177,7 +177,9 @@ def test_a_restarted_watcher_corrects_a_day_changed_while_it_was_down(sqlite_url
     chain = FakeChain()
     lines = MemoryDayStore()  # the settlement state outlives the process (its own store)
     _watcher(store, chain, [], lines).check()
-    t = int(day_step_starts(DAY, StepLength.MIN15)[20].timestamp())
+    # A sunny step: the corrected reading changes what PRM-C3 bought, so money moves. (A change
+    # at a step with no production changes no line and no public total: nothing to settle.)
+    t = int(day_step_starts(DAY, StepLength.MIN15)[50].timestamp())
     pipeline.ingest_distributor(
         [("PRM-C3", IntervalReading(t, 900, "electricity", "import", 5, "corrected"))], b"fix"
     )
@@ -199,6 +201,27 @@ def _held(url: str) -> tuple[SqlEnergyStore, int]:
     )
     (review,) = store.review_queue()
     return store, review.review_id
+
+
+def test_a_correction_at_a_step_without_production_changes_no_line_and_commits_nothing(
+    sqlite_url: str,
+) -> None:
+    """Before dawn nothing is shared: a corrected reading there changes no line of the day and no
+    public total (the committed totals carry no energy), so no version 2 is committed."""
+    store = _world(sqlite_url)
+    pipeline = IngestPipeline(store, clock=lambda: NOW)
+    pipeline.ingest_distributor(_rows(), b"first file")
+    chain = FakeChain()
+    lines = MemoryDayStore()
+    _watcher(store, chain, [], lines).check()
+    assert chain.commits == 1
+    t = int(day_step_starts(DAY, StepLength.MIN15)[20].timestamp())
+    pipeline.ingest_distributor(
+        [("PRM-C3", IntervalReading(t, 900, "electricity", "import", 5, "corrected"))], b"fix"
+    )
+    events: list[dict[str, Any]] = []
+    _watcher(store, chain, events, lines).check()
+    assert [e for e in events if e["event"] == "day-settled"] == [] and chain.commits == 1
 
 
 def test_the_cli_lists_and_resolves_reviews(sqlite_url: str, tmp_path: Path) -> None:
