@@ -516,8 +516,9 @@ def compute_day(
         lines.append(Line(LineKind.TRANSFER, number, 0, payer, payee, 0, abs(t.amount)))
     lines.extend(batch_lines(transfers, batch_size))
 
+    # The committed totals carry no energy now, but a line's `wh` is a uint64 leaf field.
     if max(produced, consumed) > MAX_UINT64:
-        raise SettlementError("the day's energy does not fit the contract's totals (uint64 Wh)")
+        raise SettlementError("the day's energy does not fit a line of its tree (uint64 Wh)")
     # The committed totals are public (the chain's event, which the feed repeats): they carry no
     # energy figure at all (zeros, which the contract accepts). A day's energy could otherwise be
     # that of a handful of homes (few traders among many members, a home's whole day as the
