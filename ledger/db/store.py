@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import Index, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
@@ -131,6 +133,15 @@ _BY_BLOCK = (
     "reserve_carries", "balance_history", "supply_history", "blocks",
 )
 
+# The tables holding one row per log (raw or decoded, a log may be in two: a rare event keeps its
+# raw row beside its decoded one), and bookings by the log that opened them.
+_LOG_KEYS = " UNION ".join(
+    [f"SELECT block_number, log_index FROM {table} "  # noqa: S608
+     "WHERE chain_id = :c AND block_number > :n"
+     for table in _BY_BLOCK if table not in ("balance_history", "supply_history", "blocks")]
+    + ["SELECT opened_block, opened_log_index FROM bookings "
+       "WHERE chain_id = :c AND opened_block > :n"])
+
 # Tables whose secondary indexes serve readers only (the API, reconcile, rollbacks): an initial
 # backfill drops them and builds them in one sorted pass at its end, several times faster than
 # maintaining them row by row. Primary keys (uniqueness, the indexer's own lookups) always stay.
@@ -231,6 +242,9 @@ class Store:
         # Called first inside every write transaction (the writer lock's re-check on
         # PostgreSQL: see ledger.db.lock.writer_lock); it raises to keep the write out.
         self.write_guard: Callable[[Connection], None] | None = None
+        # SQLite writes each bulk list in one statement (see _columnar_insert); json_each, which
+        # numbers its rows, is built in since SQLite 3.38.
+        self.columnar = not self.postgres and sqlite3.sqlite_version_info >= (3, 38, 0)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -280,6 +294,8 @@ class Store:
                 else:
                     for row in rows:
                         copy.write_row(row)
+            return
+        if self.columnar and _columnar_insert(conn, table, columns, rows):
             return
         # SQLite: multi-row VALUES, each statement as many rows as 999 parameters hold (the
         # oldest SQLite limit): ~30% less work than one row per statement.
@@ -615,6 +631,15 @@ class Store:
             )
 
     def _read_balances(self, conn: Connection, chain_id: int, accounts: list[str]) -> dict[str, int]:
+        if self.columnar:
+            # One row out: a row per account would hand the GIL over once per account (each
+            # step of a result releases it, see _columnar_insert).
+            packed = conn.exec_driver_sql(
+                "SELECT json_group_array(json_array(account, hex(balance))) FROM balances "
+                "WHERE chain_id = ? AND account IN (SELECT value FROM json_each(?))",
+                (chain_id, orjson.dumps(accounts)),
+            ).scalar_one()
+            return {a: int(h, 16) if h else 0 for a, h in orjson.loads(packed)}
         found: dict[str, int] = {}
         for i in range(0, len(accounts), _CHUNK):
             chunk = accounts[i : i + _CHUNK]
@@ -702,6 +727,11 @@ class Store:
         for account, block in history:
             if block > last_block.get(account, -1):
                 last_block[account] = block
+        if self.columnar and _columnar_insert(  # one statement for all: updates and new rows
+            conn, "balances", _BULK["balances"],
+            [(c, a, u(balances[a]), n) for a, n in last_block.items()], upsert=("chain_id", "account"),
+        ):
+            return
         updates = [
             {"c": c, "a": a, "b": u(balances[a]), "n": last_block[a]}
             for a in last_block
@@ -855,15 +885,22 @@ class Store:
 
     # -- rollback -----------------------------------------------------------------------------
 
+    def log_keys(self, chain_id: int, above: int = -1) -> list[tuple[int, int]]:
+        """(block, log index) of every log the index holds above block `above`, in chain order:
+        raw, decoded, or both (a day-to-day event is kept only decoded)."""
+        with self.engine.connect() as conn:
+            return [(int(b), int(i)) for b, i in conn.execute(
+                text(_LOG_KEYS + " ORDER BY 1, 2"), {"c": chain_id, "n": above})]
+
     def rollback_to(self, chain_id: int, ancestor: Cursor) -> int:
-        """Undo every row above block `ancestor.block_number`; returns the raw logs removed."""
+        """Undo every row above block `ancestor.block_number`; returns the logs removed."""
         c = chain_id
         n = ancestor.block_number
         u = self._u
         p = {"c": c, "n": n}
         with self._tx() as conn:
             removed = int(conn.execute(
-                text("SELECT COUNT(*) FROM raw_logs WHERE chain_id = :c AND block_number > :n"), p
+                text(f"SELECT COUNT(*) FROM ({_LOG_KEYS}) AS logs"), p  # noqa: S608
             ).scalar_one())
             accounts = [str(r[0]) for r in conn.execute(
                 text("SELECT DISTINCT account FROM balance_history "
@@ -978,6 +1015,102 @@ def _copy_text(table: str, rows: Sequence[Sequence[Any]], width: int) -> str | N
             or text.count("\n") != len(rows) or "\r" in text):
         return None
     return text
+
+
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_INT_WIDTH = 20  # an int64 in decimal, sign included
+
+
+def _columns_sql(rows: Sequence[Sequence[Any]], width: int
+                 ) -> tuple[list[str], list[bytes | str]] | None:
+    """Each column of `rows` as one parameter and the SQL that reads a row's value from it, or
+    None when a column does not fit (see `_columnar_insert`). Row i's value sits at a fixed
+    offset: substr() of a blob is a jump, where a text's would count characters."""
+    n = len(rows)
+    exprs: list[str] = []
+    params: list[bytes | str] = []
+    for p in range(width):
+        column = list(map(itemgetter(p), rows))
+        kinds = set(map(type, column))
+        nullable = type(None) in kinds
+        kinds.discard(type(None))
+        if not kinds:
+            exprs.append("NULL")
+            continue
+        if len(kinds) != 1:
+            return None
+        kind = kinds.pop()
+        at = f"?{len(params) + 2}"
+        if kind is int or kind is bool:
+            present = [v for v in column if v is not None] if nullable else column
+            if min(present) < _I64_MIN or max(present) > _I64_MAX:
+                return None  # the executemany path says which value does not fit
+            blank = " " * _INT_WIDTH
+            text_ = "".join([blank if v is None else f"{v:020d}" for v in column]) if nullable \
+                else ("%020d" * n) % tuple(column)
+            field = f"CAST(substr({at}, j.key * {_INT_WIDTH} + 1, {_INT_WIDTH}) AS TEXT)"
+            if nullable:
+                field = f"NULLIF({field}, '{blank}')"
+            exprs.append(f"CAST({field} AS INTEGER)")
+            params.append(text_.encode("ascii"))
+            continue
+        if kind is str:
+            present = [v for v in column if v is not None] if nullable else column
+            widths = set(map(len, present))
+            if len(widths) != 1:
+                return None
+            w = widths.pop()
+            joined = "".join(present)
+            # ASCII without NUL (one byte per character, and text functions stop at a NUL),
+            # and a NULL's blank never a value's text
+            if (w == 0 or not joined.isascii() or "\x00" in joined
+                    or (nullable and " " * w in present)):
+                return None
+            if nullable:
+                joined = "".join([" " * w if v is None else v for v in column])
+            field = f"CAST(substr({at}, j.key * {w} + 1, {w}) AS TEXT)"
+            exprs.append(f"NULLIF({field}, '{' ' * w}')" if nullable else field)
+            params.append(joined.encode("ascii"))
+            continue
+        if kind is bytes:
+            present = [v for v in column if v is not None] if nullable else column
+            widths = set(map(len, present))
+            if len(widths) != 1 or nullable:
+                return None
+            w = widths.pop()
+            exprs.append(f"substr({at}, j.key * {w} + 1, {w})")
+            params.append(b"".join(column))
+            continue
+        return None
+    return exprs, params
+
+
+def _columnar_insert(conn: Connection, table: str, columns: tuple[str, ...],
+                     rows: Sequence[Sequence[Any]], upsert: tuple[str, ...] = ()) -> bool:
+    """All `rows` in one INSERT ... SELECT: each column goes as one fixed-width blob, and SQLite
+    cuts the rows out of them in C. Binding every value instead (executemany) handed the GIL
+    over once per statement of 90 rows, and each time the writer waited for the decode thread's
+    switch interval: a third of a backfill. Returns False (nothing written) when a column does
+    not fit: an integer outside int64, text of several widths or not ASCII, a float, a NULL
+    amount; the caller then binds the values."""
+    if not rows:
+        return True
+    found = _columns_sql(rows, len(columns))
+    if found is None:
+        return False
+    exprs, params = found
+    # The rows' driver: a JSON array of n zeros gives j.key = 0..n-1 (parsed once, in C).
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} "  # noqa: S608
+           "FROM json_each(?1) AS j")
+    if upsert:
+        changed = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in upsert)
+        sql += f" WHERE true ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {changed}"
+    conn.exec_driver_sql(sql, (_zeros(len(rows)), *params))
+    return True
+
+
+def _zeros(n: int) -> str:
+    return "[" + ",".join("0" * n) + "]" if n else "[]"
 
 
 def _has_index(conn: Connection, index: Index) -> bool:

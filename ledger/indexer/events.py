@@ -171,6 +171,15 @@ T_DISBURSED = topic(FUND_EVENTS["Disbursed"])
 
 _MAX_ID = (1 << 63) - 1
 
+# The payments events kept only decoded (see `Decoder.decode_into`), with the shape that makes
+# their row whole: (topics, length of the data's hex text). A booking's end updates the booking's
+# row instead of having one of its own: kept raw as well.
+_PAYMENTS_WHOLE = {
+    T_PAYMENT: (4, 2 + 64),
+    T_REFUND: (4, 2 + 64),
+    T_BOOKING_OPENED: (4, 2 + 3 * 64),
+}
+
 
 def abi_signature(entry: Mapping[str, Any]) -> str:
     def typ(inp: Mapping[str, Any]) -> str:
@@ -285,40 +294,36 @@ class Decoder:
             data = log["data"]
             nt = len(topics)
             t0 = topics[0] if nt else None
-            raw_append(
-                new(
-                    LogRow,
-                    (
-                        chain_id,
-                        bn,
-                        li,
-                        tx,
-                        int(log["transactionIndex"], 16),
-                        address,
-                        t0,
-                        topics[1] if nt > 1 else None,
-                        topics[2] if nt > 2 else None,
-                        topics[3] if nt > 3 else None,
-                        data,
-                    ),
-                )
-            )
             n += 1
+            # The day-to-day events have a row of their own holding every field of the log: they
+            # are kept only decoded (a raw copy was 40% of a backfill's writes). Their shape is
+            # checked first: a log that does not match keeps its raw row and is decoded as before.
+            if address == token:
+                if t0 == T_TRANSFER and nt == 3 and len(data) == 66:
+                    transfer_append(new(TransferRow, (
+                        bn, li, tx, "0x" + topics[1][26:], "0x" + topics[2][26:], int(data, 16))))
+                    continue
+                if t0 == T_DEPOSIT and nt == 3 and len(data) == 130:
+                    batch.deposits.append(DepositRow(
+                        bn, li, tx, topics[1], "0x" + topics[2][26:], int(data[2:66], 16),
+                        int(data[66:], 16)))
+                    continue
+                if t0 == T_REDEEMED and nt == 3 and len(data) == 322:
+                    self._redeemed(bn, li, tx, topics, data, batch)
+                    continue
+            elif address == payments and t0 in _PAYMENTS_WHOLE and _PAYMENTS_WHOLE[t0] == (
+                    nt, len(data)):
+                self._payments(bn, li, tx, t0, topics, data, times, batch)
+                continue
+            raw_append(new(LogRow, (
+                chain_id, bn, li, tx, int(log["transactionIndex"], 16), address, t0,
+                topics[1] if nt > 1 else None, topics[2] if nt > 2 else None,
+                topics[3] if nt > 3 else None, data)))
             if address == token:
                 if t0 == T_TRANSFER and nt == 3:
-                    transfer_append(
-                        new(
-                            TransferRow,
-                            (
-                                bn,
-                                li,
-                                tx,
-                                "0x" + topics[1][26:],
-                                "0x" + topics[2][26:],
-                                int(data, 16) if len(data) > 2 else 0,
-                            ),
-                        )
-                    )
+                    transfer_append(new(TransferRow, (
+                        bn, li, tx, "0x" + topics[1][26:], "0x" + topics[2][26:],
+                        int(data, 16) if len(data) > 2 else 0)))
                 elif t0 == T_DEPOSIT:
                     batch.deposits.append(
                         DepositRow(
@@ -332,20 +337,7 @@ class Decoder:
                         )
                     )
                 elif t0 == T_REDEEMED:
-                    batch.redemptions.append(
-                        RedemptionRow(
-                            bn,
-                            li,
-                            tx,
-                            _id(topics[1][2:]),
-                            "0x" + topics[2][26:],
-                            int(_word(data, 0), 16),
-                            int(_word(data, 1), 16),
-                            int(_word(data, 2), 16),
-                            "0x" + _word(data, 3),
-                            int(_word(data, 4), 16),
-                        )
-                    )
+                    self._redeemed(bn, li, tx, topics, data, batch)
                 elif t0 == T_RESERVE_CARRIED:
                     _topics(topics, 2, "ReserveCarriedOver", bn)
                     batch.reserve_carries.append(ReserveCarryRow(
@@ -359,6 +351,14 @@ class Decoder:
             elif address == fund:
                 self._fund(bn, li, tx, t0, topics, data, times, batch)
         return n
+
+    @staticmethod
+    def _redeemed(bn: int, li: int, tx: str, topics: list[str], data: str, batch: Batch) -> None:
+        batch.redemptions.append(RedemptionRow(
+            bn, li, tx, _id(topics[1][2:]), "0x" + topics[2][26:], int(_word(data, 0), 16),
+            int(_word(data, 1), 16), int(_word(data, 2), 16), "0x" + _word(data, 3),
+            int(_word(data, 4), 16),
+        ))
 
     @staticmethod
     def _token_powers(
@@ -515,6 +515,7 @@ class Decoder:
         batch: Batch,
     ) -> None:
         if t0 == T_PAYMENT or t0 == T_REFUND:
+            _topics(topics, 4, "PaymentMade" if t0 == T_PAYMENT else "PaymentRefunded", bn)
             row = PaymentRow(
                 bn,
                 li,
@@ -527,6 +528,7 @@ class Decoder:
             )
             (batch.payments if t0 == T_PAYMENT else batch.refunds).append(row)
         elif t0 == T_BOOKING_OPENED:
+            _topics(topics, 4, "BookingOpened", bn)
             batch.booking_opens.append(
                 BookingOpenRow(
                     bn,

@@ -100,9 +100,31 @@ def test_transfer_is_decoded_exactly_even_at_the_uint256_maximum() -> None:
         [log(TOKEN, [T_TRANSFER, addr_topic(ALICE), addr_topic(BOB)], "0x" + word(U256_MAX))], b
     )
     assert n == 1
-    assert len(b.logs) == 1
+    assert b.logs == []  # its row holds every field: no raw copy
     t = b.transfers[0]
     assert (t.block_number, t.from_address, t.to_address, t.value) == (7, ALICE, BOB, U256_MAX)
+
+
+def test_a_day_to_day_event_of_another_shape_keeps_its_raw_row() -> None:
+    """A Transfer whose data is longer than one word, a payment without its ref topic: their
+    table would not hold the whole log, so the raw row stays beside what is decoded."""
+    b = batch()
+    n = Decoder(TOKEN, PAYMENTS).decode_into([
+        log(TOKEN, [T_TRANSFER, addr_topic(ALICE), addr_topic(BOB)], "0x" + word(5) + word(6)),
+        log(PAYMENTS, [T_PAYMENT, "0x" + word(3), addr_topic(ALICE), "0x" + "42" * 32],
+            "0x" + word(2_500) + word(1)),
+    ], b)
+    assert n == 2
+    assert [row.topic0 for row in b.logs] == [T_TRANSFER, T_PAYMENT]
+    assert [t.value for t in b.transfers] == [int(word(5) + word(6), 16)]
+    assert [p.amount for p in b.payments] == [2_500]
+
+
+def test_a_payment_missing_a_topic_is_refused_with_a_sentence() -> None:
+    with pytest.raises(DecodeError, match="PaymentMade at block 7 has 3 topics, not 4"):
+        Decoder(TOKEN, PAYMENTS).decode_into(
+            [log(PAYMENTS, [T_PAYMENT, "0x" + word(3), addr_topic(ALICE)], "0x" + word(2_500))],
+            batch())
 
 
 def test_a_transfer_shaped_log_of_another_contract_is_kept_raw_only() -> None:

@@ -50,11 +50,15 @@ def chain_logs(url: str, manifest: Path) -> list[tuple[int, int, str]]:
 
 
 def indexed_logs(database_url: str) -> list[tuple[int, int, str]]:
-    with open_store(database_url, upgrade=False) as store, store.engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT l.block_number, l.log_index, b.hash FROM raw_logs l JOIN blocks b"
-            " ON b.chain_id = l.chain_id AND b.number = l.block_number ORDER BY 1, 2").all()
-    return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+    """(block, log index, block hash) of every log the index holds, raw or decoded."""
+    with open_store(database_url, upgrade=False) as store:
+        with store.engine.connect() as conn:
+            chains = sorted(int(c) for c, in conn.exec_driver_sql(
+                "SELECT chain_id FROM indexer_cursor"))
+            hashes = {(int(c), int(n)): str(h) for c, n, h in conn.exec_driver_sql(
+                "SELECT chain_id, number, hash FROM blocks")}
+        keys = [(c, *k) for c in chains for k in store.log_keys(c)]
+    return [(b, i, hashes.get((c, b), "")) for c, b, i in keys]
 
 
 def store_for(database_url: str) -> Store:

@@ -1,0 +1,109 @@
+"""SQLite's one-statement bulk insert (each column as one fixed-width blob): it must store exactly
+what binding every value stores, and hand back (write nothing) whatever it cannot carry."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine
+
+from ledger.db.store import _columnar_insert
+
+COLUMNS = ("k", "n", "small", "word", "maybe_word", "maybe_n", "amount", "flag", "empty")
+DDL = ("CREATE TABLE t (k INTEGER PRIMARY KEY, n BIGINT, small INTEGER, word VARCHAR(42), "
+       "maybe_word VARCHAR(66), maybe_n BIGINT, amount BLOB, flag BOOLEAN, empty TEXT)")
+I64 = st.integers(-(1 << 63), (1 << 63) - 1)
+HEX = st.text("0123456789abcdef", min_size=8, max_size=8).map(lambda h: "0x" + h)
+
+
+def _both(rows: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any], bool]:
+    """The rows read back after the columnar insert, after executemany, and whether the
+    columnar path took them."""
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(DDL)
+        took = _columnar_insert(conn, "t", COLUMNS, rows)
+        columnar = conn.exec_driver_sql("SELECT *, typeof(n), typeof(word) FROM t ORDER BY k").all()
+    plain = sqlite3.connect(":memory:")
+    plain.execute(DDL)
+    plain.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    bound = plain.execute("SELECT *, typeof(n), typeof(word) FROM t ORDER BY k").fetchall()
+    return [tuple(r) for r in columnar], bound, took
+
+
+row_strategy = st.tuples(
+    I64, st.integers(0, 2**31), HEX, st.one_of(st.none(), HEX.map(lambda h: h * 2)),
+    st.one_of(st.none(), I64), st.binary(min_size=32, max_size=32), st.booleans(), st.none())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(row_strategy, min_size=1, max_size=40, unique_by=lambda r: r[0]))
+def test_it_stores_exactly_what_binding_stores(rows: list[tuple[Any, ...]]) -> None:
+    keyed = [(i, *r) for i, r in enumerate(rows)]
+    columnar, bound, took = _both(keyed)
+    assert took
+    assert columnar == bound
+
+
+def test_negative_and_extreme_integers_and_nulls_keep_their_value() -> None:
+    rows = [(1, -(1 << 63), 0, "0xab", None, None, b"\x00" * 32, True, None),
+            (2, (1 << 63) - 1, -1, "0xcd", "0x" + "ee" * 32, -5, b"\xff" * 32, False, None)]
+    columnar, bound, took = _both(rows)
+    assert took and columnar == bound
+    assert columnar[0][1] == -(1 << 63) and columnar[1][5] == -5 and columnar[0][4] is None
+
+
+@pytest.mark.parametrize("bad, why", [
+    ((1 << 63), "an integer above int64 (JSON or decimal text would not carry it exactly)"),
+    (1.5, "a float"),
+    ("12", "a text in an integer column of ints"),
+])
+def test_a_value_it_cannot_carry_writes_nothing(bad: object, why: str) -> None:
+    rows = [(1, 5, 0, "0xab", None, None, b"\x00" * 32, True, None),
+            (2, bad, 0, "0xab", None, None, b"\x00" * 32, True, None)]
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(DDL)
+        assert not _columnar_insert(conn, "t", COLUMNS, rows), why
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM t").scalar() == 0
+
+
+@pytest.mark.parametrize("word", ["0xabc", "0xé1", "0x\x00b", "    "])
+def test_text_of_other_widths_non_ascii_nul_or_blank_is_handed_back(word: str) -> None:
+    rows = [(1, 5, 0, "0xab", None, None, b"\x00" * 32, True, None),
+            (2, 5, 0, "0xab", word, None, b"\x00" * 32, True, None),
+            (3, 5, 0, "0xab", None if word != "    " else "0xab", None, b"\x00" * 32, True, None)]
+    if word == "0xabc":  # of another width than its column's other values
+        rows[2] = (3, 5, 0, "0xab", "0xabcd", None, b"\x00" * 32, True, None)
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(DDL)
+        assert not _columnar_insert(conn, "t", COLUMNS, rows)
+
+
+def test_an_amount_missing_or_of_another_width_is_handed_back() -> None:
+    for amount in (None, b"\x01" * 31):
+        rows = [(1, 5, 0, "0xab", None, None, b"\x00" * 32, True, None),
+                (2, 5, 0, "0xab", None, None, amount, True, None)]
+        engine = create_engine("sqlite://")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(DDL)
+            assert not _columnar_insert(conn, "t", COLUMNS, rows)
+
+
+def test_upsert_replaces_the_rows_of_the_same_key_and_adds_the_others() -> None:
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(DDL)
+        first = [(1, 10, 0, "0xab", None, None, b"\x01" * 32, True, None)]
+        assert _columnar_insert(conn, "t", COLUMNS, first)
+        again = [(1, 11, 0, "0xcd", None, None, b"\x02" * 32, False, None),
+                 (2, 20, 0, "0xef", None, None, b"\x03" * 32, True, None)]
+        assert _columnar_insert(conn, "t", COLUMNS, again, upsert=("k",))
+        rows = conn.exec_driver_sql("SELECT k, n, word, amount, flag FROM t ORDER BY k").all()
+    assert [tuple(r) for r in rows] == [(1, 11, "0xcd", b"\x02" * 32, 0),
+                                        (2, 20, "0xef", b"\x03" * 32, 1)]
