@@ -721,7 +721,10 @@ class Store:
         self._bulk(
             conn,
             "balance_history",
-            [(c, account, block, u(value)) for (account, block), value in history.items()],
+            [(c, account, block, value) for (account, block), value in history.items()]
+            if self.postgres else  # the U256 blob inline, as for transfers
+            [(c, account, block, value.to_bytes(32, "big"))
+             for (account, block), value in history.items()],
         )
         last_block: dict[str, int] = {}
         for account, block in history:
@@ -1022,13 +1025,13 @@ _INT_WIDTH = 20  # an int64 in decimal, sign included
 
 
 def _columns_sql(rows: Sequence[Sequence[Any]], width: int
-                 ) -> tuple[list[str], list[bytes | str]] | None:
+                 ) -> tuple[list[str], list[bytes | str | int]] | None:
     """Each column of `rows` as one parameter and the SQL that reads a row's value from it, or
     None when a column does not fit (see `_columnar_insert`). Row i's value sits at a fixed
     offset: substr() of a blob is a jump, where a text's would count characters."""
     n = len(rows)
     exprs: list[str] = []
-    params: list[bytes | str] = []
+    params: list[bytes | str | int] = []
     for p in range(width):
         column = list(map(itemgetter(p), rows))
         kinds = set(map(type, column))
@@ -1041,6 +1044,10 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             return None
         kind = kinds.pop()
         at = f"?{len(params) + 2}"
+        if not nullable and kind in (int, str) and column.count(column[0]) == n:
+            exprs.append(at)  # the same value in every row (the chain id): bound once
+            params.append(column[0])
+            continue
         if kind is int or kind is bool:
             present = [v for v in column if v is not None] if nullable else column
             if min(present) < _I64_MIN or max(present) > _I64_MAX:

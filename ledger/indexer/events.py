@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -204,6 +205,20 @@ def check_abi(abi: Iterable[Mapping[str, Any]], expected: Mapping[str, str]) -> 
 
 def local_day(timestamp: int) -> str:
     """The Europe/Paris calendar date of a block time (merchant takings are per local day)."""
+    day = _hour_day(timestamp // 3600)
+    return day if day is not None else _exact_day(timestamp)
+
+
+@lru_cache(maxsize=8192)
+def _hour_day(hour: int) -> str | None:
+    """The local date shared by every second of a UTC hour, or None when the date changes
+    inside it. Paris changes date and offset on whole UTC hours: one time-zone conversion an
+    hour instead of one a payment (it was a third of decoding a district's payments)."""
+    first, last = _exact_day(hour * 3600), _exact_day(hour * 3600 + 3599)
+    return first if first == last else None
+
+
+def _exact_day(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).astimezone(LOCAL_TZ).date().isoformat()
 
 

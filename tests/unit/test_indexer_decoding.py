@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -543,3 +545,19 @@ def test_free_basics_covers_and_tiers_decode_all_fields() -> None:
     with pytest.raises(DecodeError, match="topics"):
         Decoder(TOKEN, PAYMENTS).decode_into(
             [log(PAYMENTS, [T_FREE_TIER_COVERED, "0x" + word(2)], "0x" + word(0) * 3)], batch())
+
+
+@given(st.integers(min_value=0, max_value=4_102_444_800))  # 1970 to 2100
+def test_the_local_day_read_by_the_hour_is_the_exact_conversion(timestamp: int) -> None:
+    exact = datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo("Europe/Paris"))
+    assert local_day(timestamp) == exact.date().isoformat()
+
+
+@pytest.mark.parametrize("utc", ["2026-03-29T00:59:59", "2026-03-29T01:00:00",
+                                 "2026-03-28T22:59:59", "2026-03-28T23:00:00",
+                                 "2026-10-24T21:59:59", "2026-10-24T22:00:00",
+                                 "2026-10-25T22:59:59", "2026-10-25T23:00:00"])
+def test_the_local_day_around_the_clock_changes_and_midnights(utc: str) -> None:
+    timestamp = int(datetime.fromisoformat(utc).replace(tzinfo=UTC).timestamp())
+    exact = datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo("Europe/Paris"))
+    assert local_day(timestamp) == exact.date().isoformat()
