@@ -60,6 +60,7 @@ from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 _PREFETCH = 2  # ranges read ahead of the writer
 _GC_EVERY = 16  # batches between two collections of the young generations during a backfill
 _HEAD_POLL = 0.1  # seconds between two eth_blockNumber while caught up (new-head detection)
+_TAIL_LOGS = 2_000  # the logs of the last ranges of a backfill (see Indexer._tail_span)
 _LAGGING_TRIES = 60  # --once: polls of a node that answers behind its own head before giving up
 
 
@@ -173,6 +174,7 @@ class Indexer:
         self.progress = progress or Progress()
         self.stop = stop or threading.Event()
         self.ranges = ranges or AdaptiveRange()
+        self._density = 0.0  # logs per block in the last final range read
         self.unfinalized_span = unfinalized_span
         self.decoder = Decoder(
             targets.token, targets.payments, targets.others, targets.settlement, targets.fund
@@ -391,8 +393,21 @@ class Indexer:
 
     # -- below finality -----------------------------------------------------------------------
 
+    def _tail_span(self, first: int, end: int) -> int:
+        """The span of the next final range: the adaptive one, except near the backfill's end,
+        where the ranges halve down to about `_TAIL_LOGS` logs. The writer then writes the
+        first halves while the last ones are read, and has little left when the reading ends
+        (the last range of a district's backfill held half its events, written after the node
+        had answered everything)."""
+        span = self.ranges.span
+        remaining = end - first + 1
+        density = self._density
+        if density <= 0 or remaining > 2 * span or remaining * density <= _TAIL_LOGS:
+            return span
+        return min(span, max(remaining // 2, int(_TAIL_LOGS / density), 1))
+
     def _fetch_final(self, first: int, end: int) -> Fetched:
-        last = min(end, first + self.ranges.span - 1)
+        last = min(end, first + self._tail_span(first, end) - 1)
         while True:
             try:
                 logs, end_header = self.rpc.batch([
@@ -412,6 +427,7 @@ class Indexer:
             raise NodeLagging(f"the node marks logs of final blocks {first}..{last} as removed; "
                               "reading again")
         self.ranges.on_success(last - first + 1, len(logs))
+        self._density = len(logs) / (last - first + 1)
         headers = {last: end_header}
         hashes: dict[int, str] = {}
         stamps: dict[int, str | None] = {}

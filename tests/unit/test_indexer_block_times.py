@@ -101,3 +101,43 @@ def test_a_header_read_must_match_its_logs_hash() -> None:
     node = _Node([_log(100, 0, stamp=1_700_000_100, block_hash=_hash(999))])
     with pytest.raises(NodeLagging, match="changed while reading"):
         _fetch(node)
+
+
+class _DenseNode:
+    """Every block holds `per_block` logs carrying their time; answers any range."""
+
+    def __init__(self, per_block: int) -> None:
+        self.per_block = per_block
+        self.ranges: list[tuple[int, int]] = []
+
+    def batch(self, calls: list[Call]) -> list[Any]:
+        out: list[Any] = []
+        for method, params in calls:
+            if method == "eth_getLogs":
+                a, b = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
+                self.ranges.append((a, b))
+                out.append([_log(n, i, stamp=1_700_000_000 + n)
+                            for n in range(a, b + 1) for i in range(self.per_block)])
+            else:
+                out.append(_header(int(params[0], 16)))
+        return out
+
+    def headers(self, numbers: list[int]) -> list[dict[str, Any] | None]:
+        return [_header(n) for n in numbers]
+
+
+def test_the_last_ranges_of_a_backfill_halve_so_the_writer_has_little_left_at_the_end() -> None:
+    """1,000 blocks of 10 logs, ranges of 300 blocks (3,000 logs): the ranges cover every
+    block once, in order, and near the end halve down to about 2,000 logs."""
+    node = _DenseNode(per_block=10)
+    targets = Targets(chain_id=69003, token=TOKEN, payments=None, start_block=1)
+    indexer = Indexer(node, None, targets, ranges=AdaptiveRange(initial=300, maximum=300))  # type: ignore[arg-type]
+    first = 1
+    while first <= 1_000:
+        first = indexer._fetch_final(first, 1_000).last + 1
+    covered = [n for a, b in node.ranges for n in range(a, b + 1)]
+    assert covered == list(range(1, 1_001))
+    spans = [b - a + 1 for a, b in node.ranges]
+    assert spans[:2] == [300, 300]  # far from the end: the adaptive span
+    assert spans[2:] == [200, 200]  # 400 blocks left (4,000 logs): halves, of 2,000 logs each
+    assert max(spans) <= 300
