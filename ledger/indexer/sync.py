@@ -469,8 +469,6 @@ class Indexer:
         backfill reaches `end` (until then only the API's reads are slower; a crash leaves them
         missing and the next backfill's end builds them).
         """
-        if not cursor.block_hash and self.store.drop_deferred_indexes_if_empty():
-            self._indexes_ready = False
         written = cursor.block_number
         # Three stages, each a queue of `_PREFETCH` apart: a thread reads ranges (eth_getLogs,
         # headers, JSON), a thread decodes them into rows, this thread writes them. Decoding
@@ -525,6 +523,9 @@ class Indexer:
             for stage in stages:
                 stage.start()
             try:
+                # The node answers the first range meanwhile (the readers do not touch the DB).
+                if not cursor.block_hash and self.store.drop_deferred_indexes_if_empty():
+                    self._indexes_ready = False
                 while (ready := decoded_q.get()) is not None:
                     if isinstance(ready, BaseException):
                         raise ready
