@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.db.errors import DatabaseUnavailable
+from ledger.db.store import LOGS_HELD_COUNT
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class OpsFigures:
     cursor: int | None  # the last indexed block (None: nothing indexed yet)
     genesis_hash: str | None  # the genesis the index was built from
     highest_head: int | None
-    events: int  # raw logs indexed
+    events: int  # logs indexed (raw or decoded)
     readings: dict[str, int] = field(default_factory=dict)  # ingest outcome -> count
     settled_days: int = 0  # (day, version) commitments indexed
     last_settled_day: int | None = None
@@ -40,8 +41,7 @@ def ops_figures(engine: Engine, chain_id: int) -> OpsFigures:
             if "indexer_cursor" in names:
                 cursor = conn.execute(text(
                     "SELECT block_number FROM indexer_cursor WHERE chain_id = :c"), p).scalar()
-                events = int(conn.execute(text(
-                    "SELECT COUNT(*) FROM raw_logs WHERE chain_id = :c"), p).scalar() or 0)
+                events = int(conn.execute(text(LOGS_HELD_COUNT), p).scalar() or 0)
             if "indexer_chain" in names:
                 identity = conn.execute(text(
                     "SELECT genesis_hash, highest_head FROM indexer_chain WHERE chain_id = :c"),

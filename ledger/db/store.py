@@ -142,6 +142,22 @@ _LOG_KEYS = " UNION ".join(
     + ["SELECT opened_block, opened_log_index FROM bookings "
        "WHERE chain_id = :c AND opened_block > :n"])
 
+# How many logs the index holds, without listing them (the metrics read it at every scrape): the
+# raw rows that no day-to-day table decodes whole, plus the rows of those tables (a log of an
+# odd shape is in both: counted once). The tables below are keyed like raw_logs; a booking by
+# the log that opened it, counted when that log has no raw row.
+_KEPT_DECODED = ("transfers", "deposits", "redemptions", "payments", "refunds")
+LOGS_HELD_COUNT = (
+    "SELECT (SELECT COUNT(*) FROM raw_logs r WHERE r.chain_id = :c"
+    + "".join(f" AND NOT EXISTS (SELECT 1 FROM {t} d WHERE d.chain_id = r.chain_id "  # noqa: S608
+              "AND d.block_number = r.block_number AND d.log_index = r.log_index)"
+              for t in _KEPT_DECODED)
+    + ")" + "".join(f" + (SELECT COUNT(*) FROM {t} WHERE chain_id = :c)" for t in _KEPT_DECODED)
+    + " + (SELECT COUNT(*) FROM bookings b WHERE b.chain_id = :c AND NOT EXISTS (SELECT 1 FROM "
+    "raw_logs r WHERE r.chain_id = b.chain_id AND r.block_number = b.opened_block "
+    "AND r.log_index = b.opened_log_index))"
+)
+
 # Tables whose secondary indexes serve readers only (the API, reconcile, rollbacks): an initial
 # backfill drops them and builds them in one sorted pass at its end, several times faster than
 # maintaining them row by row. Primary keys (uniqueness, the indexer's own lookups) always stay.
@@ -1085,6 +1101,8 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             if len(widths) != 1 or nullable:
                 return None
             w = widths.pop()
+            if w == 0:  # substr() of an empty blob is NULL, where binding stores x''
+                return None
             exprs.append(f"substr({at}, j.key * {w} + 1, {w})")
             params.append(b"".join(column))
             continue

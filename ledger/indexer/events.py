@@ -173,13 +173,30 @@ T_DISBURSED = topic(FUND_EVENTS["Disbursed"])
 _MAX_ID = (1 << 63) - 1
 
 # The payments events kept only decoded (see `Decoder.decode_into`), with the shape that makes
-# their row whole: (topics, length of the data's hex text). A booking's end updates the booking's
-# row instead of having one of its own: kept raw as well.
+# their row whole: (topics, length of the data's hex text, the topics that hold an address; see
+# `_whole`). A booking's end updates the booking's row instead of having one of its
+# own: kept raw as well.
 _PAYMENTS_WHOLE = {
-    T_PAYMENT: (4, 2 + 64),
-    T_REFUND: (4, 2 + 64),
-    T_BOOKING_OPENED: (4, 2 + 3 * 64),
+    T_PAYMENT: (4, 2 + 64, (2,)),
+    T_REFUND: (4, 2 + 64, (2,)),
+    T_BOOKING_OPENED: (4, 2 + 3 * 64, (3,)),
 }
+_HEX_DIGITS = "0123456789abcdef"
+_ADDRESS_PAD = "0" * 24
+
+
+def _whole(topics: list[str], data: str, addresses: tuple[int, ...]) -> bool:
+    """True when the decoded row rebuilds the log exactly: every topic 32 bytes of lowercase hex,
+    the data lowercase hex, and the topics at `addresses` an address padded with zeros (numbers
+    then print back to the same text; addresses and hashes are kept as they are). A node's log
+    that is not (a lying or odd node) keeps its raw row beside the decoded one."""
+    for t in topics:
+        if len(t) != 66 or t[:2] != "0x" or t[2:].strip(_HEX_DIGITS):
+            return False
+    for i in addresses:
+        if topics[i][2:26] != _ADDRESS_PAD:
+            return False
+    return data[:2] == "0x" and not data[2:].strip(_HEX_DIGITS)
 
 
 def abi_signature(entry: Mapping[str, Any]) -> str:
@@ -314,22 +331,25 @@ class Decoder:
             # are kept only decoded (a raw copy was 40% of a backfill's writes). Their shape is
             # checked first: a log that does not match keeps its raw row and is decoded as before.
             if address == token:
-                if t0 == T_TRANSFER and nt == 3 and len(data) == 66:
+                if t0 == T_TRANSFER and nt == 3 and len(data) == 66 and _whole(topics, data, (1, 2)):
                     transfer_append(new(TransferRow, (
                         bn, li, tx, "0x" + topics[1][26:], "0x" + topics[2][26:], int(data, 16))))
                     continue
-                if t0 == T_DEPOSIT and nt == 3 and len(data) == 130:
+                if (t0 == T_DEPOSIT and nt == 3 and len(data) == 130
+                        and _whole(topics, data, (2,))):
                     batch.deposits.append(DepositRow(
                         bn, li, tx, topics[1], "0x" + topics[2][26:], int(data[2:66], 16),
                         int(data[66:], 16)))
                     continue
-                if t0 == T_REDEEMED and nt == 3 and len(data) == 322:
+                if (t0 == T_REDEEMED and nt == 3 and len(data) == 322
+                        and _whole(topics, data, (2,))):
                     self._redeemed(bn, li, tx, topics, data, batch)
                     continue
-            elif address == payments and t0 in _PAYMENTS_WHOLE and _PAYMENTS_WHOLE[t0] == (
-                    nt, len(data)):
-                self._payments(bn, li, tx, t0, topics, data, times, batch)
-                continue
+            elif address == payments and t0 in _PAYMENTS_WHOLE:
+                shape = _PAYMENTS_WHOLE[t0]
+                if shape[:2] == (nt, len(data)) and _whole(topics, data, shape[2]):
+                    self._payments(bn, li, tx, t0, topics, data, times, batch)
+                    continue
             raw_append(new(LogRow, (
                 chain_id, bn, li, tx, int(log["transactionIndex"], 16), address, t0,
                 topics[1] if nt > 1 else None, topics[2] if nt > 2 else None,

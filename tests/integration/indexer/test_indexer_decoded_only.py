@@ -14,6 +14,7 @@ from eth_utils.crypto import keccak
 from ledger.chain.manifest import Manifest
 from ledger.db import make_engine
 from ledger.db.migrate import alembic_config, migrate
+from ledger.db.ops import ops_figures
 from ledger.indexer.rpc import RpcClient
 from ledger.indexer.sync import Targets
 from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
@@ -97,6 +98,9 @@ def test_each_day_to_day_event_is_whole_in_its_row_and_the_others_stay_raw(
             assert raw[key] == (*topics, *[None] * (4 - len(topics)), log["data"]), key
     assert kinds == set(REBUILT), "the seeded chain must hold every day-to-day event"
     assert indexed_logs(url) == chain_logs(chain.url, manifest)
+    engine = make_engine(url)
+    assert ops_figures(engine, CHAIN_ID).events == len(logs)  # the indexed-events metric
+    engine.dispose()
 
 
 def district_addresses(targets: Targets) -> list[str]:
@@ -142,7 +146,9 @@ def test_an_index_built_with_raw_copies_migrates_to_what_a_new_index_holds(
                  "tx": log["transactionHash"], "ti": int(log["transactionIndex"], 16),
                  "a": log["address"].lower(), "t0": topics[0], "t1": topics[1], "t2": topics[2],
                  "t3": topics[3], "d": log["data"]})
+    before = ops_figures(engine, CHAIN_ID).events
     migrate(engine)
+    assert ops_figures(engine, CHAIN_ID).events == before == len(logs) + 1  # no counter reset
     with engine.begin() as conn:
         kept = conn.exec_driver_sql(
             "SELECT block_number FROM raw_logs WHERE block_number = 1000000").all()
