@@ -147,13 +147,14 @@ _LOG_KEYS = " UNION ".join(
 # odd shape is in both: counted once). The tables below are keyed like raw_logs; a booking by
 # the log that opened it, counted when that log has no raw row.
 _KEPT_DECODED = ("transfers", "deposits", "redemptions", "payments", "refunds")
-LOGS_HELD_COUNT = (
-    "SELECT (SELECT COUNT(*) FROM raw_logs r WHERE r.chain_id = :c"
-    + "".join(f" AND NOT EXISTS (SELECT 1 FROM {t} d WHERE d.chain_id = r.chain_id "  # noqa: S608
-              "AND d.block_number = r.block_number AND d.log_index = r.log_index)"
-              for t in _KEPT_DECODED)
-    + ")" + "".join(f" + (SELECT COUNT(*) FROM {t} WHERE chain_id = :c)" for t in _KEPT_DECODED)
-    + " + (SELECT COUNT(*) FROM bookings b WHERE b.chain_id = :c AND NOT EXISTS (SELECT 1 FROM "
+_NOT_DECODED = "".join(
+    f" AND NOT EXISTS (SELECT 1 FROM {t} d WHERE d.chain_id = r.chain_id "  # noqa: S608
+    "AND d.block_number = r.block_number AND d.log_index = r.log_index)" for t in _KEPT_DECODED)
+_DECODED = "".join(f" + (SELECT COUNT(*) FROM {t} WHERE chain_id = :c)"  # noqa: S608
+                   for t in _KEPT_DECODED)
+LOGS_HELD_COUNT = (  # table names from the constants above only
+    f"SELECT (SELECT COUNT(*) FROM raw_logs r WHERE r.chain_id = :c{_NOT_DECODED}){_DECODED}"  # noqa: S608
+    " + (SELECT COUNT(*) FROM bookings b WHERE b.chain_id = :c AND NOT EXISTS (SELECT 1 FROM "
     "raw_logs r WHERE r.chain_id = b.chain_id AND r.block_number = b.opened_block "
     "AND r.log_index = b.opened_log_index))"
 )
