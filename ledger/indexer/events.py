@@ -183,6 +183,7 @@ _PAYMENTS_WHOLE = {
 }
 _HEX_DIGITS = b"0123456789abcdef"
 _ADDRESS_PAD = "0" * 24
+_PADDED = "0x" + _ADDRESS_PAD  # how an address topic starts
 
 
 def _whole(topics: list[str], data: str, addresses: tuple[int, ...]) -> bool:
@@ -339,10 +340,17 @@ class Decoder:
             # are kept only decoded (a raw copy was 40% of a backfill's writes). Their shape is
             # checked first: a log that does not match keeps its raw row and is decoded as before.
             if address == token:
-                if t0 == T_TRANSFER and nt == 3 and len(data) == 66 and _whole(topics, data, (1, 2)):
-                    transfer_append(new(TransferRow, (
-                        bn, li, tx, "0x" + topics[1][26:], "0x" + topics[2][26:], int(data, 16))))
-                    continue
+                if t0 == T_TRANSFER and nt == 3 and len(data) == 66:
+                    # `_whole`, unrolled for the commonest log: the addresses are kept as their
+                    # text is, so padded topics of 32 bytes and an amount in lowercase hex
+                    # ("0x" then digits: alphanumeric, and lower case with its "x") make the row
+                    # rebuild the log exactly.
+                    t1, t2 = topics[1], topics[2]
+                    if (len(t1) == 66 and len(t2) == 66 and t1[:26] == _PADDED
+                            and t2[:26] == _PADDED and data.isalnum() and data.islower()):
+                        transfer_append(new(TransferRow, (
+                            bn, li, tx, "0x" + t1[26:], "0x" + t2[26:], int(data, 16))))
+                        continue
                 if (t0 == T_DEPOSIT and nt == 3 and len(data) == 130
                         and _whole(topics, data, (2,))):
                     batch.deposits.append(DepositRow(
