@@ -39,7 +39,9 @@ class Block(Base):
 
 
 class RawLog(Base):
-    """A log exactly as the node served it. Its block hash is not repeated here: it is the
+    """A log exactly as the node served it, but for the day-to-day events (transfers, deposits,
+    redemptions, payments, refunds, bookings opened), kept only decoded when their row rebuilds
+    them (ledger.indexer.events, migration 0022). Its block hash is not repeated here: it is the
     `blocks` row of the same (chain_id, block_number), written in the same batch after the log's
     blockHash was checked equal to that header (join on it to read it)."""
 
