@@ -1061,12 +1061,12 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             return None
         kind = kinds.pop()
         at = f"?{len(params) + 2}"
+        present = [v for v in column if v is not None] if nullable else column
         if not nullable and kind in (int, str) and column.count(column[0]) == n:
             exprs.append(at)  # the same value in every row (the chain id): bound once
             params.append(column[0])
             continue
         if kind is int or kind is bool:
-            present = [v for v in column if v is not None] if nullable else column
             if min(present) < _I64_MIN or max(present) > _I64_MAX:
                 return None  # the executemany path says which value does not fit
             blank = " " * _INT_WIDTH
@@ -1079,7 +1079,6 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             params.append(text_.encode("ascii"))
             continue
         if kind is str:
-            present = [v for v in column if v is not None] if nullable else column
             widths = set(map(len, present))
             if len(widths) != 1:
                 return None
@@ -1097,7 +1096,6 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             params.append(joined.encode("ascii"))
             continue
         if kind is bytes:
-            present = [v for v in column if v is not None] if nullable else column
             widths = set(map(len, present))
             if len(widths) != 1 or nullable:
                 return None

@@ -182,8 +182,7 @@ _PAYMENTS_WHOLE = {
     T_BOOKING_OPENED: (4, 2 + 3 * 64, (3,)),
 }
 _HEX_DIGITS = b"0123456789abcdef"
-_ADDRESS_PAD = "0" * 24
-_PADDED = "0x" + _ADDRESS_PAD  # how an address topic starts
+_PADDED = "0x" + "0" * 24  # how an address topic starts
 
 
 def _whole(topics: list[str], data: str, addresses: tuple[int, ...]) -> bool:
@@ -196,7 +195,7 @@ def _whole(topics: list[str], data: str, addresses: tuple[int, ...]) -> bool:
         if len(t) != 66 or t[:2] != "0x":
             return False
     for i in addresses:
-        if topics[i][2:26] != _ADDRESS_PAD:
+        if topics[i][:26] != _PADDED:
             return False
     if data[:2] != "0x":
         return False
@@ -353,9 +352,7 @@ class Decoder:
                         continue
                 if (t0 == T_DEPOSIT and nt == 3 and len(data) == 130
                         and _whole(topics, data, (2,))):
-                    batch.deposits.append(DepositRow(
-                        bn, li, tx, topics[1], "0x" + topics[2][26:], int(data[2:66], 16),
-                        int(data[66:], 16)))
+                    self._deposit(bn, li, tx, topics, data, batch)
                     continue
                 if (t0 == T_REDEEMED and nt == 3 and len(data) == 322
                         and _whole(topics, data, (2,))):
@@ -376,17 +373,7 @@ class Decoder:
                         bn, li, tx, "0x" + topics[1][26:], "0x" + topics[2][26:],
                         int(data, 16) if len(data) > 2 else 0)))
                 elif t0 == T_DEPOSIT:
-                    batch.deposits.append(
-                        DepositRow(
-                            bn,
-                            li,
-                            tx,
-                            topics[1],
-                            "0x" + topics[2][26:],
-                            int(_word(data, 0), 16),
-                            int(_word(data, 1), 16),
-                        )
-                    )
+                    self._deposit(bn, li, tx, topics, data, batch)
                 elif t0 == T_REDEEMED:
                     self._redeemed(bn, li, tx, topics, data, batch)
                 elif t0 == T_RESERVE_CARRIED:
@@ -402,6 +389,13 @@ class Decoder:
             elif address == fund:
                 self._fund(bn, li, tx, t0, topics, data, times, batch)
         return n
+
+    @staticmethod
+    def _deposit(bn: int, li: int, tx: str, topics: list[str], data: str, batch: Batch) -> None:
+        batch.deposits.append(DepositRow(
+            bn, li, tx, topics[1], "0x" + topics[2][26:], int(_word(data, 0), 16),
+            int(_word(data, 1), 16),
+        ))
 
     @staticmethod
     def _redeemed(bn: int, li: int, tx: str, topics: list[str], data: str, batch: Batch) -> None:

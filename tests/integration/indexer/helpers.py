@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from ledger.chain.manifest import Manifest
 from ledger.db.store import Store
@@ -39,14 +40,19 @@ def digest(database_url: str) -> str:
         return store.digest(CHAIN_ID)
 
 
-def chain_logs(url: str, manifest: Path) -> list[tuple[int, int, str]]:
-    """(block, log index, block hash) of every log of our contracts on the chain."""
+def district_logs(url: str, manifest: Path) -> list[dict[str, Any]]:
+    """Every log of our contracts on the chain, as the node serves it."""
     targets = Targets.from_manifest(Manifest.load(manifest))
     addresses = [targets.token, *targets.others] + [
         a for a in (targets.payments, targets.settlement, targets.fund) if a]
     with RpcClient(url) as rpc:
-        logs = rpc.get_logs(addresses, targets.start_block, rpc.block_number())
-    return [(int(lg["blockNumber"], 16), int(lg["logIndex"], 16), lg["blockHash"]) for lg in logs]
+        return list(rpc.get_logs(addresses, targets.start_block, rpc.block_number()))
+
+
+def chain_logs(url: str, manifest: Path) -> list[tuple[int, int, str]]:
+    """(block, log index, block hash) of every log of our contracts on the chain."""
+    return [(int(lg["blockNumber"], 16), int(lg["logIndex"], 16), lg["blockHash"])
+            for lg in district_logs(url, manifest)]
 
 
 def indexed_logs(database_url: str) -> list[tuple[int, int, str]]:

@@ -11,14 +11,18 @@ import pytest
 from alembic import command
 from eth_utils.crypto import keccak
 
-from ledger.chain.manifest import Manifest
 from ledger.db import make_engine
 from ledger.db.migrate import alembic_config, migrate
 from ledger.db.ops import ops_figures
-from ledger.indexer.rpc import RpcClient
-from ledger.indexer.sync import Targets
 from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
-from tests.integration.indexer.helpers import CHAIN_ID, chain_logs, digest, index_once, indexed_logs
+from tests.integration.indexer.helpers import (
+    CHAIN_ID,
+    chain_logs,
+    digest,
+    district_logs,
+    index_once,
+    indexed_logs,
+)
 
 pytestmark = pytest.mark.chain
 
@@ -72,9 +76,7 @@ def test_each_day_to_day_event_is_whole_in_its_row_and_the_others_stay_raw(
     url = request.getfixturevalue(database)
     seed_activity(district)
     index_once(chain.url, manifest, url, confirmations=0)
-    targets = Targets.from_manifest(Manifest.load(manifest))
-    with RpcClient(chain.url) as rpc:
-        logs = rpc.get_logs(district_addresses(targets), targets.start_block, rpc.block_number())
+    logs = district_logs(chain.url, manifest)
     engine = make_engine(url)
     with engine.connect() as conn:
         raw = {(int(r[0]), int(r[1])): tuple(r[2:]) for r in conn.exec_driver_sql(
@@ -103,11 +105,6 @@ def test_each_day_to_day_event_is_whole_in_its_row_and_the_others_stay_raw(
     engine.dispose()
 
 
-def district_addresses(targets: Targets) -> list[str]:
-    return [targets.token, *targets.others] + [
-        a for a in (targets.payments, targets.settlement, targets.fund) if a]
-
-
 @pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
 def test_an_index_built_with_raw_copies_migrates_to_what_a_new_index_holds(
     chain: Chain, district: MockDistrict, manifest: Path, database: str,
@@ -119,9 +116,7 @@ def test_an_index_built_with_raw_copies_migrates_to_what_a_new_index_holds(
     url = request.getfixturevalue(database)
     seed_activity(district)
     index_once(chain.url, manifest, url, confirmations=0)
-    targets = Targets.from_manifest(Manifest.load(manifest))
-    with RpcClient(chain.url) as rpc:
-        logs = rpc.get_logs(district_addresses(targets), targets.start_block, rpc.block_number())
+    logs = district_logs(chain.url, manifest)
     engine = make_engine(url)
     command.downgrade(alembic_config(engine), "0021_block_parent_optional")
     transfer = _topic("Transfer(address,address,uint256)")
@@ -132,7 +127,7 @@ def test_an_index_built_with_raw_copies_migrates_to_what_a_new_index_holds(
                   if (int(log["blockNumber"], 16), int(log["logIndex"], 16)) not in held]
         assert copies, "the new indexer keeps the day-to-day events only decoded"
         stray = {"blockNumber": hex(10**6), "logIndex": "0x0", "transactionHash": "0x" + "ab" * 32,
-                 "transactionIndex": "0x0", "address": targets.token, "data": "0x" + "00" * 32,
+                 "transactionIndex": "0x0", "address": district.token.lower(), "data": "0x" + "00" * 32,
                  "topics": [transfer, "0x" + "00" * 32, "0x" + "00" * 32]}
         for log in [*copies, stray]:
             topics = [*log["topics"], None, None, None][:4]
