@@ -56,6 +56,13 @@ const fmtWhen = (unix) => (unix === null || unix === undefined ? "—" : dateTim
 // YYYY-MM-DD of a moment, in Paris.
 const parisDay = (moment) => new Intl.DateTimeFormat("en-CA", { timeZone: PARIS, year: "numeric", month: "2-digit", day: "2-digit" }).format(moment);
 
+// Names and references come from the chain, where a registrar's or council's key may write any
+// text: a character a person cannot see or that turns the text around it (controls, bidi overrides,
+// zero-width and blank letters, unusual spaces) is shown as its code point, `<U+202E>`, as the
+// wallet prints it (`printable` in ledger/names.py), so no name can read as another one.
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e]|(?! )\p{Zs}/gu;
+const shown = (s) => String(s).replace(UNSAFE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
+
 // Chart values only (pixels): amounts stay exact strings in every text the page shows.
 const chartM3E = (micro) => Number(BigInt(micro) / 10000n) / 100;
 
@@ -149,7 +156,7 @@ function feedLine(p, fresh) {
   }
   const who = document.createElement("span");
   who.className = "who";
-  who.textContent = `${p.kind === "refund" ? "↩ remboursement · " : ""}${p.merchant || "commerce n°" + p.merchant_id}`;
+  who.textContent = `${p.kind === "refund" ? "↩ remboursement · " : ""}${p.merchant ? shown(p.merchant) : "commerce n°" + p.merchant_id}`;
   const amount = document.createElement("strong");
   amount.textContent = (p.kind === "refund" ? "−" : "") + fmtM3E(p.amount.micro);
   li.append(when, who, amount);
@@ -165,7 +172,7 @@ function addPayment(p, fresh) {
     list.prepend(feedLine(p, fresh));
     while (list.children.length > (list.id === "feed" ? 50 : 6)) list.lastChild.remove();
   }
-  const name = p.merchant || `n°${p.merchant_id}`;
+  const name = p.merchant ? shown(p.merchant) : `n°${p.merchant_id}`;
   const sign = p.kind === "refund" ? -1n : 1n;
   perMerchant.set(name, (perMerchant.get(name) || 0n) + sign * BigInt(p.amount.micro));
   if (p.kind === "payment" && p.day === parisDay(new Date())) paymentsToday += 1;
@@ -226,13 +233,13 @@ function programmeState(p) {
 function renderFund(f) {
   $("fund-programmes-part").hidden = false;
   text($("fund-summary"), `Le contrat du fonds détient ${fmtM3E(f.balance.micro)} : reçu ${fmtM3E(f.recorded_in.micro)}, versé ${fmtM3E(f.recorded_out.micro)} par ses programmes. Chaque programme a un budget par mois que le contrat ne laisse jamais dépasser.`);
-  const names = new Map(f.programmes.map((p) => [p.programme_id, p.name]));
+  const names = new Map(f.programmes.map((p) => [p.programme_id, shown(p.name)]));
   const programmes = $("fund-programmes");
   programmes.replaceChildren();
   for (const p of f.programmes) {
     const tr = document.createElement("tr");
     tr.dataset.programme = String(p.programme_id);
-    cell(tr, p.name);
+    cell(tr, shown(p.name));
     cell(tr, fmtM3E(p.monthly_budget.micro));
     cell(tr, fmtM3E(p.spent_this_month.micro));
     cell(tr, fmtM3E(p.left_this_month.micro));
@@ -286,7 +293,7 @@ function renderCommons(c, f) {
   for (const r of c.recent_redemptions) {
     const tr = document.createElement("tr");
     cell(tr, fmtWhen(r.time));
-    cell(tr, r.merchant || "commerce");
+    cell(tr, r.merchant ? shown(r.merchant) : "commerce");
     cell(tr, fmtM3E(r.amount.micro));
     cell(tr, fmtM3E(r.fee.micro));
     cell(tr, fmtEUR(r.euros.micro));
@@ -318,14 +325,14 @@ async function loadMerchants() {
   for (const m of r.merchants) {
     const li = document.createElement("li");
     const name = document.createElement("strong");
-    name.textContent = m.name;
+    name.textContent = shown(m.name);
     const cat = document.createElement("div");
     cat.className = "cat";
     cat.textContent = `${CATEGORY_FR[m.category] || m.category}${m.active ? "" : " · suspendu"}`;
     li.append(name, cat);
     if (m.street_address) {
       const where = document.createElement("address");
-      where.textContent = m.street_address;
+      where.textContent = shown(m.street_address);
       li.append(where);
     }
     list.append(li);
@@ -460,8 +467,8 @@ async function myPayments() {
   for (const row of p.payments) {
     const tr = document.createElement("tr");
     cell(tr, row.time ? fmtWhen(row.time) : row.day);
-    cell(tr, row.merchant || `commerce n°${row.merchant_id}`);
-    cell(tr, row.ref_source === "commitment" ? "(dans votre portefeuille)" : row.ref);
+    cell(tr, row.merchant ? shown(row.merchant) : `commerce n°${row.merchant_id}`);
+    cell(tr, row.ref_source === "commitment" ? "(dans votre portefeuille)" : shown(row.ref ?? ""));
     cell(tr, (row.kind === "refund" ? "+" : "−") + fmtM3E(row.amount.micro));
     body.append(tr);
   }
@@ -477,7 +484,7 @@ async function myBookings() {
     const tr = document.createElement("tr");
     tr.className = `booking ${row.state}`;
     cell(tr, fmtWhen(row.opened_time));
-    cell(tr, row.merchant || `service n°${row.merchant_id}`);
+    cell(tr, row.merchant ? shown(row.merchant) : `service n°${row.merchant_id}`);
     cell(tr, fmtM3E(row.deposit.micro));
     cell(tr, STATE_FR[row.state] + (row.charged ? ` · facturé ${fmtM3E(row.charged.micro)}` : ""));
     cell(tr, fmtWhen(row.expires_at));

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from eth_account.messages import encode_defunct
+from web3 import Web3
 
 from api.siwe import SIGN_IN_STATEMENT
 from ledger.demo import RESIDENTS, dev_account
@@ -30,6 +31,7 @@ from ledger.energy.envelope import format_utc
 from ledger.energy.settlement import operation_number
 from ledger.energy.settlement_sim import DEMO_MANDATE, sign_mandate
 from ledger.energy.simulator import OPERATION_ID
+from ledger.names import printable
 from tests.e2e.api_stack import Stack, running_stack, sign_in
 
 pytestmark = pytest.mark.chain
@@ -575,3 +577,31 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
     shots(page, tmp_path, "mairie")
     assert not axe_violations(page)
     assert private == [], private
+
+
+def test_a_name_written_straight_to_the_chain_shows_its_invisible_characters_as_code_points(
+    stack: Stack, browser: Any
+) -> None:
+    """The registrar's Python path refuses a name holding a bidi override, but the contract
+    takes any text from the registrar's key: such a name is shown with `<U+202E>` in the
+    merchants list and the live feed (as the wallet prints it), never as an override that turns
+    the text after it around to read as another merchant. Runs last: it adds a merchant."""
+    registrar = stack.operator
+    spoof = "Boulangerie \u202eeirecipE"  # reads "Boulangerie Epicerie" once overridden
+    payout = Web3.to_checksum_address("0x" + "b1" * 20)
+    registrar.client.transact(registrar.payments.functions.registerMerchant(spoof, 4, payout))
+    merchant_id = int(registrar.client.call(registrar.payments.functions.merchantCount()))
+    stack.wait_indexed(stack.head())
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(stack.api_url + "/", wait_until="domcontentloaded")
+    shown = "Boulangerie <U+202E>eirecipE"
+    assert shown in wait_text(page, "merchants", "Boulangerie <U+202E>")
+    chloe = stack.operator.as_(dev_account(RESIDENTS[2][1]))
+    chloe.pay(merchant_id, 1_100_000, "E2E-BIDI")
+    assert shown in wait_text(page, "feed", "Boulangerie <U+202E>", timeout=30_000)
+    raw = page.evaluate("() => document.body.textContent")
+    assert "\u202e" not in raw
+    # The page's escaping is the wallet's, character class for character class.
+    samples = ["Café Dupont", "a\u202eb\u202c", "x\u200by\u2060", "\u3164\u2800", "a\u00a0b\u2009c",
+               "tab\tnew\nline\u2028", "\U000f0001 privé", "croissant 🥐 ß Ⅻ", "\u17b4\u180e\ufeff"]
+    assert page.evaluate("(xs) => xs.map(shown)", samples) == [printable(x) for x in samples]
