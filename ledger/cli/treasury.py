@@ -7,6 +7,8 @@
 - `return ID`                a held credit goes back to its payer in the next payout file
 - `dismiss ID`               a held possible duplicate (no bank reference, seen in two statements)
 - `account-add ADDRESS`      register a resident's top-up reference (the signed-in page does too)
+- `references-retire`        remove the references not keyed under the current key (issued before
+                             references were keyed): their credits are then held for review
 - `payee-set MERCHANT`       a merchant's IBAN (holder, consent date; `--signature` when signed
                              by the merchant's payout key)
 - `payouts --out FILE.xml`   pain.001 for every open redemption and return (`--reissue ID`)
@@ -210,6 +212,30 @@ def account_add(
     except TreasuryRuleError as exc:
         raise InputError(str(exc)) from None
     _out(as_json, {"account": account, "reference": reference}, f"{account}: {group_rf(reference)}")
+
+
+@treasury.command("references-retire")
+def references_retire(
+    account: Annotated[str | None, typer.Option(help="only this resident's address (0x...)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove the top-up references not derived under the current key (those issued before
+    references were keyed name their address to whoever sees the transfer and tries the
+    district's addresses). A later credit bearing one is held for review (`review`, then
+    `assign`); the keyed references keep minting."""
+    from ledger.domain.treasury import TreasuryRuleError
+    from ledger.treasury.service import retire_references
+    from ledger.treasury.settings import TreasurySettings
+
+    settings = _settings()
+    try:
+        key = TreasurySettings().reference_key(settings.state_dir)
+        retired = retire_references(_engine(settings), key, account)
+    except TreasuryRuleError as exc:
+        raise InputError(str(exc)) from None
+    lines = [f"{group_rf(reference)} ({owner}) retired" for reference, owner in retired]
+    _out(as_json, {"retired": [{"reference": r, "account": a} for r, a in retired]},
+         "\n".join([*lines, f"{len(retired)} reference(s) retired; their credits will be held for review"]))
 
 
 @treasury.command("payee-set")

@@ -31,6 +31,7 @@ from ledger.domain.treasury import (
     Kind,
     bank_ref_bytes,
     bank_ref_encodings,
+    check_address,
     classify,
     topup_reference,
 )
@@ -104,6 +105,25 @@ def register_reference(engine: Engine, account: str, by: str, key: bytes) -> str
         elif row.account != account.lower():  # pragma: no cover - a 93-bit collision
             raise ReviewError(f"the reference {reference} is already registered to another account")
     return reference
+
+
+def retire_references(engine: Engine, key: bytes, account: str | None = None) -> list[tuple[str, str]]:
+    """Remove from the registry every reference that is not its account's reference under `key`
+    (issued before references were keyed, or under an earlier key), for every account or only
+    `account`; returns the (reference, account) pairs removed. A credit bearing one of them is
+    then held for review like any unknown reference (credits already stored keep their account).
+    The keyed references stay, so a second run removes nothing."""
+    only = check_address(account) if account is not None else None
+    retired: list[tuple[str, str]] = []
+    with Session(engine) as session, session.begin():
+        query = select(TreasuryAccountRef)
+        if only is not None:
+            query = query.where(TreasuryAccountRef.account == only)
+        for row in session.scalars(query):
+            if row.reference != topup_reference(row.account, key):
+                retired.append((row.reference, row.account))
+                session.delete(row)
+    return retired
 
 
 def store_statements(engine: Engine, parsed: StatementFile, operator_iban: str | None) -> ImportReport:

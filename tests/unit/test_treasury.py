@@ -42,6 +42,7 @@ from ledger.treasury.service import (
     mint_pending,
     register_reference,
     request_return,
+    retire_references,
     store_statements,
     sync_redemptions,
 )
@@ -180,6 +181,47 @@ def test_a_reference_registered_before_it_was_keyed_keeps_minting_beside_the_key
     assert chain.balances == {ALICE.lower(): 40_000_000}
     statuses = {k: e.status for k, e in entries(engine).items()}
     assert statuses == {"BNK-OLD-REF": "minted", "BNK-NEW-REF": "minted"}
+
+
+def _register_unkeyed(engine: Engine, *accounts: str) -> dict[str, str]:
+    legacy = {a: _unkeyed_reference(a) for a in accounts}
+    with Session(engine) as s, s.begin():
+        for account, reference in legacy.items():
+            s.add(TreasuryAccountRef(reference=reference, account=account.lower(), registered_by="resident",
+                                     registered_at="2026-10-01T00:00:00+00:00"))
+    return legacy
+
+
+def test_retiring_the_unkeyed_references_holds_their_credits_and_keeps_the_keyed_ones(
+    engine: Engine,
+) -> None:
+    """An unkeyed reference names its address to whoever sees the transfer and tries the
+    district's addresses: once retired, a credit bearing it is held for review (never minted),
+    while the keyed references keep minting; a second run retires nothing."""
+    legacy = _register_unkeyed(engine, ALICE, BOB)
+    register_reference(engine, ALICE, "resident", REFERENCE_KEY)
+    retired = retire_references(engine, REFERENCE_KEY)
+    assert sorted(retired) == sorted((legacy[a], a.lower()) for a in (ALICE, BOB))
+    assert retire_references(engine, REFERENCE_KEY) == []
+    chain = FakeTreasuryChain()
+    statement = Stmt("STMT-RETIRED", D1, 0, [Entry([Tx(15_00, rf=legacy[ALICE])], ref="BNK-OLD-REF"),
+                                             Entry([Tx(25_00, rf=rf(ALICE))], ref="BNK-NEW-REF")])
+    do_import(engine, chain, camt053(statement))
+    assert chain.balances == {ALICE.lower(): 25_000_000}
+    statuses = {k: e.status for k, e in entries(engine).items()}
+    assert statuses == {"BNK-OLD-REF": "held", "BNK-NEW-REF": "minted"}
+
+
+def test_retiring_for_one_account_leaves_the_others_and_refuses_a_malformed_address(
+    engine: Engine,
+) -> None:
+    legacy = _register_unkeyed(engine, ALICE, BOB)
+    assert retire_references(engine, REFERENCE_KEY, account=ALICE.lower()) == [(legacy[ALICE], ALICE.lower())]
+    with Session(engine) as s:
+        left = {r.reference for r in s.scalars(select(TreasuryAccountRef))}
+    assert left == {legacy[BOB], rf(ALICE), rf(BOB)}  # the keyed ones stay
+    with pytest.raises(TreasuryRuleError, match="address"):
+        retire_references(engine, REFERENCE_KEY, account="0x123")
 
 
 def test_the_reference_key_is_made_once_0600_and_an_unsafe_or_malformed_key_file_is_refused(

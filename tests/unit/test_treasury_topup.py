@@ -290,3 +290,43 @@ def test_the_operator_command_and_the_api_give_the_same_keyed_reference(
         reply = client.get("/v1/treasury/topup", params={"amount": "5"})
     assert reply.status_code == 200, reply.text
     assert reply.json()["reference"] == from_cli
+
+
+def test_the_operator_retires_the_references_issued_before_they_were_keyed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ledger treasury references-retire` removes the unkeyed reference (it names its address
+    to whoever tries the district's addresses) and keeps the keyed one; a second run removes
+    nothing; a malformed address is refused with a sentence (exit 2)."""
+    from sqlalchemy.orm import Session
+
+    from ledger.cli import app as ledger_app
+    from ledger.db import make_engine
+    from ledger.errors import InputError
+    from ledger.treasury.models import TreasuryAccountRef
+    from tests.unit.test_treasury import _unkeyed_reference
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
+    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    added = runner.invoke(ledger_app, ["treasury", "account-add", RESIDENT_A.address, "--json"])
+    assert added.exit_code == 0, added.output
+    keyed = json.loads(added.stdout)["reference"]
+    legacy = _unkeyed_reference(RESIDENT_A.address)
+    engine = make_engine(url)
+    with Session(engine) as s, s.begin():
+        s.add(TreasuryAccountRef(reference=legacy, account=RESIDENT_A.address.lower(),
+                                 registered_by="resident", registered_at="2026-10-01T00:00:00+00:00"))
+    retired = runner.invoke(ledger_app, ["treasury", "references-retire", "--json"])
+    assert retired.exit_code == 0, retired.output
+    assert json.loads(retired.stdout) == {
+        "retired": [{"reference": legacy, "account": RESIDENT_A.address.lower()}]}
+    with Session(engine) as s:
+        assert [r.reference for r in s.query(TreasuryAccountRef)] == [keyed]
+    again = runner.invoke(ledger_app, ["treasury", "references-retire"])
+    assert again.exit_code == 0 and "0 reference(s) retired" in again.output
+    bad = runner.invoke(ledger_app, ["treasury", "references-retire", "--account", "0x12"])
+    assert isinstance(bad.exception, InputError), bad.output  # `ledger` prints it and exits 2
+    assert "not an account address" in str(bad.exception)
+    engine.dispose()
