@@ -9,6 +9,7 @@
 - `account-add ADDRESS`      register a resident's top-up reference (the signed-in page does too)
 - `references-retire`        remove the references not keyed under the current key (issued before
                              references were keyed): their credits are then held for review
+                             (`--dry-run` lists them; `--all` when none is keyed yet)
 - `payee-set MERCHANT`       a merchant's IBAN (holder, consent date; `--signature` when signed
                              by the merchant's payout key)
 - `payouts --out FILE.xml`   pain.001 for every open redemption and return (`--reissue ID`)
@@ -217,25 +218,32 @@ def account_add(
 @treasury.command("references-retire")
 def references_retire(
     account: Annotated[str | None, typer.Option(help="only this resident's address (0x...)")] = None,
+    every: Annotated[bool, typer.Option("--all", help="even if no reference is keyed under the key")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list them, remove nothing")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Remove the top-up references not derived under the current key (those issued before
     references were keyed name their address to whoever sees the transfer and tries the
     district's addresses). A later credit bearing one is held for review (`review`, then
-    `assign`); the keyed references keep minting."""
+    `assign`); the keyed references keep minting. The key must exist already (the one the API
+    uses): this command never makes one."""
     from ledger.domain.treasury import TreasuryRuleError
     from ledger.treasury.service import retire_references
     from ledger.treasury.settings import TreasurySettings
 
     settings = _settings()
     try:
-        key = TreasurySettings().reference_key(settings.state_dir)
-        retired = retire_references(_engine(settings), key, account)
+        key = TreasurySettings().existing_reference_key(settings.state_dir)
+        retired = retire_references(_engine(settings), key, account, every=every, dry_run=dry_run)
     except TreasuryRuleError as exc:
         raise InputError(str(exc)) from None
-    lines = [f"{group_rf(reference)} ({owner}) retired" for reference, owner in retired]
-    _out(as_json, {"retired": [{"reference": r, "account": a} for r, a in retired]},
-         "\n".join([*lines, f"{len(retired)} reference(s) retired; their credits will be held for review"]))
+    done = "would be retired (--dry-run)" if dry_run else "retired"
+    lines = [f"{group_rf(reference)} ({owner}) {done}" for reference, owner in retired]
+    summary = f"{len(retired)} reference(s) {done}"
+    if not dry_run:
+        summary += "; their credits will be held for review"
+    _out(as_json, {"dry_run": dry_run, "retired": [{"reference": r, "account": a} for r, a in retired]},
+         "\n".join([*lines, summary]))
 
 
 @treasury.command("payee-set")

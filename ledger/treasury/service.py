@@ -107,22 +107,35 @@ def register_reference(engine: Engine, account: str, by: str, key: bytes) -> str
     return reference
 
 
-def retire_references(engine: Engine, key: bytes, account: str | None = None) -> list[tuple[str, str]]:
+def retire_references(
+    engine: Engine, key: bytes, account: str | None = None, *, every: bool = False, dry_run: bool = False
+) -> list[tuple[str, str]]:
     """Remove from the registry every reference that is not its account's reference under `key`
     (issued before references were keyed, or under an earlier key), for every account or only
-    `account`; returns the (reference, account) pairs removed. A credit bearing one of them is
-    then held for review like any unknown reference (credits already stored keep their account).
-    The keyed references stay, so a second run removes nothing."""
+    `account`; returns the (reference, account) pairs removed (or that would be, `dry_run`). A
+    credit bearing one of them is then held for review like any unknown reference (credits
+    already stored keep their account). The keyed references stay, so a second run removes
+    nothing. When no registered reference at all is keyed under `key`, it is more likely the
+    wrong key than a registry of old references only: refused unless `every`."""
     only = check_address(account) if account is not None else None
     retired: list[tuple[str, str]] = []
     with Session(engine) as session, session.begin():
-        query = select(TreasuryAccountRef)
-        if only is not None:
-            query = query.where(TreasuryAccountRef.account == only)
-        for row in session.scalars(query):
+        rows = list(session.scalars(select(TreasuryAccountRef)))
+        keyed = [r for r in rows if r.reference == topup_reference(r.account, key)]
+        if rows and not keyed and not every:
+            raise ReviewError(
+                f"none of the {len(rows)} registered references is keyed under this key: if it is "
+                "the key the API uses (LEDGER_TREASURY_REFERENCE_KEY_FILE, else the state "
+                "directory's treasury-reference.key), run again with --all; otherwise point the "
+                "command at that key. Nothing was removed"
+            )
+        for row in rows:
+            if only is not None and row.account.lower() != only:
+                continue
             if row.reference != topup_reference(row.account, key):
                 retired.append((row.reference, row.account))
-                session.delete(row)
+                if not dry_run:
+                    session.delete(row)
     return retired
 
 

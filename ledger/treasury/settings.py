@@ -35,6 +35,15 @@ class TreasurySettings(BaseSettings):
             _create_key_file(path)
         return read_reference_key(path)
 
+    def existing_reference_key(self, state_dir: Path) -> bytes:
+        """The key `reference_key` reads, never made here: a command that judges the registry by
+        the key (retiring references) must use the key the API uses, not a new one."""
+        path = self.reference_key_file or state_dir / DEFAULT_KEY_FILE
+        return read_reference_key(path)
+
+    def reference_key_path(self, state_dir: Path) -> Path:
+        return self.reference_key_file or state_dir / DEFAULT_KEY_FILE
+
     @field_validator("iban")
     @classmethod
     def _valid_iban(cls, value: str | None) -> str | None:

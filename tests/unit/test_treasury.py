@@ -224,6 +224,24 @@ def test_retiring_for_one_account_leaves_the_others_and_refuses_a_malformed_addr
         retire_references(engine, REFERENCE_KEY, account="0x123")
 
 
+def test_retiring_under_a_key_that_keys_no_registered_reference_is_refused_unless_all(
+    engine: Engine,
+) -> None:
+    """The wrong key (not the API's) keys none of the registry: every reference would go, so the
+    command refuses and removes nothing; a dry run lists and removes nothing; `every` is for a
+    registry of old references only."""
+    from ledger.treasury.errors import ReviewError as Refused
+
+    other = bytes(range(1, 33))
+    with pytest.raises(Refused, match="none of the 2 registered references is keyed"):
+        retire_references(engine, other)
+    assert len(retire_references(engine, other, every=True, dry_run=True)) == 2
+    with Session(engine) as s:
+        assert {r.reference for r in s.scalars(select(TreasuryAccountRef))} == {rf(ALICE), rf(BOB)}
+    assert sorted(retire_references(engine, other, every=True)) == sorted(
+        [(rf(ALICE), ALICE.lower()), (rf(BOB), BOB.lower())])
+
+
 def test_the_reference_key_is_made_once_0600_and_an_unsafe_or_malformed_key_file_is_refused(
     tmp_path: Path,
 ) -> None:

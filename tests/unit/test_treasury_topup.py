@@ -318,10 +318,12 @@ def test_the_operator_retires_the_references_issued_before_they_were_keyed(
     with Session(engine) as s, s.begin():
         s.add(TreasuryAccountRef(reference=legacy, account=RESIDENT_A.address.lower(),
                                  registered_by="resident", registered_at="2026-10-01T00:00:00+00:00"))
+    listed = runner.invoke(ledger_app, ["treasury", "references-retire", "--dry-run"])
+    assert listed.exit_code == 0 and "1 reference(s) would be retired" in listed.output, listed.output
     retired = runner.invoke(ledger_app, ["treasury", "references-retire", "--json"])
     assert retired.exit_code == 0, retired.output
     assert json.loads(retired.stdout) == {
-        "retired": [{"reference": legacy, "account": RESIDENT_A.address.lower()}]}
+        "dry_run": False, "retired": [{"reference": legacy, "account": RESIDENT_A.address.lower()}]}
     with Session(engine) as s:
         assert [r.reference for r in s.query(TreasuryAccountRef)] == [keyed]
     again = runner.invoke(ledger_app, ["treasury", "references-retire"])
@@ -330,3 +332,25 @@ def test_the_operator_retires_the_references_issued_before_they_were_keyed(
     assert isinstance(bad.exception, InputError), bad.output  # `ledger` prints it and exits 2
     assert "not an account address" in str(bad.exception)
     engine.dispose()
+
+
+def test_retiring_references_never_makes_a_key_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run where the API's key is not (another state directory), the command would judge every
+    keyed reference by a new key and remove them all: it reads an existing key only, and says
+    where it looked."""
+    from ledger.cli import app as ledger_app
+    from ledger.db import make_engine, migrate
+    from ledger.errors import ConfigError
+    from ledger.treasury.settings import DEFAULT_KEY_FILE
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    migrate(make_engine(url))
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
+    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    result = runner.invoke(ledger_app, ["treasury", "references-retire"])
+    assert isinstance(result.exception, ConfigError), result.output
+    assert "does not exist" in str(result.exception)
+    assert not (tmp_path / "elsewhere" / DEFAULT_KEY_FILE).exists()
