@@ -201,6 +201,13 @@ def name_keys(name: str) -> frozenset[str]:
     return frozenset(k for k in keys if k)
 
 
+def chain_text(raw: bytes) -> str:
+    """A `string` as the chain holds it: the contract stores any bytes a raw call sends, so bytes
+    that are not UTF-8 become U+FFFD (shown, never raised: one such name stopped the indexer and
+    every list of merchants)."""
+    return raw.decode("utf-8", errors="replace")
+
+
 def unsafe_characters(name: str) -> list[str]:
     """The characters of `name` a person cannot see or that change how text around them is
     shown: control and format characters (bidi overrides, zero-width), blank letters (Hangul

@@ -215,9 +215,11 @@ class Rpc:
         from eth_abi.abi import decode
 
         raw = self.eth_call(payments, SEL_MERCHANT_NAME + word(merchant_id))
-        (name,) = decode(["string"], bytes.fromhex(raw.removeprefix("0x")))
+        (raw_name,) = decode(["bytes"], bytes.fromhex(raw.removeprefix("0x")))
         label = CATEGORIES[category] if category < len(CATEGORIES) else "other"
-        from ledger.names import printable
+        from ledger.names import chain_text, printable
+
+        name = chain_text(raw_name)
         from wallet_cli.names import to_checksum_address
 
         payout_address = to_checksum_address(address_from_word(payout))

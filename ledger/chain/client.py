@@ -167,6 +167,23 @@ class ChainClient:
         except ContractLogicError as exc:
             raise self.decoder.decode(exc.data if isinstance(exc.data, str) else None) from exc
 
+    def call_text(self, fn: ContractFunction, block: int | str = "latest") -> str:
+        """A view returning one `string`, as `ledger.names.chain_text` reads it: web3 refuses
+        bytes that are not UTF-8, which a raw call can store (one such merchant name made every
+        list of merchants fail)."""
+        from eth_abi.abi import decode
+
+        from ledger.names import chain_text
+
+        try:
+            raw = self.w3.eth.call(
+                {"to": fn.address, "data": fn._encode_transaction_data()}, block  # type: ignore[arg-type]
+            )
+        except ContractLogicError as exc:
+            raise self.decoder.decode(exc.data if isinstance(exc.data, str) else None) from exc
+        (text,) = decode(["bytes"], bytes(raw))
+        return chain_text(text)
+
     def transact(self, fn: ContractFunction, wait: bool = True) -> SentTx:
         tx = self._prepare(fn.build_transaction, {"from": self.address})  # type: ignore[arg-type]
         return self._send(tx, wait)

@@ -239,7 +239,7 @@ class District:
         out = []
         for merchant_id in range(1, self.merchant_count() + 1):
             payout, category, active = self.client.call(self.payments.functions.merchant(merchant_id))
-            name = self.client.call(self.payments.functions.merchantName(merchant_id))
+            name = self.client.call_text(self.payments.functions.merchantName(merchant_id))
             out.append(
                 {
                     "id": merchant_id,

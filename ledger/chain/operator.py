@@ -278,7 +278,7 @@ class Operator:
                 f"there is no merchant #{merchant_id} (ids run from 1 to {count}): `ledger merchant list`"
             )
         record = self.client.call(payments.functions.merchant(merchant_id))
-        name = str(self.client.call(payments.functions.merchantName(merchant_id)))
+        name = self.client.call_text(payments.functions.merchantName(merchant_id))
         return {"id": merchant_id, "name": name, "payout": str(record[0]), "active": bool(record[2])}
 
     def set_merchant_active(self, merchant_id: int, active: bool) -> SentTx | None:

@@ -42,6 +42,7 @@ from ledger.db.records import (
 )
 from ledger.domain.fund import utc_month
 from ledger.indexer.errors import DecodeError
+from ledger.names import chain_text
 
 LOCAL_TZ = ZoneInfo("Europe/Paris")
 
@@ -456,12 +457,12 @@ class Decoder:
         elif t0 == T_PROGRAMME_OPENED:
             _topics(topics, 3, "ProgrammeOpened", bn)
             try:
-                budget, name = abi_decode(["uint128", "string"], bytes.fromhex(data[2:]))
+                budget, name = abi_decode(["uint128", "bytes"], bytes.fromhex(data[2:]))
             except Exception as exc:  # eth_abi raises several types
                 raise DecodeError(f"ProgrammeOpened at block {bn}: {exc}") from exc
             append(FundEventRow(
                 bn, li, tx, "opened", _id(topics[1][2:]), None, None, "0x" + topics[2][26:], None,
-                int(budget), True, str(name), None,
+                int(budget), True, chain_text(name), None,
             ))
         elif t0 == T_PROGRAMME_CHANGED:
             _topics(topics, 3, "ProgrammeChanged", bn)
@@ -613,7 +614,7 @@ class Decoder:
             ))
         elif t0 == T_MERCHANT_REGISTERED:
             try:
-                category, name = abi_decode(["uint8", "string"], bytes.fromhex(data[2:]))
+                category, name = abi_decode(["uint8", "bytes"], bytes.fromhex(data[2:]))
             except Exception as exc:  # eth_abi raises several types
                 raise DecodeError(f"MerchantRegistered at block {bn}: {exc}") from exc
             batch.merchant_events.append(
@@ -625,7 +626,7 @@ class Decoder:
                     "registered",
                     "0x" + topics[2][26:],
                     int(category),
-                    str(name),
+                    chain_text(name),
                     True,
                 )
             )

@@ -497,6 +497,21 @@ def test_fund_inflow_outflow_and_programmes_decode_all_fields() -> None:
     assert b.transfers == [] and b.settlement_payments == []
 
 
+def test_names_that_are_not_utf8_decode_with_a_replacement_character_and_stop_nothing() -> None:
+    """The contracts store any bytes a raw call sends as a name: a registrar's or the council's
+    key alone could stop the district's indexer with one such name (eth_abi refuses it as a
+    string). The byte becomes U+FFFD, shown; the raw log keeps the bytes."""
+    b = batch()
+    data_m = "0x" + encode(["uint8", "bytes"], [4, b"Boulangerie \xff"]).hex()
+    Decoder(TOKEN, PAYMENTS).decode_into(
+        [log(PAYMENTS, [T_MERCHANT_REGISTERED, "0x" + word(1), addr_topic(ALICE)], data_m)], b)
+    assert b.merchant_events[0].name == "Boulangerie \ufffd"
+    f = batch()
+    fund_decoder().decode_into([fund_log(T_PROGRAMME_OPENED, ["0x" + word(3), addr_topic(ALICE)],
+                                         ["uint128", "bytes"], [7, b"\xc3(nergie"], index=0)], f)
+    assert f.fund_events[0][11] == "\ufffd(nergie"
+
+
 def test_an_eligibility_stays_raw_and_fund_events_of_another_contract_are_not_decoded() -> None:
     b = batch()
     eligibility = topic(FUND_EVENTS["EligibilitySet"])
