@@ -35,9 +35,10 @@ async def get_treasury(request: Request, settings: Settings) -> TreasuryView:
 
         manifest = settings.manifest or settings.settlement_dir.parent / "deployment.json"
         # The state directory holds the reference key unless LEDGER_TREASURY_REFERENCE_KEY_FILE
-        # names one (the same file for every worker and the operator's commands).
+        # names one: the same file for every worker and the operator's commands, which read
+        # LEDGER_STATE_DIR too (the settlement directory's parent was another key once it moved).
         key = await anyio.to_thread.run_sync(
-            lambda: TreasurySettings().reference_key(settings.settlement_dir.parent)
+            lambda: TreasurySettings().reference_key(settings.state_dir)
         )
         view = await anyio.to_thread.run_sync(
             lambda: SqlTreasuryView(settings.database_url, settings.rpc_url, manifest, key)

@@ -284,7 +284,7 @@ def test_the_operator_command_and_the_api_give_the_same_keyed_reference(
     assert from_cli == topup_reference(RESIDENT_A.address, key)
     from api.app import create_app
 
-    app = create_app(make_settings(database_url=url, settlement_dir=state / "settlement"))
+    app = create_app(make_settings(database_url=url, state_dir=state, settlement_dir=state / "settlement"))
     with TestClient(app) as client:
         sign_in(client, RESIDENT_A)
         reply = client.get("/v1/treasury/topup", params={"amount": "5"})
