@@ -57,6 +57,14 @@ _FORMAT_CATEGORIES = frozenset({"Cf"})
 # Letters and symbols that are drawn blank but are not format characters (Unicode's
 # Default_Ignorable_Code_Point letters, and the empty braille cell): each reads as a space.
 _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e")
+# Combining marks drawn as nothing (Unicode's Default_Ignorable_Code_Point marks: the combining
+# grapheme joiner, Mongolian free variation selectors, the variation selectors): "Boulangerie\u034f"
+# draws as "Boulangerie". An emoji's U+FE0F is one of them, shown as its code point too.
+_INVISIBLE_MARKS = frozenset(
+    chr(c) for first, last in ((0x034F, 0x034F), (0x180B, 0x180D), (0x180F, 0x180F),
+                               (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+    for c in range(first, last + 1)
+)
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 
 
@@ -216,7 +224,7 @@ def unsafe_characters(name: str) -> list[str]:
     found = []
     for char in dict.fromkeys(name):
         category = unicodedata.category(char)
-        if (category in _UNSAFE_CATEGORIES or char in _BLANKS
+        if (category in _UNSAFE_CATEGORIES or char in _BLANKS or char in _INVISIBLE_MARKS
                 or (category == "Zs" and char != " ")):
             found.append(char)
     return found
@@ -224,9 +232,17 @@ def unsafe_characters(name: str) -> list[str]:
 
 def printable(name: str) -> str:
     """`name` as it may be written to a terminal or a page: each unsafe character (escape
-    sequences, bidi overrides, invisible letters) shown as its code point, `<U+202E>`."""
+    sequences, bidi overrides, invisible letters) shown as its code point, `<U+202E>`, and so is
+    a plain space that cannot be seen (at either end, or after another space, which a page
+    collapses): "Boulangerie du Lac " is not drawn as "Boulangerie du Lac"."""
     unsafe = set(unsafe_characters(name))
-    return "".join(f"<U+{ord(c):04X}>" if c in unsafe else c for c in name)
+    last = len(name) - 1
+    return "".join(
+        f"<U+{ord(c):04X}>"
+        if c in unsafe or (c == " " and (i == 0 or i == last or name[i - 1] == " "))
+        else c
+        for i, c in enumerate(name)
+    )
 
 
 def reads_as_number(name: str) -> bool:

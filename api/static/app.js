@@ -58,9 +58,12 @@ const parisDay = (moment) => new Intl.DateTimeFormat("en-CA", { timeZone: PARIS,
 
 // Names and references come from the chain, where a registrar's or council's key may write any
 // text: a character a person cannot see or that turns the text around it (controls, bidi overrides,
-// zero-width and blank letters, unusual spaces) is shown as its code point, `<U+202E>`, as the
-// wallet prints it (`printable` in ledger/names.py), so no name can read as another one.
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e]|(?! )\p{Zs}/gu;
+// zero-width and blank letters and marks, unusual spaces, a plain space at either end or after
+// another, which the page would collapse) is shown as its code point, `<U+202E>`, as the wallet
+// prints it (`printable` in ledger/names.py): no invisible character hides in a name. Look-alike
+// letters and a name registered twice are the registrar's check (the merchant's number tells them
+// apart). A character newer than the server's Unicode is drawn, where the wallet escapes it.
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e\u034f\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}]|(?! )\p{Zs}|^ | $|(?<= ) /gu;
 const shown = (s) => String(s).replace(UNSAFE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
 
 // Chart values only (pixels): amounts stay exact strings in every text the page shows.
@@ -122,14 +125,17 @@ async function loadSupplyChart() {
 
 // -- live payments ------------------------------------------------------------------------------------
 
-const perMerchant = new Map();
+const perMerchant = new Map(); // merchant id -> { name, micro }: two merchants of one name stay two bars
 const seenPayments = new Set();
 let paymentsToday = 0;
 
 function merchantChart() {
   if (MAIRIE) return;
-  const labels = [...perMerchant.keys()];
-  const values = labels.map((k) => chartM3E(perMerchant.get(k).toString()));
+  const rows = [...perMerchant.entries()];
+  const counts = new Map();
+  for (const [, m] of rows) counts.set(m.name, (counts.get(m.name) || 0) + 1);
+  const labels = rows.map(([id, m]) => (counts.get(m.name) > 1 ? `${m.name} (n°${id})` : m.name));
+  const values = rows.map(([, m]) => chartM3E(m.micro.toString()));
   if (!charts.merchants) {
     charts.merchants = new Chart($("chart-merchants"), {
       type: "bar",
@@ -174,7 +180,8 @@ function addPayment(p, fresh) {
   }
   const name = p.merchant ? shown(p.merchant) : `n°${p.merchant_id}`;
   const sign = p.kind === "refund" ? -1n : 1n;
-  perMerchant.set(name, (perMerchant.get(name) || 0n) + sign * BigInt(p.amount.micro));
+  const sum = perMerchant.get(p.merchant_id) || { name, micro: 0n };
+  perMerchant.set(p.merchant_id, { name, micro: sum.micro + sign * BigInt(p.amount.micro) });
   if (p.kind === "payment" && p.day === parisDay(new Date())) paymentsToday += 1;
   text($("mairie-services"), whole.format(paymentsToday));
   merchantChart();
@@ -249,7 +256,7 @@ function renderFund(f) {
   emptyRow(programmes, 5, "Aucun programme ouvert par le conseil pour l'instant.");
   // Newest month first; within a month, what came in before what went out.
   const flows = [
-    ...f.inflows.map((x) => ({ month: x.month, what: SOURCE_FR[x.source] || x.source, amount: x.amount.micro, count: x.count, out: false })),
+    ...f.inflows.map((x) => ({ month: x.month, what: SOURCE_FR[x.source] || `« ${shown(x.source)} » (source nommée par le contributeur)`, amount: x.amount.micro, count: x.count, out: false })),
     ...f.outflows.map((x) => ({ month: x.month, what: names.get(x.programme_id) || `programme ${x.programme_id}`, amount: x.amount.micro, count: x.count, out: true })),
   ].sort((a, b) => (a.month === b.month ? Number(a.out) - Number(b.out) : (a.month < b.month ? 1 : -1)));
   const body = $("fund-flows");
@@ -328,7 +335,7 @@ async function loadMerchants() {
     name.textContent = shown(m.name);
     const cat = document.createElement("div");
     cat.className = "cat";
-    cat.textContent = `${CATEGORY_FR[m.category] || m.category}${m.active ? "" : " · suspendu"}`;
+    cat.textContent = `${CATEGORY_FR[m.category] || m.category} · n°${m.id}${m.active ? "" : " · suspendu"}`;
     li.append(name, cat);
     if (m.street_address) {
       const where = document.createElement("address");

@@ -582,26 +582,48 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
 def test_a_name_written_straight_to_the_chain_shows_its_invisible_characters_as_code_points(
     stack: Stack, browser: Any
 ) -> None:
-    """The registrar's Python path refuses a name holding a bidi override, but the contract
-    takes any text from the registrar's key: such a name is shown with `<U+202E>` in the
-    merchants list and the live feed (as the wallet prints it), never as an override that turns
-    the text after it around to read as another merchant. Runs last: it adds a merchant."""
+    """The registrar's Python path refuses a name holding a bidi override or an invisible mark,
+    but the contract takes any text from the registrar's key: such names are shown with their
+    code points (`<U+202E>`) in the merchants list and the live feed, as the wallet prints them,
+    never as an override that turns the text after it around, an invisible mark, or a space the
+    page collapses; each merchant's number tells two names apart, and the chart keeps them apart.
+    A contribution to the fund cannot take the label of the fee income. Runs last: it adds
+    merchants and a fund inflow."""
     registrar = stack.operator
-    spoof = "Boulangerie \u202eeirecipE"  # reads "Boulangerie Epicerie" once overridden
-    payout = Web3.to_checksum_address("0x" + "b1" * 20)
-    registrar.client.transact(registrar.payments.functions.registerMerchant(spoof, 4, payout))
-    merchant_id = int(registrar.client.call(registrar.payments.functions.merchantCount()))
+    payments = registrar.payments
+    names = {
+        "Boulangerie \u202eeirecipE": "Boulangerie <U+202E>eirecipE",  # reads "Epicerie" overridden
+        "Boulangerie\u034f du Lac ": "Boulangerie<U+034F> du Lac<U+0020>",
+        "Boulangerie  du Cours": "Boulangerie <U+0020>du Cours",
+    }
+    ids = []
+    for n, name in enumerate(names):
+        payout = Web3.to_checksum_address("0x" + f"{0xB1 + n:02x}" * 20)
+        registrar.client.transact(payments.functions.registerMerchant(name, 4, payout))
+        ids.append(int(registrar.client.call(payments.functions.merchantCount())))
+    council = stack.operator
+    fund_info = stack.manifest.contract("CommonsFund")
+    fund = council.client.contract(fund_info.address, fund_info.abi)
+    council.record_deposit("VIR-FUND-FORGE", council.address, 2_000_000)
+    council.client.transact(council.token.functions.approve(fund_info.address, 2_000_000))
+    forged = b"commissions de conversion".ljust(32, b"\0")  # the page's label of the fee income
+    council.client.transact(fund.functions.contribute(2_000_000, forged))
     stack.wait_indexed(stack.head())
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(stack.api_url + "/", wait_until="domcontentloaded")
-    shown = "Boulangerie <U+202E>eirecipE"
-    assert shown in wait_text(page, "merchants", "Boulangerie <U+202E>")
+    listed = wait_text(page, "merchants", "Boulangerie <U+202E>")
+    for merchant_id, shown in zip(ids, names.values(), strict=True):
+        assert shown in listed and f"n°{merchant_id}" in listed
     chloe = stack.operator.as_(dev_account(RESIDENTS[2][1]))
-    chloe.pay(merchant_id, 1_100_000, "E2E-BIDI")
-    assert shown in wait_text(page, "feed", "Boulangerie <U+202E>", timeout=30_000)
+    chloe.pay(ids[0], 1_100_000, "E2E-BIDI")
+    assert names["Boulangerie \u202eeirecipE"] in wait_text(page, "feed", "Boulangerie <U+202E>",
+                                                                timeout=30_000)
     raw = page.evaluate("() => document.body.textContent")
-    assert "\u202e" not in raw
+    assert "\u202e" not in raw and "\u034f" not in raw
+    flows = wait_text(page, "fund-flows", "commissions de conversion » (source nommée")
+    assert "reçu : « commissions de conversion » (source nommée par le contributeur)" in flows
     # The page's escaping is the wallet's, character class for character class.
     samples = ["Café Dupont", "a\u202eb\u202c", "x\u200by\u2060", "\u3164\u2800", "a\u00a0b\u2009c",
-               "tab\tnew\nline\u2028", "\U000f0001 privé", "croissant 🥐 ß Ⅻ", "\u17b4\u180e\ufeff"]
+               "tab\tnew\nline\u2028", "\U000f0001 privé", "croissant 🥐 ß Ⅻ", "\u17b4\u180e\ufeff",
+               "Lac\u034f\u180b\ufe0f\U000e0100", " a  b ", "  ", "☕\ufe0f"]
     assert page.evaluate("(xs) => xs.map(shown)", samples) == [printable(x) for x in samples]
