@@ -49,3 +49,22 @@ def test_a_clearly_different_name_is_registered(registrar: District) -> None:
     merchant_id, _ = registrar.register_merchant("Boulangerie du Parc", Category.FOOD,
                                                  dev_account(53).address)
     assert registrar.merchants()[merchant_id - 1]["name"] == "Boulangerie du Parc"
+
+
+def test_a_name_of_bytes_that_are_not_utf8_reads_with_a_replacement_character(
+    registrar: District,
+) -> None:
+    """The contract stores whatever bytes the registrar's key sends (a raw call, not this path):
+    web3 refused to read such a name, so every list of merchants, and the next registration's
+    look-alike check, failed. It reads with U+FFFD, and registering goes on."""
+    from eth_abi.abi import encode
+
+    from tests.fixtures.districtchain import selector
+
+    data = "0x" + selector("registerMerchant(string,uint8,address)") + encode(
+        ["bytes", "uint8", "address"], [b"Boulangerie \xff", 4, dev_account(54).address]).hex()
+    registrar.client.send_call(registrar.payments.address, data)
+    merchant_id = registrar.merchant_count()
+    assert registrar.merchants()[merchant_id - 1]["name"] == "Boulangerie \ufffd"
+    registered, _ = registrar.register_merchant("Épicerie du Parc", Category.FOOD, dev_account(55).address)
+    assert registered == merchant_id + 1
