@@ -27,6 +27,7 @@ from ledger.treasury.service import mint_pending, register_reference, retire_ref
 from tests.fixtures.camt import OPERATOR_IBAN, Entry, Stmt, Tx, camt053
 from tests.unit.test_api_security import RESIDENT_A, RESIDENT_B, sign_in
 from tests.unit.test_treasury import _unkeyed_reference
+from tests.unit.test_treasury_topup import operator_shell
 
 runner = CliRunner()
 IBAN = "FR7630006000011234567890189"
@@ -81,9 +82,7 @@ def test_retiring_from_a_shell_without_the_apis_key_file_keeps_the_references_re
     keyed = register_reference(engine, RESIDENT_A.address, "resident", api_key)  # the signed-in page
     legacy = _add_legacy(engine, RESIDENT_A.address)
 
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path / "operator-shell-state"))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
-    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    operator_shell(monkeypatch, tmp_path, tmp_path / "operator-shell-state")
     from ledger.cli import app as ledger_app
 
     result = runner.invoke(ledger_app, ["treasury", "references-retire", "--json"])
@@ -98,10 +97,10 @@ def test_the_api_and_the_command_key_references_in_the_same_state_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The API is started with the same database and state directory as the operator's commands
-    (LEDGER_API_STATE_DIR), but it reads the reference key from `settlement_dir.parent`
-    (api/routers/treasury.py:40) while `ledger treasury` reads `state_dir`: with the settlement
-    directory elsewhere the two hold different keys. Harmless while only the registry matched;
-    now `references-retire` deletes every reference the signed-in page registered."""
+    (LEDGER_API_STATE_DIR), but it read the reference key beside its settlement directory while
+    `ledger treasury` reads the state directory: with the settlement directory elsewhere the two
+    held different keys. Harmless while only the registry matched; with `references-retire` it
+    deleted every reference the signed-in page registered."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -109,11 +108,7 @@ def test_the_api_and_the_command_key_references_in_the_same_state_directory(
     from tests.unit.test_api import make_settings
 
     state = tmp_path / "state"
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(state))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
-    monkeypatch.setenv("LEDGER_TREASURY_IBAN", IBAN)
-    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    url = operator_shell(monkeypatch, tmp_path, state)
     # the operator registered one resident at the desk: the state directory's key exists
     added = runner.invoke(ledger_app, ["treasury", "account-add", RESIDENT_B.address, "--json"])
     assert added.exit_code == 0, added.output

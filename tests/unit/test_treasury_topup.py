@@ -46,6 +46,17 @@ def epc_fields(text: str) -> list[str]:
     return lines
 
 
+def operator_shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, state: Path) -> str:
+    """The operator's shell: `ledger` reads LEDGER_STATE_DIR and a SQLite database under
+    `tmp_path`, with no reference key file named (the state directory's); returns the URL."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(state))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
+    monkeypatch.setenv("LEDGER_TREASURY_IBAN", IBAN)
+    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    return url
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     wallet_home = tmp_path / "wallet-home"
@@ -269,11 +280,7 @@ def test_the_operator_command_and_the_api_give_the_same_keyed_reference(
     from tests.unit.test_api import make_settings
 
     state = tmp_path / "state"
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(state))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
-    monkeypatch.setenv("LEDGER_TREASURY_IBAN", IBAN)
-    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    url = operator_shell(monkeypatch, tmp_path, state)
     added = runner.invoke(ledger_app, ["treasury", "account-add", RESIDENT_A.address, "--json"])
     assert added.exit_code == 0, added.output
     key_file = state / DEFAULT_KEY_FILE
@@ -306,10 +313,7 @@ def test_the_operator_retires_the_references_issued_before_they_were_keyed(
     from ledger.treasury.models import TreasuryAccountRef
     from tests.unit.test_treasury import _unkeyed_reference
 
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
-    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    url = operator_shell(monkeypatch, tmp_path, tmp_path / "state")
     added = runner.invoke(ledger_app, ["treasury", "account-add", RESIDENT_A.address, "--json"])
     assert added.exit_code == 0, added.output
     keyed = json.loads(added.stdout)["reference"]
@@ -345,11 +349,7 @@ def test_retiring_references_never_makes_a_key_of_its_own(
     from ledger.errors import ConfigError
     from ledger.treasury.settings import DEFAULT_KEY_FILE
 
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    migrate(make_engine(url))
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path / "elsewhere"))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", url)
-    monkeypatch.delenv("LEDGER_TREASURY_REFERENCE_KEY_FILE", raising=False)
+    migrate(make_engine(operator_shell(monkeypatch, tmp_path, tmp_path / "elsewhere")))
     result = runner.invoke(ledger_app, ["treasury", "references-retire"])
     assert isinstance(result.exception, ConfigError), result.output
     assert "does not exist" in str(result.exception)
