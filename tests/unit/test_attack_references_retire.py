@@ -30,7 +30,6 @@ from tests.unit.test_treasury import _unkeyed_reference
 from tests.unit.test_treasury_topup import operator_shell
 
 runner = CliRunner()
-IBAN = "FR7630006000011234567890189"
 
 
 def _write_key(path: Path) -> bytes:
