@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +138,17 @@ def home_account(n: int) -> LocalAccount:
     return dev_account(HOME_ACCOUNT_BASE + n)
 
 
-def demo_chain_start() -> str:
-    """ISO 8601 UTC time 61 days ago: where the demo's own chain starts its clock."""
-    from datetime import UTC, datetime, timedelta
+def demo_chain_start(now: datetime | None = None) -> str:
+    """Where the demo's own chain starts its clock (ISO 8601 UTC): midnight UTC two days before the
+    demo tariff's day, so that the contract (which starts a day at its midnight UTC less two hours,
+    Paris being at most UTC+2) still sees the tariff in the future however long seeding takes."""
+    return (demo_tariff_day(now) - timedelta(days=2)).strftime("%Y-%m-%dT00:00:00Z")
 
-    return (datetime.now(UTC) - timedelta(days=61)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+def demo_tariff_day(now: datetime | None = None) -> date:
+    """The day the demo tariff takes effect: 60 days back (UTC), before every simulated day."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).date() - timedelta(days=60)
 
 
 def seed_homes(operator: District, settlement: str, homes: int) -> int:
@@ -184,8 +191,6 @@ def enrol_named_prosumers(operator: District, settlement: str) -> int:
 def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, operation: str) -> bool:
     """Give the operator the settlement roles and the simulated operation a tariff if it has none
     (effective 60 days back, so the simulated past days are priced). True when one was set."""
-    from datetime import date, timedelta
-
     from ledger.energy.settlement import operation_number
     from ledger.energy.settlement_chain import ChainSettlement
 
@@ -194,8 +199,7 @@ def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, oper
     op = operation_number(operation)
     if chain.tariffs(op):
         return False
-    today = date.today()
-    chain.set_tariff(op, today - timedelta(days=60), *DEMO_TARIFF)
+    chain.set_tariff(op, demo_tariff_day(), *DEMO_TARIFF)
     jump_clock_to_now(w3)
     return True
 
@@ -359,7 +363,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         if rpc_answers(settings.rpc_url):
             print(f"Reusing the chain already running at {settings.rpc_url}")
         else:
-            # A new chain's clock starts 61 days back so that the tariff can precede the simulated
+            # A new chain's clock starts 62 days back so that the tariff can precede the simulated
             # past days (tariffs are never retroactive by the chain's clock); it jumps to now once set.
             node = start_local_chain(port, state, initial_date=demo_chain_start())
         w3 = connect(settings.rpc_url)
