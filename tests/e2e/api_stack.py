@@ -3,8 +3,10 @@
 Everything on loopback: a Hardhat node of its own (the tests revert it), the demo district seeded
 by ledger.demo.seed_district, the indexer following in a thread, uvicorn serving in a thread.
 With `energy_homes`, the simulated district's homes (ledger.energy.simulator) are registered in
-the same database and send today's signed readings (Europe/Paris, up to the last ended step)
-through the real gateway route, so the page's energy chart has data.
+the same database and send yesterday's signed readings (Europe/Paris, the steps up to 14:00: the
+later ones are still to come) through the real gateway route, so the page's energy chart has data.
+Yesterday, not today: just after midnight today has no ended step, and the day must not change
+between sending the readings and reading them back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ class Stack:
     indexer_errors: list[BaseException]
     energy_homes: list[simulator.Home] = field(default_factory=list)
     energy_steps: list[int] = field(default_factory=list)
+    energy_day: date | None = None  # the local day (Europe/Paris) whose readings were sent
 
     def head(self) -> int:
         return int(self.w3.eth.block_number)
@@ -68,28 +71,30 @@ class Stack:
         raise AssertionError(f"the indexer did not reach block {block} in {timeout} s")
 
 
-def todays_ended_steps(now: float | None = None) -> list[int]:
-    """Starts (Unix s) of today's 15-minute steps (Europe/Paris) whose interval has ended."""
+ENERGY_DAY_UNTIL_HOUR = 14  # the steps sent end at 14:00 Paris: sunrise to early afternoon
+
+
+def energy_day_and_steps(now: float | None = None) -> tuple[date, list[int]]:
+    """Yesterday (Europe/Paris) and the starts (Unix s) of its 15-minute steps that end by 14:00."""
     at = time.time() if now is None else now
-    today = datetime.fromtimestamp(at, PARIS).date()
-    return [s for s in simulator.simulated_steps(today, 1) if s + simulator.STEP_S <= at]
+    day = datetime.fromtimestamp(at, PARIS).date() - timedelta(days=1)
+    until = datetime(day.year, day.month, day.day, ENERGY_DAY_UNTIL_HOUR, tzinfo=PARIS).timestamp()
+    return day, [s for s in simulator.simulated_steps(day, 1) if s + simulator.STEP_S <= until]
 
 
 def ingest_energy(
     api_url: str, database_url: str, homes: int, wallet_for: Callable[[int], str] | None = None
-) -> tuple[list[simulator.Home], list[int]]:
+) -> tuple[list[simulator.Home], date, list[int]]:
     """Register `homes` simulated homes (operation, participants, gateways with their Ed25519
-    keys, meters) in the database, then post today's signed readings through the gateway route:
-    one envelope per meter carrying every ended step (the gateway catching up on the day)."""
+    keys, meters) in the database, then post yesterday's signed readings up to 14:00 through the
+    gateway route: one envelope per meter carrying every step (the gateway catching up)."""
     district = simulator.build_district(homes, ENERGY_SEED, wallet_for)
     engine = make_engine(database_url)
     try:
         simulator.register_district(SqlEnergyStore(engine), secrets.token_bytes(32), district)
     finally:
         engine.dispose()
-    steps = todays_ended_steps()
-    if not steps:  # just after local midnight: nothing has ended yet today
-        return district, steps
+    energy_day, steps = energy_day_and_steps()
     counters = simulator.Counters()
     with httpx.Client(base_url=api_url, timeout=30) as client:
         for home in district:
@@ -112,7 +117,7 @@ def ingest_energy(
                 )
                 if response.status_code != 200 or response.json().get("status") != "accepted":
                     raise AssertionError(f"the readings of {home.device_id} were not stored: {response.text}")
-    return district, steps
+    return district, energy_day, steps
 
 
 @contextlib.contextmanager
@@ -183,7 +188,7 @@ def running_stack(
         stack = Stack(node, w3, manifest, operator, api_url, database_url, errors)
         stack.wait_indexed(stack.head(), timeout=60)
         if energy_homes > 0:
-            stack.energy_homes, stack.energy_steps = ingest_energy(
+            stack.energy_homes, stack.energy_day, stack.energy_steps = ingest_energy(
                 api_url, database_url, energy_homes, energy_wallet_for
             )
         yield stack

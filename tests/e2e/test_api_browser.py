@@ -286,12 +286,12 @@ def _check_supply_axis_is_dates(page: Any, stack: Stack) -> None:
 
 
 def _check_energy_chart(page: Any, stack: Stack) -> None:
-    """The latest day with data (today) by default, its curves and self-consumption headline; a
-    day without data picked in the day picker empties the chart."""
-    assert stack.energy_steps, "no step of today has ended yet (just after midnight): nothing to draw"
-    today_iso = datetime.now(PARIS).date().isoformat()
-    today = httpx.get(f"{stack.api_url}/v1/energy/district", params={"day": today_iso}, timeout=10).json()
-    produced = today["totals"]["production_wh"] > 0
+    """The latest day with data (yesterday's morning, sent by the stack) by default, its curves
+    and self-consumption headline; a day without data picked in the day picker empties the chart."""
+    assert stack.energy_day is not None and stack.energy_steps
+    day_iso = stack.energy_day.isoformat()
+    shown = httpx.get(f"{stack.api_url}/v1/energy/district", params={"day": day_iso}, timeout=10).json()
+    produced = shown["totals"]["production_wh"] > 0
     page.wait_for_function(
         "() => { const c = window.districtCharts.energy; if (!c) return false;"
         " const [p, q] = c.data.datasets; const some = (d) => d.data.some(v => v !== null);"
@@ -299,7 +299,7 @@ def _check_energy_chart(page: Any, stack: Stack) -> None:
         timeout=20_000,
     )
     assert page.locator("#energy").is_visible()
-    assert page.locator("#energy-day").input_value() == today_iso
+    assert page.locator("#energy-day").input_value() == day_iso
     chart = page.evaluate(
         "() => { const c = window.districtCharts.energy; return {"
         " labels: c.data.labels,"
@@ -314,15 +314,15 @@ def _check_energy_chart(page: Any, stack: Stack) -> None:
     # fewer than 5 homes make, which the API withholds: around sunrise only some roofs produce.
     ended = {format_utc(start) for start in stack.energy_steps}
     for name, drawn in (("consumption", consumption), ("production", production)):
-        published = [s for s in today["steps"] if s[f"{name}_wh"] is not None]
+        published = [s for s in shown["steps"] if s[f"{name}_wh"] is not None]
         assert {s["start"] for s in published} <= ended, name
-        for step in today["steps"]:
+        for step in shown["steps"]:
             if step["start"] in ended and step[f"{name}_wh"] is None:
                 assert {"figure": name, "reason": "fewer_than_5_homes"} in step["withheld"], step
         assert drawn["values"] == len(published), chart
     assert consumption["values"] == len(stack.energy_steps), chart
-    assert consumption["sum"] == today["totals"]["consumption_wh"] > 0, chart
-    assert production["sum"] == today["totals"]["production_wh"], chart
+    assert consumption["sum"] == shown["totals"]["consumption_wh"] > 0, chart
+    assert production["sum"] == shown["totals"]["production_wh"], chart
     pixels = page.evaluate(
         "() => { const c = document.getElementById('chart-energy'); const ctx = c.getContext('2d');"
         " const d = ctx.getImageData(0, 0, c.width, c.height).data;"
@@ -334,19 +334,19 @@ def _check_energy_chart(page: Any, stack: Stack) -> None:
         assert rate["values"] > 0, chart
         assert re.search(rf"Autoconsommation : \d{{1,3}},\d{NBSP}%", headline), headline
         assert "—" not in headline, headline
-    else:  # before sunrise: nothing produced yet, so no rate to state
+    else:  # a morning without sun: nothing produced, so no rate to state
         assert "Autoconsommation : —" in headline, headline
     assert "kWh" in headline and "gaz" in headline and "eau" in headline, headline
     # The day picker: the day before has no readings, so its curves are empty...
-    yesterday = (datetime.now(PARIS).date() - timedelta(days=1)).isoformat()
-    page.fill("#energy-day", yesterday)
+    day_before = (stack.energy_day - timedelta(days=1)).isoformat()
+    page.fill("#energy-day", day_before)
     page.dispatch_event("#energy-day", "change")
     page.wait_for_function(
         "() => window.districtCharts.energy.data.datasets[1].data.every(v => v === null)", timeout=20_000
     )
     assert "Autoconsommation : —" in page.locator("#energy-rate").inner_text()
-    # ...and today again draws today's.
-    page.fill("#energy-day", today_iso)
+    # ...and the day with readings draws them again.
+    page.fill("#energy-day", day_iso)
     page.dispatch_event("#energy-day", "change")
     page.wait_for_function(
         "() => window.districtCharts.energy.data.datasets[1].data.some(v => v !== null)", timeout=20_000
@@ -491,7 +491,7 @@ def _check_my_space(page: Any, stack: Stack) -> None:
     assert "achat de M3E" in page.locator("#me-transfers").inner_text()
     mandate = wait_text(page, "me-mandates", "par jour")
     assert fr(DEMO_MANDATE[0], "M3E") in mandate and fr(DEMO_MANDATE[1], "M3E") in mandate, mandate
-    # Her own curves: her meter's import and export of today.
+    # Her own curves: her meter's import and export of the day the stack sent.
     page.wait_for_function(
         "() => { const c = window.districtCharts.me;"
         " return c && c.data.datasets[0].data.some(v => v !== null); }",
@@ -523,6 +523,12 @@ def test_the_favicon_is_served(stack: Stack) -> None:
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
 
 
+FRENCH_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
+
+
 def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_private(
     stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
@@ -538,10 +544,15 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
     wait_text(page, "mairie-fund", fr(int(fund["balance"]["micro"]), "M3E").replace(NBSP, " "))
     assert fr(int(fund["recorded_out"]["micro"]), "M3E") in page.locator("#mairie-fund-inflows").inner_text()
     assert fr(int(token["reserve"]["micro"]), "€") in page.locator("#mairie-backing").inner_text()
-    # Today's solar figures (before sunrise nothing is produced yet: no rate, 0 kWh).
-    today = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=10).json()
-    produced = today["totals"]["production_wh"]
-    wait_text(page, "mairie-solar-detail", f"aujourd'hui · {fr_kwh(produced)} produits")
+    # The solar figures of the latest day with data (the stack sent yesterday's), dated.
+    assert stack.energy_day is not None
+    day = stack.energy_day
+    shown = httpx.get(
+        f"{stack.api_url}/v1/energy/district", params={"day": day.isoformat()}, timeout=10
+    ).json()
+    produced = shown["totals"]["production_wh"]
+    dated = f"le {day.day} {FRENCH_MONTHS[day.month - 1]} {day.year}"
+    wait_text(page, "mairie-solar-detail", f"{dated} · {fr_kwh(produced)} produits")
     solar = page.locator("#mairie-solar").inner_text()
     assert re.fullmatch(rf"\d{{1,3}},\d{NBSP}%", solar) if produced else solar == "—", solar
     page.wait_for_function(LIVE, timeout=20_000)

@@ -102,7 +102,10 @@ def test_the_public_sees_no_reference_no_payer_no_home_figure_and_the_chain_only
         for tx in tx_hashes:
             assert tx not in lowered, (where, tx)
     # No published district figure is one home's own figure (a step built from < 5 homes is null).
-    district = httpx.get(f"{stack.api_url}/v1/energy/district", timeout=20).json()
+    assert stack.energy_day is not None
+    district = httpx.get(
+        f"{stack.api_url}/v1/energy/district", params={"day": stack.energy_day.isoformat()}, timeout=20
+    ).json()
     own = homes_values(stack)
     published = 0
     for step in district["steps"]:
