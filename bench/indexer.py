@@ -9,6 +9,7 @@ lag of the indexer following a node that mines a block a second.
     .venv/bin/python -m bench.indexer [--workload synthetic|realistic|both|live|all]
         [--rounds 3] [--events 100000] [--per-tx 1000] [--realistic-events 20000]
         [--live-seconds 30] [--block-ms 1000] [--head-poll 0.1] [--postgres URL]
+        [--node hardhat|anvil]
 
 Two workloads, each on a node of its own:
 - synthetic: >= 100,000 Transfer events, 1,000 per transaction (dense blocks: the log path);
@@ -48,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from eth_abi.abi import encode  # noqa: E402
 
-from ledger.chain.devnode import DevNode, free_port  # noqa: E402
+from ledger.chain.devnode import AnvilNode, DevNode, free_port  # noqa: E402
 from ledger.db import make_engine, migrate  # noqa: E402
 from ledger.db.store import Store  # noqa: E402
 from ledger.indexer.rpc import AdaptiveRange  # noqa: E402
@@ -249,7 +250,20 @@ def measure_limit_with_headers(url: str, addresses: list[str], last: int) -> tup
     return count, elapsed
 
 
-def run_indexer(node: DevNode, manifest: Path, database_url: str
+Node = DevNode | AnvilNode
+
+
+@contextmanager
+def local_node(kind: str, tmp: str) -> Iterator[Node]:
+    """The node the workload runs on: anvil as the demo and `ledger node` run it (its state
+    dumped to a file every second), or Hardhat's (which keeps nothing)."""
+    node: Node = (AnvilNode(free_port(), Path(tmp) / "anvil-state.json") if kind == "anvil"
+                  else DevNode(free_port()))
+    with node:
+        yield node
+
+
+def run_indexer(node: Node, manifest: Path, database_url: str
                 ) -> tuple[int, float, tuple[float, float]]:
     """Index the node's chain into a new database: (events, seconds, CPU seconds of this process
     and of the node), all three measured around the indexing alone (not the migrations)."""
@@ -281,7 +295,7 @@ def _indexer_line(db: str, n: int, s: float, cpu: tuple[float, float], limit: fl
             f"{ceiling:.2f} of the limit)")
 
 
-def _cpu(node: DevNode) -> tuple[float, float]:
+def _cpu(node: Node) -> tuple[float, float]:
     """CPU seconds used so far by this process and by the node's processes (Linux /proc; the
     node runs in a session of its own, so its process group). Less swayed by other jobs on a
     shared machine than the wall-clock ratios."""
@@ -298,7 +312,7 @@ def _cpu(node: DevNode) -> tuple[float, float]:
     return time.process_time(), used / tick
 
 
-def _cpu_since(node: DevNode, before: tuple[float, float]) -> str:
+def _cpu_since(node: Node, before: tuple[float, float]) -> str:
     own, by_node = _cpu(node)
     return f"CPU {own - before[0]:.2f} s here + {by_node - before[1]:.2f} s node"
 
@@ -324,9 +338,9 @@ def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
     """One workload on a node of its own: fill, then `args.rounds` rounds of (limits, indexer
     into a new SQLite file, into a new PostgreSQL database), each ratio against the limits of
     its own round; returns the median ratio per database."""
-    print(f"-- {workload} workload")
+    print(f"-- {workload} workload, on {args.node}")
     ratios: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
-    with tempfile.TemporaryDirectory() as tmp, DevNode(free_port()) as node:
+    with tempfile.TemporaryDirectory() as tmp, local_node(args.node, tmp) as node:
         chain = Chain(node.url)
         district = MockDistrict(chain)
         manifest = district.write_manifest(Path(tmp) / "deployment.json")
@@ -391,8 +405,8 @@ def run_live(args: argparse.Namespace) -> None:
     thread. Sampled every 10 ms: the node's head and the indexer's cursor; printed, the lag
     (head - cursor) seen when each new block appears and the time from a block's appearance
     to its rows being committed, against the goal of at most one block of lag."""
-    print(f"-- live: a block every {args.block_ms} ms for {args.live_seconds} s")
-    with tempfile.TemporaryDirectory() as tmp, DevNode(free_port()) as node:
+    print(f"-- live, on {args.node}: a block every {args.block_ms} ms for {args.live_seconds} s")
+    with tempfile.TemporaryDirectory() as tmp, local_node(args.node, tmp) as node:
         chain = Chain(node.url)
         district = MockDistrict(chain)
         manifest = district.write_manifest(Path(tmp) / "deployment.json")
@@ -506,6 +520,10 @@ def main() -> None:
     parser.add_argument("--realistic-events", type=int, default=20_000,
                         help="realistic: about this many events")
     parser.add_argument("--postgres", default=os.environ.get("LEDGER_TEST_POSTGRES_URL"))
+    parser.add_argument("--node", choices=("hardhat", "anvil"), default="hardhat",
+                        help="the local node: Hardhat's (the figures quoted since the start) or "
+                             "anvil (the embedded default chain; its eth_getLogs is several times "
+                             "faster, so the limit is mostly orjson's parsing)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="limit + indexer measures per workload (the median is the figure)")
     parser.add_argument("--live-seconds", type=float, default=30.0)

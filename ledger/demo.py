@@ -402,7 +402,10 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 print("Opened the commons fund's social energy programme; simulated home 1 is eligible")
         if block_ms and not once:
             # Blocks every ~2 s from now on, like a permissioned QBFT network.
-            interval_mining(w3, block_ms)
+            if isinstance(node, AnvilNode):
+                node.mine_every(block_ms / 1000)
+            else:
+                interval_mining(w3, block_ms)
         env = {
             **os.environ,
             "LEDGER_RPC_URL": settings.rpc_url,
@@ -450,9 +453,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                     print("the local chain keeps exiting; see .state/chain.log", file=sys.stderr)
                     break
                 print("the local chain exited; starting it again from its state file", file=sys.stderr)
-                node.start()
-                if block_ms:
-                    interval_mining(connect(settings.rpc_url), block_ms)
+                node.start()  # its miner thread goes on mining once the node answers
             for child in services.newly_exited():
                 print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
     except KeyboardInterrupt:
@@ -484,7 +485,8 @@ def start_local_chain(port: int, state: Path, initial_date: str | None = None) -
 
 
 def interval_mining(w3: Any, block_ms: int) -> None:
-    """A block every `block_ms` (anvil counts in seconds, Hardhat in milliseconds)."""
+    """A block every `block_ms` on a node the demo did not start (anvil counts in seconds,
+    Hardhat in milliseconds; the demo's own anvil mines from AnvilNode.mine_every)."""
     anvil = "anvil" in str(w3.client_version).lower()
     w3.provider.make_request("evm_setAutomine", [False])
     w3.provider.make_request("evm_setIntervalMining", [max(1, block_ms // 1000) if anvil else block_ms])

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -150,6 +151,17 @@ def anvil_binary() -> Path | None:
     return Path(found) if found else None
 
 
+def state_file_whole(path: Path) -> bool:
+    """False when an anvil state file exists but is not a whole JSON document (cut short)."""
+    try:
+        json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return True
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        return False
+    return True
+
+
 def repair_anvil_state(path: Path) -> bool:
     """Keep one block 0 in an anvil state file; True when it had to be fixed.
 
@@ -188,14 +200,29 @@ def repair_anvil_state(path: Path) -> bool:
     return True
 
 
+RECENT_STATES = 16  # blocks whose state the local chain keeps (reads at a recent block)
+
+
 class AnvilNode:
     """An anvil process on 127.0.0.1 whose chain survives restarts: `--state FILE` loads the file
     at start and dumps it on exit, `--state-interval 1` also every second (a kill -9 loses at most
-    the last second), `--preserve-historical-states` keeps the states of old blocks (reads at a
-    past block, `ledger reconcile --block`). Automine unless `block_time` (seconds) is given.
+    the last second). Every block, transaction, receipt and log is kept; of the states, those of
+    the last `RECENT_STATES` blocks (`--prune-history`, dumped with
+    `--preserve-historical-states`), as Besu's default storage keeps recent states only: reads at
+    a recent block (`ledger reconcile` at the cursor) answer across a restart. Keeping every
+    state made the file grow by a whole state per block (300 KB a block with 320 accounts), and
+    dumping it every second took the node a core within hours of the demo's 2-second blocks.
+    Cancun, as the contracts are compiled for and the validators' genesis runs: anvil's default
+    (Prague) also writes each block's hash into a system contract's storage, in every state.
+    Each state still holds every block hash (anvil's design): the file grows by about 3 KB a
+    block, so the dump's cost grows with the chain's length.
+    Each transaction is mined at once (automine); with `block_time` (seconds), an empty block
+    is also mined that often, by `evm_mine` from a thread of this object: anvil's own interval
+    mining (`--block-time`, `evm_setIntervalMining`) keeps the state of every block whatever
+    `--prune-history` says (measured with anvil 1.7.1).
     Same interface as DevNode: url, start(), stop(), a context manager; plus kill() (SIGKILL)."""
 
-    def __init__(self, port: int, state_path: Path, block_time: int | None = None,
+    def __init__(self, port: int, state_path: Path, block_time: float | None = None,
                  log_path: Path | None = None, initial_date: str | None = None) -> None:
         self.port = port
         self.state_path = state_path
@@ -204,6 +231,35 @@ class AnvilNode:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: BinaryIO | None = None
+        self._miner: tuple[threading.Thread, threading.Event] | None = None
+
+    def mine_every(self, seconds: float | None) -> None:
+        """From now on, an empty block every `seconds` besides each transaction's (None: only
+        transactions' blocks). The thread outlives a crash of the node (it retries until the
+        node answers again); stop() ends it."""
+        self._stop_miner()
+        self.block_time = seconds
+        if not seconds:
+            return
+        done = threading.Event()
+        thread = threading.Thread(target=self._mine, args=(seconds, done), name="anvil-miner",
+                                  daemon=True)
+        self._miner = (thread, done)
+        thread.start()
+
+    def _mine(self, seconds: float, done: threading.Event) -> None:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}
+        with httpx.Client(timeout=10) as client:
+            while not done.wait(seconds):
+                with contextlib.suppress(httpx.HTTPError):  # restarting: the next tick retries
+                    client.post(self.url, json=body)
+
+    def _stop_miner(self) -> None:
+        if self._miner is not None:
+            thread, done = self._miner
+            done.set()
+            thread.join(timeout=15)
+            self._miner = None
 
     @property
     def url(self) -> str:
@@ -218,12 +274,11 @@ class AnvilNode:
             )
         args = [
             str(binary), "--host", "127.0.0.1", "--port", str(self.port),
-            "--chain-id", "69003", "--base-fee", "0", "--gas-price", "0",
+            "--chain-id", "69003", "--base-fee", "0", "--gas-price", "0", "--hardfork", "cancun",
             "--state", str(self.state_path), "--state-interval", "1",
-            "--preserve-historical-states", "--accounts", "20",
+            "--preserve-historical-states", "--prune-history", str(RECENT_STATES),
+            "--accounts", "20",
         ]
-        if self.block_time:
-            args += ["--block-time", str(self.block_time)]
         if self.initial_date and not self.state_path.exists():
             # Only a chain created now takes the date; a reloaded chain keeps its genesis.
             from datetime import datetime
@@ -237,7 +292,17 @@ class AnvilNode:
             return self
         command = self.command()
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        if not state_file_whole(self.state_path):
+            raise ChainUnavailable(
+                f"the chain's state file {self.state_path} is cut short: the node was stopped "
+                "while writing it (anvil rewrites it in place every second; a kill -9 or a power "
+                "cut landed during a write), so the chain cannot be reloaded from it. Move the "
+                "file aside to start a new chain (the demo then keeps the old index aside, never "
+                "deleting it)"
+            )
         repair_anvil_state(self.state_path)
+        if self._log is not None:  # the process died without stop() (the demo restarts it)
+            self._log.close()
         self._log = open(self.log_path, "ab") if self.log_path else None
         log: BinaryIO | int = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(
@@ -247,6 +312,8 @@ class AnvilNode:
         try:
             while time.monotonic() < deadline:
                 if rpc_answers(self.url):
+                    if self.block_time and self._miner is None:
+                        self.mine_every(self.block_time)
                     return self
                 if self.process.poll() is not None:
                     raise ChainUnavailable(
@@ -264,6 +331,7 @@ class AnvilNode:
 
     def stop(self) -> None:
         """Graceful: SIGTERM, so anvil dumps its state before exiting."""
+        self._stop_miner()
         try:
             if self.process is not None and self.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -23,7 +23,8 @@ def node(
         typer.Option(help="the chain's state file (default: <LEDGER_STATE_DIR>/chain/state.json)"),
     ] = None,
     block_time: Annotated[
-        int | None, typer.Option(help="seconds per block (default: a block per transaction)")
+        int | None, typer.Option(help="also an empty block every this many seconds "
+                                 "(default: a block per transaction only)")
     ] = None,
 ) -> None:
     """Run the local chain (chain id 69003, zero gas price) that keeps its state across restarts."""

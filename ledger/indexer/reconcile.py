@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from eth_utils.crypto import keccak
 
+from ledger.chain.devnode import RECENT_STATES
 from ledger.db.store import Store
-from ledger.indexer.errors import IndexerError
+from ledger.indexer.errors import IndexerError, RpcError
 from ledger.indexer.rpc import Call, RpcClient
 from ledger.indexer.sync import Targets
 
@@ -65,8 +66,16 @@ def reconcile(rpc: RpcClient, store: Store, targets: Targets, block: int | None 
     calls.append(("eth_call", [{"to": token, "data": _TOTAL_SUPPLY}, tag]))
     calls.append(("eth_call", [{"to": token, "data": _RESERVE}, tag]))
     replies: list[object] = []
-    for i in range(0, len(calls), 500):
-        replies.extend(rpc.batch(calls[i : i + 500]))
+    try:
+        for i in range(0, len(calls), 500):
+            replies.extend(rpc.batch(calls[i : i + 500]))
+    except RpcError as exc:
+        raise IndexerError(
+            f"the node could not read the contracts at block {block} ({exc.rpc_message}): nodes "
+            f"keep the state of recent blocks only (the local chain the last {RECENT_STATES}, Besu 512 by "
+            "default); compare at the indexed cursor (no --block) or at a recent block, or ask an "
+            "archive node (--rpc-url)"
+        ) from exc
     for account, reply in zip(accounts, replies, strict=False):
         on_chain = _int(reply)
         if on_chain != indexed[account]:

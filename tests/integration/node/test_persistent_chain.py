@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from ledger.chain.devnode import AnvilNode, anvil_binary, free_port, repair_anvil_state
+from ledger.chain.devnode import RECENT_STATES, AnvilNode, anvil_binary, free_port, repair_anvil_state
+from ledger.errors import ChainUnavailable
+from ledger.indexer.errors import IndexerError
 from ledger.indexer.progress import Progress
 from ledger.indexer.service import IndexerConfig, open_indexer
 from tests.fixtures.districtchain import Chain, MockDistrict, seed_activity
@@ -104,6 +106,10 @@ def test_a_graceful_restart_keeps_the_chain_every_balance_and_the_index(
     assert chain.rpc("eth_call", [balance_call, hex(before["head"] - 3)]) == balance_before
     result = check(chain.url, manifest, database)
     assert result.ok, result.differences
+    # An old block's state is not kept: reconciling there says so and what to do instead.
+    assert before["head"] - 1 > RECENT_STATES
+    with pytest.raises(IndexerError, match=r"at block 1 .*recent blocks only.*no --block"):
+        check(chain.url, manifest, database, block=1)
     index_once(chain.url, manifest, database, confirmations=2)
     assert digest(database) == index_before
     district.chain = chain
@@ -169,3 +175,75 @@ def test_a_state_file_with_two_genesis_blocks_keeps_the_original(tmp_path: Path)
     assert repair_anvil_state(state)
     assert json.loads(state.read_text())["blocks"] == [one, original]
     assert not repair_anvil_state(state)
+
+
+def _dumped_size(state: Path, head: int) -> int:
+    _wait_for(lambda: _dumped_block(state) >= head, f"a state dump at block {head}")
+    return state.stat().st_size
+
+
+def test_the_state_file_grows_by_blocks_not_by_a_whole_state_per_block(
+    anvil: AnvilNode, tmp_path: Path
+) -> None:
+    """Keeping every block's state made the file grow by the whole state at each block, empty
+    ones included, and the node spent a core dumping it every second after a few hours of the
+    demo: only the states of the last RECENT_STATES blocks are kept."""
+    chain = Chain(anvil.url)
+    sender = chain.rpc("eth_accounts")[0]
+    for i in range(150):  # a district's worth of accounts in every state
+        chain.rpc("eth_sendTransaction", [{"from": sender, "to": f"0x{0xD15 + i:040x}", "value": "0x1"}])
+    chain.rpc("anvil_mine", [hex(RECENT_STATES + 10)])  # the window of recent states is full
+    head = chain.block_number()
+    before = _dumped_size(anvil.state_path, head)
+    empty_blocks = 400
+    chain.rpc("anvil_mine", [hex(empty_blocks)])
+    after = _dumped_size(anvil.state_path, head + empty_blocks)
+    per_block = (after - before) / empty_blocks
+    # an empty block is about 3 KB of the file (its header, its hash in each recent state);
+    # keeping every state, the file grew by 116 KB a block here
+    assert per_block < 4_000, f"the state file grew by {per_block:,.0f} bytes per empty block"
+    # The recent states survive a restart; an old one is gone, and the node says so.
+    balance = chain.rpc("eth_getBalance", [f"0x{0xD15:040x}", hex(chain.block_number() - 3)])
+    anvil.stop()
+    anvil.start()
+    assert chain.rpc("eth_getBalance", [f"0x{0xD15:040x}", hex(chain.block_number() - 3)]) == balance
+    with pytest.raises(RuntimeError, match="BlockOutOfRange"):
+        chain.rpc("eth_getBalance", [f"0x{0xD15:040x}", hex(chain.block_number() - RECENT_STATES - 5)])
+    chain.close()
+
+
+def test_blocks_mined_on_a_timer_keep_only_the_recent_states(anvil: AnvilNode) -> None:
+    """anvil's own interval mining keeps every block's state whatever --prune-history says: the
+    demo's 2-second blocks come from AnvilNode.mine_every, whose blocks are pruned."""
+    chain = Chain(anvil.url)
+    start = chain.block_number()
+    anvil.mine_every(0.02)
+    _wait_for(lambda: chain.block_number() >= start + 3 * RECENT_STATES, "blocks on the timer")
+    anvil.mine_every(None)
+    head = chain.block_number()
+    _wait_for(lambda: _dumped_block(anvil.state_path) >= head, f"a state dump at block {head}")
+    kept = len(json.loads(anvil.state_path.read_text())["historical_states"])
+    assert kept <= RECENT_STATES, f"{kept} states kept after {head - start} blocks on the timer"
+    # and the timer's blocks go on across a crash of the node
+    anvil.mine_every(0.02)
+    anvil.process.kill()  # type: ignore[union-attr]
+    anvil.process.wait()  # type: ignore[union-attr]
+    anvil.start()
+    after_restart = chain.block_number()
+    _wait_for(lambda: chain.block_number() >= after_restart + 3, "blocks on the timer after a restart")
+    chain.close()
+
+
+def test_a_state_file_cut_short_by_a_kill_during_its_write_is_refused_with_a_sentence(
+    anvil: AnvilNode,
+) -> None:
+    """anvil rewrites its state file in place: a kill -9 during a write leaves half a file."""
+    chain = Chain(anvil.url)
+    chain.rpc("anvil_mine", ["0x20"])
+    chain.close()
+    anvil.stop()
+    whole = anvil.state_path.read_bytes()
+    anvil.state_path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ChainUnavailable, match=r"is cut short.*Move the file aside"):
+        anvil.start()
+    assert anvil.state_path.read_bytes() == whole[: len(whole) // 2]  # left as it was
