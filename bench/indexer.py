@@ -522,7 +522,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("LEDGER_TEST_POSTGRES_URL"))
     parser.add_argument("--node", choices=("hardhat", "anvil"), default="hardhat",
                         help="the local node: Hardhat's (the figures quoted since the start) or "
-                             "anvil (the embedded default chain; its eth_getLogs is several times "
+                             "anvil (the embedded default chain; its eth_getLogs is 1.5 to 2.4 times "
                              "faster, so the limit is mostly orjson's parsing)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="limit + indexer measures per workload (the median is the figure)")

@@ -485,11 +485,15 @@ def start_local_chain(port: int, state: Path, initial_date: str | None = None) -
 
 
 def interval_mining(w3: Any, block_ms: int) -> None:
-    """A block every `block_ms` on a node the demo did not start (anvil counts in seconds,
-    Hardhat in milliseconds; the demo's own anvil mines from AnvilNode.mine_every)."""
-    anvil = "anvil" in str(w3.client_version).lower()
+    """A block every `block_ms` on a Hardhat node. An anvil the demo did not start is left to
+    mine as it was started: anvil's interval mining would keep the state of every block (the
+    demo's own anvil mines from AnvilNode.mine_every)."""
+    if "anvil" in str(w3.client_version).lower():
+        print(f"The chain mines its own blocks (`ledger node --block-time {max(1, block_ms // 1000)}` "
+              "for an empty block that often)")
+        return
     w3.provider.make_request("evm_setAutomine", [False])
-    w3.provider.make_request("evm_setIntervalMining", [max(1, block_ms // 1000) if anvil else block_ms])
+    w3.provider.make_request("evm_setIntervalMining", [block_ms])
 
 
 def set_index_aside(state: Path, old: Manifest) -> str | None:
