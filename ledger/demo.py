@@ -151,6 +151,23 @@ def demo_tariff_day(now: datetime | None = None) -> date:
     return now.astimezone(UTC).date() - timedelta(days=60)
 
 
+# EnergySettlement starts a tariff's day at its midnight UTC less 2 hours (Paris is at most
+# UTC+2) and refuses one that has started by the chain's clock; the margin covers the blocks
+# mined before the tariff's transaction.
+_TARIFF_DAY_LEAD = timedelta(hours=2, minutes=15)
+
+
+def first_tariff_day(chain_time: int, now: datetime | None = None) -> date:
+    """The demo tariff's day on a chain whose clock reads `chain_time` (unix s): 60 days back when
+    the chain's clock allows it (a chain the demo created), else the first day the contract still
+    takes (a chain reloaded from its state file, or one the demo did not start, runs on the wall
+    clock: the simulated past days before that day then have no tariff)."""
+    wanted = demo_tariff_day(now)
+    clock = datetime.fromtimestamp(chain_time, UTC) + _TARIFF_DAY_LEAD
+    earliest = clock.date() + timedelta(days=1)
+    return max(wanted, earliest)
+
+
 def seed_homes(operator: District, settlement: str, homes: int) -> int:
     """Fund each simulated home (deposit DEMO-HOME-n) and sign its energy mandate (capped per day
     and per month, with an allowance of a year of monthly caps, never unlimited); idempotent (a
@@ -199,7 +216,15 @@ def ensure_demo_tariff(w3: Any, operator: LocalAccount, manifest: Manifest, oper
     op = operation_number(operation)
     if chain.tariffs(op):
         return False
-    chain.set_tariff(op, demo_tariff_day(), *DEMO_TARIFF)
+    # A block mined now shows the clock the tariff's transaction will see (a reloaded anvil's
+    # clock jumps to the wall clock at its next block, not in its latest one).
+    w3.provider.make_request("evm_mine", [])
+    day = first_tariff_day(int(w3.eth.get_block("latest")["timestamp"]))
+    if day > demo_tariff_day():
+        print(f"The chain's clock is past the start of the simulated days: the solar tariff takes "
+              f"effect on {day.isoformat()}, and the days before it are not settled (remove "
+              f"{LedgerSettings().state_dir / 'chain'} for a new chain whose clock starts earlier)")
+    chain.set_tariff(op, day, *DEMO_TARIFF)
     jump_clock_to_now(w3)
     return True
 

@@ -232,11 +232,14 @@ class AnvilNode:
         self.process: subprocess.Popen[bytes] | None = None
         self._log: BinaryIO | None = None
         self._miner: tuple[threading.Thread, threading.Event] | None = None
+        self.missed_blocks = 0  # timer ticks the node did not answer (down, restarting)
 
     def mine_every(self, seconds: float | None) -> None:
         """From now on, an empty block every `seconds` besides each transaction's (None: only
         transactions' blocks). The thread outlives a crash of the node (it retries until the
         node answers again); stop() ends it."""
+        if seconds is not None and seconds < 0:
+            raise ValueError(f"a block time is a positive number of seconds, not {seconds}")
         self._stop_miner()
         self.block_time = seconds
         if not seconds:
@@ -251,8 +254,10 @@ class AnvilNode:
         body = {"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}
         with httpx.Client(timeout=10) as client:
             while not done.wait(seconds):
-                with contextlib.suppress(httpx.HTTPError):  # restarting: the next tick retries
+                try:
                     client.post(self.url, json=body)
+                except httpx.HTTPError:  # the node restarting: the next tick tries again
+                    self.missed_blocks += 1
 
     def _stop_miner(self) -> None:
         if self._miner is not None:
@@ -291,6 +296,10 @@ class AnvilNode:
         if self.process is not None and self.process.poll() is None:
             return self
         command = self.command()
+        if rpc_answers(self.url):  # this node would not start, and its miner would mine there
+            raise ChainUnavailable(
+                f"another node already answers on port {self.port}: stop it or choose another port"
+            )
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         if not state_file_whole(self.state_path):
             raise ChainUnavailable(

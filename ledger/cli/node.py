@@ -23,7 +23,7 @@ def node(
         typer.Option(help="the chain's state file (default: <LEDGER_STATE_DIR>/chain/state.json)"),
     ] = None,
     block_time: Annotated[
-        int | None, typer.Option(help="also an empty block every this many seconds "
+        int | None, typer.Option(min=1, help="also an empty block every this many seconds "
                                  "(default: a block per transaction only)")
     ] = None,
 ) -> None:

@@ -47,6 +47,7 @@ def reconcile(rpc: RpcClient, store: Store, targets: Targets, block: int | None 
     cursor = store.cursor(targets.chain_id)
     if cursor is None:
         raise IndexerError("nothing indexed yet: run `ledger index` first")
+    at_cursor = block is None
     if block is None:
         block = cursor.block_number
     if block > cursor.block_number:
@@ -70,11 +71,17 @@ def reconcile(rpc: RpcClient, store: Store, targets: Targets, block: int | None 
         for i in range(0, len(calls), 500):
             replies.extend(rpc.batch(calls[i : i + 500]))
     except RpcError as exc:
+        advice = (
+            "if the node no longer keeps that block's state, the index is further behind than "
+            "that: let `ledger index` catch up, then reconcile again"
+            if at_cursor
+            else "compare at the indexed cursor (no --block) once the index has caught up, or ask "
+            "an archive node (--rpc-url)"
+        )
         raise IndexerError(
-            f"the node could not read the contracts at block {block} ({exc.rpc_message}): nodes "
-            f"keep the state of recent blocks only (the local chain the last {RECENT_STATES}, Besu 512 by "
-            "default); compare at the indexed cursor (no --block) or at a recent block, or ask an "
-            "archive node (--rpc-url)"
+            f"the node could not read the contracts at block {block} ({exc.rpc_message}). Nodes "
+            f"keep the state of recent blocks only (the local chain the last {RECENT_STATES}, Besu "
+            f"512 by default): {advice}"
         ) from exc
     for account, reply in zip(accounts, replies, strict=False):
         on_chain = _int(reply)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ledger.demo import demo_chain_start, demo_tariff_day
+from ledger.demo import demo_chain_start, demo_tariff_day, first_tariff_day
 
 # EnergySettlement.setTariff: a schedule must start after the chain's clock, where its start is
 # the effective day's midnight UTC less PARIS_MAX_OFFSET (2 hours), Paris being at most UTC+2.
@@ -41,3 +41,19 @@ def test_the_demo_tariff_starts_after_the_new_chain_clock_at_any_hour(now: datet
     )
     # and the tariff still precedes the 60 simulated past days
     assert tariff_day <= now.date() - timedelta(days=60)
+
+
+@pytest.mark.parametrize("now", WALL_CLOCKS, ids=lambda now: now.strftime("%Y-%m-%dT%H:%M:%S"))
+def test_on_a_chain_running_on_the_wall_clock_the_tariff_takes_the_first_day_still_ahead(
+    now: datetime,
+) -> None:
+    """A chain reloaded from its state file (or one the demo did not start) runs on the wall
+    clock: 60 days back is past there, and the contract would refuse it (the demo then failed at
+    every start until its chain was removed)."""
+    chain_time = int(now.timestamp())
+    day = first_tariff_day(chain_time, now)
+    assert _contract_starts_at(day) > now + timedelta(minutes=10), (now, day)
+    assert day <= now.date() + timedelta(days=2)
+    # on the demo's own new chain, the 60 days back are kept
+    started = datetime.strptime(demo_chain_start(now), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert first_tariff_day(int(started.timestamp()), now) == demo_tariff_day(now)

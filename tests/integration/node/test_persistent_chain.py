@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,12 @@ def test_a_graceful_restart_keeps_the_chain_every_balance_and_the_index(
     district.transfer(1, district.account(3), 77)  # and it goes on
     index_once(chain.url, manifest, database, confirmations=2)
     assert indexed_logs(database) == chain_logs(chain.url, manifest)
+    # An index left further behind than the node keeps states: catch up first, it says.
+    chain.rpc("anvil_mine", [hex(RECENT_STATES + 5)])
+    with pytest.raises(IndexerError, match=r"recent blocks only.*let `ledger index` catch up"):
+        check(chain.url, manifest, database)
+    index_once(chain.url, manifest, database, confirmations=2)
+    assert check(chain.url, manifest, database).ok
     chain.close()
 
 
@@ -224,10 +231,14 @@ def test_blocks_mined_on_a_timer_keep_only_the_recent_states(anvil: AnvilNode) -
     _wait_for(lambda: _dumped_block(anvil.state_path) >= head, f"a state dump at block {head}")
     kept = len(json.loads(anvil.state_path.read_text())["historical_states"])
     assert kept <= RECENT_STATES, f"{kept} states kept after {head - start} blocks on the timer"
-    # and the timer's blocks go on across a crash of the node
+    # and the timer's blocks go on across a crash of the node, ticks missed while it is down
     anvil.mine_every(0.02)
+    ticking = chain.block_number()
+    _wait_for(lambda: chain.block_number() >= ticking + 2, "the timer running")
     anvil.process.kill()  # type: ignore[union-attr]
     anvil.process.wait()  # type: ignore[union-attr]
+    missed = anvil.missed_blocks
+    _wait_for(lambda: anvil.missed_blocks >= missed + 2, "ticks missed while the node is down")
     anvil.start()
     after_restart = chain.block_number()
     _wait_for(lambda: chain.block_number() >= after_restart + 3, "blocks on the timer after a restart")
@@ -247,3 +258,60 @@ def test_a_state_file_cut_short_by_a_kill_during_its_write_is_refused_with_a_sen
     with pytest.raises(ChainUnavailable, match=r"is cut short.*Move the file aside"):
         anvil.start()
     assert anvil.state_path.read_bytes() == whole[: len(whole) // 2]  # left as it was
+
+
+def test_a_demo_interrupted_before_its_tariff_sets_it_on_the_reloaded_chain(tmp_path: Path) -> None:
+    """Ctrl-C during seeding, then `ledger demo` again: the chain is reloaded from its state file,
+    its clock now the wall clock's; the tariff must still be set (it failed at every start)."""
+    from datetime import UTC, datetime
+
+    from ledger.chain.client import ChainClient, connect
+    from ledger.chain.deploy import decoder_for_manifest
+    from ledger.chain.governance import deploy_with_plan
+    from ledger.demo import demo_chain_start, demo_plan, dev_account, ensure_demo_tariff
+    from ledger.energy.settlement import operation_number
+    from ledger.energy.settlement_chain import ChainSettlement
+    from ledger.energy.simulator import OPERATION_ID
+
+    node = AnvilNode(free_port(), tmp_path / "chain" / "state.json", initial_date=demo_chain_start(),
+                     log_path=tmp_path / "anvil.log")
+    with node:
+        operator = dev_account(0)
+        manifest = deploy_with_plan(connect(node.url), operator, demo_plan()).manifest
+        node.stop()
+        node.start()
+        w3 = connect(node.url)
+        assert ensure_demo_tariff(w3, operator, manifest, OPERATION_ID)
+        clock = datetime.fromtimestamp(int(w3.eth.get_block("latest")["timestamp"]), UTC)
+        assert clock > datetime.now(UTC) - timedelta(hours=1)  # the reloaded chain's clock
+        chain = ChainSettlement(ChainClient(w3, operator, decoder_for_manifest(manifest)), manifest)
+        (tariff,) = chain.tariffs(operation_number(OPERATION_ID))
+        assert clock.date() < tariff.effective_from <= clock.date() + timedelta(days=2)
+
+
+def _miners() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "anvil-miner" and t.is_alive())
+
+
+def test_the_timer_starts_with_the_node_resumes_after_a_kill_and_ends_with_stop(tmp_path: Path) -> None:
+    before = _miners()
+    node = AnvilNode(free_port(), tmp_path / "state.json", block_time=0.05, log_path=tmp_path / "a.log")
+    with node:
+        chain = Chain(node.url)
+        start = chain.block_number()
+        _wait_for(lambda: chain.block_number() >= start + 3, "blocks from `block_time` alone")
+        assert _miners() == before + 1
+        node.kill()
+        assert _miners() == before  # kill() stops the node, and its timer with it
+        node.start()
+        again = chain.block_number()
+        _wait_for(lambda: chain.block_number() >= again + 3, "blocks after kill() and start()")
+        assert _miners() == before + 1
+        # Another node on the same port: refused, so that no timer mines on someone else's chain.
+        other = AnvilNode(node.port, tmp_path / "other.json")
+        with pytest.raises(ChainUnavailable, match="already answers on port"):
+            other.start()
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            node.mine_every(-1)
+        chain.close()
+    assert _miners() == before
