@@ -10,12 +10,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
+import orjson
 
 from ledger.chain.solc import project_root
 from ledger.errors import ChainUnavailable, ConfigError
@@ -29,6 +31,13 @@ def rpc_answers(url: str, timeout: float = 1.0) -> bool:
         return reply.status_code == 200 and "result" in reply.json()
     except (httpx.HTTPError, ValueError):
         return False
+
+
+def port_listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:
@@ -201,6 +210,7 @@ def repair_anvil_state(path: Path) -> bool:
 
 
 RECENT_STATES = 16  # blocks whose state the local chain keeps (reads at a recent block)
+WHOLE_COPY_EVERY = 60.0  # seconds between two copies of the state file known to be whole
 
 
 class AnvilNode:
@@ -233,6 +243,7 @@ class AnvilNode:
         self._log: BinaryIO | None = None
         self._miner: tuple[threading.Thread, threading.Event] | None = None
         self.missed_blocks = 0  # timer ticks the node did not answer (down, restarting)
+        self._keeper: tuple[threading.Thread, threading.Event] | None = None
 
     def mine_every(self, seconds: float | None) -> None:
         """From now on, an empty block every `seconds` besides each transaction's (None: only
@@ -258,6 +269,49 @@ class AnvilNode:
                     client.post(self.url, json=body)
                 except httpx.HTTPError:  # the node restarting: the next tick tries again
                     self.missed_blocks += 1
+
+    @property
+    def whole_copy(self) -> Path:
+        return self.state_path.with_name(self.state_path.name + ".whole")
+
+    def keep_whole_copy(self) -> bool:
+        """Copy the state file aside when it is whole JSON (atomically: a temporary file renamed
+        over the copy). anvil rewrites the file in place every second, so a kill -9 during a
+        write leaves it cut short: the longer the chain, the likelier (measured from outside: 2 %
+        of the time at 5,000 blocks, 15 % at 43,200, a day of 2-second blocks). False when the
+        file is missing or was caught mid-write (the next round copies it)."""
+        try:
+            data = self.state_path.read_bytes()
+            orjson.loads(data)
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return False
+        partial = self.whole_copy.with_name(self.whole_copy.name + ".tmp")
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, self.whole_copy)
+        return True
+
+    def _keep_copies(self, done: threading.Event) -> None:
+        while not done.wait(WHOLE_COPY_EVERY):
+            with contextlib.suppress(OSError):  # a full disk: the copy before stays
+                self.keep_whole_copy()
+
+    def _reload_whole_copy(self) -> bool:
+        """The state file is cut short: set it aside and start again from the last whole copy
+        (the blocks mined since that copy are lost; the indexer sees a node behind, then a reorg).
+        False when there is no whole copy."""
+        if not state_file_whole(self.whole_copy) or not self.whole_copy.exists():
+            return False
+        cut = self.state_path.with_name(f"{self.state_path.name}.cut-{time.strftime('%Y%m%d%H%M%S')}")
+        os.replace(self.state_path, cut)
+        shutil.copyfile(self.whole_copy, self.state_path)
+        age = time.time() - self.whole_copy.stat().st_mtime
+        print(f"the chain's state file was cut short (a kill -9 or a power cut while the node wrote "
+              f"it): starting again from its last whole copy, {age:.0f} s old (the blocks mined "
+              f"since are lost); the cut file is kept as {cut.name}", file=sys.stderr)
+        return True
 
     def _stop_miner(self) -> None:
         if self._miner is not None:
@@ -296,18 +350,20 @@ class AnvilNode:
         if self.process is not None and self.process.poll() is None:
             return self
         command = self.command()
-        if rpc_answers(self.url):  # this node would not start, and its miner would mine there
+        if port_listening(self.port):  # anvil would not start, and the timer would mine there
             raise ChainUnavailable(
-                f"another node already answers on port {self.port}: stop it or choose another port"
+                f"another program already listens on port {self.port} (another node?): stop it or "
+                "choose another port"
             )
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        if not state_file_whole(self.state_path):
+        if not state_file_whole(self.state_path) and not self._reload_whole_copy():
             raise ChainUnavailable(
                 f"the chain's state file {self.state_path} is cut short: the node was stopped "
                 "while writing it (anvil rewrites it in place every second; a kill -9 or a power "
-                "cut landed during a write), so the chain cannot be reloaded from it. Move the "
-                "file aside to start a new chain (the demo then keeps the old index aside, never "
-                "deleting it)"
+                "cut landed during a write) and there is no whole copy of it beside it "
+                f"({self.whole_copy.name}, made every {WHOLE_COPY_EVERY:.0f} s), so the chain "
+                "cannot be reloaded from it. Move the file aside to start a new chain (the demo "
+                "then keeps the old index aside, never deleting it)"
             )
         repair_anvil_state(self.state_path)
         if self._log is not None:  # the process died without stop() (the demo restarts it)
@@ -323,6 +379,12 @@ class AnvilNode:
                 if rpc_answers(self.url):
                     if self.block_time and self._miner is None:
                         self.mine_every(self.block_time)
+                    if self._keeper is None:
+                        done = threading.Event()
+                        keeper = threading.Thread(target=self._keep_copies, args=(done,),
+                                                  name="anvil-state-copy", daemon=True)
+                        self._keeper = (keeper, done)
+                        keeper.start()
                     return self
                 if self.process.poll() is not None:
                     raise ChainUnavailable(
@@ -341,6 +403,10 @@ class AnvilNode:
     def stop(self) -> None:
         """Graceful: SIGTERM, so anvil dumps its state before exiting."""
         self._stop_miner()
+        if self._keeper is not None:
+            self._keeper[1].set()
+            self._keeper[0].join(timeout=30)
+            self._keeper = None
         try:
             if self.process is not None and self.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

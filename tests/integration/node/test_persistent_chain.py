@@ -255,7 +255,8 @@ def test_a_state_file_cut_short_by_a_kill_during_its_write_is_refused_with_a_sen
     anvil.stop()
     whole = anvil.state_path.read_bytes()
     anvil.state_path.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(ChainUnavailable, match=r"is cut short.*Move the file aside"):
+    assert not anvil.whole_copy.exists()  # within the first minute: no copy yet
+    with pytest.raises(ChainUnavailable, match=r"is cut short.*no whole copy.*Move the file aside"):
         anvil.start()
     assert anvil.state_path.read_bytes() == whole[: len(whole) // 2]  # left as it was
 
@@ -309,9 +310,38 @@ def test_the_timer_starts_with_the_node_resumes_after_a_kill_and_ends_with_stop(
         assert _miners() == before + 1
         # Another node on the same port: refused, so that no timer mines on someone else's chain.
         other = AnvilNode(node.port, tmp_path / "other.json")
-        with pytest.raises(ChainUnavailable, match="already answers on port"):
+        with pytest.raises(ChainUnavailable, match="already listens on port"):
             other.start()
         with pytest.raises(ValueError, match="positive number of seconds"):
             node.mine_every(-1)
         chain.close()
     assert _miners() == before
+
+
+def test_a_state_file_cut_short_restarts_from_its_last_whole_copy(
+    anvil: AnvilNode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Instead of losing the whole chain to a kill during a write, the node starts again from the
+    copy kept every WHOLE_COPY_EVERY seconds; only the blocks mined since are lost."""
+    chain = Chain(anvil.url)
+    chain.rpc("anvil_mine", ["0x20"])
+    copied_head = chain.block_number()
+    _wait_for(lambda: _dumped_block(anvil.state_path) >= copied_head, "a state dump")
+    assert anvil.keep_whole_copy()
+    copied_hash = chain.rpc("eth_getBlockByNumber", [hex(copied_head), False])["hash"]
+    chain.rpc("anvil_mine", ["0x10"])  # mined after the copy: lost with the cut file
+    anvil.stop()
+    whole = anvil.state_path.read_bytes()
+    anvil.state_path.write_bytes(whole[: len(whole) // 2])
+    anvil.start()
+    assert chain.block_number() == copied_head
+    assert chain.rpc("eth_getBlockByNumber", [hex(copied_head), False])["hash"] == copied_hash
+    cut = list(anvil.state_path.parent.glob("state.json.cut-*"))
+    assert len(cut) == 1 and cut[0].read_bytes() == whole[: len(whole) // 2]  # kept, as it was
+    assert "starting again from its last whole copy" in capsys.readouterr().err
+    # a copy is never taken of a file caught mid-write
+    anvil.stop()
+    anvil.state_path.write_bytes(whole[: len(whole) // 3])
+    before = anvil.whole_copy.read_bytes()
+    assert not anvil.keep_whole_copy() and anvil.whole_copy.read_bytes() == before
+    chain.close()
