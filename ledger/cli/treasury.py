@@ -67,7 +67,7 @@ def _chain(settings: LedgerSettings, signer: bool) -> ChainTreasury:
     w3 = connect(settings.rpc_url)
     manifest = Manifest.load(settings.manifest_path)
     account = load_signer(settings, w3, prompt=_hidden_prompt) if signer else Account.create()
-    return ChainTreasury(w3, account, manifest)
+    return ChainTreasury(w3, account, manifest, index=_engine(settings))
 
 
 def _hidden_prompt(question: str) -> str:

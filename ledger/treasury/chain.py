@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from sqlalchemy.engine import Engine
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from ledger.chain.district import District
 from ledger.chain.manifest import Manifest
+from ledger.errors import ChainError
 from ledger.treasury.ports import Redemption
 
 LOG_RANGE = 5_000
 
 
 class ChainTreasury:
-    def __init__(self, w3: Web3, account: LocalAccount, manifest: Manifest) -> None:
+    """`index`: the ledger's database, read for a past day's reserve and supply when the node no
+    longer keeps the state of that day's last block (the indexer's supply history, which
+    `ledger reconcile` checks against the chain)."""
+
+    def __init__(
+        self, w3: Web3, account: LocalAccount, manifest: Manifest, index: Engine | None = None
+    ) -> None:
+        self.index = index
         self.w3 = w3
         self.district = District(w3, account, manifest)
         self.token = self.district.token
@@ -51,10 +62,43 @@ class ChainTreasury:
         return max(low - 1, 0)
 
     def reserve(self, day: date | None = None) -> int:
-        return self.district.reserve("latest" if day is None else self.block_at_end_of(day))
+        return self._at_end_of(day, self.district.reserve, "reserve")
 
     def total_supply(self, day: date | None = None) -> int:
-        return self.district.total_supply("latest" if day is None else self.block_at_end_of(day))
+        return self._at_end_of(day, self.district.total_supply, "total supply")
+
+    def _at_end_of(self, day: date | None, read: Callable[[int | str], int], what: str) -> int:
+        """`read` at the latest block, or at the last block of a past `day`, whose state a node
+        keeps only if it is an archive node (Besu keeps 512 blocks by default, the local chain
+        16): then from the index when it reaches that block."""
+        if day is None:
+            return read("latest")
+        block = self.block_at_end_of(day)
+        try:
+            return read(block)
+        except Web3RPCError as exc:
+            indexed = self._indexed_supply(block)
+            if indexed is not None:
+                return indexed[0] if what == "total supply" else indexed[1]
+            raise ChainError(
+                f"the node could not read the {what} at block {block}, the last of {day.isoformat()} "
+                f"({exc}): it keeps the state of recent blocks only, and the index has not reached "
+                "that block (run `ledger index`). Otherwise a past day's figures need an archive "
+                "node (--rpc-url; Besu with --data-storage-format=FOREST and --sync-mode=FULL)"
+            ) from exc
+
+    def _indexed_supply(self, block: int) -> tuple[int, int] | None:
+        """(total supply, reserve) after `block` from the index, None when it has not reached it."""
+        if self.index is None:
+            return None
+        from ledger.db.store import Store
+
+        store = Store(self.index)
+        chain_id = int(self.w3.eth.chain_id)
+        cursor = store.cursor(chain_id)
+        if cursor is None or cursor.block_number < block:
+            return None
+        return store.supply(chain_id, block)
 
     def redemptions(self) -> list[Redemption]:
         event = self.token.events.Redeemed()

@@ -115,5 +115,7 @@ class SqlTreasuryView:
         from ledger.treasury.chain import ChainTreasury
         from ledger.treasury.reconcile import attestation
 
-        chain = ChainTreasury(connect(self.rpc_url), Account.create(), Manifest.load(self.manifest_path))
+        chain = ChainTreasury(
+            connect(self.rpc_url), Account.create(), Manifest.load(self.manifest_path), index=self.engine
+        )
         return attestation(self.engine, chain, month)
