@@ -356,6 +356,10 @@ class AnvilNode:
                 "choose another port"
             )
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.state_path.exists() and self.whole_copy.exists():
+            # A new chain: the copy of the one whose file was removed must never stand in for it.
+            stale = f"{self.whole_copy.name}.previous-chain-{time.strftime('%Y%m%d%H%M%S')}"
+            os.replace(self.whole_copy, self.whole_copy.with_name(stale))
         if not state_file_whole(self.state_path) and not self._reload_whole_copy():
             raise ChainUnavailable(
                 f"the chain's state file {self.state_path} is cut short: the node was stopped "

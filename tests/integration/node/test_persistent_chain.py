@@ -344,4 +344,10 @@ def test_a_state_file_cut_short_restarts_from_its_last_whole_copy(
     anvil.state_path.write_bytes(whole[: len(whole) // 3])
     before = anvil.whole_copy.read_bytes()
     assert not anvil.keep_whole_copy() and anvil.whole_copy.read_bytes() == before
+    # the state file removed (a new chain wanted): the old chain's copy never stands in for it
+    anvil.state_path.unlink()
+    anvil.start()
+    assert chain.block_number() == 0
+    assert not anvil.whole_copy.exists()
+    assert list(anvil.state_path.parent.glob("state.json.whole.previous-chain-*"))
     chain.close()
