@@ -466,7 +466,7 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
         _print_summary(operator, manifest, settings)
         if once:
             return
-        print("\nRunning. Logs in .state/*.log. Press Ctrl-C to stop everything this command started.")
+        print(f"\nRunning. Logs in {state}/*.log. Press Ctrl-C to stop everything this command started.")
         restarts = 0
         while True:
             time.sleep(1)
@@ -475,12 +475,12 @@ def run_demo(port: int = 8545, block_ms: int = 2000, once: bool = False) -> None
                 # the services reconnect by themselves.
                 restarts += 1
                 if restarts > 5:
-                    print("the local chain keeps exiting; see .state/chain.log", file=sys.stderr)
+                    print(f"the local chain keeps exiting; see {state / 'chain.log'}", file=sys.stderr)
                     break
                 print("the local chain exited; starting it again from its state file", file=sys.stderr)
                 node.start()  # its miner thread goes on mining once the node answers
             for child in services.newly_exited():
-                print(f"a service exited (code {child.returncode}); see .state/*.log", file=sys.stderr)
+                print(f"a service exited (code {child.returncode}); see {state}/*.log", file=sys.stderr)
     except KeyboardInterrupt:
         print("\nStopping ...")
     finally:
