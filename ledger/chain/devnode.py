@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -160,15 +161,20 @@ def anvil_binary() -> Path | None:
     return Path(found) if found else None
 
 
+def _whole_json(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:  # cut short, or bytes that are not UTF-8
+        return False
+    return True
+
+
 def state_file_whole(path: Path) -> bool:
     """False when an anvil state file exists but is not a whole JSON document (cut short)."""
     try:
-        json.loads(path.read_bytes())
+        return _whole_json(path.read_bytes())
     except FileNotFoundError:
         return True
-    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
-        return False
-    return True
 
 
 def repair_anvil_state(path: Path) -> bool:
@@ -209,6 +215,24 @@ def repair_anvil_state(path: Path) -> bool:
     return True
 
 
+class _Every:
+    """A daemon thread calling `tick` every `seconds` until stop()."""
+
+    def __init__(self, name: str, seconds: float, tick: Callable[[], None]) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(seconds, tick), name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, seconds: float, tick: Callable[[], None]) -> None:
+        while not self._done.wait(seconds):
+            tick()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=30)
+
+
 RECENT_STATES = 16  # blocks whose state the local chain keeps (reads at a recent block)
 WHOLE_COPY_EVERY = 60.0  # seconds between two copies of the state file known to be whole
 
@@ -241,9 +265,9 @@ class AnvilNode:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: BinaryIO | None = None
-        self._miner: tuple[threading.Thread, threading.Event] | None = None
+        self._miner: _Every | None = None
         self.missed_blocks = 0  # timer ticks the node did not answer (down, restarting)
-        self._keeper: tuple[threading.Thread, threading.Event] | None = None
+        self._keeper: _Every | None = None
 
     def mine_every(self, seconds: float | None) -> None:
         """From now on, an empty block every `seconds` besides each transaction's (None: only
@@ -253,22 +277,15 @@ class AnvilNode:
             raise ValueError(f"a block time is a positive number of seconds, not {seconds}")
         self._stop_miner()
         self.block_time = seconds
-        if not seconds:
-            return
-        done = threading.Event()
-        thread = threading.Thread(target=self._mine, args=(seconds, done), name="anvil-miner",
-                                  daemon=True)
-        self._miner = (thread, done)
-        thread.start()
+        if seconds:
+            self._miner = _Every("anvil-miner", seconds, self._mine)
 
-    def _mine(self, seconds: float, done: threading.Event) -> None:
-        body = {"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}
-        with httpx.Client(timeout=10) as client:
-            while not done.wait(seconds):
-                try:
-                    client.post(self.url, json=body)
-                except httpx.HTTPError:  # the node restarting: the next tick tries again
-                    self.missed_blocks += 1
+    def _mine(self) -> None:
+        try:
+            httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []},
+                       timeout=10)
+        except httpx.HTTPError:  # the node restarting: the next tick tries again
+            self.missed_blocks += 1
 
     @property
     def whole_copy(self) -> Path:
@@ -282,8 +299,9 @@ class AnvilNode:
         file is missing or was caught mid-write (the next round copies it)."""
         try:
             data = self.state_path.read_bytes()
-            orjson.loads(data)
-        except (FileNotFoundError, orjson.JSONDecodeError):
+        except FileNotFoundError:
+            return False
+        if not _whole_json(data):
             return False
         partial = self.whole_copy.with_name(self.whole_copy.name + ".tmp")
         with open(partial, "wb") as handle:
@@ -293,10 +311,9 @@ class AnvilNode:
         os.replace(partial, self.whole_copy)
         return True
 
-    def _keep_copies(self, done: threading.Event) -> None:
-        while not done.wait(WHOLE_COPY_EVERY):
-            with contextlib.suppress(OSError):  # a full disk: the copy before stays
-                self.keep_whole_copy()
+    def _keep_copy(self) -> None:
+        with contextlib.suppress(OSError):  # a full disk: the copy before stays
+            self.keep_whole_copy()
 
     def _reload_whole_copy(self) -> bool:
         """The state file is cut short: set it aside and start again from the last whole copy
@@ -315,9 +332,7 @@ class AnvilNode:
 
     def _stop_miner(self) -> None:
         if self._miner is not None:
-            thread, done = self._miner
-            done.set()
-            thread.join(timeout=15)
+            self._miner.stop()
             self._miner = None
 
     @property
@@ -384,11 +399,7 @@ class AnvilNode:
                     if self.block_time and self._miner is None:
                         self.mine_every(self.block_time)
                     if self._keeper is None:
-                        done = threading.Event()
-                        keeper = threading.Thread(target=self._keep_copies, args=(done,),
-                                                  name="anvil-state-copy", daemon=True)
-                        self._keeper = (keeper, done)
-                        keeper.start()
+                        self._keeper = _Every("anvil-state-copy", WHOLE_COPY_EVERY, self._keep_copy)
                     return self
                 if self.process.poll() is not None:
                     raise ChainUnavailable(
@@ -408,8 +419,7 @@ class AnvilNode:
         """Graceful: SIGTERM, so anvil dumps its state before exiting."""
         self._stop_miner()
         if self._keeper is not None:
-            self._keeper[1].set()
-            self._keeper[0].join(timeout=30)
+            self._keeper.stop()
             self._keeper = None
         try:
             if self.process is not None and self.process.poll() is None:

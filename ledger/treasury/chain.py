@@ -62,15 +62,18 @@ class ChainTreasury:
         return max(low - 1, 0)
 
     def reserve(self, day: date | None = None) -> int:
-        return self._at_end_of(day, self.district.reserve, "reserve")
+        return self._at_end_of(day, self.district.reserve, "reserve", column=1)
 
     def total_supply(self, day: date | None = None) -> int:
-        return self._at_end_of(day, self.district.total_supply, "total supply")
+        return self._at_end_of(day, self.district.total_supply, "total supply", column=0)
 
-    def _at_end_of(self, day: date | None, read: Callable[[int | str], int], what: str) -> int:
+    def _at_end_of(
+        self, day: date | None, read: Callable[[int | str], int], what: str, column: int
+    ) -> int:
         """`read` at the latest block, or at the last block of a past `day`, whose state a node
         keeps only if it is an archive node (Besu keeps 512 blocks by default, the local chain
-        16): then from the index when it reaches that block."""
+        16): then from the index when it reaches that block (`column` of its supply history:
+        0 total supply, 1 reserve)."""
         if day is None:
             return read("latest")
         block = self.block_at_end_of(day)
@@ -79,7 +82,7 @@ class ChainTreasury:
         except Web3RPCError as exc:
             indexed = self._indexed_supply(block)
             if indexed is not None:
-                return indexed[0] if what == "total supply" else indexed[1]
+                return indexed[column]
             raise ChainError(
                 f"the node could not read the {what} at block {block}, the last of {day.isoformat()} "
                 f"({exc}): it keeps the state of recent blocks only, and the index has not reached "

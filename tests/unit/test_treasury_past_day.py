@@ -26,9 +26,11 @@ def _pruned(block: int | str) -> int:
     raise Web3RPCError("BlockOutOfRangeError: block height is 900 but requested was 2")
 
 
-def _treasury(index: object, last_block_of_day: int) -> ChainTreasury:
+def _treasury(index: object, last_block_of_day: int, read: object = _pruned) -> ChainTreasury:
+    """The treasury's chain adapter over a node whose contract reads at a block go to `read`."""
     treasury = ChainTreasury.__new__(ChainTreasury)
     treasury.w3 = SimpleNamespace(eth=SimpleNamespace(chain_id=CHAIN))  # type: ignore[assignment]
+    treasury.district = SimpleNamespace(reserve=read, total_supply=read)  # type: ignore[assignment]
     treasury.index = index  # type: ignore[assignment]
     treasury.block_at_end_of = lambda day: last_block_of_day  # type: ignore[method-assign]
     return treasury
@@ -49,16 +51,16 @@ def test_a_past_day_whose_state_is_gone_is_read_from_the_index(tmp_path: Path) -
     on_chain_at_2 = Store(engine).supply(CHAIN, 2)
     assert on_chain_at_2[0] == 50_000_000
     treasury = _treasury(engine, 2)
-    assert treasury._at_end_of(DAY, _pruned, "total supply") == 50_000_000
-    assert treasury._at_end_of(DAY, _pruned, "reserve") == on_chain_at_2[1]
+    assert treasury.total_supply(DAY) == 50_000_000
+    assert treasury.reserve(DAY) == on_chain_at_2[1]
     # a node that keeps the state is asked, not the index
-    assert treasury._at_end_of(DAY, lambda block: 123, "total supply") == 123
+    assert _treasury(engine, 2, lambda block: 123).total_supply(DAY) == 123
     # the index not there yet: a sentence, never a figure from a later block
     with pytest.raises(ChainError, match=r"block 4, the last of 2026-11-30 .*run `ledger index`"):
-        _treasury(engine, 4)._at_end_of(DAY, _pruned, "reserve")
+        _treasury(engine, 4).reserve(DAY)
     engine.dispose()
 
 
 def test_without_an_index_a_past_day_whose_state_is_gone_says_what_to_do() -> None:
     with pytest.raises(ChainError, match=r"recent blocks only.*archive node"):
-        _treasury(None, 2)._at_end_of(DAY, _pruned, "reserve")
+        _treasury(None, 2).reserve(DAY)
