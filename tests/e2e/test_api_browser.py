@@ -523,12 +523,6 @@ def test_the_favicon_is_served(stack: Stack) -> None:
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
 
 
-FRENCH_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
-
-
 def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_private(
     stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
@@ -551,7 +545,7 @@ def test_the_town_hall_screen_shows_the_district_live_in_large_type_and_nothing_
         f"{stack.api_url}/v1/energy/district", params={"day": day.isoformat()}, timeout=10
     ).json()
     produced = shown["totals"]["production_wh"]
-    dated = f"le {day.day} {FRENCH_MONTHS[day.month - 1]} {day.year}"
+    dated = f"le {day.day} {MONTHS_FR[day.month - 1]} {day.year}"
     wait_text(page, "mairie-solar-detail", f"{dated} · {fr_kwh(produced)} produits")
     solar = page.locator("#mairie-solar").inner_text()
     assert re.fullmatch(rf"\d{{1,3}},\d{NBSP}%", solar) if produced else solar == "—", solar
