@@ -306,8 +306,9 @@ class Decoder:
             | ({self.fund} if self.fund else set())
         )
 
-    def decode_into(self, logs: list[dict[str, Any]], batch: Batch) -> int:
-        """Append raw and decoded rows of `logs` (already checked) to `batch`; returns count."""
+    def decode_into(self, logs: list[Any], batch: Batch) -> int:
+        """Append raw and decoded rows of `logs` (already checked) to `batch`; returns count.
+        A log is its dict as parsed, or the TransferRow the compiled reader made of it."""
         times = batch.block_times
         token = self.token
         payments = self.payments
@@ -320,6 +321,10 @@ class Decoder:
         new = tuple.__new__  # LogRow without the NamedTuple constructor's overhead
         n = 0
         for log in logs:
+            if log.__class__ is TransferRow:  # made by the compiled reader (indexer.logscan)
+                transfer_append(log)
+                n += 1
+                continue
             if log.get("removed"):
                 continue
             bn_hex = log["blockNumber"]

@@ -90,9 +90,11 @@ class RpcClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, body: bytes, what: str) -> Any:
-        """Send `body`; transport failures and rate-limit refusals (HTTP 429 or an error whose
-        text says so, in any reply of a batch) are retried with exponential backoff, bounded."""
+    def _post(self, body: bytes, what: str,
+              parse: Callable[[bytes], Any] = orjson.loads) -> Any:
+        """Send `body` and parse the answer with `parse`; transport failures and rate-limit
+        refusals (HTTP 429 or an error whose text says so, in any reply of a batch) are retried
+        with exponential backoff, bounded."""
         started = time.monotonic()
         delays = self.retry.delays()
         attempt = 0
@@ -107,7 +109,7 @@ class RpcClient:
                     raise RangeTooLarge(what, 413, "request or response too large")
                 if response.status_code >= 400 and not response.content.startswith((b"{", b"[")):
                     raise RpcError(what, response.status_code, response.text[:200])
-                reply = orjson.loads(response.content)
+                reply = parse(response.content)
                 throttled = _throttle_message(reply)
                 if throttled is not None:
                     raise _Throttled(throttled)
@@ -160,8 +162,10 @@ class RpcClient:
         )
         return self._result(method, self._post(body, method))
 
-    def batch(self, calls: Sequence[Call]) -> list[Any]:
-        """Results in order; raises the first node error. An empty batch sends nothing."""
+    def batch(self, calls: Sequence[Call],
+              parse: Callable[[bytes], Any] | None = None) -> list[Any]:
+        """Results in order; raises the first node error. An empty batch sends nothing.
+        `parse` reads the answer's bytes instead of orjson.loads (see ledger.indexer.logscan)."""
         if not calls:
             return []
         first = next(self._ids)
@@ -171,7 +175,8 @@ class RpcClient:
         ]
         for _ in range(len(calls) - 1):
             next(self._ids)
-        replies = self._post(orjson.dumps(payload), f"batch of {len(calls)} ({calls[0][0]}...)")
+        replies = self._post(orjson.dumps(payload), f"batch of {len(calls)} ({calls[0][0]}...)",
+                             parse or orjson.loads)
         if isinstance(replies, dict):  # a node refusing the whole batch answers one error
             raise RpcError(calls[0][0], -32600, str(replies.get("error", replies))[:200])
         by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}

@@ -28,7 +28,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,10 +50,12 @@ from ledger.indexer.events import (
     FUND_EVENTS,
     PAYMENTS_EVENTS,
     SETTLEMENT_EVENTS,
+    T_TRANSFER,
     TOKEN_EVENTS,
     Decoder,
     check_abi,
 )
+from ledger.indexer.logscan import ScannedLogs, reader
 from ledger.indexer.progress import Progress
 from ledger.indexer.rpc import AdaptiveRange, Call, RpcClient
 
@@ -136,7 +138,7 @@ class Fetched:
     first: int
     last: int
     last_hash: str
-    logs: list[dict[str, Any]]
+    logs: list[Any]  # dicts, or TransferRows from the compiled reader
     headers: dict[int, dict[str, Any]]
     store_all: bool = False
     blocks: list[BlockRow] = field(default_factory=list)
@@ -180,6 +182,8 @@ class Indexer:
             targets.token, targets.payments, targets.others, targets.settlement, targets.fund
         )
         self.addresses = self.decoder.addresses
+        # The compiled reader of eth_getLogs answers for final ranges (None: orjson alone).
+        self.read_logs = reader(targets.token, T_TRANSFER)
         self._tag_supported = use_finalized_tag
         self.events_indexed = 0
         self.reorgs = 0
@@ -410,11 +414,11 @@ class Indexer:
         last = min(end, first + self._tail_span(first, end) - 1)
         while True:
             try:
-                logs, end_header = self.rpc.batch([
+                answer, end_header = self.rpc.batch([
                     ("eth_getLogs", [{"address": self.addresses, "fromBlock": hex(first),
                                       "toBlock": hex(last)}]),
                     ("eth_getBlockByNumber", [hex(last), False]),
-                ])
+                ], parse=self.read_logs)
             except RangeTooLarge as exc:
                 if not self.ranges.on_error(last - first + 1, exc.rpc_message):
                     raise
@@ -423,7 +427,16 @@ class Indexer:
             break
         if end_header is None:
             raise NodeLagging(f"the node has no block {last} although it reported it")
-        if any(log.get("removed") for log in logs):
+        logs: list[Any]
+        blocks: Iterable[tuple[str, str, str | None]]
+        if isinstance(answer, ScannedLogs):  # read by the compiled reader
+            logs, blocks, removed = answer.items, answer.blocks, answer.removed
+        else:
+            logs = answer
+            removed = any(log.get("removed") for log in logs)
+            blocks = ((log["blockNumber"], log["blockHash"], log.get("blockTimestamp"))
+                      for log in logs)
+        if removed:
             raise NodeLagging(f"the node marks logs of final blocks {first}..{last} as removed; "
                               "reading again")
         self.ranges.on_success(last - first + 1, len(logs))
@@ -432,9 +445,7 @@ class Indexer:
         hashes: dict[int, str] = {}
         stamps: dict[int, str | None] = {}
         # Every (block, hash, time) of the answer, parsed once per block (not once per log).
-        for number_hex, block_hash, stamp in dict.fromkeys(
-            (log["blockNumber"], log["blockHash"], log.get("blockTimestamp")) for log in logs
-        ):
+        for number_hex, block_hash, stamp in dict.fromkeys(blocks):
             n = int(number_hex, 16)
             if hashes.setdefault(n, block_hash) != block_hash:
                 raise NodeLagging(f"logs of block {number_hex} carry two block hashes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from ledger.indexer.errors import NodeLagging
@@ -35,6 +36,16 @@ def _log(n: int, index: int, *, stamp: int | None = None, block_hash: str | None
     return log
 
 
+def _answered(results: list[Any], parse: Any) -> list[Any]:
+    """The results as the client returns them: when the indexer gives a reader of the answer's
+    bytes (the compiled log reader), through it, as RpcClient.batch does."""
+    if parse is None:
+        return results
+    replies = parse(orjson.dumps([{"jsonrpc": "2.0", "id": i, "result": r}
+                                  for i, r in enumerate(results)]))
+    return [reply["result"] for reply in replies]
+
+
 class _Node:
     """Answers one eth_getLogs range with `logs`; counts the headers read."""
 
@@ -42,7 +53,7 @@ class _Node:
         self.logs = logs
         self.headers_read: list[int] = []
 
-    def batch(self, calls: list[Call]) -> list[Any]:
+    def batch(self, calls: list[Call], parse: Any = None) -> list[Any]:
         out: list[Any] = []
         for method, params in calls:
             if method == "eth_getLogs":
@@ -51,7 +62,7 @@ class _Node:
                 n = int(params[0], 16)
                 self.headers_read.append(n)
                 out.append(_header(n))
-        return out
+        return _answered(out, parse)
 
     def headers(self, numbers: list[int]) -> list[dict[str, Any] | None]:
         self.headers_read.extend(numbers)
@@ -110,7 +121,7 @@ class _DenseNode:
         self.per_block = per_block
         self.ranges: list[tuple[int, int]] = []
 
-    def batch(self, calls: list[Call]) -> list[Any]:
+    def batch(self, calls: list[Call], parse: Any = None) -> list[Any]:
         out: list[Any] = []
         for method, params in calls:
             if method == "eth_getLogs":
@@ -120,7 +131,7 @@ class _DenseNode:
                             for n in range(a, b + 1) for i in range(self.per_block)])
             else:
                 out.append(_header(int(params[0], 16)))
-        return out
+        return _answered(out, parse)
 
     def headers(self, numbers: list[int]) -> list[dict[str, Any] | None]:
         return [_header(n) for n in numbers]

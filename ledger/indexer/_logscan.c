@@ -1,0 +1,575 @@
+/* Compiled reading of an eth_getLogs answer: the backfill's hottest path.
+ *
+ * `scan(body, token, transfer_topic, row_type, loads, scanned_type)` reads a JSON-RPC answer (one
+ * reply object or a batch of them) and returns what `loads(body)` would return, except that the
+ * `result` array of log objects becomes `scanned_type(items, blocks, removed)`:
+ *   - items: one per log, in order: a `row_type` (block_number, log_index, tx_hash, from, to,
+ *     value) for a token Transfer whose row rebuilds the log exactly (the shape `Decoder` checks
+ *     for its own fast path, stricter here), else the log as `loads` parses it (a dict);
+ *   - blocks: the (blockNumber, blockHash, blockTimestamp or None) of the logs, consecutive
+ *     repeats left out;
+ *   - removed: whether a log carries `"removed": true`.
+ * Anything this reader is not sure to read as `loads` does (an error reply, a duplicated key in
+ * a reply, a block field that is not plain text, invalid JSON, nesting deeper than 64, ...)
+ * returns None: the caller then parses the body with `loads`, as before this module existed.
+ * A log whose other fields are unusual (escapes, non-ASCII text, other keys, another address...)
+ * is handed to `loads` alone: its dict is what the pure-Python path sees.
+ *
+ * Why: parsing every log into a dict of ten strings and decoding it again in Python was about
+ * half of the indexer's CPU per event; this builds the six fields of a transfer row directly.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+typedef struct {
+    const char *p;   /* current position */
+    const char *end; /* one past the body's last byte */
+} Cursor;
+
+typedef struct {
+    const char *start; /* first byte of the text, after the opening quote */
+    Py_ssize_t len;    /* bytes up to the closing quote */
+    int plain;         /* no escape and ASCII only: the bytes are the text */
+} Text;
+
+#define MAX_DEPTH 64
+
+static void skip_ws(Cursor *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+static int is_hex(char ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* One UTF-8 sequence starting at p (a byte >= 0x80), as JSON parsers require it to be valid:
+ * returns its length, 0 when invalid (overlong, surrogate, above U+10FFFF, cut short). */
+static int utf8_len(const unsigned char *p, const unsigned char *end) {
+    unsigned char b = p[0];
+    int n;
+    unsigned int cp;
+    if (b >= 0xC2 && b <= 0xDF) { n = 2; cp = b & 0x1F; }
+    else if (b >= 0xE0 && b <= 0xEF) { n = 3; cp = b & 0x0F; }
+    else if (b >= 0xF0 && b <= 0xF4) { n = 4; cp = b & 0x07; }
+    else return 0;
+    if (end - p < n) return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+/* A JSON string at c->p (which must be '"'); 0 on invalid JSON. */
+static int read_text(Cursor *c, Text *t) {
+    if (c->p >= c->end || *c->p != '"') return 0;
+    c->p++;
+    t->start = c->p;
+    t->plain = 1;
+    while (c->p < c->end) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch == '"') {
+            t->len = c->p - t->start;
+            c->p++;
+            return 1;
+        }
+        if (ch < 0x20) return 0;
+        if (ch == '\\') {
+            t->plain = 0;
+            c->p++;
+            if (c->p >= c->end) return 0;
+            switch (*c->p) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                c->p++;
+                break;
+            case 'u':
+                if (c->end - c->p < 5) return 0;
+                for (int i = 1; i <= 4; i++)
+                    if (!is_hex(c->p[i])) return 0;
+                /* Surrogate pairing is left to `loads`: a text holding \u is never plain, and
+                 * every text that is not plain reaches `loads`, which judges it. */
+                c->p += 5;
+                break;
+            default:
+                return 0;
+            }
+            continue;
+        }
+        if (ch >= 0x80) {
+            int n = utf8_len((const unsigned char *)c->p, (const unsigned char *)c->end);
+            if (!n) return 0;
+            t->plain = 0;
+            c->p += n;
+            continue;
+        }
+        c->p++;
+    }
+    return 0;
+}
+
+static int read_number(Cursor *c) {
+    const char *p = c->p, *e = c->end;
+    if (p < e && *p == '-') p++;
+    if (p >= e) return 0;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') { while (p < e && *p >= '0' && *p <= '9') p++; }
+    else return 0;
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || !(*p >= '0' && *p <= '9')) return 0;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || !(*p >= '0' && *p <= '9')) return 0;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    c->p = p;
+    return 1;
+}
+
+static int read_word(Cursor *c, const char *word, size_t n) {
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0) return 0;
+    c->p += n;
+    return 1;
+}
+
+/* Skips one JSON value, checking it is valid JSON; 0 when it is not. */
+static int skip_value(Cursor *c, int depth) {
+    Text t;
+    if (depth > MAX_DEPTH) return 0;
+    skip_ws(c);
+    if (c->p >= c->end) return 0;
+    switch (*c->p) {
+    case '"':
+        return read_text(c, &t);
+    case 't':
+        return read_word(c, "true", 4);
+    case 'f':
+        return read_word(c, "false", 5);
+    case 'n':
+        return read_word(c, "null", 4);
+    case '[':
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ']') { c->p++; return 1; }
+        for (;;) {
+            if (!skip_value(c, depth + 1)) return 0;
+            skip_ws(c);
+            if (c->p >= c->end) return 0;
+            if (*c->p == ',') { c->p++; continue; }
+            if (*c->p == ']') { c->p++; return 1; }
+            return 0;
+        }
+    case '{':
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == '}') { c->p++; return 1; }
+        for (;;) {
+            skip_ws(c);
+            if (!read_text(c, &t)) return 0;
+            skip_ws(c);
+            if (c->p >= c->end || *c->p != ':') return 0;
+            c->p++;
+            if (!skip_value(c, depth + 1)) return 0;
+            skip_ws(c);
+            if (c->p >= c->end) return 0;
+            if (*c->p == ',') { c->p++; continue; }
+            if (*c->p == '}') { c->p++; return 1; }
+            return 0;
+        }
+    default:
+        return read_number(c);
+    }
+}
+
+static int text_is(const Text *t, const char *s, Py_ssize_t n) {
+    return t->len == n && memcmp(t->start, s, (size_t)n) == 0;
+}
+
+/* "0x" then 1 to 16 hex digits (either case), the forms int(text, 16) reads as this value. */
+static int hex_u64(const Text *t, unsigned long long *out) {
+    if (!t->plain || t->len < 3 || t->len > 18 || t->start[0] != '0' || t->start[1] != 'x') return 0;
+    unsigned long long v = 0;
+    for (Py_ssize_t i = 2; i < t->len; i++) {
+        char ch = t->start[i];
+        int d;
+        if (ch >= '0' && ch <= '9') d = ch - '0';
+        else if (ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
+        else if (ch >= 'A' && ch <= 'F') d = ch - 'A' + 10;
+        else return 0;
+        v = (v << 4) | (unsigned long long)d;
+    }
+    *out = v;
+    return 1;
+}
+
+static int lower_hex(const char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+static PyObject *text_str(const Text *t) { /* plain texts only */
+    return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, t->start, t->len);
+}
+
+static PyObject *loads_span(PyObject *loads, const char *start, const char *end) {
+    PyObject *raw = PyBytes_FromStringAndSize(start, end - start);
+    if (!raw) return NULL;
+    PyObject *value = PyObject_CallOneArg(loads, raw);
+    Py_DECREF(raw);
+    return value;
+}
+
+typedef struct {
+    const char *token; /* lowercase address text of the token ("" for none) */
+    Py_ssize_t token_len;
+    const char *transfer; /* topic 0 of Transfer */
+    Py_ssize_t transfer_len;
+    PyTypeObject *row_type;
+    PyObject *loads;
+    /* the previous log's block, to leave out consecutive repeats */
+    Text bn, bh, bt;
+    int has_bt, has_previous;
+    PyObject *bn_value; /* the previous block's number as an int (NULL until read) */
+} Scan;
+
+enum { K_ADDRESS, K_TOPICS, K_DATA, K_BN, K_BH, K_BT, K_TX, K_TXI, K_LI, K_REMOVED, K_COUNT };
+
+static int key_of(const Text *k) {
+    switch (k->len) {
+    case 4: return text_is(k, "data", 4) ? K_DATA : -1;
+    case 6: return text_is(k, "topics", 6) ? K_TOPICS : -1;
+    case 7:
+        if (text_is(k, "address", 7)) return K_ADDRESS;
+        if (text_is(k, "removed", 7)) return K_REMOVED;
+        return -1;
+    case 8: return text_is(k, "logIndex", 8) ? K_LI : -1;
+    case 9: return text_is(k, "blockHash", 9) ? K_BH : -1;
+    case 11: return text_is(k, "blockNumber", 11) ? K_BN : -1;
+    case 14: return text_is(k, "blockTimestamp", 14) ? K_BT : -1;
+    case 15: return text_is(k, "transactionHash", 15) ? K_TX : -1;
+    case 16: return text_is(k, "transactionIndex", 16) ? K_TXI : -1;
+    default: return -1;
+    }
+}
+
+/* Outcome of one log: 1 read, 0 the whole answer must go to `loads`, -1 a Python error. */
+static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *removed) {
+    const char *start = c->p;
+    Text f[K_COUNT];
+    int seen[K_COUNT] = {0};
+    int fast = 1;         /* still a candidate for a transfer row */
+    int removed_here = 0;
+    Text topics[3];
+    int n_topics = 0;
+    int topics_plain = 1;
+
+    if (c->p >= c->end || *c->p != '{') return 0;
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') return 0; /* no block fields */
+    for (;;) {
+        Text k;
+        skip_ws(c);
+        /* A key written with escapes may name a field this reader looks for: `loads` reads it. */
+        if (!read_text(c, &k) || !k.plain) return 0;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != ':') return 0;
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end) return 0;
+        int key = key_of(&k);
+        if (key >= 0 && seen[key]) return 0; /* a duplicated key: `loads` keeps the last */
+        if (key >= 0) seen[key] = 1;
+        if (key == K_TOPICS) {
+            if (*c->p != '[') {
+                fast = 0;
+                if (!skip_value(c, 2)) return 0;
+            } else {
+                c->p++;
+                skip_ws(c);
+                if (c->p < c->end && *c->p == ']') c->p++;
+                else for (;;) {
+                    skip_ws(c);
+                    if (c->p < c->end && *c->p == '"') {
+                        Text t;
+                        if (!read_text(c, &t)) return 0;
+                        if (n_topics < 3) topics[n_topics] = t;
+                        if (!t.plain) topics_plain = 0;
+                        n_topics++;
+                    } else {
+                        fast = 0;
+                        if (!skip_value(c, 3)) return 0;
+                    }
+                    skip_ws(c);
+                    if (c->p >= c->end) return 0;
+                    if (*c->p == ',') { c->p++; continue; }
+                    if (*c->p == ']') { c->p++; break; }
+                    return 0;
+                }
+            }
+        } else if (key == K_REMOVED) {
+            if (read_word(c, "true", 4)) removed_here = 1;
+            else if (!read_word(c, "false", 5)) return 0; /* truthiness of other values: `loads` */
+        } else if (key == K_BT && *c->p == 'n') {
+            if (!read_word(c, "null", 4)) return 0;
+            seen[K_BT] = 2; /* present, null */
+        } else if (key >= 0 && *c->p == '"') {
+            if (!read_text(c, &f[key])) return 0;
+        } else {
+            if (key == K_BN || key == K_BH || key == K_BT) return 0; /* a block field not text */
+            /* Another key or a field of another type: the log as `loads` reads it (and checks:
+             * a transfer row is made of texts this reader checked itself). */
+            fast = 0;
+            if (!skip_value(c, 2)) return 0;
+        }
+        skip_ws(c);
+        if (c->p >= c->end) return 0;
+        if (*c->p == ',') { c->p++; continue; }
+        if (*c->p == '}') { c->p++; break; }
+        return 0;
+    }
+    const char *stop = c->p;
+
+    /* The block fields every log must carry as plain text (blockTimestamp may be absent/null). */
+    if (!seen[K_BN] || !seen[K_BH] || !f[K_BN].plain || !f[K_BH].plain) return 0;
+    int has_bt = seen[K_BT] == 1;
+    if (has_bt && !f[K_BT].plain) return 0;
+
+    unsigned long long bn = 0;
+    int bn_read = hex_u64(&f[K_BN], &bn);
+    int same = s->has_previous && text_is(&s->bn, f[K_BN].start, f[K_BN].len)
+               && text_is(&s->bh, f[K_BH].start, f[K_BH].len) && s->has_bt == has_bt
+               && (!has_bt || text_is(&s->bt, f[K_BT].start, f[K_BT].len));
+    if (!same) {
+        PyObject *n = text_str(&f[K_BN]);
+        PyObject *h = text_str(&f[K_BH]);
+        PyObject *t = has_bt ? text_str(&f[K_BT]) : Py_NewRef(Py_None);
+        PyObject *triple = (n && h && t) ? PyTuple_Pack(3, n, h, t) : NULL;
+        Py_XDECREF(n);
+        Py_XDECREF(h);
+        Py_XDECREF(t);
+        if (!triple) return -1;
+        int failed = PyList_Append(blocks, triple);
+        Py_DECREF(triple);
+        if (failed) return -1;
+        if (!s->has_previous || !text_is(&s->bn, f[K_BN].start, f[K_BN].len)) {
+            Py_CLEAR(s->bn_value);
+            if (bn_read && !(s->bn_value = PyLong_FromUnsignedLongLong(bn))) return -1;
+        }
+        s->bn = f[K_BN];
+        s->bh = f[K_BH];
+        s->has_bt = has_bt;
+        if (has_bt) s->bt = f[K_BT];
+        s->has_previous = 1;
+    }
+    if (removed_here) *removed = 1;
+
+    /* A transfer row when every field is exactly what the row rebuilds. */
+    unsigned long long li = 0;
+    if (fast && !removed_here && bn_read && s->bn_value && seen[K_ADDRESS] && seen[K_TOPICS]
+        && seen[K_DATA] && seen[K_TX] && seen[K_LI] && f[K_ADDRESS].plain && f[K_DATA].plain
+        && f[K_TX].plain && s->token_len > 0 && text_is(&f[K_ADDRESS], s->token, s->token_len)
+        && n_topics == 3 && topics_plain && text_is(&topics[0], s->transfer, s->transfer_len)
+        && topics[1].len == 66 && topics[2].len == 66
+        && memcmp(topics[1].start, "0x000000000000000000000000", 26) == 0
+        && memcmp(topics[2].start, "0x000000000000000000000000", 26) == 0
+        && f[K_DATA].len == 66 && f[K_DATA].start[0] == '0' && f[K_DATA].start[1] == 'x'
+        && lower_hex(f[K_DATA].start + 2, 64) && hex_u64(&f[K_LI], &li)) {
+        char address[42];
+        char digits[67];
+        address[0] = '0';
+        address[1] = 'x';
+        memcpy(digits, f[K_DATA].start, 66);
+        digits[66] = '\0';
+        PyObject *values[6];
+        values[0] = Py_NewRef(s->bn_value);
+        values[1] = PyLong_FromUnsignedLongLong(li);
+        values[2] = text_str(&f[K_TX]);
+        memcpy(address + 2, topics[1].start + 26, 40);
+        values[3] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, address, 42);
+        memcpy(address + 2, topics[2].start + 26, 40);
+        values[4] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, address, 42);
+        values[5] = PyLong_FromString(digits, NULL, 16);
+        PyObject *row = NULL;
+        if (values[1] && values[2] && values[3] && values[4] && values[5])
+            row = s->row_type->tp_alloc(s->row_type, 6);
+        if (!row) {
+            for (int i = 0; i < 6; i++) Py_XDECREF(values[i]);
+            return -1;
+        }
+        for (int i = 0; i < 6; i++) PyTuple_SET_ITEM(row, i, values[i]);
+        int failed = PyList_Append(items, row);
+        Py_DECREF(row);
+        return failed ? -1 : 1;
+    }
+    PyObject *log = loads_span(s->loads, start, stop);
+    if (!log) return -1;
+    int failed = PyList_Append(items, log);
+    Py_DECREF(log);
+    return failed ? -1 : 1;
+}
+
+/* The `result` array at c->p: returns scanned_type(items, blocks, removed); NULL with *unsure
+ * set when the answer must go to `loads`, NULL with a Python error set otherwise. */
+static PyObject *scan_logs(Scan *s, Cursor *c, PyObject *scanned_type, int *unsure) {
+    PyObject *items = PyList_New(0);
+    PyObject *blocks = PyList_New(0);
+    int removed = 0;
+    PyObject *out = NULL;
+    if (!items || !blocks) goto done;
+    c->p++; /* '[' */
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') c->p++;
+    else for (;;) {
+        skip_ws(c);
+        int r = scan_log(s, c, items, blocks, &removed);
+        if (r < 0) goto done;
+        if (r == 0) { *unsure = 1; goto done; }
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (c->p < c->end && *c->p == ']') { c->p++; break; }
+        *unsure = 1;
+        goto done;
+    }
+    out = PyObject_CallFunction(scanned_type, "OOO", items, blocks, removed ? Py_True : Py_False);
+done:
+    Py_XDECREF(items);
+    Py_XDECREF(blocks);
+    return out;
+}
+
+/* One reply object: a dict like `loads` makes, its log array scanned. Py_None: not sure. */
+static PyObject *scan_reply(Scan *s, Cursor *c, PyObject *scanned_type) {
+    if (c->p >= c->end || *c->p != '{') return Py_NewRef(Py_None);
+    PyObject *reply = PyDict_New();
+    if (!reply) return NULL;
+    c->p++;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') { c->p++; return reply; }
+    for (;;) {
+        Text k;
+        skip_ws(c);
+        if (!read_text(c, &k) || !k.plain) goto unsure;
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != ':') goto unsure;
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end) goto unsure;
+        PyObject *key = text_str(&k);
+        if (!key) goto fail;
+        int there = PyDict_Contains(reply, key);
+        if (there != 0 || text_is(&k, "error", 5)) { /* duplicated key, or an error: `loads` */
+            Py_DECREF(key);
+            if (there < 0) goto fail;
+            goto unsure;
+        }
+        PyObject *value;
+        int unsure = 0;
+        if (text_is(&k, "result", 6) && *c->p == '[') {
+            value = scan_logs(s, c, scanned_type, &unsure);
+        } else {
+            const char *start = c->p;
+            if (!skip_value(c, 1)) { Py_DECREF(key); goto unsure; }
+            value = loads_span(s->loads, start, c->p);
+        }
+        if (!value) {
+            Py_DECREF(key);
+            if (unsure) goto unsure;
+            goto fail;
+        }
+        int failed = PyDict_SetItem(reply, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (failed) goto fail;
+        skip_ws(c);
+        if (c->p >= c->end) goto unsure;
+        if (*c->p == ',') { c->p++; continue; }
+        if (*c->p == '}') { c->p++; return reply; }
+        goto unsure;
+    }
+unsure:
+    Py_DECREF(reply);
+    return Py_NewRef(Py_None);
+fail:
+    Py_DECREF(reply);
+    return NULL;
+}
+
+static PyObject *scan(PyObject *module, PyObject *args) {
+    Py_buffer body;
+    const char *token, *transfer;
+    Py_ssize_t token_len, transfer_len;
+    PyObject *row_type, *loads, *scanned_type;
+    Scan s = {0};
+    if (!PyArg_ParseTuple(args, "y*s#s#O!OO", &body, &token, &token_len, &transfer, &transfer_len,
+                          &PyType_Type, &row_type, &loads, &scanned_type))
+        return NULL;
+    PyObject *out = NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)row_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "row_type must be a tuple type");
+        goto done;
+    }
+    s.token = token;
+    s.token_len = token_len;
+    s.transfer = transfer;
+    s.transfer_len = transfer_len;
+    s.row_type = (PyTypeObject *)row_type;
+    s.loads = loads;
+    Cursor c = {(const char *)body.buf, (const char *)body.buf + body.len};
+    skip_ws(&c);
+    if (c.p < c.end && *c.p == '[') {
+        PyObject *replies = PyList_New(0);
+        if (!replies) goto done;
+        c.p++;
+        skip_ws(&c);
+        if (c.p < c.end && *c.p == ']') c.p++;
+        else for (;;) {
+            skip_ws(&c);
+            PyObject *reply = scan_reply(&s, &c, scanned_type);
+            if (!reply) { Py_DECREF(replies); goto done; }
+            if (reply == Py_None) { Py_DECREF(replies); out = reply; goto done; }
+            int failed = PyList_Append(replies, reply);
+            Py_DECREF(reply);
+            if (failed) { Py_DECREF(replies); goto done; }
+            skip_ws(&c);
+            if (c.p < c.end && *c.p == ',') { c.p++; continue; }
+            if (c.p < c.end && *c.p == ']') { c.p++; break; }
+            Py_DECREF(replies);
+            out = Py_NewRef(Py_None);
+            goto done;
+        }
+        out = replies;
+    } else {
+        out = scan_reply(&s, &c, scanned_type);
+        if (!out || out == Py_None) goto done;
+    }
+    skip_ws(&c);
+    if (c.p != c.end) { /* trailing bytes: invalid JSON, `loads` says so */
+        Py_DECREF(out);
+        out = Py_NewRef(Py_None);
+    }
+done:
+    if (out == NULL && !PyErr_Occurred()) out = Py_NewRef(Py_None);
+    Py_XDECREF(s.bn_value);
+    PyBuffer_Release(&body);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS,
+     "scan(body, token, transfer_topic, row_type, loads, scanned_type): an eth_getLogs answer "
+     "read as loads(body) reads it, its logs as transfer rows or dicts (None: use loads)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_logscan", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__logscan(void) { return PyModule_Create(&module); }
