@@ -22,13 +22,13 @@ setup_python() {
     log "creating the Python virtual environment (.venv)"
     "$PY" -m venv .venv
   fi
-  # The compiled log reader (ledger/indexer/_logscan.c) is built by this install: a change to
-  # its source installs again.
-  if ! stamp_ok python pyproject.toml ledger/indexer/_logscan.c; then
+  # The compiled log reader and column packer (ledger/*/_*.c) are built by this install: a
+  # change to their source installs again.
+  if ! stamp_ok python pyproject.toml ledger/indexer/_logscan.c ledger/db/_columns.c; then
     log "installing Python packages"
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e '.[dev]'
-    stamp_write python pyproject.toml ledger/indexer/_logscan.c
+    stamp_write python pyproject.toml ledger/indexer/_logscan.c ledger/db/_columns.c
   fi
 }
 

@@ -199,11 +199,47 @@ def _send_batch(chain: Chain, requests: list[dict[str, object]]) -> None:
 
 
 def measure_limit(
-    url: str, addresses: list[str], first: int, last: int, span: int | None
+    url: str, addresses: list[str], first: int, last: int, span: int | None,
+    at_least: float = 0.0,
 ) -> tuple[int, float]:
     """Sequential eth_getLogs over [first, last] + orjson parsing, in `span`-block ranges, or
-    (span None) in the indexer's own adaptive ranges (same AdaptiveRange, same starting span).
-    Runs with the garbage collector paused as the indexer's backfill does (fair to the limit)."""
+    (span None) in the indexer's own adaptive ranges (same AdaptiveRange, same starting span),
+    in passes repeated until `at_least` seconds have gone (see `--limit-seconds`); returns the
+    logs read and the seconds. Runs with the garbage collector paused as the indexer's backfill
+    does (fair to the limit)."""
+    count = 0
+    started = time.perf_counter()
+    while True:
+        n, _ = _limit_pass(url, addresses, first, last, span)
+        count += n
+        if time.perf_counter() - started >= at_least:
+            return count, time.perf_counter() - started
+
+
+def node_pauses(url: str, seconds: float = 3.0) -> str:
+    """How often the node stops answering: a small eth_getLogs over and over for `seconds`;
+    the answers slower than 50 ms and the longest (anvil writes its state file once a second,
+    and answers nothing meanwhile: the larger the chain, the longer)."""
+    slow: list[float] = []
+    calls = 0
+    with httpx.Client(timeout=60) as client:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+                                   "params": [{"fromBlock": "0x0", "toBlock": "0x0"}]})
+            took = time.perf_counter() - started
+            calls += 1
+            if took > 0.05:
+                slow.append(took)
+    return (f"the node's pauses: {len(slow)} of {calls:,} small eth_getLogs over {seconds:.0f} s "
+            f"took more than 50 ms" + (f", {sum(slow):.2f} s in all, the longest "
+                                         f"{max(slow) * 1000:.0f} ms" if slow else ""))
+
+
+def _limit_pass(
+    url: str, addresses: list[str], first: int, last: int, span: int | None
+) -> tuple[int, float]:
     client = httpx.Client(timeout=600)
     ranges = AdaptiveRange()
     count = 0
@@ -382,6 +418,7 @@ def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
         for _name, span in ways:  # warm the node's log cache over every range used
             measure_limit(node.url, addresses, 0, last, span)
         with_logs = len(_blocks_with_logs(node.url, addresses, last))
+        print(node_pauses(node.url))
         print(f"filled blocks {first}..{last} in {time.perf_counter() - t0:.1f} s; "
               f"{with_logs:,} of {last + 1:,} blocks hold logs")
         for round_ in range(1, args.rounds + 1):
@@ -390,7 +427,7 @@ def run_workload(workload: str, args: argparse.Namespace) -> dict[str, float]:
             limit_runs: dict[str, float] = {}
             for name, span in ways:
                 cpu = _cpu(node)
-                n, s = measure_limit(node.url, addresses, 0, last, span)
+                n, s = measure_limit(node.url, addresses, 0, last, span, args.limit_seconds)
                 limits[name] = n / s
                 limit_runs[name] = s
                 print(f"  (a) limit, eth_getLogs + orjson, {name}: {n:,} logs in {s:.2f} s "
@@ -555,6 +592,11 @@ def main() -> None:
                         default="compiled" if logscan.compiled else "orjson",
                         help="how the indexer reads eth_getLogs answers: the compiled reader "
                              "(ledger/indexer/_logscan.c, when built) or orjson alone")
+    parser.add_argument("--limit-seconds", type=float, default=2.0,
+                        help="each limit repeats its pass over the chain until this long has "
+                             "gone, so that it meets the node's pauses as the indexer's run does "
+                             "(anvil stops answering while it writes its state file, once a "
+                             "second); 0: one pass")
     parser.add_argument("--rounds", type=int, default=3,
                         help="limit + indexer measures per workload (the median is the figure)")
     parser.add_argument("--live-seconds", type=float, default=30.0)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Index, text
@@ -34,6 +34,11 @@ from ledger.db.records import (
     NodeLimits,
     PaymentRow,
 )
+
+try:  # the compiled column packer (optional: built when a C compiler was there at install)
+    from ledger.db import _columns  # type: ignore[attr-defined]
+except ImportError:
+    _columns = None
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _CHUNK = 500
@@ -1041,30 +1046,31 @@ _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _INT_WIDTH = 20  # an int64 in decimal, sign included
 
 
-def _columns_sql(rows: Sequence[Sequence[Any]], width: int
-                 ) -> tuple[list[str], list[bytes | str | int]] | None:
-    """Each column of `rows` as one parameter and the SQL that reads a row's value from it, or
-    None when a column does not fit (see `_columnar_insert`). Row i's value sits at a fixed
-    offset: substr() of a blob is a jump, where a text's would count characters."""
+Packed = tuple[Any, ...] | None  # one column, see _pack_columns_py
+
+
+def _pack_columns_py(rows: Sequence[Sequence[Any]], width: int) -> list[Packed] | None:
+    """Each column of `rows` packed at a fixed width, or None when one does not fit (see
+    `_columnar_insert`): None (every value NULL), ("const", value) (the same int or str in every
+    row), ("int", blob, nullable) (int64 as 20-character decimal text, a NULL as spaces),
+    ("str", width, blob, nullable) (ASCII text of one width without NUL, a NULL as spaces, which
+    no value may be), ("bytes", width, blob). `ledger/db/_columns.c` does the same in C."""
     n = len(rows)
-    exprs: list[str] = []
-    params: list[bytes | str | int] = []
+    packed: list[Packed] = []
     for p in range(width):
         column = list(map(itemgetter(p), rows))
         kinds = set(map(type, column))
         nullable = type(None) in kinds
         kinds.discard(type(None))
         if not kinds:
-            exprs.append("NULL")
+            packed.append(None)
             continue
         if len(kinds) != 1:
             return None
         kind = kinds.pop()
-        at = f"?{len(params) + 2}"
         present = [v for v in column if v is not None] if nullable else column
         if not nullable and kind in (int, str) and column.count(column[0]) == n:
-            exprs.append(at)  # the same value in every row (the chain id): bound once
-            params.append(column[0])
+            packed.append(("const", column[0]))  # the chain id: bound once
             continue
         if kind is int or kind is bool:
             if min(present) < _I64_MIN or max(present) > _I64_MAX:
@@ -1072,11 +1078,7 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             blank = " " * _INT_WIDTH
             text_ = "".join([blank if v is None else f"{v:020d}" for v in column]) if nullable \
                 else ("%020d" * n) % tuple(column)
-            field = f"CAST(substr({at}, j.key * {_INT_WIDTH} + 1, {_INT_WIDTH}) AS TEXT)"
-            if nullable:
-                field = f"NULLIF({field}, '{blank}')"
-            exprs.append(f"CAST({field} AS INTEGER)")
-            params.append(text_.encode("ascii"))
+            packed.append(("int", text_.encode("ascii"), nullable))
             continue
         if kind is str:
             widths = set(map(len, present))
@@ -1091,9 +1093,7 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
                 return None
             if nullable:
                 joined = "".join([" " * w if v is None else v for v in column])
-            field = f"CAST(substr({at}, j.key * {w} + 1, {w}) AS TEXT)"
-            exprs.append(f"NULLIF({field}, '{' ' * w}')" if nullable else field)
-            params.append(joined.encode("ascii"))
+            packed.append(("str", w, joined.encode("ascii"), nullable))
             continue
         if kind is bytes:
             widths = set(map(len, present))
@@ -1102,10 +1102,55 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
             w = widths.pop()
             if w == 0:  # substr() of an empty blob is NULL, where binding stores x''
                 return None
-            exprs.append(f"substr({at}, j.key * {w} + 1, {w})")
-            params.append(b"".join(column))
+            packed.append(("bytes", w, b"".join(column)))
             continue
         return None
+    return packed
+
+
+def _pack_columns(rows: Sequence[Sequence[Any]], width: int) -> list[Packed] | None:
+    if _columns is not None and type(rows) is list:
+        packed = _columns.pack(rows, width)
+        if packed is not NotImplemented:
+            return cast(list[Packed] | None, packed)
+    return _pack_columns_py(rows, width)
+
+
+def _columns_sql(rows: Sequence[Sequence[Any]], width: int
+                 ) -> tuple[list[str], list[bytes | str | int]] | None:
+    """Each column of `rows` as one parameter and the SQL that reads a row's value from it, or
+    None when a column does not fit (see `_columnar_insert`). Row i's value sits at a fixed
+    offset: substr() of a blob is a jump, where a text's would count characters."""
+    packed = _pack_columns(rows, width)
+    if packed is None:
+        return None
+    exprs: list[str] = []
+    params: list[bytes | str | int] = []
+    for column in packed:
+        if column is None:
+            exprs.append("NULL")
+            continue
+        at = f"?{len(params) + 2}"
+        kind = column[0]
+        if kind == "const":
+            exprs.append(at)
+            params.append(column[1])
+        elif kind == "int":
+            blank = " " * _INT_WIDTH
+            field = f"CAST(substr({at}, j.key * {_INT_WIDTH} + 1, {_INT_WIDTH}) AS TEXT)"
+            if column[2]:
+                field = f"NULLIF({field}, '{blank}')"
+            exprs.append(f"CAST({field} AS INTEGER)")
+            params.append(column[1])
+        elif kind == "str":
+            w = column[1]
+            field = f"CAST(substr({at}, j.key * {w} + 1, {w}) AS TEXT)"
+            exprs.append(f"NULLIF({field}, '{' ' * w}')" if column[3] else field)
+            params.append(column[2])
+        else:
+            w = column[1]
+            exprs.append(f"substr({at}, j.key * {w} + 1, {w})")
+            params.append(column[2])
     return exprs, params
 
 

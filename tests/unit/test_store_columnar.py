@@ -3,15 +3,16 @@ what binding every value stores, and hand back (write nothing) whatever it canno
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from ledger.db.store import _columnar_insert
+from ledger.db.store import _columnar_insert, _columns, _pack_columns_py
 
 COLUMNS = ("k", "n", "small", "word", "maybe_word", "maybe_n", "amount", "flag", "empty")
 DDL = ("CREATE TABLE t (k INTEGER PRIMARY KEY, n BIGINT, small INTEGER, word VARCHAR(42), "
@@ -107,3 +108,50 @@ def test_upsert_replaces_the_rows_of_the_same_key_and_adds_the_others() -> None:
         rows = conn.exec_driver_sql("SELECT k, n, word, amount, flag FROM t ORDER BY k").all()
     assert [tuple(r) for r in rows] == [(1, 11, "0xcd", b"\x02" * 32, 0),
                                         (2, 20, "0xef", b"\x03" * 32, 1)]
+
+
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+_ODD_VALUES = st.one_of(
+    st.none(), st.integers(-(1 << 64), 1 << 64), st.sampled_from([0, 1, -1, (1 << 63) - 1, -(1 << 63)]),
+    st.booleans(), st.text(max_size=3), st.sampled_from(["ab", "  ", " a", "a\x00", "é", "", "zz"]),
+    st.binary(max_size=3), st.sampled_from([b"", b"ab", b"xy"]), st.floats(allow_nan=False),
+    st.builds(_Text, st.sampled_from(["ab", "cd"])), st.builds(_Number, st.integers(0, 3)),
+    st.builds(bytearray, st.binary(min_size=2, max_size=2)),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@example([("ab", 1), (None, 2), ("  ", 3)])  # a blank text beside a NULL: unfit
+@example([(None, True), (" a", False)])
+@given(st.integers(1, 4).flatmap(
+    lambda width: st.lists(st.lists(_ODD_VALUES, min_size=width, max_size=width).map(tuple),
+                           min_size=1, max_size=6)))
+def test_the_compiled_packer_decides_as_the_python_one(rows: list[tuple[Any, ...]]) -> None:
+    """ledger/db/_columns.c packs exactly what `_pack_columns_py` packs, and refuses what it
+    refuses, for any values: odd types, subclasses, out-of-range integers, NULs, spaces."""
+    if _columns is None:
+        if os.environ.get("CI"):
+            pytest.fail("the compiled column packer was not built (pip install -e . needs a C "
+                        "compiler)")
+        pytest.skip("the compiled column packer was not built (no C compiler at install)")
+    width = len(rows[0])
+    # the column of the same int or str in every row, the chain id's case
+    for same in (7, "0xab"):
+        constant = [(*r, same) for r in rows]
+        assert _columns.pack(constant, width + 1) == _pack_columns_py(constant, width + 1)
+    assert _columns.pack(rows, width) == _pack_columns_py(rows, width)
+
+
+def test_the_compiled_packer_leaves_rows_that_are_not_tuples_to_python() -> None:
+    if _columns is None:
+        pytest.skip("the compiled column packer was not built (no C compiler at install)")
+    assert _columns.pack([[1, 2]], 2) is NotImplemented
+    assert _columns.pack([(1, 2)], 3) is NotImplemented
+    assert _columns.pack([], 1) is NotImplemented
