@@ -219,6 +219,14 @@ static PyObject *text_str(const Text *t) { /* plain texts only */
     return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, t->start, t->len);
 }
 
+/* `loads` refused a span: the whole answer goes to `loads`, whose error then names the
+ * answer's own position and text (not the span's). 0 (unsure), or -1 when out of memory. */
+static int span_failed(void) {
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
+    PyErr_Clear();
+    return 0;
+}
+
 static PyObject *loads_span(PyObject *loads, const char *start, const char *end) {
     PyObject *raw = PyBytes_FromStringAndSize(start, end - start);
     if (!raw) return NULL;
@@ -323,6 +331,9 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
             seen[K_BT] = 2; /* present, null */
         } else if (key >= 0 && *c->p == '"') {
             if (!read_text(c, &f[key])) return 0;
+            /* Escapes are judged by `loads` (a lone surrogate is invalid JSON): such a log is
+             * read by `loads`, whichever field holds them. */
+            if (!f[key].plain) fast = 0;
         } else {
             if (key == K_BN || key == K_BH || key == K_BT) return 0; /* a block field not text */
             /* Another key or a field of another type: the log as `loads` reads it (and checks:
@@ -411,7 +422,7 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
         return failed ? -1 : 1;
     }
     PyObject *log = loads_span(s->loads, start, stop);
-    if (!log) return -1;
+    if (!log) return span_failed();
     int failed = PyList_Append(items, log);
     Py_DECREF(log);
     return failed ? -1 : 1;
@@ -424,6 +435,9 @@ static PyObject *scan_logs(Scan *s, Cursor *c, PyObject *scanned_type, int *unsu
     PyObject *blocks = PyList_New(0);
     int removed = 0;
     PyObject *out = NULL;
+    /* Each array on its own: a batch may hold several (a node may add replies to it). */
+    s->has_previous = 0;
+    Py_CLEAR(s->bn_value);
     if (!items || !blocks) goto done;
     c->p++; /* '[' */
     skip_ws(c);
@@ -479,6 +493,7 @@ static PyObject *scan_reply(Scan *s, Cursor *c, PyObject *scanned_type) {
             const char *start = c->p;
             if (!skip_value(c, 1)) { Py_DECREF(key); goto unsure; }
             value = loads_span(s->loads, start, c->p);
+            if (!value && span_failed() == 0) unsure = 1;
         }
         if (!value) {
             Py_DECREF(key);
