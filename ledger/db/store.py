@@ -299,7 +299,10 @@ class Store:
             return int(value)
         return int(value)
 
-    def _bulk(self, conn: Connection, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _bulk(self, conn: Connection, table: str, rows: Sequence[Sequence[Any]],
+              u256: tuple[int, ...] = ()) -> None:
+        """Insert `rows`; the `u256` columns hold amounts as ints (a U256 blob on SQLite, packed
+        with the columns instead of converted row by row)."""
         if not rows:
             return
         columns = _BULK[table]
@@ -317,8 +320,10 @@ class Store:
                     for row in rows:
                         copy.write_row(row)
             return
-        if self.columnar and _columnar_insert(conn, table, columns, rows):
+        if self.columnar and _columnar_insert(conn, table, columns, rows, u256=u256):
             return
+        if u256:
+            rows = [tuple(_blob(v) if i in u256 else v for i, v in enumerate(r)) for r in rows]
         # SQLite: multi-row VALUES, each statement as many rows as 999 parameters hold (the
         # oldest SQLite limit): ~30% less work than one row per statement.
         one = "(" + ", ".join("?" * len(columns)) + ")"
@@ -556,15 +561,8 @@ class Store:
                 )
             self._bulk(conn, "blocks", [(c, *b) for b in batch.blocks])
             self._bulk(conn, "raw_logs", batch.logs)
-            transfers: list[tuple[Any, ...]]
-            if self.postgres:
-                transfers = [(c, *t) for t in batch.transfers]
-            else:  # the U256 blob inline: the hottest row of all
-                transfers = [
-                    (c, b, li, tx, f, to, v.to_bytes(32, "big"))
-                    for b, li, tx, f, to, v in batch.transfers
-                ]
-            self._bulk(conn, "transfers", transfers)
+            # the amount packed as a U256 blob with the column (SQLite): the hottest row of all
+            self._bulk(conn, "transfers", [(c, *t) for t in batch.transfers], u256=(6,))
             self._bulk(
                 conn,
                 "deposits",
@@ -743,10 +741,8 @@ class Store:
         self._bulk(
             conn,
             "balance_history",
-            [(c, account, block, value) for (account, block), value in history.items()]
-            if self.postgres else  # the U256 blob inline, as for transfers
-            [(c, account, block, value.to_bytes(32, "big"))
-             for (account, block), value in history.items()],
+            [(c, account, block, value) for (account, block), value in history.items()],
+            u256=(3,),
         )
         last_block: dict[str, int] = {}
         for account, block in history:
@@ -754,7 +750,8 @@ class Store:
                 last_block[account] = block
         if self.columnar and _columnar_insert(  # one statement for all: updates and new rows
             conn, "balances", _BULK["balances"],
-            [(c, a, u(balances[a]), n) for a, n in last_block.items()], upsert=("chain_id", "account"),
+            [(c, a, balances[a], n) for a, n in last_block.items()], upsert=("chain_id", "account"),
+            u256=(2,),
         ):
             return
         updates = [
@@ -1049,16 +1046,24 @@ _INT_WIDTH = 20  # an int64 in decimal, sign included
 Packed = tuple[Any, ...] | None  # one column, see _pack_columns_py
 
 
-def _pack_columns_py(rows: Sequence[Sequence[Any]], width: int) -> list[Packed] | None:
+def _pack_columns_py(rows: Sequence[Sequence[Any]], width: int, u256: tuple[int, ...] = ()
+                     ) -> list[Packed] | None:
     """Each column of `rows` packed at a fixed width, or None when one does not fit (see
     `_columnar_insert`): None (every value NULL), ("const", value) (the same int or str in every
     row), ("int", blob, nullable) (int64 as 20-character decimal text, a NULL as spaces),
     ("str", width, blob, nullable) (ASCII text of one width without NUL, a NULL as spaces, which
-    no value may be), ("bytes", width, blob). `ledger/db/_columns.c` does the same in C."""
+    no value may be), ("bytes", width, blob). The `u256` columns hold amounts: ints written as
+    32-byte big-endian blobs, unfit unless every value is an int. `ledger/db/_columns.c` does the
+    same in C."""
     n = len(rows)
     packed: list[Packed] = []
     for p in range(width):
         column = list(map(itemgetter(p), rows))
+        if p in u256:
+            if any(type(v) is not int for v in column):
+                return None
+            packed.append(("bytes", 32, b"".join([v.to_bytes(32, "big") for v in column])))
+            continue
         kinds = set(map(type, column))
         nullable = type(None) in kinds
         kinds.discard(type(None))
@@ -1108,20 +1113,21 @@ def _pack_columns_py(rows: Sequence[Sequence[Any]], width: int) -> list[Packed] 
     return packed
 
 
-def _pack_columns(rows: Sequence[Sequence[Any]], width: int) -> list[Packed] | None:
+def _pack_columns(rows: Sequence[Sequence[Any]], width: int, u256: tuple[int, ...] = ()
+                  ) -> list[Packed] | None:
     if _columns is not None and type(rows) is list:
-        packed = _columns.pack(rows, width)
+        packed = _columns.pack(rows, width, u256)
         if packed is not NotImplemented:
             return cast(list[Packed] | None, packed)
-    return _pack_columns_py(rows, width)
+    return _pack_columns_py(rows, width, u256)
 
 
-def _columns_sql(rows: Sequence[Sequence[Any]], width: int
+def _columns_sql(rows: Sequence[Sequence[Any]], width: int, u256: tuple[int, ...] = ()
                  ) -> tuple[list[str], list[bytes | str | int]] | None:
     """Each column of `rows` as one parameter and the SQL that reads a row's value from it, or
     None when a column does not fit (see `_columnar_insert`). Row i's value sits at a fixed
     offset: substr() of a blob is a jump, where a text's would count characters."""
-    packed = _pack_columns(rows, width)
+    packed = _pack_columns(rows, width, u256)
     if packed is None:
         return None
     exprs: list[str] = []
@@ -1155,16 +1161,18 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int
 
 
 def _columnar_insert(conn: Connection, table: str, columns: tuple[str, ...],
-                     rows: Sequence[Sequence[Any]], upsert: tuple[str, ...] = ()) -> bool:
+                     rows: Sequence[Sequence[Any]], upsert: tuple[str, ...] = (),
+                     u256: tuple[int, ...] = ()) -> bool:
     """All `rows` in one INSERT ... SELECT: each column goes as one fixed-width blob, and SQLite
     cuts the rows out of them in C. Binding every value instead (executemany) handed the GIL
     over once per statement of 90 rows, and each time the writer waited for the decode thread's
     switch interval: a third of a backfill. Returns False (nothing written) when a column does
     not fit: an integer outside int64, text of several widths or not ASCII, a float, a NULL
-    amount; the caller then binds the values."""
+    amount; the caller then binds the values. The `u256` columns hold amounts as ints, written
+    as U256 blobs (32 bytes big-endian)."""
     if not rows:
         return True
-    found = _columns_sql(rows, len(columns))
+    found = _columns_sql(rows, len(columns), u256)
     if found is None:
         return False
     exprs, params = found

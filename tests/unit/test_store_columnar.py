@@ -147,6 +147,31 @@ def test_the_compiled_packer_decides_as_the_python_one(rows: list[tuple[Any, ...
         constant = [(*r, same) for r in rows]
         assert _columns.pack(constant, width + 1) == _pack_columns_py(constant, width + 1)
     assert _columns.pack(rows, width) == _pack_columns_py(rows, width)
+    # amount columns: ints as 32-byte blobs; a negative or 2^256 and above raises as to_bytes
+    for u256 in ((0,), (width - 1,), tuple(range(width))):
+        assert _outcome(_columns.pack, rows, width, u256) == _outcome(
+            _pack_columns_py, rows, width, u256)
+    amounts = [(v, *r) for v, r in zip([0, 1, (1 << 256) - 1, 1 << 64, 5, 7], rows, strict=False)]
+    assert _columns.pack(amounts, width + 1, (0,)) == _pack_columns_py(amounts, width + 1, (0,))
+
+
+def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(*args)
+    except Exception as exc:  # the same failure: type and words
+        return "raises", (type(exc), str(exc))
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 256, (1 << 256) - 1, 0])
+def test_an_amount_column_is_packed_or_refused_as_to_bytes_does(value: int) -> None:
+    if _columns is None:
+        pytest.skip("the compiled column packer was not built (no C compiler at install)")
+    rows = [(value, "a"), (3, "b")]
+    assert _outcome(_columns.pack, rows, 2, (0,)) == _outcome(_pack_columns_py, rows, 2, (0,))
+    assert _outcome(_columns.pack, rows, 2, (0,)) == (
+        ("ok", [("bytes", 32, value.to_bytes(32, "big") + (3).to_bytes(32, "big")),
+                ("str", 1, b"ab", False)]) if 0 <= value < 1 << 256 else _outcome(
+            value.to_bytes, 32, "big"))
 
 
 def test_the_compiled_packer_leaves_rows_that_are_not_tuples_to_python() -> None:
