@@ -7,7 +7,8 @@
  * without NUL, a NULL as spaces of that width, which no value may be), ("bytes", width, blob)
  * (one non-zero width, no NULL); or None for the whole when a column fits none of these (the
  * caller then binds every value); NotImplemented when `rows` is not a non-empty list of tuples
- * of `width` values (the Python packer then decides). Types are matched exactly, as the Python code does (a subclass
+ * of `width` values (a tuple subclass that changes item access counts as not a tuple), or
+ * `u256` not a tuple of ints (the Python packer then decides). Arguments are positional. Types are matched exactly, as the Python code does (a subclass
  * of int or str does not fit). The columns named in `u256` hold amounts: ints written as 32-byte
  * big-endian blobs, ("bytes", 32, blob), unfit unless every value is an int.
  *
@@ -17,12 +18,12 @@
 #include <Python.h>
 #include <string.h>
 
-#define INT_WIDTH 20
+#define DECIMAL_WIDTH 20
 
 /* x as Python's f"{x:020d}": 20 characters, zero-padded, the sign first when negative. */
 static void format_int(char *out, long long x) {
     unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
-    for (int i = INT_WIDTH - 1; i >= 0; i--) {
+    for (int i = DECIMAL_WIDTH - 1; i >= 0; i--) {
         out[i] = (char)('0' + u % 10);
         u /= 10;
     }
@@ -33,15 +34,16 @@ static void format_int(char *out, long long x) {
  * int.to_bytes(32, "big") writes it (OverflowError when negative or 2^256 and above). */
 static PyObject *pack_u256(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *unfit) {
     for (Py_ssize_t i = 0; i < n; i++)
-        if (Py_TYPE(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p)) != &PyLong_Type) {
+        if (Py_TYPE(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p)) != &PyLong_Type) {
             *unfit = 1;
             return NULL;
         }
+    if (n > PY_SSIZE_T_MAX / 32) return PyErr_NoMemory();
     PyObject *blob = PyBytes_FromStringAndSize(NULL, n * 32);
     if (!blob) return NULL;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(blob);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyLongObject *v = (PyLongObject *)PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p);
+        PyLongObject *v = (PyLongObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
 #if PY_VERSION_HEX >= 0x030D0000
         int failed = _PyLong_AsByteArray(v, out + i * 32, 32, 0, 0, 1);
 #else
@@ -59,37 +61,38 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
     PyTypeObject *kind = NULL;
     int nullable = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p);
+        PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
         if (v == Py_None) { nullable = 1; continue; }
         if (kind == NULL) kind = Py_TYPE(v);
         else if (Py_TYPE(v) != kind) { *unfit = 1; return NULL; }
     }
     if (kind == NULL) return Py_NewRef(Py_None);
-    PyObject *first = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, 0), p);
+    PyObject *first = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, 0), p);
     if (!nullable && (kind == &PyLong_Type || kind == &PyUnicode_Type)) {
         int same = 1;
         for (Py_ssize_t i = 1; i < n && same; i++) {
-            int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p), first, Py_EQ);
+            int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p), first, Py_EQ);
             if (eq < 0) return NULL;
             same = eq;
         }
         if (same) return Py_BuildValue("(sO)", "const", first);
     }
     if (kind == &PyLong_Type || kind == &PyBool_Type) {
-        PyObject *blob = PyBytes_FromStringAndSize(NULL, n * INT_WIDTH);
+        if (n > PY_SSIZE_T_MAX / DECIMAL_WIDTH) return PyErr_NoMemory();
+        PyObject *blob = PyBytes_FromStringAndSize(NULL, n * DECIMAL_WIDTH);
         if (!blob) return NULL;
         char *out = PyBytes_AS_STRING(blob);
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p);
+            PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
             if (v == Py_None) {
-                memset(out + i * INT_WIDTH, ' ', INT_WIDTH);
+                memset(out + i * DECIMAL_WIDTH, ' ', DECIMAL_WIDTH);
                 continue;
             }
             int overflow = 0;
             long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
             if (overflow) { Py_DECREF(blob); *unfit = 1; return NULL; }
             if (x == -1 && PyErr_Occurred()) { Py_DECREF(blob); return NULL; }
-            format_int(out + i * INT_WIDTH, x);
+            format_int(out + i * DECIMAL_WIDTH, x);
         }
         PyObject *packed = Py_BuildValue("(sOO)", "int", blob, nullable ? Py_True : Py_False);
         Py_DECREF(blob);
@@ -98,7 +101,7 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
     if (kind == &PyUnicode_Type) {
         Py_ssize_t w = -1;
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p);
+            PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
             if (v == Py_None) continue;
             Py_ssize_t len = PyUnicode_GET_LENGTH(v);
             if (w < 0) w = len;
@@ -112,11 +115,12 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
             }
         }
         if (w == 0) { *unfit = 1; return NULL; }
+        if (n > PY_SSIZE_T_MAX / w) return PyErr_NoMemory();
         PyObject *blob = PyBytes_FromStringAndSize(NULL, n * w);
         if (!blob) return NULL;
         char *out = PyBytes_AS_STRING(blob);
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p);
+            PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
             if (v == Py_None) memset(out + i * w, ' ', (size_t)w);
             else memcpy(out + i * w, PyUnicode_1BYTE_DATA(v), (size_t)w);
         }
@@ -128,15 +132,16 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
         Py_ssize_t w = PyBytes_GET_SIZE(first);
         if (w == 0) { *unfit = 1; return NULL; }
         for (Py_ssize_t i = 1; i < n; i++)
-            if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p)) != w) {
+            if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p)) != w) {
                 *unfit = 1;
                 return NULL;
             }
+        if (n > PY_SSIZE_T_MAX / w) return PyErr_NoMemory();
         PyObject *blob = PyBytes_FromStringAndSize(NULL, n * w);
         if (!blob) return NULL;
         char *out = PyBytes_AS_STRING(blob);
         for (Py_ssize_t i = 0; i < n; i++)
-            memcpy(out + i * w, PyBytes_AS_STRING(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), p)), (size_t)w);
+            memcpy(out + i * w, PyBytes_AS_STRING(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p)), (size_t)w);
         PyObject *packed = Py_BuildValue("(snO)", "bytes", w, blob);
         Py_DECREF(blob);
         return packed;
@@ -145,27 +150,54 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
     return NULL;
 }
 
+/* A row read as the Python packer reads it: a tuple, or a subclass that keeps tuple's item
+ * access (a NamedTuple), so that reading its items directly gives what indexing gives. */
+static int plain_row(PyObject *row, Py_ssize_t width) {
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != width) return 0;
+    if (PyTuple_CheckExact(row)) return 1;
+    /* Indexing (operator.itemgetter) goes through mp_subscript: still tuple's own unless the
+     * subclass defines __getitem__. */
+    PyTypeObject *t = Py_TYPE(row);
+    return t->tp_as_mapping && t->tp_as_mapping->mp_subscript == PyTuple_Type.tp_as_mapping->mp_subscript;
+}
+
+static PyObject *pack_rows(PyObject *rows, Py_ssize_t width, PyObject *u256);
+
 static PyObject *pack(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *rows, *u256 = NULL;
+    PyObject *list, *u256 = NULL;
     Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "O!n|O!", &PyList_Type, &rows, &width, &PyTuple_Type, &u256))
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(rows);
-    /* Rows that are not tuples of `width` values: the Python packer's business. */
-    if (n == 0 || width < 0) return Py_NewRef(Py_NotImplemented);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
-        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != width) return Py_NewRef(Py_NotImplemented);
-    }
+    if (!PyArg_ParseTuple(args, "On|O", &list, &width, &u256)) return NULL;
+    /* Anything else than a non-empty list of plain rows of `width` values: the Python packer's
+     * business. The amounts' columns: a tuple of ints (those outside 0..width-1 name none). */
+    if (!PyList_CheckExact(list) || PyList_GET_SIZE(list) == 0 || width < 0)
+        return Py_NewRef(Py_NotImplemented);
+    if (u256 && !PyTuple_CheckExact(u256)) return Py_NewRef(Py_NotImplemented);
+    for (Py_ssize_t k = 0; u256 && k < PyTuple_GET_SIZE(u256); k++)
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(u256, k))) return Py_NewRef(Py_NotImplemented);
+    /* No collection while packing: one started by our own allocations could run a finalizer
+     * that changes the list (even while it is being copied); the copy then holds every row and
+     * value alive until we are done. */
+    int collecting = PyGC_Disable();
+    PyObject *rows = PyList_AsTuple(list);
+    PyObject *columns = rows ? pack_rows(rows, width, u256) : NULL;
+    Py_XDECREF(rows);
+    if (collecting) PyGC_Enable();
+    return columns;
+}
+
+static PyObject *pack_rows(PyObject *rows, Py_ssize_t width, PyObject *u256) {
+    Py_ssize_t n = PyTuple_GET_SIZE(rows);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!plain_row(PyTuple_GET_ITEM(rows, i), width)) return Py_NewRef(Py_NotImplemented);
     PyObject *columns = PyList_New(width);
     if (!columns) return NULL;
     for (Py_ssize_t p = 0; p < width; p++) {
         int unfit = 0, amount = 0;
         for (Py_ssize_t k = 0; u256 && k < PyTuple_GET_SIZE(u256); k++) {
-            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(u256, k));
-            if (at == -1 && PyErr_Occurred()) { Py_DECREF(columns); return NULL; }
-            if (at == p) amount = 1;
+            int overflow = 0;
+            long long at = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(u256, k), &overflow);
+            if (!overflow && at == (long long)p) amount = 1;
         }
         PyObject *column = amount ? pack_u256(rows, n, p, &unfit) : pack_column(rows, n, p, &unfit);
         if (!column) {

@@ -267,6 +267,17 @@ class Store:
         # SQLite writes each bulk list in one statement (see _columnar_insert); json_each, which
         # numbers its rows, is built in since SQLite 3.38.
         self.columnar = not self.postgres and sqlite3.sqlite_version_info >= (3, 38, 0)
+        self._columnar_checked = False
+
+    def _columnar_insert_ok(self, conn: Connection) -> bool:
+        """The one-statement insert, once the database's text is known to be UTF-8: it cuts text
+        out of blobs, which SQLite reads in the database's encoding (a UTF-16 file would get
+        other characters). Checked once, on the first write."""
+        if self.columnar and not self._columnar_checked:
+            encoding = conn.exec_driver_sql("PRAGMA encoding").scalar()
+            self.columnar = str(encoding).upper() == "UTF-8"
+            self._columnar_checked = True
+        return self.columnar
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -320,7 +331,8 @@ class Store:
                     for row in rows:
                         copy.write_row(row)
             return
-        if self.columnar and _columnar_insert(conn, table, columns, rows, u256=u256):
+        if self._columnar_insert_ok(conn) and _columnar_insert(conn, table, columns, rows,
+                                                                u256=u256):
             return
         if u256:
             rows = [tuple(_blob(v) if i in u256 else v for i, v in enumerate(r)) for r in rows]
@@ -748,7 +760,7 @@ class Store:
         for account, block in history:
             if block > last_block.get(account, -1):
                 last_block[account] = block
-        if self.columnar and _columnar_insert(  # one statement for all: updates and new rows
+        if self._columnar_insert_ok(conn) and _columnar_insert(  # updates and new rows in one
             conn, "balances", _BULK["balances"],
             [(c, a, balances[a], n) for a, n in last_block.items()], upsert=("chain_id", "account"),
             u256=(2,),
@@ -1041,6 +1053,7 @@ def _copy_text(table: str, rows: Sequence[Sequence[Any]], width: int) -> str | N
 
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _INT_WIDTH = 20  # an int64 in decimal, sign included
+_SQLITE_MAX_LENGTH = 1_000_000_000  # SQLITE_MAX_LENGTH's default: the longest blob bound
 
 
 Packed = tuple[Any, ...] | None  # one column, see _pack_columns_py
@@ -1129,6 +1142,10 @@ def _columns_sql(rows: Sequence[Sequence[Any]], width: int, u256: tuple[int, ...
     offset: substr() of a blob is a jump, where a text's would count characters."""
     packed = _pack_columns(rows, width, u256)
     if packed is None:
+        return None
+    # a packed column above SQLite's length limit: bound row by row instead
+    blobs = [c[1] if c[0] == "int" else c[2] for c in packed if c is not None and c[0] != "const"]
+    if any(len(blob) > _SQLITE_MAX_LENGTH for blob in blobs):
         return None
     exprs: list[str] = []
     params: list[bytes | str | int] = []
