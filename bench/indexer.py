@@ -9,7 +9,7 @@ lag of the indexer following a node that mines a block a second.
     .venv/bin/python -m bench.indexer [--workload synthetic|realistic|both|live|all]
         [--rounds 3] [--events 100000] [--per-tx 1000] [--realistic-events 20000]
         [--live-seconds 30] [--block-ms 1000] [--head-poll 0.1] [--postgres URL]
-        [--node hardhat|anvil]
+        [--node hardhat|anvil] [--limit-seconds 2] [--python-only]
 
 Two workloads, each on a node of its own:
 - synthetic: >= 100,000 Transfer events, 1,000 per transaction (dense blocks: the log path);
