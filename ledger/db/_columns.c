@@ -30,11 +30,16 @@ static void format_int(char *out, long long x) {
     if (x < 0) out[0] = '-'; /* |x| <= 2^63 has 19 digits: the first place is a padding zero */
 }
 
+/* Row i's value in column p (rows: a tuple of plain rows, see plain_row). */
+static inline PyObject *cell(PyObject *rows, Py_ssize_t i, Py_ssize_t p) {
+    return PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
+}
+
 /* An amount column: every value an int, written as 32 bytes big-endian (a U256 blob), as
  * int.to_bytes(32, "big") writes it (OverflowError when negative or 2^256 and above). */
 static PyObject *pack_u256(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *unfit) {
     for (Py_ssize_t i = 0; i < n; i++)
-        if (Py_TYPE(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p)) != &PyLong_Type) {
+        if (Py_TYPE(cell(rows, i, p)) != &PyLong_Type) {
             *unfit = 1;
             return NULL;
         }
@@ -43,7 +48,7 @@ static PyObject *pack_u256(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *unfi
     if (!blob) return NULL;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(blob);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyLongObject *v = (PyLongObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
+        PyLongObject *v = (PyLongObject *)cell(rows, i, p);
 #if PY_VERSION_HEX >= 0x030D0000
         int failed = _PyLong_AsByteArray(v, out + i * 32, 32, 0, 0, 1);
 #else
@@ -61,17 +66,17 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
     PyTypeObject *kind = NULL;
     int nullable = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
+        PyObject *v = cell(rows, i, p);
         if (v == Py_None) { nullable = 1; continue; }
         if (kind == NULL) kind = Py_TYPE(v);
         else if (Py_TYPE(v) != kind) { *unfit = 1; return NULL; }
     }
     if (kind == NULL) return Py_NewRef(Py_None);
-    PyObject *first = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, 0), p);
+    PyObject *first = cell(rows, 0, p);
     if (!nullable && (kind == &PyLong_Type || kind == &PyUnicode_Type)) {
         int same = 1;
         for (Py_ssize_t i = 1; i < n && same; i++) {
-            int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p), first, Py_EQ);
+            int eq = PyObject_RichCompareBool(cell(rows, i, p), first, Py_EQ);
             if (eq < 0) return NULL;
             same = eq;
         }
@@ -83,7 +88,7 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
         if (!blob) return NULL;
         char *out = PyBytes_AS_STRING(blob);
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
+            PyObject *v = cell(rows, i, p);
             if (v == Py_None) {
                 memset(out + i * DECIMAL_WIDTH, ' ', DECIMAL_WIDTH);
                 continue;
@@ -101,7 +106,7 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
     if (kind == &PyUnicode_Type) {
         Py_ssize_t w = -1;
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
+            PyObject *v = cell(rows, i, p);
             if (v == Py_None) continue;
             Py_ssize_t len = PyUnicode_GET_LENGTH(v);
             if (w < 0) w = len;
@@ -120,7 +125,7 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
         if (!blob) return NULL;
         char *out = PyBytes_AS_STRING(blob);
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *v = PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p);
+            PyObject *v = cell(rows, i, p);
             if (v == Py_None) memset(out + i * w, ' ', (size_t)w);
             else memcpy(out + i * w, PyUnicode_1BYTE_DATA(v), (size_t)w);
         }
@@ -132,7 +137,7 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
         Py_ssize_t w = PyBytes_GET_SIZE(first);
         if (w == 0) { *unfit = 1; return NULL; }
         for (Py_ssize_t i = 1; i < n; i++)
-            if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p)) != w) {
+            if (PyBytes_GET_SIZE(cell(rows, i, p)) != w) {
                 *unfit = 1;
                 return NULL;
             }
@@ -141,7 +146,7 @@ static PyObject *pack_column(PyObject *rows, Py_ssize_t n, Py_ssize_t p, int *un
         if (!blob) return NULL;
         char *out = PyBytes_AS_STRING(blob);
         for (Py_ssize_t i = 0; i < n; i++)
-            memcpy(out + i * w, PyBytes_AS_STRING(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rows, i), p)), (size_t)w);
+            memcpy(out + i * w, PyBytes_AS_STRING(cell(rows, i, p)), (size_t)w);
         PyObject *packed = Py_BuildValue("(snO)", "bytes", w, blob);
         Py_DECREF(blob);
         return packed;

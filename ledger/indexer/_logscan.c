@@ -139,6 +139,16 @@ static int read_word(Cursor *c, const char *word, size_t n) {
     return 1;
 }
 
+/* After an item of an array or object: 1 when another follows (its ',' read), 0 at the
+ * container's `close` (read), -1 on anything else (invalid JSON, or the body's end). */
+static int next_item(Cursor *c, char close) {
+    skip_ws(c);
+    if (c->p >= c->end) return -1;
+    if (*c->p == ',') { c->p++; return 1; }
+    if (*c->p == close) { c->p++; return 0; }
+    return -1;
+}
+
 /* Skips one JSON value, checking it is valid JSON; 0 when it is not. */
 static int skip_value(Cursor *c, int depth) {
     Text t;
@@ -160,11 +170,8 @@ static int skip_value(Cursor *c, int depth) {
         if (c->p < c->end && *c->p == ']') { c->p++; return 1; }
         for (;;) {
             if (!skip_value(c, depth + 1)) return 0;
-            skip_ws(c);
-            if (c->p >= c->end) return 0;
-            if (*c->p == ',') { c->p++; continue; }
-            if (*c->p == ']') { c->p++; return 1; }
-            return 0;
+            int more = next_item(c, ']');
+            if (more <= 0) return more == 0;
         }
     case '{':
         c->p++;
@@ -177,11 +184,8 @@ static int skip_value(Cursor *c, int depth) {
             if (c->p >= c->end || *c->p != ':') return 0;
             c->p++;
             if (!skip_value(c, depth + 1)) return 0;
-            skip_ws(c);
-            if (c->p >= c->end) return 0;
-            if (*c->p == ',') { c->p++; continue; }
-            if (*c->p == '}') { c->p++; return 1; }
-            return 0;
+            int more = next_item(c, '}');
+            if (more <= 0) return more == 0;
         }
     default:
         return read_number(c);
@@ -316,11 +320,9 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
                         fast = 0;
                         if (!skip_value(c, 3)) return 0;
                     }
-                    skip_ws(c);
-                    if (c->p >= c->end) return 0;
-                    if (*c->p == ',') { c->p++; continue; }
-                    if (*c->p == ']') { c->p++; break; }
-                    return 0;
+                    int more = next_item(c, ']');
+                    if (more < 0) return 0;
+                    if (!more) break;
                 }
             }
         } else if (key == K_REMOVED) {
@@ -341,11 +343,9 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
             fast = 0;
             if (!skip_value(c, 2)) return 0;
         }
-        skip_ws(c);
-        if (c->p >= c->end) return 0;
-        if (*c->p == ',') { c->p++; continue; }
-        if (*c->p == '}') { c->p++; break; }
-        return 0;
+        int more = next_item(c, '}');
+        if (more < 0) return 0;
+        if (!more) break;
     }
     const char *stop = c->p;
 
@@ -447,11 +447,9 @@ static PyObject *scan_logs(Scan *s, Cursor *c, PyObject *scanned_type, int *unsu
         int r = scan_log(s, c, items, blocks, &removed);
         if (r < 0) goto done;
         if (r == 0) { *unsure = 1; goto done; }
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
-        if (c->p < c->end && *c->p == ']') { c->p++; break; }
-        *unsure = 1;
-        goto done;
+        int more = next_item(c, ']');
+        if (more < 0) { *unsure = 1; goto done; }
+        if (!more) break;
     }
     out = PyObject_CallFunction(scanned_type, "OOO", items, blocks, removed ? Py_True : Py_False);
 done:
@@ -504,11 +502,9 @@ static PyObject *scan_reply(Scan *s, Cursor *c, PyObject *scanned_type) {
         Py_DECREF(key);
         Py_DECREF(value);
         if (failed) goto fail;
-        skip_ws(c);
-        if (c->p >= c->end) goto unsure;
-        if (*c->p == ',') { c->p++; continue; }
-        if (*c->p == '}') { c->p++; return reply; }
-        goto unsure;
+        int more = next_item(c, '}');
+        if (more < 0) goto unsure;
+        if (!more) return reply;
     }
 unsure:
     Py_DECREF(reply);
@@ -554,12 +550,13 @@ static PyObject *scan(PyObject *module, PyObject *args) {
             int failed = PyList_Append(replies, reply);
             Py_DECREF(reply);
             if (failed) { Py_DECREF(replies); goto done; }
-            skip_ws(&c);
-            if (c.p < c.end && *c.p == ',') { c.p++; continue; }
-            if (c.p < c.end && *c.p == ']') { c.p++; break; }
-            Py_DECREF(replies);
-            out = Py_NewRef(Py_None);
-            goto done;
+            int more = next_item(&c, ']');
+            if (more < 0) {
+                Py_DECREF(replies);
+                out = Py_NewRef(Py_None);
+                goto done;
+            }
+            if (!more) break;
         }
         out = replies;
     } else {
@@ -585,6 +582,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_logscan", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_logscan", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__logscan(void) { return PyModule_Create(&module); }

@@ -43,9 +43,6 @@ class ScannedLogs:
         self.blocks = blocks
         self.removed = removed
 
-    def __len__(self) -> int:
-        return len(self.items)
-
 
 def reader(token: str, transfer_topic: str) -> Callable[[bytes], Any] | None:
     """A parser of eth_getLogs answers (JSON-RPC bytes -> what orjson.loads returns, the logs'
