@@ -87,6 +87,13 @@ class PaymentRow(NamedTuple):
     day: str
 
 
+class RefundRow(PaymentRow):
+    """A refund (PaymentRefunded): a payment's row under a class of its own, so that a list
+    mixing rows of several kinds says which list each belongs to (`Decoder.decode_into`)."""
+
+    __slots__ = ()
+
+
 class BookingOpenRow(NamedTuple):
     block_number: int
     log_index: int
@@ -303,7 +310,7 @@ class Batch:
     deposits: list[DepositRow] = field(default_factory=list)
     redemptions: list[RedemptionRow] = field(default_factory=list)
     payments: list[PaymentRow] = field(default_factory=list)
-    refunds: list[PaymentRow] = field(default_factory=list)
+    refunds: list[RefundRow] = field(default_factory=list)
     booking_opens: list[BookingOpenRow] = field(default_factory=list)
     booking_ends: list[BookingEndRow] = field(default_factory=list)
     merchant_events: list[MerchantEventRow] = field(default_factory=list)

@@ -882,15 +882,26 @@ class Store:
                 for b in batch.booking_opens
             ],
         )
-        if batch.booking_ends:  # one executemany: a statement per booking was a round trip each
-            conn.execute(
-                text("UPDATE bookings SET state = :s, charged = :ch, returned = :rt, "
-                     "ended_block = :b, ended_log_index = :li, ended_tx = :tx "
-                     "WHERE chain_id = :c AND booking_id = :id"),
-                [{"s": e.kind, "ch": u(e.charged), "rt": u(e.returned), "b": e.block_number,
-                  "li": e.log_index, "tx": e.tx_hash, "c": c, "id": e.booking_id}
-                 for e in batch.booking_ends],
-            )
+        if not batch.booking_ends:
+            return
+        # A booking ends once on chain; should a batch end one twice, the last end stands, as
+        # it did when each end was its own UPDATE.
+        ends = list({e.booking_id: e for e in batch.booking_ends}.values())
+        if self._columnar_insert_ok(conn) and _columnar_update(
+            conn, "bookings", ("chain_id", "booking_id"),
+            ("state", "charged", "returned", "ended_block", "ended_log_index", "ended_tx"),
+            [(c, e.booking_id, e.kind, e.charged, e.returned, e.block_number, e.log_index,
+              e.tx_hash) for e in ends], u256=(3, 4),
+        ):
+            return
+        # one executemany: a statement per booking was a round trip each
+        conn.execute(
+            text("UPDATE bookings SET state = :s, charged = :ch, returned = :rt, "
+                 "ended_block = :b, ended_log_index = :li, ended_tx = :tx "
+                 "WHERE chain_id = :c AND booking_id = :id"),
+            [{"s": e.kind, "ch": u(e.charged), "rt": u(e.returned), "b": e.block_number,
+              "li": e.log_index, "tx": e.tx_hash, "c": c, "id": e.booking_id} for e in ends],
+        )
 
     def _apply_merchants(
         self, conn: Connection, chain_id: int, events: Sequence[MerchantEventRow]
@@ -1199,6 +1210,28 @@ def _columnar_insert(conn: Connection, table: str, columns: tuple[str, ...],
     if upsert:
         changed = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in upsert)
         sql += f" WHERE true ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {changed}"
+    conn.exec_driver_sql(sql, (_zeros(len(rows)), *params))
+    return True
+
+
+def _columnar_update(conn: Connection, table: str, keys: tuple[str, ...],
+                     columns: tuple[str, ...], rows: Sequence[Sequence[Any]],
+                     u256: tuple[int, ...] = ()) -> bool:
+    """Set `columns` of the rows matching `keys` (each row: the keys' values, then the
+    columns'), in one UPDATE ... FROM over the packed columns (see `_columnar_insert`: an
+    executemany hands the GIL over once per row). The keys must be unique among `rows`. False
+    (nothing written) when a column does not fit."""
+    if not rows:
+        return True
+    found = _columns_sql(rows, len(keys) + len(columns), u256)
+    if found is None:
+        return False
+    exprs, params = found
+    names = (*keys, *columns)
+    values = ", ".join(f"{e} AS {n}" for e, n in zip(exprs, names, strict=True))
+    sql = (f"UPDATE {table} SET {', '.join(f'{n} = v.{n}' for n in columns)} "  # noqa: S608
+           f"FROM (SELECT {values} FROM json_each(?1) AS j) AS v "
+           f"WHERE {' AND '.join(f'{table}.{k} = v.{k}' for k in keys)}")
     conn.exec_driver_sql(sql, (_zeros(len(rows)), *params))
     return True
 

@@ -1,14 +1,23 @@
 /* Compiled reading of an eth_getLogs answer: the backfill's hottest path.
  *
- * `scan(body, token, transfer_topic, row_type, loads, scanned_type)` reads a JSON-RPC answer (one
- * reply object or a batch of them) and returns what `loads(body)` would return, except that the
- * `result` array of log objects becomes `scanned_type(items, blocks, removed)`:
- *   - items: one per log, in order: a `row_type` (block_number, log_index, tx_hash, from, to,
- *     value) for a token Transfer whose row rebuilds the log exactly (the shape `Decoder` checks
- *     for its own fast path, stricter here), else the log as `loads` parses it (a dict);
+ * `scan(body, specs, loads, scanned_type, day_of)` reads a JSON-RPC answer (one reply object or
+ * a batch of them) and returns what `loads(body)` would return, except that the `result` array
+ * of log objects becomes `scanned_type(items, blocks, removed)`:
+ *   - items: one per log, in order: a row built here for a log of a kind `specs` lists, when
+ *     the row rebuilds the log exactly (the shape `Decoder` checks before keeping such a log only
+ *     decoded, stricter here), else the log as `loads` parses it (a dict);
  *   - blocks: the (blockNumber, blockHash, blockTimestamp or None) of the logs, consecutive
  *     repeats left out;
  *   - removed: whether a log carries `"removed": true`.
+ * specs: a tuple of (address, topic0, topics, data_words, row_type, fields), one per kind of
+ * log: its contract's lowercase address, its topic 0, how many topics and 32-byte data words it
+ * has, the tuple type of its row and the row's fields, two bytes each (a code, an index):
+ *   'n' block number, 'l' log index, 'x' transaction hash, 'd' the local day of the block time
+ *   (`day_of(timestamp)`, from the log's blockTimestamp); topic i: 'a' address ("0x" and its
+ *   last 40 digits, the topic padded with zeros), 'h' the topic's text, 'i' an id (an int up to
+ *   2^63 - 1), 'u' a uint256; data word i: 'H' "0x" and its 64 digits, 'I' an id, 'U' a uint256.
+ * A log whose id does not fit, whose time is missing or whose day `day_of` cannot tell is handed
+ * to `loads` like any other: the Python decoder then says what is wrong with it.
  * Anything this reader is not sure to read as `loads` does (an error reply, a duplicated key in
  * a reply, a block field that is not plain text, invalid JSON, nesting deeper than 64, ...)
  * returns None: the caller then parses the body with `loads`, as before this module existed.
@@ -16,7 +25,7 @@
  * is handed to `loads` alone: its dict is what the pure-Python path sees.
  *
  * Why: parsing every log into a dict of ten strings and decoding it again in Python was about
- * a third of the indexer's CPU on token transfers; this builds the six fields of a row directly.
+ * a third of the indexer's CPU on token transfers; this builds a row's fields directly.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -239,17 +248,32 @@ static PyObject *loads_span(PyObject *loads, const char *start, const char *end)
     return value;
 }
 
+#define MAX_SPECS 16
+#define MAX_TOPICS 4
+#define MAX_FIELDS 16
+
 typedef struct {
-    const char *token; /* lowercase address text of the token ("" for none) */
-    Py_ssize_t token_len;
-    const char *transfer; /* topic 0 of Transfer */
-    Py_ssize_t transfer_len;
+    const char *address; /* lowercase address text of the contract */
+    Py_ssize_t address_len;
+    const char *topic0;
+    Py_ssize_t topic0_len;
+    int topics, words;   /* the log's topics and 32-byte data words */
     PyTypeObject *row_type;
+    const unsigned char *fields; /* (code, index) pairs */
+    int n_fields;
+} Spec;
+
+typedef struct {
+    Spec specs[MAX_SPECS];
+    int n_specs;
     PyObject *loads;
+    PyObject *day_of;
     /* the previous log's block, to leave out consecutive repeats */
     Text bn, bh, bt;
     int has_bt, has_previous;
     PyObject *bn_value; /* the previous block's number as an int (NULL until read) */
+    unsigned long long day_ts; /* the block time of `day` (valid when day is not NULL) */
+    PyObject *day;
 } Scan;
 
 enum { K_ADDRESS, K_TOPICS, K_DATA, K_BN, K_BH, K_BT, K_TX, K_TXI, K_LI, K_REMOVED, K_COUNT };
@@ -272,14 +296,126 @@ static int key_of(const Text *k) {
     }
 }
 
+/* 64 lowercase hex digits as an int: 1 done, 0 above 2^63 - 1 when `id` (the caller falls
+ * back to the dict, whose decoding says the id does not fit), -1 a Python error. */
+static int word_int(const char *digits, int id, PyObject **out) {
+    int zeros = 0;
+    while (zeros < 48 && digits[zeros] == '0') zeros++;
+    if (zeros == 48) {
+        unsigned long long v = 0;
+        for (int i = 48; i < 64; i++) {
+            char ch = digits[i];
+            v = (v << 4) | (unsigned long long)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+        }
+        if (id && v > 0x7FFFFFFFFFFFFFFFULL) return 0;
+        *out = PyLong_FromUnsignedLongLong(v);
+        return *out ? 1 : -1;
+    }
+    if (id) return 0;
+    char text[65];
+    memcpy(text, digits, 64);
+    text[64] = '\0';
+    *out = PyLong_FromString(text, NULL, 16);
+    return *out ? 1 : -1;
+}
+
+/* The local day of a block time by `day_of`, the last one kept (a block's logs share it):
+ * 1 done (*out a new reference), 0 `day_of` refused it (the dict goes to the decoder, which
+ * says why), -1 out of memory. */
+static int day_of(Scan *s, unsigned long long ts, PyObject **out) {
+    if (s->day == NULL || s->day_ts != ts) {
+        PyObject *value = PyLong_FromUnsignedLongLong(ts);
+        if (!value) return -1;
+        PyObject *day = PyObject_CallOneArg(s->day_of, value);
+        Py_DECREF(value);
+        if (!day) return span_failed();
+        Py_XSETREF(s->day, day);
+        s->day_ts = ts;
+    }
+    *out = Py_NewRef(s->day);
+    return 1;
+}
+
+/* The row of a log of `spec`'s kind: 1 built (*row), 0 the log is not of its exact shape (its
+ * dict goes to the decoder), -1 a Python error. Topic 0 and the address matched already. */
+static int build_row(Scan *s, const Spec *spec, const Text *f, const Text *topics, int n_topics,
+                     unsigned long long li, int has_bt, PyObject **row) {
+    const Text *data = &f[K_DATA];
+    if (n_topics != spec->topics || data->len != 2 + 64 * (Py_ssize_t)spec->words
+        || data->start[0] != '0' || data->start[1] != 'x' || !lower_hex(data->start + 2, data->len - 2))
+        return 0;
+    for (int t = 1; t < n_topics; t++)
+        if (topics[t].len != 66 || topics[t].start[0] != '0' || topics[t].start[1] != 'x'
+            || !lower_hex(topics[t].start + 2, 64))
+            return 0;
+    PyObject *values[MAX_FIELDS] = {NULL};
+    int n = spec->n_fields, outcome = 1;
+    for (int k = 0; k < n && outcome == 1; k++) {
+        unsigned char code = spec->fields[2 * k], at = spec->fields[2 * k + 1];
+        const char *topic = at < n_topics ? topics[at].start : NULL;
+        const char *word = at < spec->words ? data->start + 2 + 64 * at : NULL;
+        char text[66];
+        switch (code) {
+        case 'n': values[k] = Py_NewRef(s->bn_value); break;
+        case 'l': values[k] = PyLong_FromUnsignedLongLong(li); break;
+        case 'x': values[k] = text_str(&f[K_TX]); break;
+        case 'd': {
+            unsigned long long ts;
+            if (!has_bt || !hex_u64(&f[K_BT], &ts)) { outcome = 0; break; }
+            outcome = day_of(s, ts, &values[k]);
+            break;
+        }
+        case 'a':
+            if (!topic || memcmp(topic, "0x000000000000000000000000", 26) != 0) { outcome = 0; break; }
+            text[0] = '0';
+            text[1] = 'x';
+            memcpy(text + 2, topic + 26, 40);
+            values[k] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, text, 42);
+            break;
+        case 'h':
+            if (!topic) { outcome = 0; break; }
+            values[k] = text_str(&topics[at]);
+            break;
+        case 'i': case 'u':
+            if (!topic) { outcome = 0; break; }
+            outcome = word_int(topic + 2, code == 'i', &values[k]);
+            break;
+        case 'H':
+            if (!word) { outcome = 0; break; }
+            text[0] = '0';
+            text[1] = 'x';
+            memcpy(text + 2, word, 64);
+            values[k] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, text, 66);
+            break;
+        case 'I': case 'U':
+            if (!word) { outcome = 0; break; }
+            outcome = word_int(word, code == 'I', &values[k]);
+            break;
+        default:
+            outcome = 0;
+        }
+        if (outcome == 1 && values[k] == NULL) outcome = -1;
+    }
+    if (outcome == 1) {
+        *row = spec->row_type->tp_alloc(spec->row_type, n);
+        if (!*row) outcome = -1;
+    }
+    if (outcome != 1) {
+        for (int k = 0; k < n; k++) Py_XDECREF(values[k]);
+        return outcome;
+    }
+    for (int k = 0; k < n; k++) PyTuple_SET_ITEM(*row, k, values[k]);
+    return 1;
+}
+
 /* Outcome of one log: 1 read, 0 the whole answer must go to `loads`, -1 a Python error. */
 static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *removed) {
     const char *start = c->p;
     Text f[K_COUNT];
     int seen[K_COUNT] = {0};
-    int fast = 1;         /* still a candidate for a transfer row */
+    int fast = 1;         /* still a candidate for a row */
     int removed_here = 0;
-    Text topics[3];
+    Text topics[MAX_TOPICS];
     int n_topics = 0;
     int topics_plain = 1;
 
@@ -313,7 +449,7 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
                     if (c->p < c->end && *c->p == '"') {
                         Text t;
                         if (!read_text(c, &t)) return 0;
-                        if (n_topics < 3) topics[n_topics] = t;
+                        if (n_topics < MAX_TOPICS) topics[n_topics] = t;
                         if (!t.plain) topics_plain = 0;
                         n_topics++;
                     } else {
@@ -339,7 +475,7 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
         } else {
             if (key == K_BN || key == K_BH || key == K_BT) return 0; /* a block field not text */
             /* Another key or a field of another type: the log as `loads` reads it (and checks:
-             * a transfer row is made of texts this reader checked itself). */
+             * a row is made of texts this reader checked itself). */
             fast = 0;
             if (!skip_value(c, 2)) return 0;
         }
@@ -383,43 +519,25 @@ static int scan_log(Scan *s, Cursor *c, PyObject *items, PyObject *blocks, int *
     }
     if (removed_here) *removed = 1;
 
-    /* A transfer row when every field is exactly what the row rebuilds. */
+    /* A row when the log is of a kind `specs` lists and every field is what the row rebuilds. */
     unsigned long long li = 0;
     if (fast && !removed_here && bn_read && s->bn_value && seen[K_ADDRESS] && seen[K_TOPICS]
         && seen[K_DATA] && seen[K_TX] && seen[K_LI] && f[K_ADDRESS].plain && f[K_DATA].plain
-        && f[K_TX].plain && s->token_len > 0 && text_is(&f[K_ADDRESS], s->token, s->token_len)
-        && n_topics == 3 && topics_plain && text_is(&topics[0], s->transfer, s->transfer_len)
-        && topics[1].len == 66 && topics[2].len == 66
-        && memcmp(topics[1].start, "0x000000000000000000000000", 26) == 0
-        && memcmp(topics[2].start, "0x000000000000000000000000", 26) == 0
-        && f[K_DATA].len == 66 && f[K_DATA].start[0] == '0' && f[K_DATA].start[1] == 'x'
-        && lower_hex(f[K_DATA].start + 2, 64) && hex_u64(&f[K_LI], &li)) {
-        char address[42];
-        char digits[67];
-        address[0] = '0';
-        address[1] = 'x';
-        memcpy(digits, f[K_DATA].start, 66);
-        digits[66] = '\0';
-        PyObject *values[6];
-        values[0] = Py_NewRef(s->bn_value);
-        values[1] = PyLong_FromUnsignedLongLong(li);
-        values[2] = text_str(&f[K_TX]);
-        memcpy(address + 2, topics[1].start + 26, 40);
-        values[3] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, address, 42);
-        memcpy(address + 2, topics[2].start + 26, 40);
-        values[4] = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, address, 42);
-        values[5] = PyLong_FromString(digits, NULL, 16);
-        PyObject *row = NULL;
-        if (values[1] && values[2] && values[3] && values[4] && values[5])
-            row = s->row_type->tp_alloc(s->row_type, 6);
-        if (!row) {
-            for (int i = 0; i < 6; i++) Py_XDECREF(values[i]);
-            return -1;
+        && f[K_TX].plain && topics_plain && n_topics >= 1 && n_topics <= MAX_TOPICS
+        && hex_u64(&f[K_LI], &li)) {
+        for (int i = 0; i < s->n_specs; i++) {
+            const Spec *spec = &s->specs[i];
+            if (!text_is(&f[K_ADDRESS], spec->address, spec->address_len)
+                || !text_is(&topics[0], spec->topic0, spec->topic0_len))
+                continue;
+            PyObject *row = NULL;
+            int built = build_row(s, spec, f, topics, n_topics, li, has_bt, &row);
+            if (built < 0) return -1;
+            if (built == 0) break; /* not the exact shape: the dict, as the decoder reads it */
+            int failed = PyList_Append(items, row);
+            Py_DECREF(row);
+            return failed ? -1 : 1;
         }
-        for (int i = 0; i < 6; i++) PyTuple_SET_ITEM(row, i, values[i]);
-        int failed = PyList_Append(items, row);
-        Py_DECREF(row);
-        return failed ? -1 : 1;
     }
     PyObject *log = loads_span(s->loads, start, stop);
     if (!log) return span_failed();
@@ -514,26 +632,51 @@ fail:
     return NULL;
 }
 
+/* `specs` into s->specs (borrowed pointers: the tuple outlives the scan); 0 with a TypeError. */
+static int read_specs(Scan *s, PyObject *specs) {
+    if (!PyTuple_Check(specs) || PyTuple_GET_SIZE(specs) > MAX_SPECS) {
+        PyErr_Format(PyExc_TypeError, "specs must be a tuple of at most %d specs", MAX_SPECS);
+        return 0;
+    }
+    s->n_specs = (int)PyTuple_GET_SIZE(specs);
+    for (int i = 0; i < s->n_specs; i++) {
+        Spec *spec = &s->specs[i];
+        PyObject *row_type;
+        const char *fields;
+        Py_ssize_t n_fields;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(specs, i), "s#s#iiO!y#;a spec is (address, "
+                              "topic0, topics, data_words, row_type, fields)",
+                              &spec->address, &spec->address_len, &spec->topic0,
+                              &spec->topic0_len, &spec->topics, &spec->words, &PyType_Type,
+                              &row_type, &fields, &n_fields))
+            return 0;
+        if (!PyType_IsSubtype((PyTypeObject *)row_type, &PyTuple_Type)) {
+            PyErr_SetString(PyExc_TypeError, "a spec's row_type must be a tuple type");
+            return 0;
+        }
+        if (spec->topics < 1 || spec->topics > MAX_TOPICS || spec->words < 0
+            || spec->words > 1024 || n_fields % 2 || n_fields / 2 > MAX_FIELDS) {
+            PyErr_SetString(PyExc_TypeError, "a spec's topics, data words or fields are out of range");
+            return 0;
+        }
+        spec->row_type = (PyTypeObject *)row_type;
+        spec->fields = (const unsigned char *)fields;
+        spec->n_fields = (int)(n_fields / 2);
+    }
+    return 1;
+}
+
 static PyObject *scan(PyObject *module, PyObject *args) {
     Py_buffer body;
-    const char *token, *transfer;
-    Py_ssize_t token_len, transfer_len;
-    PyObject *row_type, *loads, *scanned_type;
+    PyObject *specs, *loads, *scanned_type, *day_of_fn;
     Scan s = {0};
-    if (!PyArg_ParseTuple(args, "y*s#s#O!OO", &body, &token, &token_len, &transfer, &transfer_len,
-                          &PyType_Type, &row_type, &loads, &scanned_type))
+    if (!PyArg_ParseTuple(args, "y*O!OOO", &body, &PyTuple_Type, &specs, &loads, &scanned_type,
+                          &day_of_fn))
         return NULL;
     PyObject *out = NULL;
-    if (!PyType_IsSubtype((PyTypeObject *)row_type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "row_type must be a tuple type");
-        goto done;
-    }
-    s.token = token;
-    s.token_len = token_len;
-    s.transfer = transfer;
-    s.transfer_len = transfer_len;
-    s.row_type = (PyTypeObject *)row_type;
+    if (!read_specs(&s, specs)) goto done;
     s.loads = loads;
+    s.day_of = day_of_fn;
     Cursor c = {(const char *)body.buf, (const char *)body.buf + body.len};
     skip_ws(&c);
     if (c.p < c.end && *c.p == '[') {
@@ -571,14 +714,15 @@ static PyObject *scan(PyObject *module, PyObject *args) {
 done:
     if (out == NULL && !PyErr_Occurred()) out = Py_NewRef(Py_None);
     Py_XDECREF(s.bn_value);
+    Py_XDECREF(s.day);
     PyBuffer_Release(&body);
     return out;
 }
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
-     "scan(body, token, transfer_topic, row_type, loads, scanned_type): an eth_getLogs answer "
-     "read as loads(body) reads it, its logs as transfer rows or dicts (None: use loads)."},
+     "scan(body, specs, loads, scanned_type, day_of): an eth_getLogs answer read as loads(body) "
+     "reads it, its logs as rows of the kinds specs lists or dicts (None: use loads)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,7 +9,7 @@ branches of their own, reached only by logs of those contracts: the token's hot 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -33,6 +33,7 @@ from ledger.db.records import (
     PaymentRow,
     PayoutChangeRow,
     RedemptionRow,
+    RefundRow,
     ReserveCarryRow,
     SettlementDayRow,
     SettlementPaymentRow,
@@ -306,9 +307,28 @@ class Decoder:
             | ({self.fund} if self.fund else set())
         )
 
+    def row_specs(self) -> tuple[tuple[str, str, int, int, type, bytes], ...]:
+        """The day-to-day events the compiled reader builds rows of (`ledger/indexer/logscan`):
+        per kind, its contract, topic 0, topics, data words, row type and the row's fields (see
+        `_logscan.c`), the rows `decode_into` makes of a log of the shape `_whole` accepts."""
+        specs: list[tuple[str, str, int, int, type, bytes]] = [
+            (self.token, T_TRANSFER, 3, 1, TransferRow, b"n\0l\0x\0a\1a\2U\0"),
+            (self.token, T_DEPOSIT, 3, 2, DepositRow, b"n\0l\0x\0h\1a\2U\0U\1"),
+            (self.token, T_REDEEMED, 3, 5, RedemptionRow,
+             b"n\0l\0x\0i\1a\2U\0U\1U\2H\3U\4"),
+        ]
+        if self.payments:
+            specs += [
+                (self.payments, T_PAYMENT, 4, 1, PaymentRow, b"n\0l\0x\0i\1a\2h\3U\0d\0"),
+                (self.payments, T_REFUND, 4, 1, RefundRow, b"n\0l\0x\0i\1a\2h\3U\0d\0"),
+                (self.payments, T_BOOKING_OPENED, 4, 3, BookingOpenRow,
+                 b"n\0l\0x\0i\1i\2a\3U\0I\1H\2"),
+            ]
+        return tuple(specs)
+
     def decode_into(self, logs: list[Any], batch: Batch) -> int:
         """Append raw and decoded rows of `logs` (already checked) to `batch`; returns count.
-        A log is its dict as parsed, or the TransferRow the compiled reader made of it."""
+        A log is its dict as parsed, or the row the compiled reader made of it (`row_specs`)."""
         times = batch.block_times
         token = self.token
         payments = self.payments
@@ -316,13 +336,17 @@ class Decoder:
         fund = self.fund
         raw_append = batch.logs.append
         transfer_append = batch.transfers.append
+        rows_of: dict[type, Callable[[Any], None]] = {
+            TransferRow: transfer_append, DepositRow: batch.deposits.append,
+            RedemptionRow: batch.redemptions.append, PaymentRow: batch.payments.append,
+            RefundRow: batch.refunds.append, BookingOpenRow: batch.booking_opens.append}
         block_cache: dict[str, int] = {}
         chain_id = batch.chain_id
         new = tuple.__new__  # LogRow without the NamedTuple constructor's overhead
         n = 0
         for log in logs:
-            if log.__class__ is TransferRow:  # made by the compiled reader (indexer.logscan)
-                transfer_append(log)
+            if log.__class__ is not dict:  # a row made by the compiled reader (indexer.logscan)
+                rows_of[log.__class__](log)
                 n += 1
                 continue
             if log.get("removed"):
@@ -567,17 +591,12 @@ class Decoder:
     ) -> None:
         if t0 == T_PAYMENT or t0 == T_REFUND:
             _topics(topics, 4, "PaymentMade" if t0 == T_PAYMENT else "PaymentRefunded", bn)
-            row = PaymentRow(
-                bn,
-                li,
-                tx,
-                _id(topics[1][2:]),
-                "0x" + topics[2][26:],
-                topics[3],
-                int(_word(data, 0), 16),
-                local_day(times[bn]),
-            )
-            (batch.payments if t0 == T_PAYMENT else batch.refunds).append(row)
+            fields = (bn, li, tx, _id(topics[1][2:]), "0x" + topics[2][26:], topics[3],
+                      int(_word(data, 0), 16), local_day(times[bn]))
+            if t0 == T_PAYMENT:
+                batch.payments.append(PaymentRow(*fields))
+            else:
+                batch.refunds.append(RefundRow(*fields))
         elif t0 == T_BOOKING_OPENED:
             _topics(topics, 4, "BookingOpened", bn)
             batch.booking_opens.append(

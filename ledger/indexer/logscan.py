@@ -1,9 +1,10 @@
 """Reading an eth_getLogs answer during a backfill: the compiled reader when it was built.
 
-`_logscan.c` reads the answer's bytes and builds a token Transfer's row directly (block, log
-index, transaction, from, to, value), where orjson made a dict of ten strings per log that the
-decoder then read again: about a third of the indexer's CPU on token transfers. Every other log
-is parsed by orjson alone and decoded as before, and an answer the reader is not sure to read
+`_logscan.c` reads the answer's bytes and builds the row of a day-to-day event directly (a token
+Transfer's block, log index, transaction, from, to and value; deposits, redemptions, payments,
+refunds and bookings opened: `Decoder.row_specs`), where orjson made a dict of ten strings per
+log that the decoder then read again: about a third of the indexer's CPU on token transfers.
+Every other log is parsed by orjson alone and decoded as before, and an answer the reader is not sure to read
 exactly as orjson does (an error, a duplicated key, invalid JSON...) is parsed by orjson
 whole. Installing without a C compiler leaves the module out: `compiled` is then False and
 every answer goes through orjson (same rows, more CPU).
@@ -16,8 +17,6 @@ from typing import Any
 
 import orjson
 
-from ledger.db.records import TransferRow
-
 try:
     from ledger.indexer import _logscan  # type: ignore[attr-defined]
 except ImportError:  # built without a C compiler: orjson alone
@@ -29,8 +28,8 @@ compiled = _logscan is not None
 class ScannedLogs:
     """The logs of an eth_getLogs answer as the compiled reader left them.
 
-    items: per log, in order, a TransferRow (a token transfer whose row rebuilds the log
-    exactly) or the log's dict as orjson parses it; blocks: the (blockNumber, blockHash,
+    items: per log, in order, its row (a log of a kind the reader was given, whose row rebuilds
+    it exactly) or the log's dict as orjson parses it; blocks: the (blockNumber, blockHash,
     blockTimestamp or None) of the logs, consecutive repeats left out; removed: whether a log
     carries `"removed": true`.
     """
@@ -44,17 +43,21 @@ class ScannedLogs:
         self.removed = removed
 
 
-def reader(token: str, transfer_topic: str) -> Callable[[bytes], Any] | None:
+RowSpec = tuple[str, str, int, int, type, bytes]
+
+
+def reader(specs: tuple[RowSpec, ...], day_of: Callable[[int], str]
+           ) -> Callable[[bytes], Any] | None:
     """A parser of eth_getLogs answers (JSON-RPC bytes -> what orjson.loads returns, the logs'
-    array as ScannedLogs) for `token`'s Transfer logs; None without the compiled reader."""
+    array as ScannedLogs) building the rows `specs` describe (see `_logscan.c`; `day_of` gives
+    the local day of a block time); None without the compiled reader."""
     if _logscan is None:
         return None
     scan = _logscan.scan
     loads = orjson.loads
-    token = token.lower()
 
     def read(body: bytes) -> Any:
-        scanned = scan(body, token, transfer_topic, TransferRow, loads, ScannedLogs)
+        scanned = scan(body, specs, loads, ScannedLogs, day_of)
         return loads(body) if scanned is None else scanned
 
     return read

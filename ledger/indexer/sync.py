@@ -50,10 +50,10 @@ from ledger.indexer.events import (
     FUND_EVENTS,
     PAYMENTS_EVENTS,
     SETTLEMENT_EVENTS,
-    T_TRANSFER,
     TOKEN_EVENTS,
     Decoder,
     check_abi,
+    local_day,
 )
 from ledger.indexer.logscan import ScannedLogs, reader
 from ledger.indexer.progress import Progress
@@ -145,6 +145,15 @@ class Fetched:
     log_blocks: set[int] | None = None  # the blocks holding logs, when already known
 
 
+def _time_of(stamp: Any, n: int) -> int:
+    """A block time as the node writes it (hex text)."""
+    try:
+        return int(stamp, 16)
+    except (TypeError, ValueError):
+        raise NodeLagging(f"the node gives block {n} a time that is not a hex number: "
+                          f"{str(stamp)[:40]!r}") from None
+
+
 def _block_row(n: int, h: dict[str, Any]) -> BlockRow:
     return BlockRow(n, h["hash"], h["parentHash"], int(h["timestamp"], 16))
 
@@ -183,7 +192,7 @@ class Indexer:
         )
         self.addresses = self.decoder.addresses
         # The compiled reader of eth_getLogs answers for final ranges (None: orjson alone).
-        self.read_logs = reader(targets.token, T_TRANSFER)
+        self.read_logs = reader(self.decoder.row_specs(), local_day)
         self._tag_supported = use_finalized_tag
         self.events_indexed = 0
         self.reorgs = 0
@@ -443,31 +452,40 @@ class Indexer:
         self._density = len(logs) / (last - first + 1)
         headers = {last: end_header}
         hashes: dict[int, str] = {}
-        stamps: dict[int, str | None] = {}
+        stamps: dict[int, str | None] = {}  # a block's time as its logs give it
+        undated: set[int] = set()  # blocks with a log that gives no time
         # Every (block, hash, time) of the answer, parsed once per block (not once per log).
         for number_hex, block_hash, stamp in dict.fromkeys(blocks):
             n = int(number_hex, 16)
             if hashes.setdefault(n, block_hash) != block_hash:
                 raise NodeLagging(f"logs of block {number_hex} carry two block hashes")
-            known = stamps.setdefault(n, stamp)
-            if known != stamp:
-                if known is not None and stamp is not None:
-                    raise NodeLagging(f"logs of block {number_hex} carry two block times")
-                stamps[n] = None  # some logs without a time: read the header
+            if stamp is None:
+                undated.add(n)
+                stamps.setdefault(n, None)
+            elif stamps.setdefault(n, stamp) is None:
+                stamps[n] = stamp
+            elif stamps[n] != stamp:
+                raise NodeLagging(f"logs of block {number_hex} carry two block times")
         # A final block whose logs carry its time needs no header: its number and hash come
         # with the logs, and it cannot change any more. The header is read only when the node
         # leaves `blockTimestamp` out (older nodes): that was most of a sparse chain's cost.
-        missing = sorted(n for n in hashes if n not in headers and stamps[n] is None)
+        missing = sorted(n for n in hashes if n not in headers and (n in undated))
         for n, header in zip(missing, self.rpc.headers(missing), strict=True):
             if header is None:
                 raise NodeLagging(f"the node has logs in block {n} but no header for it")
             headers[n] = header
         for n, block_hash in hashes.items():
             header = headers.get(n)
+            stamp = stamps[n]
             if header is None:
-                headers[n] = {"hash": block_hash, "parentHash": None, "timestamp": stamps[n]}
-            elif header["hash"] != block_hash:
+                headers[n] = {"hash": block_hash, "parentHash": None, "timestamp": stamp}
+                continue
+            if header["hash"] != block_hash:
                 raise NodeLagging(f"block {n} changed while reading it; reading again")
+            # The block's time is the header's: a log dated otherwise is not the same block (a
+            # payment's day is read from its log's time by the compiled reader).
+            if stamp is not None and _time_of(stamp, n) != _time_of(header["timestamp"], n):
+                raise NodeLagging(f"the logs of block {n} and its header give two block times")
         return Fetched(first, last, end_header["hash"], logs, headers, log_blocks=set(hashes))
 
     def _backfill(self, cursor: Cursor, end: int, head: int) -> None:

@@ -101,6 +101,27 @@ def test_logs_of_one_block_with_two_times_are_read_again() -> None:
         _fetch(node)
 
 
+def test_two_times_in_one_block_are_seen_past_a_log_without_a_time() -> None:
+    node = _Node([_log(10, 0, stamp=1_700_000_010), _log(10, 1),
+                  _log(10, 2, stamp=1_700_000_011)])
+    with pytest.raises(NodeLagging, match="two block times"):
+        _fetch(node)
+
+
+def test_a_header_read_must_give_the_time_its_logs_give() -> None:
+    """The range's end header is read with the logs: a log dating its block otherwise is not
+    of the same block (a payment's day is read from its log's time by the compiled reader, from
+    the header's by the decoder: both must be the one time)."""
+    node = _Node([_log(100, 0, stamp=1_700_000_099)])
+    with pytest.raises(NodeLagging, match="block 100 and its header give two block times"):
+        _fetch(node)
+    node = _Node([_log(10, 0, stamp=1_700_000_009), _log(10, 1)])  # its header read for the other
+    with pytest.raises(NodeLagging, match="block 10 and its header give two block times"):
+        _fetch(node)
+    node = _Node([_log(10, 0, stamp=1_700_000_010), _log(10, 1)])
+    assert _fetch(node).block_times[10] == 1_700_000_010
+
+
 def test_logs_of_one_block_with_two_hashes_are_read_again() -> None:
     node = _Node([_log(10, 0, stamp=1_700_000_010),
                   _log(10, 1, stamp=1_700_000_010, block_hash=_hash(999))])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -15,10 +16,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.db.records import Batch, Cursor, TransferRow
+from ledger.db.records import (
+    Batch,
+    BookingOpenRow,
+    Cursor,
+    DepositRow,
+    PaymentRow,
+    RedemptionRow,
+    RefundRow,
+    TransferRow,
+)
 from ledger.indexer import logscan
 from ledger.indexer.errors import NodeLagging
-from ledger.indexer.events import T_PAYMENT, T_TRANSFER, Decoder
+from ledger.indexer.events import (
+    T_BOOKING_CLOSED,
+    T_BOOKING_OPENED,
+    T_DEPOSIT,
+    T_PAYMENT,
+    T_REDEEMED,
+    T_REFUND,
+    T_TRANSFER,
+    Decoder,
+    local_day,
+)
 from ledger.indexer.logscan import ScannedLogs
 from ledger.indexer.rpc import AdaptiveRange, RpcClient
 from ledger.indexer.sync import Indexer, Targets
@@ -33,8 +53,9 @@ if not logscan.compiled:
 
 TOKEN = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 PAYMENTS = "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
-READ = logscan.reader(TOKEN, T_TRANSFER)
+READ = logscan.reader(Decoder(TOKEN, PAYMENTS).row_specs(), local_day)
 assert READ is not None
+ROW_TYPES = (TransferRow, DepositRow, RedemptionRow, PaymentRow, RefundRow, BookingOpenRow)
 
 
 def _hex(rng: random.Random, n: int) -> str:
@@ -68,41 +89,83 @@ _FIELDS = {
 }
 
 
-def _topics(rng: random.Random) -> Any:
-    t0 = rng.choice([T_TRANSFER, T_TRANSFER, T_TRANSFER, T_PAYMENT, "0x" + _hex(rng, 64),
-                     T_TRANSFER.upper().replace("0X", "0x")])
-    topics: list[Any] = [t0, _address_topic(rng), _address_topic(rng)]
+# The district's day-to-day logs (the kinds the reader builds rows of, and one it does not):
+# contract, topic 0, what each further topic holds, and how many data words.
+_KINDS = [
+    (TOKEN, T_TRANSFER, "aa", 1), (TOKEN, T_TRANSFER, "aa", 1), (TOKEN, T_TRANSFER, "aa", 1),
+    (TOKEN, T_DEPOSIT, "ha", 2), (TOKEN, T_REDEEMED, "ia", 5), (PAYMENTS, T_PAYMENT, "iah", 1),
+    (PAYMENTS, T_REFUND, "iah", 1), (PAYMENTS, T_BOOKING_OPENED, "iia", 3),
+    (PAYMENTS, T_BOOKING_CLOSED, "i", 2),
+]
+
+
+def _word(rng: random.Random) -> str:
+    return rng.choice([f"{rng.randrange(10**12):064x}", f"{rng.randrange(10**12):064x}",
+                       _hex(rng, 64), f"{2**63 - 1:064x}", f"{2**63:064x}"])
+
+
+def _topic(rng: random.Random, holds: str) -> str:
+    if holds == "a":
+        return _address_topic(rng)
+    if holds == "i":  # an id: small, or at the edge of what the database holds
+        return "0x" + rng.choice([f"{rng.randrange(1000):064x}", f"{rng.randrange(1000):064x}",
+                                  f"{2**63 - 1:064x}", f"{2**63:064x}", "f" * 64])
+    return "0x" + _hex(rng, 64)
+
+
+def _topics(rng: random.Random, topics: list[Any]) -> Any:
+    """An odd node's topics, from the honest ones."""
+    topics = list(topics)
     roll = rng.random()
     if roll < 0.1:
         topics.append(_address_topic(rng))
     elif roll < 0.15:
-        topics = topics[:2]
-    elif roll < 0.2:
+        topics = topics[:-1]
+    elif roll < 0.2 and len(topics) > 1:
         topics[1] = "0x" + "1" + "0" * 23 + _hex(rng, 40)  # not an address's padding
     elif roll < 0.25:
-        topics[2] = topics[2][:-1]
+        topics[-1] = topics[-1][:-1]
     elif roll < 0.3:
-        topics[1] = 12
+        topics[-1] = 12
     elif roll < 0.35:
-        topics[2] = topics[2][:30] + "é" + topics[2][31:]
+        topics[-1] = topics[-1][:30] + "é" + topics[-1][31:]
     elif roll < 0.4:
         return rng.choice(["0xabc", None, {}])
+    elif roll < 0.5:
+        topics[0] = rng.choice([T_PAYMENT, T_TRANSFER, T_DEPOSIT, "0x" + _hex(rng, 64),
+                                topics[0].upper().replace("0X", "0x")])
+    elif roll < 0.6:
+        i = rng.randrange(len(topics))
+        topics[i] = "0x" + topics[i][2:].upper()
     return topics
 
 
+def _data(rng: random.Random, words: int) -> Any:
+    """An odd node's data for a log of `words` words."""
+    honest = "0x" + "".join(_word(rng) for _ in range(words))
+    return rng.choice([
+        honest, honest.upper().replace("0X", "0x"), honest[:-1] + "g", honest[:-2], "0x",
+        honest + _word(rng), 5, None, honest[:-1] + "é", honest[:-1] + " ",
+        "0x" + "".join(_word(rng) for _ in range(max(words - 1, 0)))])
+
+
 def _log(rng: random.Random, odd: float) -> dict[str, Any]:
+    address, t0, holds, words = rng.choice(_KINDS)
+    topics = [t0, *(_topic(rng, h) for h in holds)]
     log: dict[str, Any] = {}
     for key in ("address", "topics", "data", "blockHash", "blockNumber", "blockTimestamp",
                 "transactionHash", "transactionIndex", "logIndex", "removed"):
         if key == "topics":
-            log[key] = _topics(rng) if rng.random() < odd * 3 else [
-                T_TRANSFER, _address_topic(rng), _address_topic(rng)]
+            log[key] = _topics(rng, topics) if rng.random() < odd * 3 else topics
+        elif key == "data" and rng.random() < odd:
+            log[key] = _data(rng, words)
         elif rng.random() < odd:
             if rng.random() < 0.15:
                 continue  # the field left out
             log[key] = _FIELDS[key](rng)
         else:  # what an honest node sends
-            log[key] = {"address": TOKEN, "data": "0x" + _hex(rng, 64), "removed": False,
+            log[key] = {"address": address, "removed": False,
+                        "data": "0x" + "".join(_word(rng) for _ in range(words)),
                         "blockNumber": "0x1f", "blockHash": "0x" + "a" * 64,
                         "blockTimestamp": "0x6b116edf", "transactionIndex": "0x0",
                         "transactionHash": "0x" + _hex(rng, 64),
@@ -162,8 +225,26 @@ def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
         return "raises", (type(exc), str(exc))
 
 
-def _decoded(logs: list[Any]) -> tuple[str, Any]:
+def _times(logs: list[Any]) -> dict[int, int] | None:
+    """The block times the fetch stage hands the decoder with these logs, or None when it
+    refuses them (a block given two times, or a time that is not a number)."""
+    times: dict[int, int] = {}
+    try:
+        for log in logs:
+            stamp = log.get("blockTimestamp")
+            if stamp is None:
+                continue
+            t = int(stamp, 16)
+            if times.setdefault(int(log["blockNumber"], 16), t) != t:
+                return None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    return times
+
+
+def _decoded(logs: list[Any], times: dict[int, int]) -> tuple[str, Any]:
     batch = Batch(69003, 0, Cursor(0, ""))
+    batch.block_times.update(times)
     outcome = _outcome(Decoder(TOKEN, PAYMENTS).decode_into, logs, batch)
     return outcome if outcome[0] == "raises" else ("ok", (outcome[1], batch))
 
@@ -196,13 +277,22 @@ def check_same(body: bytes) -> bool:
         assert {**replies[i], "result": None} == {**pure_replies[i], "result": None}
         assert len(logs.items) == len(pure_logs)
         for item, log in zip(logs.items, pure_logs, strict=True):
-            if isinstance(item, TransferRow):
-                assert log.get("removed") is False or "removed" not in log
-            else:
+            if isinstance(item, dict):
                 assert item == log
+            else:
+                assert type(item) in ROW_TYPES
+                assert log.get("removed") is False or "removed" not in log
         assert logs.removed == any(log.get("removed") for log in pure_logs)
         assert _triples(pure_logs) == ("ok", list(dict.fromkeys(logs.blocks)))
-        assert _decoded(logs.items) == _decoded(pure_logs)
+        times = _times(pure_logs)
+        if times is not None:  # else the fetch stage refuses the answer before decoding
+            compiled_rows, pure_rows = _decoded(logs.items, times), _decoded(pure_logs, times)
+            assert compiled_rows == pure_rows
+            if compiled_rows[0] == "ok":  # each row in its own list, and of its own class
+                for name in ("transfers", "deposits", "redemptions", "payments", "refunds",
+                             "booking_opens"):
+                    assert [type(r) for r in getattr(compiled_rows[1][1], name)] == [
+                        type(r) for r in getattr(pure_rows[1][1], name)]
     return True
 
 
@@ -250,19 +340,21 @@ def test_an_honest_answer_is_read_into_transfer_rows() -> None:
 
 
 def test_the_generated_answers_reach_the_compiled_rows() -> None:
-    """The generator must produce answers the reader reads itself, with transfer rows among
-    them, or the properties would test the fallback only."""
+    """The generator must produce answers the reader reads itself, with rows of every kind
+    among them, or the properties would test the fallback only."""
     read = [check_same(_answer(seed, 0.1)) for seed in range(300)]
     assert sum(read) > 100
-    rows = 0
-    for seed in range(300):
-        done, got = _outcome(READ, _answer(seed, 0.1))
+    rows: Counter[type] = Counter()
+    for seed in range(600):
+        done, got = _outcome(READ, _answer(seed, 0.02))
         if done != "ok":
             continue  # an answer orjson refuses (the checks above compare those)
         for reply in got if isinstance(got, list) else [got]:
             if isinstance(reply, dict) and isinstance(reply.get("result"), ScannedLogs):
-                rows += sum(isinstance(item, TransferRow) for item in reply["result"].items)
-    assert rows > 150
+                rows.update(type(item) for item in reply["result"].items)
+    for kind in ROW_TYPES:
+        assert rows[kind] > 20, (kind, rows)
+    assert rows[TransferRow] > 150
 
 
 def test_a_reply_nobody_asked_for_does_not_hide_a_block_from_the_hash_check() -> None:

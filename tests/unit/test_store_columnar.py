@@ -16,7 +16,7 @@ from sqlalchemy import create_engine
 
 from ledger.db import store as store_module
 from ledger.db.records import Cursor
-from ledger.db.store import _columnar_insert, _columns, _pack_columns_py
+from ledger.db.store import _columnar_insert, _columnar_update, _columns, _pack_columns_py
 
 COLUMNS = ("k", "n", "small", "word", "maybe_word", "maybe_n", "amount", "flag", "empty")
 DDL = ("CREATE TABLE t (k INTEGER PRIMARY KEY, n BIGINT, small INTEGER, word VARCHAR(42), "
@@ -112,6 +112,56 @@ def test_upsert_replaces_the_rows_of_the_same_key_and_adds_the_others() -> None:
         rows = conn.exec_driver_sql("SELECT k, n, word, amount, flag FROM t ORDER BY k").all()
     assert [tuple(r) for r in rows] == [(1, 11, "0xcd", b"\x02" * 32, 0),
                                         (2, 20, "0xef", b"\x03" * 32, 1)]
+
+
+_BOOKINGS = ("CREATE TABLE b (c INTEGER, id BIGINT, state VARCHAR(10), charged BLOB, "
+             "ended_tx VARCHAR(66), ended_block BIGINT, PRIMARY KEY (c, id))")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.sampled_from(["closed", "closed", "closed",
+                                                               "reclaimed"]),
+                          st.integers(0, 2**256 - 1), HEX, I64), min_size=1, max_size=30))
+def test_one_update_over_packed_columns_sets_what_an_update_per_row_sets(
+    ends: list[tuple[Any, ...]]
+) -> None:
+    """Rows keyed by (c, id), ten of thirteen ids present; the ends' last per id stands (the
+    store keeps only the last of a batch's ends per booking before updating). States of two
+    widths do not fit the packed columns: then nothing is written (the store binds them)."""
+    last = list({e[0]: e for e in ends}.values())
+    engine = create_engine("sqlite://")
+    plain = sqlite3.connect(":memory:")
+    with engine.begin() as conn:
+        for db in (conn.exec_driver_sql, plain.execute):
+            db(_BOOKINGS)
+            for i in range(10):
+                db("INSERT INTO b VALUES (?, ?, 'open', NULL, NULL, NULL)", (7, i))
+        took = _columnar_update(conn, "b", ("c", "id"),
+                                ("state", "charged", "ended_tx", "ended_block"),
+                                [(7, i, st_, v, tx, blk) for i, st_, v, tx, blk in last], u256=(3,))
+        columnar = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM b ORDER BY c, id")]
+    assert took == (len({e[1] for e in last}) == 1)
+    if not took:
+        assert columnar == [(7, i, "open", None, None, None) for i in range(10)]
+        return
+    plain.executemany("UPDATE b SET state = ?, charged = ?, ended_tx = ?, ended_block = ? "
+                      "WHERE c = ? AND id = ?",
+                      [(st_, v.to_bytes(32, "big"), tx, blk, 7, i) for i, st_, v, tx, blk in ends])
+    assert columnar == plain.execute("SELECT * FROM b ORDER BY c, id").fetchall()
+
+
+def test_an_update_it_cannot_carry_writes_nothing() -> None:
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_BOOKINGS)
+        conn.exec_driver_sql("INSERT INTO b VALUES (7, 1, 'open', NULL, NULL, NULL)")
+        assert not _columnar_update(conn, "b", ("c", "id"), ("state", "charged"),
+                                    [(7, 1, "closed", 1.5)], u256=(3,))
+        assert not _columnar_update(conn, "b", ("c", "id"), ("state", "ended_block"),
+                                    [(7, 1, "closed", 1 << 64), (7, 2, "closed", 5)])
+        assert not _columnar_update(conn, "b", ("c", "id"), ("state", "charged"),
+                                    [(7, 1, "closed", 5), (7, 2, "reclaimed", 5)], u256=(3,))
+        assert conn.exec_driver_sql("SELECT state, charged FROM b").all() == [("open", None)]
 
 
 class _Text(str):
