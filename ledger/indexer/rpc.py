@@ -18,6 +18,7 @@ import orjson
 
 from ledger.db.records import NodeLimits
 from ledger.indexer.errors import RangeTooLarge, RateLimited, RpcError, RpcUnavailable
+from ledger.indexer.transport import PlainHttpTransport
 
 # Error texts by which nodes (geth, Besu, Erigon, Nethermind, providers) refuse a log range.
 _TOO_LARGE_HINTS = (
@@ -76,7 +77,7 @@ class RpcClient:
         self._ids = itertools.count(1)
         self._client = httpx.Client(
             timeout=timeout,
-            transport=transport,
+            transport=transport or PlainHttpTransport(),
             headers={"content-type": "application/json"},
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
         )
