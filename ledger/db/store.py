@@ -887,6 +887,23 @@ class Store:
         # A booking ends once on chain; should a batch end one twice, the last end stands, as
         # it did when each end was its own UPDATE.
         ends = list({e.booking_id: e for e in batch.booking_ends}.values())
+        if self.postgres:  # one statement over arrays: an UPDATE per end was one each
+            conn.exec_driver_sql(
+                "UPDATE bookings AS b SET state = v.state, charged = v.charged::numeric, "
+                "returned = v.returned::numeric, ended_block = v.ended_block, "
+                "ended_log_index = v.ended_log_index, ended_tx = v.ended_tx "
+                "FROM unnest(%(id)s::bigint[], %(state)s::varchar[], %(charged)s::text[], "
+                "%(returned)s::text[], %(block)s::bigint[], %(li)s::int[], %(tx)s::varchar[]) "
+                "AS v(booking_id, state, charged, returned, ended_block, ended_log_index, "
+                "ended_tx) WHERE b.chain_id = %(c)s AND b.booking_id = v.booking_id",
+                {"c": c, "id": [e.booking_id for e in ends], "state": [e.kind for e in ends],
+                 # amounts as decimal text, read back as NUMERIC: exact at any size
+                 "charged": [str(_u256(e.charged)) for e in ends],
+                 "returned": [str(_u256(e.returned)) for e in ends],
+                 "block": [e.block_number for e in ends], "li": [e.log_index for e in ends],
+                 "tx": [e.tx_hash for e in ends]},
+            )
+            return
         if self._columnar_insert_ok(conn) and _columnar_update(
             conn, "bookings", ("chain_id", "booking_id"),
             ("state", "charged", "returned", "ended_block", "ended_log_index", "ended_tx"),
@@ -1246,6 +1263,13 @@ def _has_index(conn: Connection, index: Index) -> bool:
 
 def _blob(value: int) -> bytes:
     return value.to_bytes(32, "big")
+
+
+def _u256(value: int) -> int:
+    """`value` when it is a uint256 (as U256 binds it), else ValueError."""
+    if type(value) is not int or not 0 <= value < 1 << 256:
+        raise ValueError(f"{value!r} is not a uint256")
+    return value
 
 
 def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:

@@ -22,6 +22,8 @@ from ledger.db.records import (
     AuthorizationRow,
     Batch,
     BlockRow,
+    BookingEndRow,
+    BookingOpenRow,
     Cursor,
     DepositRow,
     FreezeRow,
@@ -369,3 +371,51 @@ def test_a_carried_reserve_moves_the_indexed_reserve_in_sqlite(tmp_path: Path) -
 @pytest.mark.postgres
 def test_a_carried_reserve_moves_the_indexed_reserve_in_postgres(postgres_url: str) -> None:
     _carried_reserve_moves_the_indexed_reserve(postgres_url)
+
+
+def _booking_ends_of_a_batch(url: str) -> None:
+    """A batch's booking ends, written in one statement: each booking gets its last end (a
+    booking ended twice in one batch keeps the second, as when each end was its own UPDATE),
+    amounts up to 2^256 - 1 exact, an end of a booking never opened changes nothing, and ends
+    of two kinds together (their states of two widths go the bound way on SQLite)."""
+    migrate(url)
+    engine = make_engine(url)
+    tx = "0x" + "ab" * 32
+    try:
+        store = Store(engine)
+        opened = Batch(7, 1, Cursor(1, "0x" + "01" * 32))
+        opened.blocks = [BlockRow(1, "0x" + "01" * 32, "0x" + "00" * 32, 1_764_000_000)]
+        opened.booking_opens = [BookingOpenRow(1, i, tx, i, 1, _ALICE, 10**18, 2_000_000_000,
+                                               "0x" + "cd" * 32) for i in range(1, 6)]
+        store.apply(opened)
+        for first, ends in ((2, [BookingEndRow(2, 0, tx, 1, "closed", 2**256 - 1, 0),
+                                 BookingEndRow(2, 1, tx, 2, "closed", 5, 10**18 - 5),
+                                 BookingEndRow(2, 2, tx, 1, "closed", 7, 3),
+                                 BookingEndRow(2, 3, tx, 99, "closed", 1, 1)]),
+                            (3, [BookingEndRow(3, 0, tx, 3, "reclaimed", 0, 10**18),
+                                 BookingEndRow(3, 1, tx, 4, "closed", 2**200, 1)])):
+            batch = Batch(7, first, Cursor(first, "0x" + f"{first:02x}" * 32))
+            batch.blocks = [BlockRow(first, "0x" + f"{first:02x}" * 32,
+                                     "0x" + f"{first - 1:02x}" * 32, 1_764_000_000 + first)]
+            batch.booking_ends = ends
+            store.apply(batch)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT booking_id, state, charged, returned, ended_block, ended_log_index "
+                "FROM bookings WHERE chain_id = 7 ORDER BY booking_id").all()
+    finally:
+        engine.dispose()
+    got = [(int(b), s, None if c is None else Store._int(c), None if r is None else Store._int(r),
+            e, li) for b, s, c, r, e, li in rows]
+    assert got == [(1, "closed", 7, 3, 2, 2), (2, "closed", 5, 10**18 - 5, 2, 1),
+                   (3, "reclaimed", 0, 10**18, 3, 0), (4, "closed", 2**200, 1, 3, 1),
+                   (5, "open", None, None, None, None)]
+
+
+def test_booking_ends_of_a_batch_in_sqlite(tmp_path: Path) -> None:
+    _booking_ends_of_a_batch(f"sqlite:///{tmp_path / 'ends.db'}")
+
+
+@pytest.mark.postgres
+def test_booking_ends_of_a_batch_in_postgres(postgres_url: str) -> None:
+    _booking_ends_of_a_batch(postgres_url)
