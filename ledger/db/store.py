@@ -1235,22 +1235,36 @@ def _columnar_update(conn: Connection, table: str, keys: tuple[str, ...],
                      columns: tuple[str, ...], rows: Sequence[Sequence[Any]],
                      u256: tuple[int, ...] = ()) -> bool:
     """Set `columns` of the rows matching `keys` (each row: the keys' values, then the
-    columns'), in one UPDATE ... FROM over the packed columns (see `_columnar_insert`: an
-    executemany hands the GIL over once per row). The keys must be unique among `rows`. False
-    (nothing written) when a column does not fit."""
+    columns'), in one UPDATE over the packed columns (see `_columnar_insert`: an executemany
+    hands the GIL over once per row). The keys must be unique among `rows`. False (nothing
+    written) when a column does not fit."""
     if not rows:
         return True
-    found = _columns_sql(rows, len(keys) + len(columns), u256)
+    found = _update_sql(table, keys, columns, rows, u256)
     if found is None:
         return False
-    exprs, params = found
-    names = (*keys, *columns)
-    values = ", ".join(f"{e} AS {n}" for e, n in zip(exprs, names, strict=True))
-    sql = (f"UPDATE {table} SET {', '.join(f'{n} = v.{n}' for n in columns)} "  # noqa: S608
-           f"FROM (SELECT {values} FROM json_each(?1) AS j) AS v "
-           f"WHERE {' AND '.join(f'{table}.{k} = v.{k}' for k in keys)}")
-    conn.exec_driver_sql(sql, (_zeros(len(rows)), *params))
+    conn.exec_driver_sql(*found)
     return True
+
+
+def _update_sql(table: str, keys: tuple[str, ...], columns: tuple[str, ...],
+                rows: Sequence[Sequence[Any]], u256: tuple[int, ...] = ()
+                ) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement of `_columnar_update` and its parameters. The new values are materialized
+    once; the table's rows are found by their key through its index, each new value by the
+    key in an automatic index (an UPDATE ... FROM let SQLite scan the table's rows of the
+    chain and read every new value for each: its time grew with the table)."""
+    found = _columns_sql(rows, len(keys) + len(columns), u256)
+    if found is None:
+        return None
+    exprs, params = found
+    values = ", ".join(f"{e} AS {n}" for e, n in zip(exprs, (*keys, *columns), strict=True))
+    matched = " AND ".join(f"v.{k} = {table}.{k}" for k in keys)
+    sql = (f"WITH v AS MATERIALIZED (SELECT {values} FROM json_each(?1) AS j) "  # noqa: S608
+           f"UPDATE {table} SET ({', '.join(columns)}) = "
+           f"(SELECT {', '.join(columns)} FROM v WHERE {matched}) "
+           f"WHERE ({', '.join(keys)}) IN (SELECT {', '.join(keys)} FROM v)")
+    return sql, (_zeros(len(rows)), *params)
 
 
 def _zeros(n: int) -> str:

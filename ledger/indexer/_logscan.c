@@ -233,9 +233,13 @@ static PyObject *text_str(const Text *t) { /* plain texts only */
 }
 
 /* `loads` refused a span: the whole answer goes to `loads`, whose error then names the
- * answer's own position and text (not the span's). 0 (unsure), or -1 when out of memory. */
+ * answer's own position and text (not the span's). 0 (unsure), or -1 when out of memory or
+ * interrupted. */
 static int span_failed(void) {
-    if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
+    /* Out of memory, or an interrupt (KeyboardInterrupt, SystemExit: not Exceptions) raised
+     * meanwhile: passed on, never swallowed. */
+    if (PyErr_ExceptionMatches(PyExc_MemoryError) || !PyErr_ExceptionMatches(PyExc_Exception))
+        return -1;
     PyErr_Clear();
     return 0;
 }
@@ -321,7 +325,7 @@ static int word_int(const char *digits, int id, PyObject **out) {
 
 /* The local day of a block time by `day_of`, the last one kept (a block's logs share it):
  * 1 done (*out a new reference), 0 `day_of` refused it (the dict goes to the decoder, which
- * says why), -1 out of memory. */
+ * says why), -1 out of memory or interrupted. */
 static int day_of(Scan *s, unsigned long long ts, PyObject **out) {
     if (s->day == NULL || s->day_ts != ts) {
         PyObject *value = PyLong_FromUnsignedLongLong(ts);

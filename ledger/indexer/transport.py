@@ -23,10 +23,27 @@ from typing import Any
 import httpx
 
 _KEPT = 4  # idle connections kept per node
+# The largest answer read (a backfill's answers are tens of MB): a larger Content-Length or
+# chunk is refused before anything is allocated for it, as a lying node's.
+MAX_ANSWER = 1 << 30
 
 # Request headers not passed on: http.client writes its own framing, and a compressed answer
 # would need decoding here (a local node answers plain text).
 _DROPPED = frozenset({"accept-encoding", "connection", "transfer-encoding"})
+
+
+def _check_framing(answer: http.client.HTTPResponse) -> None:
+    """Refuses (ValueError) an answer whose body cannot be read for certain: an interim 1xx
+    answer (http.client returns it as the answer, and the real one would then answer the next
+    request on the connection), Content-Length headers that disagree, or a body announced
+    larger than MAX_ANSWER."""
+    if answer.status < 200:
+        raise ValueError(f"an interim answer {answer.status} (a JSON-RPC node sends none)")
+    lengths = set(answer.msg.get_all("content-length") or [])
+    if len(lengths) > 1:
+        raise ValueError(f"Content-Length given as {sorted(lengths)}")
+    if answer.length is not None and answer.length > MAX_ANSWER:
+        raise ValueError(f"an answer of {answer.length} bytes (at most {MAX_ANSWER} are read)")
 
 
 class PlainHttpTransport(httpx.BaseTransport):
@@ -52,6 +69,7 @@ class PlainHttpTransport(httpx.BaseTransport):
             try:
                 conn.request(request.method, target, body=body, headers=headers)
                 answer = conn.getresponse()
+                _check_framing(answer)
                 content = answer.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 conn.close()
@@ -63,7 +81,8 @@ class PlainHttpTransport(httpx.BaseTransport):
                 conn.close()
                 raise httpx.ReadTimeout(f"the node did not answer in time: {exc}",
                                         request=request) from exc
-            except http.client.HTTPException as exc:
+            except (http.client.HTTPException, ValueError, MemoryError, OverflowError) as exc:
+                # ValueError: framing refused above, or a chunk size http.client cannot read
                 conn.close()
                 raise httpx.RemoteProtocolError(f"the node's answer is not valid HTTP: {exc!r}",
                                                 request=request) from exc
@@ -74,8 +93,9 @@ class PlainHttpTransport(httpx.BaseTransport):
                 conn.close()
             else:
                 self._keep(key, conn)
-            return httpx.Response(answer.status, headers=answer.getheaders(), content=content,
-                                  request=request)
+            # Header values as the node sent their bytes (http.client read them as Latin-1).
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.getheaders()]
+            return httpx.Response(answer.status, headers=raw, content=content, request=request)
 
     def _take(self, key: tuple[str, int], timeouts: dict[str, Any], request: httpx.Request
               ) -> tuple[http.client.HTTPConnection, bool]:

@@ -383,3 +383,25 @@ def test_a_reply_nobody_asked_for_does_not_hide_a_block_from_the_hash_check() ->
         assert indexer.read_logs is not None
         with pytest.raises(NodeLagging, match="block 31 changed while reading it"):
             indexer._fetch_final(31, 31)
+
+
+def test_an_interrupt_while_reading_is_passed_on_not_swallowed() -> None:
+    """A KeyboardInterrupt raised while a row is built (here by the day of a payment) must
+    reach the caller: the reader hands only errors (Exceptions) of a log to the pure path."""
+    def interrupted(_timestamp: int) -> str:
+        raise KeyboardInterrupt
+
+    read = logscan.reader(Decoder(TOKEN, PAYMENTS).row_specs(), interrupted)
+    assert read is not None
+    rng = random.Random(3)
+    payment = {"address": PAYMENTS, "topics": [T_PAYMENT, "0x" + f"{7:064x}",
+                                               _address_topic(rng), "0x" + _hex(rng, 64)],
+               "data": "0x" + f"{500:064x}", "blockHash": "0x" + "a" * 64, "blockNumber": "0x1f",
+               "blockTimestamp": "0x6b116edf", "transactionHash": "0x" + _hex(rng, 64),
+               "transactionIndex": "0x0", "logIndex": "0x0", "removed": False}
+    with pytest.raises(KeyboardInterrupt):
+        read(orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": [payment]}))
+    items = READ(orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": [payment]}))["result"].items
+    assert items == [PaymentRow(31, 0, payment["transactionHash"], 7,
+                                "0x" + payment["topics"][2][26:], payment["topics"][3], 500,
+                                local_day(0x6b116edf))]

@@ -19,9 +19,9 @@ from ledger.indexer.transport import PlainHttpTransport
 Handler = Callable[[socket.socket, int], bool]  # (connection, request number) -> keep it open
 
 
-def _read_request(conn: socket.socket) -> bytes | None:
-    """One HTTP request's head (its body, of Content-Length bytes, read too); None when the
-    client closed."""
+def _read_request(conn: socket.socket) -> tuple[bytes, bytes] | None:
+    """One HTTP request's head and body (Content-Length bytes); None when the client
+    closed."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -33,7 +33,7 @@ def _read_request(conn: socket.socket) -> bytes | None:
                   if line.lower().startswith(b"content-length"))
     while len(body) < length:
         body += conn.recv(65536)
-    return head
+    return head, body
 
 
 def _answer(conn: socket.socket, body: bytes, extra: bytes = b"") -> None:
@@ -51,6 +51,7 @@ class _Server:
         self.connections = 0
         self.requests = 0
         self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -64,8 +65,9 @@ class _Server:
                     return
                 self.connections += 1
                 with conn:
-                    while (head := _read_request(conn)) is not None:
-                        self.heads.append(head)
+                    while (request := _read_request(conn)) is not None:
+                        self.heads.append(request[0])
+                        self.bodies.append(request[1])
                         self.requests += 1
                         if not self.handler(conn, self.requests):
                             break
@@ -169,3 +171,70 @@ def test_a_node_that_refuses_connections_is_unavailable_after_the_retries() -> N
     with RpcClient(f"http://127.0.0.1:{port}", retry=retry) as rpc, \
             pytest.raises(RpcUnavailable, match="did not answer eth_chainId after 3 tries"):
         rpc.call("eth_chainId", [])
+
+
+def _echo(server_bodies: list[bytes], conn: socket.socket) -> None:
+    """A JSON-RPC answer to the last request: its own id, its method as the result."""
+    request = orjson.loads(server_bodies[-1])
+    _answer(conn, orjson.dumps({"jsonrpc": "2.0", "id": request["id"],
+                                "result": request["method"]}))
+
+
+def test_an_interim_answer_is_a_transport_error_not_the_answer() -> None:
+    """http.client hands an interim 1xx answer back as the answer: taken so, the real answer,
+    arriving after it, would answer the next call on the connection."""
+    def handler(conn: socket.socket, _n: int) -> bool:
+        conn.sendall(b"HTTP/1.1 102 Processing\r\n\r\n")
+        _answer(conn, b'{"ok":1}')
+        return True
+
+    with _serving(handler) as server, _client(server.port) as client, \
+            pytest.raises(httpx.RemoteProtocolError, match="interim answer 102"):
+        client.post("/", content=b"{}")
+
+
+def test_calls_after_an_interim_answer_get_their_own_answers() -> None:
+    box: list[_Server] = []
+
+    def handler(conn: socket.socket, n: int) -> bool:
+        if n == 1:
+            conn.sendall(b"HTTP/1.1 102 Processing\r\n\r\n")
+        _echo(box[0].bodies, conn)
+        return True
+
+    retry = RetryPolicy(attempts=3, base=0.01, deadline=5, sleep=lambda _s: None)
+    with _serving(handler) as server:
+        box.append(server)
+        with RpcClient(f"http://127.0.0.1:{server.port}", retry=retry) as rpc:
+            assert [rpc.call(m) for m in ("eth_chainId", "eth_blockNumber", "net_version")] == [
+                "eth_chainId", "eth_blockNumber", "net_version"]
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999999\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 23\r\n\r\n"
+    b'{"result":"0123456789"}',
+], ids=["huge length", "length above 2^64", "huge chunk", "two lengths"])
+def test_an_answer_whose_size_cannot_be_trusted_is_a_transport_error(answer: bytes) -> None:
+    """Refused as httpx refuses it (a transport error, which the client retries), never a
+    MemoryError, an OverflowError or a cut body taken as the answer."""
+    def handler(conn: socket.socket, _n: int) -> bool:
+        conn.sendall(answer)
+        return False
+
+    with _serving(handler) as server, _client(server.port) as client, \
+            pytest.raises(httpx.RemoteProtocolError):
+        client.post("/", content=b"{}")
+
+
+def test_a_header_value_beyond_ascii_keeps_its_bytes() -> None:
+    def handler(conn: socket.socket, _n: int) -> bool:
+        _answer(conn, b'{"ok":1}', extra="Server: caf\u00e9\r\n".encode())
+        return True
+
+    with _serving(handler) as server, _client(server.port) as client:
+        response = client.post("/", content=b"{}")
+        assert response.json() == {"ok": 1}
+        assert response.headers.raw[-1] == (b"Server", "caf\u00e9".encode())

@@ -16,7 +16,13 @@ from sqlalchemy import create_engine
 
 from ledger.db import store as store_module
 from ledger.db.records import Cursor
-from ledger.db.store import _columnar_insert, _columnar_update, _columns, _pack_columns_py
+from ledger.db.store import (
+    _columnar_insert,
+    _columnar_update,
+    _columns,
+    _pack_columns_py,
+    _update_sql,
+)
 
 COLUMNS = ("k", "n", "small", "word", "maybe_word", "maybe_n", "amount", "flag", "empty")
 DDL = ("CREATE TABLE t (k INTEGER PRIMARY KEY, n BIGINT, small INTEGER, word VARCHAR(42), "
@@ -148,6 +154,28 @@ def test_one_update_over_packed_columns_sets_what_an_update_per_row_sets(
                       "WHERE c = ? AND id = ?",
                       [(st_, v.to_bytes(32, "big"), tx, blk, 7, i) for i, st_, v, tx, blk in ends])
     assert columnar == plain.execute("SELECT * FROM b ORDER BY c, id").fetchall()
+
+
+def test_the_update_finds_each_row_by_its_key_not_by_scanning_the_table() -> None:
+    """Its cost must follow the batch's ends, not the table's rows: SQLite must find the
+    table's rows through the key's index and each new value through an index of its own (an
+    UPDATE ... FROM once scanned the table's rows of the chain and read every end for each:
+    500 ends against 400,000 stored bookings took 46 s)."""
+    plain = sqlite3.connect(":memory:")
+    plain.execute(_BOOKINGS)
+    plain.executemany("INSERT INTO b VALUES (7, ?, 'open', NULL, NULL, NULL)",
+                      [(i,) for i in range(20_000)])
+    plain.execute("ANALYZE")
+    found = _update_sql("b", ("c", "id"), ("state", "charged", "ended_tx", "ended_block"),
+                        [(7, i * 37, "closed", 5, "0x" + "ab" * 32, 9) for i in range(300)],
+                        u256=(3,))
+    assert found is not None
+    plan = [row[3] for row in plain.execute("EXPLAIN QUERY PLAN " + found[0], found[1])]
+    assert any(step.startswith("SEARCH b USING INDEX") and "id=?" in step for step in plan), plan
+    assert not any(step.startswith("SCAN b") for step in plan), plan
+    assert any(step.startswith("SEARCH v USING AUTOMATIC") for step in plan), plan
+    plain.execute(*found)
+    assert plain.execute("SELECT count(*) FROM b WHERE state = 'closed'").fetchone() == (300,)
 
 
 def test_an_update_it_cannot_carry_writes_nothing() -> None:
