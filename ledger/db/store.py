@@ -887,7 +887,7 @@ class Store:
         # A booking ends once on chain; should a batch end one twice, the last end stands, as
         # it did when each end was its own UPDATE.
         ends = list({e.booking_id: e for e in batch.booking_ends}.values())
-        if self.postgres:  # one statement over arrays: an UPDATE per end was one each
+        if self.postgres:  # one statement over arrays, where each end was an UPDATE of its own
             conn.exec_driver_sql(
                 "UPDATE bookings AS b SET state = v.state, charged = v.charged::numeric, "
                 "returned = v.returned::numeric, ended_block = v.ended_block, "

@@ -4,10 +4,10 @@
 Transfer's block, log index, transaction, from, to and value; deposits, redemptions, payments,
 refunds and bookings opened: `Decoder.row_specs`), where orjson made a dict of ten strings per
 log that the decoder then read again: about a third of the indexer's CPU on token transfers.
-Every other log is parsed by orjson alone and decoded as before, and an answer the reader is not sure to read
-exactly as orjson does (an error, a duplicated key, invalid JSON...) is parsed by orjson
-whole. Installing without a C compiler leaves the module out: `compiled` is then False and
-every answer goes through orjson (same rows, more CPU).
+Every other log is parsed by orjson alone and decoded as before, and an answer the reader is
+not sure to read exactly as orjson does (an error, a duplicated key, invalid JSON...) is parsed
+by orjson whole. Installing without a C compiler leaves the module out: `compiled` is then
+False and every answer goes through orjson (same rows, more CPU).
 """
 
 from __future__ import annotations

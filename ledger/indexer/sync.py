@@ -469,7 +469,7 @@ class Indexer:
         # A final block whose logs carry its time needs no header: its number and hash come
         # with the logs, and it cannot change any more. The header is read only when the node
         # leaves `blockTimestamp` out (older nodes): that was most of a sparse chain's cost.
-        missing = sorted(n for n in hashes if n not in headers and (n in undated))
+        missing = sorted(n for n in hashes if n not in headers and n in undated)
         for n, header in zip(missing, self.rpc.headers(missing), strict=True):
             if header is None:
                 raise NodeLagging(f"the node has logs in block {n} but no header for it")
