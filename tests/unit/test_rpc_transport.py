@@ -24,7 +24,10 @@ def _read_request(conn: socket.socket) -> tuple[bytes, bytes] | None:
     closed."""
     data = b""
     while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
+        try:
+            chunk = conn.recv(65536)
+        except ConnectionResetError:  # the client closed with our answer unread (a refused 1xx)
+            return None
         if not chunk:
             return None
         data += chunk
