@@ -34,6 +34,7 @@ from ledger.db.records import (
     NodeLimits,
     PaymentRow,
 )
+from ledger.db.types import require_u256
 
 try:  # the compiled column packer (optional: built when a C compiler was there at install)
     from ledger.db import _columns  # type: ignore[attr-defined]
@@ -898,8 +899,8 @@ class Store:
                 "ended_tx) WHERE b.chain_id = %(c)s AND b.booking_id = v.booking_id",
                 {"c": c, "id": [e.booking_id for e in ends], "state": [e.kind for e in ends],
                  # amounts as decimal text, read back as NUMERIC: exact at any size
-                 "charged": [str(_u256(e.charged)) for e in ends],
-                 "returned": [str(_u256(e.returned)) for e in ends],
+                 "charged": [str(require_u256(e.charged)) for e in ends],
+                 "returned": [str(require_u256(e.returned)) for e in ends],
                  "block": [e.block_number for e in ends], "li": [e.log_index for e in ends],
                  "tx": [e.tx_hash for e in ends]},
             )
@@ -1278,12 +1279,6 @@ def _has_index(conn: Connection, index: Index) -> bool:
 def _blob(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
-
-def _u256(value: int) -> int:
-    """`value` when it is a uint256 (as U256 binds it), else ValueError."""
-    if type(value) is not int or not 0 <= value < 1 << 256:
-        raise ValueError(f"{value!r} is not a uint256")
-    return value
 
 
 def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:

@@ -18,11 +18,19 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 U256_MAX = (1 << 256) - 1
 
 
-def u256_to_blob(value: int) -> bytes:
-    """The SQLite form; raises ValueError outside [0, 2^256 - 1]."""
+def require_u256(value: object) -> int:
+    """`value` when it is a uint256: TypeError for anything but an int (a bool included),
+    ValueError outside [0, 2^256 - 1]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"U256 takes int, not {type(value).__name__}")
     if not 0 <= value <= U256_MAX:
         raise ValueError(f"{value} is not a uint256")
-    return value.to_bytes(32, "big")
+    return value
+
+
+def u256_to_blob(value: int) -> bytes:
+    """The SQLite form; raises ValueError outside [0, 2^256 - 1]."""
+    return require_u256(value).to_bytes(32, "big")
 
 
 def u256_from_blob(value: bytes) -> int:
@@ -43,13 +51,8 @@ class U256(TypeDecorator[int]):
     def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"U256 takes int, not {type(value).__name__}")
-        if dialect.name == "sqlite":
-            return u256_to_blob(value)
-        if not 0 <= value <= U256_MAX:
-            raise ValueError(f"{value} is not a uint256")
-        return Decimal(value)
+        value = require_u256(value)
+        return value.to_bytes(32, "big") if dialect.name == "sqlite" else Decimal(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
         if value is None:

@@ -459,12 +459,12 @@ class Indexer:
             n = int(number_hex, 16)
             if hashes.setdefault(n, block_hash) != block_hash:
                 raise NodeLagging(f"logs of block {number_hex} carry two block hashes")
+            known = stamps.setdefault(n, stamp)
             if stamp is None:
                 undated.add(n)
-                stamps.setdefault(n, None)
-            elif stamps.setdefault(n, stamp) is None:
-                stamps[n] = stamp
-            elif stamps[n] != stamp:
+            elif known is None:
+                stamps[n] = stamp  # its first log gave no time, this one does
+            elif known != stamp:
                 raise NodeLagging(f"logs of block {number_hex} carry two block times")
         # A final block whose logs carry its time needs no header: its number and hash come
         # with the logs, and it cannot change any more. The header is read only when the node
