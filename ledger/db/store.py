@@ -529,24 +529,42 @@ class Store:
         """Before a backfill: drop the readers' secondary indexes when their tables hold no row
         (of any chain); True when dropped (or already missing)."""
         with self._tx() as conn:
-            for table in _DEFERRED_INDEX_TABLES:
-                if conn.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first():  # noqa: S608
-                    return False
-            for ix in deferred_indexes():
-                if _has_index(conn, ix):
-                    ix.drop(conn)
+            self._commit_without_flush(conn)
+            # the tables' names are this module's own
+            held = " OR ".join(f"EXISTS (SELECT 1 FROM {t})"  # noqa: S608
+                               for t in _DEFERRED_INDEX_TABLES)
+            if conn.exec_driver_sql(f"SELECT {held}").scalar_one():
+                return False
+            found = _present_indexes(conn)
+            present = [str(ix.name) for ix in deferred_indexes() if str(ix.name) in found]
+            if present and self.postgres:
+                conn.exec_driver_sql(f"DROP INDEX {', '.join(present)}")
+            else:
+                for name in present:
+                    conn.exec_driver_sql(f"DROP INDEX {name}")
         return True
 
     def build_deferred_indexes(self) -> int:
         """Create the readers' secondary indexes that are missing; returns how many were built.
 
-        One transaction: a crash leaves them all missing, and the next backfill's end builds them.
+        One transaction: a crash leaves them all missing, and the next backfill's end builds them
+        (or the next step after the database came back: the commit may be lost with the server).
         """
         with self._tx() as conn:
-            missing = [ix for ix in deferred_indexes() if not _has_index(conn, ix)]
+            self._commit_without_flush(conn)
+            present = _present_indexes(conn)
+            missing = [ix for ix in deferred_indexes() if str(ix.name) not in present]
             for ix in missing:
                 ix.create(conn)
         return len(missing)
+
+    def _commit_without_flush(self, conn: Connection) -> None:
+        """PostgreSQL: this transaction commits without waiting for the WAL flush (20 to 40 ms
+        here, at a backfill's first and last batch). Only for what a server crash may undo
+        harmlessly: indexes dropped come back whole, indexes built go missing and the next
+        run's `_ensure_indexes` builds them."""
+        if self.postgres:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -1272,8 +1290,14 @@ def _zeros(n: int) -> str:
     return "[" + ",".join("0" * n) + "]" if n else "[]"
 
 
-def _has_index(conn: Connection, index: Index) -> bool:
-    return bool(conn.dialect.has_index(conn, index.table.name, str(index.name)))  # type: ignore[union-attr]
+def _present_indexes(conn: Connection) -> set[str]:
+    """The names of the indexes in the database (its current schema on PostgreSQL), in one
+    catalog query: the dialect's `has_index` is a query per index, 2 ms each on PostgreSQL,
+    which held up the first and last batches of a backfill."""
+    sql = ("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+           if conn.dialect.name == "postgresql"
+           else "SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {str(name) for (name,) in conn.exec_driver_sql(sql)}
 
 
 def _blob(value: int) -> bytes:

@@ -419,3 +419,42 @@ def test_booking_ends_of_a_batch_in_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_booking_ends_of_a_batch_in_postgres(postgres_url: str) -> None:
     _booking_ends_of_a_batch(postgres_url)
+
+
+def _deferred_indexes_dropped_and_built(url: str) -> None:
+    from ledger.db.store import _present_indexes, deferred_indexes
+
+    migrate(url)
+    engine = make_engine(url)
+    store = Store(engine)
+    deferred = {str(ix.name) for ix in deferred_indexes()}
+
+    def present() -> set[str]:
+        with engine.connect() as conn:
+            return _present_indexes(conn)
+
+    try:
+        everything = present()
+        assert deferred <= everything and "ix_settlement_days_day" in everything
+        assert store.drop_deferred_indexes_if_empty() is True
+        assert present() == everything - deferred  # the others (and primary keys) stay
+        assert store.drop_deferred_indexes_if_empty() is True  # already missing: nothing to do
+        assert store.build_deferred_indexes() == len(deferred)
+        assert present() == everything
+        assert store.build_deferred_indexes() == 0
+        store.apply(Batch(7, 1, Cursor(1, "0x" + "b" * 64), blocks=[
+            BlockRow(1, "0x" + "b" * 64, "0x" + "a" * 64, 100)],
+            transfers=[TransferRow(1, 0, "0x" + "c" * 64, "0x" + "0" * 40, "0x" + "1" * 40, 5)]))
+        assert store.drop_deferred_indexes_if_empty() is False  # a table holds a row: kept
+        assert present() == everything
+    finally:
+        engine.dispose()
+
+
+def test_deferred_indexes_are_dropped_and_built_in_sqlite(tmp_path: Path) -> None:
+    _deferred_indexes_dropped_and_built(f"sqlite:///{tmp_path / 'ix.db'}")
+
+
+@pytest.mark.postgres
+def test_deferred_indexes_are_dropped_and_built_in_postgres(postgres_url: str) -> None:
+    _deferred_indexes_dropped_and_built(postgres_url)

@@ -296,3 +296,62 @@ def test_a_removed_log_takes_the_reorg_path_and_is_never_written(
     assert "removed-log" in stream.getvalue()
     assert indexed_logs(sqlite_url) == chain_logs(chain.url, manifest)
     assert check(chain.url, manifest, sqlite_url).ok
+
+
+def test_indexes_lost_with_the_database_are_built_again_once_it_is_back(
+    chain: Chain, district: MockDistrict, manifest: Path, sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The indexes' build commits without waiting for the WAL flush on PostgreSQL, so a server
+    crash may undo it: after the database went away, a follower checks them again."""
+    from ledger.db import DatabaseUnavailable
+    from ledger.db.store import Store, _present_indexes, deferred_indexes
+
+    seed_activity(district, rounds=1)
+    deferred = {str(ix.name) for ix in deferred_indexes()}
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    config = IndexerConfig(chain.url, sqlite_url, manifest, confirmations=0, poll_interval=0.1)
+    outage = threading.Event()
+    apply = Store.apply
+
+    def apply_or_fail(self: Store, batch: Any) -> None:
+        if outage.is_set():
+            outage.clear()
+            raise DatabaseUnavailable("the database went away (planted)")
+        apply(self, batch)
+
+    monkeypatch.setattr(Store, "apply", apply_or_fail)
+
+    def present() -> set[str]:
+        with indexer.store.engine.connect() as conn:
+            return _present_indexes(conn) & deferred
+
+    def follow() -> None:
+        try:
+            indexer.run(follow=True)
+        except BaseException as exc:
+            failure.append(exc)
+
+    with open_indexer(config, progress=Progress(io.StringIO()), stop=stop) as indexer:
+        worker = threading.Thread(target=follow)
+        worker.start()
+        try:
+            head = chain.block_number()
+            _wait_for(lambda: indexer.cursor().block_number >= head, "the first backfill")
+            assert present() == deferred
+            # The crash undid the build (as a lost commit would) and the database goes away.
+            with indexer.store.engine.begin() as conn:
+                for ix in deferred_indexes():
+                    ix.drop(conn)
+            outage.set()
+            district.transfer(1, district.account(11), 7)
+            head = chain.block_number()
+            _wait_for(lambda: indexer.cursor().block_number >= head, "indexing after the outage")
+            assert not outage.is_set()  # the planted outage happened
+            _wait_for(lambda: present() == deferred, "the indexes built again")
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+    assert not failure, failure
+    assert check(chain.url, manifest, sqlite_url).ok
