@@ -21,7 +21,7 @@ class DatabaseConfigError(DatabaseError):
 
 
 class DatabaseUnavailable(DatabaseError):
-    """The database went away or refused the write; the transaction was rolled back."""
+    """The database went away or refused the request; a write's transaction was rolled back."""
 
 
 class WriterBusy(DatabaseError):

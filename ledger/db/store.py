@@ -285,21 +285,31 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         """One transaction; driver errors become DatabaseUnavailable after the rollback."""
-        try:
+        with self._unavailable("nothing of this batch was kept"):
             with self.engine.begin() as conn:
                 if self.write_guard is not None:
                     self.write_guard(conn)
                 yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A connection for reads; a database gone away is DatabaseUnavailable here too, so a
+        follower whose next access is a read waits for it instead of ending."""
+        with self._unavailable("nothing was changed"), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _unavailable(self, consequence: str) -> Iterator[None]:
+        try:
+            yield
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise DatabaseUnavailable(
-                f"the database refused the write or went away ({exc.orig!r}); "
-                "nothing of this batch was kept"
+                f"the database refused the request or went away ({exc.orig!r}); {consequence}"
             ) from exc
         except sa_exc.DBAPIError as exc:
             if self.postgres and _is_connection_error(exc):
                 raise DatabaseUnavailable(
-                    f"the database connection was lost ({exc.orig!r}); nothing of this batch "
-                    "was kept"
+                    f"the database connection was lost ({exc.orig!r}); {consequence}"
                 ) from exc
             raise
 
@@ -355,7 +365,7 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     def cursor(self, chain_id: int) -> Cursor | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 text("SELECT block_number, block_hash FROM indexer_cursor WHERE chain_id = :c"),
                 {"c": chain_id},
@@ -364,7 +374,7 @@ class Store:
 
     def chain_identity(self, chain_id: int) -> tuple[str, int] | None:
         """(genesis hash, highest head ever seen) recorded for `chain_id`, if any."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 text("SELECT genesis_hash, highest_head FROM indexer_chain WHERE chain_id = :c"),
                 {"c": chain_id},
@@ -392,7 +402,7 @@ class Store:
 
     def node_limits(self, chain_id: int, node: str) -> NodeLimits | None:
         """The eth_getLogs limits learned earlier from `node` (a hash of its URL), if any."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 text("SELECT max_span, refused_span, served_span, target_logs "
                      "FROM indexer_node_limits WHERE chain_id = :c AND node = :n"),
@@ -420,7 +430,7 @@ class Store:
 
     def stored_blocks_desc(self, chain_id: int, at_most: int, limit: int) -> list[tuple[int, str]]:
         """Stored block (number, hash) at or below `at_most`, newest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 text(
                     "SELECT number, hash FROM blocks WHERE chain_id = :c AND number <= :n "
@@ -432,7 +442,7 @@ class Store:
 
     def balances(self, chain_id: int, block: int | None = None) -> dict[str, int]:
         """Balances now, or after block `block` (from the balance history)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             if block is None:
                 rows = conn.execute(
                     text("SELECT account, balance FROM balances WHERE chain_id = :c"),
@@ -453,7 +463,7 @@ class Store:
 
     def supply(self, chain_id: int, block: int | None = None) -> tuple[int, int]:
         """(total supply, reserve) after `block` (latest when None); (0, 0) before any."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 text(
                     "SELECT total_supply, reserve FROM supply_history WHERE chain_id = :c "
@@ -466,7 +476,7 @@ class Store:
     def count(self, table: str, chain_id: int) -> int:
         if table not in DIGEST_TABLES:
             raise ValueError(table)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(
                 text(f"SELECT COUNT(*) FROM {table} WHERE chain_id = :c"), {"c": chain_id}  # noqa: S608
             ).scalar_one()
@@ -475,7 +485,7 @@ class Store:
     def digest(self, chain_id: int, tables: Iterable[str] | None = None) -> str:
         """SHA-256 over every row of every table, in key order (amounts as ints)."""
         h = hashlib.sha256()
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for table in tables or DIGEST_TABLES:
                 order = DIGEST_TABLES[table]
                 h.update(f"#{table}\n".encode())
@@ -529,14 +539,13 @@ class Store:
         """Before a backfill: drop the readers' secondary indexes when their tables hold no row
         (of any chain); True when dropped (or already missing)."""
         with self._tx() as conn:
-            self._commit_without_flush(conn)
             # the tables' names are this module's own
             held = " OR ".join(f"EXISTS (SELECT 1 FROM {t})"  # noqa: S608
                                for t in _DEFERRED_INDEX_TABLES)
             if conn.exec_driver_sql(f"SELECT {held}").scalar_one():
                 return False
             found = _present_indexes(conn)
-            present = [str(ix.name) for ix in deferred_indexes() if str(ix.name) in found]
+            present = [found[_key(ix)] for ix in deferred_indexes() if _key(ix) in found]
             if present and self.postgres:
                 conn.exec_driver_sql(f"DROP INDEX {', '.join(present)}")
             else:
@@ -547,24 +556,14 @@ class Store:
     def build_deferred_indexes(self) -> int:
         """Create the readers' secondary indexes that are missing; returns how many were built.
 
-        One transaction: a crash leaves them all missing, and the next backfill's end builds them
-        (or the next step after the database came back: the commit may be lost with the server).
+        One transaction: a crash leaves them all missing, and the next backfill's end builds them.
         """
         with self._tx() as conn:
-            self._commit_without_flush(conn)
             present = _present_indexes(conn)
-            missing = [ix for ix in deferred_indexes() if str(ix.name) not in present]
+            missing = [ix for ix in deferred_indexes() if _key(ix) not in present]
             for ix in missing:
                 ix.create(conn)
         return len(missing)
-
-    def _commit_without_flush(self, conn: Connection) -> None:
-        """PostgreSQL: this transaction commits without waiting for the WAL flush (20 to 40 ms
-        here, at a backfill's first and last batch). Only for what a server crash may undo
-        harmlessly: indexes dropped come back whole, indexes built go missing and the next
-        run's `_ensure_indexes` builds them."""
-        if self.postgres:
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -969,7 +968,7 @@ class Store:
     def log_keys(self, chain_id: int, above: int = -1) -> list[tuple[int, int]]:
         """(block, log index) of every log the index holds above block `above`, in chain order:
         raw, decoded, or both (a day-to-day event is kept only decoded)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [(int(b), int(i)) for b, i in conn.execute(
                 text(_LOG_KEYS + " ORDER BY 1, 2"), {"c": chain_id, "n": above})]
 
@@ -1290,14 +1289,25 @@ def _zeros(n: int) -> str:
     return "[" + ",".join("0" * n) + "]" if n else "[]"
 
 
-def _present_indexes(conn: Connection) -> set[str]:
-    """The names of the indexes in the database (its current schema on PostgreSQL), in one
-    catalog query: the dialect's `has_index` is a query per index, 2 ms each on PostgreSQL,
-    which held up the first and last batches of a backfill."""
-    sql = ("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
-           if conn.dialect.name == "postgresql"
-           else "SELECT name FROM sqlite_master WHERE type = 'index'")
-    return {str(name) for (name,) in conn.exec_driver_sql(sql)}
+def _present_indexes(conn: Connection) -> dict[tuple[str, str], str]:
+    """The indexes of the tables this connection sees (PostgreSQL: the first table of each name
+    on its search path), keyed by (table, index) with the name to drop each by (qualified by
+    its schema on PostgreSQL, where another index of that name may sit earlier on the path),
+    in one catalog query: the dialect's `has_index` is a query per index, 2 ms each on
+    PostgreSQL, which held up a backfill's first and last batches."""
+    if conn.dialect.name == "postgresql":
+        sql = ("SELECT t.relname, i.relname, "
+               "quote_ident(n.nspname) || '.' || quote_ident(i.relname) "
+               "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+               "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = i.relnamespace "
+               "WHERE pg_table_is_visible(t.oid)")
+    else:
+        sql = "SELECT tbl_name, name, name FROM sqlite_master WHERE type = 'index'"
+    return {(str(t), str(i)): str(q) for t, i, q in conn.exec_driver_sql(sql)}
+
+
+def _key(index: Index) -> tuple[str, str]:
+    return index.table.name, str(index.name)  # type: ignore[union-attr]
 
 
 def _blob(value: int) -> bytes:

@@ -239,10 +239,6 @@ class Indexer:
             except (RpcUnavailable, DatabaseUnavailable) as exc:
                 if not follow:
                     raise
-                if isinstance(exc, DatabaseUnavailable):
-                    # A server that went away may have lost the indexes' last build (committed
-                    # without the WAL flush, see Store.build_deferred_indexes): checked again.
-                    self._indexes_ready = False
                 self.progress.event("retrying", error=str(exc), in_s=backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)

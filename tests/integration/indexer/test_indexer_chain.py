@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -204,27 +205,49 @@ def _index_process(url: str, manifest: Path, database_url: str, *extra: str,
     )
 
 
+def _wait_until_open(proc: subprocess.Popen[bytes], path: Path, timeout: float = 60.0) -> bool:
+    """Wait until `proc` has `path` open (Linux's /proc); False when it ended first."""
+    fds = Path(f"/proc/{proc.pid}/fd")
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, f"the process never opened {path}"
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fds.iterdir()):
+                return True
+        except OSError:  # a descriptor closed while listed, or the process ended
+            pass
+        time.sleep(0.005)
+    return False
+
+
 def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
     chain: Chain, district: MockDistrict, manifest: Path, tmp_path: Path
 ) -> None:
     seed_activity(district, rounds=2)
     district.spray_mint(10**24)
-    # Enough events that a run lasts well beyond the kill delays below (~2 s at ~60k events/s).
+    # 90,000 events: about a second of indexing on a quiet machine, longer than the kill points.
     for seed in range(60):
         district.spray(1_500, seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     index_once(chain.url, manifest, reference, confirmations=0)
-    victim = f"sqlite:///{tmp_path / 'victim.db'}"
+    victim_file = tmp_path / "victim.db"
+    victim = f"sqlite:///{victim_file}"
     rng = random.Random(69003)
     kills = 0
     for _ in range(15):
         proc = _index_process(chain.url, manifest, victim, capture=False)
-        time.sleep(rng.uniform(0.6, 2.0))  # interpreter start is ~0.5 s
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
+        # Killed at a random point of its indexing, counted from the moment it holds the
+        # writer's lock file (after the interpreter's start, whose length varies with the load).
+        if _wait_until_open(proc, Path(f"{victim_file}.lock")):
+            time.sleep(rng.uniform(0.0, 0.3))
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
         proc.wait(30)
     assert kills >= 5, f"only {kills} runs were killed mid-backfill"
+    with sqlite3.connect(victim_file) as db:  # the kills fell within the backfill, past a commit
+        (reached,) = db.execute("SELECT block_number FROM indexer_cursor").fetchone()
+    assert 0 < reached < chain.block_number()
     final = _index_process(chain.url, manifest, victim)
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()[-2000:]
@@ -314,7 +337,7 @@ def test_the_node_going_down_mid_run_is_retried_and_nothing_is_lost(
 
     seed_activity(district, rounds=2)
     district.spray_mint(10**24)
-    # Enough events that a run lasts well beyond the kill delays below (~2 s at ~60k events/s).
+    # Enough events that the run is still reading when the proxy cuts the node off.
     for seed in range(60):
         district.spray(1_500, seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"

@@ -33,7 +33,7 @@ from ledger.db.records import (
     ReserveCarryRow,
     TransferRow,
 )
-from ledger.db.store import Store
+from ledger.db.store import Store, deferred_indexes
 from ledger.db.types import U256_MAX
 from ledger.indexer.events import (
     T_ACCOUNT_FROZEN,
@@ -422,31 +422,32 @@ def test_booking_ends_of_a_batch_in_postgres(postgres_url: str) -> None:
 
 
 def _deferred_indexes_dropped_and_built(url: str) -> None:
-    from ledger.db.store import _present_indexes, deferred_indexes
+    from ledger.db.store import _present_indexes
 
     migrate(url)
     engine = make_engine(url)
     store = Store(engine)
-    deferred = {str(ix.name) for ix in deferred_indexes()}
+    deferred = {(ix.table.name, str(ix.name)) for ix in deferred_indexes()}  # type: ignore[union-attr]
 
-    def present() -> set[str]:
+    def present() -> dict[tuple[str, str], str]:
         with engine.connect() as conn:
             return _present_indexes(conn)
 
     try:
-        everything = present()
-        assert deferred <= everything and "ix_settlement_days_day" in everything
+        everything = set(present())
+        assert deferred <= everything
+        assert ("settlement_days", "ix_settlement_days_day") in everything
         assert store.drop_deferred_indexes_if_empty() is True
-        assert present() == everything - deferred  # the others (and primary keys) stay
+        assert set(present()) == everything - deferred  # the others (and primary keys) stay
         assert store.drop_deferred_indexes_if_empty() is True  # already missing: nothing to do
         assert store.build_deferred_indexes() == len(deferred)
-        assert present() == everything
+        assert set(present()) == everything
         assert store.build_deferred_indexes() == 0
         store.apply(Batch(7, 1, Cursor(1, "0x" + "b" * 64), blocks=[
             BlockRow(1, "0x" + "b" * 64, "0x" + "a" * 64, 100)],
             transfers=[TransferRow(1, 0, "0x" + "c" * 64, "0x" + "0" * 40, "0x" + "1" * 40, 5)]))
         assert store.drop_deferred_indexes_if_empty() is False  # a table holds a row: kept
-        assert present() == everything
+        assert set(present()) == everything
     finally:
         engine.dispose()
 
@@ -458,3 +459,33 @@ def test_deferred_indexes_are_dropped_and_built_in_sqlite(tmp_path: Path) -> Non
 @pytest.mark.postgres
 def test_deferred_indexes_are_dropped_and_built_in_postgres(postgres_url: str) -> None:
     _deferred_indexes_dropped_and_built(postgres_url)
+
+
+@pytest.mark.postgres
+def test_deferred_indexes_are_found_on_the_tables_the_search_path_resolves(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL's default search path is "$user", public: a schema named after the role,
+    created once the tables are in public, becomes current_schema() while every table still
+    resolves to public. The indexes are found there (not built twice: DuplicateTable), and an
+    index of the same name in that first schema is neither counted nor dropped."""
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            user = conn.exec_driver_sql("SELECT current_user").scalar_one()
+            conn.exec_driver_sql(f'CREATE SCHEMA "{user}"')
+            conn.exec_driver_sql(f'CREATE TABLE "{user}".other (account text)')
+            conn.exec_driver_sql(
+                f'CREATE INDEX ix_transfers_from_history ON "{user}".other (account)')
+        store = Store(engine)
+        assert store.build_deferred_indexes() == 0
+        assert store.drop_deferred_indexes_if_empty() is True
+        with engine.connect() as conn:
+            kept = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_transfers_from_history'"
+                f" AND schemaname = '{user}'").scalar_one()
+        assert kept == 1
+        assert store.build_deferred_indexes() == len(deferred_indexes())
+    finally:
+        engine.dispose()
