@@ -44,6 +44,20 @@ def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _following(indexer: Any, failure: list[BaseException]) -> threading.Thread:
+    """The indexer following in a thread of its own; what ends it goes to `failure`."""
+
+    def follow() -> None:
+        try:
+            indexer.run(follow=True)
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=follow)
+    worker.start()
+    return worker
+
+
 def _index_args(url: str, manifest: Path, database_url: str, *extra: str) -> list[str]:
     return ["index", "--once", "--rpc-url", url, "--manifest", str(manifest),
             "--database-url", database_url, *extra]
@@ -167,12 +181,6 @@ def test_a_dropped_postgres_lock_never_leaves_two_writers(
     admin = make_engine(postgres_url)
     second = make_engine(postgres_url)
 
-    def follow(indexer: Any) -> None:
-        try:
-            indexer.run(follow=True)
-        except BaseException as exc:
-            failure.append(exc)
-
     def kill_lock_session(indexer_lock_pid: int) -> None:
         with admin.connect() as conn:
             assert conn.execute(text("SELECT pg_terminate_backend(:p)"),
@@ -183,8 +191,7 @@ def test_a_dropped_postgres_lock_never_leaves_two_writers(
         guard = indexer.store.write_guard
         assert guard is not None
         lock = guard.__self__  # type: ignore[attr-defined]
-        worker = threading.Thread(target=follow, args=(indexer,))
-        worker.start()
+        worker = _following(indexer, failure)
         try:
             head = chain.block_number()
             _wait_for(lambda: indexer.cursor().block_number >= head, "the first backfill")
@@ -313,12 +320,6 @@ def test_a_follower_waits_for_a_database_gone_away_between_writes(
     admin = make_engine(postgres_url.rsplit("/", 1)[0] + "/postgres")
     name = postgres_url.rsplit("/", 1)[1]
 
-    def follow(indexer: Any) -> None:
-        try:
-            indexer.run(follow=True)
-        except BaseException as exc:
-            failure.append(exc)
-
     def allow_connections(allowed: bool) -> None:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(allowed).lower()}")
@@ -327,8 +328,7 @@ def test_a_follower_waits_for_a_database_gone_away_between_writes(
                                      f"WHERE datname = '{name}'")
 
     with open_indexer(config, progress=Progress(log), stop=stop) as indexer:
-        worker = threading.Thread(target=follow, args=(indexer,))
-        worker.start()
+        worker = _following(indexer, failure)
         try:
             head = chain.block_number()
             _wait_for(lambda: indexer.cursor().block_number >= head, "the first backfill")
