@@ -31,6 +31,7 @@ from tests.integration.indexer.helpers import (
     run_ledger,
     store_for,
 )
+from tests.processes import wait_until_open
 
 pytestmark = pytest.mark.chain
 
@@ -205,21 +206,6 @@ def _index_process(url: str, manifest: Path, database_url: str, *extra: str,
     )
 
 
-def _wait_until_open(proc: subprocess.Popen[bytes], path: Path, timeout: float = 60.0) -> bool:
-    """Wait until `proc` has `path` open (Linux's /proc); False when it ended first."""
-    fds = Path(f"/proc/{proc.pid}/fd")
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None:
-        assert time.monotonic() < deadline, f"the process never opened {path}"
-        try:
-            if any(os.readlink(fd) == str(path) for fd in fds.iterdir()):
-                return True
-        except OSError:  # a descriptor closed while listed, or the process ended
-            pass
-        time.sleep(0.005)
-    return False
-
-
 def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
     chain: Chain, district: MockDistrict, manifest: Path, tmp_path: Path
 ) -> None:
@@ -238,7 +224,7 @@ def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
         proc = _index_process(chain.url, manifest, victim, capture=False)
         # Killed at a random point of its indexing, counted from the moment it holds the
         # writer's lock file (after the interpreter's start, whose length varies with the load).
-        if _wait_until_open(proc, Path(f"{victim_file}.lock")):
+        if wait_until_open(proc, Path(f"{victim_file}.lock")):
             time.sleep(rng.uniform(0.0, 0.3))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
