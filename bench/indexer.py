@@ -56,7 +56,7 @@ from ledger.db.store import Store  # noqa: E402
 from ledger.indexer import logscan  # noqa: E402
 from ledger.indexer.rpc import AdaptiveRange  # noqa: E402
 from ledger.indexer.service import IndexerConfig, open_indexer  # noqa: E402
-from ledger.indexer.sync import gc_paused  # noqa: E402
+from ledger.indexer.sync import gc_paused, settle_heap  # noqa: E402
 from ledger.settings import LedgerSettings  # noqa: E402
 from tests.fixtures.districtchain import Chain, MockDistrict, selector  # noqa: E402
 
@@ -335,6 +335,7 @@ def run_indexer(node: Node, manifest: Path, database_url: str, python_only: bool
         if python_only:
             indexer.read_logs = None
             store_module._columns = None
+        settle_heap()  # as `ledger index` does before it runs
         cpu = _cpu(node)
         started = time.perf_counter()
         indexer.run(follow=False)

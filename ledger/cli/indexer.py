@@ -84,6 +84,7 @@ def index(
     """Index every event of the district contracts into SQL: backfill, then follow live."""
     from ledger.indexer.progress import Progress
     from ledger.indexer.service import IndexerConfig, open_indexer
+    from ledger.indexer.sync import settle_heap
 
     settings = _settings(rpc_url, manifest, database_url, confirmations)
     config = IndexerConfig(
@@ -104,6 +105,7 @@ def index(
                            database=_safe_url(config.database_url))
             if rebuild_from is not None:
                 indexer.rebuild_from(rebuild_from)
+            settle_heap()
             indexer.run(follow=follow and until_block is None, until=until_block)
             progress.event("stopped", cursor=indexer.cursor().block_number,
                            events=indexer.events_indexed, reorgs=indexer.reorgs)

@@ -84,6 +84,17 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def settle_heap() -> None:
+    """Once, before a long-running indexer starts: a full collection, then every object alive
+    now (modules, classes, the libraries' caches) moved out of the cyclic collector's reach
+    (`gc.freeze`). A full collection otherwise walks them all: 80 ms measured when one fell at
+    a backfill's end, before the indexes' build, and as long in a follower whenever one comes.
+    Frozen objects are still freed by reference counting; only a cycle among them would stay
+    (the indexer's own objects live as long as the process)."""
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass(frozen=True)
 class Targets:
     """What to index: the chain and the district contracts (from the deployment manifest)."""
