@@ -341,6 +341,7 @@ def run_indexer(node: Node, manifest: Path, database_url: str, python_only: bool
         indexer.run(follow=False)
         elapsed = time.perf_counter() - started
         own, by_node = _cpu(node)
+        gc.unfreeze()  # this round's indexer is collected with the rest
         store_module._columns = packer
         return indexer.events_indexed, elapsed, (own - cpu[0], by_node - cpu[1])
 

@@ -277,7 +277,7 @@ def test_kill_9_at_random_moments_then_rerun_settles_each_day_exactly_once(
             [*args, "--batch-delay", "0.3"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         # A random moment of its work, counted from its opening the state database (past the
-        # interpreter's start): storing, committing, then 3 payments 0.3 s apart.
+        # interpreter's start): storing, committing, then a payment per batch, 0.3 s apart.
         if wait_until_open(proc, tmp_path / "state" / "ledger.db"):
             time.sleep(rng.uniform(0.0, 1.2))
             if proc.poll() is None:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,6 @@ from tests.integration.indexer.helpers import (
     run_ledger,
     store_for,
 )
-from tests.processes import wait_until_open
 
 pytestmark = pytest.mark.chain
 
@@ -206,34 +206,62 @@ def _index_process(url: str, manifest: Path, database_url: str, *extra: str,
     )
 
 
+def _cursor_of(db_file: Path) -> int | None:
+    """The indexed block of a SQLite index another process writes (None before its first
+    commit), read without creating the file."""
+    try:
+        with closing(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT block_number FROM indexer_cursor").fetchone()
+    except sqlite3.OperationalError:  # no file yet, or its tables not yet created
+        return None
+    return None if row is None else int(row[0])
+
+
+def _wait_for_commit(proc: subprocess.Popen[bytes], db_file: Path, before: int | None,
+                     timeout: float = 120.0) -> bool:
+    """Wait until `proc` has moved the cursor past `before`; False when it ended first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        now = _cursor_of(db_file)
+        if now is not None and (before is None or now > before):
+            return True
+        assert time.monotonic() < deadline, "the indexer never committed"
+        time.sleep(0.005)
+    return False
+
+
 def test_kill_9_during_backfill_never_loses_or_doubles_a_row(
     chain: Chain, district: MockDistrict, manifest: Path, tmp_path: Path
 ) -> None:
     seed_activity(district, rounds=2)
     district.spray_mint(10**24)
-    # 90,000 events: about a second of indexing on a quiet machine, longer than the kill points.
+    seeded = chain.block_number()
+    # 90,000 events in ranges of about 10,000 to 20,000 logs: several commits per backfill.
     for seed in range(60):
         district.spray(1_500, seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    started = time.monotonic()
     index_once(chain.url, manifest, reference, confirmations=0)
+    whole = time.monotonic() - started  # this machine's pace, whatever its load
     victim_file = tmp_path / "victim.db"
     victim = f"sqlite:///{victim_file}"
     rng = random.Random(69003)
     kills = 0
     for _ in range(15):
+        before = _cursor_of(victim_file)
         proc = _index_process(chain.url, manifest, victim, capture=False)
-        # Killed at a random point of its indexing, counted from the moment it holds the
-        # writer's lock file (after the interpreter's start, whose length varies with the load).
-        if wait_until_open(proc, Path(f"{victim_file}.lock")):
-            time.sleep(rng.uniform(0.0, 0.3))
+        # Killed at a random moment of the ranges that follow this run's first commit (a
+        # tenth of a whole backfill's time here: a range or two), so that every kill falls
+        # mid-backfill, past the migrations and the seed blocks, on a fast or a loaded machine.
+        if _wait_for_commit(proc, victim_file, before):
+            time.sleep(rng.uniform(0.0, whole / 10))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
         proc.wait(30)
-    assert kills >= 5, f"only {kills} runs were killed mid-backfill"
-    with sqlite3.connect(victim_file) as db:  # the kills fell within the backfill, past a commit
-        (reached,) = db.execute("SELECT block_number FROM indexer_cursor").fetchone()
-    assert 0 < reached < chain.block_number()
+    assert kills >= 4, f"only {kills} runs were killed mid-backfill"
+    reached = _cursor_of(victim_file)
+    assert reached is not None and reached > seeded  # the sprayed blocks were reached
     final = _index_process(chain.url, manifest, victim)
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()[-2000:]
