@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,21 @@ from ledger.indexer.sync import Targets
 
 ROOT = Path(__file__).resolve().parents[3]
 CHAIN_ID = 69003
+
+
+def following(indexer: Any, failure: list[BaseException]) -> threading.Thread:
+    """The indexer following in a thread of its own (started); what ends it goes to
+    `failure`."""
+
+    def follow() -> None:
+        try:
+            indexer.run(follow=True)
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=follow)
+    worker.start()
+    return worker
 
 
 def index_once(url: str, manifest: Path, database_url: str, confirmations: int = 12,

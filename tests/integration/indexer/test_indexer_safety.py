@@ -27,6 +27,7 @@ from tests.integration.indexer.helpers import (
     chain_logs,
     check,
     digest,
+    following,
     index_once,
     indexed_logs,
     run_ledger,
@@ -42,20 +43,6 @@ def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def _following(indexer: Any, failure: list[BaseException]) -> threading.Thread:
-    """The indexer following in a thread of its own; what ends it goes to `failure`."""
-
-    def follow() -> None:
-        try:
-            indexer.run(follow=True)
-        except BaseException as exc:
-            failure.append(exc)
-
-    worker = threading.Thread(target=follow)
-    worker.start()
-    return worker
 
 
 def _index_args(url: str, manifest: Path, database_url: str, *extra: str) -> list[str]:
@@ -191,7 +178,7 @@ def test_a_dropped_postgres_lock_never_leaves_two_writers(
         guard = indexer.store.write_guard
         assert guard is not None
         lock = guard.__self__  # type: ignore[attr-defined]
-        worker = _following(indexer, failure)
+        worker = following(indexer, failure)
         try:
             head = chain.block_number()
             _wait_for(lambda: indexer.cursor().block_number >= head, "the first backfill")
@@ -305,7 +292,6 @@ def test_a_removed_log_takes_the_reorg_path_and_is_never_written(
     assert check(chain.url, manifest, sqlite_url).ok
 
 
-
 @pytest.mark.postgres
 def test_a_follower_waits_for_a_database_gone_away_between_writes(
     chain: Chain, district: MockDistrict, manifest: Path, postgres_url: str
@@ -328,7 +314,7 @@ def test_a_follower_waits_for_a_database_gone_away_between_writes(
                                      f"WHERE datname = '{name}'")
 
     with open_indexer(config, progress=Progress(log), stop=stop) as indexer:
-        worker = _following(indexer, failure)
+        worker = following(indexer, failure)
         try:
             head = chain.block_number()
             _wait_for(lambda: indexer.cursor().block_number >= head, "the first backfill")

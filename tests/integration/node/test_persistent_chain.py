@@ -28,6 +28,7 @@ from tests.integration.indexer.helpers import (
     chain_logs,
     check,
     digest,
+    following,
     index_once,
     indexed_logs,
 )
@@ -136,14 +137,7 @@ def test_kill_9_of_the_local_node_then_restart_the_indexer_recovers_by_itself(
     failure: list[BaseException] = []
     config = IndexerConfig(chain.url, database, manifest, confirmations=5, poll_interval=0.1)
     with open_indexer(config, progress=Progress(io.StringIO()), stop=stop) as indexer:
-        def follow() -> None:
-            try:
-                indexer.run(follow=True)
-            except BaseException as exc:
-                failure.append(exc)
-
-        worker = threading.Thread(target=follow)
-        worker.start()
+        worker = following(indexer, failure)
         try:
             head = chain.block_number()
             _wait_for(lambda: indexer.cursor().block_number >= head, "the backfill")
